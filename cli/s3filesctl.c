@@ -1,0 +1,230 @@
+/*
+ * s3filesctl — operator tool for s3files.
+ *
+ *   s3filesctl [-f GANESHA_CONF] status
+ *   s3filesctl [-f GANESHA_CONF] commit [-e EXPORT_ID] [PATH]
+ *   s3filesctl [-f GANESHA_CONF] events [-e EXPORT_ID] [--from SEQ] [--kind KIND]
+ *   s3filesctl [-f GANESHA_CONF] config-check
+ *   s3filesctl config-help
+ *
+ * PATH is relative to the export root ("/" or omitted: the whole export). The config
+ * file defaults to $S3FILES_CONF, else /etc/ganesha/ganesha.conf. status and commit talk
+ * to s3files-syncd over its control socket; events and config-check read files directly.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: s3filesctl [-f GANESHA_CONF] COMMAND [ARGS]\n"
+		"commands:\n"
+		"  status                        backlog and counters of every export\n"
+		"  commit [-e ID] [PATH]         upload everything dirty under PATH now\n"
+		"  events [-e ID] [--from SEQ] [--kind KIND]\n"
+		"                                print journal events as JSON lines\n"
+		"  config-check                  validate the config file\n"
+		"  config-help                   list every S3FILES setting\n");
+}
+
+/* Send one request line to the daemon; copy its answer to stdout. Returns 0 if the
+ * final line starts with OK. */
+static int ctl_request(const char *sock, const char *req)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[8192];
+	int fd, rc = 1;
+	FILE *in;
+
+	if (strlen(sock) >= sizeof sa.sun_path) {
+		fprintf(stderr, "s3filesctl: control socket path too long\n");
+		return 1;
+	}
+	strcpy(sa.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		fprintf(stderr, "s3filesctl: cannot reach s3files-syncd at %s: %s\n", sock,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) || write(fd, "\n", 1) != 1) {
+		fprintf(stderr, "s3filesctl: write to %s: %s\n", sock, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	shutdown(fd, SHUT_WR);
+	in = fdopen(fd, "r");
+	if (!in) {
+		close(fd);
+		return 1;
+	}
+	while (fgets(line, sizeof line, in)) {
+		fputs(line, stdout);
+		if (strncmp(line, "OK", 2) == 0)
+			rc = 0;
+		else if (strncmp(line, "ERR", 3) == 0)
+			rc = 1;
+	}
+	fclose(in);
+	return rc;
+}
+
+/* %-escape a path for the one-line protocol. */
+static char *ctl_escape(const char *p)
+{
+	size_t n = strlen(p);
+	char *out = malloc(3 * n + 1), *w = out;
+
+	if (!out)
+		return NULL;
+	for (; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c <= 0x20 || c == '%' || c == 0x7f)
+			w += sprintf(w, "%%%02X", c);
+		else
+			*w++ = (char)c;
+	}
+	*w = '\0';
+	return out;
+}
+
+static const struct conf_export *pick_export(const struct conf *c, long id)
+{
+	if (id >= 0)
+		return conf_export_by_id(c, (uint32_t)id);
+	return c->n_exports == 1 ? &c->exports[0] : NULL;
+}
+
+struct events_arg {
+	const char *kind;
+};
+
+static int print_event(void *arg, uint64_t seq, const char *kind, const char *line, size_t len)
+{
+	struct events_arg *a = arg;
+
+	(void)seq;
+	if (a->kind && strcmp(a->kind, kind) != 0)
+		return 0;
+	fwrite(line, 1, len, stdout);
+	fputc('\n', stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf_path = getenv("S3FILES_CONF");
+	struct conf *c = NULL;
+	char err[8192] = "";
+	const char *cmd;
+	int rc;
+
+	if (!conf_path)
+		conf_path = "/etc/ganesha/ganesha.conf";
+	if (argc >= 3 && strcmp(argv[1], "-f") == 0) {
+		conf_path = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	cmd = argv[1];
+	argv++;
+	argc--;
+	if (strcmp(cmd, "config-help") == 0) {
+		conf_describe(stdout);
+		return 0;
+	}
+	rc = conf_load(conf_path, &c, err, sizeof err);
+	if (strcmp(cmd, "config-check") == 0) {
+		if (rc) {
+			fprintf(stderr, "%s", err);
+			if (err[0] && err[strlen(err) - 1] != '\n')
+				fputc('\n', stderr);
+			return 1;
+		}
+		printf("OK %s: %zu S3FILES export(s)\n", conf_path, c->n_exports);
+		conf_free(c);
+		return 0;
+	}
+	if (rc) {
+		fprintf(stderr, "s3filesctl: invalid configuration:\n%s\n", err);
+		return 1;
+	}
+
+	long export_id = -1;
+	const char *from = NULL, *kind = NULL;
+	static const struct option longopts[] = {
+		{ "export", required_argument, NULL, 'e' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "e:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'e': export_id = strtol(optarg, NULL, 10); break;
+		case 'F': from = optarg; break;
+		case 'k': kind = optarg; break;
+		default: usage(stderr); conf_free(c); return 2;
+		}
+	}
+
+	rc = 2;
+	if (strcmp(cmd, "status") == 0) {
+		rc = c->daemon.control_socket ? ctl_request(c->daemon.control_socket, "STATUS") : 1;
+	} else if (strcmp(cmd, "commit") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+		const char *path = optind < argc ? argv[optind] : "/";
+		char *esc = ctl_escape(path), req[16384];
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+			rc = 2;
+		} else if (!esc || !c->daemon.control_socket) {
+			rc = 1;
+		} else {
+			snprintf(req, sizeof req, "COMMIT %u %s", ce->export_id, esc);
+			rc = ctl_request(c->daemon.control_socket, req);
+		}
+		free(esc);
+	} else if (strcmp(cmd, "events") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+		struct events_arg ea = { kind };
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+		} else {
+			rc = journal_read(ce->journal_path, from ? strtoull(from, NULL, 10) : 0,
+					  print_event, &ea);
+			if (rc == ENOENT)
+				rc = 0;	/* no events yet */
+			if (rc)
+				fprintf(stderr, "s3filesctl: %s: %s\n", ce->journal_path,
+					s3f_strerror(rc));
+			rc = rc ? 1 : 0;
+		}
+	} else {
+		usage(stderr);
+	}
+	conf_free(c);
+	return rc;
+}

@@ -1,0 +1,92 @@
+/*
+ * data.h — the local data tier ("stage"): one sparse local file per inode.
+ *
+ * The tier knows inode numbers, never paths or keys. Files live under
+ * <dir>/<xx>/<ino as 16 hex digits> (xx = low byte of ino, 256-way fan-out) and are
+ * sparse: a partially fetched large file holds what was fetched, at the right offsets.
+ * Which ranges are present is recorded by the caller in the metadata store (meta.h,
+ * meta_extents_*) in the same transaction that changes the inode, so data state and
+ * sync state never disagree across processes.
+ *
+ * Durability: data_file_sync makes written data stable (fdatasync); callers call it
+ * before acknowledging a stable write or recording a range as present.
+ *
+ * Concurrency: a per-file advisory lock (flock on the backing file) serializes
+ * eviction against writers across processes: writers and readers hold it shared,
+ * data_file_evict takes it exclusive and only then removes the file.
+ *
+ * Space: data_tier_usage reports allocated bytes (st_blocks) of all files, kept as a
+ * running counter adjusted by callers' reported growth and recomputed by data_tier_scan.
+ */
+#ifndef S3F_DATA_H
+#define S3F_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct data_tier;
+
+struct data_opts {
+	uint64_t quota_bytes;		/* 0 = unlimited */
+};
+
+/* Open the tier at dir (created, one level, mode 0700, if missing; opts may be NULL) and
+ * scan it for the usage counter. The tier is thread-safe; close it after every fd. */
+int data_tier_open(const char *dir, const struct data_opts *opts, struct data_tier **out);
+void data_tier_close(struct data_tier *t);
+
+#define DATA_CREATE 0x1			/* create the backing file if missing */
+
+/* Open the backing file of ino read-write, O_CLOEXEC. ENOENT if missing and !DATA_CREATE
+ * (created with mode 0600, its fan-out directory on first use). Takes no lock.
+ * The caller owns *fd and closes it with data_file_close. */
+int data_file_open(struct data_tier *t, uint64_t ino, int flags, int *fd);
+void data_file_close(struct data_tier *t, int fd);
+
+/* data_file_open + data_file_lock, retried when an eviction removed the file between
+ * the two (so the caller never writes into an unlinked file). On success *fd is open and
+ * locked; undo with data_file_unlock + data_file_close. */
+int data_file_open_locked(struct data_tier *t, uint64_t ino, int flags, bool exclusive, int *fd);
+
+/* Shared / exclusive advisory lock on an open backing file (flock semantics; blocks).
+ * ENOENT if the file was evicted or removed between data_file_open and the lock: the
+ * caller closes the fd and opens again (DATA_CREATE gives a fresh, empty file). */
+int data_file_lock(int fd, bool exclusive);
+void data_file_unlock(int fd);
+
+/* pread/pwrite the whole range (loops over short I/O and EINTR). Reading a hole returns
+ * zeros; a read stops at end of file: *got (may be NULL) is the byte count read and the
+ * rest of buf is untouched. EINVAL if off + len does not fit in off_t. */
+int data_file_read(int fd, void *buf, size_t len, uint64_t off, size_t *got);
+int data_file_write(int fd, const void *buf, size_t len, uint64_t off);
+int data_file_sync(int fd);
+int data_file_truncate(int fd, uint64_t size);
+/* Drop the data of [off, off+len) keeping the file size (hole punch). EOPNOTSUPP if the
+ * file system cannot punch (logged once): no zeros are written instead. */
+int data_file_punch(int fd, uint64_t off, uint64_t len);
+/* Allocated bytes of the file (st_blocks * 512). */
+int data_file_allocated(int fd, uint64_t *bytes);
+
+/* Remove the backing file of ino (ENOENT-tolerant). Used after unlink of the inode.
+ * Subtracts the file's allocated bytes from the usage counter. */
+int data_file_remove(struct data_tier *t, uint64_t ino);
+
+/* Remove the backing file of ino unless someone holds its lock: takes the exclusive lock
+ * without blocking (EBUSY if held), then unlinks. The caller has already checked, in the
+ * metadata store, that the inode is clean. 0 if there was no file; subtracts the file's
+ * allocated bytes from the usage counter. */
+int data_file_evict(struct data_tier *t, uint64_t ino);
+
+/* Bytes allocated by the whole tier (from a scan at open plus adjustments). Callers
+ * report growth of their writes/truncates/punches with data_tier_usage_adjust (e.g. the
+ * difference of data_file_allocated before and after); remove and evict adjust by
+ * themselves. Thread-safe (atomic). */
+uint64_t data_tier_usage(struct data_tier *t);
+void data_tier_usage_adjust(struct data_tier *t, int64_t delta);
+/* Recount allocated bytes by walking the tier; the counter is set to the result. *bytes
+ * may be NULL. */
+int data_tier_scan(struct data_tier *t, uint64_t *bytes);
+uint64_t data_tier_quota(struct data_tier *t);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * export_ctx.c — see export_ctx.h.
+ */
+#include "export_ctx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+
+int export_ctx_s3_config(const struct conf_export *cfg, struct s3_config *out, char *err,
+			 size_t errlen)
+{
+	struct s3_creds_source src = {
+		.access_key_id = cfg->access_key_id,
+		.secret_access_key = cfg->secret_access_key,
+		.credentials_file = cfg->credentials_file,
+		.profile = cfg->profile,
+		.use_env = true,
+	};
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	out->endpoint = cfg->endpoint;
+	out->region = cfg->region;
+	out->bucket = cfg->bucket;
+	out->path_style = cfg->path_style;
+	out->tls_verify = cfg->tls_verify;
+	out->ca_file = cfg->ca_file;
+	out->max_connections = cfg->max_connections;
+	out->part_size = cfg->part_size;
+	out->multipart_threshold = cfg->multipart_threshold;
+	out->observer = metrics_s3_observer;
+	s3_config_defaults(out);
+	rc = s3_creds_load(&src, &out->creds, err, errlen);
+	return rc;
+}
+
+/* Refuse a state dir that was created for another bucket or prefix. */
+struct export_bind_ctx {
+	const char *want;
+	size_t want_len;
+	char have[2048];
+	size_t have_len;
+	bool mismatch;
+};
+
+static int export_ctx_bind_txn(struct meta_txn *t, void *arg)
+{
+	struct export_bind_ctx *c = arg;
+	int rc;
+
+	c->mismatch = false;
+	rc = meta_info_get(t, "binding", c->have, sizeof c->have - 1, &c->have_len);
+	if (rc == ENOENT)
+		return meta_info_put(t, "binding", c->want, c->want_len);
+	if (rc)
+		return rc;
+	c->have[c->have_len] = '\0';
+	if (c->have_len != c->want_len || memcmp(c->have, c->want, c->want_len) != 0)
+		c->mismatch = true;
+	return 0;
+}
+
+static int export_ctx_bind(struct export_ctx *x)
+{
+	char want[2048];
+	struct export_bind_ctx c = { .want = want };
+	int n, rc;
+
+	n = snprintf(want, sizeof want, "s3://%s/%s", x->cfg->bucket, x->cfg->prefix);
+	if (n < 0 || (size_t)n >= sizeof want)
+		return ENAMETOOLONG;
+	c.want_len = (size_t)n;
+	rc = meta_write(x->meta, export_ctx_bind_txn, &c);
+	if (rc)
+		return rc;
+	if (c.mismatch) {
+		LOG_ERROR(LOG_C_CORE,
+			  "export %u: state directory %s belongs to %s, not %s; refusing to mix "
+			  "them (use another State_Dir)", x->cfg->export_id, x->cfg->state_dir,
+			  c.have, want);
+		return S3F_E_CONFIG;
+	}
+	return 0;
+}
+
+int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export_ctx **out)
+{
+	struct export_ctx *x;
+	struct meta_opts mo = { .map_size = cfg->meta_map_size };
+	struct data_opts dop = { .quota_bytes = cfg->data_quota };
+	struct ns_defaults nd = { .file_mode = 0644, .dir_mode = 0755 };
+	int rc;
+
+	x = calloc(1, sizeof *x);
+	if (!x)
+		return ENOMEM;
+	x->cfg = cfg;
+	rc = keymap_init(&x->km, cfg->prefix ? cfg->prefix : "");
+	if (rc) {
+		LOG_ERROR(LOG_C_CORE, "export %u: bad prefix '%s'", cfg->export_id, cfg->prefix);
+		goto fail_free;
+	}
+	rc = meta_env_open(cfg->meta_dir, &mo, &x->meta);
+	if (rc)
+		goto fail_keymap;
+	rc = export_ctx_bind(x);
+	if (rc)
+		goto fail_meta;
+	rc = data_tier_open(cfg->data_dir, &dop, &x->data);
+	if (rc) {
+		LOG_ERROR(LOG_C_CORE, "export %u: data tier %s: %s", cfg->export_id, cfg->data_dir,
+			  s3f_strerror(rc));
+		goto fail_meta;
+	}
+	rc = journal_open(cfg->journal_path, &x->journal);
+	if (rc) {
+		LOG_ERROR(LOG_C_CORE, "export %u: journal %s: %s", cfg->export_id,
+			  cfg->journal_path, s3f_strerror(rc));
+		goto fail_data;
+	}
+	if (!(flags & EXPORT_CTX_NO_S3)) {
+		struct s3_config sc;
+		char err[512] = "";
+
+		rc = export_ctx_s3_config(cfg, &sc, err, sizeof err);
+		if (rc) {
+			LOG_ERROR(LOG_C_CORE, "export %u: credentials: %s", cfg->export_id, err);
+			rc = S3F_E_CONFIG;
+			goto fail_journal;
+		}
+		rc = s3_client_open(&sc, &x->s3);
+		memset(&sc.creds, 0, sizeof sc.creds);
+		if (rc) {
+			LOG_ERROR(LOG_C_CORE, "export %u: S3 client: %s", cfg->export_id,
+				  s3f_strerror(rc));
+			goto fail_journal;
+		}
+	}
+	rc = ns_open(x->meta, &x->km, x->journal, &nd, &x->ns);
+	if (rc)
+		goto fail_s3;
+	*out = x;
+	return 0;
+
+fail_s3:
+	s3_client_close(x->s3);
+fail_journal:
+	journal_close(x->journal);
+fail_data:
+	data_tier_close(x->data);
+fail_meta:
+	meta_env_close(x->meta);
+fail_keymap:
+	keymap_fini(&x->km);
+fail_free:
+	free(x);
+	return rc;
+}
+
+void export_ctx_close(struct export_ctx *x)
+{
+	if (!x)
+		return;
+	ns_close(x->ns);
+	if (x->s3)
+		s3_client_close(x->s3);
+	journal_close(x->journal);
+	data_tier_close(x->data);
+	meta_env_close(x->meta);
+	keymap_fini(&x->km);
+	free(x);
+}

@@ -1,0 +1,518 @@
+/*
+ * import.c — see import.h.
+ *
+ * Per page: parse keys (keymap), build ns entries, record bad keys, apply in one
+ * transaction, then fetch small new/changed files in parallel (s3_batch), make them
+ * durable with one syncfs, and record them as local in one transaction. The set of
+ * names seen across pages tells ns_import_finish what vanished.
+ */
+#include "import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+
+#define IMPORT_PAGE_KEYS 1000
+#define IMPORT_FETCH_BATCH 64
+
+/* ---- a set of names (open addressing, FNV-1a) ---- */
+
+struct name_set {
+	char **slot;
+	size_t cap, n;
+};
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* Slot layout: one heap block per name, [len u16][bytes]. */
+static bool name_eq(const char *slot, const char *s, size_t len)
+{
+	uint16_t l;
+
+	memcpy(&l, slot, 2);
+	return l == len && memcmp(slot + 2, s, len) == 0;
+}
+
+static int name_set_grow(struct name_set *ns)
+{
+	size_t cap = ns->cap ? ns->cap * 2 : 1024;
+	char **slot = calloc(cap, sizeof *slot);
+
+	if (!slot)
+		return ENOMEM;
+	for (size_t i = 0; i < ns->cap; i++) {
+		char *e = ns->slot[i];
+		uint16_t l;
+
+		if (!e)
+			continue;
+		memcpy(&l, e, 2);
+		for (size_t j = name_hash(e + 2, l) & (cap - 1);; j = (j + 1) & (cap - 1)) {
+			if (!slot[j]) {
+				slot[j] = e;
+				break;
+			}
+		}
+	}
+	free(ns->slot);
+	ns->slot = slot;
+	ns->cap = cap;
+	return 0;
+}
+
+static int name_set_add(struct name_set *ns, const char *s, size_t len)
+{
+	size_t i;
+	char *e;
+
+	if ((ns->n + 1) * 2 > ns->cap && name_set_grow(ns))
+		return ENOMEM;
+	for (i = name_hash(s, len) & (ns->cap - 1); ns->slot[i]; i = (i + 1) & (ns->cap - 1))
+		if (name_eq(ns->slot[i], s, len))
+			return 0;
+	e = malloc(2 + len);
+	if (!e)
+		return ENOMEM;
+	uint16_t l = (uint16_t)len;
+
+	memcpy(e, &l, 2);
+	memcpy(e + 2, s, len);
+	ns->slot[i] = e;
+	ns->n++;
+	return 0;
+}
+
+static bool name_set_has(void *arg, const char *s, size_t len)
+{
+	struct name_set *ns = arg;
+
+	if (!ns->cap)
+		return false;
+	for (size_t i = name_hash(s, len) & (ns->cap - 1); ns->slot[i]; i = (i + 1) & (ns->cap - 1))
+		if (name_eq(ns->slot[i], s, len))
+			return true;
+	return false;
+}
+
+static void name_set_free(struct name_set *ns)
+{
+	for (size_t i = 0; i < ns->cap; i++)
+		free(ns->slot[i]);
+	free(ns->slot);
+}
+
+/* ---- directory prefix ---- */
+
+struct import_prefix_ctx {
+	struct export_ctx *x;
+	uint64_t dir;
+	char prefix[S3_KEY_MAX + 1];
+	size_t depth;
+	bool imported;
+};
+
+static int import_prefix_txn(struct meta_txn *t, void *arg)
+{
+	struct import_prefix_ctx *c = arg;
+	char buf[S3_KEY_MAX + 1];
+	const char *comp[KEYMAP_DEPTH_MAX];
+	size_t len[KEYMAP_DEPTH_MAX];
+	struct meta_inode in;
+	int rc;
+
+	rc = meta_inode_get(t, c->dir, &in);
+	if (rc)
+		return rc;
+	if (in.type != META_T_DIR)
+		return ENOTDIR;
+	c->imported = (in.flags & META_F_IMPORTED) != 0;
+	rc = ns_path(c->x->ns, t, c->dir, buf, sizeof buf, comp, len, &c->depth);
+	if (rc)
+		return rc;
+	return keymap_dir_prefix(&c->x->km, comp, len, c->depth, c->prefix, sizeof c->prefix);
+}
+
+/* ---- events ---- */
+
+struct import_bad {
+	const char *key;
+	size_t len;
+	enum keymap_bad why;
+};
+
+struct import_badkeys_ctx {
+	struct import_bad *bad;
+	size_t n;
+	bool *fresh;
+};
+
+static int import_badkeys_txn(struct meta_txn *t, void *arg)
+{
+	struct import_badkeys_ctx *c = arg;
+	int rc;
+
+	for (size_t i = 0; i < c->n; i++) {
+		rc = meta_badkey_add(t, c->bad[i].key, c->bad[i].len, (uint8_t)c->bad[i].why);
+		if (rc && rc != EEXIST)
+			return rc;
+		c->fresh[i] = rc == 0;
+	}
+	return 0;
+}
+
+/* Record bad keys; each one is reported in the journal the first time only. */
+static int import_report_bad(struct export_ctx *x, struct import_bad *bad, size_t n,
+			     struct import_stats *st)
+{
+	bool fresh[IMPORT_PAGE_KEYS * 2];
+	struct import_badkeys_ctx c = { bad, n, fresh };
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = meta_write(x->meta, import_badkeys_txn, &c);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct journal_field f[3];
+
+		if (!fresh[i])
+			continue;
+		f[0] = JF_B("key", bad[i].key, bad[i].len);
+		f[1] = JF_S("reason", keymap_bad_name(bad[i].why));
+		f[2] = JF_S("bucket", x->cfg->bucket);
+		rc = journal_append(x->journal, JOURNAL_BAD_KEY, f, 3, NULL);
+		if (rc)
+			LOG_WARN(LOG_C_SYNC, "journal append failed: %s", s3f_strerror(rc));
+		LOG_WARN(LOG_C_SYNC, "export %u: key '%.*s' has no POSIX path (%s); not shown",
+			 x->cfg->export_id, (int)(bad[i].len > 200 ? 200 : bad[i].len),
+			 bad[i].key, keymap_bad_name(bad[i].why));
+		st->bad_keys++;
+	}
+	return 0;
+}
+
+/* ---- small-file fetch ---- */
+
+struct import_fetch {
+	uint64_t ino;
+	const char *key;
+	int fd;
+	uint64_t got;
+	int rc;
+	struct s3_object_info info;
+};
+
+static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_t n,
+			     struct import_stats *st)
+{
+	struct s3_batch *b = NULL;
+	uint64_t inos[IMPORT_FETCH_BATCH];
+	struct s3_object_info *infos;
+	int rcs[IMPORT_FETCH_BATCH];
+	int rc, sync_fd = -1;
+
+	if (n == 0)
+		return;
+	infos = malloc(n * sizeof *infos);
+	if (!infos)
+		return;
+	rc = s3_batch_open(x->s3, &b);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		f[i].rc = data_file_open_locked(x->data, f[i].ino, DATA_CREATE, false, &f[i].fd);
+		if (f[i].rc) {
+			f[i].fd = -1;
+			continue;
+		}
+		/* A previous version may have been longer. */
+		if (ftruncate(f[i].fd, 0) != 0) {
+			f[i].rc = errno;
+			continue;
+		}
+		rc = s3_batch_get_fd(b, f[i].key, 0, UINT64_MAX, f[i].fd, 0, &f[i].got, &f[i].info,
+				     &f[i].rc);
+		if (rc)
+			f[i].rc = rc;
+	}
+	(void)s3_batch_wait(b);
+
+	/* One syncfs makes every fetched file durable before it is recorded as local. */
+	for (size_t i = 0; i < n; i++)
+		if (f[i].fd >= 0 && f[i].rc == 0) {
+			sync_fd = f[i].fd;
+			break;
+		}
+	if (sync_fd >= 0 && syncfs(sync_fd) != 0) {
+		LOG_WARN(LOG_C_SYNC, "syncfs of data tier failed: %s", strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		inos[i] = f[i].ino;
+		infos[i] = f[i].info;
+		rcs[i] = f[i].rc;
+		if (f[i].rc == 0) {
+			st->hydrated++;
+			st->hydrated_bytes += f[i].got;
+		} else if (f[i].rc != ENOENT) {
+			LOG_WARN(LOG_C_SYNC, "fetch of '%s' failed: %s", f[i].key,
+				 s3f_strerror(f[i].rc));
+		}
+	}
+	rc = ns_import_objects(x->ns, inos, infos, rcs, n, true);
+	if (rc)
+		LOG_WARN(LOG_C_SYNC, "recording fetched files failed: %s", s3f_strerror(rc));
+out:
+	for (size_t i = 0; i < n; i++)
+		if (f[i].fd >= 0) {
+			data_file_unlock(f[i].fd);
+			data_file_close(x->data, f[i].fd);
+		}
+	free(infos);
+}
+
+/* ---- one page ---- */
+
+struct import_page {
+	struct ns_import_entry ent[IMPORT_PAGE_KEYS * 2];
+	const char *key[IMPORT_PAGE_KEYS * 2];	/* object key of file entries, else NULL */
+	enum ns_import_result res[IMPORT_PAGE_KEYS * 2];
+	uint64_t ino[IMPORT_PAGE_KEYS * 2];
+	struct import_bad bad[IMPORT_PAGE_KEYS * 2];
+	struct import_fetch fetch[IMPORT_FETCH_BATCH];
+	size_t n, n_bad;
+};
+
+static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
+			     const char *prefix, const struct s3_list_page *pg, struct import_page *ip,
+			     struct name_set *seen, int64_t start, struct import_stats *st)
+{
+	struct keymap_parsed kp;
+	size_t nf = 0;
+	int rc;
+
+	ip->n = ip->n_bad = 0;
+	for (size_t i = 0; i < pg->n_entries; i++) {
+		const struct s3_list_entry *le = &pg->entries[i];
+		size_t klen = strlen(le->key);
+		struct ns_import_entry *e;
+
+		keymap_key_parse(&x->km, le->key, klen, le->size, &kp);
+		if (kp.kind == KEYMAP_ROOT || kp.kind == KEYMAP_OUTSIDE)
+			continue;
+		if (kp.kind == KEYMAP_BAD) {
+			ip->bad[ip->n_bad++] = (struct import_bad){ le->key, klen, kp.bad };
+			continue;
+		}
+		if (kp.n != depth + 1)
+			continue;	/* the directory's own marker, or deeper (no delimiter) */
+		e = &ip->ent[ip->n];
+		memset(e, 0, sizeof *e);
+		e->name = kp.comp[depth];
+		e->len = kp.len[depth];
+		e->is_dir = kp.kind == KEYMAP_DIR_MARKER;
+		e->is_marker = e->is_dir;
+		e->size = le->size;
+		e->mtime_s = le->last_modified;
+		e->etag = le->etag;
+		ip->key[ip->n] = e->is_dir ? NULL : le->key;
+		if ((rc = name_set_add(seen, e->name, e->len)))
+			return rc;
+		ip->n++;
+	}
+	for (size_t i = 0; i < pg->n_prefixes; i++) {
+		const char *p = pg->prefixes[i];
+		size_t plen = strlen(p);
+		struct ns_import_entry *e;
+
+		keymap_key_parse(&x->km, p, plen, 0, &kp);
+		if (kp.kind == KEYMAP_BAD) {
+			ip->bad[ip->n_bad++] = (struct import_bad){ p, plen, kp.bad };
+			continue;
+		}
+		if (kp.kind != KEYMAP_DIR_MARKER || kp.n != depth + 1)
+			continue;
+		e = &ip->ent[ip->n];
+		memset(e, 0, sizeof *e);
+		e->name = kp.comp[depth];
+		e->len = kp.len[depth];
+		e->is_dir = true;
+		ip->key[ip->n] = NULL;
+		if ((rc = name_set_add(seen, e->name, e->len)))
+			return rc;
+		ip->n++;
+	}
+	st->listed += pg->n_entries + pg->n_prefixes;
+
+	rc = ns_import_apply(x->ns, dir, ip->ent, ip->n, start, ip->res, ip->ino);
+	if (rc)
+		return rc;
+
+	for (size_t i = 0; i < ip->n; i++) {
+		const struct ns_import_entry *e = &ip->ent[i];
+
+		switch (ip->res[i]) {
+		case NS_IMP_NEW: st->created++; break;
+		case NS_IMP_CHANGED: st->changed++; break;
+		case NS_IMP_CONFLICT: st->conflicts++; break;
+		case NS_IMP_COLLISION:
+			if (!e->is_dir && ip->n_bad < IMPORT_PAGE_KEYS * 2)
+				ip->bad[ip->n_bad++] = (struct import_bad){
+					ip->key[i], strlen(ip->key[i]), KEYMAP_BAD_COLLISION };
+			break;
+		default: break;
+		}
+		if ((ip->res[i] == NS_IMP_NEW || ip->res[i] == NS_IMP_CHANGED) && !e->is_dir &&
+		    e->size > 0 && e->size < x->cfg->hydrate_threshold) {
+			ip->fetch[nf++] = (struct import_fetch){ .ino = ip->ino[i],
+								 .key = ip->key[i], .fd = -1 };
+			if (nf == IMPORT_FETCH_BATCH) {
+				import_fetch_run(x, ip->fetch, nf, st);
+				nf = 0;
+			}
+		}
+	}
+	import_fetch_run(x, ip->fetch, nf, st);
+	/* A file replaced by a directory of the same name ("x" and "x/...") is reported with
+	 * the file's key: the directory's prefix + name. */
+	char **colkeys = calloc(ip->n + 1, sizeof *colkeys);
+	size_t ncol = 0;
+
+	if (!colkeys)
+		return ENOMEM;
+	for (size_t i = 0; i < ip->n && ip->n_bad < IMPORT_PAGE_KEYS * 2; i++) {
+		const struct ns_import_entry *e = &ip->ent[i];
+		size_t pl = strlen(prefix);
+		char *k;
+
+		if (ip->res[i] != NS_IMP_COLLISION || !e->is_dir)
+			continue;
+		k = malloc(pl + e->len + 1);
+		if (!k)
+			break;
+		memcpy(k, prefix, pl);
+		memcpy(k + pl, e->name, e->len);
+		k[pl + e->len] = '\0';
+		colkeys[ncol++] = k;
+		ip->bad[ip->n_bad++] = (struct import_bad){ k, pl + e->len, KEYMAP_BAD_COLLISION };
+	}
+	rc = import_report_bad(x, ip->bad, ip->n_bad, st);
+	for (size_t i = 0; i < ncol; i++)
+		free(colkeys[i]);
+	free(colkeys);
+	return rc;
+}
+
+static void import_removed(void *arg, uint64_t ino, uint8_t type)
+{
+	struct export_ctx *x = arg;
+
+	if (type != META_T_DIR)
+		(void)data_file_remove(x->data, ino);
+}
+
+int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
+{
+	struct import_prefix_ctx pc = { .x = x, .dir = dir };
+	struct import_stats st_local = { 0 }, *st = stats ? stats : &st_local;
+	struct import_page *ip = NULL;
+	struct name_set seen = { 0 };
+	struct s3_list_page pg = { 0 };
+	char *token = NULL;
+	int64_t start;
+	uint64_t removed = 0;
+	int rc;
+
+	if (!x->s3)
+		return EINVAL;
+	rc = meta_read(x->meta, import_prefix_txn, &pc);
+	if (rc)
+		return rc;
+	ip = malloc(sizeof *ip);
+	if (!ip)
+		return ENOMEM;
+	/* Entries confirmed from now on are in S3 even if the listing misses them. */
+	start = meta_now_ns();
+	for (;;) {
+		struct s3_list_req req = {
+			.prefix = pc.prefix,
+			.delimiter = "/",
+			.continuation_token = token,
+			.max_keys = IMPORT_PAGE_KEYS,
+		};
+
+		rc = s3_list(x->s3, &req, &pg);
+		free(token);
+		token = NULL;
+		if (rc) {
+			LOG_WARN(LOG_C_SYNC, "export %u: LIST '%s' failed: %s", x->cfg->export_id,
+				 pc.prefix, s3f_strerror(rc));
+			goto out;
+		}
+		st->pages++;
+		rc = import_page_apply(x, dir, pc.depth, pc.prefix, &pg, ip, &seen, start, st);
+		if (rc == 0 && pg.truncated && pg.next_token) {
+			token = strdup(pg.next_token);
+			if (!token)
+				rc = ENOMEM;
+		}
+		bool more = pg.truncated;
+
+		s3_list_page_free(&pg);
+		if (rc)
+			goto out;
+		if (!more)
+			break;
+	}
+	rc = ns_import_finish(x->ns, dir, start, name_set_has, &seen, import_removed, x, &removed);
+	st->removed += removed;
+out:
+	free(token);
+	name_set_free(&seen);
+	free(ip);
+	return rc;
+}
+
+struct import_state_ctx {
+	uint64_t dir;
+	bool imported;
+};
+
+static int import_state_txn(struct meta_txn *t, void *arg)
+{
+	struct import_state_ctx *c = arg;
+	struct meta_inode in;
+	int rc = meta_inode_get(t, c->dir, &in);
+
+	if (rc)
+		return rc;
+	if (in.type != META_T_DIR)
+		return ENOTDIR;
+	c->imported = (in.flags & META_F_IMPORTED) || !(in.flags & META_F_IN_S3);
+	return 0;
+}
+
+int import_dir_ensure(struct export_ctx *x, uint64_t dir)
+{
+	struct import_state_ctx c = { .dir = dir };
+	int rc = meta_read(x->meta, import_state_txn, &c);
+
+	if (rc || c.imported)
+		return rc;
+	return import_dir(x, dir, NULL);
+}

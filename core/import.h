@@ -1,0 +1,39 @@
+/*
+ * import.h — bring S3's view of a directory into the file view.
+ *
+ * import_dir lists the directory's key prefix with delimiter '/', page by page, and
+ * applies each page to the namespace (ns_import_apply); objects smaller than the
+ * export's hydrate threshold get their data (and metadata) with parallel GETs; at the
+ * end, entries S3 no longer has are removed (ns_import_finish). Keys that cannot be
+ * POSIX names raise one "unrepresentable_key" journal event each (first time seen).
+ *
+ * Used by the FSAL on first access to a directory and by the daemon's poller. Safe to
+ * run concurrently for the same directory (both apply the same S3 state). Holds no
+ * transaction across S3 calls.
+ */
+#ifndef S3F_IMPORT_H
+#define S3F_IMPORT_H
+
+#include <stdint.h>
+
+#include "export_ctx.h"
+
+struct import_stats {
+	uint64_t pages;
+	uint64_t listed;	/* objects + prefixes seen */
+	uint64_t created;
+	uint64_t changed;
+	uint64_t removed;
+	uint64_t conflicts;
+	uint64_t bad_keys;	/* newly reported */
+	uint64_t hydrated;	/* small files fetched */
+	uint64_t hydrated_bytes;
+};
+
+/* Import dir (an inode number of a directory). stats may be NULL. */
+int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats);
+
+/* Import dir only if it was never imported. */
+int import_dir_ensure(struct export_ctx *x, uint64_t dir);
+
+#endif

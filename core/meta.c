@@ -1,0 +1,1317 @@
+/*
+ * meta.c — see meta.h.
+ *
+ * Encoding choices
+ *  - Integer-keyed tables (inodes, dirty, extents, symlinks, changes) use MDB_INTEGERKEY
+ *    with native u64 keys: compact and ordered.
+ *  - dirents/cookies keys start with the parent as big-endian u64 so that all entries of
+ *    one directory are adjacent and memcmp order is (parent, name) / (parent, cookie).
+ *  - Inode records are a version byte followed by LEB128 varints (zigzag for signed
+ *    values) and length-prefixed strings: most fields are small, so a record is ~100
+ *    bytes instead of ~200 for a fixed struct (the goal is <= 300 B per object overall).
+ *  - LMDB keys are limited to 511 bytes but S3 keys reach 1,024: a key longer than 480
+ *    bytes is stored as its first 448 bytes + SHA-256 of the whole key + 0xFF (481 bytes,
+ *    a length no raw key has). The full key is kept in the value where it is needed.
+ *
+ * Map growth: LMDB fails a write with MDB_MAP_FULL when the map is too small. Growing
+ * needs no transaction of this process open, so every transaction holds resize_lock
+ * shared and meta_env_grow takes it exclusive. Other processes see MDB_MAP_RESIZED at
+ * their next txn_begin and adopt the new size the same way.
+ */
+#include "meta.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+
+#define META_SCHEMA 1
+#define META_REC_VERSION 1
+#define META_RAWKEY_MAX 480
+#define META_HASHKEY_HEAD 448
+#define META_BKEY_MAX (META_HASHKEY_HEAD + SHA256_DIGEST_LENGTH + 1)
+
+enum meta_dbi_idx {
+	DB_INODES, DB_DIRENTS, DB_COOKIES, DB_KEYS, DB_DIRTY, DB_DELETES, DB_EXTENTS,
+	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_COUNT
+};
+
+static const struct {
+	const char *name;
+	unsigned flags;
+} meta_tables[DB_COUNT] = {
+	[DB_INODES] = { "inodes", MDB_INTEGERKEY },
+	[DB_DIRENTS] = { "dirents", 0 },
+	[DB_COOKIES] = { "cookies", 0 },
+	[DB_KEYS] = { "keys", 0 },
+	[DB_DIRTY] = { "dirty", MDB_INTEGERKEY },
+	[DB_DELETES] = { "deletes", 0 },
+	[DB_EXTENTS] = { "extents", MDB_INTEGERKEY },
+	[DB_SYMLINKS] = { "symlinks", MDB_INTEGERKEY },
+	[DB_CHANGES] = { "changes", MDB_INTEGERKEY },
+	[DB_BADKEYS] = { "badkeys", 0 },
+	[DB_INFO] = { "info", 0 },
+};
+
+struct meta_env {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	uint64_t map_size_max;
+	/* Held shared by every open transaction of this process, exclusive to resize. */
+	pthread_rwlock_t resize_lock;
+	char *dir;
+};
+
+struct meta_txn {
+	struct meta_env *env;
+	MDB_txn *txn;
+	bool write;
+};
+
+static int64_t meta_fixed_clock;
+
+int64_t meta_now_ns(void)
+{
+	struct timespec ts;
+
+	if (meta_fixed_clock)
+		return meta_fixed_clock;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void meta_clock_set(int64_t fixed_ns)
+{
+	meta_fixed_clock = fixed_ns;
+}
+
+/* ---- varint record codec ---- */
+
+struct meta_wbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void wb_u64(struct meta_wbuf *b, uint64_t v)
+{
+	do {
+		uint8_t byte = v & 0x7f;
+
+		v >>= 7;
+		if (v)
+			byte |= 0x80;
+		if (b->len < b->cap)
+			b->p[b->len] = byte;
+		b->len++;
+	} while (v);
+}
+
+static void wb_i64(struct meta_wbuf *b, int64_t v)
+{
+	wb_u64(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static void wb_str(struct meta_wbuf *b, const char *s, size_t len)
+{
+	wb_u64(b, len);
+	if (b->len + len <= b->cap)
+		memcpy(b->p + b->len, s, len);
+	b->len += len;
+}
+
+struct meta_rbuf {
+	const uint8_t *p;
+	size_t len, off;
+	bool bad;
+};
+
+static uint64_t rb_u64(struct meta_rbuf *b)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (b->off < b->len && shift < 64) {
+		uint8_t byte = b->p[b->off++];
+
+		v |= (uint64_t)(byte & 0x7f) << shift;
+		if (!(byte & 0x80))
+			return v;
+		shift += 7;
+	}
+	b->bad = true;
+	return 0;
+}
+
+static int64_t rb_i64(struct meta_rbuf *b)
+{
+	uint64_t u = rb_u64(b);
+
+	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+/* Copy a length-prefixed string into dst (capacity cap, NUL-terminated). */
+static size_t rb_str(struct meta_rbuf *b, char *dst, size_t cap)
+{
+	uint64_t len = rb_u64(b);
+
+	if (b->bad || len >= cap || len > b->len - b->off) {
+		b->bad = true;
+		dst[0] = '\0';
+		return 0;
+	}
+	memcpy(dst, b->p + b->off, len);
+	dst[len] = '\0';
+	b->off += len;
+	return len;
+}
+
+#define META_REC_MAX 1024
+
+static size_t meta_inode_encode(const struct meta_inode *in, uint8_t *buf, size_t cap)
+{
+	struct meta_wbuf b = { buf, 0, cap };
+
+	wb_u64(&b, META_REC_VERSION);
+	wb_u64(&b, in->type);
+	wb_u64(&b, in->sync);
+	wb_u64(&b, in->data);
+	wb_u64(&b, in->flags);
+	wb_u64(&b, in->mode);
+	wb_u64(&b, in->uid);
+	wb_u64(&b, in->gid);
+	wb_u64(&b, in->nlink);
+	wb_u64(&b, in->gen);
+	wb_u64(&b, in->parent);
+	wb_u64(&b, in->size);
+	wb_u64(&b, in->change);
+	wb_u64(&b, in->next_cookie);
+	wb_u64(&b, in->dirty_gen);
+	wb_u64(&b, in->s3_size);
+	wb_i64(&b, in->atime_ns);
+	wb_i64(&b, in->mtime_ns);
+	wb_i64(&b, in->ctime_ns);
+	wb_i64(&b, in->dirty_since_ns);
+	wb_i64(&b, in->s3_mtime);
+	wb_i64(&b, in->synced_ns);
+	wb_str(&b, in->etag, strnlen(in->etag, sizeof in->etag));
+	wb_str(&b, in->version_id, strnlen(in->version_id, sizeof in->version_id));
+	wb_str(&b, in->name, in->name_len);
+	return b.len;
+}
+
+static int meta_inode_decode(uint64_t ino, const void *data, size_t len, struct meta_inode *in)
+{
+	struct meta_rbuf b = { data, len, 0, false };
+
+	memset(in, 0, sizeof *in);
+	in->ino = ino;
+	if (rb_u64(&b) != META_REC_VERSION)
+		return S3F_E_META_CORRUPT;
+	in->type = (uint8_t)rb_u64(&b);
+	in->sync = (uint8_t)rb_u64(&b);
+	in->data = (uint8_t)rb_u64(&b);
+	in->flags = (uint32_t)rb_u64(&b);
+	in->mode = (uint32_t)rb_u64(&b);
+	in->uid = (uint32_t)rb_u64(&b);
+	in->gid = (uint32_t)rb_u64(&b);
+	in->nlink = (uint32_t)rb_u64(&b);
+	in->gen = (uint32_t)rb_u64(&b);
+	in->parent = rb_u64(&b);
+	in->size = rb_u64(&b);
+	in->change = rb_u64(&b);
+	in->next_cookie = rb_u64(&b);
+	in->dirty_gen = rb_u64(&b);
+	in->s3_size = rb_u64(&b);
+	in->atime_ns = rb_i64(&b);
+	in->mtime_ns = rb_i64(&b);
+	in->ctime_ns = rb_i64(&b);
+	in->dirty_since_ns = rb_i64(&b);
+	in->s3_mtime = rb_i64(&b);
+	in->synced_ns = rb_i64(&b);
+	rb_str(&b, in->etag, sizeof in->etag);
+	rb_str(&b, in->version_id, sizeof in->version_id);
+	in->name_len = (uint16_t)rb_str(&b, in->name, sizeof in->name);
+	if (b.bad || in->type < META_T_REG || in->type > META_T_LNK) {
+		LOG_ERROR(LOG_C_META, "corrupt inode record %llu (%zu bytes)",
+			  (unsigned long long)ino, len);
+		return S3F_E_META_CORRUPT;
+	}
+	return 0;
+}
+
+/* ---- environment ---- */
+
+static int meta_mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof path)
+		return EINVAL;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return errno;
+	return 0;
+}
+
+static int meta_env_bootstrap(struct meta_env *me)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	uint32_t schema = META_SCHEMA;
+	int rc;
+
+	rc = mdb_txn_begin(me->env, NULL, 0, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process grew the map since our open: adopt it (no txn open yet). */
+		rc = mdb_env_set_mapsize(me->env, 0);
+		if (rc == 0)
+			rc = mdb_txn_begin(me->env, NULL, 0, &txn);
+	}
+	if (rc)
+		return rc;
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, meta_tables[i].name, MDB_CREATE | meta_tables[i].flags,
+				  &me->dbi[i]);
+		if (rc)
+			goto fail;
+	}
+
+	k.mv_data = (void *)"schema";
+	k.mv_size = 6;
+	rc = mdb_get(txn, me->dbi[DB_INFO], &k, &v);
+	if (rc == 0) {
+		uint32_t have;
+
+		if (v.mv_size != sizeof have) {
+			rc = S3F_E_META_CORRUPT;
+			goto fail;
+		}
+		memcpy(&have, v.mv_data, sizeof have);
+		if (have != META_SCHEMA) {
+			LOG_ERROR(LOG_C_META, "%s: store schema %u, this build reads %u", me->dir,
+				  have, META_SCHEMA);
+			rc = S3F_E_META_VERSION;
+			goto fail;
+		}
+		return mdb_txn_commit(txn);
+	}
+	if (rc != MDB_NOTFOUND)
+		goto fail;
+
+	/* New store: schema, counters, the root directory. */
+	v.mv_data = &schema;
+	v.mv_size = sizeof schema;
+	rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0);
+	if (rc)
+		goto fail;
+	{
+		/* Generations start from a per-store random base, so a handle minted by an
+		 * earlier, wiped store never resolves to an unrelated inode of this one. */
+		uint64_t next_ino = META_ROOT_INO + 1;
+		uint32_t gen_base;
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gen_base = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 8) ^ ((uint64_t)getpid() << 16));
+		gen_base &= 0x7fffffff;
+		gen_base |= 1;
+		k.mv_data = (void *)"next_ino";
+		k.mv_size = 8;
+		v.mv_data = &next_ino;
+		v.mv_size = sizeof next_ino;
+		if ((rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0)))
+			goto fail;
+		k.mv_data = (void *)"gen";
+		k.mv_size = 3;
+		v.mv_data = &gen_base;
+		v.mv_size = sizeof gen_base;
+		if ((rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0)))
+			goto fail;
+
+		struct meta_inode root;
+		uint8_t rec[META_REC_MAX];
+		uint64_t ino = META_ROOT_INO;
+
+		meta_inode_init(&root, META_ROOT_INO, gen_base, META_ROOT_INO, META_T_DIR, 0755,
+				0, 0, meta_now_ns());
+		root.flags |= META_F_IN_S3;
+		k.mv_data = &ino;
+		k.mv_size = sizeof ino;
+		v.mv_data = rec;
+		v.mv_size = meta_inode_encode(&root, rec, sizeof rec);
+		if ((rc = mdb_put(txn, me->dbi[DB_INODES], &k, &v, 0)))
+			goto fail;
+	}
+	return mdb_txn_commit(txn);
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int meta_env_open(const char *dir, const struct meta_opts *opts, struct meta_env **out)
+{
+	struct meta_opts o = { 0 };
+	struct meta_env *me;
+	unsigned flags = MDB_NOTLS;
+	int rc;
+
+	if (opts)
+		o = *opts;
+	if (!o.map_size)
+		o.map_size = 1ULL << 30;
+	if (!o.map_size_max)
+		o.map_size_max = 1ULL << 40;
+	if (!o.max_readers)
+		o.max_readers = 512;
+	/* Durable: one fsync per commit (data pages); the meta page is synced by the next
+	 * commit, so a crash loses at most the last transaction, never consistency. */
+	flags |= o.nosync ? MDB_NOSYNC : MDB_NOMETASYNC;
+
+	me = calloc(1, sizeof *me);
+	if (!me)
+		return ENOMEM;
+	me->map_size_max = o.map_size_max;
+	me->dir = strdup(dir);
+	if (!me->dir) {
+		rc = ENOMEM;
+		goto fail_alloc;
+	}
+	{
+		pthread_rwlockattr_t ra;
+
+		pthread_rwlockattr_init(&ra);
+		/* Writer preference: a resize must not starve behind a stream of readers. */
+		pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		rc = pthread_rwlock_init(&me->resize_lock, &ra);
+		pthread_rwlockattr_destroy(&ra);
+		if (rc)
+			goto fail_alloc;
+	}
+	rc = meta_mkdir_p(dir);
+	if (rc) {
+		LOG_ERROR(LOG_C_META, "cannot create %s: %s", dir, strerror(rc));
+		goto fail_lock;
+	}
+	rc = mdb_env_create(&me->env);
+	if (rc)
+		goto fail_lock;
+	if ((rc = mdb_env_set_maxdbs(me->env, DB_COUNT + 2)) ||
+	    (rc = mdb_env_set_maxreaders(me->env, o.max_readers)) ||
+	    (rc = mdb_env_set_mapsize(me->env, o.map_size)))
+		goto fail_env;
+	rc = mdb_env_open(me->env, dir, flags, 0600);
+	if (rc) {
+		LOG_ERROR(LOG_C_META, "cannot open LMDB store in %s: %s", dir, mdb_strerror(rc));
+		goto fail_env;
+	}
+	if (mdb_env_get_maxkeysize(me->env) < META_BKEY_MAX) {
+		LOG_ERROR(LOG_C_META, "LMDB max key size %d < %d", mdb_env_get_maxkeysize(me->env),
+			  META_BKEY_MAX);
+		rc = EINVAL;
+		goto fail_env;
+	}
+	/* Clear reader slots left by crashed processes. */
+	{
+		int dead = 0;
+
+		mdb_reader_check(me->env, &dead);
+		if (dead)
+			LOG_WARN(LOG_C_META, "%s: cleared %d stale reader slot(s)", dir, dead);
+	}
+	rc = meta_env_bootstrap(me);
+	if (rc) {
+		if (rc != S3F_E_META_VERSION)
+			LOG_ERROR(LOG_C_META, "cannot initialize store in %s: %s", dir,
+				  s3f_strerror(rc));
+		goto fail_env;
+	}
+	*out = me;
+	return 0;
+
+fail_env:
+	mdb_env_close(me->env);
+fail_lock:
+	pthread_rwlock_destroy(&me->resize_lock);
+fail_alloc:
+	free(me->dir);
+	free(me);
+	return rc;
+}
+
+void meta_env_close(struct meta_env *me)
+{
+	if (!me)
+		return;
+	mdb_env_close(me->env);
+	pthread_rwlock_destroy(&me->resize_lock);
+	free(me->dir);
+	free(me);
+}
+
+/* Grow the map (called with no transaction of ours open). */
+static int meta_env_grow(struct meta_env *me)
+{
+	MDB_envinfo info;
+	uint64_t cur, next;
+	int rc;
+
+	pthread_rwlock_wrlock(&me->resize_lock);
+	mdb_env_info(me->env, &info);
+	cur = info.me_mapsize;
+	next = cur * 2;
+	if (next > me->map_size_max)
+		next = me->map_size_max;
+	if (next <= cur) {
+		pthread_rwlock_unlock(&me->resize_lock);
+		LOG_ERROR(LOG_C_META, "%s: store full at its maximum size %llu bytes", me->dir,
+			  (unsigned long long)cur);
+		return ENOSPC;
+	}
+	rc = mdb_env_set_mapsize(me->env, next);
+	pthread_rwlock_unlock(&me->resize_lock);
+	if (rc == 0)
+		LOG_INFO(LOG_C_META, "%s: map grown from %llu to %llu bytes", me->dir,
+			 (unsigned long long)cur, (unsigned long long)next);
+	return rc;
+}
+
+/* Another process grew the map: adopt its size. */
+static int meta_env_adopt(struct meta_env *me)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&me->resize_lock);
+	rc = mdb_env_set_mapsize(me->env, 0);
+	pthread_rwlock_unlock(&me->resize_lock);
+	return rc;
+}
+
+int meta_txn_begin(struct meta_env *me, bool write, struct meta_txn **out)
+{
+	struct meta_txn *t;
+	int rc;
+
+	t = malloc(sizeof *t);
+	if (!t)
+		return ENOMEM;
+	t->env = me;
+	t->write = write;
+	for (int tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&me->resize_lock);
+		rc = mdb_txn_begin(me->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+		if (rc == 0)
+			break;
+		pthread_rwlock_unlock(&me->resize_lock);
+		if (rc != MDB_MAP_RESIZED || tries > 3) {
+			free(t);
+			return rc;
+		}
+		rc = meta_env_adopt(me);
+		if (rc) {
+			free(t);
+			return rc;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+int meta_txn_commit(struct meta_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	pthread_rwlock_unlock(&t->env->resize_lock);
+	free(t);
+	return rc;
+}
+
+void meta_txn_abort(struct meta_txn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->txn);
+	pthread_rwlock_unlock(&t->env->resize_lock);
+	free(t);
+}
+
+int meta_write(struct meta_env *me, meta_txn_fn fn, void *arg)
+{
+	struct meta_txn *t;
+	int rc;
+
+	for (int tries = 0; tries < 40; tries++) {
+		rc = meta_txn_begin(me, true, &t);
+		if (rc)
+			return rc;
+		rc = fn(t, arg);
+		if (rc == 0)
+			rc = meta_txn_commit(t);
+		else
+			meta_txn_abort(t);
+		if (rc != MDB_MAP_FULL)
+			return rc;
+		rc = meta_env_grow(me);
+		if (rc)
+			return rc;
+	}
+	return MDB_MAP_FULL;
+}
+
+int meta_read(struct meta_env *me, meta_txn_fn fn, void *arg)
+{
+	struct meta_txn *t;
+	int rc;
+
+	rc = meta_txn_begin(me, false, &t);
+	if (rc)
+		return rc;
+	rc = fn(t, arg);
+	meta_txn_abort(t);
+	return rc;
+}
+
+/* LMDB "not found" is ENOENT for our callers. */
+static int meta_rc(int rc)
+{
+	return rc == MDB_NOTFOUND ? ENOENT : rc;
+}
+
+#define DBI(t, i) ((t)->env->dbi[(i)])
+
+static MDB_val meta_u64_val(uint64_t *v)
+{
+	return (MDB_val){ sizeof *v, v };
+}
+
+/* ---- inodes ---- */
+
+void meta_inode_init(struct meta_inode *in, uint64_t ino, uint32_t gen, uint64_t parent,
+		     enum meta_type type, uint32_t mode, uint32_t uid, uint32_t gid, int64_t now_ns)
+{
+	memset(in, 0, sizeof *in);
+	in->ino = ino;
+	in->gen = gen;
+	in->parent = parent;
+	in->type = (uint8_t)type;
+	in->mode = mode & 07777;
+	in->uid = uid;
+	in->gid = gid;
+	in->nlink = type == META_T_DIR ? 2 : 1;
+	in->atime_ns = in->mtime_ns = in->ctime_ns = now_ns;
+	in->change = 1;
+	in->next_cookie = META_COOKIE_FIRST;
+	in->data = type == META_T_REG ? META_D_FULL : META_D_NONE;
+}
+
+int meta_inode_set_name(struct meta_inode *in, const char *name, size_t len)
+{
+	if (len > META_NAME_MAX)
+		return ENAMETOOLONG;
+	memcpy(in->name, name, len);
+	in->name[len] = '\0';
+	in->name_len = (uint16_t)len;
+	return 0;
+}
+
+int meta_inode_get(struct meta_txn *t, uint64_t ino, struct meta_inode *out)
+{
+	MDB_val k = meta_u64_val(&ino), v;
+	int rc = mdb_get(t->txn, DBI(t, DB_INODES), &k, &v);
+
+	if (rc)
+		return meta_rc(rc);
+	return meta_inode_decode(ino, v.mv_data, v.mv_size, out);
+}
+
+int meta_inode_put(struct meta_txn *t, const struct meta_inode *in)
+{
+	uint8_t rec[META_REC_MAX];
+	uint64_t ino = in->ino;
+	size_t n = meta_inode_encode(in, rec, sizeof rec);
+	MDB_val k = meta_u64_val(&ino), v = { n, rec };
+
+	if (n > sizeof rec)
+		return S3F_E_META_CORRUPT;
+	return mdb_put(t->txn, DBI(t, DB_INODES), &k, &v, 0);
+}
+
+int meta_inode_del(struct meta_txn *t, uint64_t ino)
+{
+	MDB_val k = meta_u64_val(&ino);
+
+	return meta_rc(mdb_del(t->txn, DBI(t, DB_INODES), &k, NULL));
+}
+
+int meta_inode_iter(struct meta_txn *t, uint64_t after, meta_inode_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	uint64_t from = after + 1;
+	MDB_val k = meta_u64_val(&from), v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_INODES), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_inode in;
+		uint64_t ino;
+
+		memcpy(&ino, k.mv_data, 8);
+		rc = meta_inode_decode(ino, v.mv_data, v.mv_size, &in);
+		if (rc)
+			break;
+		rc = fn(arg, &in);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int meta_info_u64(struct meta_txn *t, const char *name, uint64_t *v)
+{
+	size_t len;
+	int rc = meta_info_get(t, name, v, sizeof *v, &len);
+
+	if (rc == 0 && len != sizeof *v)
+		rc = S3F_E_META_CORRUPT;
+	return rc;
+}
+
+int meta_ino_alloc(struct meta_txn *t, uint64_t *ino, uint32_t *gen)
+{
+	uint64_t next;
+	uint32_t g;
+	size_t len;
+	int rc;
+
+	rc = meta_info_u64(t, "next_ino", &next);
+	if (rc)
+		return rc;
+	rc = meta_info_get(t, "gen", &g, sizeof g, &len);
+	if (rc)
+		return rc;
+	*ino = next++;
+	*gen = g;
+	return meta_info_put(t, "next_ino", &next, sizeof next);
+}
+
+/* ---- directory entries ---- */
+
+/* dirents key: parent BE + name. */
+static size_t meta_dkey(uint8_t *buf, uint64_t parent, const char *name, size_t len)
+{
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(parent >> (56 - 8 * i));
+	memcpy(buf + 8, name, len);
+	return 8 + len;
+}
+
+static void meta_be64(uint8_t *buf, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t meta_get_be64(const uint8_t *buf)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | buf[i];
+	return v;
+}
+
+/* dirents value: ino (u64 LE), cookie (u64 LE), type (u8). */
+#define DIRENT_VAL 17
+
+int meta_dirent_get(struct meta_txn *t, uint64_t parent, const char *name, size_t len,
+		    struct meta_dirent *out)
+{
+	uint8_t kb[8 + META_NAME_MAX];
+	MDB_val k, v;
+	int rc;
+
+	if (len > META_NAME_MAX)
+		return ENAMETOOLONG;
+	k.mv_data = kb;
+	k.mv_size = meta_dkey(kb, parent, name, len);
+	rc = mdb_get(t->txn, DBI(t, DB_DIRENTS), &k, &v);
+	if (rc)
+		return meta_rc(rc);
+	if (v.mv_size != DIRENT_VAL)
+		return S3F_E_META_CORRUPT;
+	memcpy(&out->ino, v.mv_data, 8);
+	memcpy(&out->cookie, (uint8_t *)v.mv_data + 8, 8);
+	out->type = ((uint8_t *)v.mv_data)[16];
+	out->name = name;
+	out->name_len = len;
+	return 0;
+}
+
+int meta_dirent_add(struct meta_txn *t, struct meta_inode *parent_io, const char *name,
+		    size_t len, uint64_t ino, uint8_t type, uint64_t *cookie_out)
+{
+	uint8_t kb[8 + META_NAME_MAX], vb[DIRENT_VAL], ckb[16], cvb[9 + META_NAME_MAX];
+	struct meta_inode *p = parent_io;
+	MDB_val k, v;
+	uint64_t cookie;
+	int rc;
+
+	if (len > META_NAME_MAX)
+		return ENAMETOOLONG;
+	cookie = p->next_cookie++;
+	if (cookie < META_COOKIE_FIRST)
+		cookie = META_COOKIE_FIRST, p->next_cookie = cookie + 1;
+
+	k.mv_data = kb;
+	k.mv_size = meta_dkey(kb, p->ino, name, len);
+	memcpy(vb, &ino, 8);
+	memcpy(vb + 8, &cookie, 8);
+	vb[16] = type;
+	v.mv_data = vb;
+	v.mv_size = sizeof vb;
+	rc = mdb_put(t->txn, DBI(t, DB_DIRENTS), &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return EEXIST;
+	if (rc)
+		return rc;
+
+	meta_be64(ckb, p->ino);
+	meta_be64(ckb + 8, cookie);
+	memcpy(cvb, &ino, 8);
+	cvb[8] = type;
+	memcpy(cvb + 9, name, len);
+	k.mv_data = ckb;
+	k.mv_size = sizeof ckb;
+	v.mv_data = cvb;
+	v.mv_size = 9 + len;
+	rc = mdb_put(t->txn, DBI(t, DB_COOKIES), &k, &v, 0);
+	if (rc)
+		return rc;
+	if (cookie_out)
+		*cookie_out = cookie;
+	return meta_inode_put(t, p);
+}
+
+int meta_dirent_del(struct meta_txn *t, uint64_t parent, const char *name, size_t len)
+{
+	struct meta_dirent de;
+	uint8_t kb[8 + META_NAME_MAX], ckb[16];
+	MDB_val k;
+	int rc;
+
+	rc = meta_dirent_get(t, parent, name, len, &de);
+	if (rc)
+		return rc;
+	k.mv_data = kb;
+	k.mv_size = meta_dkey(kb, parent, name, len);
+	rc = mdb_del(t->txn, DBI(t, DB_DIRENTS), &k, NULL);
+	if (rc)
+		return meta_rc(rc);
+	meta_be64(ckb, parent);
+	meta_be64(ckb + 8, de.cookie);
+	k.mv_data = ckb;
+	k.mv_size = sizeof ckb;
+	rc = mdb_del(t->txn, DBI(t, DB_COOKIES), &k, NULL);
+	return rc == MDB_NOTFOUND ? S3F_E_META_CORRUPT : rc;
+}
+
+int meta_dir_iter(struct meta_txn *t, uint64_t dir, uint64_t after, meta_dirent_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	uint8_t ckb[16];
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_COOKIES), &cur);
+	if (rc)
+		return rc;
+	meta_be64(ckb, dir);
+	meta_be64(ckb + 8, after == UINT64_MAX ? after : after + 1);
+	k.mv_data = ckb;
+	k.mv_size = sizeof ckb;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_dirent de;
+
+		if (k.mv_size != 16 || meta_get_be64(k.mv_data) != dir)
+			break;
+		if (v.mv_size < 9) {
+			rc = S3F_E_META_CORRUPT;
+			break;
+		}
+		de.cookie = meta_get_be64((uint8_t *)k.mv_data + 8);
+		if (de.cookie <= after)
+			continue;
+		memcpy(&de.ino, v.mv_data, 8);
+		de.type = ((uint8_t *)v.mv_data)[8];
+		de.name = (const char *)v.mv_data + 9;
+		de.name_len = v.mv_size - 9;
+		rc = fn(arg, &de);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int meta_dir_empty_cb(void *arg, const struct meta_dirent *de)
+{
+	(void)de;
+	*(bool *)arg = false;
+	return 1;
+}
+
+int meta_dir_empty(struct meta_txn *t, uint64_t dir, bool *empty)
+{
+	int rc;
+
+	*empty = true;
+	rc = meta_dir_iter(t, dir, 0, meta_dir_empty_cb, empty);
+	return rc == 1 ? 0 : rc;
+}
+
+/* ---- keys (S3 key -> LMDB key) ---- */
+
+static size_t meta_bkey(const char *key, size_t len, uint8_t *out)
+{
+	if (len <= META_RAWKEY_MAX) {
+		memcpy(out, key, len);
+		return len;
+	}
+	memcpy(out, key, META_HASHKEY_HEAD);
+	SHA256((const unsigned char *)key, len, out + META_HASHKEY_HEAD);
+	out[META_BKEY_MAX - 1] = 0xff;
+	return META_BKEY_MAX;
+}
+
+int meta_key_get(struct meta_txn *t, const char *key, size_t len, uint64_t *ino)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb }, v;
+	int rc = mdb_get(t->txn, DBI(t, DB_KEYS), &k, &v);
+
+	if (rc)
+		return meta_rc(rc);
+	if (v.mv_size != 8)
+		return S3F_E_META_CORRUPT;
+	memcpy(ino, v.mv_data, 8);
+	return 0;
+}
+
+int meta_key_put(struct meta_txn *t, const char *key, size_t len, uint64_t ino)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb }, v = { 8, &ino };
+
+	return mdb_put(t->txn, DBI(t, DB_KEYS), &k, &v, 0);
+}
+
+int meta_key_del(struct meta_txn *t, const char *key, size_t len)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb };
+
+	return meta_rc(mdb_del(t->txn, DBI(t, DB_KEYS), &k, NULL));
+}
+
+/* ---- ino sets (dirty) ---- */
+
+int meta_dirty_add(struct meta_txn *t, uint64_t ino)
+{
+	MDB_val k = meta_u64_val(&ino), v = { 0, NULL };
+
+	return mdb_put(t->txn, DBI(t, DB_DIRTY), &k, &v, 0);
+}
+
+int meta_dirty_del(struct meta_txn *t, uint64_t ino)
+{
+	MDB_val k = meta_u64_val(&ino);
+	int rc = mdb_del(t->txn, DBI(t, DB_DIRTY), &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int meta_dirty_iter(struct meta_txn *t, meta_ino_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_DIRTY), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t ino;
+
+		memcpy(&ino, k.mv_data, 8);
+		rc = fn(arg, ino);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int meta_count(struct meta_txn *t, int db, uint64_t *n)
+{
+	MDB_stat st;
+	int rc = mdb_stat(t->txn, DBI(t, db), &st);
+
+	if (rc == 0)
+		*n = st.ms_entries;
+	return rc;
+}
+
+int meta_dirty_count(struct meta_txn *t, uint64_t *n)
+{
+	return meta_count(t, DB_DIRTY, n);
+}
+
+/* ---- pending deletes: value = ino u64, when i64, etag len u8 + etag, full key ---- */
+
+int meta_delete_add(struct meta_txn *t, const char *key, size_t len, const char *etag,
+		    int64_t when_ns, uint64_t ino)
+{
+	uint8_t kb[META_BKEY_MAX], vb[17 + S3_ETAG_MAX + S3_KEY_MAX];
+	size_t el = strnlen(etag ? etag : "", S3_ETAG_MAX - 1);
+	MDB_val k = { meta_bkey(key, len, kb), kb }, v;
+
+	if (len > S3_KEY_MAX)
+		return ENAMETOOLONG;
+	memcpy(vb, &ino, 8);
+	memcpy(vb + 8, &when_ns, 8);
+	vb[16] = (uint8_t)el;
+	if (el)
+		memcpy(vb + 17, etag, el);
+	memcpy(vb + 17 + el, key, len);
+	v.mv_data = vb;
+	v.mv_size = 17 + el + len;
+	return mdb_put(t->txn, DBI(t, DB_DELETES), &k, &v, 0);
+}
+
+static int meta_delete_decode(const MDB_val *v, struct meta_delete *d)
+{
+	const uint8_t *p = v->mv_data;
+	size_t el;
+
+	if (v->mv_size < 17)
+		return S3F_E_META_CORRUPT;
+	el = p[16];
+	if (el >= S3_ETAG_MAX || v->mv_size < 17 + el)
+		return S3F_E_META_CORRUPT;
+	memcpy(&d->ino, p, 8);
+	memcpy(&d->when_ns, p + 8, 8);
+	memcpy(d->etag, p + 17, el);
+	d->etag[el] = '\0';
+	d->key = (const char *)p + 17 + el;
+	d->key_len = v->mv_size - 17 - el;
+	return 0;
+}
+
+int meta_delete_get(struct meta_txn *t, const char *key, size_t len, struct meta_delete *out)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb }, v;
+	int rc = mdb_get(t->txn, DBI(t, DB_DELETES), &k, &v);
+
+	if (rc)
+		return meta_rc(rc);
+	return meta_delete_decode(&v, out);
+}
+
+int meta_delete_del(struct meta_txn *t, const char *key, size_t len)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb };
+
+	return meta_rc(mdb_del(t->txn, DBI(t, DB_DELETES), &k, NULL));
+}
+
+int meta_delete_iter(struct meta_txn *t, meta_delete_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_DELETES), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_delete d;
+
+		rc = meta_delete_decode(&v, &d);
+		if (rc)
+			break;
+		rc = fn(arg, &d);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- extents ---- */
+
+int meta_extents_get(struct meta_txn *t, uint64_t ino, struct rangeset *out)
+{
+	MDB_val k = meta_u64_val(&ino), v;
+	int rc = mdb_get(t->txn, DBI(t, DB_EXTENTS), &k, &v);
+
+	rangeset_clear(out);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	return rangeset_decode(out, v.mv_data, v.mv_size);
+}
+
+int meta_extents_put(struct meta_txn *t, uint64_t ino, const struct rangeset *rs)
+{
+	MDB_val k = meta_u64_val(&ino), v;
+	int rc;
+
+	if (!rs || rs->n == 0) {
+		rc = mdb_del(t->txn, DBI(t, DB_EXTENTS), &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	v.mv_size = rangeset_encoded_size(rs);
+	/* MDB_RESERVE: encode straight into the page. */
+	rc = mdb_put(t->txn, DBI(t, DB_EXTENTS), &k, &v, MDB_RESERVE);
+	if (rc)
+		return rc;
+	rangeset_encode(rs, v.mv_data);
+	return 0;
+}
+
+/* ---- symlinks ---- */
+
+int meta_symlink_get(struct meta_txn *t, uint64_t ino, char *buf, size_t cap, size_t *len)
+{
+	MDB_val k = meta_u64_val(&ino), v;
+	int rc = mdb_get(t->txn, DBI(t, DB_SYMLINKS), &k, &v);
+
+	if (rc)
+		return meta_rc(rc);
+	if (v.mv_size >= cap)
+		return ERANGE;
+	memcpy(buf, v.mv_data, v.mv_size);
+	buf[v.mv_size] = '\0';
+	*len = v.mv_size;
+	return 0;
+}
+
+int meta_symlink_put(struct meta_txn *t, uint64_t ino, const char *target, size_t len)
+{
+	MDB_val k = meta_u64_val(&ino), v = { len, (void *)target };
+
+	return mdb_put(t->txn, DBI(t, DB_SYMLINKS), &k, &v, 0);
+}
+
+int meta_symlink_del(struct meta_txn *t, uint64_t ino)
+{
+	MDB_val k = meta_u64_val(&ino);
+	int rc = mdb_del(t->txn, DBI(t, DB_SYMLINKS), &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- change feed: value = ino u64, kind u8 ---- */
+
+int meta_change_add(struct meta_txn *t, uint64_t ino, enum meta_change_kind kind)
+{
+	uint64_t seq = 0;
+	uint8_t vb[9];
+	MDB_val k, v = { sizeof vb, vb };
+	int rc;
+
+	rc = meta_change_last(t, &seq);
+	if (rc)
+		return rc;
+	/* The feed may be trimmed to empty: keep numbering from the high-water mark. */
+	{
+		uint64_t hw = 0;
+
+		rc = meta_info_u64(t, "change_seq", &hw);
+		if (rc && rc != ENOENT)
+			return rc;
+		if (hw > seq)
+			seq = hw;
+	}
+	seq++;
+	memcpy(vb, &ino, 8);
+	vb[8] = (uint8_t)kind;
+	k = meta_u64_val(&seq);
+	rc = mdb_put(t->txn, DBI(t, DB_CHANGES), &k, &v, MDB_APPEND);
+	if (rc)
+		return rc;
+	return meta_info_put(t, "change_seq", &seq, sizeof seq);
+}
+
+int meta_change_iter(struct meta_txn *t, uint64_t after, meta_change_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	uint64_t from = after + 1;
+	MDB_val k = meta_u64_val(&from), v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_CHANGES), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t seq, ino;
+
+		if (v.mv_size != 9) {
+			rc = S3F_E_META_CORRUPT;
+			break;
+		}
+		memcpy(&seq, k.mv_data, 8);
+		memcpy(&ino, v.mv_data, 8);
+		rc = fn(arg, seq, ino, (enum meta_change_kind)((uint8_t *)v.mv_data)[8]);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int meta_change_last(struct meta_txn *t, uint64_t *seq)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*seq = 0;
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_CHANGES), &cur);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0)
+		memcpy(seq, k.mv_data, 8);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND) {
+		rc = meta_info_u64(t, "change_seq", seq);
+		if (rc == ENOENT)
+			rc = 0;
+	}
+	return rc;
+}
+
+int meta_change_trim(struct meta_txn *t, uint64_t upto)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_CHANGES), &cur);
+	if (rc)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+		uint64_t seq;
+
+		memcpy(&seq, k.mv_data, 8);
+		if (seq > upto)
+			break;
+		rc = mdb_cursor_del(cur, 0);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- bad keys: value = reason u8, time i64 ---- */
+
+int meta_badkey_add(struct meta_txn *t, const char *key, size_t len, uint8_t reason)
+{
+	uint8_t kb[META_BKEY_MAX], vb[9];
+	int64_t now = meta_now_ns();
+	MDB_val k = { meta_bkey(key, len, kb), kb }, v = { sizeof vb, vb };
+	int rc;
+
+	vb[0] = reason;
+	memcpy(vb + 1, &now, 8);
+	rc = mdb_put(t->txn, DBI(t, DB_BADKEYS), &k, &v, MDB_NOOVERWRITE);
+	return rc == MDB_KEYEXIST ? EEXIST : rc;
+}
+
+int meta_badkey_del(struct meta_txn *t, const char *key, size_t len)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb };
+
+	return meta_rc(mdb_del(t->txn, DBI(t, DB_BADKEYS), &k, NULL));
+}
+
+/* ---- info ---- */
+
+int meta_info_get(struct meta_txn *t, const char *name, void *buf, size_t cap, size_t *len)
+{
+	MDB_val k = { strlen(name), (void *)name }, v;
+	int rc = mdb_get(t->txn, DBI(t, DB_INFO), &k, &v);
+
+	if (rc)
+		return meta_rc(rc);
+	if (v.mv_size > cap)
+		return ERANGE;
+	memcpy(buf, v.mv_data, v.mv_size);
+	if (len)
+		*len = v.mv_size;
+	return 0;
+}
+
+int meta_info_put(struct meta_txn *t, const char *name, const void *val, size_t len)
+{
+	MDB_val k = { strlen(name), (void *)name }, v = { len, (void *)val };
+
+	return mdb_put(t->txn, DBI(t, DB_INFO), &k, &v, 0);
+}
+
+/* ---- stats ---- */
+
+int meta_stats_get(struct meta_env *me, struct meta_stats *st)
+{
+	struct meta_txn *t;
+	MDB_envinfo info;
+	MDB_stat est;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	rc = meta_txn_begin(me, false, &t);
+	if (rc)
+		return rc;
+	mdb_env_info(me->env, &info);
+	mdb_env_stat(me->env, &est);
+	st->map_size = info.me_mapsize;
+	st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = meta_count(t, i, &st->entries[i]);
+		if (rc)
+			break;
+	}
+	st->inodes = st->entries[DB_INODES];
+	meta_txn_abort(t);
+	return rc;
+}

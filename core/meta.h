@@ -1,0 +1,233 @@
+/*
+ * meta.h — the metadata store: the file view and its sync state in LMDB.
+ *
+ * One LMDB environment per export, opened by every process of the export (ganesha with
+ * the FSAL, s3files-syncd, s3filesctl). LMDB makes that safe: one writer at a time across
+ * processes, readers never block. Tables (named databases):
+ *
+ *   inodes    ino (u64)                 -> inode record (attributes + sync state)
+ *   dirents   parent (u64 BE) + name    -> ino, readdir cookie, type
+ *   cookies   parent (u64 BE) + cookie  -> ino, type, name      (readdir order)
+ *   keys      S3 key                    -> ino bound to it      (S3 side of the binding)
+ *   dirty     ino                       -> ()                   (file side changed)
+ *   deletes   S3 key                    -> ETag, time           (file side removed it)
+ *   extents   ino                       -> present byte ranges  (partially fetched data)
+ *   symlinks  ino                       -> target
+ *   changes   seq (u64)                 -> ino, kind            (feed for FSAL upcalls)
+ *   badkeys   S3 key                    -> reason, time         (reported unrepresentable)
+ *   info      name                      -> value                (schema, counters)
+ *
+ * Readdir cookies: each directory hands out increasing cookies (from 3; 0-2 are NFS's);
+ * an entry keeps its cookie for life, a new or renamed-in entry gets a new, larger one.
+ * So a cookie stays valid across restarts and concurrent inserts/deletes: iteration
+ * resumes after it, and a deleted entry's cookie still orders correctly.
+ *
+ * Transactions: short, never held across network I/O, a ganesha callback, or a sleep.
+ * A write transaction must be committed/aborted on the thread that began it. Prefer
+ * meta_write(), which retries after growing the map when LMDB reports it full (the map
+ * grows, it never crashes) and after another process grew it.
+ *
+ * Errors: 0, ENOENT (not found), EEXIST, ENOMEM, LMDB codes (MDB_*), S3F_E_META_*.
+ */
+#ifndef S3F_META_H
+#define S3F_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rangeset.h"
+#include "s3.h"
+
+#define META_ROOT_INO 1ULL
+#define META_COOKIE_FIRST 3ULL
+#define META_NAME_MAX 255
+
+struct meta_env;
+struct meta_txn;
+
+enum meta_type { META_T_REG = 1, META_T_DIR = 2, META_T_LNK = 3 };
+
+/* File-side vs S3 state of an inode. */
+enum meta_sync {
+	META_S_CLEAN = 0,	/* matches S3 (or is a directory with nothing to commit) */
+	META_S_DIRTY = 1,	/* changed on the file side since dirty_since_ns */
+	META_S_CONFLICT = 2,	/* both sides changed; resolution pending (S3 wins) */
+};
+
+/* How much of the file's data is in the local tier. */
+enum meta_data {
+	META_D_NONE = 0,	/* nothing local: reads fetch from S3 */
+	META_D_PARTIAL = 1,	/* the ranges in `extents` are local */
+	META_D_FULL = 2,	/* all of [0, size) is local */
+};
+
+/* Inode flags. */
+#define META_F_IMPORTED  0x0001	/* dir: its S3 listing is in dirents */
+#define META_F_IN_S3     0x0002	/* bound to an S3 object (file) or key prefix (dir) */
+#define META_F_MARKER    0x0004	/* dir: an explicit marker object "dir/" exists in S3 */
+#define META_F_RESERVED  0x0008	/* s3files' own (lost+found): never committed */
+
+struct meta_inode {
+	uint64_t ino;
+	uint64_t parent;		/* containing directory (root: itself) */
+	uint32_t gen;			/* generation: a reused ino never matches an old handle */
+	uint8_t type;			/* enum meta_type */
+	uint8_t sync;			/* enum meta_sync */
+	uint8_t data;			/* enum meta_data */
+	uint32_t flags;			/* META_F_* */
+	uint32_t mode;			/* permission bits (07777) */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint64_t size;
+	int64_t atime_ns, mtime_ns, ctime_ns;
+	uint64_t change;		/* NFSv4 change attribute; bumps on every change */
+	uint64_t next_cookie;		/* dir: next readdir cookie to hand out */
+	int64_t dirty_since_ns;		/* last file-side change not yet in S3 (0 if none) */
+	uint64_t dirty_gen;		/* bumps with each file-side change (commit race check) */
+	/* S3 side, as last seen (import) or committed (sync) */
+	uint64_t s3_size;
+	int64_t s3_mtime;		/* Last-Modified, Unix seconds */
+	int64_t synced_ns;		/* when the S3 state above was last confirmed */
+	char etag[S3_ETAG_MAX];
+	char version_id[S3_VERSION_ID_MAX];
+	uint16_t name_len;
+	char name[META_NAME_MAX + 1];	/* name in parent, NUL-terminated */
+};
+
+struct meta_opts {
+	uint64_t map_size;		/* initial map size (default 1 GiB); grows by doubling */
+	uint64_t map_size_max;		/* never grow beyond (default 1 TiB) */
+	unsigned max_readers;		/* default 512 */
+	bool nosync;			/* skip fsync on commit (tests, benchmarks only) */
+};
+
+/* Open (creating dir and tables on first use). A new store gets the root directory
+ * (META_ROOT_INO, mode 0755, uid/gid 0). S3F_E_META_VERSION if the schema differs. */
+int meta_env_open(const char *dir, const struct meta_opts *opts, struct meta_env **out);
+void meta_env_close(struct meta_env *env);
+
+int meta_txn_begin(struct meta_env *env, bool write, struct meta_txn **out);
+int meta_txn_commit(struct meta_txn *txn);	/* frees txn, also on error */
+void meta_txn_abort(struct meta_txn *txn);	/* frees txn; NULL is fine */
+
+/* Run fn in a write transaction and commit when it returns 0 (abort otherwise; its rc is
+ * returned). Retried from the start after the map grew: fn must be idempotent up to
+ * its writes through txn (no side effects outside the transaction). */
+typedef int (*meta_txn_fn)(struct meta_txn *txn, void *arg);
+int meta_write(struct meta_env *env, meta_txn_fn fn, void *arg);
+/* Same for a read-only transaction (always aborted at the end). */
+int meta_read(struct meta_env *env, meta_txn_fn fn, void *arg);
+
+/* ---- inodes ---- */
+int meta_inode_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *out);
+int meta_inode_put(struct meta_txn *txn, const struct meta_inode *ino);
+int meta_inode_del(struct meta_txn *txn, uint64_t ino);
+/* Inodes with ino > after, in ino order; fn returning non-zero stops the walk. */
+typedef int (*meta_inode_fn)(void *arg, const struct meta_inode *in);
+int meta_inode_iter(struct meta_txn *txn, uint64_t after, meta_inode_fn fn, void *arg);
+/* A fresh inode number and generation (never reused within a store). */
+int meta_ino_alloc(struct meta_txn *txn, uint64_t *ino, uint32_t *gen);
+/* Fill defaults for a new inode (times = now, nlink, change = 1, next_cookie). */
+void meta_inode_init(struct meta_inode *in, uint64_t ino, uint32_t gen, uint64_t parent,
+		     enum meta_type type, uint32_t mode, uint32_t uid, uint32_t gid, int64_t now_ns);
+int meta_inode_set_name(struct meta_inode *in, const char *name, size_t len);
+
+/* ---- directory entries ---- */
+struct meta_dirent {
+	uint64_t ino;
+	uint64_t cookie;
+	uint8_t type;
+	size_t name_len;
+	const char *name;	/* valid until the next call on txn */
+};
+
+int meta_dirent_get(struct meta_txn *txn, uint64_t parent, const char *name, size_t len,
+		    struct meta_dirent *out);
+/* Add an entry to directory *parent with a new cookie; parent->next_cookie advances and
+ * *parent is written back to the store (callers pass their current copy and may keep
+ * using it). EEXIST if the name exists. */
+int meta_dirent_add(struct meta_txn *txn, struct meta_inode *parent, const char *name,
+		    size_t len, uint64_t ino, uint8_t type, uint64_t *cookie);
+int meta_dirent_del(struct meta_txn *txn, uint64_t parent, const char *name, size_t len);
+
+/* Entries of dir with cookie > after, in cookie order; fn returning non-zero stops
+ * the walk and is returned. */
+typedef int (*meta_dirent_fn)(void *arg, const struct meta_dirent *de);
+int meta_dir_iter(struct meta_txn *txn, uint64_t dir, uint64_t after, meta_dirent_fn fn,
+		  void *arg);
+int meta_dir_empty(struct meta_txn *txn, uint64_t dir, bool *empty);
+
+/* ---- S3 key bindings ---- */
+int meta_key_get(struct meta_txn *txn, const char *key, size_t len, uint64_t *ino);
+int meta_key_put(struct meta_txn *txn, const char *key, size_t len, uint64_t ino);
+int meta_key_del(struct meta_txn *txn, const char *key, size_t len);
+
+/* ---- dirty queue ---- */
+int meta_dirty_add(struct meta_txn *txn, uint64_t ino);
+int meta_dirty_del(struct meta_txn *txn, uint64_t ino);
+typedef int (*meta_ino_fn)(void *arg, uint64_t ino);
+int meta_dirty_iter(struct meta_txn *txn, meta_ino_fn fn, void *arg);
+int meta_dirty_count(struct meta_txn *txn, uint64_t *n);
+
+/* ---- pending deletes of S3 keys ---- */
+struct meta_delete {
+	const char *key;	/* valid until the next call on txn */
+	size_t key_len;
+	char etag[S3_ETAG_MAX];	/* ETag the object had when the file side removed it */
+	int64_t when_ns;
+	uint64_t ino;		/* the removed inode (for conflict reporting) */
+};
+int meta_delete_add(struct meta_txn *txn, const char *key, size_t len, const char *etag,
+		    int64_t when_ns, uint64_t ino);
+int meta_delete_get(struct meta_txn *txn, const char *key, size_t len, struct meta_delete *out);
+int meta_delete_del(struct meta_txn *txn, const char *key, size_t len);
+typedef int (*meta_delete_fn)(void *arg, const struct meta_delete *d);
+int meta_delete_iter(struct meta_txn *txn, meta_delete_fn fn, void *arg);
+
+/* ---- present ranges of partially local files ---- */
+int meta_extents_get(struct meta_txn *txn, uint64_t ino, struct rangeset *out); /* empty if none */
+int meta_extents_put(struct meta_txn *txn, uint64_t ino, const struct rangeset *rs); /* empty = del */
+
+/* ---- symlink targets ---- */
+int meta_symlink_get(struct meta_txn *txn, uint64_t ino, char *buf, size_t cap, size_t *len);
+int meta_symlink_put(struct meta_txn *txn, uint64_t ino, const char *target, size_t len);
+int meta_symlink_del(struct meta_txn *txn, uint64_t ino);
+
+/* ---- change feed (namespace changes made outside the FSAL, for cache invalidation) ---- */
+enum meta_change_kind {
+	META_CH_ATTR = 1,	/* attributes / content of ino changed */
+	META_CH_DIR = 2,	/* entries of directory ino changed */
+	META_CH_GONE = 3,	/* ino was removed */
+};
+int meta_change_add(struct meta_txn *txn, uint64_t ino, enum meta_change_kind kind);
+typedef int (*meta_change_fn)(void *arg, uint64_t seq, uint64_t ino, enum meta_change_kind kind);
+int meta_change_iter(struct meta_txn *txn, uint64_t after_seq, meta_change_fn fn, void *arg);
+int meta_change_last(struct meta_txn *txn, uint64_t *seq);	/* 0 if empty */
+/* Delete feed entries with seq <= upto. */
+int meta_change_trim(struct meta_txn *txn, uint64_t upto);
+
+/* ---- keys already reported as unrepresentable (each is reported once) ---- */
+/* 0 if newly recorded, EEXIST if it was known. */
+int meta_badkey_add(struct meta_txn *txn, const char *key, size_t len, uint8_t reason);
+int meta_badkey_del(struct meta_txn *txn, const char *key, size_t len);
+
+/* ---- small named values ---- */
+int meta_info_get(struct meta_txn *txn, const char *name, void *buf, size_t cap, size_t *len);
+int meta_info_put(struct meta_txn *txn, const char *name, const void *val, size_t len);
+
+/* ---- statistics ---- */
+struct meta_stats {
+	uint64_t map_size;		/* current map size */
+	uint64_t used_bytes;		/* pages in use * page size */
+	uint64_t entries[11];		/* per table, in the order of the list above */
+	uint64_t inodes;
+};
+int meta_stats_get(struct meta_env *env, struct meta_stats *st);
+
+/* Monotonic-enough wall clock in ns (CLOCK_REALTIME) for times stored here. Tests may
+ * set a fixed clock with meta_clock_set (0 restores the real clock). */
+int64_t meta_now_ns(void);
+void meta_clock_set(int64_t fixed_ns);
+
+#endif

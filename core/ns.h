@@ -1,0 +1,187 @@
+/*
+ * ns.h — the namespace layer: POSIX semantics of the file view over the metadata store.
+ *
+ * Used by the FSAL (file-side operations) and by the sync daemon (import of S3 listings,
+ * commit bookkeeping). Every function is one short LMDB transaction; no function here
+ * moves file bytes or talks to S3 — callers do I/O before or after and tell ns what
+ * happened. Thread-safe: all state is in the store.
+ *
+ * Sync state rules (doc/SEMANTICS.md has the user-facing version):
+ *  - A file-side change (create, write, truncate, chmod/chown/utimes, symlink) makes a
+ *    regular file or symlink DIRTY and bumps dirty_gen; the daemon commits it later.
+ *  - Removing an inode bound to an S3 object records a pending delete of its key.
+ *  - A directory created on the file side gets a marker object "dir/" at commit (so an
+ *    empty directory survives); directories are DIRTY until the marker is written.
+ *  - Import applies S3's state to CLEAN inodes; for DIRTY ones it records a conflict
+ *    (resolved by the daemon: S3 wins, the file-side version goes to lost+found).
+ */
+#ifndef S3F_NS_H
+#define S3F_NS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keymap.h"
+#include "meta.h"
+
+struct journal;
+struct ns;
+
+struct ns_defaults {
+	uint32_t file_mode;	/* mode of imported files without x-amz-meta-mode (0644) */
+	uint32_t dir_mode;	/* mode of imported directories (0755) */
+	uint32_t uid, gid;	/* owner of imported entries without metadata (0, 0) */
+};
+
+/* The store, mapping and journal are borrowed and must outlive ns. j may be NULL. */
+int ns_open(struct meta_env *me, const struct keymap *km, struct journal *j,
+	    const struct ns_defaults *defaults, struct ns **out);
+void ns_close(struct ns *ns);
+struct meta_env *ns_meta(struct ns *ns);
+
+/* ---- reads ---- */
+int ns_getattr(struct ns *ns, uint64_t ino, struct meta_inode *out);
+/* ENOENT, ENOTDIR (dir is not a directory). "." and ".." are resolved here. */
+int ns_lookup(struct ns *ns, uint64_t dir, const char *name, size_t len, struct meta_inode *out);
+int ns_readlink(struct ns *ns, uint64_t ino, char *buf, size_t cap, size_t *len);
+
+/* Up to max entries of dir after cookie, copied out (names stay valid until the next
+ * call with the same buffer). *eof is true when the directory has no more entries. */
+struct ns_dirent {
+	uint64_t ino;
+	uint64_t cookie;
+	uint8_t type;
+	uint8_t name_len;
+	char name[META_NAME_MAX + 1];
+};
+int ns_readdir(struct ns *ns, uint64_t dir, uint64_t after, struct ns_dirent *out, size_t max,
+	       size_t *n, bool *eof);
+
+/* ---- file-side changes ---- */
+struct ns_new {
+	enum meta_type type;
+	uint32_t mode;		/* permission bits */
+	uint32_t uid, gid;
+	const char *target;	/* symlink target (type META_T_LNK) */
+	size_t target_len;
+};
+/* Create name in dir. EEXIST (and *out = the existing inode) if the name exists;
+ * ENOTDIR; EINVAL/ENAMETOOLONG for bad names; EPERM for reserved names at the root.
+ * dir_out (may be NULL) gets the updated directory. */
+int ns_create(struct ns *ns, uint64_t dir, const char *name, size_t len, const struct ns_new *nw,
+	      struct meta_inode *out, struct meta_inode *dir_out);
+
+/* Remove name from dir. want_dir selects rmdir semantics (ENOTDIR for a non-directory,
+ * ENOTEMPTY for a non-empty one, EAGAIN if the directory's S3 listing has not been
+ * imported yet — import it, then retry); otherwise EISDIR for a directory. *victim gets
+ * the removed inode (its data file is the caller's to remove). */
+int ns_remove(struct ns *ns, uint64_t dir, const char *name, size_t len, bool want_dir,
+	      struct meta_inode *victim, struct meta_inode *dir_out);
+
+#define NS_SET_MODE  0x01
+#define NS_SET_UID   0x02
+#define NS_SET_GID   0x04
+#define NS_SET_SIZE  0x08
+#define NS_SET_ATIME 0x10
+#define NS_SET_MTIME 0x20
+#define NS_SET_CTIME 0x40	/* only with an explicit value (rare: restore tools) */
+struct ns_setattr {
+	unsigned mask;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t atime_ns, mtime_ns, ctime_ns;	/* explicit times (the caller resolves "now") */
+};
+int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa, struct meta_inode *out);
+
+/* Record a completed write of [off, off+len): size, mtime/ctime, change, DIRTY, and the
+ * range as present when the file is partially local. */
+int ns_write_done(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, struct meta_inode *out);
+
+/* Record that [off, off+len) of ino's data was fetched into the tier (the range is
+ * present). Only for a CLEAN file whose S3 ETag still equals etag; else S3F_E_S3_PRECOND
+ * (the caller's fetched bytes are stale and must not be marked present). */
+int ns_data_fetched(struct ns *ns, uint64_t ino, const char *etag, uint64_t off, uint64_t len,
+		    struct meta_inode *out);
+/* The present ranges of ino (all of [0,size) for META_D_FULL). */
+int ns_data_present(struct ns *ns, uint64_t ino, struct rangeset *out, struct meta_inode *in);
+
+/* ---- import: S3 state -> file view ---- */
+struct ns_import_entry {
+	const char *name;	/* one component */
+	size_t len;
+	bool is_dir;		/* common prefix or directory marker */
+	bool is_marker;		/* is_dir and an explicit "name/" object exists */
+	uint64_t size;
+	int64_t mtime_s;	/* Last-Modified */
+	const char *etag;	/* files: without quotes */
+	const struct keymap_attrs *attrs;	/* from metadata if known (GET/HEAD), else NULL */
+};
+
+/* Outcome of applying one entry, for the caller (to hydrate small files, raise events). */
+enum ns_import_result {
+	NS_IMP_SAME = 0,	/* already up to date */
+	NS_IMP_NEW,		/* new inode created */
+	NS_IMP_CHANGED,		/* clean inode updated; its local data was invalidated */
+	NS_IMP_CONFLICT,	/* changed in S3 while dirty on the file side */
+	NS_IMP_COLLISION,	/* file and directory of the same name: the directory is shown,
+				   the file is not (a clean local file is replaced) */
+	NS_IMP_PENDING_DELETE,	/* removed on the file side, not yet deleted in S3: skipped */
+};
+
+/* Apply entries of dir's listing. results[i] (may be NULL) and inos[i] (may be NULL)
+ * receive the outcome and inode of entries[i]. listing_start_ns is the time the listing
+ * began (entries touched now are stamped so ns_import_finish can find the vanished). */
+int ns_import_apply(struct ns *ns, uint64_t dir, const struct ns_import_entry *entries, size_t n,
+		    int64_t listing_start_ns, enum ns_import_result *results, uint64_t *inos);
+
+/* The listing of dir is complete. seen(arg, name, len) tells whether the listing showed
+ * a name (seen_arg is passed to it). Entries bound to S3 that it did not show, and that were confirmed before the
+ * listing started, are gone from S3: clean ones are removed (clean subtrees recursively,
+ * removed(removed_arg, ino, type) called for each so the caller drops its data), dirty ones are
+ * marked CONFLICT. Marks dir imported. *n_removed (may be NULL) gets the count. */
+typedef bool (*ns_seen_fn)(void *arg, const char *name, size_t len);
+typedef void (*ns_removed_fn)(void *arg, uint64_t ino, uint8_t type);
+int ns_import_finish(struct ns *ns, uint64_t dir, int64_t listing_start_ns, ns_seen_fn seen,
+		     void *seen_arg, ns_removed_fn removed, void *removed_arg, uint64_t *n_removed);
+
+/* Attributes and state of objects seen by GET/HEAD (e.g. the import of small files
+ * fetched their data): each clean inode whose ETag still equals info's takes the object
+ * metadata (mode, owner, mtime; symlink type) and, with data_fetched, becomes fully
+ * local. Entries with rcs[i] != 0 (a failed GET) are skipped. One transaction. */
+int ns_import_objects(struct ns *ns, const uint64_t *inos, const struct s3_object_info *infos,
+		      const int *rcs, size_t n, bool data_fetched);
+
+/* ---- paths and keys ---- */
+/* Components of ino's path from the root (names copied into buf). */
+int ns_path(struct ns *ns, struct meta_txn *txn, uint64_t ino, char *buf, size_t cap,
+	    const char **comp, size_t *len, size_t *n);
+/* The S3 key of ino by its current path (dirs: with the trailing '/'). */
+int ns_key(struct ns *ns, struct meta_txn *txn, uint64_t ino, char *key, size_t cap, size_t *keylen);
+/* Same, for a caller without a transaction. */
+int ns_key_of(struct ns *ns, uint64_t ino, char *key, size_t cap, size_t *keylen);
+
+/* ---- commit bookkeeping (the daemon) ---- */
+struct ns_commit {
+	uint64_t ino;
+	uint64_t dirty_gen;	/* generation being committed */
+	struct meta_inode in;	/* snapshot of the inode */
+	char key[S3_KEY_MAX + 1];
+	size_t key_len;
+	char prev_etag[S3_ETAG_MAX];	/* S3 ETag it was based on ("" for a new key) */
+	char target[4096];		/* symlink target */
+	size_t target_len;
+};
+/* Snapshot ino for committing if it is dirty and its last change is older than
+ * min_age_ns (0: commit now). ENOENT if gone; EAGAIN if not due yet; EALREADY if clean. */
+int ns_commit_prepare(struct ns *ns, uint64_t ino, int64_t min_age_ns, struct ns_commit *c);
+/* The object for c is in S3 with info: mark clean if nothing changed since prepare
+ * (else stay dirty with the new S3 state as base). */
+int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_object_info *info);
+/* A pending delete of key was carried out (or found already gone). */
+int ns_delete_done(struct ns *ns, const char *key, size_t len);
+
+/* Count of dirty inodes and pending deletes (the backlog). */
+int ns_backlog(struct ns *ns, uint64_t *dirty, uint64_t *deletes);
+
+#endif

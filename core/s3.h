@@ -1,0 +1,377 @@
+/*
+ * s3.h — S3 client: SigV4 over libcurl's multi interface, with retries.
+ *
+ * The client knows buckets and keys only: no paths, no inodes, no files except as
+ * byte sources and sinks (an fd + offset). One client serves one bucket on one endpoint.
+ *
+ * Threads and ownership
+ *  - s3_client_open starts one I/O thread that owns a CURLM multi handle; every request
+ *    from every caller thread runs on it, so connections are reused across callers and
+ *    many requests proceed in parallel (up to max_connections).
+ *  - All s3_* request functions are synchronous for the caller and may be called from any
+ *    number of threads at once. Parallelism inside one call (multipart parts, ranged GETs)
+ *    is done by the client. s3_batch_* runs many independent requests at once.
+ *  - Strings passed in are only read during the call. Results written to caller structs
+ *    are owned by the caller; heap results have a matching _free.
+ *
+ * Errors (see err.h): 0; ENOENT (NoSuchKey / 404); EACCES (AccessDenied);
+ * S3F_E_S3_* for the rest. 5xx, 429/503 SlowDown, connection resets and timeouts are
+ * retried with exponential backoff and full jitter, for idempotent operations only
+ * (GET, HEAD, PUT of a complete body, DELETE, LIST, UploadPart, Complete/Abort MPU,
+ * CopyObject). CreateMultipartUpload is retried too: a lost answer only leaks an upload
+ * id, which s3_mpu_list/s3_mpu_abort clean up.
+ *
+ * Keys: any byte string S3 accepts, up to 1,024 bytes, including spaces, '+', '=', '%',
+ * '~', UTF-8, control characters, "//", "." and ".." segments and a trailing '/'. Each
+ * byte outside RFC 3986 "unreserved" is %-encoded (except '/' between segments); the URL
+ * path is sent exactly as built (no dot-segment normalization).
+ */
+#ifndef S3F_S3_H
+#define S3F_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define S3_KEY_MAX 1024
+#define S3_ETAG_MAX 80		/* without quotes; md5 hex (32) or "md5-N" multipart */
+#define S3_VERSION_ID_MAX 128
+#define S3_UPLOAD_ID_MAX 256
+#define S3_META_MAX 16		/* user metadata pairs carried per object */
+
+struct s3_client;
+
+/* ---- configuration ---- */
+
+struct s3_creds {
+	char access_key_id[128];
+	char secret_access_key[128];
+	char session_token[2048];	/* "" if none */
+};
+
+/*
+ * Where credentials come from, tried in this order unless a source is pinned:
+ *   1. explicit values (config file)        2. environment AWS_ACCESS_KEY_ID / ..._SECRET_...
+ *   3. credentials file (AWS INI format, profile; default ~/.aws/credentials, or
+ *      AWS_SHARED_CREDENTIALS_FILE) — refused if readable by group or others.
+ */
+struct s3_creds_source {
+	const char *access_key_id;	/* NULL: not configured */
+	const char *secret_access_key;
+	const char *session_token;
+	const char *credentials_file;	/* NULL: default location */
+	const char *profile;		/* NULL: AWS_PROFILE or "default" */
+	bool use_env;			/* consult the environment (default true) */
+};
+
+/* Fill *out; 0, ENOENT (no source had credentials), EACCES (file permissions), EINVAL.
+ * err gets a one-line reason that never contains the secret. src NULL: the environment,
+ * then the default file and profile. use_env also governs AWS_SHARED_CREDENTIALS_FILE
+ * and AWS_PROFILE. */
+int s3_creds_load(const struct s3_creds_source *src, struct s3_creds *out, char *err, size_t errlen);
+
+/* Per-call statistics, delivered to s3_config.observer when a request finishes. */
+enum s3_op {
+	S3_OP_GET, S3_OP_HEAD, S3_OP_PUT, S3_OP_DELETE, S3_OP_DELETE_MULTI, S3_OP_COPY,
+	S3_OP_LIST, S3_OP_MPU_CREATE, S3_OP_MPU_PART, S3_OP_MPU_COMPLETE, S3_OP_MPU_ABORT,
+	S3_OP_MPU_LIST, S3_OP_COUNT
+};
+const char *s3_op_name(enum s3_op op);
+
+struct s3_call_stats {
+	enum s3_op op;
+	int rc;			/* final result */
+	int http_status;	/* last HTTP status, 0 if none */
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t latency_ns;	/* first attempt start to final completion */
+	unsigned retries;
+};
+typedef void (*s3_observer_fn)(void *arg, const struct s3_call_stats *st);
+
+struct s3_config {
+	const char *endpoint;	/* "http://127.0.0.1:7480", "https://s3.eu-west-1.amazonaws.com";
+				   NULL: https://s3.<region>.amazonaws.com */
+	const char *region;	/* SigV4 region, e.g. "us-east-1" */
+	const char *bucket;
+	bool path_style;	/* true: endpoint/bucket/key; false: bucket.host/key */
+	bool tls_verify;	/* peer + host verification; false only by explicit opt-out (logged) */
+	const char *ca_file;	/* NULL: system store */
+	struct s3_creds creds;
+	unsigned max_connections;	/* parallel transfers on the multi handle (default 16) */
+	unsigned max_retries;		/* per request (default 8); 0 = default */
+	unsigned retry_base_ms;		/* first backoff (default 100) */
+	unsigned retry_max_ms;		/* cap on one backoff (default 20000) */
+	unsigned connect_timeout_ms;	/* default 5000 */
+	unsigned stall_timeout_s;	/* abort a transfer below 1 byte/s for this long (default 30) */
+	uint64_t part_size;		/* multipart part size (default 16 MiB, min 5 MiB) */
+	uint64_t multipart_threshold;	/* s3_object_put_fd uses multipart at/above this (default 64 MiB) */
+	unsigned part_parallelism;	/* parts in flight per upload (default 8) */
+	s3_observer_fn observer;	/* may be NULL; called on the I/O thread: keep it short
+					   (a call refused before reaching it — client closing, no
+					   memory — reports from the caller's thread) */
+	void *observer_arg;
+};
+
+/* Fill in defaults for every zero field (not endpoint/region/bucket/creds). */
+/* s3_config_defaults also sets tls_verify = true (its zero value would mean "off");
+ * s3_client_open takes tls_verify as given, so an opt-out is set after this call. */
+void s3_config_defaults(struct s3_config *cfg);
+
+int s3_client_open(const struct s3_config *cfg, struct s3_client **out);
+void s3_client_close(struct s3_client *c);	/* waits for in-flight requests to end */
+
+/* ---- objects ---- */
+
+struct s3_meta_pair {
+	char name[64];		/* without the "x-amz-meta-" prefix, lower case; [A-Za-z0-9-]
+				   ('_' is refused: RGW 16 turns it into '-') */
+	char value[256];	/* printable ASCII, no leading/trailing or double spaces (EINVAL) */
+};
+
+struct s3_object_info {
+	char etag[S3_ETAG_MAX];		/* quotes stripped; "" if the server sent none */
+	uint64_t size;
+	int64_t last_modified;		/* Unix seconds */
+	char version_id[S3_VERSION_ID_MAX];
+	char content_type[128];
+	unsigned n_meta;
+	struct s3_meta_pair meta[S3_META_MAX];
+};
+
+/* Conditions for reads and writes. Strings NULL = not set. */
+struct s3_cond {
+	const char *if_match;		/* ETag the object must have (quotes optional) */
+	bool if_none_match_any;		/* PUT only if the key does not exist ("*") */
+};
+
+struct s3_put_opts {
+	const char *content_type;	/* NULL: application/octet-stream */
+	unsigned n_meta;
+	const struct s3_meta_pair *meta;
+	struct s3_cond cond;
+	bool sign_payload;		/* SHA-256 of the body in the signature, else UNSIGNED-PAYLOAD */
+};
+
+/*
+ * Byte sinks and sources. An fd source/sink uses pread/pwrite at off.., never the file
+ * offset, so one fd may serve parallel transfers. A memory sink grows a heap buffer
+ * (free with free()) unless a fixed buffer is given.
+ */
+struct s3_buf {
+	void *data;
+	size_t len;
+	size_t cap;
+	bool fixed;		/* data/cap given by caller; exceeding cap fails with EOVERFLOW */
+};
+
+/* GET [off, off+len) — len UINT64_MAX means to the end. Data goes to fd at fd_off.
+ * *got receives the number of bytes written. info may be NULL. cond.if_match makes the
+ * read fail with S3F_E_S3_PRECOND if the object changed. A range that starts at or past
+ * the end of the object reads 0 bytes (success, like read(2) at EOF). get_buf sets
+ * buf->len to the bytes read. */
+int s3_object_get_fd(struct s3_client *c, const char *key, uint64_t off, uint64_t len,
+		     int fd, uint64_t fd_off, const struct s3_cond *cond, uint64_t *got,
+		     struct s3_object_info *info);
+int s3_object_get_buf(struct s3_client *c, const char *key, uint64_t off, uint64_t len,
+		      struct s3_buf *buf, const struct s3_cond *cond, struct s3_object_info *info);
+
+/* Parallel ranged GET of [off, off+len) into fd at fd_off, chunk bytes per request,
+ * up to streams requests in flight (0: defaults: 8 streams, chunks of about a sixteenth
+ * of the range, 8..64 MiB). For large sequential reads. One HEAD first gives the size
+ * (the range is clipped to it: info->size tells how much was there) and the ETag every
+ * chunk is pinned to (If-Match), so an overwrite during the read fails the call with
+ * S3F_E_S3_PRECOND instead of mixing two versions. */
+int s3_object_get_parallel(struct s3_client *c, const char *key, uint64_t off, uint64_t len,
+			   int fd, uint64_t fd_off, uint64_t chunk, unsigned streams,
+			   const struct s3_cond *cond, struct s3_object_info *info);
+
+int s3_object_head(struct s3_client *c, const char *key, struct s3_object_info *info);
+
+/* PUT from memory or from fd [off, off+len). out (may be NULL) gets etag/version. */
+int s3_object_put_buf(struct s3_client *c, const char *key, const void *data, size_t len,
+		      const struct s3_put_opts *opts, struct s3_object_info *out);
+/* Single PUT below cfg.multipart_threshold, parallel multipart at/above it. The condition
+ * is applied to the PUT or to CompleteMultipartUpload. When the server sends no ETag on
+ * completion (RGW 16 sends an empty <ETag/>), the object is HEADed to learn it. */
+int s3_object_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off, uint64_t len,
+		     const struct s3_put_opts *opts, struct s3_object_info *out);
+
+/* ENOENT-tolerant: deleting a missing key is success (S3 semantics). */
+int s3_object_delete(struct s3_client *c, const char *key);
+
+/* DeleteObjects, in batches of up to 1,000. results[i] = 0 or the error for keys[i]. */
+int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results);
+
+/* CopyObject (server side; objects up to 5 GiB — larger uses UploadPartCopy internally).
+ * opts == NULL: metadata COPY; opts != NULL: metadata REPLACE with opts->meta.
+ * cond.if_match applies to the source (x-amz-copy-source-if-match). */
+int s3_object_copy(struct s3_client *c, const char *src_key, const char *dst_key,
+		   const struct s3_put_opts *opts, const struct s3_cond *src_cond,
+		   struct s3_object_info *out);
+
+/* ---- listing ---- */
+
+struct s3_list_entry {
+	char *key;			/* decoded (encoding-type=url is always used) */
+	uint64_t size;
+	int64_t last_modified;
+	char etag[S3_ETAG_MAX];
+};
+
+struct s3_list_page {
+	struct s3_list_entry *entries;
+	size_t n_entries;
+	char **prefixes;		/* CommonPrefixes, decoded */
+	size_t n_prefixes;
+	bool truncated;
+	char *next_token;		/* NextContinuationToken, NULL when !truncated */
+};
+
+struct s3_list_req {
+	const char *prefix;		/* NULL or "" for the whole bucket */
+	const char *delimiter;		/* NULL: none; usually "/" */
+	const char *continuation_token;	/* from the previous page */
+	const char *start_after;
+	unsigned max_keys;		/* 0: server default (1,000) */
+};
+
+int s3_list(struct s3_client *c, const struct s3_list_req *req, struct s3_list_page *page);
+void s3_list_page_free(struct s3_list_page *page);
+
+/* ---- multipart (the primitives; s3_object_put_fd drives them) ---- */
+
+struct s3_part {
+	unsigned number;		/* 1..10000 */
+	char etag[S3_ETAG_MAX];
+	uint64_t size;
+};
+
+int s3_mpu_create(struct s3_client *c, const char *key, const struct s3_put_opts *opts,
+		  char upload_id[S3_UPLOAD_ID_MAX]);
+int s3_mpu_part_fd(struct s3_client *c, const char *key, const char *upload_id,
+		   unsigned number, int fd, uint64_t off, uint64_t len, struct s3_part *out);
+int s3_mpu_complete(struct s3_client *c, const char *key, const char *upload_id,
+		    const struct s3_part *parts, size_t n, const struct s3_cond *cond,
+		    struct s3_object_info *out);
+int s3_mpu_abort(struct s3_client *c, const char *key, const char *upload_id);
+
+struct s3_upload {
+	char *key;
+	char upload_id[S3_UPLOAD_ID_MAX];
+	int64_t initiated;		/* Unix seconds */
+};
+/* ListMultipartUploads under prefix (all pages). Free with s3_uploads_free. */
+int s3_mpu_list(struct s3_client *c, const char *prefix, struct s3_upload **out, size_t *n);
+void s3_uploads_free(struct s3_upload *u, size_t n);
+
+/* ---- conditional-write support, probed once per client ---- */
+
+enum s3_cond_mode {
+	S3_COND_UNKNOWN = 0,
+	S3_COND_NATIVE,		/* If-Match with the quoted ETag works (AWS) */
+	S3_COND_UNQUOTED,	/* only the unquoted form works (Ceph RGW 16) */
+	S3_COND_NONE,		/* not supported: the caller compares with HEAD before PUT */
+};
+struct s3_caps {
+	enum s3_cond_mode if_match;
+	bool if_none_match;	/* If-None-Match: * honoured */
+	bool complete_cond;	/* the conditions above also hold on CompleteMultipartUpload
+				   (RGW 16: ignored there) */
+};
+/* Probe by writing and deleting a scratch object at probe_key (a few PUTs and two
+ * one-part multipart uploads). Results are kept in the client and used by every later
+ * conditional request (s3_put_opts.cond): where the server cannot check a condition
+ * (S3_COND_NONE, !if_none_match, or a multipart put with !complete_cond) the client itself
+ * does HEAD-compare before the write and returns S3F_E_S3_PRECOND on mismatch (a narrower
+ * window, not atomic). Before any probe (S3_COND_UNKNOWN) conditions are sent in the
+ * standard form (quoted If-Match) and left to the server. */
+int s3_caps_probe(struct s3_client *c, const char *probe_key, struct s3_caps *out);
+void s3_caps_get(struct s3_client *c, struct s3_caps *out);
+
+/* ---- SigV4 (exposed for the test vectors and presigned URLs) ---- */
+
+struct s3_header {
+	const char *name;
+	const char *value;
+};
+
+struct s3_sigv4_req {
+	const char *method;
+	const char *path;		/* as it will appear on the wire, already %-encoded */
+	const char *query;		/* raw query string without '?', may be NULL */
+	const struct s3_header *headers;
+	size_t n_headers;
+	const char *payload_sha256;	/* hex, or "UNSIGNED-PAYLOAD" */
+	bool normalize_path;		/* false for S3 (never normalized) */
+	const char *region;
+	const char *service;		/* "s3" */
+	int64_t now;			/* Unix seconds */
+	const struct s3_creds *creds;
+};
+
+struct s3_sigv4_out {
+	char *canonical_request;	/* heap; for tests and debug logs (no secret inside) */
+	char *string_to_sign;		/* heap */
+	char signature[65];
+	char *authorization;		/* heap: full Authorization header value */
+};
+int s3_sigv4_sign(const struct s3_sigv4_req *req, struct s3_sigv4_out *out);
+/* Query-string signing (presigned URL): returns the complete query string to append. */
+int s3_sigv4_presign(const struct s3_sigv4_req *req, unsigned expires_s, struct s3_sigv4_out *out,
+		     char **query_out);
+void s3_sigv4_out_free(struct s3_sigv4_out *out);
+
+/* Presigned GET URL for key, valid expires_s seconds (heap string). */
+int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, char **url);
+
+/* ---- fault injection (tests) ----
+ * Rules are checked in order for every attempt (including retries) before it is sent.
+ * The client under faults behaves exactly as with a real misbehaving server: the same
+ * retry, error mapping and statistics paths run. */
+enum s3_fault_action {
+	S3_FAULT_STATUS,	/* answer with HTTP `status` (e.g. 500, 503 SlowDown, 404) without sending */
+	S3_FAULT_RESET,		/* send, then break the transfer after `after_bytes` of the body */
+	S3_FAULT_DELAY,		/* hold the attempt `delay_ms` before sending */
+	S3_FAULT_NET,		/* fail as if the connection could not be made */
+};
+struct s3_fault_rule {
+	int op;			/* enum s3_op, or -1 for any */
+	unsigned nth;		/* fire from the nth matching attempt on (1-based); 0 = from the first */
+	unsigned count;		/* stop after firing this many times; 0 = unlimited */
+	enum s3_fault_action action;
+	int status;
+	uint64_t after_bytes;
+	unsigned delay_ms;
+	const char *key_prefix;	/* only keys with this prefix (NULL: any) */
+};
+/* Replace the rule set (copied; counters start at 0). n = 0 clears. Thread-safe.
+ * The first rule that fires for an attempt wins; a rule counts the attempts that reach it.
+ * Injected failures are indistinguishable from real ones to the caller (no
+ * S3F_E_S3_FAULT): STATUS carries an S3 error document (503 SlowDown, 500 InternalError,
+ * 404 NoSuchKey, ...), RESET breaks the request body when there is one, else the
+ * response body. */
+int s3_fault_set(struct s3_client *c, const struct s3_fault_rule *rules, size_t n);
+/* Times each rule fired since it was set. */
+void s3_fault_fired(struct s3_client *c, unsigned *counts, size_t n);
+
+/* ---- batch of independent requests, run in parallel ---- */
+struct s3_batch;
+int s3_batch_open(struct s3_client *c, struct s3_batch **out);
+/* Queue a request; it starts at once (up to max_connections run together). Results land
+ * in the caller's structs, *rc at the end. A queueing call that fails (EINVAL, a failed
+ * HEAD-compare of an emulated condition, ENOMEM) queued nothing; the batch stays usable
+ * and must still end with s3_batch_wait. get_fd needs len > 0. */
+int s3_batch_put_buf(struct s3_batch *b, const char *key, const void *data, size_t len,
+		     const struct s3_put_opts *opts, struct s3_object_info *out, int *rc);
+int s3_batch_get_fd(struct s3_batch *b, const char *key, uint64_t off, uint64_t len, int fd,
+		    uint64_t fd_off, uint64_t *got, struct s3_object_info *info, int *rc);
+int s3_batch_head(struct s3_batch *b, const char *key, struct s3_object_info *info, int *rc);
+/* Wait for every queued request; returns the first non-zero rc, else 0. Frees b. */
+int s3_batch_wait(struct s3_batch *b);
+
+/* Percent-encode a key for a URL path (keeps '/'): heap string. */
+char *s3_key_encode(const char *key);
+
+#endif

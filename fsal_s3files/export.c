@@ -1,0 +1,223 @@
+/*
+ * export.c — FSAL_S3FILES export: create/release, handle decoding, fs info, states.
+ */
+#include "s3f_fsal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "export_mgr.h"
+#include "nfs_core.h"
+#include "nfs_exports.h"
+#include "sal_data.h"
+
+#include "err.h"
+#include "log.h"
+
+static void s3f_release_export(struct fsal_export *exp_hdl)
+{
+	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
+
+	s3f_up_stop(me);
+	fsal_detach_export(exp_hdl->fsal, &exp_hdl->exports);
+	free_export_ops(exp_hdl);
+	export_ctx_close(me->x);
+	pthread_mutex_destroy(&me->up_lock);
+	pthread_cond_destroy(&me->up_cond);
+	LogEvent(COMPONENT_FSAL, "S3FILES: export %u released", me->cfg->export_id);
+	gsh_free(me);
+}
+
+static fsal_status_t s3f_lookup_path(struct fsal_export *exp_hdl, const char *path,
+				     struct fsal_obj_handle **handle,
+				     struct fsal_attrlist *attrs_out)
+{
+	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
+	struct meta_inode in;
+	struct s3f_handle *h;
+	int rc;
+
+	/* The export's Path names the bucket root; sub-paths are not exported separately. */
+	(void)path;
+	rc = ns_getattr(me->x->ns, META_ROOT_INO, &in);
+	if (rc)
+		return s3f_status(rc);
+	h = s3f_handle_alloc(me, &in);
+	if (attrs_out)
+		s3f_attrs_fill(me, &in, attrs_out);
+	*handle = &h->obj_handle;
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_wire_to_host(struct fsal_export *exp_hdl, fsal_digesttype_t in_type,
+				      struct gsh_buffdesc *fh_desc, int flags)
+{
+	struct s3f_wire *w = fh_desc->addr;
+
+	(void)exp_hdl;
+	(void)in_type;
+	if (fh_desc->len != sizeof(struct s3f_wire) || w->magic != S3F_WIRE_MAGIC ||
+	    w->version != S3F_WIRE_VERSION) {
+		LogMajor(COMPONENT_FSAL, "S3FILES: not one of our handles (len %zu)", fh_desc->len);
+		return fsalstat(ERR_FSAL_BADHANDLE, 0);
+	}
+#if (BYTE_ORDER == LITTLE_ENDIAN)
+	if (flags & FH_FSAL_BIG_ENDIAN) {
+		w->gen = bswap_32(w->gen);
+		w->ino = bswap_64(w->ino);
+	}
+#else
+	if (!(flags & FH_FSAL_BIG_ENDIAN)) {
+		w->gen = bswap_32(w->gen);
+		w->ino = bswap_64(w->ino);
+	}
+#endif
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_create_handle(struct fsal_export *exp_hdl, struct gsh_buffdesc *fh_desc,
+				       struct fsal_obj_handle **handle,
+				       struct fsal_attrlist *attrs_out)
+{
+	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
+	struct s3f_wire w;
+	struct meta_inode in;
+	struct s3f_handle *h;
+	int rc;
+
+	if (fh_desc->len != sizeof w)
+		return fsalstat(ERR_FSAL_BADHANDLE, 0);
+	memcpy(&w, fh_desc->addr, sizeof w);
+	rc = ns_getattr(me->x->ns, w.ino, &in);
+	if (rc == ENOENT || (rc == 0 && in.gen != w.gen))
+		return fsalstat(ERR_FSAL_STALE, ESTALE);
+	if (rc)
+		return s3f_status(rc);
+	h = s3f_handle_alloc(me, &in);
+	if (attrs_out)
+		s3f_attrs_fill(me, &in, attrs_out);
+	*handle = &h->obj_handle;
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_get_dynamic_info(struct fsal_export *exp_hdl,
+					  struct fsal_obj_handle *obj_hdl,
+					  fsal_dynamicfsinfo_t *info)
+{
+	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
+	struct statvfs sv;
+	struct meta_stats ms;
+
+	(void)obj_hdl;
+	memset(info, 0, sizeof *info);
+	/* S3 has no capacity limit; report the local tier's room (or its quota), which is
+	 * what bounds uncommitted data, and plenty of inodes. */
+	if (statvfs(me->cfg->data_dir, &sv) == 0) {
+		info->total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+		info->free_bytes = (uint64_t)sv.f_bfree * sv.f_frsize;
+		info->avail_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	}
+	if (me->cfg->data_quota && me->cfg->data_quota < info->total_bytes) {
+		uint64_t used = data_tier_usage(me->x->data);
+		uint64_t left = used < me->cfg->data_quota ? me->cfg->data_quota - used : 0;
+
+		info->total_bytes = me->cfg->data_quota;
+		if (left < info->free_bytes)
+			info->free_bytes = left;
+		if (left < info->avail_bytes)
+			info->avail_bytes = left;
+	}
+	if (meta_stats_get(me->x->meta, &ms) == 0) {
+		info->total_files = UINT32_MAX + ms.inodes;
+		info->free_files = UINT32_MAX;
+		info->avail_files = UINT32_MAX;
+	}
+	info->time_delta.tv_sec = 0;
+	info->time_delta.tv_nsec = 1;
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static struct state_t *s3f_alloc_state(struct fsal_export *exp_hdl, enum state_type state_type,
+				       struct state_t *related_state)
+{
+	return init_state(gsh_calloc(1, sizeof(struct state_t) + sizeof(struct fsal_fd)), exp_hdl,
+			  state_type, related_state);
+}
+
+static void s3f_export_ops_init(struct export_ops *ops)
+{
+	ops->release = s3f_release_export;
+	ops->lookup_path = s3f_lookup_path;
+	ops->wire_to_host = s3f_wire_to_host;
+	ops->create_handle = s3f_create_handle;
+	ops->get_fs_dynamic_info = s3f_get_dynamic_info;
+	ops->alloc_state = s3f_alloc_state;
+}
+
+fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
+				struct config_error_type *err_type,
+				const struct fsal_up_vector *up_ops)
+{
+	const struct conf *c;
+	const struct conf_export *ce;
+	struct s3f_export *me;
+	uint16_t export_id = op_ctx->ctx_export->export_id;
+	int rc;
+
+	(void)parse_node;
+	(void)err_type;
+	if (s3f_conf_get(&c) != 0)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	ce = conf_export_by_id(c, export_id);
+	if (!ce) {
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u has no S3FILES settings in %s",
+			export_id, nfs_config_path);
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	}
+
+	me = gsh_calloc(1, sizeof *me);
+	me->cfg = ce;
+	me->fsid.major = 0x53334653;	/* "S3FS" */
+	me->fsid.minor = export_id;
+	pthread_mutex_init(&me->up_lock, NULL);
+	pthread_cond_init(&me->up_cond, NULL);
+	fsal_export_init(&me->export);
+	s3f_export_ops_init(&me->export.exp_ops);
+
+	rc = export_ctx_open(ce, 0, &me->x);
+	if (rc) {
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u (s3://%s/%s) cannot start: %s",
+			export_id, ce->bucket, ce->prefix, s3f_strerror(rc));
+		goto fail_ops;
+	}
+	rc = fsal_attach_export(fsal_hdl, &me->export.exports);
+	if (rc) {
+		LogCrit(COMPONENT_FSAL, "S3FILES: could not attach export %u", export_id);
+		goto fail_ctx;
+	}
+	me->export.fsal = fsal_hdl;
+	me->export.up_ops = up_ops;
+	op_ctx->fsal_export = &me->export;
+
+	rc = s3f_up_start(me);
+	if (rc) {
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u: upcall thread: %s", export_id,
+			strerror(rc));
+		goto fail_attach;
+	}
+	LogEvent(COMPONENT_FSAL, "S3FILES: export %u serves s3://%s/%s (state %s)", export_id,
+		 ce->bucket, ce->prefix, ce->state_dir);
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+
+fail_attach:
+	fsal_detach_export(fsal_hdl, &me->export.exports);
+fail_ctx:
+	export_ctx_close(me->x);
+fail_ops:
+	free_export_ops(&me->export);
+	pthread_mutex_destroy(&me->up_lock);
+	pthread_cond_destroy(&me->up_cond);
+	gsh_free(me);
+	return s3f_status(rc);
+}

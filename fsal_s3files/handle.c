@@ -1,0 +1,958 @@
+/*
+ * handle.c — FSAL_S3FILES object operations.
+ *
+ * Each operation is: lazy import of the directory if needed (S3 LIST, no transaction
+ * held), one namespace call (one short LMDB transaction), and for data operations the
+ * local data-tier file (opened per operation, so eviction never leaves a stale fd).
+ * Nothing here holds a transaction across a ganesha callback.
+ */
+#include "s3f_fsal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "hydrate.h"
+#include "import.h"
+#include "log.h"
+
+#define S3F_READDIR_BATCH 128
+
+static inline struct s3f_handle *s3f_h(struct fsal_obj_handle *o)
+{
+	return container_of(o, struct s3f_handle, obj_handle);
+}
+
+static inline struct export_ctx *s3f_x(struct s3f_handle *h)
+{
+	return h->exp->x;
+}
+
+static object_file_type_t s3f_type(uint8_t t)
+{
+	switch (t) {
+	case META_T_DIR: return DIRECTORY;
+	case META_T_LNK: return SYMBOLIC_LINK;
+	default: return REGULAR_FILE;
+	}
+}
+
+static struct timespec s3f_ts(int64_t ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ns / 1000000000LL;
+	ts.tv_nsec = ns % 1000000000LL;
+	if (ts.tv_nsec < 0) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000LL;
+	}
+	return ts;
+}
+
+static int64_t s3f_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+void s3f_wire_make(struct s3f_wire *w, uint64_t ino, uint32_t gen)
+{
+	memset(w, 0, sizeof *w);
+	w->magic = S3F_WIRE_MAGIC;
+	w->version = S3F_WIRE_VERSION;
+	w->gen = gen;
+	w->ino = ino;
+}
+
+void s3f_attrs_fill(struct s3f_export *exp, const struct meta_inode *in, struct fsal_attrlist *a)
+{
+	a->type = s3f_type(in->type);
+	a->filesize = in->size;
+	a->fsid = exp->fsid;
+	a->fileid = in->ino;
+	a->mode = in->mode & 07777;
+	a->numlinks = in->nlink;
+	a->owner = in->uid;
+	a->group = in->gid;
+	a->rawdev.major = a->rawdev.minor = 0;
+	a->atime = s3f_ts(in->atime_ns);
+	a->mtime = s3f_ts(in->mtime_ns);
+	a->ctime = s3f_ts(in->ctime_ns);
+	a->creation = a->ctime;
+	a->spaceused = (in->size + 4095) & ~4095ULL;
+	a->change = in->change;
+	a->generation = in->gen;
+	a->valid_mask = ATTRS_POSIX | ATTR_GENERATION;
+	a->supported = ATTRS_POSIX;
+}
+
+struct s3f_handle *s3f_handle_alloc(struct s3f_export *exp, const struct meta_inode *in)
+{
+	struct s3f_handle *h = gsh_calloc(1, sizeof *h);
+
+	h->ino = in->ino;
+	h->exp = exp;
+	s3f_wire_make(&h->wire, in->ino, in->gen);
+	pthread_mutex_init(&h->io_lock, NULL);
+	fsal_obj_handle_init(&h->obj_handle, &exp->export, s3f_type(in->type));
+	h->obj_handle.fileid = in->ino;
+	h->obj_handle.fsid = exp->fsid;
+	h->obj_handle.obj_ops = &S3F.handle_ops;
+	return h;
+}
+
+static void s3f_release(struct fsal_obj_handle *obj)
+{
+	struct s3f_handle *h = s3f_h(obj);
+
+	fsal_obj_handle_fini(obj);
+	pthread_mutex_destroy(&h->io_lock);
+	gsh_free(h);
+}
+
+/* Hand a new handle for in to the caller, with attributes if asked. */
+static fsal_status_t s3f_new_obj(struct s3f_export *exp, const struct meta_inode *in,
+				 struct fsal_obj_handle **out, struct fsal_attrlist *attrs_out)
+{
+	struct s3f_handle *h = s3f_handle_alloc(exp, in);
+
+	if (attrs_out)
+		s3f_attrs_fill(exp, in, attrs_out);
+	*out = &h->obj_handle;
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+/* Import the directory's S3 listing if this is its first use. A failure to reach S3 is
+ * not fatal for entries already known: we serve what we have and log. */
+static int s3f_dir_ready(struct s3f_handle *dir)
+{
+	int rc = import_dir_ensure(s3f_x(dir), dir->ino);
+
+	if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER) {
+		LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local entries",
+			 (unsigned long long)dir->ino, s3f_strerror(rc));
+		return 0;
+	}
+	return rc;
+}
+
+static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name,
+				struct fsal_obj_handle **handle, struct fsal_attrlist *attrs_out)
+{
+	struct s3f_handle *d = s3f_h(parent);
+	struct meta_inode in;
+	int rc;
+
+	rc = s3f_dir_ready(d);
+	if (rc)
+		return s3f_status(rc);
+	rc = ns_lookup(s3f_x(d)->ns, d->ino, name, strlen(name), &in);
+	if (rc)
+		return s3f_status(rc);
+	return s3f_new_obj(d->exp, &in, handle, attrs_out);
+}
+
+static fsal_status_t s3f_readdir(struct fsal_obj_handle *dir_hdl, fsal_cookie_t *whence,
+				 void *dir_state, fsal_readdir_cb cb, attrmask_t attrmask,
+				 bool *eof)
+{
+	struct s3f_handle *d = s3f_h(dir_hdl);
+	struct export_ctx *x = s3f_x(d);
+	struct ns_dirent *ents;
+	uint64_t after = whence ? *whence : 0;
+	int rc;
+
+	rc = s3f_dir_ready(d);
+	if (rc)
+		return s3f_status(rc);
+	ents = gsh_malloc(S3F_READDIR_BATCH * sizeof *ents);
+	*eof = false;
+	for (;;) {
+		size_t n = 0;
+		bool end = false;
+
+		/* Entries are copied out of the transaction before any callback runs. */
+		rc = ns_readdir(x->ns, d->ino, after, ents, S3F_READDIR_BATCH, &n, &end);
+		if (rc)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct fsal_attrlist attrs;
+			struct fsal_obj_handle *obj;
+			struct meta_inode in;
+			enum fsal_dir_result res;
+
+			rc = ns_getattr(x->ns, ents[i].ino, &in);
+			if (rc == ENOENT) {
+				rc = 0;		/* removed since the batch was read */
+				continue;
+			}
+			if (rc)
+				goto out;
+			fsal_prepare_attrs(&attrs, attrmask);
+			s3f_new_obj(d->exp, &in, &obj, &attrs);
+			res = cb(ents[i].name, obj, &attrs, dir_state, ents[i].cookie);
+			fsal_release_attrs(&attrs);
+			after = ents[i].cookie;
+			if (res >= DIR_TERMINATE)
+				goto out;
+		}
+		if (end) {
+			*eof = true;
+			break;
+		}
+	}
+out:
+	gsh_free(ents);
+	return s3f_status(rc);
+}
+
+/* Apply the attributes a create carried beyond the mode (owner, times). */
+static int s3f_create_attrs(struct export_ctx *x, struct meta_inode *in,
+			    struct fsal_attrlist *attrs_in)
+{
+	struct ns_setattr sa = { 0 };
+
+	if (!attrs_in)
+		return 0;
+	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_OWNER) && attrs_in->owner != in->uid) {
+		sa.mask |= NS_SET_UID;
+		sa.uid = (uint32_t)attrs_in->owner;
+	}
+	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_GROUP) && attrs_in->group != in->gid) {
+		sa.mask |= NS_SET_GID;
+		sa.gid = (uint32_t)attrs_in->group;
+	}
+	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_ATIME)) {
+		sa.mask |= NS_SET_ATIME;
+		sa.atime_ns = s3f_ns(&attrs_in->atime);
+	}
+	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_MTIME)) {
+		sa.mask |= NS_SET_MTIME;
+		sa.mtime_ns = s3f_ns(&attrs_in->mtime);
+	}
+	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_SIZE) && attrs_in->filesize != 0 &&
+	    in->type == META_T_REG) {
+		sa.mask |= NS_SET_SIZE;
+		sa.size = attrs_in->filesize;
+	}
+	if (!sa.mask)
+		return 0;
+	return ns_setattr(x->ns, in->ino, &sa, in);
+}
+
+static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum meta_type type,
+				    struct fsal_attrlist *attrs_in, const char *target,
+				    struct fsal_obj_handle **new_obj, struct fsal_attrlist *attrs_out,
+				    struct meta_inode *in)
+{
+	struct export_ctx *x = s3f_x(d);
+	struct ns_new nw = {
+		.type = type,
+		.mode = type == META_T_DIR ? 0755 : type == META_T_LNK ? 0777 : 0644,
+		.uid = op_ctx->creds.caller_uid,
+		.gid = op_ctx->creds.caller_gid,
+		.target = target,
+		.target_len = target ? strlen(target) : 0,
+	};
+	int rc;
+
+	if (attrs_in && FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_MODE))
+		nw.mode = attrs_in->mode & 07777;
+	rc = s3f_dir_ready(d);
+	if (rc)
+		return s3f_status(rc);
+	rc = ns_create(x->ns, d->ino, name, strlen(name), &nw, in, NULL);
+	if (rc)
+		return s3f_status(rc);
+	rc = s3f_create_attrs(x, in, attrs_in);
+	if (rc)
+		return s3f_status(rc);
+	return s3f_new_obj(d->exp, in, new_obj, attrs_out);
+}
+
+static fsal_status_t s3f_mkdir(struct fsal_obj_handle *dir_hdl, const char *name,
+			       struct fsal_attrlist *attrs_in, struct fsal_obj_handle **new_obj,
+			       struct fsal_attrlist *attrs_out)
+{
+	struct meta_inode in;
+
+	return s3f_create_obj(s3f_h(dir_hdl), name, META_T_DIR, attrs_in, NULL, new_obj,
+			      attrs_out, &in);
+}
+
+static fsal_status_t s3f_symlink(struct fsal_obj_handle *dir_hdl, const char *name,
+				 const char *link_path, struct fsal_attrlist *attrs_in,
+				 struct fsal_obj_handle **new_obj, struct fsal_attrlist *attrs_out)
+{
+	struct meta_inode in;
+
+	return s3f_create_obj(s3f_h(dir_hdl), name, META_T_LNK, attrs_in, link_path, new_obj,
+			      attrs_out, &in);
+}
+
+static fsal_status_t s3f_mknode(struct fsal_obj_handle *dir_hdl, const char *name,
+				object_file_type_t nodetype, struct fsal_attrlist *attrs_in,
+				struct fsal_obj_handle **new_obj, struct fsal_attrlist *attrs_out)
+{
+	(void)dir_hdl;
+	(void)name;
+	(void)nodetype;
+	(void)attrs_in;
+	(void)new_obj;
+	(void)attrs_out;
+	/* Devices, FIFOs and sockets have no S3 representation. */
+	return fsalstat(ERR_FSAL_NOTSUPP, ENOTSUP);
+}
+
+static fsal_status_t s3f_readlink(struct fsal_obj_handle *obj, struct gsh_buffdesc *link_content,
+				  bool refresh)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	char buf[4096];
+	size_t len;
+	int rc;
+
+	(void)refresh;
+	rc = ns_readlink(s3f_x(h)->ns, h->ino, buf, sizeof buf, &len);
+	if (rc)
+		return s3f_status(rc);
+	link_content->len = len + 1;
+	link_content->addr = gsh_malloc(len + 1);
+	memcpy(link_content->addr, buf, len + 1);
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_getattrs(struct fsal_obj_handle *obj, struct fsal_attrlist *attrs)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	struct meta_inode in;
+	int rc;
+
+	rc = ns_getattr(s3f_x(h)->ns, h->ino, &in);
+	if (rc == ENOENT)
+		rc = ESTALE;
+	if (rc) {
+		if (attrs->request_mask & ATTR_RDATTR_ERR)
+			attrs->valid_mask = ATTR_RDATTR_ERR;
+		return s3f_status(rc);
+	}
+	s3f_attrs_fill(h->exp, &in, attrs);
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+/* Make the data file's bytes beyond the logical size zeros before the size grows: the
+ * tier may hold stale bytes of an older, longer version there. io_lock held. */
+static int s3f_clear_tail(int fd, uint64_t logical_size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return errno;
+	if ((uint64_t)st.st_size > logical_size)
+		return data_file_truncate(fd, logical_size);
+	return 0;
+}
+
+/* Truncate or extend ino to size, data first, then metadata. io_lock held. */
+static int s3f_resize(struct s3f_handle *h, uint64_t size, const struct ns_setattr *rest,
+		      struct meta_inode *out)
+{
+	struct export_ctx *x = s3f_x(h);
+	struct ns_setattr sa = rest ? *rest : (struct ns_setattr){ 0 };
+	struct meta_inode in;
+	int fd = -1, rc;
+
+	rc = ns_getattr(x->ns, h->ino, &in);
+	if (rc)
+		return rc;
+	rc = data_file_open_locked(x->data, h->ino, DATA_CREATE, false, &fd);
+	if (rc)
+		return rc;
+	rc = s3f_clear_tail(fd, size < in.size ? size : in.size);
+	if (rc == 0 && size > in.size)
+		rc = data_file_truncate(fd, size);
+	if (rc == 0) {
+		sa.mask |= NS_SET_SIZE;
+		sa.size = size;
+		rc = ns_setattr(x->ns, h->ino, &sa, out);
+	}
+	data_file_unlock(fd);
+	data_file_close(x->data, fd);
+	return rc;
+}
+
+static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, struct state_t *state,
+				  struct fsal_attrlist *attrs)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	struct export_ctx *x = s3f_x(h);
+	struct ns_setattr sa = { 0 };
+	struct meta_inode out;
+	int64_t now = meta_now_ns();
+	int rc;
+
+	(void)bypass;
+	(void)state;
+	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_SIZE) && obj->type != REGULAR_FILE)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_MODE)) {
+		sa.mask |= NS_SET_MODE;
+		sa.mode = attrs->mode & 07777;
+	}
+	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_OWNER)) {
+		sa.mask |= NS_SET_UID;
+		sa.uid = (uint32_t)attrs->owner;
+	}
+	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_GROUP)) {
+		sa.mask |= NS_SET_GID;
+		sa.gid = (uint32_t)attrs->group;
+	}
+	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_ATIME_SERVER)) {
+		sa.mask |= NS_SET_ATIME;
+		sa.atime_ns = now;
+	} else if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_ATIME)) {
+		sa.mask |= NS_SET_ATIME;
+		sa.atime_ns = s3f_ns(&attrs->atime);
+	}
+	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_MTIME_SERVER)) {
+		sa.mask |= NS_SET_MTIME;
+		sa.mtime_ns = now;
+	} else if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_MTIME)) {
+		sa.mask |= NS_SET_MTIME;
+		sa.mtime_ns = s3f_ns(&attrs->mtime);
+	}
+	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_SIZE)) {
+		pthread_mutex_lock(&h->io_lock);
+		rc = s3f_resize(h, attrs->filesize, &sa, &out);
+		pthread_mutex_unlock(&h->io_lock);
+	} else if (sa.mask) {
+		rc = ns_setattr(x->ns, h->ino, &sa, &out);
+	} else {
+		rc = 0;
+	}
+	return s3f_status(rc);
+}
+
+static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj_handle *obj,
+				const char *name)
+{
+	struct s3f_handle *d = s3f_h(dir_hdl);
+	struct export_ctx *x = s3f_x(d);
+	bool want_dir = obj->type == DIRECTORY;
+	struct meta_inode victim;
+	int rc;
+
+	rc = s3f_dir_ready(d);
+	if (rc)
+		return s3f_status(rc);
+	rc = ns_remove(x->ns, d->ino, name, strlen(name), want_dir, &victim, NULL);
+	if (rc == EAGAIN && want_dir) {
+		/* The directory's listing was never imported: it may hold objects. */
+		rc = import_dir(x, s3f_h(obj)->ino, NULL);
+		if (rc == 0)
+			rc = ns_remove(x->ns, d->ino, name, strlen(name), want_dir, &victim, NULL);
+	}
+	if (rc)
+		return s3f_status(rc);
+	if (victim.type == META_T_REG)
+		(void)data_file_remove(x->data, victim.ino);
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_rename(struct fsal_obj_handle *obj, struct fsal_obj_handle *olddir_hdl,
+				const char *old_name, struct fsal_obj_handle *newdir_hdl,
+				const char *new_name)
+{
+	(void)obj;
+	(void)olddir_hdl;
+	(void)old_name;
+	(void)newdir_hdl;
+	(void)new_name;
+	/* Rename arrives with the full namespace work (issue: complete FSAL). */
+	return fsalstat(ERR_FSAL_NOTSUPP, ENOTSUP);
+}
+
+static fsal_status_t s3f_link(struct fsal_obj_handle *obj, struct fsal_obj_handle *dir,
+			      const char *name)
+{
+	(void)obj;
+	(void)dir;
+	(void)name;
+	/* One object per key cannot be two names: hard links are refused. */
+	return fsalstat(ERR_FSAL_NOTSUPP, ENOTSUP);
+}
+
+/* ---- open / close ---- */
+
+static fsal_status_t s3f_open_func(struct fsal_obj_handle *obj, fsal_openflags_t openflags,
+				   struct fsal_fd *fd)
+{
+	(void)obj;
+	fd->openflags = FSAL_O_NFS_FLAGS(openflags);
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_close_func(struct fsal_obj_handle *obj, struct fsal_fd *fd)
+{
+	(void)obj;
+	if (fd->openflags == FSAL_O_CLOSED)
+		return fsalstat(ERR_FSAL_NOT_OPENED, 0);
+	fd->openflags = FSAL_O_CLOSED;
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_truncate_on_open(struct s3f_handle *h)
+{
+	int rc;
+
+	pthread_mutex_lock(&h->io_lock);
+	rc = s3f_resize(h, 0, NULL, NULL);
+	pthread_mutex_unlock(&h->io_lock);
+	return s3f_status(rc);
+}
+
+static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *state,
+			       fsal_openflags_t openflags, enum fsal_create_mode createmode,
+			       const char *name, struct fsal_attrlist *attrs_set,
+			       fsal_verifier_t verifier, struct fsal_obj_handle **new_obj,
+			       struct fsal_attrlist *attrs_out, bool *caller_perm_check)
+{
+	struct s3f_handle *me = s3f_h(obj), *h;
+	struct fsal_fd *my_fd = state ? (struct fsal_fd *)(state + 1) : NULL;
+	struct fsal_attrlist verifier_attr;
+	fsal_status_t status;
+	bool created = false;
+	struct meta_inode in;
+
+	if (createmode >= FSAL_EXCLUSIVE) {
+		if (!attrs_set) {
+			memset(&verifier_attr, 0, sizeof verifier_attr);
+			attrs_set = &verifier_attr;
+		}
+		set_common_verifier(attrs_set, verifier, false);
+	}
+
+	if (name == NULL) {
+		/* Open by handle. */
+		status = fsalstat(ERR_FSAL_NO_ERROR, 0);
+		PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
+		if (state) {
+			status = check_share_conflict(&me->share, openflags, false);
+			if (FSAL_IS_ERROR(status)) {
+				PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+				return status;
+			}
+			update_share_counters(&me->share, FSAL_O_CLOSED, openflags);
+		} else {
+			my_fd = &me->fd;
+		}
+		s3f_open_func(obj, openflags | ((openflags & FSAL_O_WRITE) ? FSAL_O_READ : 0),
+			      my_fd);
+		PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+
+		if (openflags & FSAL_O_TRUNC)
+			status = s3f_truncate_on_open(me);
+		if (!FSAL_IS_ERROR(status) && createmode >= FSAL_EXCLUSIVE &&
+		    createmode != FSAL_EXCLUSIVE_9P) {
+			struct fsal_attrlist cur;
+
+			fsal_prepare_attrs(&cur, ATTR_ATIME | ATTR_MTIME);
+			status = s3f_getattrs(obj, &cur);
+			if (!FSAL_IS_ERROR(status) && !check_verifier_attrlist(&cur, verifier, false))
+				status = fsalstat(ERR_FSAL_EXIST, EEXIST);
+			fsal_release_attrs(&cur);
+		}
+		if (!FSAL_IS_ERROR(status)) {
+			if (attrs_out)
+				status = s3f_getattrs(obj, attrs_out);
+			return status;
+		}
+		PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
+		(void)s3f_close_func(obj, my_fd);
+		if (state)
+			update_share_counters(&me->share, openflags, FSAL_O_CLOSED);
+		PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+		return status;
+	}
+
+	/* Open by name, creating if asked. */
+	if (createmode == FSAL_NO_CREATE) {
+		status = s3f_lookup(obj, name, new_obj, NULL);
+		if (FSAL_IS_ERROR(status))
+			return status;
+		h = s3f_h(*new_obj);
+	} else {
+		status = s3f_create_obj(me, name, META_T_REG, attrs_set, NULL, new_obj, NULL, &in);
+		if (status.major == ERR_FSAL_EXIST) {
+			if (createmode == FSAL_GUARDED)
+				return status;
+			/* ns_create filled in the existing inode. */
+			if (in.type != META_T_REG)
+				return fsalstat(in.type == META_T_DIR ? ERR_FSAL_ISDIR :
+						ERR_FSAL_SYMLINK, 0);
+			s3f_new_obj(me->exp, &in, new_obj, NULL);
+			if (createmode >= FSAL_EXCLUSIVE && createmode != FSAL_EXCLUSIVE_9P) {
+				struct fsal_attrlist cur;
+
+				fsal_prepare_attrs(&cur, ATTR_ATIME | ATTR_MTIME);
+				s3f_attrs_fill(me->exp, &in, &cur);
+				if (!check_verifier_attrlist(&cur, verifier, false)) {
+					fsal_release_attrs(&cur);
+					(*new_obj)->obj_ops->release(*new_obj);
+					*new_obj = NULL;
+					return fsalstat(ERR_FSAL_EXIST, EEXIST);
+				}
+				fsal_release_attrs(&cur);
+			}
+		} else if (FSAL_IS_ERROR(status)) {
+			return status;
+		} else {
+			created = true;
+		}
+		h = s3f_h(*new_obj);
+	}
+	if ((*new_obj)->type != REGULAR_FILE) {
+		fsal_status_t st = fsalstat((*new_obj)->type == DIRECTORY ? ERR_FSAL_ISDIR :
+					    ERR_FSAL_SYMLINK, 0);
+
+		(*new_obj)->obj_ops->release(*new_obj);
+		*new_obj = NULL;
+		return st;
+	}
+	*caller_perm_check = !created;
+
+	if (!my_fd)
+		my_fd = &h->fd;
+	s3f_open_func(*new_obj, openflags | ((openflags & FSAL_O_WRITE) ? FSAL_O_READ : 0), my_fd);
+	if (!created && (openflags & FSAL_O_TRUNC)) {
+		status = s3f_truncate_on_open(h);
+		if (FSAL_IS_ERROR(status))
+			goto fail;
+	}
+	if (!created && attrs_set && attrs_set->valid_mask &&
+	    createmode < FSAL_EXCLUSIVE) {
+		status = s3f_setattr2(*new_obj, false, state, attrs_set);
+		if (FSAL_IS_ERROR(status))
+			goto fail;
+	}
+	if (attrs_out) {
+		status = s3f_getattrs(*new_obj, attrs_out);
+		if (FSAL_IS_ERROR(status) && !(attrs_out->request_mask & ATTR_RDATTR_ERR))
+			goto fail;
+	}
+	if (state) {
+		PTHREAD_RWLOCK_wrlock(&(*new_obj)->obj_lock);
+		update_share_counters(&h->share, FSAL_O_CLOSED, openflags);
+		PTHREAD_RWLOCK_unlock(&(*new_obj)->obj_lock);
+	}
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+fail:
+	(void)s3f_close_func(*new_obj, my_fd);
+	(*new_obj)->obj_ops->release(*new_obj);
+	*new_obj = NULL;
+	return status;
+}
+
+static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *state,
+				 fsal_openflags_t openflags)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	struct fsal_fd *my_fd = (struct fsal_fd *)(state + 1);
+	fsal_openflags_t old = my_fd->openflags;
+	fsal_status_t status;
+
+	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
+	status = check_share_conflict(&h->share, openflags, false);
+	if (FSAL_IS_ERROR(status)) {
+		PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+		return status;
+	}
+	update_share_counters(&h->share, old, openflags);
+	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+	s3f_open_func(obj, openflags, my_fd);
+	if (openflags & FSAL_O_TRUNC)
+		return s3f_truncate_on_open(h);
+	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+}
+
+static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *state)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	struct fsal_fd *my_fd = (struct fsal_fd *)(state + 1);
+	fsal_status_t status;
+
+	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
+	if (state->state_type == STATE_TYPE_SHARE || state->state_type == STATE_TYPE_NLM_SHARE ||
+	    state->state_type == STATE_TYPE_9P_FID)
+		update_share_counters(&h->share, my_fd->openflags, FSAL_O_CLOSED);
+	status = s3f_close_func(obj, my_fd);
+	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+	return status;
+}
+
+static fsal_status_t s3f_close(struct fsal_obj_handle *obj)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	fsal_status_t status;
+
+	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
+	status = s3f_close_func(obj, &h->fd);
+	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+	return status;
+}
+
+/* ---- I/O ---- */
+
+/* Share-reservation and state checks for an I/O (the "fd" itself is only flags). */
+static fsal_status_t s3f_io_check(struct s3f_handle *h, bool bypass, struct state_t *state,
+				  fsal_openflags_t mode)
+{
+	struct fsal_fd *fsal_fd;
+	bool has_lock = false, closefd = false, reusing = false;
+	fsal_status_t status;
+
+	status = fsal_find_fd(&fsal_fd, &h->obj_handle, &h->fd, &h->share, bypass, state, mode,
+			      s3f_open_func, s3f_close_func, &has_lock, &closefd, false, &reusing);
+	if (has_lock)
+		PTHREAD_RWLOCK_unlock(&h->obj_handle.obj_lock);
+	return status;
+}
+
+static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb done_cb,
+		      struct fsal_io_arg *arg, void *caller_arg)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	struct export_ctx *x = s3f_x(h);
+	struct meta_inode in;
+	fsal_status_t status;
+	uint64_t off = arg->offset, want = 0, end;
+	int fd = -1, rc;
+
+	if (arg->info) {
+		done_cb(obj, fsalstat(ERR_FSAL_NOTSUPP, 0), arg, caller_arg);
+		return;
+	}
+	status = s3f_io_check(h, bypass, arg->state, FSAL_O_READ);
+	if (FSAL_IS_ERROR(status)) {
+		done_cb(obj, status, arg, caller_arg);
+		return;
+	}
+	for (int i = 0; i < arg->iov_count; i++)
+		want += arg->iov[i].iov_len;
+	arg->io_amount = 0;
+	arg->end_of_file = false;
+
+	rc = ns_getattr(x->ns, h->ino, &in);
+	if (rc)
+		goto done;
+	if (off >= in.size || want == 0) {
+		arg->end_of_file = off >= in.size;
+		goto done;
+	}
+	end = off + want > in.size ? in.size : off + want;
+	rc = data_file_open_locked(x->data, h->ino, DATA_CREATE, false, &fd);
+	if (rc)
+		goto done;
+	if (in.data != META_D_FULL) {
+		rc = hydrate_range(x, h->ino, fd, off, end - off, &in, NULL);
+		if (rc)
+			goto unlock;
+		if (end > in.size)
+			end = in.size > off ? in.size : off;
+	}
+	for (int i = 0; i < arg->iov_count && off < end; i++) {
+		size_t n = arg->iov[i].iov_len, got = 0;
+
+		if (n > end - off)
+			n = end - off;
+		rc = data_file_read(fd, arg->iov[i].iov_base, n, off, &got);
+		if (rc)
+			goto unlock;
+		/* Past the local file's end (sparse tail): zeros. */
+		if (got < n)
+			memset((char *)arg->iov[i].iov_base + got, 0, n - got);
+		off += n;
+		arg->io_amount += n;
+	}
+	arg->end_of_file = off >= in.size;
+unlock:
+	data_file_unlock(fd);
+done:
+	if (fd >= 0)
+		data_file_close(x->data, fd);
+	done_cb(obj, s3f_status(rc), arg, caller_arg);
+}
+
+static void s3f_write2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb done_cb,
+		       struct fsal_io_arg *arg, void *caller_arg)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	struct export_ctx *x = s3f_x(h);
+	struct meta_inode in;
+	fsal_status_t status;
+	uint64_t off = arg->offset, total = 0;
+	int fd = -1, rc;
+
+	status = s3f_io_check(h, bypass, arg->state, FSAL_O_WRITE);
+	if (FSAL_IS_ERROR(status)) {
+		done_cb(obj, status, arg, caller_arg);
+		return;
+	}
+	arg->io_amount = 0;
+	pthread_mutex_lock(&h->io_lock);
+	rc = ns_getattr(x->ns, h->ino, &in);
+	if (rc)
+		goto done;
+	rc = data_file_open_locked(x->data, h->ino, DATA_CREATE, false, &fd);
+	if (rc)
+		goto done;
+	if (off > in.size) {
+		rc = s3f_clear_tail(fd, in.size);
+		if (rc)
+			goto unlock;
+	}
+	for (int i = 0; i < arg->iov_count; i++) {
+		rc = data_file_write(fd, arg->iov[i].iov_base, arg->iov[i].iov_len, off + total);
+		if (rc)
+			goto unlock;
+		total += arg->iov[i].iov_len;
+	}
+	if (arg->fsal_stable) {
+		rc = data_file_sync(fd);
+		if (rc)
+			goto unlock;
+	}
+	rc = ns_write_done(x->ns, h->ino, off, total, &in);
+	if (rc == 0)
+		arg->io_amount = total;
+unlock:
+	data_file_unlock(fd);
+done:
+	if (fd >= 0)
+		data_file_close(x->data, fd);
+	pthread_mutex_unlock(&h->io_lock);
+	done_cb(obj, s3f_status(rc), arg, caller_arg);
+}
+
+static fsal_status_t s3f_commit2(struct fsal_obj_handle *obj, off_t offset, size_t len)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	struct export_ctx *x = s3f_x(h);
+	int fd = -1, rc;
+
+	(void)offset;
+	(void)len;
+	rc = data_file_open(x->data, h->ino, 0, &fd);
+	if (rc == ENOENT)
+		return fsalstat(ERR_FSAL_NO_ERROR, 0);
+	if (rc)
+		return s3f_status(rc);
+	rc = data_file_sync(fd);
+	data_file_close(x->data, fd);
+	return s3f_status(rc);
+}
+
+static fsal_status_t s3f_lock_op2(struct fsal_obj_handle *obj, struct state_t *state, void *owner,
+				  fsal_lock_op_t lock_op, fsal_lock_param_t *request_lock,
+				  fsal_lock_param_t *conflicting_lock)
+{
+	struct s3f_handle *h = s3f_h(obj);
+	fsal_openflags_t openflags;
+	bool bypass = false;
+
+	(void)owner;
+	(void)conflicting_lock;
+	if (obj->type != REGULAR_FILE)
+		return fsalstat(ERR_FSAL_INVAL, 0);
+	/* Every client reaches the file through this server, so ganesha's lock manager
+	 * (SAL) sees every lock and arbitrates conflicts itself; here we only validate
+	 * the open mode the lock needs. */
+	switch (lock_op) {
+	case FSAL_OP_LOCKT:
+		bypass = true;
+		openflags = FSAL_O_ANY;
+		break;
+	case FSAL_OP_LOCK:
+		openflags = request_lock->lock_type == FSAL_LOCK_R ? FSAL_O_READ :
+			    request_lock->lock_type == FSAL_LOCK_W ? FSAL_O_WRITE : FSAL_O_RDWR;
+		break;
+	case FSAL_OP_UNLOCK:
+		openflags = FSAL_O_ANY;
+		break;
+	default:
+		return fsalstat(ERR_FSAL_NOTSUPP, 0);
+	}
+	return s3f_io_check(h, bypass, state, openflags);
+}
+
+/* ---- handles ---- */
+
+static fsal_status_t s3f_handle_to_wire(const struct fsal_obj_handle *obj,
+					fsal_digesttype_t output_type, struct gsh_buffdesc *fh_desc)
+{
+	const struct s3f_handle *h = container_of(obj, const struct s3f_handle, obj_handle);
+
+	switch (output_type) {
+	case FSAL_DIGEST_NFSV3:
+	case FSAL_DIGEST_NFSV4:
+		if (fh_desc->len < sizeof h->wire)
+			return fsalstat(ERR_FSAL_TOOSMALL, 0);
+		memcpy(fh_desc->addr, &h->wire, sizeof h->wire);
+		fh_desc->len = sizeof h->wire;
+		return fsalstat(ERR_FSAL_NO_ERROR, 0);
+	default:
+		return fsalstat(ERR_FSAL_SERVERFAULT, 0);
+	}
+}
+
+static void s3f_handle_to_key(struct fsal_obj_handle *obj, struct gsh_buffdesc *fh_desc)
+{
+	struct s3f_handle *h = s3f_h(obj);
+
+	fh_desc->addr = &h->wire;
+	fh_desc->len = sizeof h->wire;
+}
+
+static bool s3f_handle_cmp(struct fsal_obj_handle *a, struct fsal_obj_handle *b)
+{
+	return a == b || memcmp(&s3f_h(a)->wire, &s3f_h(b)->wire, sizeof(struct s3f_wire)) == 0;
+}
+
+static fsal_status_t s3f_merge(struct fsal_obj_handle *old_hdl, struct fsal_obj_handle *new_hdl)
+{
+	if (old_hdl == new_hdl || old_hdl->type != REGULAR_FILE || new_hdl->type != REGULAR_FILE)
+		return fsalstat(ERR_FSAL_NO_ERROR, 0);
+	return merge_share(old_hdl, &s3f_h(old_hdl)->share, &s3f_h(new_hdl)->share);
+}
+
+void s3f_handle_ops_init(struct fsal_obj_ops *ops)
+{
+	fsal_default_obj_ops_init(ops);
+	ops->release = s3f_release;
+	ops->merge = s3f_merge;
+	ops->lookup = s3f_lookup;
+	ops->readdir = s3f_readdir;
+	ops->mkdir = s3f_mkdir;
+	ops->mknode = s3f_mknode;
+	ops->symlink = s3f_symlink;
+	ops->readlink = s3f_readlink;
+	ops->getattrs = s3f_getattrs;
+	ops->setattr2 = s3f_setattr2;
+	ops->link = s3f_link;
+	ops->rename = s3f_rename;
+	ops->unlink = s3f_unlink;
+	ops->close = s3f_close;
+	ops->open2 = s3f_open2;
+	ops->reopen2 = s3f_reopen2;
+	ops->read2 = s3f_read2;
+	ops->write2 = s3f_write2;
+	ops->commit2 = s3f_commit2;
+	ops->lock_op2 = s3f_lock_op2;
+	ops->close2 = s3f_close2;
+	ops->handle_to_wire = s3f_handle_to_wire;
+	ops->handle_to_key = s3f_handle_to_key;
+	ops->handle_cmp = s3f_handle_cmp;
+}

@@ -1,0 +1,102 @@
+/*
+ * s3f_fsal.h — FSAL_S3FILES internals: the thin adapter from ganesha's FSAL API to
+ * core/ (namespace, data tier, importer, hydration).
+ *
+ * Object handles carry only identity (ino + generation); attributes are read from the
+ * metadata store on every getattrs (MDCACHE above caches them). The wire handle is 16
+ * bytes and stays valid across ganesha restarts: it resolves as long as the inode
+ * exists in the store.
+ */
+#ifndef S3F_FSAL_H
+#define S3F_FSAL_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fsal.h"
+#include "fsal_api.h"
+#include "fsal_types.h"
+#include "FSAL/fsal_commonlib.h"
+#include "fsal_convert.h"
+
+#include "conf.h"
+#include "export_ctx.h"
+
+#define S3F_FSAL_NAME "S3FILES"
+
+/* Wire handle: magic, version, reserved, generation, inode (little-endian on the wire;
+ * wire_to_host swaps when the client says big-endian). */
+#define S3F_WIRE_MAGIC 0x53
+#define S3F_WIRE_VERSION 1
+struct s3f_wire {
+	uint8_t magic;
+	uint8_t version;
+	uint16_t reserved;
+	uint32_t gen;
+	uint64_t ino;
+} __attribute__((packed));
+
+struct s3f_module {
+	struct fsal_module fsal;
+	struct fsal_obj_ops handle_ops;
+	/* Loaded once from ganesha's config file (nfs_config_path) at first use;
+	 * immutable afterwards. Protected by conf_lock while being loaded. */
+	pthread_mutex_t conf_lock;
+	struct conf *conf;
+};
+
+struct s3f_export {
+	struct fsal_export export;
+	struct export_ctx *x;
+	const struct conf_export *cfg;
+	fsal_fsid_t fsid;
+	/* upcall thread: applies the store's change feed to MDCACHE */
+	pthread_t up_thread;
+	bool up_started;
+	pthread_mutex_t up_lock;	/* protects up_stop; up_cond signals it */
+	pthread_cond_t up_cond;
+	bool up_stop;
+	uint64_t up_seq;		/* last change applied (up thread only) */
+};
+
+struct s3f_handle {
+	struct fsal_obj_handle obj_handle;
+	struct s3f_wire wire;
+	uint64_t ino;
+	struct s3f_export *exp;
+	/* Serializes writes and size changes of this file, so a write past EOF and a
+	 * truncate never interleave (the data tier may hold stale bytes beyond EOF). */
+	pthread_mutex_t io_lock;
+	/* regular files: share reservations and the global (stateless) fd */
+	struct fsal_share share;
+	struct fsal_fd fd;
+};
+
+extern struct s3f_module S3F;
+
+/* status.c: the one place core return codes become fsal_status_t */
+fsal_status_t s3f_status(int rc);
+
+/* handle.c */
+void s3f_handle_ops_init(struct fsal_obj_ops *ops);
+struct s3f_handle *s3f_handle_alloc(struct s3f_export *exp, const struct meta_inode *in);
+void s3f_attrs_fill(struct s3f_export *exp, const struct meta_inode *in, struct fsal_attrlist *a);
+void s3f_wire_make(struct s3f_wire *w, uint64_t ino, uint32_t gen);
+
+/* export.c */
+fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
+				struct config_error_type *err_type,
+				const struct fsal_up_vector *up_ops);
+int s3f_conf_get(const struct conf **out);
+
+/* up.c */
+int s3f_up_start(struct s3f_export *exp);
+void s3f_up_stop(struct s3f_export *exp);
+
+/* main.c: log sink into ganesha */
+void s3f_log_install(void);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * up.c — apply the store's change feed to ganesha's cache.
+ *
+ * The sync daemon (and the FSAL's own imports) change the namespace in the shared store
+ * and append to its change feed. MDCACHE would keep serving what it cached, so one thread
+ * per export reads the feed every 100 ms and invalidates the affected entries through
+ * the upcall vector, then trims what it applied.
+ */
+#include "s3f_fsal.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+
+#define S3F_UP_INTERVAL_MS 100
+#define S3F_UP_BATCH 1024
+
+struct s3f_up_item {
+	uint64_t ino;
+	enum meta_change_kind kind;
+};
+
+struct s3f_up_read {
+	uint64_t after;
+	uint64_t last;
+	struct s3f_up_item items[S3F_UP_BATCH];
+	size_t n;
+};
+
+static int s3f_up_collect(void *arg, uint64_t seq, uint64_t ino, enum meta_change_kind kind)
+{
+	struct s3f_up_read *r = arg;
+
+	if (r->n == S3F_UP_BATCH)
+		return 1;
+	r->items[r->n].ino = ino;
+	r->items[r->n].kind = kind;
+	r->n++;
+	r->last = seq;
+	return 0;
+}
+
+static int s3f_up_read_txn(struct meta_txn *t, void *arg)
+{
+	struct s3f_up_read *r = arg;
+	int rc;
+
+	r->n = 0;
+	r->last = r->after;
+	rc = meta_change_iter(t, r->after, s3f_up_collect, r);
+	return rc == 1 ? 0 : rc;
+}
+
+static int s3f_up_trim_txn(struct meta_txn *t, void *arg)
+{
+	return meta_change_trim(t, *(uint64_t *)arg);
+}
+
+static int s3f_up_last_txn(struct meta_txn *t, void *arg)
+{
+	return meta_change_last(t, arg);
+}
+
+static uint32_t s3f_up_gen(struct s3f_export *me)
+{
+	struct meta_inode root;
+
+	/* Every inode of a store shares the store's generation (meta_ino_alloc). */
+	if (ns_getattr(me->x->ns, META_ROOT_INO, &root) == 0)
+		return root.gen;
+	return 0;
+}
+
+static void *s3f_up_thread(void *arg)
+{
+	struct s3f_export *me = arg;
+	struct s3f_up_read *r = gsh_malloc(sizeof *r);
+	uint32_t gen = s3f_up_gen(me);
+
+	r->after = me->up_seq;
+	for (;;) {
+		struct timespec ts;
+		int rc;
+
+		pthread_mutex_lock(&me->up_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += S3F_UP_INTERVAL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!me->up_stop)
+			pthread_cond_timedwait(&me->up_cond, &me->up_lock, &ts);
+		bool stop = me->up_stop;
+
+		pthread_mutex_unlock(&me->up_lock);
+		if (stop)
+			break;
+
+		rc = meta_read(me->x->meta, s3f_up_read_txn, r);
+		if (rc) {
+			LOG_WARN(LOG_C_FSAL, "change feed read failed: %s", s3f_strerror(rc));
+			continue;
+		}
+		for (size_t i = 0; i < r->n; i++) {
+			struct s3f_wire w;
+			struct gsh_buffdesc key = { .addr = &w, .len = sizeof w };
+			fsal_status_t st;
+
+			s3f_wire_make(&w, r->items[i].ino, gen);
+			st = me->export.up_ops->invalidate(me->export.up_ops, &key,
+							   FSAL_UP_INVALIDATE_CACHE);
+			if (FSAL_IS_ERROR(st) && st.major != ERR_FSAL_NOENT &&
+			    st.major != ERR_FSAL_STALE)
+				LOG_DEBUG(LOG_C_FSAL, "invalidate of %llu: %s",
+					  (unsigned long long)r->items[i].ino,
+					  msg_fsal_err(st.major));
+		}
+		if (r->n) {
+			uint64_t upto = r->last;
+
+			r->after = r->last;
+			me->up_seq = r->last;
+			rc = meta_write(me->x->meta, s3f_up_trim_txn, &upto);
+			if (rc)
+				LOG_WARN(LOG_C_FSAL, "change feed trim failed: %s", s3f_strerror(rc));
+		}
+	}
+	gsh_free(r);
+	return NULL;
+}
+
+int s3f_up_start(struct s3f_export *me)
+{
+	int rc;
+
+	/* The cache starts empty: older changes need no invalidation. */
+	rc = meta_read(me->x->meta, s3f_up_last_txn, &me->up_seq);
+	if (rc)
+		return rc > 0 ? rc : EIO;
+	rc = pthread_create(&me->up_thread, NULL, s3f_up_thread, me);
+	if (rc == 0)
+		me->up_started = true;
+	return rc;
+}
+
+void s3f_up_stop(struct s3f_export *me)
+{
+	if (!me->up_started)
+		return;
+	pthread_mutex_lock(&me->up_lock);
+	me->up_stop = true;
+	pthread_cond_signal(&me->up_cond);
+	pthread_mutex_unlock(&me->up_lock);
+	pthread_join(me->up_thread, NULL);
+	me->up_started = false;
+}

@@ -1,0 +1,389 @@
+/*
+ * commit.c — file side -> S3: one whole-object PUT per changed file, deletes.
+ *
+ * A commit is conditional on the S3 state the file was based on: If-Match on the last
+ * seen ETag, or If-None-Match: * for a key that did not exist (the S3 client falls back
+ * to HEAD-compare where the server supports neither). Mode, owner and mtime travel as
+ * object metadata in the same PUT. A failed commit leaves the inode dirty; the next pass
+ * tries again, so an outage delays commits and never drops them.
+ */
+#include "syncd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "hydrate.h"
+#include "log.h"
+
+struct sync_dirty_list {
+	uint64_t *ino;
+	size_t n, cap;
+};
+
+static int sync_dirty_collect(void *arg, uint64_t ino)
+{
+	struct sync_dirty_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		uint64_t *p = realloc(l->ino, cap * sizeof *p);
+
+		if (!p)
+			return ENOMEM;
+		l->ino = p;
+		l->cap = cap;
+	}
+	l->ino[l->n++] = ino;
+	return 0;
+}
+
+static int sync_dirty_txn(struct meta_txn *t, void *arg)
+{
+	((struct sync_dirty_list *)arg)->n = 0;
+	return meta_dirty_iter(t, sync_dirty_collect, arg);
+}
+
+/* Is ino inside the subtree rooted at `under`? */
+struct sync_under_ctx {
+	uint64_t ino, under;
+	bool inside;
+};
+
+static int sync_under_txn(struct meta_txn *t, void *arg)
+{
+	struct sync_under_ctx *c = arg;
+	uint64_t ino = c->ino;
+
+	c->inside = false;
+	for (int depth = 0; depth <= KEYMAP_DEPTH_MAX; depth++) {
+		struct meta_inode in;
+		int rc;
+
+		if (ino == c->under) {
+			c->inside = true;
+			return 0;
+		}
+		if (ino == META_ROOT_INO)
+			return 0;
+		rc = meta_inode_get(t, ino, &in);
+		if (rc)
+			return rc == ENOENT ? 0 : rc;
+		ino = in.parent;
+	}
+	return 0;
+}
+
+static int sync_meta_for(const struct meta_inode *in, struct s3_meta_pair *pairs, unsigned *n)
+{
+	struct keymap_attrs a = {
+		.has_mode = true, .has_uid = true, .has_gid = true, .has_mtime = true,
+		.uid = in->uid, .gid = in->gid,
+	};
+	uint32_t type = in->type == META_T_DIR ? S_IFDIR : in->type == META_T_LNK ? S_IFLNK : S_IFREG;
+	int64_t sec = in->mtime_ns / 1000000000LL, nsec = in->mtime_ns % 1000000000LL;
+
+	if (nsec < 0) {
+		sec--;
+		nsec += 1000000000LL;
+	}
+	a.mode = type | (in->mode & 07777);
+	a.mtime_sec = sec;
+	a.mtime_nsec = (uint32_t)nsec;
+	return keymap_meta_encode(&a, pairs, S3_META_MAX, n);
+}
+
+struct sync_conflict_ctx {
+	uint64_t ino;
+};
+
+static int sync_conflict_txn(struct meta_txn *t, void *arg)
+{
+	struct sync_conflict_ctx *c = arg;
+	struct meta_inode in;
+	int rc = meta_inode_get(t, c->ino, &in);
+
+	if (rc)
+		return rc == ENOENT ? 0 : rc;
+	if (in.sync == META_S_CONFLICT)
+		return 0;
+	in.sync = META_S_CONFLICT;
+	return meta_inode_put(t, &in);
+}
+
+/* Both sides changed the key: record it. Resolution (S3 wins, the file-side version goes
+ * to lost+found) is the conflict resolver's job. */
+static void sync_conflict(struct sync_export *se, const struct ns_commit *c)
+{
+	struct s3_object_info cur = { 0 };
+	struct sync_conflict_ctx cc = { c->ino };
+	struct journal_field f[4];
+	int rc;
+
+	(void)s3_object_head(se->x->s3, c->key, &cur);
+	rc = meta_write(se->x->meta, sync_conflict_txn, &cc);
+	if (rc)
+		LOG_WARN(LOG_C_SYNC, "marking conflict failed: %s", s3f_strerror(rc));
+	f[0] = JF_B("key", c->key, c->key_len);
+	f[1] = JF_S("etag_base", c->prev_etag);
+	f[2] = JF_S("etag_s3", cur.etag);
+	f[3] = JF_U("ino", c->ino);
+	(void)journal_append(se->x->journal, JOURNAL_CONFLICT, f, 4, NULL);
+	__atomic_add_fetch(&se->n_conflicts, 1, __ATOMIC_RELAXED);
+	LOG_WARN(LOG_C_SYNC, "export %u: conflict on '%s': changed in S3 (%s) and on the file "
+		 "side (based on %s)", se->cfg->export_id, c->key, cur.etag[0] ? cur.etag : "deleted",
+		 c->prev_etag[0] ? c->prev_etag : "new");
+}
+
+/* Upload one inode. 0 = committed (or nothing to do), EAGAIN = not due. */
+static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age,
+			   struct sync_result *res)
+{
+	struct export_ctx *x = se->x;
+	struct ns_commit *c;
+	struct s3_meta_pair meta[S3_META_MAX];
+	struct s3_put_opts opts = { 0 };
+	struct s3_object_info info = { 0 };
+	int fd = -1, rc;
+
+	c = malloc(sizeof *c);
+	if (!c)
+		return ENOMEM;
+	rc = ns_commit_prepare(x->ns, ino, min_age, c);
+	if (rc == EAGAIN) {
+		res->skipped++;
+		goto out;
+	}
+	if (rc == EALREADY || rc == ENOENT || rc == EBUSY) {
+		rc = 0;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	if (c->in.flags & META_F_RESERVED) {
+		rc = 0;
+		goto out;
+	}
+	rc = sync_meta_for(&c->in, meta, &opts.n_meta);
+	if (rc)
+		goto out;
+	opts.meta = meta;
+	if (c->in.type != META_T_DIR) {
+		if (c->prev_etag[0])
+			opts.cond.if_match = c->prev_etag;
+		else
+			opts.cond.if_none_match_any = true;
+	}
+
+	switch (c->in.type) {
+	case META_T_DIR:
+		opts.content_type = "application/x-directory";
+		rc = s3_object_put_buf(x->s3, c->key, "", 0, &opts, &info);
+		break;
+	case META_T_LNK:
+		rc = s3_object_put_buf(x->s3, c->key, c->target, c->target_len, &opts, &info);
+		break;
+	default:
+		rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+		if (rc)
+			break;
+		/* The whole object goes up: fetch what is not local yet (from the version
+		 * the file is based on). */
+		if (c->in.data != META_D_FULL)
+			rc = hydrate_range(x, ino, fd, 0, c->in.size, NULL, NULL);
+		if (rc == 0)
+			rc = s3_object_put_fd(x->s3, c->key, fd, 0, c->in.size, &opts, &info);
+		data_file_unlock(fd);
+		break;
+	}
+	if (rc == S3F_E_S3_PRECOND) {
+		sync_conflict(se, c);
+		res->conflicts++;
+		rc = 0;
+		goto out;
+	}
+	if (rc) {
+		struct journal_field f[2];
+
+		res->failed++;
+		__atomic_add_fetch(&se->n_commit_errors, 1, __ATOMIC_RELAXED);
+		f[0] = JF_B("key", c->key, c->key_len);
+		f[1] = JF_S("error", s3f_strerror(rc));
+		(void)journal_append(x->journal, JOURNAL_COMMIT_FAILED, f, 2, NULL);
+		LOG_WARN(LOG_C_SYNC, "export %u: commit of '%s' failed: %s (will retry)",
+			 se->cfg->export_id, c->key, s3f_strerror(rc));
+		goto out;
+	}
+	rc = ns_commit_done(x->ns, c, &info);
+	if (rc) {
+		LOG_ERROR(LOG_C_SYNC, "export %u: recording commit of '%s' failed: %s",
+			  se->cfg->export_id, c->key, s3f_strerror(rc));
+		goto out;
+	}
+	res->committed++;
+	__atomic_add_fetch(&se->n_commits, 1, __ATOMIC_RELAXED);
+	LOG_DEBUG(LOG_C_SYNC, "committed '%s' etag %s (%llu bytes)", c->key, info.etag,
+		  (unsigned long long)c->in.size);
+out:
+	if (fd >= 0)
+		data_file_close(x->data, fd);
+	free(c);
+	return rc;
+}
+
+int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
+		     struct sync_result *res)
+{
+	struct sync_dirty_list l = { 0 };
+	int rc, first_err = 0;
+
+	rc = meta_read(se->x->meta, sync_dirty_txn, &l);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		if (under && under != META_ROOT_INO) {
+			struct sync_under_ctx uc = { l.ino[i], under, false };
+
+			rc = meta_read(se->x->meta, sync_under_txn, &uc);
+			if (rc || !uc.inside)
+				continue;
+		}
+		rc = sync_commit_one(se, l.ino[i], min_age_ns, res);
+		if (rc && !first_err)
+			first_err = rc;
+	}
+	rc = first_err;
+out:
+	free(l.ino);
+	return rc;
+}
+
+/* ---- deletes ---- */
+
+struct sync_del {
+	char *key;
+	size_t len;
+	char etag[S3_ETAG_MAX];
+	int64_t when;
+};
+
+struct sync_del_list {
+	struct sync_del *d;
+	size_t n, cap;
+	int64_t cutoff;
+};
+
+static int sync_del_collect(void *arg, const struct meta_delete *md)
+{
+	struct sync_del_list *l = arg;
+
+	if (md->when_ns > l->cutoff)
+		return 0;
+	if (l->n == 1000)
+		return 1;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct sync_del *p = realloc(l->d, cap * sizeof *p);
+
+		if (!p)
+			return ENOMEM;
+		l->d = p;
+		l->cap = cap;
+	}
+	struct sync_del *d = &l->d[l->n];
+
+	d->key = malloc(md->key_len + 1);
+	if (!d->key)
+		return ENOMEM;
+	memcpy(d->key, md->key, md->key_len);
+	d->key[md->key_len] = '\0';
+	d->len = md->key_len;
+	memcpy(d->etag, md->etag, sizeof d->etag);
+	d->when = md->when_ns;
+	l->n++;
+	return 0;
+}
+
+static int sync_del_txn(struct meta_txn *t, void *arg)
+{
+	int rc = meta_delete_iter(t, sync_del_collect, arg);
+
+	return rc == 1 ? 0 : rc;
+}
+
+int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_result *res)
+{
+	struct export_ctx *x = se->x;
+	struct sync_del_list l = { .cutoff = meta_now_ns() - min_age_ns };
+	const char **keys = NULL;
+	int *rcs = NULL;
+	size_t nk = 0;
+	int rc;
+
+	rc = meta_read(x->meta, sync_del_txn, &l);
+	if (rc || l.n == 0)
+		goto out;
+	keys = calloc(l.n, sizeof *keys);
+	rcs = calloc(l.n, sizeof *rcs);
+	if (!keys || !rcs) {
+		rc = ENOMEM;
+		goto out;
+	}
+	/* Delete only what is still the version the file side removed; an object changed
+	 * in S3 since then wins and will reappear through import. */
+	for (size_t i = 0; i < l.n; i++) {
+		struct s3_object_info cur;
+
+		rc = s3_object_head(x->s3, l.d[i].key, &cur);
+		if (rc == ENOENT) {
+			(void)ns_delete_done(x->ns, l.d[i].key, l.d[i].len);
+			continue;
+		}
+		if (rc) {
+			res->failed++;
+			LOG_WARN(LOG_C_SYNC, "export %u: HEAD before delete of '%s': %s (will retry)",
+				 se->cfg->export_id, l.d[i].key, s3f_strerror(rc));
+			continue;
+		}
+		if (l.d[i].etag[0] && strcmp(cur.etag, l.d[i].etag) != 0) {
+			struct journal_field f[3];
+
+			f[0] = JF_B("key", l.d[i].key, l.d[i].len);
+			f[1] = JF_S("etag_base", l.d[i].etag);
+			f[2] = JF_S("etag_s3", cur.etag);
+			(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 3, NULL);
+			LOG_WARN(LOG_C_SYNC, "export %u: '%s' changed in S3 after it was removed on "
+				 "the file side; S3 wins, it stays", se->cfg->export_id, l.d[i].key);
+			(void)ns_delete_done(x->ns, l.d[i].key, l.d[i].len);
+			res->conflicts++;
+			continue;
+		}
+		keys[nk] = l.d[i].key;
+		nk++;
+	}
+	rc = 0;
+	if (nk) {
+		rc = s3_objects_delete(x->s3, keys, nk, rcs);
+		for (size_t i = 0; i < nk; i++) {
+			if (rc == 0 && (rcs[i] == 0 || rcs[i] == ENOENT)) {
+				(void)ns_delete_done(x->ns, keys[i], strlen(keys[i]));
+				res->deleted++;
+				__atomic_add_fetch(&se->n_deletes, 1, __ATOMIC_RELAXED);
+			} else {
+				res->failed++;
+			}
+		}
+		if (rc)
+			LOG_WARN(LOG_C_SYNC, "export %u: delete of %zu keys failed: %s (will retry)",
+				 se->cfg->export_id, nk, s3f_strerror(rc));
+	}
+out:
+	for (size_t i = 0; i < l.n; i++)
+		free(l.d[i].key);
+	free(l.d);
+	free(keys);
+	free(rcs);
+	return rc;
+}

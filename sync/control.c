@@ -1,0 +1,239 @@
+/*
+ * control.c — the daemon's unix-socket control interface, used by s3filesctl.
+ *
+ * Protocol: one request line per connection, answered by zero or more data lines and a
+ * final line starting with "OK" or "ERR". Paths are relative to the export root and
+ * %-escaped by the client (bytes < 0x21, '%' and 0x7f), so one line holds any path.
+ *   PING                          -> OK pong
+ *   STATUS                        -> EXPORT id=.. bucket=.. prefix=.. dirty=.. deletes=..
+ *                                    commits=.. errors=.. conflicts=.. polls=..  ; OK
+ *   COMMIT <export_id> <path>     -> commit everything dirty under path now, and pending
+ *                                    deletes: OK committed=.. deleted=.. failed=.. conflicts=..
+ * Requests are served one at a time; COMMIT takes the export's commit_lock.
+ */
+#include "syncd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode %XX in place; returns the length or -1 on a bad escape. */
+static long ctl_unescape(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (*r != '%') {
+			*w++ = *r;
+			continue;
+		}
+		int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		*w++ = (char)(hi * 16 + lo);
+		r += 2;
+	}
+	*w = '\0';
+	return w - s;
+}
+
+/* Resolve a path (components separated by '/') to an inode, without importing. */
+static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
+{
+	struct meta_inode in;
+	uint64_t cur = META_ROOT_INO;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t j = i;
+		int rc;
+
+		while (j < len && path[j] != '/')
+			j++;
+		if (j > i) {
+			rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
+			if (rc)
+				return rc;
+			cur = in.ino;
+		}
+		i = j + 1;
+	}
+	*ino = cur;
+	return 0;
+}
+
+static void ctl_status(struct syncd *d, FILE *out)
+{
+	for (size_t i = 0; i < d->n_exports; i++) {
+		struct sync_export *se = &d->exports[i];
+		uint64_t dirty = 0, deletes = 0;
+
+		(void)ns_backlog(se->x->ns, &dirty, &deletes);
+		fprintf(out, "EXPORT id=%u bucket=%s prefix=%s dirty=%llu deletes=%llu commits=%llu "
+			"errors=%llu conflicts=%llu polls=%llu\n", se->cfg->export_id,
+			se->cfg->bucket, se->cfg->prefix[0] ? se->cfg->prefix : "/",
+			(unsigned long long)dirty, (unsigned long long)deletes,
+			(unsigned long long)__atomic_load_n(&se->n_commits, __ATOMIC_RELAXED),
+			(unsigned long long)__atomic_load_n(&se->n_commit_errors, __ATOMIC_RELAXED),
+			(unsigned long long)__atomic_load_n(&se->n_conflicts, __ATOMIC_RELAXED),
+			(unsigned long long)__atomic_load_n(&se->n_polls, __ATOMIC_RELAXED));
+	}
+	fprintf(out, "OK\n");
+}
+
+static void ctl_commit(struct syncd *d, char *args, FILE *out)
+{
+	struct sync_result res = { 0 };
+	struct sync_export *se;
+	char *sp = strchr(args, ' ');
+	unsigned long id;
+	uint64_t under;
+	long plen;
+	int rc, rc2;
+
+	if (!sp) {
+		fprintf(out, "ERR usage: COMMIT <export_id> <path>\n");
+		return;
+	}
+	*sp = '\0';
+	id = strtoul(args, NULL, 10);
+	se = syncd_export_by_id(d, (uint32_t)id);
+	if (!se) {
+		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
+		return;
+	}
+	plen = ctl_unescape(sp + 1);
+	if (plen < 0) {
+		fprintf(out, "ERR bad path escape\n");
+		return;
+	}
+	rc = ctl_resolve(se, sp + 1, (size_t)plen, &under);
+	if (rc) {
+		fprintf(out, "ERR %s: %s\n", sp + 1, s3f_strerror(rc));
+		return;
+	}
+	pthread_mutex_lock(&se->commit_lock);
+	rc = sync_commit_pass(se, 0, under, &res);
+	rc2 = sync_delete_pass(se, 0, &res);
+	pthread_mutex_unlock(&se->commit_lock);
+	if (rc == 0)
+		rc = rc2;
+	fprintf(out, "%s committed=%llu deleted=%llu failed=%llu conflicts=%llu%s%s\n",
+		rc || res.failed ? "ERR" : "OK", (unsigned long long)res.committed,
+		(unsigned long long)res.deleted, (unsigned long long)res.failed,
+		(unsigned long long)res.conflicts, rc ? " error=" : "", rc ? s3f_strerror(rc) : "");
+}
+
+static void ctl_serve(struct syncd *d, int fd)
+{
+	char line[8192];
+	FILE *in = fdopen(dup(fd), "r"), *out = fdopen(fd, "w");
+
+	if (!in || !out) {
+		if (in)
+			fclose(in);
+		if (out)
+			fclose(out);
+		else
+			close(fd);
+		return;
+	}
+	if (fgets(line, sizeof line, in)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, "PING") == 0)
+			fprintf(out, "OK pong\n");
+		else if (strcmp(line, "STATUS") == 0)
+			ctl_status(d, out);
+		else if (strncmp(line, "COMMIT ", 7) == 0)
+			ctl_commit(d, line + 7, out);
+		else
+			fprintf(out, "ERR unknown request\n");
+	}
+	fclose(in);
+	fclose(out);
+}
+
+static void *ctl_thread(void *arg)
+{
+	struct syncd *d = arg;
+
+	while (!d->stop) {
+		int fd = accept(d->ctl_fd, NULL, NULL);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			if (d->stop)
+				break;
+			LOG_WARN(LOG_C_SYNC, "control socket accept: %s", strerror(errno));
+			usleep(100000);
+			continue;
+		}
+		ctl_serve(d, fd);
+	}
+	return NULL;
+}
+
+int sync_control_start(struct syncd *d, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	d->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (d->ctl_fd < 0)
+		return errno;
+	(void)unlink(path);
+	if (bind(d->ctl_fd, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(path, 0600) != 0 ||
+	    listen(d->ctl_fd, 16) != 0) {
+		rc = errno;
+		close(d->ctl_fd);
+		d->ctl_fd = -1;
+		return rc;
+	}
+	d->ctl_path = strdup(path);
+	rc = pthread_create(&d->ctl_thread, NULL, ctl_thread, d);
+	if (rc) {
+		close(d->ctl_fd);
+		d->ctl_fd = -1;
+		return rc;
+	}
+	d->ctl_started = true;
+	return 0;
+}
+
+void sync_control_stop(struct syncd *d)
+{
+	if (!d->ctl_started)
+		return;
+	/* shutdown() wakes the blocked accept(). */
+	shutdown(d->ctl_fd, SHUT_RDWR);
+	pthread_join(d->ctl_thread, NULL);
+	close(d->ctl_fd);
+	if (d->ctl_path)
+		(void)unlink(d->ctl_path);
+	free(d->ctl_path);
+	d->ctl_started = false;
+}

@@ -1,0 +1,243 @@
+/*
+ * main.c — s3files-syncd: reconciles every S3FILES export of a ganesha.conf with S3.
+ *
+ *   s3files-syncd -f /etc/ganesha/ganesha.conf [-p pidfile] [-L logfile] [-d]
+ *
+ * Per export, one worker thread loops: commit dirty files whose last change is older than
+ * Commit_Interval, carry out pending deletes, and every Poll_Interval re-list the
+ * directories the file view has imported. SIGTERM/SIGINT stop it cleanly; all state is
+ * in the store, so a kill -9 loses nothing that was acknowledged.
+ */
+#include "syncd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+
+#define SYNC_TICK_MS 200
+
+static struct syncd g_syncd;
+
+struct sync_export *syncd_export_by_id(struct syncd *d, uint32_t id)
+{
+	for (size_t i = 0; i < d->n_exports; i++)
+		if (d->exports[i].cfg->export_id == id)
+			return &d->exports[i];
+	return NULL;
+}
+
+/* Sleep up to ms, waking early on shutdown. */
+static void syncd_nap(struct syncd *d, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->stop_lock);
+	if (!d->stop)
+		pthread_cond_timedwait(&d->stop_cond, &d->stop_lock, &ts);
+	pthread_mutex_unlock(&d->stop_lock);
+}
+
+static void *syncd_worker(void *arg)
+{
+	struct sync_export *se = arg;
+	struct syncd *d = &g_syncd;
+	int64_t interval = (int64_t)se->cfg->commit_interval * 1000000000LL;
+
+	while (!d->stop) {
+		struct sync_result res = { 0 };
+		int64_t now = meta_now_ns();
+
+		pthread_mutex_lock(&se->commit_lock);
+		(void)sync_commit_pass(se, interval, 0, &res);
+		(void)sync_delete_pass(se, interval, &res);
+		pthread_mutex_unlock(&se->commit_lock);
+		if (res.committed || res.deleted || res.failed)
+			LOG_INFO(LOG_C_SYNC, "export %u: committed %llu, deleted %llu, failed %llu",
+				 se->cfg->export_id, (unsigned long long)res.committed,
+				 (unsigned long long)res.deleted, (unsigned long long)res.failed);
+		if (now >= se->next_poll_ns) {
+			(void)sync_poll_pass(se);
+			se->next_poll_ns = meta_now_ns() + (int64_t)se->cfg->poll_interval_ms * 1000000LL;
+		}
+		syncd_nap(d, SYNC_TICK_MS);
+	}
+	return NULL;
+}
+
+static int syncd_write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return errno;
+	fprintf(f, "%d\n", (int)getpid());
+	return fclose(f) == 0 ? 0 : errno;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: s3files-syncd -f GANESHA_CONF [-p PIDFILE] [-L LOGFILE] [-d]\n"
+		     "  -f  the ganesha.conf holding the S3FILES exports (required)\n"
+		     "  -p  write the pid here\n"
+		     "  -L  append log lines to this file instead of stderr\n"
+		     "  -d  debug logging\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct syncd *d = &g_syncd;
+	const char *conf_path = NULL, *pidfile = NULL, *logfile = NULL;
+	char err[8192] = "";
+	sigset_t sigs;
+	enum log_level lvl;
+	bool debug = false;
+	int opt, rc;
+
+	while ((opt = getopt(argc, argv, "f:p:L:dh")) != -1) {
+		switch (opt) {
+		case 'f': conf_path = optarg; break;
+		case 'p': pidfile = optarg; break;
+		case 'L': logfile = optarg; break;
+		case 'd': debug = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!conf_path) {
+		usage(stderr);
+		return 2;
+	}
+	if (logfile) {
+		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+			fprintf(stderr, "s3files-syncd: %s: %s\n", logfile, strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+	rc = conf_load(conf_path, &d->conf, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "s3files-syncd: invalid configuration:\n%s\n", err);
+		return 1;
+	}
+	if (d->conf->daemon.log_level && log_level_parse(d->conf->daemon.log_level, &lvl) == 0)
+		log_level_set(lvl);
+	if (debug)
+		log_level_set(LOG_LVL_DEBUG);
+	if (d->conf->n_exports == 0) {
+		LOG_ERROR(LOG_C_SYNC, "%s has no S3FILES export", conf_path);
+		conf_free(d->conf);
+		return 1;
+	}
+
+	/* Every thread (including the S3 clients' I/O threads, started below) inherits
+	 * this mask; only the main thread takes the signals, with sigwait. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&d->stop_lock, NULL);
+	pthread_cond_init(&d->stop_cond, NULL);
+	d->ctl_fd = -1;
+
+	d->exports = calloc(d->conf->n_exports, sizeof *d->exports);
+	if (!d->exports) {
+		rc = ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < d->conf->n_exports; i++) {
+		struct sync_export *se = &d->exports[i];
+		char probe[S3_KEY_MAX];
+
+		se->cfg = &d->conf->exports[i];
+		pthread_mutex_init(&se->commit_lock, NULL);
+		rc = export_ctx_open(se->cfg, 0, &se->x);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "export %u: cannot open: %s", se->cfg->export_id,
+				  s3f_strerror(rc));
+			goto out;
+		}
+		d->n_exports++;
+		/* Learn once how this server does conditional writes. */
+		snprintf(probe, sizeof probe, "%s.s3files-probe-%d-%u", se->cfg->prefix,
+			 (int)getpid(), se->cfg->export_id);
+		rc = s3_caps_probe(se->x->s3, probe, &se->caps);
+		if (rc)
+			LOG_WARN(LOG_C_SYNC, "export %u: conditional-write probe failed (%s); using "
+				 "HEAD-compare", se->cfg->export_id, s3f_strerror(rc));
+		else
+			LOG_INFO(LOG_C_SYNC, "export %u: s3://%s/%s: If-Match %s, If-None-Match %s",
+				 se->cfg->export_id, se->cfg->bucket, se->cfg->prefix,
+				 se->caps.if_match == S3_COND_NATIVE ? "native" :
+				 se->caps.if_match == S3_COND_UNQUOTED ? "unquoted ETag only" :
+				 "unsupported (HEAD-compare)",
+				 se->caps.if_none_match ? "yes" : "no (HEAD-compare)");
+	}
+	if (d->conf->daemon.control_socket) {
+		rc = sync_control_start(d, d->conf->daemon.control_socket);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "control socket %s: %s", d->conf->daemon.control_socket,
+				  strerror(rc));
+			goto out;
+		}
+	}
+	if (pidfile && (rc = syncd_write_pidfile(pidfile)) != 0) {
+		LOG_ERROR(LOG_C_SYNC, "pid file %s: %s", pidfile, strerror(rc));
+		goto out;
+	}
+	for (size_t i = 0; i < d->n_exports; i++) {
+		rc = pthread_create(&d->exports[i].thread, NULL, syncd_worker, &d->exports[i]);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "worker thread: %s", strerror(rc));
+			d->stop = 1;
+			break;
+		}
+		d->exports[i].started = true;
+	}
+	LOG_INFO(LOG_C_SYNC, "s3files-syncd ready: %zu export(s), control %s", d->n_exports,
+		 d->conf->daemon.control_socket ? d->conf->daemon.control_socket : "(none)");
+
+	if (!d->stop) {
+		int sig = 0;
+
+		sigwait(&sigs, &sig);
+	}
+	LOG_INFO(LOG_C_SYNC, "s3files-syncd stopping");
+	rc = 0;
+out:
+	d->stop = 1;
+	pthread_mutex_lock(&d->stop_lock);
+	pthread_cond_broadcast(&d->stop_cond);
+	pthread_mutex_unlock(&d->stop_lock);
+	sync_control_stop(d);
+	for (size_t i = 0; i < d->n_exports; i++) {
+		if (d->exports[i].started)
+			pthread_join(d->exports[i].thread, NULL);
+		export_ctx_close(d->exports[i].x);
+		pthread_mutex_destroy(&d->exports[i].commit_lock);
+	}
+	free(d->exports);
+	conf_free(d->conf);
+	if (pidfile)
+		(void)unlink(pidfile);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * poll.c — S3 side -> file view: re-list the directories the file view has imported,
+ * so objects created, changed or deleted by other S3 clients show up by themselves.
+ */
+#include "syncd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "err.h"
+#include "import.h"
+#include "log.h"
+
+struct sync_dirs {
+	uint64_t *ino;
+	size_t n, cap;
+};
+
+static int sync_dirs_cb(void *arg, const struct meta_inode *in)
+{
+	struct sync_dirs *d = arg;
+
+	if (in->type != META_T_DIR || !(in->flags & META_F_IMPORTED) ||
+	    !(in->flags & META_F_IN_S3))
+		return 0;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		uint64_t *p = realloc(d->ino, cap * sizeof *p);
+
+		if (!p)
+			return ENOMEM;
+		d->ino = p;
+		d->cap = cap;
+	}
+	d->ino[d->n++] = in->ino;
+	return 0;
+}
+
+static int sync_dirs_txn(struct meta_txn *t, void *arg)
+{
+	((struct sync_dirs *)arg)->n = 0;
+	return meta_inode_iter(t, 0, sync_dirs_cb, arg);
+}
+
+int sync_poll_pass(struct sync_export *se)
+{
+	struct sync_dirs d = { 0 };
+	int rc, first = 0;
+
+	rc = meta_read(se->x->meta, sync_dirs_txn, &d);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < d.n; i++) {
+		struct import_stats st = { 0 };
+
+		rc = import_dir(se->x, d.ino[i], &st);
+		if (rc == ENOENT || rc == ENOTDIR)
+			continue;	/* removed meanwhile */
+		if (rc) {
+			if (!first)
+				first = rc;
+			continue;
+		}
+		if (st.created || st.changed || st.removed || st.conflicts)
+			LOG_INFO(LOG_C_SYNC, "export %u: dir %llu: +%llu ~%llu -%llu !%llu",
+				 se->cfg->export_id, (unsigned long long)d.ino[i],
+				 (unsigned long long)st.created, (unsigned long long)st.changed,
+				 (unsigned long long)st.removed, (unsigned long long)st.conflicts);
+	}
+	rc = first;
+	__atomic_add_fetch(&se->n_polls, 1, __ATOMIC_RELAXED);
+out:
+	free(d.ino);
+	return rc;
+}

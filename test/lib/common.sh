@@ -1,0 +1,50 @@
+# Shared helpers for shell tests. Source it; every test case reports exactly one line:
+#   PASS <suite>/<case>            or
+#   FAIL <suite>/<case>: <reason>
+# test/run.sh counts these lines across all suites and prints "N passed, N failed".
+# A suite exits non-zero when any of its cases failed.
+
+: "${S3F_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${S3F_BUILD:=$S3F_ROOT/build}"
+export S3F_ROOT S3F_BUILD
+
+T_SUITE=${T_SUITE:-$(basename "$0" .sh)}
+T_FAILED=0
+
+t_pass() { printf 'PASS %s/%s\n' "$T_SUITE" "$1"; }
+t_fail() { printf 'FAIL %s/%s: %s\n' "$T_SUITE" "$1" "${2:-failed}"; T_FAILED=$((T_FAILED + 1)); }
+
+# t_step NAME CMD...: run CMD, PASS if it exits 0, else FAIL with its last output line.
+t_step() {
+  local name=$1; shift
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ $rc -eq 0 ]; then t_pass "$name"; else
+    t_fail "$name" "exit $rc: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+  fi
+  return $rc
+}
+
+# t_done: call at the end of a suite.
+t_done() { [ "$T_FAILED" -eq 0 ]; exit $?; }
+
+# t_free_port: print a TCP port on 127.0.0.1 that nothing listens on.
+t_free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+# t_wait_for SECONDS CMD...: retry CMD every 0.1 s until it succeeds or the time is up.
+t_wait_for() {
+  local secs=$1; shift
+  local end=$(( $(date +%s%N) + secs * 1000000000 ))
+  while [ "$(date +%s%N)" -lt $end ]; do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}

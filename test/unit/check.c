@@ -1,0 +1,84 @@
+/* check.c — see check.h. Linked into every unit-test program. */
+#include "check.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *check_suite;
+int check_failed_cases;
+int check_passed_cases;
+jmp_buf check_jmp;
+char check_msg[1024];
+
+static const char *check_case;
+static int check_tmp_seq;
+static char check_tmp_path[4096];
+
+extern const char *__progname;
+
+void check_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(check_msg, sizeof check_msg, "%s:%d: ", file, line);
+
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof check_msg)
+		vsnprintf(check_msg + n, sizeof check_msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	longjmp(check_jmp, 1);
+}
+
+void check_run_case(const char *name, void (*fn)(void))
+{
+	if (!check_suite)
+		check_suite = __progname;
+	check_case = name;
+	if (setjmp(check_jmp) == 0) {
+		fn();
+		printf("PASS %s/%s\n", check_suite, name);
+		check_passed_cases++;
+	} else {
+		printf("FAIL %s/%s: %s\n", check_suite, name, check_msg);
+		check_failed_cases++;
+	}
+	fflush(stdout);
+	check_case = NULL;
+}
+
+int check_done(void)
+{
+	return check_failed_cases ? 1 : 0;
+}
+
+static void mkdirs(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			(void)mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	(void)mkdir(path, 0755);
+}
+
+const char *check_tmpdir(void)
+{
+	const char *build = getenv("BUILD");
+	char cmd[4200];
+
+	if (!build || !*build)
+		build = "build";
+	snprintf(check_tmp_path, sizeof check_tmp_path, "%s/test-tmp/%s-%d-%d", build,
+		 check_suite ? check_suite : __progname, (int)getpid(), ++check_tmp_seq);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", check_tmp_path);
+	if (system(cmd) != 0)
+		check_fail_at(__FILE__, __LINE__, "cannot clean %s", check_tmp_path);
+	mkdirs(check_tmp_path);
+	if (access(check_tmp_path, W_OK) != 0)
+		check_fail_at(__FILE__, __LINE__, "cannot create %s: %s", check_tmp_path,
+			      strerror(errno));
+	return check_tmp_path;
+}

@@ -1,0 +1,70 @@
+/*
+ * check.h — the unit-test harness.
+ *
+ * A test program is a list of cases; each case reports one line that test/run.sh counts:
+ *   PASS <suite>/<case>
+ *   FAIL <suite>/<case>: <file>:<line>: <failed expression and values>
+ * The first failed CHECK ends its case (later cases still run). main() returns non-zero
+ * when any case failed.
+ *
+ *   static void test_roundtrip(void) { CHECK(x == 1); CHECK_INT_EQ(a, b); }
+ *   int main(void) { CHECK_RUN(test_roundtrip); return check_done(); }
+ */
+#ifndef S3F_TEST_CHECK_H
+#define S3F_TEST_CHECK_H
+
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char *check_suite;	/* defaults to the program name */
+extern int check_failed_cases;
+extern int check_passed_cases;
+extern jmp_buf check_jmp;
+extern char check_msg[1024];
+
+void check_fail_at(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+void check_run_case(const char *name, void (*fn)(void));
+int check_done(void);
+
+/* Directory for a test's scratch files: $BUILD/test-tmp/<suite>-<pid>-<n>, created empty. */
+const char *check_tmpdir(void);
+
+#define CHECK(cond) \
+	do { if (!(cond)) check_fail_at(__FILE__, __LINE__, "%s", #cond); } while (0)
+
+#define CHECK_MSG(cond, ...) \
+	do { if (!(cond)) check_fail_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+
+#define CHECK_INT_EQ(a, b) \
+	do { long long a_ = (long long)(a), b_ = (long long)(b); \
+	     if (a_ != b_) check_fail_at(__FILE__, __LINE__, "%s == %s (%lld != %lld)", \
+					 #a, #b, a_, b_); } while (0)
+
+#define CHECK_U64_EQ(a, b) \
+	do { uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b); \
+	     if (a_ != b_) check_fail_at(__FILE__, __LINE__, "%s == %s (%" PRIu64 " != %" PRIu64 ")", \
+					 #a, #b, a_, b_); } while (0)
+
+#define CHECK_STR_EQ(a, b) \
+	do { const char *a_ = (a), *b_ = (b); \
+	     if (!a_ || !b_ || strcmp(a_, b_) != 0) \
+		check_fail_at(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b, \
+			      a_ ? a_ : "(null)", b_ ? b_ : "(null)"); } while (0)
+
+#define CHECK_MEM_EQ(a, b, n) \
+	do { if (memcmp((a), (b), (n)) != 0) \
+		check_fail_at(__FILE__, __LINE__, "memcmp(%s, %s, %s) != 0", #a, #b, #n); } while (0)
+
+/* rc == 0, printing s3f_strerror(rc) otherwise (needs core/err.h). */
+#define CHECK_OK(expr) \
+	do { int rc_ = (expr); \
+	     if (rc_ != 0) check_fail_at(__FILE__, __LINE__, "%s -> %d (%s)", #expr, rc_, \
+					 s3f_strerror(rc_)); } while (0)
+
+#define CHECK_RUN(fn) check_run_case(#fn, fn)
+
+#endif

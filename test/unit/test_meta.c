@@ -1,0 +1,467 @@
+/* test_meta.c — the LMDB metadata store: records, tables, cookies, growth, processes. */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "err.h"
+#include "meta.h"
+
+static struct meta_env *open_env(const char *dir, uint64_t map)
+{
+	struct meta_opts o = { .map_size = map, .nosync = true };
+	struct meta_env *me = NULL;
+
+	CHECK_OK(meta_env_open(dir, &o, &me));
+	return me;
+}
+
+static void test_root_exists(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	struct meta_inode root;
+
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_inode_get(t, META_ROOT_INO, &root));
+	meta_txn_abort(t);
+	CHECK_INT_EQ(root.type, META_T_DIR);
+	CHECK_INT_EQ(root.parent, META_ROOT_INO);
+	CHECK_INT_EQ(root.mode, 0755);
+	CHECK(root.gen != 0);
+	meta_env_close(me);
+}
+
+static void test_inode_roundtrip(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	struct meta_inode a, b;
+	char name[256];
+
+	memset(name, 'n', 255);
+	name[255] = '\0';
+	meta_inode_init(&a, 77, 0xdeadbeef, 5, META_T_REG, 04755, 1000, 4294967295u,
+			-1234567890123456789LL);
+	CHECK_OK(meta_inode_set_name(&a, name, 255));
+	a.sync = META_S_DIRTY;
+	a.data = META_D_PARTIAL;
+	a.flags = META_F_IN_S3 | META_F_MARKER;
+	a.size = UINT64_MAX - 1;
+	a.change = 1ULL << 40;
+	a.dirty_since_ns = INT64_MAX;
+	a.dirty_gen = 12345678901ULL;
+	a.s3_size = 99;
+	a.s3_mtime = -5;
+	a.synced_ns = 42;
+	strcpy(a.etag, "0123456789abcdef0123456789abcdef-10000");
+	memset(a.version_id, 'v', S3_VERSION_ID_MAX - 1);
+	a.version_id[S3_VERSION_ID_MAX - 1] = '\0';
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_inode_put(t, &a));
+	CHECK_OK(meta_txn_commit(t));
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_inode_get(t, 77, &b));
+	CHECK_INT_EQ(meta_inode_get(t, 78, &b) == ENOENT, 1);
+	CHECK_OK(meta_inode_get(t, 77, &b));
+	meta_txn_abort(t);
+	CHECK_U64_EQ(b.ino, 77);
+	CHECK_U64_EQ(b.parent, 5);
+	CHECK_U64_EQ(b.gen, 0xdeadbeef);
+	CHECK_INT_EQ(b.type, META_T_REG);
+	CHECK_INT_EQ(b.sync, META_S_DIRTY);
+	CHECK_INT_EQ(b.data, META_D_PARTIAL);
+	CHECK_INT_EQ(b.flags, META_F_IN_S3 | META_F_MARKER);
+	CHECK_INT_EQ(b.mode, 04755);
+	CHECK_U64_EQ(b.uid, 1000);
+	CHECK_U64_EQ(b.gid, 4294967295u);
+	CHECK_U64_EQ(b.size, UINT64_MAX - 1);
+	CHECK_U64_EQ(b.change, 1ULL << 40);
+	CHECK_INT_EQ(b.atime_ns, -1234567890123456789LL);
+	CHECK_INT_EQ(b.dirty_since_ns, INT64_MAX);
+	CHECK_U64_EQ(b.dirty_gen, 12345678901ULL);
+	CHECK_INT_EQ(b.s3_mtime, -5);
+	CHECK_STR_EQ(b.etag, a.etag);
+	CHECK_STR_EQ(b.version_id, a.version_id);
+	CHECK_INT_EQ(b.name_len, 255);
+	CHECK_STR_EQ(b.name, name);
+	meta_env_close(me);
+}
+
+static void test_ino_alloc(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	uint64_t a, b;
+	uint32_t ga, gb;
+
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_ino_alloc(t, &a, &ga));
+	CHECK_OK(meta_ino_alloc(t, &b, &gb));
+	CHECK_OK(meta_txn_commit(t));
+	CHECK(a > META_ROOT_INO);
+	CHECK_U64_EQ(b, a + 1);
+	CHECK_INT_EQ(ga, gb);
+	/* An aborted allocation is not reused by accident either way; a committed one never. */
+	meta_env_close(me);
+	me = open_env(dir, 0);
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_ino_alloc(t, &a, &ga));
+	CHECK_OK(meta_txn_commit(t));
+	CHECK_U64_EQ(a, b + 1);
+	meta_env_close(me);
+}
+
+struct collect {
+	char names[64][32];
+	uint64_t cookies[64];
+	int n;
+};
+
+static int collect_cb(void *arg, const struct meta_dirent *de)
+{
+	struct collect *c = arg;
+
+	if (c->n == 64)
+		return 1;
+	snprintf(c->names[c->n], 32, "%.*s", (int)de->name_len, de->name);
+	c->cookies[c->n] = de->cookie;
+	c->n++;
+	return 0;
+}
+
+static void test_dirents_cookies(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	struct meta_inode root;
+	struct meta_dirent de;
+	struct collect c = { 0 };
+	uint64_t ck[5];
+	const char *names[5] = { "zeta", "alpha", "mid", "b", "a" };
+
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_inode_get(t, META_ROOT_INO, &root));
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(meta_dirent_add(t, &root, names[i], strlen(names[i]), 100 + i, META_T_REG,
+					 &ck[i]));
+	CHECK_INT_EQ(meta_dirent_add(t, &root, "mid", 3, 200, META_T_REG, NULL), EEXIST);
+	CHECK_OK(meta_txn_commit(t));
+	for (int i = 0; i < 5; i++)
+		CHECK_U64_EQ(ck[i], META_COOKIE_FIRST + i);
+
+	/* Iteration is in cookie (creation) order, resumable after any cookie. */
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_dir_iter(t, META_ROOT_INO, 0, collect_cb, &c));
+	CHECK_INT_EQ(c.n, 5);
+	for (int i = 0; i < 5; i++)
+		CHECK_STR_EQ(c.names[i], names[i]);
+	c.n = 0;
+	CHECK_OK(meta_dir_iter(t, META_ROOT_INO, ck[2], collect_cb, &c));
+	CHECK_INT_EQ(c.n, 2);
+	CHECK_STR_EQ(c.names[0], "b");
+	CHECK_OK(meta_dirent_get(t, META_ROOT_INO, "alpha", 5, &de));
+	CHECK_U64_EQ(de.ino, 101);
+	CHECK_U64_EQ(de.cookie, ck[1]);
+	meta_txn_abort(t);
+
+	/* Delete one in the middle and add a new one: a client holding cookie ck[2] resumes
+	 * correctly, the new entry comes last, across a reopen. */
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_inode_get(t, META_ROOT_INO, &root));
+	CHECK_OK(meta_dirent_del(t, META_ROOT_INO, "mid", 3));
+	CHECK_INT_EQ(meta_dirent_del(t, META_ROOT_INO, "mid", 3), ENOENT);
+	CHECK_OK(meta_dirent_add(t, &root, "new", 3, 300, META_T_DIR, NULL));
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+	me = open_env(dir, 0);
+	c.n = 0;
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_dir_iter(t, META_ROOT_INO, ck[2], collect_cb, &c));
+	meta_txn_abort(t);
+	CHECK_INT_EQ(c.n, 3);
+	CHECK_STR_EQ(c.names[0], "b");
+	CHECK_STR_EQ(c.names[1], "a");
+	CHECK_STR_EQ(c.names[2], "new");
+	CHECK(c.cookies[2] > ck[4]);
+	meta_env_close(me);
+}
+
+static void test_long_keys(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	char k1[1025], k2[1025];
+	uint64_t ino;
+	struct meta_delete d;
+
+	/* Same first 1,000 bytes, different tails: must stay distinct keys. */
+	memset(k1, 'k', 1024);
+	k1[1024] = '\0';
+	memcpy(k2, k1, sizeof k1);
+	k2[1023] = 'x';
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_key_put(t, k1, 1024, 11));
+	CHECK_OK(meta_key_put(t, k2, 1024, 22));
+	CHECK_OK(meta_key_put(t, k1, 480, 33));	/* raw form */
+	CHECK_OK(meta_delete_add(t, k2, 1024, "etag2", 5, 22));
+	CHECK_OK(meta_txn_commit(t));
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_key_get(t, k1, 1024, &ino));
+	CHECK_U64_EQ(ino, 11);
+	CHECK_OK(meta_key_get(t, k2, 1024, &ino));
+	CHECK_U64_EQ(ino, 22);
+	CHECK_OK(meta_key_get(t, k1, 480, &ino));
+	CHECK_U64_EQ(ino, 33);
+	CHECK_INT_EQ(meta_key_get(t, k1, 1000, &ino), ENOENT);
+	CHECK_OK(meta_delete_get(t, k2, 1024, &d));
+	CHECK_INT_EQ(d.key_len, 1024);
+	CHECK_MEM_EQ(d.key, k2, 1024);
+	CHECK_STR_EQ(d.etag, "etag2");
+	CHECK_U64_EQ(d.ino, 22);
+	CHECK_INT_EQ(meta_delete_get(t, k1, 1024, &d), ENOENT);
+	meta_txn_abort(t);
+	meta_env_close(me);
+}
+
+static int count_ino(void *arg, uint64_t ino)
+{
+	(void)ino;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_dirty_extents_symlinks(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	struct rangeset rs = RANGESET_INIT, got = RANGESET_INIT;
+	char buf[64];
+	size_t len;
+	uint64_t n;
+	int cnt = 0;
+
+	CHECK_OK(rangeset_add(&rs, 0, 100));
+	CHECK_OK(rangeset_add(&rs, 4096, 8192));
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	for (uint64_t i = 10; i < 20; i++)
+		CHECK_OK(meta_dirty_add(t, i));
+	CHECK_OK(meta_dirty_add(t, 10));	/* idempotent */
+	CHECK_OK(meta_dirty_del(t, 11));
+	CHECK_OK(meta_dirty_del(t, 999));	/* absent is fine */
+	CHECK_OK(meta_extents_put(t, 10, &rs));
+	CHECK_OK(meta_symlink_put(t, 12, "../target", 9));
+	CHECK_OK(meta_txn_commit(t));
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_dirty_count(t, &n));
+	CHECK_U64_EQ(n, 9);
+	CHECK_OK(meta_dirty_iter(t, count_ino, &cnt));
+	CHECK_INT_EQ(cnt, 9);
+	CHECK_OK(meta_extents_get(t, 10, &got));
+	CHECK_INT_EQ(got.n, 2);
+	CHECK_U64_EQ(got.r[1].end, 8192);
+	CHECK_OK(meta_extents_get(t, 11, &got));
+	CHECK_INT_EQ(got.n, 0);
+	CHECK_OK(meta_symlink_get(t, 12, buf, sizeof buf, &len));
+	CHECK_STR_EQ(buf, "../target");
+	CHECK_INT_EQ(meta_symlink_get(t, 12, buf, 5, &len), ERANGE);
+	meta_txn_abort(t);
+	rangeset_free(&rs);
+	rangeset_free(&got);
+	meta_env_close(me);
+}
+
+struct chg {
+	uint64_t seq[16], ino[16];
+	int n;
+};
+
+static int chg_cb(void *arg, uint64_t seq, uint64_t ino, enum meta_change_kind kind)
+{
+	struct chg *c = arg;
+
+	(void)kind;
+	c->seq[c->n] = seq;
+	c->ino[c->n] = ino;
+	c->n++;
+	return 0;
+}
+
+static void test_change_feed(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	struct chg c = { 0 };
+	uint64_t last;
+
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_change_last(t, &last));
+	CHECK_U64_EQ(last, 0);
+	for (uint64_t i = 0; i < 5; i++)
+		CHECK_OK(meta_change_add(t, 100 + i, META_CH_ATTR));
+	CHECK_OK(meta_txn_commit(t));
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_change_iter(t, 2, chg_cb, &c));
+	CHECK_INT_EQ(c.n, 3);
+	CHECK_U64_EQ(c.seq[0], 3);
+	CHECK_U64_EQ(c.ino[0], 102);
+	CHECK_OK(meta_change_trim(t, 5));
+	CHECK_OK(meta_change_last(t, &last));
+	CHECK_U64_EQ(last, 5);		/* numbering survives an empty feed */
+	CHECK_OK(meta_change_add(t, 7, META_CH_DIR));
+	CHECK_OK(meta_change_last(t, &last));
+	CHECK_U64_EQ(last, 6);
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+}
+
+/* Insert *(int *)arg new inodes (a meta_write function). */
+static int fill(struct meta_txn *tx, void *arg)
+{
+	int n = *(int *)arg;
+
+	for (int i = 0; i < n; i++) {
+		struct meta_inode in;
+		uint64_t ino;
+		uint32_t gen;
+		int rc = meta_ino_alloc(tx, &ino, &gen);
+
+		if (rc)
+			return rc;
+		meta_inode_init(&in, ino, gen, 1, META_T_REG, 0644, 0, 0, 1);
+		meta_inode_set_name(&in, "some-file-name-of-moderate-length", 33);
+		rc = meta_inode_put(tx, &in);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The map starts tiny and must grow, never fail, under a large insert. */
+static void test_map_growth(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 256 * 1024);
+	struct meta_stats st;
+	struct meta_txn *t;
+
+	for (int batch = 0; batch < 20; batch++) {
+		CHECK_OK(meta_txn_begin(me, true, &t));
+		for (int i = 0; i < 500; i++) {
+			struct meta_inode in;
+			uint64_t ino;
+			uint32_t gen;
+			int rc = meta_ino_alloc(t, &ino, &gen);
+
+			if (rc == 0) {
+				meta_inode_init(&in, ino, gen, 1, META_T_REG, 0644, 0, 0, 1);
+				meta_inode_set_name(&in, "some-file-name-of-moderate-length", 33);
+				rc = meta_inode_put(t, &in);
+			}
+			if (rc == MDB_MAP_FULL) {
+				/* Direct transactions see MAP_FULL: that is what meta_write
+				 * handles. Abort and use it. */
+				break;
+			}
+			CHECK_OK(rc);
+		}
+		meta_txn_abort(t);
+	}
+	/* Through meta_write the same work always succeeds. */
+	for (int batch = 0; batch < 20; batch++) {
+		int n = 500;
+
+		CHECK_OK(meta_write(me, fill, &n));
+	}
+	CHECK_OK(meta_stats_get(me, &st));
+	CHECK(st.inodes >= 10000);
+	CHECK(st.map_size > 256 * 1024);
+	meta_env_close(me);
+}
+
+/* Two processes write the same store; a child grows the map under the parent. */
+static void test_two_processes(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 256 * 1024);
+	struct meta_stats st;
+	pid_t pid;
+	int status, n = 200;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct meta_env *ce = NULL;
+		struct meta_opts o = { .map_size = 256 * 1024, .nosync = true };
+		int ok = meta_env_open(dir, &o, &ce) == 0;
+
+		for (int i = 0; ok && i < 30; i++)
+			ok = meta_write(ce, fill, &n) == 0;
+		meta_env_close(ce);
+		_exit(ok ? 0 : 1);
+	}
+	for (int i = 0; i < 30; i++)
+		CHECK_OK(meta_write(me, fill, &n));
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_OK(meta_stats_get(me, &st));
+	CHECK_U64_EQ(st.inodes, 1 + 2 * 30 * 200);
+	meta_env_close(me);
+}
+
+static void test_schema_mismatch(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	uint32_t bad = 99;
+
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_info_put(t, "schema", &bad, sizeof bad));
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+	me = NULL;
+	CHECK_INT_EQ(meta_env_open(dir, NULL, &me), S3F_E_META_VERSION);
+}
+
+static void test_badkeys(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_badkey_add(t, "a/../b", 6, 3));
+	CHECK_INT_EQ(meta_badkey_add(t, "a/../b", 6, 3), EEXIST);
+	CHECK_OK(meta_badkey_del(t, "a/../b", 6));
+	CHECK_OK(meta_badkey_add(t, "a/../b", 6, 3));
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+}
+
+int main(void)
+{
+	CHECK_RUN(test_root_exists);
+	CHECK_RUN(test_inode_roundtrip);
+	CHECK_RUN(test_ino_alloc);
+	CHECK_RUN(test_dirents_cookies);
+	CHECK_RUN(test_long_keys);
+	CHECK_RUN(test_dirty_extents_symlinks);
+	CHECK_RUN(test_change_feed);
+	CHECK_RUN(test_map_growth);
+	CHECK_RUN(test_two_processes);
+	CHECK_RUN(test_schema_mismatch);
+	CHECK_RUN(test_badkeys);
+	return check_done();
+}

@@ -1,0 +1,724 @@
+/*
+ * test_s3_fault.c — retries, backoff, error mapping and statistics under injected faults,
+ * against the real RGW ($RGW_TEST_DIR/env). Faults are applied where an attempt begins
+ * (s3_fault_set), so everything after that — classification, backoff timers, resending
+ * bodies, observer statistics — is the production path. Byte-exact results are checked
+ * after every recovered failure.
+ */
+#include "check.h"
+#include "err.h"
+#include "s3.h"
+#include "s3_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static char prefix[128];
+static struct s3_client *C;
+
+#define MAX_RETRIES 4
+#define BASE_MS 5
+#define CAP_MS 40
+
+/* Everything the observer saw, in order (written on the I/O thread). */
+static pthread_mutex_t obs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct s3_call_stats obs[4096];
+static unsigned obs_n;
+
+static void observer(void *arg, const struct s3_call_stats *st)
+{
+	(void)arg;
+	pthread_mutex_lock(&obs_mu);
+	if (obs_n < sizeof obs / sizeof obs[0])
+		obs[obs_n] = *st;
+	obs_n++;
+	pthread_mutex_unlock(&obs_mu);
+}
+
+static unsigned obs_mark(void)
+{
+	pthread_mutex_lock(&obs_mu);
+	unsigned n = obs_n;
+	pthread_mutex_unlock(&obs_mu);
+	return n;
+}
+
+/* The stats of the only call made since mark (fails the case otherwise). */
+static struct s3_call_stats obs_one(unsigned mark)
+{
+	struct s3_call_stats st;
+	unsigned n;
+
+	pthread_mutex_lock(&obs_mu);
+	n = obs_n;
+	st = obs[mark];
+	pthread_mutex_unlock(&obs_mu);
+	CHECK_MSG(n == mark + 1, "expected 1 observed call, saw %u", n - mark);
+	return st;
+}
+
+static int env_load(void)
+{
+	const char *dir = getenv("RGW_TEST_DIR");
+	char path[4096], line[1024];
+	FILE *f;
+
+	if (!dir || !*dir) {
+		printf("FAIL %s/env: RGW_TEST_DIR is not set (test/run.sh starts the shared RGW "
+		       "and sets it)\n", check_suite);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/env", dir);
+	f = fopen(path, "r");
+	if (!f) {
+		printf("FAIL %s/env: cannot read %s: %s\n", check_suite, path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char *eq = strchr(line, '=');
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "S3_ENDPOINT") == 0)
+			snprintf(env_endpoint, sizeof env_endpoint, "%s", eq);
+		else if (strcmp(line, "S3_REGION") == 0)
+			snprintf(env_region, sizeof env_region, "%s", eq);
+		else if (strcmp(line, "S3_BUCKET") == 0)
+			snprintf(env_bucket, sizeof env_bucket, "%s", eq);
+		else if (strcmp(line, "AWS_ACCESS_KEY_ID") == 0)
+			snprintf(env_id, sizeof env_id, "%s", eq);
+		else if (strcmp(line, "AWS_SECRET_ACCESS_KEY") == 0)
+			snprintf(env_secret, sizeof env_secret, "%s", eq);
+	}
+	fclose(f);
+	if (!env_endpoint[0] || !env_bucket[0] || !env_id[0] || !env_secret[0]) {
+		printf("FAIL %s/env: %s lacks S3_ENDPOINT, S3_BUCKET or credentials\n", check_suite,
+		       path);
+		return -1;
+	}
+	if (!env_region[0])
+		snprintf(env_region, sizeof env_region, "us-east-1");
+	return 0;
+}
+
+static void cfg_init(struct s3_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	s3_config_defaults(cfg);
+	cfg->endpoint = env_endpoint;
+	cfg->region = env_region;
+	cfg->bucket = env_bucket;
+	cfg->path_style = true;
+	snprintf(cfg->creds.access_key_id, sizeof cfg->creds.access_key_id, "%s", env_id);
+	snprintf(cfg->creds.secret_access_key, sizeof cfg->creds.secret_access_key, "%s", env_secret);
+	cfg->max_retries = MAX_RETRIES;
+	cfg->retry_base_ms = BASE_MS;
+	cfg->retry_max_ms = CAP_MS;
+	cfg->observer = observer;
+}
+
+static char *K(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *K(const char *fmt, ...)
+{
+	static char bufs[8][512];
+	static int i;
+	char *b = bufs[i++ & 7];
+	va_list ap;
+	int n = snprintf(b, sizeof bufs[0], "%s", prefix);
+
+	va_start(ap, fmt);
+	vsnprintf(b + n, sizeof bufs[0] - (size_t)n, fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	unsigned char *q = p;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		q[i] = (unsigned char)x;
+	}
+}
+
+static uint64_t ms_since(uint64_t t0)
+{
+	return (s3_now_ns() - t0) / 1000000u;
+}
+
+static void faults(const struct s3_fault_rule *r, size_t n)
+{
+	CHECK_OK(s3_fault_set(C, r, n));
+}
+
+static unsigned fired(void)
+{
+	unsigned f[1];
+
+	s3_fault_fired(C, f, 1);
+	return f[0];
+}
+
+/* ---- cases ---- */
+
+static void test_500_once_then_ok(void)
+{
+	const struct s3_fault_rule r = { .op = S3_OP_PUT, .nth = 1, .count = 1,
+					 .action = S3_FAULT_STATUS, .status = 500 };
+	char data[3000];
+	struct s3_buf b = { 0 };
+	struct s3_call_stats st;
+	unsigned m;
+
+	fill(data, sizeof data, 1);
+	faults(&r, 1);
+	m = obs_mark();
+	CHECK_OK(s3_object_put_buf(C, K("f500/x"), data, sizeof data, NULL, NULL));
+	st = obs_one(m);
+	CHECK_INT_EQ(fired(), 1);
+	CHECK_INT_EQ(st.retries, 1);
+	CHECK_INT_EQ(st.rc, 0);
+	CHECK_INT_EQ(st.http_status, 200);
+	CHECK_INT_EQ(st.op, S3_OP_PUT);
+	CHECK_U64_EQ(st.bytes_sent, sizeof data);	/* the injected attempt sent nothing */
+	CHECK(st.latency_ns > 0);
+	faults(NULL, 0);
+	CHECK_OK(s3_object_get_buf(C, K("f500/x"), 0, UINT64_MAX, &b, NULL, NULL));
+	bool same = b.len == sizeof data && memcmp(b.data, data, sizeof data) == 0;
+	free(b.data);
+	CHECK(same);
+	CHECK_OK(s3_object_delete(C, K("f500/x")));
+}
+
+/* The third GET fails with 500: only that call retries. */
+static void test_nth_call(void)
+{
+	const struct s3_fault_rule r = { .op = S3_OP_GET, .nth = 3, .count = 1,
+					 .action = S3_FAULT_STATUS, .status = 500 };
+	unsigned retries[5];
+
+	CHECK_OK(s3_object_put_buf(C, K("nth/x"), "abc", 3, NULL, NULL));
+	faults(&r, 1);
+	for (int i = 0; i < 5; i++) {
+		struct s3_buf b = { 0 };
+		unsigned m = obs_mark();
+
+		CHECK_OK(s3_object_get_buf(C, K("nth/x"), 0, UINT64_MAX, &b, NULL, NULL));
+		bool same = b.len == 3 && memcmp(b.data, "abc", 3) == 0;
+		free(b.data);
+		CHECK(same);
+		retries[i] = obs_one(m).retries;
+	}
+	CHECK(retries[0] == 0 && retries[1] == 0 && retries[2] == 1 && retries[3] == 0 &&
+	      retries[4] == 0);
+	CHECK_INT_EQ(fired(), 1);
+	faults(NULL, 0);
+	CHECK_OK(s3_object_delete(C, K("nth/x")));
+}
+
+static void test_slowdown_k_times(void)
+{
+	const unsigned k = 3;
+	const struct s3_fault_rule r = { .op = S3_OP_HEAD, .nth = 1, .count = k,
+					 .action = S3_FAULT_STATUS, .status = 503 };
+	struct s3_object_info i;
+	struct s3_call_stats st;
+	uint64_t t0;
+	unsigned m;
+
+	CHECK_OK(s3_object_put_buf(C, K("slow/x"), "abc", 3, NULL, NULL));
+	faults(&r, 1);
+	m = obs_mark();
+	t0 = s3_now_ns();
+	CHECK_OK(s3_object_head(C, K("slow/x"), &i));
+	uint64_t ms = ms_since(t0);
+	st = obs_one(m);
+	CHECK_INT_EQ(fired(), k);
+	CHECK_INT_EQ(st.retries, k);
+	CHECK_U64_EQ(i.size, 3);
+	/* full jitter: each wait is in [0, min(cap, base * 2^n)] — 5 + 10 + 20 ms at most */
+	CHECK_MSG(ms < 35 + 500, "took %" PRIu64 " ms", ms);
+	faults(NULL, 0);
+	CHECK_OK(s3_object_delete(C, K("slow/x")));
+}
+
+static void test_permanent_500(void)
+{
+	const struct s3_fault_rule r = { .op = -1, .action = S3_FAULT_STATUS, .status = 500 };
+	struct s3_call_stats st;
+	uint64_t t0, ms;
+	unsigned m;
+
+	faults(&r, 1);
+	m = obs_mark();
+	t0 = s3_now_ns();
+	int rc = s3_object_put_buf(C, K("perm/x"), "abc", 3, NULL, NULL);
+	ms = ms_since(t0);
+	st = obs_one(m);
+	faults(NULL, 0);
+	CHECK_INT_EQ(rc, S3F_E_S3_SERVER);
+	CHECK_INT_EQ(st.retries, MAX_RETRIES);
+	CHECK_INT_EQ(st.rc, S3F_E_S3_SERVER);
+	CHECK_INT_EQ(st.http_status, 500);
+	/* backoff is bounded by base * (1 + 2 + 4 + ...) capped at CAP_MS: 5+10+20+40 = 75 ms */
+	CHECK_MSG(ms < 75 + 500, "took %" PRIu64 " ms", ms);
+	CHECK_INT_EQ(s3_object_head(C, K("perm/x"), NULL), ENOENT);
+}
+
+/* With a large base the total time really is the backoff (and bounded by the cap). */
+static void test_backoff_bounds(void)
+{
+	struct s3_config cfg;
+	struct s3_client *c;
+	const struct s3_fault_rule r = { .op = -1, .action = S3_FAULT_STATUS, .status = 503 };
+	uint64_t total = 0, worst = 0;
+
+	cfg_init(&cfg);
+	cfg.max_retries = 3;
+	cfg.retry_base_ms = 40;
+	cfg.retry_max_ms = 60;
+	CHECK_OK(s3_client_open(&cfg, &c));
+	CHECK_OK(s3_fault_set(c, &r, 1));
+	for (int i = 0; i < 8; i++) {
+		uint64_t t0 = s3_now_ns(), ms;
+		int rc = s3_object_head(c, K("bo/x"), NULL);
+
+		ms = ms_since(t0);
+		total += ms;
+		worst = ms > worst ? ms : worst;
+		if (rc != S3F_E_S3_SERVER) {
+			s3_client_close(c);
+			CHECK_INT_EQ(rc, S3F_E_S3_SERVER);
+		}
+	}
+	s3_client_close(c);
+	/* per call: waits in [0,40] + [0,60] + [0,60]: at most 160 ms, on average 80 ms */
+	CHECK_MSG(worst < 160 + 100, "worst %" PRIu64 " ms", worst);
+	CHECK_MSG(total / 8 > 20, "mean %" PRIu64 " ms: no backoff happened", total / 8);
+}
+
+static int tmp_fd(const char *name)
+{
+	char path[4300];
+
+	snprintf(path, sizeof path, "%s/%s", check_tmpdir(), name);
+	return open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+}
+
+/* A GET broken after 1 MiB of its body is retried from the start: the result is exact. */
+static void test_reset_mid_get(void)
+{
+	const size_t size = 3 << 20;
+	const struct s3_fault_rule r = { .op = S3_OP_GET, .nth = 1, .count = 1,
+					 .action = S3_FAULT_RESET, .after_bytes = 1 << 20 };
+	char *data = malloc(size), *back = malloc(size);
+	int fd = tmp_fd("get");
+	uint64_t got = 0;
+	struct s3_call_stats st;
+	unsigned m;
+
+	CHECK(data && back && fd >= 0);
+	fill(data, size, 2);
+	/* the file starts with stale bytes that the retry must overwrite exactly */
+	memset(back, 0xAA, size);
+	CHECK(pwrite(fd, back, size, 0) == (ssize_t)size);
+	CHECK_OK(s3_object_put_buf(C, K("reset/x"), data, size, NULL, NULL));
+	faults(&r, 1);
+	m = obs_mark();
+	CHECK_OK(s3_object_get_fd(C, K("reset/x"), 0, UINT64_MAX, fd, 0, NULL, &got, NULL));
+	st = obs_one(m);
+	faults(NULL, 0);
+	CHECK_INT_EQ(fired(), 0);	/* the rule set was replaced */
+	CHECK_U64_EQ(got, size);
+	CHECK_INT_EQ(st.retries, 1);
+	CHECK(st.bytes_received >= size + (1 << 20) - (512 << 10));	/* both attempts counted */
+	CHECK(pread(fd, back, size, 0) == (ssize_t)size);
+	bool same = memcmp(back, data, size) == 0;
+	/* the same into a growing memory buffer */
+	struct s3_buf b = { 0 };
+	faults(&r, 1);
+	int rc = s3_object_get_buf(C, K("reset/x"), 0, UINT64_MAX, &b, NULL, NULL);
+	faults(NULL, 0);
+	bool same2 = rc == 0 && b.len == size && memcmp(b.data, data, size) == 0;
+	free(b.data);
+	free(data);
+	free(back);
+	close(fd);
+	CHECK(same);
+	CHECK(same2);
+	CHECK_OK(s3_object_delete(C, K("reset/x")));
+}
+
+/* A PUT whose body is cut after 256 KiB is re-sent from its first byte (fd source). */
+static void test_reset_mid_put(void)
+{
+	const size_t size = 2 << 20;
+	const struct s3_fault_rule r = { .op = S3_OP_PUT, .nth = 1, .count = 2,
+					 .action = S3_FAULT_RESET, .after_bytes = 256 << 10 };
+	char *data = malloc(size);
+	int fd = tmp_fd("put");
+	struct s3_buf b = { 0 };
+	struct s3_call_stats st;
+	unsigned m;
+
+	CHECK(data && fd >= 0);
+	fill(data, size, 3);
+	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
+	faults(&r, 1);
+	m = obs_mark();
+	CHECK_OK(s3_object_put_fd(C, K("resetput/x"), fd, 0, size, NULL, NULL));
+	st = obs_one(m);
+	CHECK_INT_EQ(fired(), 2);
+	faults(NULL, 0);
+	CHECK_INT_EQ(st.retries, 2);
+	CHECK_OK(s3_object_get_buf(C, K("resetput/x"), 0, UINT64_MAX, &b, NULL, NULL));
+	bool same = b.len == size && memcmp(b.data, data, size) == 0;
+	free(b.data);
+	free(data);
+	close(fd);
+	CHECK(same);
+	CHECK_OK(s3_object_delete(C, K("resetput/x")));
+}
+
+static void test_delay(void)
+{
+	const struct s3_fault_rule r = { .op = S3_OP_HEAD, .action = S3_FAULT_DELAY,
+					 .delay_ms = 300, .count = 1 };
+	struct s3_call_stats st;
+	uint64_t t0, ms;
+	unsigned m;
+
+	CHECK_OK(s3_object_put_buf(C, K("delay/x"), "abc", 3, NULL, NULL));
+	faults(&r, 1);
+	m = obs_mark();
+	t0 = s3_now_ns();
+	CHECK_OK(s3_object_head(C, K("delay/x"), NULL));
+	ms = ms_since(t0);
+	st = obs_one(m);
+	CHECK_MSG(ms >= 300 && ms < 300 + 1000, "took %" PRIu64 " ms", ms);
+	CHECK(st.latency_ns >= 300000000ull);
+	CHECK_INT_EQ(st.retries, 0);	/* a delay is not a failure */
+	/* other requests are not held up behind a delayed one */
+	faults(&r, 1);
+	struct s3_batch *b;
+	int rc1 = -1, rc2 = -1;
+	CHECK_OK(s3_batch_open(C, &b));
+	CHECK_OK(s3_batch_head(b, K("delay/x"), NULL, &rc1));
+	t0 = s3_now_ns();
+	CHECK_OK(s3_object_put_buf(C, K("delay/y"), "y", 1, NULL, NULL));
+	ms = ms_since(t0);
+	CHECK_OK(s3_batch_wait(b));
+	faults(NULL, 0);
+	CHECK_MSG(ms < 250, "a PUT waited %" PRIu64 " ms behind a delayed HEAD", ms);
+	CHECK_OK(rc1);
+	(void)rc2;
+	CHECK_OK(s3_object_delete(C, K("delay/x")));
+	CHECK_OK(s3_object_delete(C, K("delay/y")));
+}
+
+static void test_net(void)
+{
+	const struct s3_fault_rule r = { .op = -1, .action = S3_FAULT_NET };
+	struct s3_call_stats st;
+	unsigned m;
+
+	faults(&r, 1);
+	m = obs_mark();
+	int rc = s3_object_head(C, K("net/x"), NULL);
+	st = obs_one(m);
+	CHECK_INT_EQ(fired(), MAX_RETRIES + 1);
+	faults(NULL, 0);
+	CHECK_INT_EQ(rc, S3F_E_S3_NET);
+	CHECK_INT_EQ(st.retries, MAX_RETRIES);
+	CHECK_INT_EQ(st.http_status, 0);
+	/* recovers once the network does: net then success */
+	const struct s3_fault_rule r2 = { .op = -1, .nth = 1, .count = 2, .action = S3_FAULT_NET };
+	faults(&r2, 1);
+	CHECK_OK(s3_object_put_buf(C, K("net/y"), "y", 1, NULL, NULL));
+	faults(NULL, 0);
+	CHECK_OK(s3_object_delete(C, K("net/y")));
+}
+
+/* A real connection failure (nothing listens) goes the same way. */
+static void test_real_connect_refused(void)
+{
+	struct s3_config cfg;
+	struct s3_client *c;
+	uint64_t t0;
+
+	cfg_init(&cfg);
+	cfg.endpoint = "http://127.0.0.1:1";
+	cfg.max_retries = 2;
+	CHECK_OK(s3_client_open(&cfg, &c));
+	unsigned m = obs_mark();
+	t0 = s3_now_ns();
+	int rc = s3_object_head(c, "x", NULL);
+	uint64_t ms = ms_since(t0);
+	s3_client_close(c);
+	struct s3_call_stats st = obs_one(m);
+	CHECK_INT_EQ(rc, S3F_E_S3_NET);
+	CHECK_INT_EQ(st.retries, 2);
+	CHECK(ms < 2000);
+}
+
+static void test_error_mapping(void)
+{
+	static const struct { int status; int rc; } cases[] = {
+		{ 404, ENOENT }, { 412, S3F_E_S3_PRECOND }, { 403, EACCES }, { 409, S3F_E_S3_CONFLICT },
+		{ 400, S3F_E_S3_CLIENT }, { 501, S3F_E_S3_SERVER },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct s3_fault_rule r = { .op = S3_OP_GET, .action = S3_FAULT_STATUS,
+						 .status = cases[i].status };
+		struct s3_buf b = { 0 };
+		unsigned m;
+
+		faults(&r, 1);
+		m = obs_mark();
+		int rc = s3_object_get_buf(C, K("map/x"), 0, UINT64_MAX, &b, NULL, NULL);
+		struct s3_call_stats st = obs_one(m);
+		faults(NULL, 0);
+		free(b.data);
+		CHECK_MSG(rc == cases[i].rc, "status %d: rc %d, want %d", cases[i].status, rc,
+			  cases[i].rc);
+		/* none of these is worth a retry (a 501 will not start working) */
+		CHECK_MSG(st.retries == 0, "status %d retried %u times", cases[i].status, st.retries);
+	}
+}
+
+/* Rules are scoped by op and key prefix; other requests pass untouched. */
+static void test_scoping(void)
+{
+	const struct s3_fault_rule r[2] = {
+		{ .op = S3_OP_GET, .action = S3_FAULT_STATUS, .status = 404,
+		  .key_prefix = K("scope/a/") },
+		{ .op = S3_OP_DELETE, .action = S3_FAULT_STATUS, .status = 500,
+		  .key_prefix = K("scope/b/") },
+	};
+	struct s3_buf b = { 0 };
+	unsigned counts[2];
+
+	CHECK_OK(s3_object_put_buf(C, K("scope/a/1"), "a", 1, NULL, NULL));
+	CHECK_OK(s3_object_put_buf(C, K("scope/b/1"), "b", 1, NULL, NULL));
+	faults(r, 2);
+	/* PUT under a/ is not a GET; GET under b/ is not under a/ */
+	CHECK_OK(s3_object_put_buf(C, K("scope/a/2"), "a", 1, NULL, NULL));
+	CHECK_OK(s3_object_get_buf(C, K("scope/b/1"), 0, UINT64_MAX, &b, NULL, NULL));
+	free(b.data);
+	b = (struct s3_buf){ 0 };
+	CHECK_INT_EQ(s3_object_get_buf(C, K("scope/a/1"), 0, UINT64_MAX, &b, NULL, NULL), ENOENT);
+	free(b.data);
+	CHECK_OK(s3_object_delete(C, K("scope/a/1")));
+	CHECK_INT_EQ(s3_object_delete(C, K("scope/b/1")), S3F_E_S3_SERVER);
+	s3_fault_fired(C, counts, 2);
+	faults(NULL, 0);
+	CHECK_INT_EQ(counts[0], 1);
+	CHECK_INT_EQ(counts[1], MAX_RETRIES + 1);
+	CHECK_OK(s3_object_delete(C, K("scope/a/2")));
+	CHECK_OK(s3_object_delete(C, K("scope/b/1")));
+}
+
+/* One part of a multipart upload fails twice: retried, the object is exact. A part that
+ * never succeeds fails the upload, which is aborted (no orphan left). */
+static void test_multipart_part_faults(void)
+{
+	struct s3_config cfg;
+	struct s3_client *c;
+	const size_t size = 12 << 20;
+	char *data = malloc(size);
+	int fd = tmp_fd("mpu");
+	struct s3_buf b = { 0 };
+	struct s3_upload *ups;
+	size_t n;
+
+	CHECK(data && fd >= 0);
+	fill(data, size, 4);
+	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
+	cfg_init(&cfg);
+	cfg.part_size = 5 << 20;
+	cfg.multipart_threshold = 5 << 20;
+	CHECK_OK(s3_client_open(&cfg, &c));
+	const struct s3_fault_rule r1 = { .op = S3_OP_MPU_PART, .nth = 2, .count = 2,
+					  .action = S3_FAULT_STATUS, .status = 503 };
+	CHECK_OK(s3_fault_set(c, &r1, 1));
+	int rc1 = s3_object_put_fd(c, K("mpuf/ok"), fd, 0, size, NULL, NULL);
+	const struct s3_fault_rule r2 = { .op = S3_OP_MPU_PART, .nth = 3,
+					  .action = S3_FAULT_STATUS, .status = 500 };
+	CHECK_OK(s3_fault_set(c, &r2, 1));
+	int rc2 = s3_object_put_fd(c, K("mpuf/bad"), fd, 0, size, NULL, NULL);
+	const struct s3_fault_rule r3 = { .op = S3_OP_MPU_PART, .nth = 1, .count = 1,
+					  .action = S3_FAULT_RESET, .after_bytes = 100000 };
+	CHECK_OK(s3_fault_set(c, &r3, 1));
+	int rc3 = s3_object_put_fd(c, K("mpuf/reset"), fd, 0, size, NULL, NULL);
+	s3_client_close(c);
+	CHECK_OK(rc1);
+	CHECK_INT_EQ(rc2, S3F_E_S3_SERVER);
+	CHECK_OK(rc3);
+	const char *keys[2] = { K("mpuf/ok"), K("mpuf/reset") };
+	for (int k = 0; k < 2; k++) {
+		CHECK_OK(s3_object_get_buf(C, keys[k], 0, UINT64_MAX, &b, NULL, NULL));
+		bool same = b.len == size && memcmp(b.data, data, size) == 0;
+		free(b.data);
+		b = (struct s3_buf){ 0 };
+		CHECK(same);
+	}
+	free(data);
+	close(fd);
+	CHECK_INT_EQ(s3_object_head(C, K("mpuf/bad"), NULL), ENOENT);
+	CHECK_OK(s3_mpu_list(C, K("mpuf/"), &ups, &n));
+	s3_uploads_free(ups, n);
+	CHECK_INT_EQ(n, 0);
+	CHECK_OK(s3_object_delete(C, K("mpuf/ok")));
+	CHECK_OK(s3_object_delete(C, K("mpuf/reset")));
+}
+
+/* Parallel ranged GET with chunks failing here and there: exact result. */
+static void test_parallel_get_faults(void)
+{
+	const size_t size = 9 << 20;
+	const struct s3_fault_rule r[2] = {
+		{ .op = S3_OP_GET, .nth = 2, .count = 3, .action = S3_FAULT_STATUS, .status = 503 },
+		{ .op = S3_OP_GET, .nth = 1, .count = 2, .action = S3_FAULT_RESET,
+		  .after_bytes = 300000 },
+	};
+	char *data = malloc(size), *back = malloc(size);
+	int fd = tmp_fd("par");
+
+	CHECK(data && back && fd >= 0);
+	fill(data, size, 5);
+	CHECK_OK(s3_object_put_buf(C, K("parf/x"), data, size, NULL, NULL));
+	faults(r, 2);
+	int rc = s3_object_get_parallel(C, K("parf/x"), 0, UINT64_MAX, fd, 0, 1 << 20, 4, NULL, NULL);
+	unsigned counts[2];
+	s3_fault_fired(C, counts, 2);
+	faults(NULL, 0);
+	bool same = rc == 0 && pread(fd, back, size, 0) == (ssize_t)size &&
+		    memcmp(back, data, size) == 0;
+	free(data);
+	free(back);
+	close(fd);
+	CHECK_OK(rc);
+	CHECK(same);
+	CHECK(counts[0] == 3 && counts[1] == 2);
+	CHECK_OK(s3_object_delete(C, K("parf/x")));
+}
+
+/* Every call reports to the observer once, with its bytes and latency. */
+static void test_observer_every_call(void)
+{
+	char data[777];
+	struct s3_buf b = { 0 };
+	struct s3_list_page pg;
+	struct s3_list_req lr = { .prefix = K("obs/") };
+	unsigned m = obs_mark();
+
+	fill(data, sizeof data, 6);
+	CHECK_OK(s3_object_put_buf(C, K("obs/x"), data, sizeof data, NULL, NULL));
+	CHECK_OK(s3_object_head(C, K("obs/x"), NULL));
+	CHECK_OK(s3_object_get_buf(C, K("obs/x"), 10, 100, &b, NULL, NULL));
+	free(b.data);
+	CHECK_OK(s3_list(C, &lr, &pg));
+	s3_list_page_free(&pg);
+	CHECK_OK(s3_object_copy(C, K("obs/x"), K("obs/y"), NULL, NULL, NULL));
+	const char *keys[2] = { K("obs/x"), K("obs/y") };
+	int res[2];
+	CHECK_OK(s3_objects_delete(C, keys, 2, res));
+	pthread_mutex_lock(&obs_mu);
+	unsigned n = obs_n - m;
+	struct s3_call_stats s[6];
+	memcpy(s, &obs[m], sizeof s);
+	pthread_mutex_unlock(&obs_mu);
+	CHECK_INT_EQ(n, 6);
+	CHECK(s[0].op == S3_OP_PUT && s[0].bytes_sent == sizeof data && s[0].http_status == 200);
+	CHECK(s[1].op == S3_OP_HEAD && s[1].bytes_received == 0);
+	CHECK(s[2].op == S3_OP_GET && s[2].bytes_received == 100 && s[2].http_status == 206);
+	CHECK(s[3].op == S3_OP_LIST && s[3].bytes_received > 100);
+	CHECK(s[4].op == S3_OP_COPY && s[4].http_status == 200);
+	CHECK(s[5].op == S3_OP_DELETE_MULTI && s[5].bytes_sent > 0);
+	for (int i = 0; i < 6; i++)
+		CHECK(s[i].latency_ns > 0 && s[i].latency_ns < 10000000000ull && s[i].rc == 0);
+}
+
+/* Closing the client cancels requests waiting in backoff instead of sitting them out. */
+static void *close_helper(void *arg)
+{
+	struct s3_client *c = arg;
+	int *rc = malloc(sizeof *rc);
+
+	*rc = s3_object_head(c, "cancel/x", NULL);
+	return rc;
+}
+
+static void test_close_cancels_backoff(void)
+{
+	struct s3_config cfg;
+	struct s3_client *c;
+	const struct s3_fault_rule r = { .op = -1, .action = S3_FAULT_STATUS, .status = 503 };
+	pthread_t t;
+	void *res;
+	uint64_t t0;
+
+	cfg_init(&cfg);
+	cfg.retry_base_ms = 20000;
+	cfg.retry_max_ms = 20000;
+	CHECK_OK(s3_client_open(&cfg, &c));
+	CHECK_OK(s3_fault_set(c, &r, 1));
+	CHECK(pthread_create(&t, NULL, close_helper, c) == 0);
+	usleep(200000);
+	t0 = s3_now_ns();
+	/* the helper is in a (probably long) backoff now; close must not wait it out */
+	s3_client_close(c);
+	pthread_join(t, &res);
+	uint64_t ms = ms_since(t0);
+	int rc = *(int *)res;
+	free(res);
+	CHECK_MSG(rc == S3F_E_S3_CANCELED || rc == S3F_E_S3_SERVER, "rc %d", rc);
+	CHECK_MSG(ms < 2000, "close took %" PRIu64 " ms", ms);
+}
+
+int main(void)
+{
+	struct s3_config cfg;
+	int rc;
+
+	check_suite = "test_s3_fault";
+	if (env_load() != 0)
+		return 1;
+	snprintf(prefix, sizeof prefix, "test-s3-fault/%d/", (int)getpid());
+	cfg_init(&cfg);
+	rc = s3_client_open(&cfg, &C);
+	if (rc) {
+		printf("FAIL %s/open: %s\n", check_suite, s3f_strerror(rc));
+		return 1;
+	}
+	CHECK_RUN(test_500_once_then_ok);
+	CHECK_RUN(test_nth_call);
+	CHECK_RUN(test_slowdown_k_times);
+	CHECK_RUN(test_permanent_500);
+	CHECK_RUN(test_backoff_bounds);
+	CHECK_RUN(test_reset_mid_get);
+	CHECK_RUN(test_reset_mid_put);
+	CHECK_RUN(test_delay);
+	CHECK_RUN(test_net);
+	CHECK_RUN(test_real_connect_refused);
+	CHECK_RUN(test_error_mapping);
+	CHECK_RUN(test_scoping);
+	CHECK_RUN(test_multipart_part_faults);
+	CHECK_RUN(test_parallel_get_faults);
+	CHECK_RUN(test_observer_every_call);
+	CHECK_RUN(test_close_cancels_backoff);
+	s3_fault_set(C, NULL, 0);
+	s3_client_close(C);
+	return check_done();
+}

@@ -1,0 +1,95 @@
+/* s3f-guest-util: tiny static helper for the test guest's busybox userland.
+ *
+ *   s3f-guest-util mount SOURCE TARGET FSTYPE [DATA [ro]]
+ *       mount(2) with DATA passed to the kernel verbatim (busybox mount rewrites/parses
+ *       nfs options; the kernel's nfs4 text-option parser wants them untouched).
+ *   s3f-guest-util clock FILE
+ *       set CLOCK_REALTIME to FILE's mtime (nanoseconds). The init creates FILE on the
+ *       host's 9p share, so its mtime is the host's clock at that moment.
+ *   s3f-guest-util now
+ *       print CLOCK_REALTIME as seconds.nanoseconds.
+ *   s3f-guest-util now-ms
+ *       print CLOCK_REALTIME in milliseconds (busybox date has no %N).
+ *   s3f-guest-util mtime-ms FILE
+ *       print FILE's mtime in milliseconds (busybox stat has seconds only).
+ *
+ * Built by test/vm/build-guest.sh with gcc -static.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: s3f-guest-util mount SRC DST TYPE [DATA [ro]]\n"
+			"       s3f-guest-util clock FILE\n"
+			"       s3f-guest-util now|now-ms\n"
+			"       s3f-guest-util mtime-ms FILE\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	if (strcmp(argv[1], "mount") == 0) {
+		unsigned long flags = 0;
+		const char *data = argc > 5 ? argv[5] : NULL;
+
+		if (argc < 5)
+			return usage();
+		if (argc > 6 && strcmp(argv[6], "ro") == 0)
+			flags |= MS_RDONLY;
+		if (mount(argv[2], argv[3], argv[4], flags, data) != 0) {
+			fprintf(stderr, "mount %s on %s (%s, %s): %s\n", argv[2], argv[3], argv[4],
+				data ? data : "", strerror(errno));
+			return 32; /* like mount(8): mount failure */
+		}
+		return 0;
+	}
+	if (strcmp(argv[1], "clock") == 0) {
+		struct stat st;
+
+		if (argc < 3)
+			return usage();
+		if (stat(argv[2], &st) != 0) {
+			perror(argv[2]);
+			return 1;
+		}
+		if (clock_settime(CLOCK_REALTIME, &st.st_mtim) != 0) {
+			perror("clock_settime");
+			return 1;
+		}
+		return 0;
+	}
+	if (strcmp(argv[1], "now") == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("%lld.%09ld\n", (long long)ts.tv_sec, ts.tv_nsec);
+		return 0;
+	}
+	if (strcmp(argv[1], "mtime-ms") == 0) {
+		struct stat st;
+
+		if (argc < 3)
+			return usage();
+		if (stat(argv[2], &st) != 0) {
+			perror(argv[2]);
+			return 1;
+		}
+		printf("%lld\n", (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+		return 0;
+	}
+	if (strcmp(argv[1], "now-ms") == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("%lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		return 0;
+	}
+	return usage();
+}
