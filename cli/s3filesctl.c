@@ -159,6 +159,12 @@ int main(int argc, char **argv)
 				fputc('\n', stderr);
 			return 1;
 		}
+		for (const char *w = c->warnings; w && *w;) {
+			size_t n = strcspn(w, "\n");
+
+			fprintf(stderr, "warning: %.*s\n", (int)n, w);
+			w += n + (w[n] == '\n');
+		}
 		printf("OK %s: %zu S3FILES export(s)\n", conf_path, c->n_exports);
 		conf_free(c);
 		return 0;

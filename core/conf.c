@@ -78,6 +78,7 @@ struct conf_errs {
 	unsigned n;		/* errors reported */
 	unsigned dropped;	/* beyond CONF_MAX_ERRORS */
 	bool oom;
+	struct conf_errs *warn;	/* where non-fatal findings go; NULL: dropped */
 };
 
 static void conf_errs_add(struct conf_errs *e, const char *line, size_t n)
@@ -1247,6 +1248,7 @@ enum conf_type { CT_STR, CT_BOOL, CT_U16, CT_U32, CT_SIZE, CT_ENUM };
 
 #define CF_REQUIRED 0x1
 #define CF_SECRET   0x2		/* the value never appears in a message */
+#define CF_PLANNED  0x4		/* accepted and validated, not acted on yet: warn when set */
 
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
@@ -1493,9 +1495,9 @@ static const struct conf_item conf_fsal_items[] = {
 	  "files below this size get their data on import" },
 	{ "Commit_Interval", CT_U32, 0, 1, 86400, "60", NULL, NULL, NULL, EXP(commit_interval),
 	  "seconds from the last change of a file to its upload" },
-	{ "Commit_On_Close", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(commit_on_close),
+	{ "Commit_On_Close", CT_BOOL, CF_PLANNED, 0, 0, "false", NULL, NULL, NULL, EXP(commit_on_close),
 	  "also upload when the last open of a changed file closes" },
-	{ "Read_Bypass_Threshold", CT_SIZE, 0, 0, TiB, "8M", NULL, NULL, NULL,
+	{ "Read_Bypass_Threshold", CT_SIZE, CF_PLANNED, 0, TiB, "8M", NULL, NULL, NULL,
 	  EXP(read_bypass_threshold),
 	  "sequential reads of files above this size bypass the local data tier" },
 	{ "Poll_Interval_Ms", CT_U32, 0, 100, 86400000, "5000", NULL, NULL, NULL,
@@ -1508,7 +1510,7 @@ static const struct conf_item conf_fsal_items[] = {
 	  "parallel connections to S3" },
 	{ "Data_Quota", CT_SIZE, 0, 0, PiB, "0", NULL, NULL, NULL, EXP(data_quota),
 	  "capacity of the local data tier; 0 = unlimited (bounded by the disk)" },
-	{ "Evict_After_Days", CT_U32, 0, 1, 36500, "30", NULL, NULL, NULL, EXP(evict_after_days),
+	{ "Evict_After_Days", CT_U32, CF_PLANNED, 1, 36500, "30", NULL, NULL, NULL, EXP(evict_after_days),
 	  "committed data unread this many days may be evicted from the data tier" },
 	{ "Meta_Map_Size", CT_SIZE, 0, MiB, 16 * TiB, "1G", NULL, NULL, NULL, EXP(meta_map_size),
 	  "initial LMDB map size (grown when full)" },
@@ -1520,9 +1522,9 @@ static const struct conf_item conf_daemon_items[] = {
 	  conf_check_abspath, DMN(control_socket), "UNIX socket of s3files-syncd" },
 	{ "Log_Level", CT_ENUM, 0, 0, 0, "info", NULL, conf_log_levels, NULL, DMN(log_level),
 	  "log level of s3files-syncd and of the FSAL's own messages" },
-	{ "Notify_Listen", CT_STR, 0, 3, 262, NULL, "off", NULL, conf_check_hostport,
+	{ "Notify_Listen", CT_STR, CF_PLANNED, 3, 262, NULL, "off", NULL, conf_check_hostport,
 	  DMN(notify_listen), "host:port receiving S3 event notifications (HTTP POST)" },
-	{ "Metrics_Listen", CT_STR, 0, 3, 262, NULL, "off", NULL, conf_check_hostport,
+	{ "Metrics_Listen", CT_STR, CF_PLANNED, 3, 262, NULL, "off", NULL, conf_check_hostport,
 	  DMN(metrics_listen), "host:port serving Prometheus metrics at /metrics" },
 };
 
@@ -1912,6 +1914,9 @@ static void conf_bind(struct conf_errs *e, const struct conf_node *blk, const st
 		seen[idx] = n;
 		if (!conf_value_set(it, n->vals[0].text, base, why, sizeof why))
 			conf_err(e, n->file, n->line, it->name, "%s", why);
+		else if ((it->flags & CF_PLANNED) && e->warn)
+			conf_err(e->warn, n->file, n->line, it->name, "accepted but not "
+				 "implemented in this version: it has no effect yet");
 	}
 }
 
@@ -2090,6 +2095,7 @@ void conf_free(struct conf *c)
 	conf_free_fields(&conf_tab_core, &c->ganesha);
 	conf_free_fields(&conf_tab_nfsv4, &c->ganesha);
 	conf_free_fields(&conf_tab_krb5, &c->ganesha);
+	free(c->warnings);
 	free(c->path);
 	free(c);
 }
@@ -2161,6 +2167,13 @@ static int conf_build(struct conf_parse *ps, const char *path, struct conf **out
 		conf_free(c);
 		return S3F_E_CONFIG;
 	}
+	if (ps->errs->warn && ps->errs->warn->len) {
+		c->warnings = strdup(ps->errs->warn->buf);
+		if (!c->warnings) {
+			conf_free(c);
+			return ENOMEM;
+		}
+	}
 	*out = c;
 	return 0;
 }
@@ -2192,7 +2205,8 @@ static void conf_parse_fini(struct conf_parse *ps)
 static int conf_load_text(const char *name, const char *text, size_t len, const struct stat *st,
 			  struct conf **out, char *err, size_t errlen)
 {
-	struct conf_errs errs = { 0 };
+	struct conf_errs warns = { 0 };
+	struct conf_errs errs = { .warn = &warns };
 	struct conf_parse *ps;
 	struct conf_file *f;
 	int rc;
@@ -2236,6 +2250,7 @@ out:
 	else if (err && errlen)
 		err[0] = '\0';
 	free(errs.buf);
+	free(warns.buf);
 	return rc;
 }
 
@@ -2323,6 +2338,9 @@ static void conf_describe_table(FILE *out, const struct conf_table *tb)
 		fprintf(out, "  %-22s %-8s %-15s %s\n", it->name, conf_type_name(it), lim, def);
 		if (it->desc[0])
 			fprintf(out, "  %-22s %s\n", "", it->desc);
+		if (it->flags & CF_PLANNED)
+			fprintf(out, "  %-22s (not implemented yet: accepted, warned about, no "
+				"effect)\n", "");
 	}
 }
 

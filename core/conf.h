@@ -95,6 +95,9 @@ struct conf_ganesha {
 
 struct conf {
 	char *path;			/* the file conf_load read */
+	char *warnings;			/* NULL, or "file:line: setting: why\n" lines of
+					 * non-fatal findings (settings not acted on yet);
+					 * callers log them */
 	struct conf_daemon daemon;
 	struct conf_ganesha ganesha;
 	size_t n_exports;

@@ -102,6 +102,13 @@ int s3f_conf_get(const struct conf **out)
 			for (line = strtok_r(err, "\n", &save); line;
 			     line = strtok_r(NULL, "\n", &save))
 				LogCrit(COMPONENT_FSAL, "S3FILES: %s", line);
+		} else if (S3F.conf->warnings) {
+			char *w = strdup(S3F.conf->warnings), *line, *save = NULL;
+
+			for (line = w ? strtok_r(w, "\n", &save) : NULL; line;
+			     line = strtok_r(NULL, "\n", &save))
+				LogWarn(COMPONENT_FSAL, "S3FILES: %s", line);
+			free(w);
 		}
 	}
 	*out = S3F.conf;

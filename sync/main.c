@@ -138,6 +138,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "s3files-syncd: invalid configuration:\n%s\n", err);
 		return 1;
 	}
+	if (d->conf->warnings)
+		fprintf(stderr, "s3files-syncd: configuration warnings:\n%s", d->conf->warnings);
 	if (d->conf->daemon.log_level && log_level_parse(d->conf->daemon.log_level, &lvl) == 0)
 		log_level_set(lvl);
 	if (debug)

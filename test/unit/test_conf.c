@@ -137,6 +137,15 @@ static void test_full_roundtrip(void)
 
 	CHECK_STR_EQ(c->path, "t.conf");
 	CHECK_INT_EQ(c->n_exports, 1);
+	/* settings that are parsed but not acted on yet are reported, not silently kept */
+	CHECK(c->warnings != NULL);
+	if (c->warnings) {
+		CHECK(strstr(c->warnings, "t.conf:46: Commit_On_Close: accepted but not "
+			     "implemented") != NULL);
+		CHECK(strstr(c->warnings, "t.conf:47: Read_Bypass_Threshold:") != NULL);
+		CHECK(strstr(c->warnings, "t.conf:53: Evict_After_Days:") != NULL);
+		CHECK(strstr(c->warnings, "Poll_Interval_Ms") == NULL);
+	}
 	x = conf_export_by_id(c, 42);
 	CHECK(x == &c->exports[0]);
 	CHECK(conf_export_by_id(c, 1) == NULL);
@@ -197,6 +206,7 @@ static void test_defaults(void)
 	const struct conf_export *x = &c->exports[0];
 
 	CHECK_INT_EQ(c->n_exports, 1);
+	CHECK(c->warnings == NULL);
 	CHECK_INT_EQ(x->export_id, 1);
 	CHECK_STR_EQ(x->path, "/b");
 	CHECK(x->pseudo == NULL);

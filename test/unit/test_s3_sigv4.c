@@ -627,11 +627,16 @@ static void test_bad_args(void)
 int main(void)
 {
 	const char *root = getenv("S3F_ROOT");
+	const char *shared = getenv("S3F_SHARED");	/* default: ../shared beside the root */
 	char cwd[4096];
 
 	if (!root || !*root)
 		root = getcwd(cwd, sizeof cwd);
-	snprintf(vec_root, sizeof vec_root, "%s/../shared/vectors/sigv4", root ? root : ".");
+	if (shared && *shared)
+		snprintf(vec_root, sizeof vec_root, "%s/vectors/sigv4", shared);
+	else
+		snprintf(vec_root, sizeof vec_root, "%s/../shared/vectors/sigv4",
+			 root ? root : ".");
 	run_vectors();
 	CHECK_RUN(test_s3_doc_get_object);
 	CHECK_RUN(test_s3_doc_put_object);

@@ -12,7 +12,8 @@
 #                            Retries for $NFS_MOUNT_WAIT seconds (default 30).
 #   host_run CMD...          run a host program: chroot /host CMD... (the host's / is shared
 #                            read-only as /host; guest /proc /sys /dev /tmp /mnt are bound into it,
-#                            so paths under /tmp and /mnt are the same inside and outside)
+#                            so paths under /tmp and /mnt are the same inside and outside; /tmp
+#                            shows the host's /tmp with a guest-only writable layer on top)
 #   now_ms                   print the wall clock in milliseconds (clock synced from the host)
 #   elapsed_ms START_MS      print now_ms - START_MS
 #   mtime_ms FILE            print FILE's mtime in milliseconds
