@@ -83,7 +83,7 @@ deps:
 
 # make test: install, build everything, run every suite.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all asan fuzz-build
+	$(Q)$(MAKE) --no-print-directory all asan fuzz-build $(BENCH_BIN)
 	$(Q)BUILD=$(abspath $(BUILD)) test/run.sh
 
 unit: asan

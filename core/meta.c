@@ -24,6 +24,7 @@
 #include <lmdb.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,8 +34,8 @@
 #include "err.h"
 #include "log.h"
 
-#define META_SCHEMA 1
-#define META_REC_VERSION 1
+#define META_SCHEMA 2
+#define META_REC_VERSION 2
 #define META_RAWKEY_MAX 480
 #define META_HASHKEY_HEAD 448
 #define META_BKEY_MAX (META_HASHKEY_HEAD + SHA256_DIGEST_LENGTH + 1)
@@ -127,6 +128,13 @@ static void wb_str(struct meta_wbuf *b, const char *s, size_t len)
 	b->len += len;
 }
 
+static void wb_bytes(struct meta_wbuf *b, const void *p, size_t len)
+{
+	if (b->len + len <= b->cap)
+		memcpy(b->p + b->len, p, len);
+	b->len += len;
+}
+
 struct meta_rbuf {
 	const uint8_t *p;
 	size_t len, off;
@@ -157,6 +165,20 @@ static int64_t rb_i64(struct meta_rbuf *b)
 	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
+/* len raw bytes, or NULL when the record is short. */
+static const uint8_t *rb_bytes(struct meta_rbuf *b, size_t len)
+{
+	const uint8_t *p;
+
+	if (b->bad || len > b->len - b->off) {
+		b->bad = true;
+		return NULL;
+	}
+	p = b->p + b->off;
+	b->off += len;
+	return p;
+}
+
 /* Copy a length-prefixed string into dst (capacity cap, NUL-terminated). */
 static size_t rb_str(struct meta_rbuf *b, char *dst, size_t cap)
 {
@@ -174,6 +196,99 @@ static size_t rb_str(struct meta_rbuf *b, char *dst, size_t cap)
 }
 
 #define META_REC_MAX 1024
+
+/*
+ * Compact forms, because the inode record is most of the store's size (bytes per object
+ * is a scale goal): an ETag that is an MD5 in lowercase hex ("<32 hex>" or the multipart
+ * "<32 hex>-<parts>") is stored as 16 raw bytes (+ the part count) instead of 32+ text
+ * bytes; atime and ctime are stored as differences from mtime and synced_ns from ctime,
+ * which are 0 or small for imported objects. Differences are taken modulo 2^64 so every
+ * value round-trips exactly.
+ */
+enum { META_ETAG_TEXT = 0, META_ETAG_MD5 = 1, META_ETAG_MD5_PARTS = 2 };
+
+static int meta_hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* 16 bytes from 32 lowercase hex digits, or false. */
+static bool meta_md5_pack(const char *hex, uint8_t out[16])
+{
+	for (int i = 0; i < 16; i++) {
+		int hi = meta_hexval(hex[2 * i]), lo = hi < 0 ? -1 : meta_hexval(hex[2 * i + 1]);
+
+		if (lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+static void wb_etag(struct meta_wbuf *b, const char *etag)
+{
+	size_t n = strnlen(etag, S3_ETAG_MAX);
+	uint8_t md5[16];
+	uint64_t parts = 0;
+
+	if (n >= 32 && meta_md5_pack(etag, md5)) {
+		if (n == 32) {
+			wb_u64(b, META_ETAG_MD5);
+			wb_bytes(b, md5, 16);
+			return;
+		}
+		/* "-<decimal without leading zero>", small enough to print back the same */
+		if (etag[32] == '-' && n > 33 && n <= 33 + 9 && etag[33] != '0') {
+			size_t i;
+
+			for (i = 33; i < n && etag[i] >= '0' && etag[i] <= '9'; i++)
+				parts = parts * 10 + (uint64_t)(etag[i] - '0');
+			if (i == n) {
+				wb_u64(b, META_ETAG_MD5_PARTS);
+				wb_bytes(b, md5, 16);
+				wb_u64(b, parts);
+				return;
+			}
+		}
+	}
+	wb_u64(b, META_ETAG_TEXT);
+	wb_str(b, etag, n);
+}
+
+static void rb_etag(struct meta_rbuf *b, char *dst, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t form = rb_u64(b);
+	const uint8_t *md5;
+
+	if (form == META_ETAG_TEXT) {
+		rb_str(b, dst, cap);
+		return;
+	}
+	md5 = rb_bytes(b, 16);
+	if (!md5 || form > META_ETAG_MD5_PARTS || cap < 33 + 21) {
+		b->bad = true;
+		dst[0] = '\0';
+		return;
+	}
+	for (int i = 0; i < 16; i++) {
+		dst[2 * i] = hex[md5[i] >> 4];
+		dst[2 * i + 1] = hex[md5[i] & 15];
+	}
+	dst[32] = '\0';
+	if (form == META_ETAG_MD5_PARTS)
+		snprintf(dst + 32, cap - 32, "-%llu", (unsigned long long)rb_u64(b));
+}
+
+static void wb_delta(struct meta_wbuf *b, int64_t v, int64_t base)
+{
+	wb_i64(b, (int64_t)((uint64_t)v - (uint64_t)base));
+}
+
+static int64_t rb_delta(struct meta_rbuf *b, int64_t base)
+{
+	return (int64_t)((uint64_t)rb_i64(b) + (uint64_t)base);
+}
 
 static size_t meta_inode_encode(const struct meta_inode *in, uint8_t *buf, size_t cap)
 {
@@ -195,13 +310,13 @@ static size_t meta_inode_encode(const struct meta_inode *in, uint8_t *buf, size_
 	wb_u64(&b, in->next_cookie);
 	wb_u64(&b, in->dirty_gen);
 	wb_u64(&b, in->s3_size);
-	wb_i64(&b, in->atime_ns);
 	wb_i64(&b, in->mtime_ns);
-	wb_i64(&b, in->ctime_ns);
+	wb_delta(&b, in->atime_ns, in->mtime_ns);
+	wb_delta(&b, in->ctime_ns, in->mtime_ns);
 	wb_i64(&b, in->dirty_since_ns);
 	wb_i64(&b, in->s3_mtime);
-	wb_i64(&b, in->synced_ns);
-	wb_str(&b, in->etag, strnlen(in->etag, sizeof in->etag));
+	wb_delta(&b, in->synced_ns, in->ctime_ns);
+	wb_etag(&b, in->etag);
 	wb_str(&b, in->version_id, strnlen(in->version_id, sizeof in->version_id));
 	wb_str(&b, in->name, in->name_len);
 	return b.len;
@@ -230,13 +345,13 @@ static int meta_inode_decode(uint64_t ino, const void *data, size_t len, struct 
 	in->next_cookie = rb_u64(&b);
 	in->dirty_gen = rb_u64(&b);
 	in->s3_size = rb_u64(&b);
-	in->atime_ns = rb_i64(&b);
 	in->mtime_ns = rb_i64(&b);
-	in->ctime_ns = rb_i64(&b);
+	in->atime_ns = rb_delta(&b, in->mtime_ns);
+	in->ctime_ns = rb_delta(&b, in->mtime_ns);
 	in->dirty_since_ns = rb_i64(&b);
 	in->s3_mtime = rb_i64(&b);
-	in->synced_ns = rb_i64(&b);
-	rb_str(&b, in->etag, sizeof in->etag);
+	in->synced_ns = rb_delta(&b, in->ctime_ns);
+	rb_etag(&b, in->etag, sizeof in->etag);
 	rb_str(&b, in->version_id, sizeof in->version_id);
 	in->name_len = (uint16_t)rb_str(&b, in->name, sizeof in->name);
 	if (b.bad || in->type < META_T_REG || in->type > META_T_LNK) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite and prints "N passed, N failed" as its last line.
 #
-#   test/run.sh            all suites: unit, fuzz smoke, integration
+#   test/run.sh            all suites: unit, fuzz smoke, bench smoke, integration
 #   test/run.sh unit       unit tests only (sanitizer build)
 #   test/run.sh integration [NAME...]   integration suites (test/integration/NAME.sh)
 #
@@ -69,6 +69,11 @@ run_fuzz_smoke() {
   run_suite "fuzz-smoke" 300 env FUZZ_SECONDS="${FUZZ_SMOKE_SECONDS:-20}" test/fuzz/run.sh
 }
 
+run_bench_smoke() {
+  [ -x test/bench/smoke.sh ] || return 0
+  run_suite "bench-smoke" 300 test/bench/smoke.sh
+}
+
 RGW_STARTED=0
 start_shared_rgw() {
   export RGW_TEST_DIR=${RGW_TEST_DIR:-$BUILD/test-rgw}
@@ -105,7 +110,7 @@ run_integration() {
 # Unit tests of modules that talk to S3 (the S3 client) use the shared RGW too:
 # they read its settings from $RGW_TEST_DIR/env.
 case $what in
-  all)         start_shared_rgw; run_unit; run_fuzz_smoke; run_integration ;;
+  all)         start_shared_rgw; run_unit; run_fuzz_smoke; run_bench_smoke; run_integration ;;
   unit)        start_shared_rgw; run_unit ;;
   fuzz)        run_fuzz_smoke ;;
   integration) run_integration "$@" ;;

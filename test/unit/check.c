@@ -2,6 +2,8 @@
 #include "check.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,4 +83,53 @@ const char *check_tmpdir(void)
 		check_fail_at(__FILE__, __LINE__, "cannot create %s: %s", check_tmp_path,
 			      strerror(errno));
 	return check_tmp_path;
+}
+
+int check_rgw_env_load(char *endpoint, size_t endpoint_len, char *region, size_t region_len,
+		       char *bucket, size_t bucket_len, char *id, size_t id_len, char *secret,
+		       size_t secret_len)
+{
+	const char *dir = getenv("RGW_TEST_DIR");
+	char path[4096], line[1024];
+	FILE *f;
+
+	endpoint[0] = region[0] = bucket[0] = id[0] = secret[0] = '\0';
+	if (!dir || !*dir) {
+		printf("FAIL %s/env: RGW_TEST_DIR is not set (test/run.sh starts the shared RGW "
+		       "and sets it)\n", check_suite);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/env", dir);
+	f = fopen(path, "r");
+	if (!f) {
+		printf("FAIL %s/env: cannot read %s: %s\n", check_suite, path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char *eq = strchr(line, '=');
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "S3_ENDPOINT") == 0)
+			snprintf(endpoint, endpoint_len, "%s", eq);
+		else if (strcmp(line, "S3_REGION") == 0)
+			snprintf(region, region_len, "%s", eq);
+		else if (strcmp(line, "S3_BUCKET") == 0)
+			snprintf(bucket, bucket_len, "%s", eq);
+		else if (strcmp(line, "AWS_ACCESS_KEY_ID") == 0)
+			snprintf(id, id_len, "%s", eq);
+		else if (strcmp(line, "AWS_SECRET_ACCESS_KEY") == 0)
+			snprintf(secret, secret_len, "%s", eq);
+	}
+	fclose(f);
+	if (!endpoint[0] || !bucket[0] || !id[0] || !secret[0]) {
+		printf("FAIL %s/env: %s lacks S3_ENDPOINT, S3_BUCKET or credentials\n", check_suite,
+		       path);
+		return -1;
+	}
+	if (!region[0])
+		snprintf(region, region_len, "us-east-1");
+	return 0;
 }

@@ -33,6 +33,13 @@ int check_done(void);
 /* Directory for a test's scratch files: $BUILD/test-tmp/<suite>-<pid>-<n>, created empty. */
 const char *check_tmpdir(void);
 
+/* Settings of the shared RGW from $RGW_TEST_DIR/env (test/run.sh starts it): endpoint,
+ * region ("us-east-1" when absent), bucket and credentials into the caller's buffers.
+ * 0, or -1 after printing a FAIL line that says what is missing. */
+int check_rgw_env_load(char *endpoint, size_t endpoint_len, char *region, size_t region_len,
+		       char *bucket, size_t bucket_len, char *id, size_t id_len, char *secret,
+		       size_t secret_len);
+
 #define CHECK(cond) \
 	do { if (!(cond)) check_fail_at(__FILE__, __LINE__, "%s", #cond); } while (0)
 

@@ -94,6 +94,64 @@ static void test_inode_roundtrip(void)
 	meta_env_close(me);
 }
 
+/* The compact record forms (binary MD5 ETags, time deltas) give back exactly what went in,
+ * including the forms that must stay text and extreme times. */
+static void test_inode_compact_forms(void)
+{
+	static const char *const etags[] = {
+		"",
+		"0123456789abcdef0123456789abcdef",		/* MD5: binary */
+		"0123456789abcdef0123456789abcdef-1",		/* multipart: binary + parts */
+		"ffffffffffffffffffffffffffffffff-999999999",
+		"0123456789ABCDEF0123456789ABCDEF",		/* uppercase: text */
+		"0123456789abcdef0123456789abcdef-01",		/* leading zero: text */
+		"0123456789abcdef0123456789abcdef-1234567890",	/* 10 digits: text */
+		"0123456789abcdef0123456789abcdef-",		/* no count: text */
+		"0123456789abcdef0123456789abcdef-2x",
+		"0123456789abcdef0123456789abcdef0",		/* 33 hex: text */
+		"0123456789abcdef0123456789abcde",		/* 31 hex: text */
+		"0123456789abcdeg0123456789abcdef",		/* not hex: text */
+		"W/\"weak\"",
+	};
+	static const int64_t times[][4] = {	/* mtime, atime, ctime, synced */
+		{ 0, 0, 0, 0 },
+		{ 1700000000123456789LL, 1700000000123456789LL, 1700000000123456789LL,
+		  1700000000123456789LL },
+		{ INT64_MAX, INT64_MIN, INT64_MIN, INT64_MAX },
+		{ INT64_MIN, INT64_MAX, -1, INT64_MIN },
+		{ -1, 1, INT64_MAX, -2 },
+	};
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	size_t n = sizeof etags / sizeof etags[0];
+
+	for (size_t i = 0; i < n; i++) {
+		struct meta_txn *t;
+		struct meta_inode a, b;
+		const int64_t *tm = times[i % (sizeof times / sizeof times[0])];
+
+		meta_inode_init(&a, 100 + i, 1, 1, META_T_REG, 0644, 0, 0, tm[0]);
+		CHECK_OK(meta_inode_set_name(&a, "f", 1));
+		a.mtime_ns = tm[0];
+		a.atime_ns = tm[1];
+		a.ctime_ns = tm[2];
+		a.synced_ns = tm[3];
+		strcpy(a.etag, etags[i]);
+		CHECK_OK(meta_txn_begin(me, true, &t));
+		CHECK_OK(meta_inode_put(t, &a));
+		CHECK_OK(meta_txn_commit(t));
+		CHECK_OK(meta_txn_begin(me, false, &t));
+		CHECK_OK(meta_inode_get(t, 100 + i, &b));
+		meta_txn_abort(t);
+		CHECK_STR_EQ(b.etag, etags[i]);
+		CHECK_INT_EQ(b.mtime_ns, tm[0]);
+		CHECK_INT_EQ(b.atime_ns, tm[1]);
+		CHECK_INT_EQ(b.ctime_ns, tm[2]);
+		CHECK_INT_EQ(b.synced_ns, tm[3]);
+	}
+	meta_env_close(me);
+}
+
 static void test_ino_alloc(void)
 {
 	const char *dir = check_tmpdir();
@@ -454,6 +512,7 @@ int main(void)
 {
 	CHECK_RUN(test_root_exists);
 	CHECK_RUN(test_inode_roundtrip);
+	CHECK_RUN(test_inode_compact_forms);
 	CHECK_RUN(test_ino_alloc);
 	CHECK_RUN(test_dirents_cookies);
 	CHECK_RUN(test_long_keys);

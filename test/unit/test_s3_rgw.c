@@ -34,50 +34,12 @@ static void observer(void *arg, const struct s3_call_stats *st)
 	atomic_fetch_add(&obs_recv, st->bytes_received);
 }
 
+/* The shared RGW's settings (test/run.sh starts it and sets RGW_TEST_DIR). */
 static int env_load(void)
 {
-	const char *dir = getenv("RGW_TEST_DIR");
-	char path[4096], line[1024];
-	FILE *f;
-
-	if (!dir || !*dir) {
-		printf("FAIL %s/env: RGW_TEST_DIR is not set (test/run.sh starts the shared RGW "
-		       "and sets it)\n", check_suite);
-		return -1;
-	}
-	snprintf(path, sizeof path, "%s/env", dir);
-	f = fopen(path, "r");
-	if (!f) {
-		printf("FAIL %s/env: cannot read %s: %s\n", check_suite, path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof line, f)) {
-		char *eq = strchr(line, '=');
-
-		line[strcspn(line, "\n")] = '\0';
-		if (!eq)
-			continue;
-		*eq++ = '\0';
-		if (strcmp(line, "S3_ENDPOINT") == 0)
-			snprintf(env_endpoint, sizeof env_endpoint, "%s", eq);
-		else if (strcmp(line, "S3_REGION") == 0)
-			snprintf(env_region, sizeof env_region, "%s", eq);
-		else if (strcmp(line, "S3_BUCKET") == 0)
-			snprintf(env_bucket, sizeof env_bucket, "%s", eq);
-		else if (strcmp(line, "AWS_ACCESS_KEY_ID") == 0)
-			snprintf(env_id, sizeof env_id, "%s", eq);
-		else if (strcmp(line, "AWS_SECRET_ACCESS_KEY") == 0)
-			snprintf(env_secret, sizeof env_secret, "%s", eq);
-	}
-	fclose(f);
-	if (!env_endpoint[0] || !env_bucket[0] || !env_id[0] || !env_secret[0]) {
-		printf("FAIL %s/env: %s lacks S3_ENDPOINT, S3_BUCKET or credentials\n", check_suite,
-		       path);
-		return -1;
-	}
-	if (!env_region[0])
-		snprintf(env_region, sizeof env_region, "us-east-1");
-	return 0;
+	return check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
+				  env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
+				  sizeof env_secret);
 }
 
 static void cfg_init(struct s3_config *cfg)
