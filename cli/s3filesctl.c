@@ -3,6 +3,7 @@
  *
  *   s3filesctl [-f GANESHA_CONF] status
  *   s3filesctl [-f GANESHA_CONF] commit [-e EXPORT_ID] [PATH]
+ *   s3filesctl [-f GANESHA_CONF] wait-synced [-e EXPORT_ID] [--timeout SEC] [PATH]
  *   s3filesctl [-f GANESHA_CONF] events [-e EXPORT_ID] [--from SEQ] [--kind KIND]
  *   s3filesctl [-f GANESHA_CONF] config-check
  *   s3filesctl config-help
@@ -10,6 +11,10 @@
  * PATH is relative to the export root ("/" or omitted: the whole export). The config
  * file defaults to $S3FILES_CONF, else /etc/ganesha/ganesha.conf. status and commit talk
  * to s3files-syncd over its control socket; events and config-check read files directly.
+ *
+ * wait-synced exits 0 when everything under PATH is in S3 (printing "ETAG PATH" for
+ * each file, PATH relative to the export root, %-escaped like the protocol), 3 when a
+ * file under PATH is in conflict (it will not sync until resolved), 124 on --timeout.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -32,15 +38,19 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  status                        backlog and counters of every export\n"
 		"  commit [-e ID] [PATH]         upload everything dirty under PATH now\n"
+		"  wait-synced [-e ID] [--timeout SEC] [PATH]\n"
+		"                                wait until everything under PATH is in S3;\n"
+		"                                print each file's ETag\n"
 		"  events [-e ID] [--from SEQ] [--kind KIND]\n"
 		"                                print journal events as JSON lines\n"
 		"  config-check                  validate the config file\n"
 		"  config-help                   list every S3FILES setting\n");
 }
 
-/* Send one request line to the daemon; copy its answer to stdout. Returns 0 if the
- * final line starts with OK. */
-static int ctl_request(const char *sock, const char *req)
+/* Send one request line to the daemon; copy its answer to `sink`, and its final line
+ * (without the newline) to last (lastlen bytes, may be NULL). Returns 0 if the final
+ * line starts with OK. */
+static int ctl_call(const char *sock, const char *req, FILE *sink, char *last, size_t lastlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char line[8192];
@@ -72,11 +82,16 @@ static int ctl_request(const char *sock, const char *req)
 		return 1;
 	}
 	while (fgets(line, sizeof line, in)) {
-		fputs(line, stdout);
+		if (sink)
+			fputs(line, sink);
 		if (strncmp(line, "OK", 2) == 0)
 			rc = 0;
 		else if (strncmp(line, "ERR", 3) == 0)
 			rc = 1;
+		else
+			continue;
+		if (last)
+			snprintf(last, lastlen, "%.*s", (int)strcspn(line, "\n"), line);
 	}
 	fclose(in);
 	return rc;
@@ -100,6 +115,106 @@ static char *ctl_escape(const char *p)
 	}
 	*w = '\0';
 	return out;
+}
+
+static int ctl_request(const char *sock, const char *req)
+{
+	return ctl_call(sock, req, stdout, NULL, 0);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A "key=value" field of a protocol line, as a number (0 if absent). */
+static unsigned long long field_u(const char *line, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = line; (p = strstr(p, key)); p += n)
+		if ((p == line || p[-1] == ' ') && p[n] == '=')
+			return strtoull(p + n + 1, NULL, 10);
+	return 0;
+}
+
+/* Poll SYNCED until the subtree is in S3, a conflict shows, or the timeout passes. The
+ * daemon commits on its own schedule (or `s3filesctl commit`); this only watches. */
+static int wait_synced(const char *sock, uint32_t export_id, const char *path, double timeout_s)
+{
+	char *esc = ctl_escape(path), req[16384], last[8192] = "";
+	double t0 = mono_s();
+	useconds_t nap = 50000;
+	int rc = 1;
+
+	if (!esc)
+		return 1;
+	snprintf(req, sizeof req, "SYNCED %u %s", export_id, esc);
+	for (;;) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&buf, &len);
+
+		if (!mem)
+			break;
+		rc = ctl_call(sock, req, mem, last, sizeof last);
+		fclose(mem);
+		if (rc) {
+			fprintf(stderr, "s3filesctl: %s\n", last[0] ? last : "no answer");
+			free(buf);
+			rc = 1;
+			break;
+		}
+		if (field_u(last, "synced") == 1) {
+			/* "ETAG <etag> <rel>" -> "<etag>  <path>/<rel>" */
+			const char *base = strcmp(path, "/") == 0 ? "" : path;
+
+			for (char *l = buf, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+				nl = strchr(l, '\n');
+				if (nl)
+					*nl = '\0';
+				if (strncmp(l, "ETAG ", 5) == 0) {
+					char *etag = l + 5, *rel = strchr(etag, ' ');
+
+					if (!rel)
+						continue;
+					*rel++ = '\0';
+					printf("%s  %s%s%s\n", etag, base,
+					       base[0] && rel[0] && base[strlen(base) - 1] != '/' ? "/" : "",
+					       rel);
+				}
+			}
+			free(buf);
+			rc = 0;
+			break;
+		}
+		free(buf);
+		if (field_u(last, "conflicts")) {
+			const char *k = strstr(last, "conflict_key=");
+
+			fprintf(stderr, "s3filesctl: %s: %llu file(s) in conflict%s%s; see "
+				"'s3filesctl events --kind conflict'\n", path,
+				field_u(last, "conflicts"), k ? ", e.g. S3 key " : "",
+				k ? k + 13 : "");
+			rc = 3;
+			break;
+		}
+		if (timeout_s >= 0 && mono_s() - t0 >= timeout_s) {
+			fprintf(stderr, "s3filesctl: %s: not in S3 after %.0f s: %llu dirty, %llu "
+				"deletes pending\n", path, timeout_s, field_u(last, "dirty"),
+				field_u(last, "deletes"));
+			rc = 124;
+			break;
+		}
+		usleep(nap);
+		if (nap < 500000)
+			nap *= 2;
+	}
+	free(esc);
+	return rc;
 }
 
 static const struct conf_export *pick_export(const struct conf *c, long id)
@@ -175,11 +290,13 @@ int main(int argc, char **argv)
 	}
 
 	long export_id = -1;
+	double timeout_s = -1;
 	const char *from = NULL, *kind = NULL;
 	static const struct option longopts[] = {
 		{ "export", required_argument, NULL, 'e' },
 		{ "from", required_argument, NULL, 'F' },
 		{ "kind", required_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -190,6 +307,18 @@ int main(int argc, char **argv)
 		case 'e': export_id = strtol(optarg, NULL, 10); break;
 		case 'F': from = optarg; break;
 		case 'k': kind = optarg; break;
+		case 'T': {
+			char *end;
+
+			timeout_s = strtod(optarg, &end);
+			if (*end || timeout_s < 0) {
+				fprintf(stderr, "s3filesctl: --timeout wants seconds, got '%s'\n",
+					optarg);
+				conf_free(c);
+				return 2;
+			}
+			break;
+		}
 		default: usage(stderr); conf_free(c); return 2;
 		}
 	}
@@ -212,6 +341,17 @@ int main(int argc, char **argv)
 			rc = ctl_request(c->daemon.control_socket, req);
 		}
 		free(esc);
+	} else if (strcmp(cmd, "wait-synced") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+		const char *path = optind < argc ? argv[optind] : "/";
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+			rc = 2;
+		} else {
+			rc = c->daemon.control_socket ?
+			     wait_synced(c->daemon.control_socket, ce->export_id, path, timeout_s) : 1;
+		}
 	} else if (strcmp(cmd, "events") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);
 		struct events_arg ea = { kind };

@@ -184,4 +184,27 @@ int ns_delete_done(struct ns *ns, const char *key, size_t len);
 /* Count of dirty inodes and pending deletes (the backlog). */
 int ns_backlog(struct ns *ns, uint64_t *dirty, uint64_t *deletes);
 
+/* ---- sync state of a subtree (wait-synced) ---- */
+/* Is ino `under` itself or inside the directory `under`? One read transaction. */
+int ns_is_under(struct ns *ns, uint64_t ino, uint64_t under, bool *inside);
+
+/* What still separates the subtree at `under` (a directory or a file) from S3: dirty
+ * inodes, inodes in conflict, and pending deletes of keys below it. A snapshot taken in
+ * one read transaction (it walks the dirty and deletes tables, not the subtree). */
+struct ns_pending {
+	uint64_t dirty;		/* includes the conflicts */
+	uint64_t conflicts;
+	uint64_t deletes;
+	uint64_t first_conflict;	/* ino of one conflicted inode (0: none) */
+};
+int ns_subtree_pending(struct ns *ns, uint64_t under, struct ns_pending *out);
+
+/* Every regular file and symlink of the subtree at `under` (or `under` itself if it is
+ * one), depth first, with its path relative to `under` ("" for `under` itself) and the
+ * S3 state recorded for it. One short read transaction per directory, so entries added
+ * or removed meanwhile may or may not be reported. fn returning non-zero stops the walk
+ * and is returned. */
+typedef int (*ns_file_fn)(void *arg, const char *relpath, size_t len, const struct meta_inode *in);
+int ns_subtree_files(struct ns *ns, uint64_t under, ns_file_fn fn, void *arg);
+
 #endif

@@ -9,6 +9,12 @@
  *                                    commits=.. errors=.. conflicts=.. polls=..  ; OK
  *   COMMIT <export_id> <path>     -> commit everything dirty under path now, and pending
  *                                    deletes: OK committed=.. deleted=.. failed=.. conflicts=..
+ *   SYNCED <export_id> <path>     -> is everything under path (a file or a directory) in S3?
+ *                                    Not yet: OK synced=0 dirty=.. deletes=.. conflicts=..
+ *                                    [conflict_key=<escaped S3 key of one conflicted file>]
+ *                                    Yes: one line "ETAG <etag> <escaped relative path>" per
+ *                                    file and symlink, then OK synced=1 files=..
+ *                                    (s3filesctl wait-synced polls this; it never blocks)
  * Requests are served one at a time; COMMIT takes the export's commit_lock.
  */
 #include "syncd.h"
@@ -144,6 +150,95 @@ static void ctl_commit(struct syncd *d, char *args, FILE *out)
 		(unsigned long long)res.conflicts, rc ? " error=" : "", rc ? s3f_strerror(rc) : "");
 }
 
+/* %-escape what the client unescapes: bytes <= 0x20, '%' and 0x7f. */
+static void ctl_put_escaped(FILE *out, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c <= 0x20 || c == '%' || c == 0x7f)
+			fprintf(out, "%%%02X", c);
+		else
+			fputc(c, out);
+	}
+}
+
+struct ctl_files {
+	FILE *out;
+	uint64_t n;
+};
+
+static int ctl_file_line(void *arg, const char *rel, size_t len, const struct meta_inode *in)
+{
+	struct ctl_files *f = arg;
+
+	fprintf(f->out, "ETAG %s ", in->etag[0] ? in->etag : "-");
+	ctl_put_escaped(f->out, rel, len);
+	fputc('\n', f->out);
+	f->n++;
+	return ferror(f->out) ? EIO : 0;
+}
+
+static void ctl_synced(struct syncd *d, char *args, FILE *out)
+{
+	struct ns_pending p;
+	struct sync_export *se;
+	char *sp = strchr(args, ' ');
+	unsigned long id;
+	uint64_t under;
+	long plen;
+	int rc;
+
+	if (!sp) {
+		fprintf(out, "ERR usage: SYNCED <export_id> <path>\n");
+		return;
+	}
+	*sp = '\0';
+	id = strtoul(args, NULL, 10);
+	se = syncd_export_by_id(d, (uint32_t)id);
+	if (!se) {
+		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
+		return;
+	}
+	plen = ctl_unescape(sp + 1);
+	if (plen < 0) {
+		fprintf(out, "ERR bad path escape\n");
+		return;
+	}
+	rc = ctl_resolve(se, sp + 1, (size_t)plen, &under);
+	if (rc == 0)
+		rc = ns_subtree_pending(se->x->ns, under, &p);
+	if (rc) {
+		fprintf(out, "ERR %s: %s\n", sp + 1, s3f_strerror(rc));
+		return;
+	}
+	if (p.dirty || p.deletes) {
+		fprintf(out, "OK synced=0 dirty=%llu deletes=%llu conflicts=%llu",
+			(unsigned long long)p.dirty, (unsigned long long)p.deletes,
+			(unsigned long long)p.conflicts);
+		if (p.first_conflict) {
+			char *path = malloc(S3_KEY_MAX + 1);
+			size_t len = 0;
+
+			if (path && ns_key_of(se->x->ns, p.first_conflict, path, S3_KEY_MAX + 1,
+					      &len) == 0) {
+				fputs(" conflict_key=", out);
+				ctl_put_escaped(out, path, len);
+			}
+			free(path);
+		}
+		fputc('\n', out);
+		return;
+	}
+	struct ctl_files f = { out, 0 };
+
+	rc = ns_subtree_files(se->x->ns, under, ctl_file_line, &f);
+	if (rc)
+		fprintf(out, "ERR listing %s: %s\n", sp + 1, s3f_strerror(rc));
+	else
+		fprintf(out, "OK synced=1 files=%llu\n", (unsigned long long)f.n);
+}
+
 static void ctl_serve(struct syncd *d, int fd)
 {
 	char line[8192];
@@ -166,6 +261,8 @@ static void ctl_serve(struct syncd *d, int fd)
 			ctl_status(d, out);
 		else if (strncmp(line, "COMMIT ", 7) == 0)
 			ctl_commit(d, line + 7, out);
+		else if (strncmp(line, "SYNCED ", 7) == 0)
+			ctl_synced(d, line + 7, out);
 		else
 			fprintf(out, "ERR unknown request\n");
 	}

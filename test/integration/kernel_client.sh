@@ -13,9 +13,11 @@
 #   - PUTs an object into a directory it has already listed (curl run from the guest), and
 #     waits for it to show up through the poller and the cache invalidation;
 #   - removes a file that came from S3.
-# Then the host runs `s3filesctl commit` and checks with the independent client that every
+# Before the commit, `s3filesctl wait-synced --timeout 1` must time out (the interval is an
+# hour). Then the host runs `s3filesctl commit` and checks with the independent client that every
 # written file is an object with the same bytes and its mode in x-amz-meta-mode, that the
-# empty directory has a marker object, and that the removed file is gone from the bucket.
+# empty directory has a marker object, and that the removed file is gone from the bucket;
+# `wait-synced` then returns at once with the ETags an independent HEAD reports.
 set -uo pipefail
 T_SUITE=kernel_client
 . "$(dirname "$0")/../lib/common.sh"
@@ -123,6 +125,21 @@ if [ $guest_rc -ne 0 ] && ! grep -q '^FAIL ' "$run_out"; then
   t_fail guest "run-guest exited $guest_rc: $(tail -n 3 "$WORK/guest.err" | tr '\n' ' ')"
 fi
 
+# ---- wait-synced before the commit: the interval is an hour, so it must time out ----
+T0=$(date +%s%N)
+s3f_ctl "$STACK" wait-synced --timeout 1 work >"$WORK/ws0.out" 2>"$WORK/ws0.err"
+rc=$?
+if [ $rc -eq 124 ] && grep -q 'not in S3 after 1 s: [1-9][0-9]* dirty' "$WORK/ws0.err"; then
+  t_pass wait_synced_times_out
+else
+  t_fail wait_synced_times_out "rc=$rc: $(cat "$WORK/ws0.err" "$WORK/ws0.out" | tr '\n' ' ')"
+fi
+if s3f_ctl "$STACK" wait-synced --timeout 1 no/such/dir >/dev/null 2>"$WORK/ws1.err"; then
+  t_fail wait_synced_missing_path "succeeded"
+else
+  t_pass wait_synced_missing_path
+fi
+
 # ---- commit and check S3 with the independent client ----
 T0=$(date +%s%N)
 if out=$(s3f_ctl "$STACK" commit / 2>&1); then
@@ -153,6 +170,22 @@ if [ "$mode" = "33152" ]; then t_pass s3_mode_metadata; else t_fail s3_mode_meta
 if s3_exists "$B" "${P}work/empty/"; then t_pass s3_dir_marker; else t_fail s3_dir_marker "no ${P}work/empty/ marker"; fi
 if s3_exists "$B" "${P}from-s3/hello.txt"; then t_fail s3_delete "${P}from-s3/hello.txt still in S3"; else t_pass s3_delete; fi
 echo "# keys under $P:"; s3_ls "$B" "$P" | sed 's/^/#   /'
+
+# wait-synced now returns at once, with the ETags S3 itself reports.
+T0=$(date +%s%N)
+if s3f_ctl "$STACK" wait-synced --timeout 10 work >"$WORK/ws2.out" 2>"$WORK/ws2.err"; then
+  echo "# wait-synced after commit: $(( ($(date +%s%N) - T0) / 1000000 )) ms, $(wc -l <"$WORK/ws2.out") files"
+  bad=
+  for f in work/a.txt work/big.bin "work/sub/with%20space.txt" work/zero; do
+    mine=$(awk -v p="$f" '$2 == p { print $1 }' "$WORK/ws2.out")
+    key=${P}${f//%20/ }
+    theirs=$(s3_head_etag "$B" "$key" 2>/dev/null)
+    [ -n "$mine" ] && [ "$mine" = "$theirs" ] || bad+=" $f(mine='$mine' s3='$theirs')"
+  done
+  if [ -z "$bad" ]; then t_pass wait_synced_etags; else t_fail wait_synced_etags "$bad"; fi
+else
+  t_fail wait_synced_etags "rc=$?: $(cat "$WORK/ws2.err" | tr '\n' ' ')"
+fi
 
 # The backlog is empty afterwards.
 if s3f_ctl "$STACK" status | grep -q "dirty=0 deletes=0"; then t_pass backlog_empty

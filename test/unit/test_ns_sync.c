@@ -1,0 +1,198 @@
+/* test_ns_sync.c — the subtree sync-state queries behind `s3filesctl wait-synced`. */
+#include "check.h"
+#include "err.h"
+#include "keymap.h"
+#include "meta.h"
+#include "ns.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+	struct meta_env *me;
+	struct keymap km;
+	struct ns *ns;
+};
+
+static void fx_open(struct fx *f)
+{
+	struct meta_opts o = { .nosync = true };
+
+	CHECK_OK(meta_env_open(check_tmpdir(), &o, &f->me));
+	CHECK_OK(keymap_init(&f->km, "pfx"));
+	CHECK_OK(ns_open(f->me, &f->km, NULL, NULL, &f->ns));
+}
+
+static void fx_close(struct fx *f)
+{
+	ns_close(f->ns);
+	keymap_fini(&f->km);
+	meta_env_close(f->me);
+}
+
+static uint64_t mk(struct fx *f, uint64_t dir, const char *name, enum meta_type type)
+{
+	struct ns_new nw = { .type = type, .mode = 0644 };
+	struct meta_inode in;
+
+	CHECK_OK(ns_create(f->ns, dir, name, strlen(name), &nw, &in, NULL));
+	return in.ino;
+}
+
+/* Commit ino as the daemon would, with this ETag. */
+static void commit(struct fx *f, uint64_t ino, const char *etag)
+{
+	struct ns_commit *c = malloc(sizeof *c);
+	struct s3_object_info info = { 0 };
+	int rc = ns_commit_prepare(f->ns, ino, 0, c);
+
+	if (rc != EALREADY) {
+		CHECK_OK(rc);
+		snprintf(info.etag, sizeof info.etag, "%s", etag);
+		CHECK_OK(ns_commit_done(f->ns, c, &info));
+	}
+	free(c);
+}
+
+static struct ns_pending pending(struct fx *f, uint64_t under)
+{
+	struct ns_pending p;
+
+	memset(&p, 0xff, sizeof p);
+	CHECK_OK(ns_subtree_pending(f->ns, under, &p));
+	return p;
+}
+
+struct seen {
+	char lines[16][128];
+	int n;
+};
+
+static int collect(void *arg, const char *rel, size_t len, const struct meta_inode *in)
+{
+	struct seen *s = arg;
+
+	if (s->n < 16)
+		snprintf(s->lines[s->n++], sizeof s->lines[0], "%.*s=%s", (int)len, rel, in->etag);
+	return 0;
+}
+
+static int stop_after_one(void *arg, const char *rel, size_t len, const struct meta_inode *in)
+{
+	(void)rel;
+	(void)len;
+	(void)in;
+	++*(int *)arg;
+	return 42;
+}
+
+static void test_pending_and_files(void)
+{
+	struct fx f;
+	struct meta_inode in;
+	struct ns_pending p;
+	struct seen s = { .n = 0 };
+	uint64_t d, a, e, b, dd, z, x;
+	bool inside;
+	int calls = 0;
+
+	fx_open(&f);
+	d = mk(&f, META_ROOT_INO, "d", META_T_DIR);
+	a = mk(&f, d, "a", META_T_REG);
+	e = mk(&f, d, "e", META_T_DIR);
+	b = mk(&f, e, "b", META_T_REG);
+	dd = mk(&f, META_ROOT_INO, "dd", META_T_DIR);
+	z = mk(&f, dd, "z", META_T_REG);
+	x = mk(&f, META_ROOT_INO, "x", META_T_REG);
+
+	/* everything new is pending somewhere */
+	p = pending(&f, a);
+	CHECK_U64_EQ(p.dirty, 1);
+	p = pending(&f, META_ROOT_INO);
+	CHECK(p.dirty >= 4);	/* at least the four files; new dirs may count too */
+	CHECK_U64_EQ(p.conflicts, 0);
+
+	uint64_t all[] = { d, a, e, b, dd, z, x };
+	char tag[16];
+
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		snprintf(tag, sizeof tag, "etag%zu", i);
+		commit(&f, all[i], tag);
+	}
+	p = pending(&f, META_ROOT_INO);
+	CHECK_U64_EQ(p.dirty, 0);
+	CHECK_U64_EQ(p.deletes, 0);
+
+	/* a write below d is pending for d, for the root and for the file, not for dd or x */
+	CHECK_OK(ns_write_done(f.ns, b, 0, 5, &in));
+	CHECK_U64_EQ(pending(&f, d).dirty, 1);
+	CHECK_U64_EQ(pending(&f, e).dirty, 1);
+	CHECK_U64_EQ(pending(&f, b).dirty, 1);
+	CHECK_U64_EQ(pending(&f, META_ROOT_INO).dirty, 1);
+	CHECK_U64_EQ(pending(&f, dd).dirty, 0);
+	CHECK_U64_EQ(pending(&f, a).dirty, 0);
+	CHECK_U64_EQ(pending(&f, x).dirty, 0);
+	commit(&f, b, "etag-b2");
+
+	/* a conflict is reported as such, with the inode */
+	{
+		struct meta_txn *t;
+
+		CHECK_OK(meta_txn_begin(f.me, true, &t));
+		CHECK_OK(meta_inode_get(t, a, &in));
+		in.sync = META_S_CONFLICT;
+		CHECK_OK(meta_inode_put(t, &in));
+		CHECK_OK(meta_dirty_add(t, a));
+		CHECK_OK(meta_txn_commit(t));
+	}
+	p = pending(&f, d);
+	CHECK_U64_EQ(p.dirty, 1);
+	CHECK_U64_EQ(p.conflicts, 1);
+	CHECK_U64_EQ(p.first_conflict, a);
+	CHECK_U64_EQ(pending(&f, e).conflicts, 0);
+
+	/* a removed committed file leaves a pending delete under its directory only: the
+	 * key prefix "pfx/dd/" must not count for "pfx/d/" */
+	CHECK_OK(ns_remove(f.ns, dd, "z", 1, false, &in, NULL));
+	CHECK_U64_EQ(pending(&f, dd).deletes, 1);
+	CHECK_U64_EQ(pending(&f, d).deletes, 0);
+	CHECK_U64_EQ(pending(&f, META_ROOT_INO).deletes, 1);
+	CHECK_OK(ns_delete_done(f.ns, "pfx/dd/z", 8));
+	CHECK_U64_EQ(pending(&f, dd).deletes, 0);
+
+	/* the files of a subtree with their ETags, paths relative to it */
+	CHECK_OK(ns_subtree_files(f.ns, d, collect, &s));
+	CHECK_INT_EQ(s.n, 2);
+	CHECK_STR_EQ(s.lines[0], "a=etag1");
+	CHECK_STR_EQ(s.lines[1], "e/b=etag-b2");
+	s.n = 0;
+	CHECK_OK(ns_subtree_files(f.ns, b, collect, &s));
+	CHECK_INT_EQ(s.n, 1);
+	CHECK_STR_EQ(s.lines[0], "=etag-b2");
+	s.n = 0;
+	CHECK_OK(ns_subtree_files(f.ns, META_ROOT_INO, collect, &s));
+	CHECK_INT_EQ(s.n, 3);	/* d/a, d/e/b, x */
+	CHECK_STR_EQ(s.lines[2], "x=etag6");
+	CHECK_INT_EQ(ns_subtree_files(f.ns, META_ROOT_INO, stop_after_one, &calls), 42);
+	CHECK_INT_EQ(calls, 1);
+	CHECK_INT_EQ(ns_subtree_files(f.ns, 999999, collect, &s), ENOENT);
+
+	CHECK_OK(ns_is_under(f.ns, b, d, &inside));
+	CHECK(inside);
+	CHECK_OK(ns_is_under(f.ns, b, b, &inside));
+	CHECK(inside);
+	CHECK_OK(ns_is_under(f.ns, b, dd, &inside));
+	CHECK(!inside);
+	CHECK_OK(ns_is_under(f.ns, d, e, &inside));
+	CHECK(!inside);
+	CHECK_OK(ns_is_under(f.ns, x, META_ROOT_INO, &inside));
+	CHECK(inside);
+	fx_close(&f);
+}
+
+int main(void)
+{
+	CHECK_RUN(test_pending_and_files);
+	return check_done();
+}
