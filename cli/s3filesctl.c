@@ -4,6 +4,7 @@
  *   s3filesctl [-f GANESHA_CONF] status
  *   s3filesctl [-f GANESHA_CONF] commit [-e EXPORT_ID] [PATH]
  *   s3filesctl [-f GANESHA_CONF] wait-synced [-e EXPORT_ID] [--timeout SEC] [PATH]
+ *   s3filesctl [-f GANESHA_CONF] evict [-e EXPORT_ID]
  *   s3filesctl [-f GANESHA_CONF] events [-e EXPORT_ID] [--from SEQ] [--kind KIND]
  *   s3filesctl [-f GANESHA_CONF] config-check
  *   s3filesctl config-help
@@ -41,6 +42,7 @@ static void usage(FILE *out)
 		"  wait-synced [-e ID] [--timeout SEC] [PATH]\n"
 		"                                wait until everything under PATH is in S3;\n"
 		"                                print each file's ETag\n"
+		"  evict [-e ID]                 drop local data now by the age and quota rules\n"
 		"  events [-e ID] [--from SEQ] [--kind KIND]\n"
 		"                                print journal events as JSON lines\n"
 		"  config-check                  validate the config file\n"
@@ -351,6 +353,17 @@ int main(int argc, char **argv)
 		} else {
 			rc = c->daemon.control_socket ?
 			     wait_synced(c->daemon.control_socket, ce->export_id, path, timeout_s) : 1;
+		}
+	} else if (strcmp(cmd, "evict") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+		char req[64];
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+			rc = 2;
+		} else {
+			snprintf(req, sizeof req, "EVICT %u", ce->export_id);
+			rc = c->daemon.control_socket ? ctl_request(c->daemon.control_socket, req) : 1;
 		}
 	} else if (strcmp(cmd, "events") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);

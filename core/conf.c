@@ -1509,9 +1509,13 @@ static const struct conf_item conf_fsal_items[] = {
 	{ "Max_Connections", CT_U32, 0, 1, 256, "16", NULL, NULL, NULL, EXP(max_connections),
 	  "parallel connections to S3" },
 	{ "Data_Quota", CT_SIZE, 0, 0, PiB, "0", NULL, NULL, NULL, EXP(data_quota),
-	  "capacity of the local data tier; 0 = unlimited (bounded by the disk)" },
-	{ "Evict_After_Days", CT_U32, CF_PLANNED, 1, 36500, "30", NULL, NULL, NULL, EXP(evict_after_days),
-	  "committed data unread this many days may be evicted from the data tier" },
+	  "capacity of the local data tier; 0 = unlimited (bounded by the disk); above it "
+	  "committed data is evicted, least recently used first" },
+	{ "Evict_After_Days", CT_U32, 0, 1, 36500, "30", NULL, NULL, NULL, EXP(evict_after_days),
+	  "local data of committed files unused this many days is dropped (fetched again on read)" },
+	{ "Quota_Wait", CT_U32, 0, 0, 3600, "30", NULL, NULL, NULL, EXP(quota_wait),
+	  "seconds writes are held back (NFS4ERR_DELAY) while the data tier is over Data_Quota "
+	  "with only dirty data, before they fail with EDQUOT" },
 	{ "Meta_Map_Size", CT_SIZE, 0, MiB, 16 * TiB, "1G", NULL, NULL, NULL, EXP(meta_map_size),
 	  "initial LMDB map size (grown when full)" },
 };

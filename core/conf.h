@@ -63,6 +63,7 @@ struct conf_export {
 	uint32_t max_connections;	/* (16) */
 	uint64_t data_quota;		/* data tier capacity, 0 = unlimited */
 	uint32_t evict_after_days;	/* (30) */
+	uint32_t quota_wait;		/* seconds writes wait for room before EDQUOT (30) */
 	uint64_t meta_map_size;		/* initial LMDB map size (1 GiB); grown when full */
 
 	/* where this export was defined */

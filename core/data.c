@@ -303,6 +303,12 @@ int data_file_remove(struct data_tier *t, uint64_t ino)
 
 int data_file_evict(struct data_tier *t, uint64_t ino)
 {
+	return data_file_evict_if(t, ino, NULL, NULL);
+}
+
+int data_file_evict_if(struct data_tier *t, uint64_t ino, int (*still_ok)(void *arg, uint64_t ino),
+		       void *arg)
+{
 	char name[DATA_NAME_MAX];
 	struct stat st, cur;
 	int fd, rc = 0;
@@ -335,6 +341,11 @@ int data_file_evict(struct data_tier *t, uint64_t ino)
 		rc = EBUSY;
 		goto out;
 	}
+	/* Under the exclusive lock no reader or writer of this process or another is inside
+	 * the file, and a new one must wait for us: the caller's check (and its metadata
+	 * update, "no data local") and the unlink are one step for them. */
+	if (still_ok && (rc = still_ok(arg, ino)) != 0)
+		goto out;
 	if (unlinkat(t->dirfd, name, 0) != 0) {
 		rc = errno == ENOENT ? 0 : errno;
 		goto out;
@@ -345,6 +356,97 @@ int data_file_evict(struct data_tier *t, uint64_t ino)
 out:
 	close(fd);	/* drops the exclusive lock */
 	return rc;
+}
+
+int data_file_touch(int fd, int64_t now_ns, int64_t granularity_ns)
+{
+	struct timespec ts[2];
+	struct stat st;
+	int64_t last;
+
+	if (fstat(fd, &st) != 0)
+		return errno;
+	last = (int64_t)st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec;
+	if (now_ns - last < granularity_ns)
+		return 0;
+	ts[0].tv_sec = now_ns / 1000000000LL;
+	ts[0].tv_nsec = now_ns % 1000000000LL;
+	ts[1].tv_sec = 0;
+	ts[1].tv_nsec = UTIME_OMIT;
+	return futimens(fd, ts) == 0 ? 0 : errno;
+}
+
+static int data_files_dir(struct data_tier *t, const char *sub, data_file_fn fn, void *arg,
+			  uint64_t *bytes)
+{
+	DIR *d = NULL;
+	int fd, rc = 0;
+
+	fd = openat(t->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = errno;
+		close(fd);
+		return rc;
+	}
+	for (;;) {
+		struct data_file_info fi;
+		struct dirent *e;
+		struct stat st;
+		char *end;
+		int64_t a, m;
+
+		errno = 0;
+		e = readdir(d);
+		if (!e) {
+			rc = errno;
+			break;
+		}
+		if (e->d_name[0] == '.')
+			continue;
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = errno;
+			break;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		*bytes += (uint64_t)st.st_blocks * 512;
+		errno = 0;
+		fi.ino = strtoull(e->d_name, &end, 16);
+		if (errno || *end || strlen(e->d_name) != 16)
+			continue;	/* not one of ours: counted, never evicted */
+		a = (int64_t)st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec;
+		m = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+		fi.used_ns = a > m ? a : m;
+		fi.bytes = (uint64_t)st.st_blocks * 512;
+		if (fn && (rc = fn(arg, &fi)) != 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+int data_tier_files(struct data_tier *t, data_file_fn fn, void *arg, uint64_t *bytes)
+{
+	uint64_t total = 0;
+	int rc;
+
+	for (unsigned b = 0; b < DATA_FANOUT; b++) {
+		char sub[3];
+
+		snprintf(sub, sizeof sub, "%02x", b);
+		rc = data_files_dir(t, sub, fn, arg, &total);
+		if (rc)
+			return rc;
+	}
+	atomic_store(&t->usage, total > INT64_MAX ? INT64_MAX : (int64_t)total);
+	if (bytes)
+		*bytes = total;
+	return 0;
 }
 
 uint64_t data_tier_usage(struct data_tier *t)

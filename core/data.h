@@ -77,6 +77,29 @@ int data_file_remove(struct data_tier *t, uint64_t ino);
  * metadata store, that the inode is clean. 0 if there was no file; subtracts the file's
  * allocated bytes from the usage counter. */
 int data_file_evict(struct data_tier *t, uint64_t ino);
+/* The same, calling still_ok(arg, ino) while holding the exclusive lock, right before
+ * the unlink: a non-zero return skips the eviction and is returned. still_ok is where the
+ * caller re-checks (and records) in the metadata store that the data may go, so that no
+ * writer can slip in between the check and the unlink. */
+int data_file_evict_if(struct data_tier *t, uint64_t ino, int (*still_ok)(void *arg, uint64_t ino),
+		       void *arg);
+
+/* Record a use of the file (for eviction by age): sets its atime to now_ns unless the
+ * recorded use is less than granularity_ns old (so frequent reads cost one fstat). The
+ * atime is set explicitly, so it works on noatime mounts too. */
+int data_file_touch(int fd, int64_t now_ns, int64_t granularity_ns);
+
+/* Every file of the tier, for eviction: its inode, last use (the later of atime, set by
+ * data_file_touch or the kernel, and mtime, set by writes) and allocated bytes. fn
+ * returning non-zero stops the walk and is returned. Also recounts the usage counter
+ * (like data_tier_scan); *bytes (may be NULL) gets the total. */
+struct data_file_info {
+	uint64_t ino;
+	int64_t used_ns;
+	uint64_t bytes;
+};
+typedef int (*data_file_fn)(void *arg, const struct data_file_info *fi);
+int data_tier_files(struct data_tier *t, data_file_fn fn, void *arg, uint64_t *bytes);
 
 /* Bytes allocated by the whole tier (from a scan at open plus adjustments). Callers
  * report growth of their writes/truncates/punches with data_tier_usage_adjust (e.g. the

@@ -1693,3 +1693,126 @@ out:
 	free(in);
 	return rc;
 }
+
+/* ---- eviction ---- */
+
+struct ns_evict_ctx {
+	uint64_t ino;
+	bool had_inode;
+};
+
+static int ns_evict_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_evict_ctx *c = arg;
+	struct meta_inode in;
+	int rc = meta_inode_get(t, c->ino, &in);
+
+	c->had_inode = rc == 0;
+	if (rc == ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	/* Only data that S3 holds too: never dirty or conflicting data, never a file that was
+	 * not uploaded yet, never s3files' own (lost+found). */
+	if (in.type != META_T_REG || in.sync != META_S_CLEAN || !(in.flags & META_F_IN_S3) ||
+	    (in.flags & META_F_RESERVED) || !in.etag[0])
+		return EBUSY;
+	if (in.data == META_D_NONE)
+		return 0;
+	in.data = META_D_NONE;
+	if ((rc = meta_extents_put(t, in.ino, NULL)))
+		return rc;
+	return meta_inode_put(t, &in);
+}
+
+int ns_data_evicting(struct ns *ns, uint64_t ino, bool *had_inode)
+{
+	struct ns_evict_ctx c = { ino, false };
+	int rc = meta_write(ns->me, ns_evict_txn, &c);
+
+	if (had_inode)
+		*had_inode = c.had_inode;
+	return rc;
+}
+
+#define NS_EVICT_WANTED "evict_wanted"	/* int64 when (ns), uint64 bytes */
+
+struct ns_evict_req {
+	int64_t when_ns;
+	uint64_t bytes;
+};
+
+static int ns_evict_req_txn(struct meta_txn *t, void *arg)
+{
+	return meta_info_put(t, NS_EVICT_WANTED, arg, sizeof(struct ns_evict_req));
+}
+
+int ns_evict_request(struct ns *ns, int64_t now_ns, uint64_t bytes)
+{
+	struct ns_evict_req r = { now_ns, bytes };
+
+	return meta_write(ns->me, ns_evict_req_txn, &r);
+}
+
+static int ns_evict_reqd_txn(struct meta_txn *t, void *arg)
+{
+	size_t len = 0;
+	int rc = meta_info_get(t, NS_EVICT_WANTED, arg, sizeof(struct ns_evict_req), &len);
+
+	if (rc == ENOENT || (rc == 0 && len != sizeof(struct ns_evict_req))) {
+		memset(arg, 0, sizeof(struct ns_evict_req));
+		return 0;
+	}
+	return rc;
+}
+
+int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes)
+{
+	struct ns_evict_req r = { 0, 0 };
+	int rc = meta_read(ns->me, ns_evict_reqd_txn, &r);
+
+	*when_ns = r.when_ns;
+	*bytes = r.bytes;
+	return rc;
+}
+
+#define NS_EVICT_FREED "evict_freed"	/* uint64 bytes, cumulative */
+
+static int ns_freed_get(struct meta_txn *t, uint64_t *v)
+{
+	size_t len = 0;
+	int rc = meta_info_get(t, NS_EVICT_FREED, v, sizeof *v, &len);
+
+	if (rc == ENOENT || (rc == 0 && len != sizeof *v)) {
+		*v = 0;
+		return 0;
+	}
+	return rc;
+}
+
+static int ns_freed_add_txn(struct meta_txn *t, void *arg)
+{
+	uint64_t v;
+	int rc = ns_freed_get(t, &v);
+
+	if (rc)
+		return rc;
+	v += *(uint64_t *)arg;
+	return meta_info_put(t, NS_EVICT_FREED, &v, sizeof v);
+}
+
+int ns_evict_freed_add(struct ns *ns, uint64_t bytes)
+{
+	return meta_write(ns->me, ns_freed_add_txn, &bytes);
+}
+
+static int ns_freed_txn(struct meta_txn *t, void *arg)
+{
+	return ns_freed_get(t, arg);
+}
+
+int ns_evict_freed(struct ns *ns, uint64_t *total)
+{
+	*total = 0;
+	return meta_read(ns->me, ns_freed_txn, total);
+}

@@ -207,4 +207,23 @@ int ns_subtree_pending(struct ns *ns, uint64_t under, struct ns_pending *out);
 typedef int (*ns_file_fn)(void *arg, const char *relpath, size_t len, const struct meta_inode *in);
 int ns_subtree_files(struct ns *ns, uint64_t under, ns_file_fn fn, void *arg);
 
+/* ---- eviction ---- */
+/* The local data of ino is about to be dropped (called under the data file's exclusive
+ * lock, see data_file_evict_if). In one write transaction: if ino is a regular file whose
+ * content is in S3 (clean, bound to an object, not s3files' own) its data state becomes
+ * "nothing local" and its present ranges are forgotten, and 0 is returned; EBUSY if it
+ * must stay (dirty, in conflict, never uploaded, reserved). 0 too if ino no longer exists
+ * (the file is an orphan and may go). *had_inode (may be NULL) says which. */
+int ns_data_evicting(struct ns *ns, uint64_t ino, bool *had_inode);
+/* The FSAL asks the daemon for room (the data tier is over its quota): records the time
+ * and how many bytes it wants to write. The daemon reads them with ns_evict_requested
+ * (when 0: never asked). */
+int ns_evict_request(struct ns *ns, int64_t now_ns, uint64_t bytes);
+int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes);
+/* Bytes evicted from the data tier so far, over all passes and processes: the daemon adds
+ * what each pass freed; the FSAL reads it to tell a tier that is making room from one
+ * that is stuck with dirty data. */
+int ns_evict_freed_add(struct ns *ns, uint64_t bytes);
+int ns_evict_freed(struct ns *ns, uint64_t *total);
+
 #endif

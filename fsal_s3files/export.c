@@ -24,6 +24,7 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 	free_export_ops(exp_hdl);
 	export_ctx_close(me->x);
 	pthread_mutex_destroy(&me->up_lock);
+	pthread_mutex_destroy(&me->quota_lock);
 	pthread_cond_destroy(&me->up_cond);
 	LogEvent(COMPONENT_FSAL, "S3FILES: export %u released", me->cfg->export_id);
 	gsh_free(me);
@@ -182,6 +183,7 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 	me->fsid.minor = export_id;
 	pthread_mutex_init(&me->up_lock, NULL);
 	pthread_cond_init(&me->up_cond, NULL);
+	pthread_mutex_init(&me->quota_lock, NULL);
 	fsal_export_init(&me->export);
 	s3f_export_ops_init(&me->export.exp_ops);
 
@@ -217,6 +219,7 @@ fail_ctx:
 fail_ops:
 	free_export_ops(&me->export);
 	pthread_mutex_destroy(&me->up_lock);
+	pthread_mutex_destroy(&me->quota_lock);
 	pthread_cond_destroy(&me->up_cond);
 	gsh_free(me);
 	return s3f_status(rc);

@@ -778,6 +778,8 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 		arg->io_amount += n;
 	}
 	arg->end_of_file = off >= in.size;
+	/* A use, for eviction by age; at most one atime update per hour and file. */
+	(void)data_file_touch(fd, meta_now_ns(), S3F_TOUCH_GRANULARITY_NS);
 unlock:
 	data_file_unlock(fd);
 done:
@@ -793,7 +795,7 @@ static void s3f_write2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb d
 	struct export_ctx *x = s3f_x(h);
 	struct meta_inode in;
 	fsal_status_t status;
-	uint64_t off = arg->offset, total = 0;
+	uint64_t off = arg->offset, total = 0, want = 0;
 	int fd = -1, rc;
 
 	status = s3f_io_check(h, bypass, arg->state, FSAL_O_WRITE);
@@ -802,6 +804,14 @@ static void s3f_write2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb d
 		return;
 	}
 	arg->io_amount = 0;
+	for (int i = 0; i < arg->iov_count; i++)
+		want += arg->iov[i].iov_len;
+	/* Data_Quota: hold the write back (or refuse it) before anything is written. */
+	rc = s3f_quota_admit(h->exp, want);
+	if (rc) {
+		done_cb(obj, s3f_status(rc), arg, caller_arg);
+		return;
+	}
 	pthread_mutex_lock(&h->io_lock);
 	rc = ns_getattr(x->ns, h->ino, &in);
 	if (rc)
@@ -825,6 +835,7 @@ static void s3f_write2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb d
 		if (rc)
 			goto unlock;
 	}
+	s3f_quota_wrote(h->exp, total);
 	rc = ns_write_done(x->ns, h->ino, off, total, &in);
 	if (rc == 0)
 		arg->io_amount = total;

@@ -60,6 +60,14 @@ struct s3f_export {
 	pthread_cond_t up_cond;
 	bool up_stop;
 	uint64_t up_seq;		/* last change applied (up thread only) */
+	/* write admission under Data_Quota (quota.c); all fields under quota_lock */
+	pthread_mutex_t quota_lock;
+	int64_t quota_scan_ns;		/* monotonic time of the last data tier recount */
+	uint64_t quota_used;		/* bytes the recount found */
+	uint64_t quota_written;		/* bytes written since (an upper bound of growth) */
+	int64_t quota_over_ns;		/* since when writes are held back (0: they are not) */
+	uint64_t quota_over_freed;	/* ns_evict_freed when that began */
+	int64_t quota_asked_ns;		/* last time the daemon was asked for room */
 };
 
 struct s3f_handle {
@@ -76,6 +84,15 @@ struct s3f_handle {
 };
 
 extern struct s3f_module S3F;
+
+/* Reads record a use of the local data at most this often (eviction works in days). */
+#define S3F_TOUCH_GRANULARITY_NS (3600LL * 1000000000LL)
+
+/* quota.c: may a write of len bytes go ahead? 0; EAGAIN: hold it back (the client
+ * retries: NFS4ERR_DELAY) while the daemon evicts or commits; EDQUOT once it has been held
+ * back for Quota_Wait seconds. s3f_quota_wrote accounts what was written. */
+int s3f_quota_admit(struct s3f_export *me, uint64_t len);
+void s3f_quota_wrote(struct s3f_export *me, uint64_t len);
 
 /* status.c: the one place core return codes become fsal_status_t */
 fsal_status_t s3f_status(int rc);

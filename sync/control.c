@@ -9,6 +9,8 @@
  *                                    commits=.. errors=.. conflicts=.. polls=..  ; OK
  *   COMMIT <export_id> <path>     -> commit everything dirty under path now, and pending
  *                                    deletes: OK committed=.. deleted=.. failed=.. conflicts=..
+ *   EVICT <export_id>             -> one eviction pass now (age and quota rules):
+ *                                    OK by_age=.. by_quota=.. freed=.. busy=.. tier=.. quota=..
  *   SYNCED <export_id> <path>     -> is everything under path (a file or a directory) in S3?
  *                                    Not yet: OK synced=0 dirty=.. deletes=.. conflicts=..
  *                                    [conflict_key=<escaped S3 key of one conflicted file>]
@@ -96,13 +98,16 @@ static void ctl_status(struct syncd *d, FILE *out)
 
 		(void)ns_backlog(se->x->ns, &dirty, &deletes);
 		fprintf(out, "EXPORT id=%u bucket=%s prefix=%s dirty=%llu deletes=%llu commits=%llu "
-			"errors=%llu conflicts=%llu polls=%llu\n", se->cfg->export_id,
+			"errors=%llu conflicts=%llu polls=%llu evicted=%llu tier_bytes=%llu\n",
+			se->cfg->export_id,
 			se->cfg->bucket, se->cfg->prefix[0] ? se->cfg->prefix : "/",
 			(unsigned long long)dirty, (unsigned long long)deletes,
 			(unsigned long long)__atomic_load_n(&se->n_commits, __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(&se->n_commit_errors, __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(&se->n_conflicts, __ATOMIC_RELAXED),
-			(unsigned long long)__atomic_load_n(&se->n_polls, __ATOMIC_RELAXED));
+			(unsigned long long)__atomic_load_n(&se->n_polls, __ATOMIC_RELAXED),
+			(unsigned long long)__atomic_load_n(&se->n_evicted, __ATOMIC_RELAXED),
+			(unsigned long long)data_tier_usage(se->x->data));
 	}
 	fprintf(out, "OK\n");
 }
@@ -239,6 +244,32 @@ static void ctl_synced(struct syncd *d, char *args, FILE *out)
 		fprintf(out, "OK synced=1 files=%llu\n", (unsigned long long)f.n);
 }
 
+static void ctl_evict(struct syncd *d, char *args, FILE *out)
+{
+	struct sync_evict_result r;
+	struct sync_export *se;
+	unsigned long id = strtoul(args, NULL, 10);
+	int rc;
+
+	se = syncd_export_by_id(d, (uint32_t)id);
+	if (!se) {
+		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
+		return;
+	}
+	pthread_mutex_lock(&se->evict_lock);
+	rc = sync_evict_pass(se, meta_now_ns(), true, 0, &r);
+	pthread_mutex_unlock(&se->evict_lock);
+	if (rc) {
+		fprintf(out, "ERR eviction: %s\n", s3f_strerror(rc));
+		return;
+	}
+	fprintf(out, "OK by_age=%llu by_quota=%llu freed=%llu busy=%llu failed=%llu tier=%llu "
+		"quota=%llu\n", (unsigned long long)r.by_age, (unsigned long long)r.by_quota,
+		(unsigned long long)r.freed_bytes, (unsigned long long)r.busy,
+		(unsigned long long)r.failed, (unsigned long long)r.after_bytes,
+		(unsigned long long)se->cfg->data_quota);
+}
+
 static void ctl_serve(struct syncd *d, int fd)
 {
 	char line[8192];
@@ -263,6 +294,8 @@ static void ctl_serve(struct syncd *d, int fd)
 			ctl_commit(d, line + 7, out);
 		else if (strncmp(line, "SYNCED ", 7) == 0)
 			ctl_synced(d, line + 7, out);
+		else if (strncmp(line, "EVICT ", 6) == 0)
+			ctl_evict(d, line + 6, out);
 		else
 			fprintf(out, "ERR unknown request\n");
 	}

@@ -54,11 +54,23 @@ static void syncd_nap(struct syncd *d, unsigned ms)
 	pthread_mutex_unlock(&d->stop_lock);
 }
 
+/* Has the FSAL asked for room (ns_evict_request) since *seen? *bytes: how much. */
+static bool syncd_evict_wanted(struct sync_export *se, int64_t *seen, uint64_t *bytes)
+{
+	int64_t when = 0;
+
+	if (ns_evict_requested(se->x->ns, &when, bytes) != 0 || when <= *seen)
+		return false;
+	*seen = when;
+	return true;
+}
+
 static void *syncd_worker(void *arg)
 {
 	struct sync_export *se = arg;
 	struct syncd *d = &g_syncd;
 	int64_t interval = (int64_t)se->cfg->commit_interval * 1000000000LL;
+	int64_t evict_seen = 0;
 
 	while (!d->stop) {
 		struct sync_result res = { 0 };
@@ -75,6 +87,17 @@ static void *syncd_worker(void *arg)
 		if (now >= se->next_poll_ns) {
 			(void)sync_poll_pass(se);
 			se->next_poll_ns = meta_now_ns() + (int64_t)se->cfg->poll_interval_ms * 1000000LL;
+		}
+		uint64_t room = 0;
+		bool asked = syncd_evict_wanted(se, &evict_seen, &room);
+
+		if (asked || now >= se->next_evict_ns) {
+			struct sync_evict_result er;
+
+			pthread_mutex_lock(&se->evict_lock);
+			(void)sync_evict_pass(se, meta_now_ns(), asked, room, &er);
+			pthread_mutex_unlock(&se->evict_lock);
+			se->next_evict_ns = meta_now_ns() + SYNC_EVICT_INTERVAL_S * 1000000000LL;
 		}
 		syncd_nap(d, SYNC_TICK_MS);
 	}
@@ -172,6 +195,7 @@ int main(int argc, char **argv)
 
 		se->cfg = &d->conf->exports[i];
 		pthread_mutex_init(&se->commit_lock, NULL);
+		pthread_mutex_init(&se->evict_lock, NULL);
 		rc = export_ctx_open(se->cfg, 0, &se->x);
 		if (rc) {
 			LOG_ERROR(LOG_C_SYNC, "export %u: cannot open: %s", se->cfg->export_id,
@@ -236,6 +260,7 @@ out:
 			pthread_join(d->exports[i].thread, NULL);
 		export_ctx_close(d->exports[i].x);
 		pthread_mutex_destroy(&d->exports[i].commit_lock);
+		pthread_mutex_destroy(&d->exports[i].evict_lock);
 	}
 	free(d->exports);
 	conf_free(d->conf);

@@ -25,9 +25,13 @@ struct sync_export {
 	bool started;
 	/* Held for a whole commit or delete pass (worker or control request). */
 	pthread_mutex_t commit_lock;
+	/* Held for a whole eviction pass (worker or control request). */
+	pthread_mutex_t evict_lock;
 	int64_t next_poll_ns;		/* worker thread only */
+	int64_t next_evict_ns;		/* worker thread only */
 	/* counters (atomic) */
 	uint64_t n_commits, n_commit_errors, n_deletes, n_conflicts, n_polls;
+	uint64_t n_evicted;
 };
 
 struct sync_result {
@@ -48,6 +52,22 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 /* poll.c */
 /* Re-list every imported directory. */
 int sync_poll_pass(struct sync_export *se);
+
+/* evict.c */
+struct sync_evict_result {
+	uint64_t by_age, by_quota;	/* files whose local data was dropped */
+	uint64_t freed_bytes;
+	uint64_t busy;			/* wanted to go but dirty, in use or not in S3 */
+	uint64_t failed;
+	uint64_t before_bytes, after_bytes;	/* data tier usage around the pass */
+	bool over_quota;		/* still over Data_Quota afterwards */
+};
+/* One eviction pass over the export's data tier (age and quota rules, see evict.c).
+ * force: make room even if the tier is not over its quota yet (the FSAL asked for room,
+ * or an operator did), for `room` more bytes. Serialized by the caller (evict_lock). */
+int sync_evict_pass(struct sync_export *se, int64_t now_ns, bool force, uint64_t room,
+		    struct sync_evict_result *res);
+#define SYNC_EVICT_INTERVAL_S 60
 
 /* control.c */
 struct syncd;

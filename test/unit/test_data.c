@@ -251,6 +251,130 @@ static void test_evict_busy_in_process(void)
 	data_tier_close(t);
 }
 
+/* still_ok callback: records the call and whether the file was still there, answers *arg. */
+static int evict_ok_calls;
+static int evict_ok_file_present;
+static const char *evict_ok_path;
+
+static int evict_ok(void *arg, uint64_t ino)
+{
+	struct stat st;
+
+	(void)ino;
+	evict_ok_calls++;
+	evict_ok_file_present = stat(evict_ok_path, &st) == 0;
+	return *(int *)arg;
+}
+
+/* data_file_evict_if: the check runs under the lock, before the unlink; a refusal keeps
+ * the file and is returned; a held lock means the check never runs. */
+static void test_evict_if(void)
+{
+	const char *dir = check_tmpdir();
+	struct data_tier *t = tier_open(dir);
+	char path[4200];
+	struct stat st;
+	int fd, answer;
+
+	path_of(dir, 9, path, sizeof path);
+	evict_ok_path = path;
+	CHECK_OK(data_file_open(t, 9, DATA_CREATE, &fd));
+	CHECK_OK(data_file_write(fd, "data", 4, 0));
+	CHECK_OK(data_file_lock(fd, false));
+	answer = 0;
+	evict_ok_calls = 0;
+	CHECK_INT_EQ(data_file_evict_if(t, 9, evict_ok, &answer), EBUSY);
+	CHECK_INT_EQ(evict_ok_calls, 0);	/* in use: not even asked */
+	data_file_unlock(fd);
+	answer = EBUSY;
+	CHECK_INT_EQ(data_file_evict_if(t, 9, evict_ok, &answer), EBUSY);
+	CHECK_INT_EQ(evict_ok_calls, 1);
+	CHECK(stat(path, &st) == 0);		/* refused: kept */
+	answer = 0;
+	CHECK_OK(data_file_evict_if(t, 9, evict_ok, &answer));
+	CHECK_INT_EQ(evict_ok_calls, 2);
+	CHECK_INT_EQ(evict_ok_file_present, 1);	/* asked before the unlink */
+	CHECK(stat(path, &st) != 0 && errno == ENOENT);
+	data_file_close(t, fd);
+	/* no file: nothing to ask */
+	CHECK_OK(data_file_evict_if(t, 9, evict_ok, &answer));
+	CHECK_INT_EQ(evict_ok_calls, 2);
+	data_tier_close(t);
+}
+
+struct files_seen {
+	uint64_t ino[8];
+	int64_t used[8];
+	uint64_t bytes[8];
+	int n;
+};
+
+static int files_cb(void *arg, const struct data_file_info *fi)
+{
+	struct files_seen *s = arg;
+
+	if (s->n < 8) {
+		s->ino[s->n] = fi->ino;
+		s->used[s->n] = fi->used_ns;
+		s->bytes[s->n] = fi->bytes;
+		s->n++;
+	}
+	return 0;
+}
+
+/* data_tier_files reports each file with its last use (later of atime and mtime);
+ * data_file_touch moves atime forward, but not more often than the granularity. */
+static void test_files_and_touch(void)
+{
+	const char *dir = check_tmpdir();
+	struct data_tier *t = tier_open(dir);
+	struct files_seen s = { .n = 0 };
+	struct timespec old[2] = { { 1000000, 0 }, { 1000000, 0 } };	/* 1970-01-12 */
+	char junk[4300];
+	uint64_t total = 0;
+	int fd, fd2;
+	int64_t now = 2000000000LL * 1000000000LL;
+
+	CHECK_OK(data_file_open(t, 0x1234, DATA_CREATE, &fd));
+	CHECK_OK(data_file_write(fd, "x", 1, 0));
+	CHECK_OK(data_file_sync(fd));
+	CHECK(futimens(fd, old) == 0);
+	CHECK_OK(data_file_open(t, 0x99, DATA_CREATE, &fd2));
+	CHECK_OK(data_file_write(fd2, "yy", 2, 0));
+	/* a stray file in the tier is counted but never reported as an inode */
+	snprintf(junk, sizeof junk, "%s/34/not-an-inode", dir);	/* beside ino 0x1234 */
+	{
+		int j = open(junk, O_CREAT | O_WRONLY, 0600);
+
+		CHECK(j >= 0);
+		CHECK(write(j, "zzzz", 4) == 4);
+		close(j);
+	}
+	CHECK_OK(data_tier_files(t, files_cb, &s, &total));
+	CHECK_INT_EQ(s.n, 2);
+	for (int i = 0; i < s.n; i++) {
+		if (s.ino[i] == 0x1234)
+			CHECK_INT_EQ(s.used[i], 1000000LL * 1000000000LL);
+		else
+			CHECK_U64_EQ(s.ino[i], 0x99);
+		CHECK(s.bytes[i] > 0);
+	}
+	CHECK(total >= s.bytes[0] + s.bytes[1]);
+	CHECK_U64_EQ(data_tier_usage(t), total);
+
+	/* touch: moves atime to now; a second touch within the granularity does nothing */
+	CHECK_OK(data_file_touch(fd, now, 3600LL * 1000000000LL));
+	CHECK_OK(data_file_touch(fd, now + 60LL * 1000000000LL, 3600LL * 1000000000LL));
+	s.n = 0;
+	CHECK_OK(data_tier_files(t, files_cb, &s, NULL));
+	for (int i = 0; i < s.n; i++)
+		if (s.ino[i] == 0x1234)
+			CHECK_INT_EQ(s.used[i], now);
+	data_file_close(t, fd);
+	data_file_close(t, fd2);
+	data_tier_close(t);
+}
+
 /* The lock holder is another process: evict must see it (EBUSY), then succeed. */
 static void test_evict_busy_across_fork(void)
 {
@@ -466,6 +590,8 @@ int main(void)
 	CHECK_RUN(test_remove_enoent_tolerant);
 	CHECK_RUN(test_evict_busy_in_process);
 	CHECK_RUN(test_evict_busy_across_fork);
+	CHECK_RUN(test_evict_if);
+	CHECK_RUN(test_files_and_touch);
 	CHECK_RUN(test_usage_accounting);
 	CHECK_RUN(test_fanout_10k_files);
 	CHECK_RUN(test_open_errors);

@@ -191,8 +191,71 @@ static void test_pending_and_files(void)
 	fx_close(&f);
 }
 
+/* Which inodes may lose their local data, and what that records. */
+static void test_data_evicting(void)
+{
+	struct fx f;
+	struct meta_inode in;
+	struct ns_import_entry e = { .name = "big", .len = 3, .size = 1000, .mtime_s = 1,
+				     .etag = "0123456789abcdef0123456789abcdef" };
+	enum ns_import_result r;
+	uint64_t imported, fresh, dir;
+	bool had = false;
+	int64_t when = -1;
+	uint64_t room = 99;
+
+	fx_open(&f);
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &e, 1, meta_now_ns(), &r, &imported));
+	CHECK_OK(ns_data_fetched(f.ns, imported, e.etag, 0, 1000, &in));
+	CHECK_OK(ns_getattr(f.ns, imported, &in));
+	CHECK_INT_EQ(in.data, META_D_FULL);
+	/* clean and in S3: may go; afterwards nothing is local */
+	CHECK_OK(ns_data_evicting(f.ns, imported, &had));
+	CHECK(had);
+	CHECK_OK(ns_getattr(f.ns, imported, &in));
+	CHECK_INT_EQ(in.data, META_D_NONE);
+	CHECK_INT_EQ(in.sync, META_S_CLEAN);
+	CHECK_U64_EQ(in.size, 1000);	/* metadata stays */
+	/* written since: dirty data never goes */
+	CHECK_OK(ns_write_done(f.ns, imported, 0, 10, &in));
+	CHECK_INT_EQ(ns_data_evicting(f.ns, imported, &had), EBUSY);
+	/* a file never uploaded, a directory: never */
+	fresh = mk(&f, META_ROOT_INO, "new", META_T_REG);
+	CHECK_INT_EQ(ns_data_evicting(f.ns, fresh, &had), EBUSY);
+	dir = mk(&f, META_ROOT_INO, "dir", META_T_DIR);
+	commit(&f, dir, "");
+	CHECK_INT_EQ(ns_data_evicting(f.ns, dir, &had), EBUSY);
+	/* in conflict: never */
+	commit(&f, fresh, "etag-fresh");
+	{
+		struct meta_txn *t;
+
+		CHECK_OK(meta_txn_begin(f.me, true, &t));
+		CHECK_OK(meta_inode_get(t, fresh, &in));
+		in.sync = META_S_CONFLICT;
+		CHECK_OK(meta_inode_put(t, &in));
+		CHECK_OK(meta_txn_commit(t));
+	}
+	CHECK_INT_EQ(ns_data_evicting(f.ns, fresh, &had), EBUSY);
+	/* no such inode: an orphan data file, may go */
+	had = true;
+	CHECK_OK(ns_data_evicting(f.ns, 987654, &had));
+	CHECK(!had);
+
+	/* the FSAL's request for room reaches the daemon's side */
+	CHECK_OK(ns_evict_requested(f.ns, &when, &room));
+	CHECK_INT_EQ(when, 0);
+	CHECK_U64_EQ(room, 0);
+	CHECK_OK(ns_evict_request(f.ns, 1234567, 1 << 20));
+	CHECK_OK(ns_evict_requested(f.ns, &when, &room));
+	CHECK_INT_EQ(when, 1234567);
+	CHECK_U64_EQ(room, 1 << 20);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	CHECK_RUN(test_pending_and_files);
+	CHECK_RUN(test_data_evicting);
 	return check_done();
 }
