@@ -48,3 +48,15 @@ t_wait_for() {
   done
   return 1
 }
+
+# Host side of the guest's host_signal/host_wait (test/vm/run-guest.sh --rendezvous DIR).
+# vm_rv_wait DIR NAME [SEC]: wait until the guest signalled NAME (default 300 s).
+vm_rv_wait() {
+  local end=$(( $(date +%s) + ${3:-300} ))
+  while [ ! -e "$1/$2.sig" ]; do
+    [ "$(date +%s)" -ge "$end" ] && return 1
+    sleep 0.1
+  done
+}
+# vm_rv_ack DIR NAME: let the guest go on past host_wait NAME.
+vm_rv_ack() { : > "$1/$2.ack"; }

@@ -203,7 +203,8 @@ install -m 755 "$HERE/guest/init" "$STAGE/init"
 install -m 644 "$HERE/guest/guest.sh" "$STAGE/lib/guest.sh"
 # The helpers are shell functions in the script itself; these wrappers make them commands
 # too, for child shells (step NAME sh -c '... now_ms ...'), timeout, xargs...
-for f in step note fail nfs_mount host_run now_ms elapsed_ms mtime_ms host_now_ms clock_sync; do
+for f in step note fail nfs_mount host_run now_ms elapsed_ms mtime_ms host_now_ms clock_sync \
+         host_signal host_wait; do
   printf '#!/bin/sh\n. /lib/guest.sh\n%s "$@"\n' "$f" > "$STAGE/bin/$f"
   chmod 755 "$STAGE/bin/$f"
 done

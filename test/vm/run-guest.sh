@@ -15,6 +15,10 @@
 #   --smp N          guest CPUs (default 1)
 #   --log FILE       full console log (kernel + init + script output) to FILE
 #   --append ARGS    extra kernel command line
+#   --rendezvous DIR host side of host_signal/host_wait: DIR is created and shared with the
+#                    guest as /ctl/rv; the host test waits for DIR/NAME.sig (vm_rv_wait in
+#                    test/lib/common.sh), acts (restart a server, ...), then creates
+#                    DIR/NAME.ack (vm_rv_ack) to let the guest go on
 #   --vm-dir DIR     where build-guest.sh put vmlinux + initramfs.cpio (default:
 #                    $S3F_VM_DIR or <repo>/build/vm; built on first use)
 #
@@ -31,7 +35,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-SCRIPT='' SUITE=vm SHARE=/ TIMEOUT=300 MEM=1024 SMP=1 LOG='' APPEND=''
+SCRIPT='' SUITE=vm SHARE=/ TIMEOUT=300 MEM=1024 SMP=1 LOG='' APPEND='' RV=''
 VMDIR=${S3F_VM_DIR:-${S3F_BUILD:-$ROOT/build}/vm}
 ENVS=()
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
     --smp)     SMP=$2; shift 2 ;;
     --log)     LOG=$2; shift 2 ;;
     --append)  APPEND=$2; shift 2 ;;
+    --rendezvous) RV=$2; shift 2 ;;
     --vm-dir)  VMDIR=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "run-guest: unknown option $1" >&2; usage ;;
@@ -74,6 +79,13 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/s3f-vm.XXXXXX") || exit 125
 CTL=$TMP/ctl
 mkdir -p "$CTL"
 cp "$SCRIPT" "$CTL/script.sh"
+if [ -n "$RV" ]; then
+  # The guest sees it as /ctl/rv: a directory inside the ctl share, reached from the host
+  # through a symlink at the caller's path (9p does not follow host symlinks out of a share).
+  { [ ! -L "$RV" ] || rm -f "$RV"; } && [ ! -e "$RV" ] && mkdir -p "$CTL/rv" "$(dirname "$RV")" &&
+    ln -s "$CTL/rv" "$RV" ||
+    { err "--rendezvous $RV: cannot set up"; rm -rf "$TMP"; exit 2; }
+fi
 {
   echo "# written by run-guest.sh"
   for kv in "${ENVS[@]}"; do
@@ -125,6 +137,7 @@ cleanup() {
     wait "$QPID" 2>/dev/null
   fi
   exec 3<&- 2>/dev/null
+  [ -n "$RV" ] && [ -L "$RV" ] && rm -f "$RV"
   rm -rf "$TMP"
 }
 trap cleanup EXIT

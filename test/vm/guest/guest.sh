@@ -20,6 +20,10 @@
 #   host_now_ms              the host's clock in ms (mtime of a file created on the ctl share)
 #   clock_sync               set the guest clock from the host's again (init does it at boot)
 #   fail TEXT                print TEXT to stderr and return 1 (for use inside step functions)
+#   host_signal NAME         tell the host test that the guest reached point NAME (creates
+#                            /ctl/rv/NAME.sig; the host waits with vm_rv_wait, see run-guest.sh)
+#   host_wait NAME [SEC]     wait (default 120 s) until the host answered NAME (vm_rv_ack:
+#                            /ctl/rv/NAME.ack exists); returns 1 on timeout
 #
 # Each helper is also a command (/bin/<name>), so it works in child shells too, e.g.
 #   step skew sh -c 'echo $(( $(now_ms) - $(host_now_ms) ))'
@@ -102,3 +106,13 @@ nfs_mount() {
 }
 
 host_run() { chroot /host "$@"; }
+
+host_signal() { mkdir -p /ctl/rv && : > "/ctl/rv/$1.sig"; }
+
+host_wait() {
+  _s3f_end=$(( $(date +%s) + ${2:-120} ))
+  while [ ! -e "/ctl/rv/$1.ack" ]; do
+    [ "$(date +%s)" -ge "$_s3f_end" ] && { echo "host_wait: no answer to $1" >&2; return 1; }
+    sleep 0.1
+  done
+}

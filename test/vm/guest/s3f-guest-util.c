@@ -12,11 +12,19 @@
  *       print CLOCK_REALTIME in milliseconds (busybox date has no %N).
  *   s3f-guest-util mtime-ms FILE
  *       print FILE's mtime in milliseconds (busybox stat has seconds only).
+ *   s3f-guest-util lock FILE r|w START LEN wait|try HOLD_MS [READY_FILE]
+ *       take a POSIX byte-range lock (fcntl F_SETLKW / F_SETLK; LEN 0 = to the end) on
+ *       FILE, create READY_FILE once it is held, keep it HOLD_MS, release. Exit 0 when the
+ *       lock was held, 3 when `try` found it taken (EAGAIN/EACCES), 1 on other errors.
+ *       (busybox has no flock/fcntl-lock applet in Debian's build.)
  *
  * Built by test/vm/build-guest.sh with gcc -static.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -27,7 +35,8 @@ static int usage(void)
 	fprintf(stderr, "usage: s3f-guest-util mount SRC DST TYPE [DATA [ro]]\n"
 			"       s3f-guest-util clock FILE\n"
 			"       s3f-guest-util now|now-ms\n"
-			"       s3f-guest-util mtime-ms FILE\n");
+			"       s3f-guest-util mtime-ms FILE\n"
+			"       s3f-guest-util lock FILE r|w START LEN wait|try HOLD_MS [READY]\n");
 	return 2;
 }
 
@@ -89,6 +98,51 @@ int main(int argc, char **argv)
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		printf("%lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		return 0;
+	}
+	if (strcmp(argv[1], "lock") == 0) {
+		struct flock fl = { 0 };
+		struct timespec hold;
+		long ms;
+		int fd;
+
+		if (argc < 8 || (strcmp(argv[3], "r") && strcmp(argv[3], "w")) ||
+		    (strcmp(argv[6], "wait") && strcmp(argv[6], "try")))
+			return usage();
+		fd = open(argv[2], argv[3][0] == 'r' ? O_RDONLY : O_RDWR);
+		if (fd < 0) {
+			perror(argv[2]);
+			return 1;
+		}
+		fl.l_type = argv[3][0] == 'r' ? F_RDLCK : F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = strtoll(argv[4], NULL, 10);
+		fl.l_len = strtoll(argv[5], NULL, 10);
+		if (fcntl(fd, argv[6][0] == 'w' ? F_SETLKW : F_SETLK, &fl) != 0) {
+			if (errno == EAGAIN || errno == EACCES) {
+				fprintf(stderr, "lock %s: taken\n", argv[2]);
+				return 3;
+			}
+			perror("fcntl");
+			return 1;
+		}
+		if (argc > 8) {
+			int r = open(argv[8], O_CREAT | O_WRONLY, 0644);
+
+			if (r >= 0)
+				close(r);
+		}
+		ms = strtol(argv[7], NULL, 10);
+		hold.tv_sec = ms / 1000;
+		hold.tv_nsec = (ms % 1000) * 1000000L;
+		while (nanosleep(&hold, &hold) != 0 && errno == EINTR)
+			;
+		fl.l_type = F_UNLCK;
+		if (fcntl(fd, F_SETLK, &fl) != 0) {
+			perror("unlock");
+			return 1;
+		}
+		close(fd);
 		return 0;
 	}
 	return usage();
