@@ -6,6 +6,8 @@
 #   make run     deps + build + start RGW (unless S3_ENDPOINT is set), ganesha and syncd
 #   make bench   benchmarks against peers measured in the same run
 #   make fuzz    longer fuzzing runs of the parsers
+#   make install DESTDIR=...   install (Debian layout, see packaging/install.sh)
+#   make deb     build/pkg/s3files_<version>_<arch>.deb
 #
 # Layout of outputs (all under $(BUILD)):
 #   lib/libs3fcore.a         core, PIC, linked into the FSAL and both programs
@@ -71,7 +73,7 @@ CTL           := $(BUILD)/bin/s3filesctl
 SYNCD_ASAN    := $(BUILD)/asan/bin/s3files-syncd
 CTL_ASAN      := $(BUILD)/asan/bin/s3filesctl
 
-.PHONY: all deps test run bench fuzz asan unit clean distclean check-ganesha
+.PHONY: all deps test run bench fuzz asan unit clean distclean check-ganesha install deb
 .DEFAULT_GOAL := all
 
 all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(TOOL_BIN)
@@ -96,6 +98,12 @@ run: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
 	$(Q)BUILD=$(abspath $(BUILD)) test/bench/run.sh
+
+install: all
+	$(Q)BUILD=$(abspath $(BUILD)) packaging/install.sh "$(DESTDIR)"
+
+deb: all
+	$(Q)BUILD=$(abspath $(BUILD)) packaging/build-deb.sh
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -197,7 +205,8 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_SRC)
 	   $(shell sed -n 's,^// fuzz-sources:,,p' $<) $(LIBS)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/asan $(BUILD)/lib $(BUILD)/bin $(BUILD)/fuzz $(BUILD)/bench
+	rm -rf $(BUILD)/obj $(BUILD)/asan $(BUILD)/lib $(BUILD)/bin $(BUILD)/fuzz $(BUILD)/bench \
+	       $(BUILD)/pkg
 
 distclean:
 	rm -rf $(BUILD)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# install.sh DESTDIR: install the built s3files into DESTDIR (e.g. / or a staging root for
+# a package), in Debian's layout. Used by `make install` and packaging/build-deb.sh.
+#
+#   <multiarch libdir>/ganesha/libfsals3files.so   where Debian's ganesha looks for FSALs
+#                                                   (no Plugins_Dir setting needed)
+#   /usr/sbin/s3files-syncd  /usr/bin/s3filesctl
+#   /lib/systemd/system/s3files-syncd.service  /etc/default/s3files
+#   /usr/share/doc/s3files/{README.md,SEMANTICS.md,examples/ganesha.conf}
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEST=${1:?usage: install.sh DESTDIR}
+BUILD=${BUILD:-build}
+MA=$(gcc -print-multiarch 2>/dev/null || true)
+LIBDIR=/usr/lib${MA:+/$MA}
+
+for f in "$BUILD/lib/libfsals3files.so" "$BUILD/bin/s3files-syncd" "$BUILD/bin/s3filesctl"; do
+  [ -f "$f" ] || { echo "install.sh: $f is missing: run make first" >&2; exit 1; }
+done
+install -d "$DEST$LIBDIR/ganesha" "$DEST/usr/sbin" "$DEST/usr/bin" "$DEST/lib/systemd/system" \
+  "$DEST/etc/default" "$DEST/usr/share/doc/s3files/examples"
+# Stripped of debug info (kept in the build tree); the FSAL keeps its dynamic symbols.
+install -m 0644 "$BUILD/lib/libfsals3files.so" "$DEST$LIBDIR/ganesha/libfsals3files.so"
+strip --strip-debug "$DEST$LIBDIR/ganesha/libfsals3files.so"
+install -m 0755 -s "$BUILD/bin/s3files-syncd" "$DEST/usr/sbin/s3files-syncd"
+install -m 0755 -s "$BUILD/bin/s3filesctl" "$DEST/usr/bin/s3filesctl"
+install -m 0644 packaging/s3files-syncd.service "$DEST/lib/systemd/system/s3files-syncd.service"
+if [ ! -e "$DEST/etc/default/s3files" ]; then
+  install -m 0644 packaging/default "$DEST/etc/default/s3files"
+fi
+install -m 0644 README.md doc/SEMANTICS.md "$DEST/usr/share/doc/s3files/"
+install -m 0644 conf/ganesha.conf.example "$DEST/usr/share/doc/s3files/examples/ganesha.conf"
+echo "installed into ${DEST:-/} (FSAL in $LIBDIR/ganesha)"
