@@ -461,64 +461,10 @@ void data_tier_usage_adjust(struct data_tier *t, int64_t delta)
 	atomic_fetch_add(&t->usage, delta);
 }
 
-/* Sum st_blocks of the regular files in one fan-out directory (absent: 0). */
-static int data_scan_dir(struct data_tier *t, const char *sub, uint64_t *bytes)
-{
-	DIR *d = NULL;
-	int fd, rc = 0;
-
-	fd = openat(t->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : errno;
-	d = fdopendir(fd);
-	if (!d) {
-		rc = errno;
-		close(fd);
-		return rc;
-	}
-	for (;;) {
-		struct dirent *e;
-		struct stat st;
-
-		errno = 0;
-		e = readdir(d);
-		if (!e) {
-			rc = errno;
-			break;
-		}
-		if (e->d_name[0] == '.')	/* ".", "..", never one of ours */
-			continue;
-		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			if (errno == ENOENT)	/* removed while we walk */
-				continue;
-			rc = errno;
-			break;
-		}
-		if (S_ISREG(st.st_mode))
-			*bytes += (uint64_t)st.st_blocks * 512;
-	}
-	closedir(d);
-	return rc;
-}
-
 int data_tier_scan(struct data_tier *t, uint64_t *bytes)
 {
-	uint64_t total = 0;
-	int rc;
-
-	for (unsigned b = 0; b < DATA_FANOUT; b++) {
-		char sub[3];
-
-		snprintf(sub, sizeof sub, "%02x", b);
-		rc = data_scan_dir(t, sub, &total);
-		if (rc)
-			return rc;
-	}
 	/* Adjustments racing with the walk are lost or doubled; the next scan fixes them. */
-	atomic_store(&t->usage, total > INT64_MAX ? INT64_MAX : (int64_t)total);
-	if (bytes)
-		*bytes = total;
-	return 0;
+	return data_tier_files(t, NULL, NULL, bytes);
 }
 
 uint64_t data_tier_quota(struct data_tier *t)

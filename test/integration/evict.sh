@@ -19,19 +19,7 @@ T_SUITE=evict
 . "$S3F_ROOT/test/lib/s3files.sh"
 . "$S3F_ROOT/test/lib/s3.sh"
 
-RGW_DIR=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
-if [ ! -f "$RGW_DIR/env" ]; then
-  t_fail setup "no RGW env at $RGW_DIR/env (run through test/run.sh)"
-  t_done
-fi
-set -a; . "$RGW_DIR/env"; set +a
-export S3_PREFIX="ev-$$/"
-P=$S3_PREFIX
-B=$S3_BUCKET
-
-WORK=$S3F_BUILD/test-tmp/evict.$$
-STACK=$WORK/stack
-rm -rf "$WORK"; mkdir -p "$WORK/data"
+s3f_test_setup ev
 cleanup() { s3f_stack_stop "$STACK"; }
 trap cleanup EXIT
 

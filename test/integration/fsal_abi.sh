@@ -9,16 +9,7 @@ T_SUITE=fsal_abi
 . "$(dirname "$0")/../lib/common.sh"
 . "$S3F_ROOT/test/lib/s3files.sh"
 
-RGW_DIR=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
-if [ ! -f "$RGW_DIR/env" ]; then
-  t_fail setup "no RGW env at $RGW_DIR/env (run through test/run.sh)"
-  t_done
-fi
-set -a; . "$RGW_DIR/env"; set +a
-export S3_PREFIX="abi-$$/"
-
-WORK=$S3F_BUILD/test-tmp/fsal_abi.$$
-rm -rf "$WORK"; mkdir -p "$WORK"
+s3f_test_setup abi
 cleanup() {
   for d in "$WORK"/stack-*; do [ -d "$d" ] && s3f_stack_stop "$d"; done
 }

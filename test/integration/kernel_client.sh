@@ -24,19 +24,7 @@ T_SUITE=kernel_client
 . "$S3F_ROOT/test/lib/s3files.sh"
 . "$S3F_ROOT/test/lib/s3.sh"
 
-RGW_DIR=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
-if [ ! -f "$RGW_DIR/env" ]; then
-  t_fail setup "no RGW env at $RGW_DIR/env (run through test/run.sh)"
-  t_done
-fi
-set -a; . "$RGW_DIR/env"; set +a
-export S3_PREFIX="kc-$$/"
-P=$S3_PREFIX
-B=$S3_BUCKET
-
-WORK=$S3F_BUILD/test-tmp/kernel_client.$$
-STACK=$WORK/stack
-rm -rf "$WORK"; mkdir -p "$WORK/data"
+s3f_test_setup kc
 cleanup() { s3f_stack_stop "$STACK"; }
 trap cleanup EXIT
 

@@ -22,21 +22,9 @@ T_SUITE=posix
 . "$S3F_ROOT/test/lib/s3files.sh"
 . "$S3F_ROOT/test/lib/s3.sh"
 
-RGW_DIR=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
-if [ ! -f "$RGW_DIR/env" ]; then
-  t_fail setup "no RGW env at $RGW_DIR/env (run through test/run.sh)"
-  t_done
-fi
-set -a; . "$RGW_DIR/env"; set +a
-export S3_PREFIX="px-$$/"
-P=$S3_PREFIX
-B=$S3_BUCKET
+s3f_test_setup px
 export LC_ALL=C
-
-WORK=$S3F_BUILD/test-tmp/posix.$$
-STACK=$WORK/stack
 RV=$WORK/rv
-rm -rf "$WORK"; mkdir -p "$WORK/data"
 GPID=
 cleanup() {
   [ -n "$GPID" ] && kill "$GPID" 2>/dev/null

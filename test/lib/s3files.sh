@@ -203,3 +203,23 @@ s3f_stack_stop() {
   s3f_syncd_stop "$1"
   s3f_ganesha_stop "$1"
 }
+
+# s3f_test_setup NAME: common start of an integration suite that uses the shared test RGW
+# (test/run.sh starts it): loads its settings into the environment with
+# S3_PREFIX=NAME-<pid>/, sets P (prefix), B (bucket), WORK (a fresh scratch dir with a
+# data/ subdir) and STACK ($WORK/stack). Without the RGW it reports "setup" failed and
+# exits the suite.
+s3f_test_setup() {
+  local rgw=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
+  if [ ! -f "$rgw/env" ]; then
+    t_fail setup "no RGW env at $rgw/env (run through test/run.sh)"
+    t_done
+  fi
+  set -a; . "$rgw/env"; set +a
+  export S3_PREFIX="$1-$$/"
+  P=$S3_PREFIX
+  B=$S3_BUCKET
+  WORK=$S3F_BUILD/test-tmp/$T_SUITE.$$
+  STACK=$WORK/stack
+  rm -rf "$WORK"; mkdir -p "$WORK/data"
+}
