@@ -5,6 +5,7 @@
  *   s3filesctl [-f GANESHA_CONF] commit [-e EXPORT_ID] [PATH]
  *   s3filesctl [-f GANESHA_CONF] wait-synced [-e EXPORT_ID] [--timeout SEC] [PATH]
  *   s3filesctl [-f GANESHA_CONF] evict [-e EXPORT_ID]
+ *   s3filesctl [-f GANESHA_CONF] ls [-e EXPORT_ID] [PATH]
  *   s3filesctl [-f GANESHA_CONF] events [-e EXPORT_ID] [--from SEQ] [--kind KIND]
  *   s3filesctl [-f GANESHA_CONF] config-check
  *   s3filesctl config-help
@@ -16,6 +17,13 @@
  * wait-synced exits 0 when everything under PATH is in S3 (printing "ETAG PATH" for
  * each file, PATH relative to the export root, %-escaped like the protocol), 3 when a
  * file under PATH is in conflict (it will not sync until resolved), 124 on --timeout.
+ *
+ * ls prints what the daemon's metadata store holds for PATH (a directory's entries, or
+ * the file), without listing S3 or importing anything: one line per entry,
+ *   TYPE SIZE STATE ETAG NAME
+ * TYPE f, d or l; STATE clean, dirty or conflict; ETAG the S3 ETag last seen or "-";
+ * NAME %-escaped like wait-synced's paths. A directory whose S3 listing was never
+ * imported (no client looked into it yet) says so on stderr.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +51,8 @@ static void usage(FILE *out)
 		"                                wait until everything under PATH is in S3;\n"
 		"                                print each file's ETag\n"
 		"  evict [-e ID]                 drop local data now by the age and quota rules\n"
+		"  ls [-e ID] [PATH]             what the file view holds for PATH (no S3 call):\n"
+		"                                TYPE SIZE STATE ETAG NAME per entry\n"
 		"  events [-e ID] [--from SEQ] [--kind KIND]\n"
 		"                                print journal events as JSON lines\n"
 		"  config-check                  validate the config file\n"
@@ -219,6 +229,43 @@ static int wait_synced(const char *sock, uint32_t export_id, const char *path, d
 	return rc;
 }
 
+/* LS: the daemon's "ENTRY ..." lines without the tag. */
+static int list_path(const char *sock, uint32_t export_id, const char *path)
+{
+	char *esc = ctl_escape(path), req[16384], last[8192] = "";
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int rc;
+
+	if (!esc)
+		return 1;
+	snprintf(req, sizeof req, "LS %u %s", export_id, esc);
+	free(esc);
+	mem = open_memstream(&buf, &len);
+	if (!mem)
+		return 1;
+	rc = ctl_call(sock, req, mem, last, sizeof last);
+	fclose(mem);
+	if (rc) {
+		fprintf(stderr, "s3filesctl: %s\n", last[0] ? last : "no answer");
+		free(buf);
+		return 1;
+	}
+	for (char *l = buf, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+		nl = strchr(l, '\n');
+		if (nl)
+			*nl = '\0';
+		if (strncmp(l, "ENTRY ", 6) == 0)
+			printf("%s\n", l + 6);
+	}
+	free(buf);
+	if (strstr(last, " listed=0"))
+		fprintf(stderr, "s3filesctl: %s: not listed from S3 yet (no client has looked "
+			"into it); showing what is known\n", path);
+	return 0;
+}
+
 static const struct conf_export *pick_export(const struct conf *c, long id)
 {
 	if (id >= 0)
@@ -353,6 +400,17 @@ int main(int argc, char **argv)
 		} else {
 			rc = c->daemon.control_socket ?
 			     wait_synced(c->daemon.control_socket, ce->export_id, path, timeout_s) : 1;
+		}
+	} else if (strcmp(cmd, "ls") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+		const char *path = optind < argc ? argv[optind] : "/";
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+			rc = 2;
+		} else {
+			rc = c->daemon.control_socket ?
+			     list_path(c->daemon.control_socket, ce->export_id, path) : 1;
 		}
 	} else if (strcmp(cmd, "evict") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);

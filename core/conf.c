@@ -1518,6 +1518,9 @@ static const struct conf_item conf_fsal_items[] = {
 	  "with only dirty data, before they fail with EDQUOT" },
 	{ "Meta_Map_Size", CT_SIZE, 0, MiB, 16 * TiB, "1G", NULL, NULL, NULL, EXP(meta_map_size),
 	  "initial LMDB map size (grown when full)" },
+	{ "Dir_Rename_Warn_Objects", CT_U32, 0, 1, 1000000000, "10000", NULL, NULL, NULL,
+	  EXP(dir_rename_warn_objects),
+	  "journal a dir_rename_large event when a directory rename moves more objects in S3" },
 };
 
 /* Top-level S3FILES { ... } */
@@ -1526,9 +1529,9 @@ static const struct conf_item conf_daemon_items[] = {
 	  conf_check_abspath, DMN(control_socket), "UNIX socket of s3files-syncd" },
 	{ "Log_Level", CT_ENUM, 0, 0, 0, "info", NULL, conf_log_levels, NULL, DMN(log_level),
 	  "log level of s3files-syncd and of the FSAL's own messages" },
-	{ "Notify_Listen", CT_STR, CF_PLANNED, 3, 262, NULL, "off", NULL, conf_check_hostport,
+	{ "Notify_Listen", CT_STR, 0, 3, 262, NULL, "off", NULL, conf_check_hostport,
 	  DMN(notify_listen), "host:port receiving S3 event notifications (HTTP POST)" },
-	{ "Metrics_Listen", CT_STR, CF_PLANNED, 3, 262, NULL, "off", NULL, conf_check_hostport,
+	{ "Metrics_Listen", CT_STR, 0, 3, 262, NULL, "off", NULL, conf_check_hostport,
 	  DMN(metrics_listen), "host:port serving Prometheus metrics at /metrics" },
 };
 

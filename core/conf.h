@@ -65,6 +65,7 @@ struct conf_export {
 	uint32_t evict_after_days;	/* (30) */
 	uint32_t quota_wait;		/* seconds writes wait for room before EDQUOT (30) */
 	uint64_t meta_map_size;		/* initial LMDB map size (1 GiB); grown when full */
+	uint32_t dir_rename_warn_objects; /* dir_rename_large event above this many objects (10000) */
 
 	/* where this export was defined */
 	char *src_file;

@@ -10,6 +10,44 @@
 #include "log.h"
 #include "rangeset.h"
 
+/* GET the ranges of miss from key, pinned to etag, into fd. */
+static int hydrate_fetch(struct export_ctx *x, const char *key, const char *etag, int fd,
+			 const struct rangeset *miss, struct hydrate_stats *st)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < miss->n; i++) {
+		struct s3_cond cond = { .if_match = etag };
+		uint64_t roff = miss->r[i].start, rlen = miss->r[i].end - miss->r[i].start, got = 0;
+
+		if (rlen >= HYDRATE_PARALLEL_MIN) {
+			rc = s3_object_get_parallel(x->s3, key, roff, rlen, fd, roff, 0, 0, &cond,
+						    NULL);
+			got = rc ? 0 : rlen;
+		} else {
+			rc = s3_object_get_fd(x->s3, key, roff, rlen, fd, roff, &cond, &got, NULL);
+		}
+		if (rc) {
+			if (rc != S3F_E_S3_PRECOND && rc != ENOENT)
+				LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) failed: %s", key,
+					 (unsigned long long)roff, (unsigned long long)rlen,
+					 s3f_strerror(rc));
+			return rc;
+		}
+		if (got != rlen) {
+			LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) returned %llu bytes", key,
+				 (unsigned long long)roff, (unsigned long long)rlen,
+				 (unsigned long long)got);
+			return S3F_E_S3_PROTO;
+		}
+		if (st) {
+			st->fetched_bytes += got;
+			st->requests++;
+		}
+	}
+	return 0;
+}
+
 int hydrate_range(struct export_ctx *x, uint64_t ino, int fd_in, uint64_t off, uint64_t len,
 		  struct meta_inode *in_out, struct hydrate_stats *st)
 {
@@ -40,49 +78,36 @@ int hydrate_range(struct export_ctx *x, uint64_t ino, int fd_in, uint64_t off, u
 	rc = rangeset_missing(&have, start, end, &miss);
 	if (rc || miss.n == 0)
 		goto done;
-	/* The data of this inode lives under the key it is bound to in S3. */
-	if (!(in.flags & META_F_IN_S3) || !in.etag[0]) {
-		/* Never uploaded and not local: the missing bytes are a hole (zeros). */
-		rc = 0;
-		goto done;
-	}
-	rc = ns_key_of(x->ns, ino, key, sizeof key, &keylen);
-	if (rc)
-		goto out;
-	if (fd < 0) {
-		rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+	/* The data of this inode lives in the object it is based on: under its key, or still
+	 * under an old key while a rename is carried out in S3. That can move between our
+	 * lookup and the GET; a vanished or changed source is looked up again. */
+	for (int attempt = 0;; attempt++) {
+		char etag[S3_ETAG_MAX], etag2[S3_ETAG_MAX], key2[S3_KEY_MAX + 1];
+		size_t keylen2;
+
+		rc = ns_data_source(x->ns, ino, key, sizeof key, &keylen, etag);
+		if (rc == ENODATA) {
+			/* Never uploaded and not local: the missing bytes are a hole (zeros). */
+			rc = 0;
+			goto done;
+		}
 		if (rc)
 			goto out;
-	}
-	for (size_t i = 0; i < miss.n; i++) {
-		struct s3_cond cond = { .if_match = in.etag };
-		uint64_t roff = miss.r[i].start, rlen = miss.r[i].end - miss.r[i].start, got = 0;
-
-		if (rlen >= HYDRATE_PARALLEL_MIN) {
-			rc = s3_object_get_parallel(x->s3, key, roff, rlen, fd, roff, 0, 0, &cond,
-						    NULL);
-			got = rc ? 0 : rlen;
-		} else {
-			rc = s3_object_get_fd(x->s3, key, roff, rlen, fd, roff, &cond, &got, NULL);
+		if (fd < 0) {
+			rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+			if (rc)
+				goto out;
 		}
-		if (rc) {
-			if (rc != S3F_E_S3_PRECOND)
-				LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) failed: %s", key,
-					 (unsigned long long)roff, (unsigned long long)rlen,
-					 s3f_strerror(rc));
+		rc = hydrate_fetch(x, key, etag, fd, &miss, st);
+		if (rc == 0) {
+			snprintf(in.etag, sizeof in.etag, "%s", etag);
+			break;
+		}
+		if ((rc != ENOENT && rc != S3F_E_S3_PRECOND) || attempt == 2)
 			goto out;
-		}
-		if (got != rlen) {
-			LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) returned %llu bytes", key,
-				 (unsigned long long)roff, (unsigned long long)rlen,
-				 (unsigned long long)got);
-			rc = S3F_E_S3_PROTO;
+		if (ns_data_source(x->ns, ino, key2, sizeof key2, &keylen2, etag2) != 0 ||
+		    (keylen2 == keylen && memcmp(key2, key, keylen) == 0 && strcmp(etag, etag2) == 0))
 			goto out;
-		}
-		if (st) {
-			st->fetched_bytes += got;
-			st->requests++;
-		}
 	}
 	rc = data_file_sync(fd);
 	if (rc)

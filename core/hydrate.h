@@ -28,7 +28,9 @@ struct hydrate_stats {
  * Make [off, off+len) of ino local (clipped to the file size). fd, if >= 0, is an open
  * data-tier fd of ino to write into (else one is opened). *in (may be NULL) gets the
  * inode after the fetch. S3F_E_S3_PRECOND if the object changed in S3 meanwhile (the
- * caller may retry after the change is imported).
+ * caller may retry after the change is imported). The bytes come from the object the
+ * file is based on (ns_data_source: for a renamed file, its old key until the daemon has
+ * moved it); EIO if that source was lost.
  */
 int hydrate_range(struct export_ctx *x, uint64_t ino, int fd, uint64_t off, uint64_t len,
 		  struct meta_inode *in, struct hydrate_stats *st);

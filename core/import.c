@@ -132,6 +132,7 @@ static int import_prefix_txn(struct meta_txn *t, void *arg)
 	const char *comp[KEYMAP_DEPTH_MAX];
 	size_t len[KEYMAP_DEPTH_MAX];
 	struct meta_inode in;
+	bool moving;
 	int rc;
 
 	rc = meta_inode_get(t, c->dir, &in);
@@ -143,7 +144,15 @@ static int import_prefix_txn(struct meta_txn *t, void *arg)
 	rc = ns_path(c->x->ns, t, c->dir, buf, sizeof buf, comp, len, &c->depth);
 	if (rc)
 		return rc;
-	return keymap_dir_prefix(&c->x->km, comp, len, c->depth, c->prefix, sizeof c->prefix);
+	rc = keymap_dir_prefix(&c->x->km, comp, len, c->depth, c->prefix, sizeof c->prefix);
+	if (rc)
+		return rc;
+	/* While a directory rename is carried out in S3, listings at or below either prefix
+	 * show half of it: never import those (the view already has the whole). */
+	rc = ns_prefix_moving(c->x->ns, t, c->prefix, strlen(c->prefix), &moving);
+	if (rc == 0 && moving)
+		rc = EAGAIN;
+	return rc;
 }
 
 /* ---- events ---- */

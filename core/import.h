@@ -30,7 +30,9 @@ struct import_stats {
 	uint64_t hydrated_bytes;
 };
 
-/* Import dir (an inode number of a directory). stats may be NULL. */
+/* Import dir (an inode number of a directory). stats may be NULL. EAGAIN while a
+ * directory rename at or above dir is being carried out in S3 (its listing would show
+ * half of the move; see ns_rename): try again after the move. */
 int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats);
 
 /* Import dir only if it was never imported. */

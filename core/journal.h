@@ -30,6 +30,7 @@ struct journal;
 #define JOURNAL_EVICT           "evict"
 #define JOURNAL_IMPORT_WARN     "import_warning"
 #define JOURNAL_RENAME_PROGRESS "dir_rename"
+#define JOURNAL_RENAME_LARGE    "dir_rename_large"
 #define JOURNAL_BACKLOG         "backlog"
 
 enum journal_ftype { JF_STR, JF_BYTES, JF_U64, JF_I64 };

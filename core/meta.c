@@ -34,7 +34,10 @@
 #include "err.h"
 #include "log.h"
 
-#define META_SCHEMA 2
+/* Schema 3 added the moves and dirjobs tables; a schema-2 store is upgraded in place
+ * (the new tables start empty, which is exactly its state). */
+#define META_SCHEMA 3
+#define META_SCHEMA_UPGRADABLE 2
 #define META_REC_VERSION 2
 #define META_RAWKEY_MAX 480
 #define META_HASHKEY_HEAD 448
@@ -42,7 +45,7 @@
 
 enum meta_dbi_idx {
 	DB_INODES, DB_DIRENTS, DB_COOKIES, DB_KEYS, DB_DIRTY, DB_DELETES, DB_EXTENTS,
-	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_COUNT
+	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_MOVES, DB_DIRJOBS, DB_COUNT
 };
 
 static const struct {
@@ -60,6 +63,8 @@ static const struct {
 	[DB_CHANGES] = { "changes", MDB_INTEGERKEY },
 	[DB_BADKEYS] = { "badkeys", 0 },
 	[DB_INFO] = { "info", 0 },
+	[DB_MOVES] = { "moves", MDB_INTEGERKEY },
+	[DB_DIRJOBS] = { "dirjobs", MDB_INTEGERKEY },
 };
 
 struct meta_env {
@@ -419,6 +424,17 @@ static int meta_env_bootstrap(struct meta_env *me)
 			goto fail;
 		}
 		memcpy(&have, v.mv_data, sizeof have);
+		if (have == META_SCHEMA_UPGRADABLE) {
+			/* The tables opened above with MDB_CREATE are the whole upgrade. */
+			v.mv_data = &schema;
+			v.mv_size = sizeof schema;
+			rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0);
+			if (rc)
+				goto fail;
+			LOG_INFO(LOG_C_META, "%s: store upgraded from schema %u to %u", me->dir,
+				 have, META_SCHEMA);
+			have = META_SCHEMA;
+		}
 		if (have != META_SCHEMA) {
 			LOG_ERROR(LOG_C_META, "%s: store schema %u, this build reads %u", me->dir,
 				  have, META_SCHEMA);
@@ -1378,6 +1394,191 @@ int meta_badkey_del(struct meta_txn *t, const char *key, size_t len)
 	MDB_val k = { meta_bkey(key, len, kb), kb };
 
 	return meta_rc(mdb_del(t->txn, DBI(t, DB_BADKEYS), &k, NULL));
+}
+
+/* ---- moved files: value = version, dirty_gen, clean, etag, key (varints, strings) ---- */
+
+#define META_MOVE_VERSION 1
+#define META_MOVE_MAX (24 + S3_ETAG_MAX + S3_KEY_MAX)
+
+int meta_move_put(struct meta_txn *t, uint64_t ino, const struct meta_move *m)
+{
+	uint8_t buf[META_MOVE_MAX];
+	struct meta_wbuf b = { buf, 0, sizeof buf };
+	MDB_val k = meta_u64_val(&ino), v;
+
+	if (m->key_len == 0 || m->key_len > S3_KEY_MAX)
+		return EINVAL;
+	wb_u64(&b, META_MOVE_VERSION);
+	wb_u64(&b, m->dirty_gen);
+	wb_u64(&b, m->clean ? 1 : 0);
+	wb_str(&b, m->etag, strnlen(m->etag, S3_ETAG_MAX - 1));
+	wb_str(&b, m->key, m->key_len);
+	if (b.len > sizeof buf)
+		return S3F_E_META_CORRUPT;
+	v.mv_data = buf;
+	v.mv_size = b.len;
+	return mdb_put(t->txn, DBI(t, DB_MOVES), &k, &v, 0);
+}
+
+int meta_move_get(struct meta_txn *t, uint64_t ino, struct meta_move *out)
+{
+	MDB_val k = meta_u64_val(&ino), v;
+	struct meta_rbuf b;
+	int rc = mdb_get(t->txn, DBI(t, DB_MOVES), &k, &v);
+
+	if (rc)
+		return meta_rc(rc);
+	b = (struct meta_rbuf){ v.mv_data, v.mv_size, 0, false };
+	if (rb_u64(&b) != META_MOVE_VERSION)
+		return S3F_E_META_CORRUPT;
+	out->dirty_gen = rb_u64(&b);
+	out->clean = rb_u64(&b) != 0;
+	rb_str(&b, out->etag, sizeof out->etag);
+	out->key_len = rb_str(&b, out->key, sizeof out->key);
+	if (b.bad || out->key_len == 0)
+		return S3F_E_META_CORRUPT;
+	return 0;
+}
+
+int meta_move_del(struct meta_txn *t, uint64_t ino)
+{
+	MDB_val k = meta_u64_val(&ino);
+	int rc = mdb_del(t->txn, DBI(t, DB_MOVES), &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- directory-rename jobs: value = version, counters, flags, three strings ---- */
+
+#define META_DIRJOB_VERSION 1
+#define META_DIRJOB_MAX (96 + 3 * (S3_KEY_MAX + 2))
+
+static int meta_dirjob_encode(struct meta_txn *t, const struct meta_dirjob *j)
+{
+	uint8_t *buf = malloc(META_DIRJOB_MAX);
+	struct meta_wbuf b = { buf, 0, META_DIRJOB_MAX };
+	uint64_t id = j->id;
+	MDB_val k = meta_u64_val(&id), v;
+	int rc;
+
+	if (!buf)
+		return ENOMEM;
+	wb_u64(&b, META_DIRJOB_VERSION);
+	wb_u64(&b, j->ino);
+	wb_i64(&b, j->created_ns);
+	wb_u64(&b, j->listed);
+	wb_u64(&b, j->moved);
+	wb_u64(&b, j->skipped);
+	wb_u64(&b, j->warned ? 1 : 0);
+	wb_str(&b, j->old_prefix, j->old_len);
+	wb_str(&b, j->new_prefix, j->new_len);
+	wb_str(&b, j->marker, j->marker_len);
+	if (b.len > META_DIRJOB_MAX) {
+		rc = S3F_E_META_CORRUPT;
+		goto out;
+	}
+	v.mv_data = buf;
+	v.mv_size = b.len;
+	rc = mdb_put(t->txn, DBI(t, DB_DIRJOBS), &k, &v, 0);
+out:
+	free(buf);
+	return rc;
+}
+
+static int meta_dirjob_decode(uint64_t id, const MDB_val *v, struct meta_dirjob *j)
+{
+	struct meta_rbuf b = { v->mv_data, v->mv_size, 0, false };
+
+	j->id = id;
+	if (rb_u64(&b) != META_DIRJOB_VERSION)
+		return S3F_E_META_CORRUPT;
+	j->ino = rb_u64(&b);
+	j->created_ns = rb_i64(&b);
+	j->listed = rb_u64(&b);
+	j->moved = rb_u64(&b);
+	j->skipped = rb_u64(&b);
+	j->warned = rb_u64(&b) != 0;
+	j->old_len = rb_str(&b, j->old_prefix, sizeof j->old_prefix);
+	j->new_len = rb_str(&b, j->new_prefix, sizeof j->new_prefix);
+	j->marker_len = rb_str(&b, j->marker, sizeof j->marker);
+	return b.bad ? S3F_E_META_CORRUPT : 0;
+}
+
+int meta_dirjob_add(struct meta_txn *t, struct meta_dirjob *j)
+{
+	uint64_t next = 1;
+	int rc;
+
+	if (j->old_len > S3_KEY_MAX || j->new_len > S3_KEY_MAX || j->marker_len > S3_KEY_MAX)
+		return ENAMETOOLONG;
+	rc = meta_info_u64(t, "dirjob_seq", &next);
+	if (rc && rc != ENOENT)
+		return rc;
+	if (rc == ENOENT)
+		next = 1;
+	j->id = next++;
+	rc = meta_info_put(t, "dirjob_seq", &next, sizeof next);
+	if (rc)
+		return rc;
+	return meta_dirjob_encode(t, j);
+}
+
+int meta_dirjob_put(struct meta_txn *t, const struct meta_dirjob *j)
+{
+	if (j->id == 0 || j->old_len > S3_KEY_MAX || j->new_len > S3_KEY_MAX ||
+	    j->marker_len > S3_KEY_MAX)
+		return EINVAL;
+	return meta_dirjob_encode(t, j);
+}
+
+int meta_dirjob_get(struct meta_txn *t, uint64_t id, struct meta_dirjob *out)
+{
+	MDB_val k = meta_u64_val(&id), v;
+	int rc = mdb_get(t->txn, DBI(t, DB_DIRJOBS), &k, &v);
+
+	if (rc)
+		return meta_rc(rc);
+	return meta_dirjob_decode(id, &v, out);
+}
+
+int meta_dirjob_del(struct meta_txn *t, uint64_t id)
+{
+	MDB_val k = meta_u64_val(&id);
+
+	return meta_rc(mdb_del(t->txn, DBI(t, DB_DIRJOBS), &k, NULL));
+}
+
+int meta_dirjob_iter(struct meta_txn *t, meta_dirjob_fn fn, void *arg)
+{
+	struct meta_dirjob *j = malloc(sizeof *j);
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	if (!j)
+		return ENOMEM;
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_DIRJOBS), &cur);
+	if (rc)
+		goto out;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t id;
+
+		memcpy(&id, k.mv_data, 8);
+		rc = meta_dirjob_decode(id, &v, j);
+		if (rc)
+			break;
+		rc = fn(arg, j);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	free(j);
+	return rc;
 }
 
 /* ---- info ---- */

@@ -16,6 +16,10 @@
  *   changes   seq (u64)                 -> ino, kind            (feed for FSAL upcalls)
  *   badkeys   S3 key                    -> reason, time         (reported unrepresentable)
  *   info      name                      -> value                (schema, counters)
+ *   moves     ino                       -> S3 key, ETag         (renamed file: where its object
+ *                                                                still is until the daemon moves it)
+ *   dirjobs   job id (u64)              -> old and new key prefix, progress (directory renames
+ *                                                                being carried out in S3)
  *
  * Readdir cookies: each directory hands out increasing cookies (from 3; 0-2 are NFS's);
  * an entry keeps its cookie for life, a new or renamed-in entry gets a new, larger one.
@@ -67,6 +71,9 @@ enum meta_data {
 #define META_F_IN_S3     0x0002	/* bound to an S3 object (file) or key prefix (dir) */
 #define META_F_MARKER    0x0004	/* dir: an explicit marker object "dir/" exists in S3 */
 #define META_F_RESERVED  0x0008	/* s3files' own (lost+found): never committed */
+#define META_F_LOST      0x0010	/* file: bytes not local whose S3 source is gone (the old
+				   object of a renamed file was changed by another S3 client
+				   before it was moved): reading them fails with EIO */
 
 struct meta_inode {
 	uint64_t ino;
@@ -212,6 +219,43 @@ int meta_change_trim(struct meta_txn *txn, uint64_t upto);
 int meta_badkey_add(struct meta_txn *txn, const char *key, size_t len, uint8_t reason);
 int meta_badkey_del(struct meta_txn *txn, const char *key, size_t len);
 
+/* ---- renamed files whose object has not been moved in S3 yet ---- */
+struct meta_move {
+	uint64_t dirty_gen;		/* the inode's dirty_gen when the move was recorded */
+	bool clean;			/* the file matched the object then: while dirty_gen stays
+					   the same, a server-side copy reproduces it */
+	char etag[S3_ETAG_MAX];		/* of the object at key */
+	size_t key_len;
+	char key[S3_KEY_MAX + 1];	/* where the object is (NUL-terminated) */
+};
+int meta_move_get(struct meta_txn *txn, uint64_t ino, struct meta_move *out);	/* ENOENT */
+int meta_move_put(struct meta_txn *txn, uint64_t ino, const struct meta_move *m);
+int meta_move_del(struct meta_txn *txn, uint64_t ino);	/* 0 if there was none */
+
+/* ---- directory renames being carried out in S3 (one job per renamed directory) ---- */
+struct meta_dirjob {
+	uint64_t id;			/* assigned by meta_dirjob_add; increases with each job */
+	uint64_t ino;			/* the renamed directory */
+	int64_t created_ns;
+	uint64_t listed;		/* objects listed under old_prefix so far */
+	uint64_t moved;			/* objects copied to their new key */
+	uint64_t skipped;		/* objects left in place (going away, or moved otherwise) */
+	bool warned;			/* the "large rename" event was journaled */
+	size_t old_len, new_len, marker_len;
+	char old_prefix[S3_KEY_MAX + 1];	/* key prefix before the rename, ends in '/' */
+	char new_prefix[S3_KEY_MAX + 1];	/* after */
+	char marker[S3_KEY_MAX + 1];	/* last old key done ("" none): the listing resumes after it */
+};
+/* Store a new job; sets j->id. ENAMETOOLONG for strings over S3_KEY_MAX. */
+int meta_dirjob_add(struct meta_txn *txn, struct meta_dirjob *j);
+int meta_dirjob_put(struct meta_txn *txn, const struct meta_dirjob *j);	/* update by id */
+int meta_dirjob_get(struct meta_txn *txn, uint64_t id, struct meta_dirjob *out);	/* ENOENT */
+int meta_dirjob_del(struct meta_txn *txn, uint64_t id);	/* ENOENT */
+/* Jobs in id (creation) order; the job passed to fn is valid during the call only. fn
+ * returning non-zero stops the walk and is returned. */
+typedef int (*meta_dirjob_fn)(void *arg, const struct meta_dirjob *j);
+int meta_dirjob_iter(struct meta_txn *txn, meta_dirjob_fn fn, void *arg);
+
 /* ---- small named values ---- */
 int meta_info_get(struct meta_txn *txn, const char *name, void *buf, size_t cap, size_t *len);
 int meta_info_put(struct meta_txn *txn, const char *name, const void *val, size_t len);
@@ -220,7 +264,7 @@ int meta_info_put(struct meta_txn *txn, const char *name, const void *val, size_
 struct meta_stats {
 	uint64_t map_size;		/* current map size */
 	uint64_t used_bytes;		/* pages in use * page size */
-	uint64_t entries[11];		/* per table, in the order of the list above */
+	uint64_t entries[13];		/* per table, in the order of the list above */
 	uint64_t inodes;
 };
 int meta_stats_get(struct meta_env *env, struct meta_stats *st);

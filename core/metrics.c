@@ -177,6 +177,50 @@ void metrics_render(FILE *out)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
+void metrics_render_family(FILE *out, const char *name, const char *help, enum metric_type type,
+			   const struct metric_sample *samples, size_t n)
+{
+	if (n == 0 || type == METRIC_HISTOGRAM)
+		return;
+	fprintf(out, "# HELP %s ", name);
+	metrics_put_help(out, help);
+	fprintf(out, "\n# TYPE %s %s\n", name, metrics_type_name(type));
+	for (size_t i = 0; i < n; i++) {
+		metrics_put_series(out, name, "", samples[i].labels, NULL);
+		fprintf(out, " %" PRId64 "\n", samples[i].value);
+	}
+}
+
+char *metrics_label_escape(const char *v, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	if (cap == 0)
+		return buf;
+	for (; v && *v; v++) {
+		const char *esc = NULL;
+		size_t k;
+
+		if (*v == '\\')
+			esc = "\\\\";
+		else if (*v == '"')
+			esc = "\\\"";
+		else if (*v == '\n')
+			esc = "\\n";
+		k = esc ? 2 : 1;
+
+		if (o + k >= cap)
+			break;
+		if (esc)
+			memcpy(buf + o, esc, 2);
+		else
+			buf[o] = *v;
+		o += k;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 /* ------------------------------------------------------------------------------------
  * S3 client observer.
  */

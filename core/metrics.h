@@ -45,6 +45,22 @@ void metric_observe_ns(struct metric *m, uint64_t ns);
 /* Prometheus text exposition of every registered metric. */
 void metrics_render(FILE *out);
 
+/* A family computed at scrape time instead of kept in the registry (e.g. one series per
+ * export, read from the daemon's own counters): its HELP and TYPE lines, then one line
+ * per sample. Counters and gauges only; labels as in struct metric (already escaped,
+ * see metrics_label_escape), NULL or "" for none. n == 0 writes nothing. */
+struct metric_sample {
+	const char *labels;
+	int64_t value;
+};
+void metrics_render_family(FILE *out, const char *name, const char *help, enum metric_type type,
+			   const struct metric_sample *samples, size_t n);
+
+/* v as the inside of a quoted label value (backslash, double quote and newline escaped)
+ * into buf (cap bytes, always NUL-terminated). Returns buf; a value that does not fit is
+ * cut at a character boundary of the escaping, never in the middle of an escape. */
+char *metrics_label_escape(const char *v, char *buf, size_t cap);
+
 /* The S3 client's observer: per-op request counters, error counters, retries, bytes and
  * latency histograms. Pass as s3_config.observer (arg unused). */
 struct s3_call_stats;

@@ -326,6 +326,226 @@ int ns_key_of(struct ns *ns, uint64_t ino, char *key, size_t cap, size_t *keylen
 	return meta_read(ns->me, ns_key_txn, &c);
 }
 
+/* ---- where objects are while renames are carried out in S3 ----
+ *
+ * A rename changes the file view at once; S3 follows later (the daemon). Until then an
+ * object stays under the key it had, and the keys table keeps binding that key to the
+ * inode. Two records say where to look:
+ *  - moves[ino] for a renamed file (its source key and ETag);
+ *  - dirjobs for a renamed directory: every object below the old prefix is on its way to
+ *    the new one. A file below it that the job has not reached yet is found by mapping
+ *    its path key back through the jobs (newest first) until the keys table binds it.
+ * Jobs are few and short-lived, so they are read per transaction when needed.
+ */
+
+struct ns_job_pfx {
+	uint64_t id;
+	size_t old_len, new_len;
+	char old_prefix[S3_KEY_MAX + 1];
+	char new_prefix[S3_KEY_MAX + 1];
+};
+
+struct ns_jobs {
+	bool loaded;
+	size_t n, cap;
+	struct ns_job_pfx *j;	/* in id (creation) order */
+};
+
+static int ns_jobs_collect(void *arg, const struct meta_dirjob *dj)
+{
+	struct ns_jobs *js = arg;
+	struct ns_job_pfx *p;
+
+	if (js->n == js->cap) {
+		size_t cap = js->cap ? js->cap * 2 : 4;
+		struct ns_job_pfx *g = realloc(js->j, cap * sizeof *g);
+
+		if (!g)
+			return ENOMEM;
+		js->j = g;
+		js->cap = cap;
+	}
+	p = &js->j[js->n++];
+	p->id = dj->id;
+	p->old_len = dj->old_len;
+	p->new_len = dj->new_len;
+	memcpy(p->old_prefix, dj->old_prefix, dj->old_len + 1);
+	memcpy(p->new_prefix, dj->new_prefix, dj->new_len + 1);
+	return 0;
+}
+
+/* Load once per transaction attempt (meta_write may run a txn function again). */
+static int ns_jobs_get(struct meta_txn *t, struct ns_jobs *js)
+{
+	int rc;
+
+	if (js->loaded)
+		return 0;
+	js->n = 0;
+	rc = meta_dirjob_iter(t, ns_jobs_collect, js);
+	if (rc == 0)
+		js->loaded = true;
+	return rc;
+}
+
+static void ns_jobs_free(struct ns_jobs *js)
+{
+	free(js->j);
+	memset(js, 0, sizeof *js);
+}
+
+static bool ns_has_prefix(const char *key, size_t len, const char *pfx, size_t plen)
+{
+	return len >= plen && memcmp(key, pfx, plen) == 0;
+}
+
+/* Is key (an object key or a directory prefix) at or below the old (want_old) or the new
+ * (want_new) prefix of a job? */
+static bool ns_jobs_cover(const struct ns_jobs *js, const char *key, size_t len, bool want_old,
+			  bool want_new)
+{
+	for (size_t i = 0; i < js->n; i++) {
+		const struct ns_job_pfx *p = &js->j[i];
+
+		if (want_old && ns_has_prefix(key, len, p->old_prefix, p->old_len))
+			return true;
+		if (want_new && ns_has_prefix(key, len, p->new_prefix, p->new_len))
+			return true;
+	}
+	return false;
+}
+
+/* Replace the leading from (flen bytes) of key by to (in place, key has S3_KEY_MAX + 1
+ * bytes). ENAMETOOLONG if the result would not be a valid key length. */
+static int ns_key_swap(char *key, size_t *len, size_t flen, const char *to, size_t tlen)
+{
+	size_t rest = *len - flen;
+
+	if (tlen + rest > S3_KEY_MAX)
+		return ENAMETOOLONG;
+	memmove(key + tlen, key + flen, rest);
+	memcpy(key, to, tlen);
+	*len = tlen + rest;
+	key[*len] = '\0';
+	return 0;
+}
+
+static bool ns_key_binds(struct meta_txn *t, const char *key, size_t len, uint64_t ino)
+{
+	uint64_t b;
+
+	return meta_key_get(t, key, len, &b) == 0 && b == ino;
+}
+
+/* Where the object of file inode in is: *found false if it has none (never uploaded).
+ * key has S3_KEY_MAX + 1 bytes; m (may be NULL) gets the moves record when *moved. */
+static int ns_file_source(struct ns *ns, struct meta_txn *t, const struct meta_inode *in,
+			  struct ns_jobs *js, char *key, size_t *keylen, char etag[S3_ETAG_MAX],
+			  bool *found, bool *moved, struct meta_move *m)
+{
+	struct meta_move mv, *mp = m ? m : &mv;
+	char *cand = NULL;
+	size_t clen;
+	int rc;
+
+	*found = *moved = false;
+	if (in->type == META_T_DIR)
+		return 0;
+	rc = meta_move_get(t, in->ino, mp);
+	if (rc == 0) {
+		memcpy(key, mp->key, mp->key_len + 1);
+		*keylen = mp->key_len;
+		snprintf(etag, S3_ETAG_MAX, "%s", mp->etag);
+		*found = *moved = true;
+		return 0;
+	}
+	if (rc != ENOENT)
+		return rc;
+	if (!(in->flags & META_F_IN_S3))
+		return 0;
+	rc = ns_key(ns, t, in->ino, key, S3_KEY_MAX + 1, keylen);
+	if (rc)
+		return rc;
+	snprintf(etag, S3_ETAG_MAX, "%s", in->etag);
+	*found = true;
+	if (ns_key_binds(t, key, *keylen, in->ino))
+		return 0;
+	rc = ns_jobs_get(t, js);
+	if (rc || js->n == 0)
+		return rc;
+	cand = malloc(S3_KEY_MAX + 1);
+	if (!cand)
+		return ENOMEM;
+	memcpy(cand, key, *keylen + 1);
+	clen = *keylen;
+	/* Undo the renames newest first: the path is the result of all of them. */
+	for (size_t i = js->n; i-- > 0;) {
+		const struct ns_job_pfx *p = &js->j[i];
+
+		if (!ns_has_prefix(cand, clen, p->new_prefix, p->new_len))
+			continue;
+		if (ns_key_swap(cand, &clen, p->new_len, p->old_prefix, p->old_len))
+			continue;
+		if (ns_key_binds(t, cand, clen, in->ino)) {
+			memcpy(key, cand, clen + 1);
+			*keylen = clen;
+			break;
+		}
+	}
+	free(cand);
+	return 0;
+}
+
+/* Keys a directory marker of path key `key` may still have while directory renames above
+ * it are carried out (the key itself first). Calls fn for each; stops at its error. */
+static int ns_marker_keys(struct meta_txn *t, struct ns_jobs *js, const char *key, size_t len,
+			  int (*fn)(struct meta_txn *t, void *arg, const char *k, size_t l),
+			  void *arg)
+{
+	char *cand;
+	size_t clen = len;
+	int rc;
+
+	rc = fn(t, arg, key, len);
+	if (rc)
+		return rc;
+	rc = ns_jobs_get(t, js);
+	if (rc || js->n == 0)
+		return rc;
+	cand = malloc(S3_KEY_MAX + 1);
+	if (!cand)
+		return ENOMEM;
+	memcpy(cand, key, len + 1);
+	for (size_t i = js->n; rc == 0 && i-- > 0;) {
+		const struct ns_job_pfx *p = &js->j[i];
+
+		if (!ns_has_prefix(cand, clen, p->new_prefix, p->new_len) ||
+		    ns_key_swap(cand, &clen, p->new_len, p->old_prefix, p->old_len))
+			continue;
+		rc = fn(t, arg, cand, clen);
+	}
+	free(cand);
+	return rc;
+}
+
+struct ns_marker_del {
+	const char *etag;
+	int64_t now;
+	uint64_t ino;
+	bool first;
+};
+
+static int ns_marker_del_one(struct meta_txn *t, void *arg, const char *k, size_t l)
+{
+	struct ns_marker_del *d = arg;
+	/* Only the marker at its own key has a known ETag; an old location is deleted
+	 * whatever it holds (it is below a prefix being moved away). */
+	int rc = meta_delete_add(t, k, l, d->first ? d->etag : "", d->now, d->ino);
+
+	d->first = false;
+	return rc;
+}
+
 /* ---- create ---- */
 
 struct ns_create_ctx {
@@ -405,28 +625,56 @@ int ns_create(struct ns *ns, uint64_t dir, const char *name, size_t len, const s
 
 /* ---- remove ---- */
 
-/* Drop every record of in (not its dirent). A bound object gets a pending delete. */
+/* Drop every record of in (not its dirent). A bound object gets a pending delete: a
+ * file's wherever it is (renamed files and files below a directory being moved in S3
+ * are not at their path key yet), a directory's marker at its key and at the keys it may
+ * still have while directory renames above it are carried out. */
 static int ns_drop_inode(struct ns *ns, struct meta_txn *t, const struct meta_inode *in,
 			 const char *key, size_t keylen, int64_t now, bool record_delete)
 {
+	struct ns_jobs js = { 0 };
+	char *src = NULL;
+	char etag[S3_ETAG_MAX];
+	size_t srclen;
+	bool found, moved;
 	int rc;
 
-	(void)ns;
-	if (record_delete && (in->flags & META_F_IN_S3) &&
-	    (in->type != META_T_DIR || (in->flags & META_F_MARKER))) {
-		rc = meta_delete_add(t, key, keylen, in->etag, now, in->ino);
+	if (in->type == META_T_DIR) {
+		if (record_delete && (in->flags & META_F_IN_S3) && (in->flags & META_F_MARKER)) {
+			struct ns_marker_del d = { in->etag, now, in->ino, true };
+
+			rc = ns_marker_keys(t, &js, key, keylen, ns_marker_del_one, &d);
+			if (rc)
+				goto out;
+		}
+	} else {
+		src = malloc(S3_KEY_MAX + 1);
+		if (!src) {
+			rc = ENOMEM;
+			goto out;
+		}
+		rc = ns_file_source(ns, t, in, &js, src, &srclen, etag, &found, &moved, NULL);
 		if (rc)
-			return rc;
-	}
-	if (in->flags & META_F_IN_S3) {
-		rc = meta_key_del(t, key, keylen);
-		if (rc && rc != ENOENT)
-			return rc;
+			goto out;
+		if (found && record_delete &&
+		    (rc = meta_delete_add(t, src, srclen, etag, now, in->ino)))
+			goto out;
+		if (found) {
+			rc = meta_key_del(t, src, srclen);
+			if (rc && rc != ENOENT)
+				goto out;
+		}
+		if ((rc = meta_move_del(t, in->ino)))
+			goto out;
 	}
 	if ((rc = meta_inode_del(t, in->ino)) || (rc = meta_dirty_del(t, in->ino)) ||
 	    (rc = meta_extents_put(t, in->ino, NULL)) || (rc = meta_symlink_del(t, in->ino)))
-		return rc;
-	return 0;
+		goto out;
+	rc = 0;
+out:
+	free(src);
+	ns_jobs_free(&js);
+	return rc;
 }
 
 struct ns_remove_ctx {
@@ -760,7 +1008,30 @@ struct ns_import_ctx {
 	int64_t start;
 	enum ns_import_result *results;
 	uint64_t *inos;
+	struct ns_jobs js;	/* directory renames in progress (per transaction) */
 };
+
+/* Is the object at key bound to a live inode other than ino (a renamed file whose object
+ * has not been moved yet)? */
+static int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_t ino, bool *taken)
+{
+	struct meta_inode other;
+	uint64_t b;
+	int rc;
+
+	*taken = false;
+	rc = meta_key_get(t, key, len, &b);
+	if (rc == ENOENT || (rc == 0 && b == ino))
+		return 0;
+	if (rc)
+		return rc;
+	rc = meta_inode_get(t, b, &other);
+	if (rc == ENOENT)
+		return 0;
+	if (rc == 0)
+		*taken = true;
+	return rc;
+}
 
 static void ns_apply_attrs(struct ns *ns, struct meta_inode *in, const struct ns_import_entry *e)
 {
@@ -799,6 +1070,12 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 	rc = ns_key_in_dir(c->ns, t, c->dir, e->name, e->len, e->is_dir, key, sizeof key, &keylen);
 	if (rc)
 		return rc;
+	/* Below a directory being moved in S3, the listing shows objects in transit: the
+	 * renamed directory already holds them in the file view. */
+	if (ns_jobs_cover(&c->js, key, keylen, true, true)) {
+		*res = NS_IMP_MOVING;
+		return 0;
+	}
 
 	rc = meta_dirent_get(t, c->dir, e->name, e->len, &de);
 	if (rc == ENOENT) {
@@ -807,6 +1084,15 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 		uint32_t gen;
 
 		if (!e->is_dir) {
+			bool taken;
+
+			/* The old object of a renamed file: shown under its new name. */
+			if ((rc = ns_key_taken(t, key, keylen, 0, &taken)))
+				return rc;
+			if (taken) {
+				*res = NS_IMP_MOVING;
+				return 0;
+			}
 			rc = meta_delete_get(t, key, keylen, &pd);
 			if (rc == 0 && strcmp(pd.etag, e->etag ? e->etag : "") == 0) {
 				*res = NS_IMP_PENDING_DELETE;
@@ -895,6 +1181,27 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 	}
 	if (strcmp(in.etag, e->etag ? e->etag : "") == 0 && (in.flags & META_F_IN_S3))
 		return 0;
+	if (!(in.flags & META_F_IN_S3)) {
+		struct meta_delete pd;
+		bool taken;
+
+		/* A file that is not in S3 under this name yet (new, or renamed here) while the
+		 * listing shows an object there: the old object of a file renamed away, or the
+		 * object of a file it replaced, which goes at the next commit. */
+		if ((rc = ns_key_taken(t, key, keylen, in.ino, &taken)))
+			return rc;
+		if (taken) {
+			*res = NS_IMP_MOVING;
+			return 0;
+		}
+		rc = meta_delete_get(t, key, keylen, &pd);
+		if (rc == 0 && strcmp(pd.etag, e->etag ? e->etag : "") == 0) {
+			*res = NS_IMP_PENDING_DELETE;
+			return 0;
+		}
+		if (rc && rc != ENOENT)
+			return rc;
+	}
 	if (in.sync != META_S_CLEAN) {
 		/* Both sides changed (or both created the name): the daemon resolves it. */
 		if (in.sync != META_S_CONFLICT) {
@@ -932,11 +1239,16 @@ static int ns_import_txn(struct meta_txn *t, void *arg)
 	uint64_t change0;
 	int rc;
 
+	ns_jobs_free(&c->js);
 	rc = meta_inode_get(t, c->dir, &d);
 	if (rc)
-		return rc;
-	if (d.type != META_T_DIR)
-		return ENOTDIR;
+		goto out;
+	if (d.type != META_T_DIR) {
+		rc = ENOTDIR;
+		goto out;
+	}
+	if ((rc = ns_jobs_get(t, &c->js)))
+		goto out;
 	change0 = d.change;
 	for (size_t i = 0; i < c->n; i++) {
 		enum ns_import_result res;
@@ -944,7 +1256,7 @@ static int ns_import_txn(struct meta_txn *t, void *arg)
 
 		rc = ns_import_one(c, t, &d, &c->e[i], &res, &ino);
 		if (rc)
-			return rc;
+			goto out;
 		if (c->results)
 			c->results[i] = res;
 		if (c->inos)
@@ -954,15 +1266,18 @@ static int ns_import_txn(struct meta_txn *t, void *arg)
 	}
 	if (d.change != change0 || changed_dir) {
 		if ((rc = meta_inode_put(t, &d)) || (rc = meta_change_add(t, c->dir, META_CH_DIR)))
-			return rc;
+			goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	ns_jobs_free(&c->js);
+	return rc;
 }
 
 int ns_import_apply(struct ns *ns, uint64_t dir, const struct ns_import_entry *entries, size_t n,
 		    int64_t listing_start_ns, enum ns_import_result *results, uint64_t *inos)
 {
-	struct ns_import_ctx c = { ns, dir, entries, n, listing_start_ns, results, inos };
+	struct ns_import_ctx c = { ns, dir, entries, n, listing_start_ns, results, inos, { 0 } };
 
 	return meta_write(ns->me, ns_import_txn, &c);
 }
@@ -980,6 +1295,7 @@ struct ns_finish_ctx {
 	/* removed inodes, reported after commit */
 	struct { uint64_t ino; uint8_t type; } *rm;
 	size_t n_rm, cap_rm;
+	struct ns_jobs js;	/* directory renames in progress (per transaction) */
 };
 
 static int ns_finish_collect(void *arg, const struct meta_dirent *de)
@@ -1136,6 +1452,7 @@ static int ns_finish_txn(struct meta_txn *t, void *arg)
 	c->n_gone = 0;
 	c->n_rm = 0;
 	c->n_removed = 0;
+	ns_jobs_free(&c->js);
 	rc = meta_inode_get(t, c->dir, &d);
 	if (rc)
 		return rc;
@@ -1144,6 +1461,8 @@ static int ns_finish_txn(struct meta_txn *t, void *arg)
 		return rc;
 	for (size_t i = 0; i < c->n_gone; i++) {
 		struct meta_inode in;
+		char key[S3_KEY_MAX + 1];
+		size_t keylen;
 		bool clean;
 
 		rc = meta_inode_get(t, c->gone[i].ino, &in);
@@ -1153,6 +1472,18 @@ static int ns_finish_txn(struct meta_txn *t, void *arg)
 		if (!(in.flags & META_F_IN_S3) || (in.flags & META_F_RESERVED) ||
 		    in.synced_ns >= c->start)
 			continue;
+		/* A directory renamed here, or renamed away from here, while its objects are
+		 * on their way between the two prefixes: the listing cannot tell. */
+		if ((rc = ns_jobs_get(t, &c->js)))
+			return rc;
+		if (c->js.n) {
+			rc = ns_key_in_dir(c->ns, t, c->dir, in.name, in.name_len,
+					   in.type == META_T_DIR, key, sizeof key, &keylen);
+			if (rc)
+				return rc;
+			if (ns_jobs_cover(&c->js, key, keylen, true, true))
+				continue;
+		}
 		if (in.type == META_T_DIR) {
 			rc = ns_subtree_clean(t, in.ino, 0, &clean);
 			if (rc)
@@ -1215,6 +1546,7 @@ int ns_import_finish(struct ns *ns, uint64_t dir, int64_t listing_start_ns, ns_s
 	}
 	free(c.gone);
 	free(c.rm);
+	ns_jobs_free(&c.js);
 	return rc;
 }
 
@@ -1306,27 +1638,84 @@ static int ns_prepare_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_commit_ctx *x = arg;
 	struct ns_commit *c = x->c;
+	struct ns_jobs js = { 0 };
+	struct meta_delete pd;
+	struct meta_move *m = NULL;
+	bool found = false, taken;
 	int rc;
 
+	c->moved = c->copy = c->keep_src = c->replaces = false;
+	c->src_len = 0;
+	c->src_key[0] = c->src_etag[0] = '\0';
 	rc = meta_inode_get(t, x->ino, &c->in);
 	if (rc)
-		return rc;
+		goto out;
+	rc = EALREADY;
 	if (c->in.sync == META_S_CLEAN)
-		return EALREADY;
+		goto out;
+	rc = EBUSY;
 	if (c->in.sync == META_S_CONFLICT)
-		return EBUSY;
+		goto out;
+	rc = EAGAIN;
 	if (x->min_age && meta_now_ns() - c->in.dirty_since_ns < x->min_age)
-		return EAGAIN;
+		goto out;
 	c->ino = x->ino;
 	c->dirty_gen = c->in.dirty_gen;
 	rc = ns_key(x->ns, t, x->ino, c->key, sizeof c->key, &c->key_len);
 	if (rc)
-		return rc;
+		goto out;
+	/* The key may still hold an object in transit: below a directory being moved away,
+	 * or the old object of another renamed file. Upload after it has moved. */
+	if ((rc = ns_jobs_get(t, &js)))
+		goto out;
+	if (ns_jobs_cover(&js, c->key, c->key_len, true, false)) {
+		rc = EAGAIN;
+		goto out;
+	}
+	if ((rc = ns_key_taken(t, c->key, c->key_len, x->ino, &taken)))
+		goto out;
+	if (taken) {
+		rc = EAGAIN;
+		goto out;
+	}
+	if (c->in.type != META_T_DIR) {
+		bool moved;
+
+		m = malloc(sizeof *m);
+		if (!m) {
+			rc = ENOMEM;
+			goto out;
+		}
+		rc = ns_file_source(x->ns, t, &c->in, &js, c->src_key, &c->src_len, c->src_etag,
+				    &found, &moved, m);
+		if (rc)
+			goto out;
+		c->moved = found && (c->src_len != c->key_len ||
+				     memcmp(c->src_key, c->key, c->key_len) != 0);
+		c->copy = c->moved && moved && m->clean && m->dirty_gen == c->in.dirty_gen;
+	}
 	snprintf(c->prev_etag, sizeof c->prev_etag, "%s",
-		 (c->in.flags & META_F_IN_S3) ? c->in.etag : "");
+		 (c->in.flags & META_F_IN_S3) && !c->moved ? c->in.etag : "");
+	if (!c->prev_etag[0] && c->in.type != META_T_DIR) {
+		/* A file removed or replaced at this key leaves its object until the delete
+		 * pass: this upload replaces it (conditional on it being unchanged). */
+		rc = meta_delete_get(t, c->key, c->key_len, &pd);
+		if (rc == 0) {
+			snprintf(c->prev_etag, sizeof c->prev_etag, "%s", pd.etag);
+			c->replaces = c->prev_etag[0] != '\0';
+		} else if (rc != ENOENT) {
+			goto out;
+		}
+	}
+	if (!c->moved)
+		c->src_len = 0;
 	c->target_len = 0;
+	rc = 0;
 	if (c->in.type == META_T_LNK)
 		rc = meta_symlink_get(t, x->ino, c->target, sizeof c->target, &c->target_len);
+out:
+	free(m);
+	ns_jobs_free(&js);
 	return rc;
 }
 
@@ -1362,9 +1751,22 @@ static int ns_done_txn(struct meta_txn *t, void *arg)
 		/* Renamed while we uploaded: the new name commits later, this object goes. */
 		return meta_delete_add(t, c->key, c->key_len, info->etag, now, c->ino);
 	}
-	if ((in.flags & META_F_IN_S3) && in.type != META_T_DIR) {
-		/* nothing: same key, binding stays */
+	if (c->moved) {
+		/* The source object's part is over: it goes (after this upload exists), unless
+		 * it changed in S3 meanwhile and stays as S3's version. */
+		if (ns_key_binds(t, c->src_key, c->src_len, in.ino) &&
+		    (rc = meta_key_del(t, c->src_key, c->src_len)))
+			return rc;
+		if (!c->keep_src &&
+		    (rc = meta_delete_add(t, c->src_key, c->src_len, c->src_etag, 0, in.ino)))
+			return rc;
+		if ((rc = meta_move_del(t, in.ino)))
+			return rc;
 	}
+	/* Whatever a pending delete of this key meant to remove, this upload replaced it. */
+	rc = meta_delete_del(t, key, keylen);
+	if (rc && rc != ENOENT)
+		return rc;
 	in.flags |= META_F_IN_S3;
 	if (in.type == META_T_DIR)
 		in.flags |= META_F_MARKER;
@@ -1815,4 +2217,825 @@ int ns_evict_freed(struct ns *ns, uint64_t *total)
 {
 	*total = 0;
 	return meta_read(ns->me, ns_freed_txn, total);
+}
+
+/* ---- rename ----
+ *
+ * The file view changes in one transaction; S3 follows in the daemon (sync/commit.c for
+ * files, sync/rename.c for directories). See "where objects are while renames are
+ * carried out in S3" above for the records that bridge the two.
+ */
+
+/* Walk from dir up to the root: is `ino` (0: none) on the way (dir is inside it), and is
+ * any directory on the way s3files' reserved one? */
+static int ns_rename_walk(struct meta_txn *t, uint64_t dir, uint64_t ino, bool *inside,
+			  bool *reserved)
+{
+	struct meta_inode in;
+	int rc;
+
+	*inside = *reserved = false;
+	for (int depth = 0; depth <= KEYMAP_DEPTH_MAX + 1; depth++) {
+		if (ino && dir == ino) {
+			*inside = true;
+			return 0;
+		}
+		rc = meta_inode_get(t, dir, &in);
+		if (rc)
+			return rc == ENOENT ? ESTALE : rc;
+		if (in.flags & META_F_RESERVED)
+			*reserved = true;
+		if (dir == META_ROOT_INO)
+			return 0;
+		if (in.parent == dir)
+			return S3F_E_META_CORRUPT;
+		dir = in.parent;
+	}
+	return S3F_E_META_CORRUPT;
+}
+
+struct ns_rename_ctx {
+	struct ns *ns;
+	uint64_t odir, ndir;
+	const char *oname, *nname;
+	size_t olen, nlen;
+	struct ns_rename_result *r;
+	char okey[S3_KEY_MAX + 1], nkey[S3_KEY_MAX + 1], skey[S3_KEY_MAX + 1];
+	struct meta_move m;
+	struct meta_dirjob job;
+};
+
+/* A renamed file's object stays where it is until the daemon moves it: remember where. */
+static int ns_rename_file(struct ns_rename_ctx *c, struct meta_txn *t, struct ns_jobs *js,
+			  struct meta_inode *src, size_t nkeylen, int64_t now)
+{
+	char etag[S3_ETAG_MAX];
+	size_t slen;
+	bool found, moved;
+	int rc;
+
+	rc = ns_file_source(c->ns, t, src, js, c->skey, &slen, etag, &found, &moved, &c->m);
+	if (rc || !found)
+		return rc;	/* never uploaded: it commits under its new key */
+	if (slen == nkeylen && memcmp(c->skey, c->nkey, slen) == 0) {
+		/* Back where its object is. */
+		if (moved) {
+			src->flags |= META_F_IN_S3;
+			if ((rc = meta_move_del(t, src->ino)))
+				return rc;
+			if (c->m.clean && c->m.dirty_gen == src->dirty_gen &&
+			    src->sync == META_S_DIRTY) {
+				src->sync = META_S_CLEAN;
+				src->dirty_since_ns = 0;
+				if ((rc = meta_dirty_del(t, src->ino)))
+					return rc;
+			}
+		}
+		return 0;
+	}
+	if (moved)
+		return 0;	/* renamed again: the source is still the first one */
+	c->m.dirty_gen = src->dirty_gen;
+	c->m.clean = src->sync == META_S_CLEAN;
+	snprintf(c->m.etag, sizeof c->m.etag, "%s", etag);
+	memcpy(c->m.key, c->skey, slen + 1);
+	c->m.key_len = slen;
+	if ((rc = meta_move_put(t, src->ino, &c->m)))
+		return rc;
+	/* Not at its path key any more: an object showing up there is someone else's. The
+	 * keys table keeps binding the source key to it until the move is committed. */
+	src->flags &= ~(uint32_t)META_F_IN_S3;
+	if (src->sync != META_S_CONFLICT)
+		src->sync = META_S_DIRTY;
+	src->dirty_since_ns = now;
+	return meta_dirty_add(t, src->ino);
+}
+
+static int ns_rename_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_rename_ctx *c = arg;
+	struct ns_rename_result *r = c->r;
+	struct meta_inode *od = &r->olddir, *nd = &r->newdir, *src = &r->moved, *v = &r->victim;
+	bool same_dir = c->odir == c->ndir, inside, in_old, res_old, res_new, is_dir;
+	struct ns_jobs js = { 0 };
+	struct meta_dirent de;
+	size_t okeylen, nkeylen;
+	int64_t now = meta_now_ns();
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	rc = meta_inode_get(t, c->odir, od);
+	if (rc)
+		goto out;
+	if (same_dir)
+		*nd = *od;
+	else if ((rc = meta_inode_get(t, c->ndir, nd)))
+		goto out;
+	rc = ENOTDIR;
+	if (od->type != META_T_DIR || nd->type != META_T_DIR)
+		goto out;
+	if ((rc = meta_dirent_get(t, c->odir, c->oname, c->olen, &de)))
+		goto out;
+	if ((rc = meta_inode_get(t, de.ino, src)))
+		goto out;
+	is_dir = src->type == META_T_DIR;
+	if (same_dir && c->olen == c->nlen && memcmp(c->oname, c->nname, c->olen) == 0) {
+		r->noop = true;	/* POSIX: renaming a file to itself does nothing */
+		goto out;
+	}
+
+	/* lost+found: nothing goes in or out, it keeps its name. */
+	rc = EACCES;
+	if ((src->flags & META_F_RESERVED) || ns_is_reserved(c->ndir, c->nname, c->nlen))
+		goto out;
+	if ((rc = ns_rename_walk(t, c->ndir, is_dir ? src->ino : 0, &inside, &res_new)) ||
+	    (rc = ns_rename_walk(t, c->odir, 0, &in_old, &res_old)))
+		goto out;
+	rc = EINVAL;
+	if (inside)
+		goto out;	/* a directory into its own subtree */
+	rc = EACCES;
+	if (res_new || res_old)
+		goto out;
+	if (is_dir && (src->flags & META_F_IN_S3) && !(src->flags & META_F_IMPORTED)) {
+		/* Its listing must be known before its objects are sent on their way. */
+		r->need_import = src->ino;
+		rc = EAGAIN;
+		goto out;
+	}
+
+	rc = meta_dirent_get(t, c->ndir, c->nname, c->nlen, &de);
+	if (rc == 0) {
+		if ((rc = meta_inode_get(t, de.ino, v)))
+			goto out;
+		if (is_dir) {
+			bool empty;
+
+			rc = ENOTDIR;
+			if (v->type != META_T_DIR)
+				goto out;
+			if ((v->flags & META_F_IN_S3) && !(v->flags & META_F_IMPORTED)) {
+				r->need_import = v->ino;
+				rc = EAGAIN;
+				goto out;
+			}
+			if ((rc = meta_dir_empty(t, v->ino, &empty)))
+				goto out;
+			rc = ENOTEMPTY;
+			if (!empty)
+				goto out;
+		} else if (v->type == META_T_DIR) {
+			rc = EISDIR;
+			goto out;
+		}
+		r->replaced = true;
+	} else if (rc != ENOENT) {
+		goto out;
+	}
+
+	if ((rc = ns_key_in_dir(c->ns, t, c->odir, c->oname, c->olen, is_dir, c->okey,
+				sizeof c->okey, &okeylen)) ||
+	    (rc = ns_key_in_dir(c->ns, t, c->ndir, c->nname, c->nlen, is_dir, c->nkey,
+				sizeof c->nkey, &nkeylen)))
+		goto out;
+
+	if (r->replaced) {
+		/* The replaced inode goes exactly as with unlink/rmdir. */
+		if ((rc = meta_dirent_del(t, c->ndir, c->nname, c->nlen)) ||
+		    (rc = ns_drop_inode(c->ns, t, v, c->nkey, nkeylen, now, true)) ||
+		    (rc = meta_change_add(t, v->ino, META_CH_GONE)))
+			goto out;
+		if (v->type == META_T_DIR && nd->nlink > 2)
+			nd->nlink--;
+		if (same_dir)
+			od->nlink = nd->nlink;
+	}
+
+	/* S3 side, decided from the old path (the inode is not relinked yet). */
+	if (is_dir) {
+		memset(&c->job, 0, sizeof c->job);
+		c->job.ino = src->ino;
+		c->job.created_ns = now;
+		memcpy(c->job.old_prefix, c->okey, okeylen + 1);
+		c->job.old_len = okeylen;
+		memcpy(c->job.new_prefix, c->nkey, nkeylen + 1);
+		c->job.new_len = nkeylen;
+		if ((rc = meta_dirjob_add(t, &c->job)))
+			goto out;
+		r->job = c->job.id;
+	} else if ((rc = ns_rename_file(c, t, &js, src, nkeylen, now))) {
+		goto out;
+	}
+
+	/* Relink: the entry leaves the old directory (its cookie with it) and gets a new,
+	 * larger cookie in the new one. */
+	if ((rc = meta_dirent_del(t, c->odir, c->oname, c->olen)))
+		goto out;
+	src->parent = c->ndir;
+	if ((rc = meta_inode_set_name(src, c->nname, c->nlen)))
+		goto out;
+	ns_touch(src, now, false);
+	if ((rc = meta_inode_put(t, src)))
+		goto out;
+	if (same_dir) {
+		ns_touch(od, now, true);
+		if ((rc = meta_dirent_add(t, od, c->nname, c->nlen, src->ino, src->type, NULL)))
+			goto out;
+		*nd = *od;
+	} else {
+		ns_touch(od, now, true);
+		ns_touch(nd, now, true);
+		if (is_dir) {
+			if (od->nlink > 2)
+				od->nlink--;
+			nd->nlink++;
+		}
+		if ((rc = meta_inode_put(t, od)) ||
+		    (rc = meta_dirent_add(t, nd, c->nname, c->nlen, src->ino, src->type, NULL)))
+			goto out;
+	}
+	if ((rc = meta_change_add(t, c->odir, META_CH_DIR)) ||
+	    (!same_dir && (rc = meta_change_add(t, c->ndir, META_CH_DIR))) ||
+	    (rc = meta_change_add(t, src->ino, META_CH_ATTR)))
+		goto out;
+	rc = 0;
+out:
+	ns_jobs_free(&js);
+	if (rc == ENOENT && (r->olddir.ino == 0 || (!same_dir && r->newdir.ino == 0)))
+		rc = ESTALE;	/* a directory handle outlived its directory */
+	return rc;
+}
+
+int ns_rename(struct ns *ns, uint64_t olddir, const char *oldname, size_t oldlen, uint64_t newdir,
+	      const char *newname, size_t newlen, struct ns_rename_result *out)
+{
+	struct ns_rename_ctx *c;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = keymap_name_check(oldname, oldlen)) || (rc = keymap_name_check(newname, newlen)))
+		return rc;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return ENOMEM;
+	c->ns = ns;
+	c->odir = olddir;
+	c->ndir = newdir;
+	c->oname = oldname;
+	c->olen = oldlen;
+	c->nname = newname;
+	c->nlen = newlen;
+	c->r = out;
+	rc = meta_write(ns->me, ns_rename_txn, c);
+	free(c);
+	return rc;
+}
+
+/* ---- data source of a file (reads of bytes that are not local) ---- */
+
+struct ns_source_ctx {
+	struct ns *ns;
+	uint64_t ino;
+	char *key;
+	size_t cap, *keylen;
+	char *etag;
+};
+
+static int ns_source_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_source_ctx *c = arg;
+	struct ns_jobs js = { 0 };
+	struct meta_inode in;
+	char *key = NULL;
+	bool found, moved;
+	int rc;
+
+	rc = meta_inode_get(t, c->ino, &in);
+	if (rc)
+		goto out;
+	rc = EIO;
+	if (in.flags & META_F_LOST)
+		goto out;
+	key = malloc(S3_KEY_MAX + 1);
+	rc = ENOMEM;
+	if (!key)
+		goto out;
+	rc = ns_file_source(c->ns, t, &in, &js, key, c->keylen, c->etag, &found, &moved, NULL);
+	if (rc)
+		goto out;
+	rc = ENODATA;
+	if (!found || !c->etag[0])
+		goto out;
+	rc = ENAMETOOLONG;
+	if (*c->keylen >= c->cap)
+		goto out;
+	memcpy(c->key, key, *c->keylen + 1);
+	rc = 0;
+out:
+	free(key);
+	ns_jobs_free(&js);
+	return rc;
+}
+
+int ns_data_source(struct ns *ns, uint64_t ino, char *key, size_t cap, size_t *keylen,
+		   char etag[S3_ETAG_MAX])
+{
+	struct ns_source_ctx c = { ns, ino, key, cap, keylen, etag };
+
+	etag[0] = '\0';
+	return meta_read(ns->me, ns_source_txn, &c);
+}
+
+/* ---- a moved file whose source changed in S3 (the daemon) ---- */
+
+static int ns_lost_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_commit_ctx *x = arg;
+	const struct ns_commit *c = x->c;
+	struct meta_inode in;
+	int rc;
+
+	rc = meta_inode_get(t, c->ino, &in);
+	if (rc == ENOENT || (rc == 0 && in.gen != c->in.gen))
+		return 0;	/* removed meanwhile: nothing left to protect */
+	if (rc)
+		return rc;
+	if (ns_key_binds(t, c->src_key, c->src_len, in.ino) &&
+	    (rc = meta_key_del(t, c->src_key, c->src_len)))
+		return rc;
+	if ((rc = meta_move_del(t, in.ino)))
+		return rc;
+	in.sync = META_S_CONFLICT;
+	if (in.data != META_D_FULL)
+		in.flags |= META_F_LOST;
+	in.change++;
+	if ((rc = meta_dirty_add(t, in.ino)) || (rc = meta_inode_put(t, &in)))
+		return rc;
+	return meta_change_add(t, in.ino, META_CH_ATTR);
+}
+
+int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c)
+{
+	struct ns_commit_ctx x = { .ns = ns, .c = (struct ns_commit *)c };
+
+	return meta_write(ns->me, ns_lost_txn, &x);
+}
+
+/* ---- directory renames in S3 (the daemon) ---- */
+
+int ns_prefix_moving(struct ns *ns, struct meta_txn *txn, const char *prefix, size_t len,
+		     bool *moving)
+{
+	struct ns_jobs js = { 0 };
+	int rc;
+
+	(void)ns;
+	*moving = false;
+	rc = ns_jobs_get(txn, &js);
+	if (rc == 0)
+		*moving = ns_jobs_cover(&js, prefix, len, true, true);
+	ns_jobs_free(&js);
+	return rc;
+}
+
+struct ns_dirjob_ctx {
+	struct ns *ns;
+	uint64_t id;
+	struct meta_dirjob *job;
+	meta_dirjob_fn fn;
+	void *arg;
+	struct ns_move_item *items;
+	size_t n;
+	uint64_t listed;
+	bool last_page;
+	struct ns_dirjob_outcome *out;
+};
+
+static int ns_dirjob_first_cb(void *arg, const struct meta_dirjob *j)
+{
+	*(struct meta_dirjob *)arg = *j;
+	return 1;
+}
+
+static int ns_dirjob_first_txn(struct meta_txn *t, void *arg)
+{
+	int rc = meta_dirjob_iter(t, ns_dirjob_first_cb, arg);
+
+	return rc == 1 ? 0 : rc == 0 ? ENOENT : rc;
+}
+
+int ns_dirjob_first(struct ns *ns, struct meta_dirjob *out)
+{
+	return meta_read(ns->me, ns_dirjob_first_txn, out);
+}
+
+static int ns_dirjob_iter_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_dirjob_ctx *c = arg;
+
+	return meta_dirjob_iter(t, c->fn, c->arg);
+}
+
+int ns_dirjob_iter(struct ns *ns, meta_dirjob_fn fn, void *arg)
+{
+	struct ns_dirjob_ctx c = { .ns = ns, .fn = fn, .arg = arg };
+
+	return meta_read(ns->me, ns_dirjob_iter_txn, &c);
+}
+
+/* Where one listed object goes (see ns_dirjob_plan in ns.h). */
+static int ns_plan_one(struct ns_dirjob_ctx *c, struct meta_txn *t, const struct ns_jobs *js,
+		       size_t self, struct ns_move_item *it)
+{
+	struct meta_delete pd;
+	struct meta_move m;
+	struct meta_inode in;
+	const struct ns_job_pfx *j = &js->j[self];
+	uint64_t ino;
+	int rc;
+
+	it->action = NS_MOVE_SKIP;
+	it->ino = 0;
+	it->dst_len = 0;
+	it->dst[0] = '\0';
+	if (it->key_len > S3_KEY_MAX || !ns_has_prefix(it->key, it->key_len, j->old_prefix, j->old_len))
+		return 0;	/* not ours (the listing is by prefix: cannot happen) */
+	rc = meta_delete_get(t, it->key, it->key_len, &pd);
+	if (rc == 0)
+		return 0;	/* removed on the file side: the delete pass takes it */
+	if (rc != ENOENT)
+		return rc;
+	rc = meta_key_get(t, it->key, it->key_len, &ino);
+	if (rc == 0) {
+		rc = meta_inode_get(t, ino, &in);
+		if (rc == ENOENT)
+			return 0;
+		if (rc)
+			return rc;
+		rc = meta_move_get(t, ino, &m);
+		if (rc == 0)
+			return 0;	/* renamed on its own as well: its commit copies it */
+		if (rc != ENOENT)
+			return rc;
+		/* A file the view knows: straight to where its path is now (also through
+		 * later renames of the directories above it). */
+		rc = ns_key(c->ns, t, ino, it->dst, sizeof it->dst, &it->dst_len);
+		if (rc == ENAMETOOLONG) {
+			it->action = NS_MOVE_TOO_LONG;
+			return 0;
+		}
+		if (rc)
+			return rc;
+		it->ino = ino;
+	} else if (rc == ENOENT) {
+		/* An object the view does not track (a directory marker, a key in a directory
+		 * never listed, a key with no file name): same relative place under the new
+		 * prefix, and on through renames made since this one. */
+		memcpy(it->dst, it->key, it->key_len + 1);
+		it->dst_len = it->key_len;
+		if (ns_key_swap(it->dst, &it->dst_len, j->old_len, j->new_prefix, j->new_len)) {
+			it->action = NS_MOVE_TOO_LONG;
+			return 0;
+		}
+		for (size_t i = self + 1; i < js->n; i++) {
+			const struct ns_job_pfx *p = &js->j[i];
+
+			if (ns_has_prefix(it->dst, it->dst_len, p->old_prefix, p->old_len) &&
+			    ns_key_swap(it->dst, &it->dst_len, p->old_len, p->new_prefix,
+					p->new_len)) {
+				it->action = NS_MOVE_TOO_LONG;
+				return 0;
+			}
+		}
+	} else {
+		return rc;
+	}
+	if (it->dst_len == it->key_len && memcmp(it->dst, it->key, it->key_len) == 0)
+		return 0;	/* already where it belongs (renamed back) */
+	it->action = NS_MOVE_COPY;
+	return 0;
+}
+
+static int ns_find_job(const struct ns_jobs *js, uint64_t id, size_t *self)
+{
+	for (size_t i = 0; i < js->n; i++)
+		if (js->j[i].id == id) {
+			*self = i;
+			return 0;
+		}
+	return ENOENT;
+}
+
+static int ns_plan_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_dirjob_ctx *c = arg;
+	struct ns_jobs js = { 0 };
+	size_t self;
+	int rc;
+
+	rc = ns_jobs_get(t, &js);
+	if (rc == 0)
+		rc = ns_find_job(&js, c->id, &self);
+	for (size_t i = 0; rc == 0 && i < c->n; i++)
+		rc = ns_plan_one(c, t, &js, self, &c->items[i]);
+	ns_jobs_free(&js);
+	return rc;
+}
+
+int ns_dirjob_plan(struct ns *ns, uint64_t job, struct ns_move_item *items, size_t n)
+{
+	struct ns_dirjob_ctx c = { .ns = ns, .id = job, .items = items, .n = n };
+
+	return meta_read(ns->me, ns_plan_txn, &c);
+}
+
+/* Permanent copy failures: retrying cannot help, the object is left where it is. */
+static bool ns_move_permanent(int rc)
+{
+	return rc == EINVAL || rc == S3F_E_S3_CLIENT || rc == ENAMETOOLONG;
+}
+
+/* A file's object the job cannot move stays under its old key: from now on the file is
+ * a renamed file like any other (moves record, DIRTY), so reads keep finding its data
+ * after the job is gone and its commit keeps trying (and reporting) the move. */
+static int ns_record_left(struct meta_txn *t, const struct ns_move_item *it)
+{
+	struct meta_inode in;
+	struct meta_move *m;
+	int rc;
+
+	if (!it->ino || !ns_key_binds(t, it->key, it->key_len, it->ino))
+		return 0;
+	rc = meta_inode_get(t, it->ino, &in);
+	if (rc)
+		return rc == ENOENT ? 0 : rc;
+	m = calloc(1, sizeof *m);
+	if (!m)
+		return ENOMEM;
+	rc = meta_move_get(t, in.ino, m);
+	if (rc != ENOENT)
+		goto out;
+	m->dirty_gen = in.dirty_gen;
+	m->clean = in.sync == META_S_CLEAN;
+	snprintf(m->etag, sizeof m->etag, "%s", in.etag);
+	memcpy(m->key, it->key, it->key_len);
+	m->key[it->key_len] = '\0';
+	m->key_len = it->key_len;
+	in.flags &= ~(uint32_t)META_F_IN_S3;
+	if (in.sync != META_S_CONFLICT)
+		in.sync = META_S_DIRTY;
+	if (!in.dirty_since_ns)
+		in.dirty_since_ns = meta_now_ns();
+	if ((rc = meta_move_put(t, in.ino, m)) || (rc = meta_dirty_add(t, in.ino)))
+		goto out;
+	rc = meta_inode_put(t, &in);
+out:
+	free(m);
+	return rc;
+}
+
+/* The copy at dst is of no use (the file went or moved on meanwhile): it goes again,
+ * unless dst is by now the file's own upload. */
+static int ns_record_garbage(struct meta_txn *t, struct ns_move_item *it)
+{
+	uint64_t b;
+
+	if (meta_key_get(t, it->dst, it->dst_len, &b) == 0)
+		return 0;
+	return meta_delete_add(t, it->dst, it->dst_len, it->dst_etag, 0, it->ino);
+}
+
+/* Record one copied object. *retry: the view changed under the copy in a way that needs
+ * this object planned again. */
+static int ns_record_one(struct ns_dirjob_ctx *c, struct meta_txn *t, struct ns_move_item *it,
+			 int64_t now, bool *retry)
+{
+	struct meta_inode in;
+	struct meta_move m;
+	char *path = NULL;
+	size_t plen;
+	int rc;
+
+	*retry = false;
+	it->delete_src = it->conflict = it->moved = false;
+	if (it->action == NS_MOVE_TOO_LONG)
+		return ns_record_left(t, it);
+	if (it->action != NS_MOVE_COPY)
+		return 0;
+	if (it->rc) {
+		*retry = it->rc != ENOENT && !ns_move_permanent(it->rc);
+		/* ENOENT: gone from S3 meanwhile; permanent: left in place */
+		return *retry || it->rc == ENOENT ? 0 : ns_record_left(t, it);
+	}
+	if (!it->ino) {
+		struct meta_delete pd;
+		uint64_t b;
+
+		rc = meta_delete_get(t, it->key, it->key_len, &pd);
+		if (rc == 0)
+			return ns_record_garbage(t, it);	/* removed meanwhile (rmdir) */
+		if (rc != ENOENT)
+			return rc;
+		if (meta_key_get(t, it->key, it->key_len, &b) == 0) {
+			*retry = true;	/* the view bound it meanwhile: plan again */
+			return 0;
+		}
+		goto moved;
+	}
+	rc = meta_inode_get(t, it->ino, &in);
+	if (rc == ENOENT)
+		return ns_record_garbage(t, it);	/* removed: its old key has its delete */
+	if (rc)
+		return rc;
+	if (!ns_key_binds(t, it->key, it->key_len, it->ino))
+		return ns_record_garbage(t, it);	/* committed elsewhere meanwhile */
+	rc = meta_move_get(t, it->ino, &m);
+	if (rc == 0)
+		return ns_record_garbage(t, it);	/* renamed on its own: its commit moves it */
+	if (rc != ENOENT)
+		return rc;
+	path = malloc(S3_KEY_MAX + 1);
+	if (!path)
+		return ENOMEM;
+	rc = ns_key(c->ns, t, it->ino, path, S3_KEY_MAX + 1, &plen);
+	if (rc == 0 && (plen != it->dst_len || memcmp(path, it->dst, plen) != 0)) {
+		/* Renamed again during the copy: the copy is useless, the object is planned
+		 * again from its old key. */
+		free(path);
+		*retry = true;
+		return ns_record_garbage(t, it);
+	}
+	free(path);
+	if (rc)
+		return rc;
+	if ((rc = meta_key_del(t, it->key, it->key_len)) ||
+	    (rc = meta_key_put(t, it->dst, it->dst_len, it->ino)))
+		return rc;
+	if (strcmp(in.etag, it->etag) == 0) {
+		snprintf(in.etag, sizeof in.etag, "%s", it->dst_etag);
+	} else if (in.sync == META_S_CLEAN) {
+		/* Changed in S3 since it was listed into the view (not noticed: polls skip a
+		 * moving directory): the new version moved, the view takes it. */
+		snprintf(in.etag, sizeof in.etag, "%s", it->dst_etag);
+		in.size = in.s3_size = it->size;
+		in.data = it->size ? META_D_NONE : META_D_FULL;
+		in.change++;
+		if ((rc = meta_extents_put(t, in.ino, NULL)) ||
+		    (rc = meta_change_add(t, in.ino, META_CH_ATTR)))
+			return rc;
+	} else {
+		/* ... while the file side changed it too: a conflict, as at import. */
+		snprintf(in.etag, sizeof in.etag, "%s", it->dst_etag);
+		if (in.sync != META_S_CONFLICT) {
+			in.sync = META_S_CONFLICT;
+			it->conflict = true;
+			if ((rc = meta_dirty_add(t, in.ino)))
+				return rc;
+		}
+	}
+	in.version_id[0] = '\0';
+	in.synced_ns = now;
+	if ((rc = meta_inode_put(t, &in)))
+		return rc;
+moved:
+	/* The old key goes now; its pending delete makes that survive a crash. Whatever a
+	 * pending delete of dst meant to remove, the copy replaced it. */
+	if ((rc = meta_delete_add(t, it->key, it->key_len, it->etag, 0, it->ino)))
+		return rc;
+	rc = meta_delete_del(t, it->dst, it->dst_len);
+	if (rc && rc != ENOENT)
+		return rc;
+	it->delete_src = true;
+	it->moved = true;
+	return 0;
+}
+
+static int ns_record_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_dirjob_ctx *c = arg;
+	struct ns_dirjob_outcome *o = c->out;
+	struct meta_dirjob *j = c->job;
+	int64_t now = meta_now_ns();
+	size_t done = 0;
+	bool deleting = false;
+	int rc;
+
+	memset(o, 0, sizeof *o);
+	rc = meta_dirjob_get(t, c->id, j);
+	if (rc)
+		return rc;
+	for (; done < c->n; done++) {
+		struct ns_move_item *it = &c->items[done];
+		bool retry;
+
+		rc = ns_record_one(c, t, it, now, &retry);
+		if (rc)
+			return rc;
+		if (retry)
+			break;
+		if (it->moved)
+			o->moved++;
+		else
+			o->skipped++;
+		deleting |= it->delete_src;
+	}
+	o->done = done;
+	if (done) {
+		const struct ns_move_item *last = &c->items[done - 1];
+
+		memcpy(j->marker, last->key, last->key_len);
+		j->marker[last->key_len] = '\0';
+		j->marker_len = last->key_len;
+	}
+	j->listed += done;
+	j->moved += o->moved;
+	j->skipped += o->skipped;
+	/* Done when a last page leaves nothing to delete: a page that still has old keys to
+	 * delete is followed by one more (empty) listing, so the old prefix is gone from S3
+	 * before its directories are listed again. */
+	if (c->last_page && done == c->n && !deleting) {
+		o->finished = true;
+		return meta_dirjob_del(t, c->id);
+	}
+	return meta_dirjob_put(t, j);
+}
+
+int ns_dirjob_record(struct ns *ns, uint64_t job, struct ns_move_item *items, size_t n,
+		     bool last_page, struct meta_dirjob *job_out, struct ns_dirjob_outcome *out)
+{
+	struct ns_dirjob_ctx c = { .ns = ns, .id = job, .job = job_out, .items = items, .n = n,
+				   .last_page = last_page, .out = out };
+
+	return meta_write(ns->me, ns_record_txn, &c);
+}
+
+static int ns_warned_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_dirjob_ctx *c = arg;
+	int rc = meta_dirjob_get(t, c->id, c->job);
+
+	if (rc)
+		return rc;
+	c->job->warned = true;
+	return meta_dirjob_put(t, c->job);
+}
+
+int ns_dirjob_warned(struct ns *ns, uint64_t job)
+{
+	struct meta_dirjob *j = malloc(sizeof *j);
+	struct ns_dirjob_ctx c = { .ns = ns, .id = job, .job = j };
+	int rc;
+
+	if (!j)
+		return ENOMEM;
+	rc = meta_write(ns->me, ns_warned_txn, &c);
+	free(j);
+	return rc;
+}
+
+/* ---- directory renames touching a subtree (for wait-synced) ---- */
+
+struct ns_jobs_under_ctx {
+	struct ns *ns;
+	uint64_t under;
+	uint64_t n;
+};
+
+static int ns_jobs_under_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_jobs_under_ctx *c = arg;
+	struct ns_jobs js = { 0 };
+	char *pfx = malloc(S3_KEY_MAX + 1);
+	size_t plen = 0;
+	int rc;
+
+	c->n = 0;
+	if (!pfx)
+		return ENOMEM;
+	rc = ns_key(c->ns, t, c->under, pfx, S3_KEY_MAX + 1, &plen);
+	if (rc == 0)
+		rc = ns_jobs_get(t, &js);
+	for (size_t i = 0; rc == 0 && i < js.n; i++) {
+		const struct ns_job_pfx *p = &js.j[i];
+
+		/* Overlap either way: the job moves objects into, out of or within the
+		 * subtree, or the subtree lies inside what it moves. */
+		if (ns_has_prefix(p->old_prefix, p->old_len, pfx, plen) ||
+		    ns_has_prefix(p->new_prefix, p->new_len, pfx, plen) ||
+		    ns_has_prefix(pfx, plen, p->old_prefix, p->old_len) ||
+		    ns_has_prefix(pfx, plen, p->new_prefix, p->new_len))
+			c->n++;
+	}
+	ns_jobs_free(&js);
+	free(pfx);
+	return rc;
+}
+
+int ns_dirjob_pending(struct ns *ns, uint64_t under, uint64_t *n)
+{
+	struct ns_jobs_under_ctx c = { ns, under, 0 };
+	int rc = meta_read(ns->me, ns_jobs_under_txn, &c);
+
+	*n = c.n;
+	return rc;
 }

@@ -14,6 +14,10 @@
  *    empty directory survives); directories are DIRTY until the marker is written.
  *  - Import applies S3's state to CLEAN inodes; for DIRTY ones it records a conflict
  *    (resolved by the daemon: S3 wins, the file-side version goes to lost+found).
+ *  - A rename is immediate in the view; the objects follow (see "rename" below): a
+ *    renamed file bound to an object becomes DIRTY with a moves record, a renamed
+ *    directory leaves a dirjob. Keys are always derived from paths (ns_key); where an
+ *    object still is while it moves is ns_data_source's business.
  */
 #ifndef S3F_NS_H
 #define S3F_NS_H
@@ -127,6 +131,8 @@ enum ns_import_result {
 	NS_IMP_COLLISION,	/* file and directory of the same name: the directory is shown,
 				   the file is not (a clean local file is replaced) */
 	NS_IMP_PENDING_DELETE,	/* removed on the file side, not yet deleted in S3: skipped */
+	NS_IMP_MOVING,		/* an object in transit after a rename (the old key of a renamed
+				   file, or below a directory being moved in S3): skipped */
 };
 
 /* Apply entries of dir's listing. results[i] (may be NULL) and inos[i] (may be NULL)
@@ -168,16 +174,37 @@ struct ns_commit {
 	struct meta_inode in;	/* snapshot of the inode */
 	char key[S3_KEY_MAX + 1];
 	size_t key_len;
-	char prev_etag[S3_ETAG_MAX];	/* S3 ETag it was based on ("" for a new key) */
+	char prev_etag[S3_ETAG_MAX];	/* ETag of the object at key it replaces ("": none, the
+					   upload is If-None-Match) */
+	bool replaces;		/* prev_etag is that of a removed or replaced file's object
+				   (a pending delete of key), not the file's own */
 	char target[4096];		/* symlink target */
 	size_t target_len;
+	/* A renamed file: its object is still at src_key (ETag src_etag) and moves to key.
+	 * copy: data and attributes are unchanged since the rename, so a server-side copy
+	 * reproduces the file; else the file is uploaded. After ns_commit_done the source
+	 * object has a pending delete (carried out by the delete pass), unless the caller
+	 * set keep_src: the source changed in S3 meanwhile and stays (S3 wins there). */
+	bool moved, copy, keep_src;
+	char src_key[S3_KEY_MAX + 1];
+	size_t src_len;
+	char src_etag[S3_ETAG_MAX];
 };
 /* Snapshot ino for committing if it is dirty and its last change is older than
- * min_age_ns (0: commit now). ENOENT if gone; EAGAIN if not due yet; EALREADY if clean. */
+ * min_age_ns (0: commit now). ENOENT if gone; EAGAIN if not due yet, or if its key is
+ * still occupied by an object in transit (the old object of another renamed file, or a
+ * key below a directory being moved away in S3): retry after those moves; EALREADY if
+ * clean; EBUSY if in conflict. */
 int ns_commit_prepare(struct ns *ns, uint64_t ino, int64_t min_age_ns, struct ns_commit *c);
 /* The object for c is in S3 with info: mark clean if nothing changed since prepare
- * (else stay dirty with the new S3 state as base). */
+ * (else stay dirty with the new S3 state as base). A pending delete of key (a replaced
+ * object) is dropped: key now holds this upload. */
 int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_object_info *info);
+/* The source object of moved c changed or vanished in S3 before it could be copied, and
+ * the file's data is not all local: the file-side version cannot be rebuilt. The file
+ * is marked CONFLICT and LOST (its missing bytes read as EIO), and the source key is
+ * released so that S3's version shows under the old name (S3 wins). */
+int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c);
 /* A pending delete of key was carried out (or found already gone). */
 int ns_delete_done(struct ns *ns, const char *key, size_t len);
 
@@ -225,5 +252,110 @@ int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes);
  * that is stuck with dirty data. */
 int ns_evict_freed_add(struct ns *ns, uint64_t bytes);
 int ns_evict_freed(struct ns *ns, uint64_t *total);
+
+/* ---- rename ----
+ *
+ * POSIX rename in one transaction. The entry leaves olddir (and its readdir cookie with
+ * it) and gets a new cookie in newdir; the inode keeps its number, generation and data.
+ * An existing target is replaced and removed exactly as by unlink/rmdir (a pending delete
+ * of its object). S3 follows later, through the daemon:
+ *  - a renamed file bound to an object gets a moves record (its object's key and ETag),
+ *    stops being META_F_IN_S3 at its new path and becomes DIRTY; its commit copies the
+ *    object to the new key (or uploads it, if the data changed too) and only then deletes
+ *    the old one. The keys table binds the old key to it until then.
+ *  - a renamed directory gets a dirjob: every object below the old key prefix is moved
+ *    below the new one by the daemon (sync/rename.c), page by page, resumably. Nothing
+ *    per child happens here. While the job runs, listings of directories at or below
+ *    either prefix are not imported (import_dir: EAGAIN), and entries there in other
+ *    listings are left alone (NS_IMP_MOVING).
+ * Errors: ENOENT (no oldname), ESTALE (a directory is gone), ENOTDIR (a parent is not a
+ * directory, or a directory onto a non-directory), EISDIR (a non-directory onto a
+ * directory), ENOTEMPTY (onto a non-empty directory), EINVAL (".", "..", '/' or NUL in a
+ * name, or a directory into its own subtree), ENAMETOOLONG (a name over 255 bytes or the
+ * new key over 1,024), EACCES (the export root's lost+found: renaming it, or anything into,
+ * out of or onto it), EAGAIN with need_import set (that directory's S3 listing is not
+ * known yet: import it, then retry). Renaming a name onto itself succeeds doing nothing.
+ */
+struct ns_rename_result {
+	struct meta_inode moved;	/* the renamed inode, after */
+	struct meta_inode olddir, newdir;	/* after (the same inode when they are one) */
+	bool replaced;			/* victim was replaced */
+	struct meta_inode victim;	/* its data file is the caller's to remove */
+	bool noop;			/* oldname and newname were the same entry */
+	uint64_t job;			/* directory: id of its dirjob */
+	uint64_t need_import;		/* with EAGAIN */
+};
+int ns_rename(struct ns *ns, uint64_t olddir, const char *oldname, size_t oldlen, uint64_t newdir,
+	      const char *newname, size_t newlen, struct ns_rename_result *out);
+
+/* Where the bytes of file ino that are not local come from: the key and ETag of the S3
+ * object it is based on (for a renamed file, its old key until the daemon moved it; for a
+ * file below a directory being moved, wherever the move has got to). ENODATA if it has no
+ * object (never uploaded: bytes not written are a hole); EIO if its source is lost
+ * (META_F_LOST). cap: size of key (S3_KEY_MAX + 1 is enough). */
+int ns_data_source(struct ns *ns, uint64_t ino, char *key, size_t cap, size_t *keylen,
+		   char etag[S3_ETAG_MAX]);
+
+/* Is the key prefix (a directory's) at or below the old or new prefix of a directory
+ * rename still being carried out in S3? (Its listing is partial: do not import it.) */
+int ns_prefix_moving(struct ns *ns, struct meta_txn *txn, const char *prefix, size_t len,
+		     bool *moving);
+
+/* ---- directory renames in S3 (the daemon, sync/rename.c) ----
+ * Jobs are carried out oldest first, one at a time: a later job may depend on an earlier
+ * one (a directory renamed twice), never the other way round. */
+int ns_dirjob_first(struct ns *ns, struct meta_dirjob *out);	/* ENOENT: no job */
+int ns_dirjob_iter(struct ns *ns, meta_dirjob_fn fn, void *arg);	/* one read txn */
+
+enum ns_move_action {
+	NS_MOVE_SKIP = 0,	/* leave it: it goes anyway (pending delete), it is moved by a
+				   file commit (renamed on its own), or it is where it belongs */
+	NS_MOVE_COPY,		/* copy key -> dst, then delete key */
+	NS_MOVE_TOO_LONG,	/* its new key would exceed 1,024 bytes: left in place */
+};
+struct ns_move_item {
+	/* the caller: one listed object */
+	const char *key;
+	size_t key_len;
+	const char *etag;
+	uint64_t size;
+	/* ns_dirjob_plan */
+	enum ns_move_action action;
+	uint64_t ino;			/* inode bound to key, 0: none */
+	char dst[S3_KEY_MAX + 1];
+	size_t dst_len;
+	/* the caller, after copying: rc of the copy and the new object's ETag */
+	int rc;
+	char dst_etag[S3_ETAG_MAX];
+	/* ns_dirjob_record */
+	bool moved;			/* recorded as moved: key and dst now as planned */
+	bool delete_src;		/* key has a pending delete: delete it now */
+	bool conflict;			/* changed in S3 since imported, and on the file side */
+};
+/* Decide for each listed object of job's old prefix where it goes (one read txn). A
+ * file the view knows goes to its current path key (following later renames of the
+ * directories above it); anything else keeps its place relative to the prefix. */
+int ns_dirjob_plan(struct ns *ns, uint64_t job, struct ns_move_item *items, size_t n);
+
+struct ns_dirjob_outcome {
+	size_t done;		/* items[0..done) recorded; the job's marker is items[done-1] */
+	uint64_t moved, skipped;
+	bool finished;		/* last_page, all done and no old key left to delete: the job
+				   is deleted (after a page with deletes, one more listing of
+				   what follows the marker finds nothing and finishes it) */
+};
+/* Record the outcome of items[0..n) in one transaction: bindings follow the copies, old
+ * keys get pending deletes (delete_src), the job's marker and counters advance. Stops at
+ * the first item that must be tried again (copy failed on a transient error, or the view
+ * changed under the copy); the marker stays before it. job_out gets the job as stored
+ * (before its deletion when finished). */
+int ns_dirjob_record(struct ns *ns, uint64_t job, struct ns_move_item *items, size_t n,
+		     bool last_page, struct meta_dirjob *job_out, struct ns_dirjob_outcome *out);
+/* The large-rename event of job was journaled. */
+int ns_dirjob_warned(struct ns *ns, uint64_t job);
+/* Directory renames still moving objects into, out of or within the subtree at `under`
+ * (a directory or a file): until they are done, S3 does not hold the subtree as the view
+ * shows it. One read transaction. */
+int ns_dirjob_pending(struct ns *ns, uint64_t under, uint64_t *n);
 
 #endif

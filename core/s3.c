@@ -1261,6 +1261,11 @@ static int del_batch_request(struct s3_client *c, struct del_batch *b, struct s3
 	return 0;
 }
 
+void s3_client_single_deletes_set(struct s3_client *c, bool on)
+{
+	c->single_deletes = on;
+}
+
 int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results)
 {
 	size_t n_batches = 0, n_xml = 0, *idx = NULL;
@@ -1278,13 +1283,14 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 		goto out;
 	}
 	/* Keys an XML 1.0 document cannot carry (control characters, bad UTF-8) are
-	 * deleted one by one; the rest go in batches of up to 1,000. */
+	 * deleted one by one, and so is every key with single deletes on; the rest go in
+	 * batches of up to 1,000. */
 	for (size_t i = 0; i < n; i++) {
 		if (!key_ok(keys[i])) {
 			results[i] = EINVAL;
 			continue;
 		}
-		if (s3_xml_text_ok(keys[i], strlen(keys[i])))
+		if (!c->single_deletes && s3_xml_text_ok(keys[i], strlen(keys[i])))
 			idx[n_xml++] = i;
 		else
 			results[i] = s3_object_delete(c, keys[i]);

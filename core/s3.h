@@ -201,8 +201,13 @@ int s3_object_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off,
 /* ENOENT-tolerant: deleting a missing key is success (S3 semantics). */
 int s3_object_delete(struct s3_client *c, const char *key);
 
-/* DeleteObjects, in batches of up to 1,000. results[i] = 0 or the error for keys[i]. */
+/* DeleteObjects, in batches of up to 1,000. results[i] = 0 or the error for keys[i].
+ * With single deletes on (below), one DELETE per key instead. */
 int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results);
+/* Make s3_objects_delete send one DELETE per key: Ceph RGW 16 (radosgw 16.2.15 at least)
+ * aborts on DeleteObjects in a bucket that has a notification configuration. Call before
+ * the client is used by more than one thread. */
+void s3_client_single_deletes_set(struct s3_client *c, bool on);
 
 /* CopyObject (server side; objects up to 5 GiB — larger uses UploadPartCopy internally).
  * opts == NULL: metadata COPY; opts != NULL: metadata REPLACE with opts->meta.

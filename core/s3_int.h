@@ -141,6 +141,7 @@ struct s3_client {
 
 	pthread_mutex_t caps_mu;	/* protects caps */
 	struct s3_caps caps;
+	bool single_deletes;		/* set before the client is shared (s3.h) */
 
 	uint64_t copy_single_max;	/* CopyObject above this uses UploadPartCopy (5 GiB) */
 };

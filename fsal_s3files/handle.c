@@ -462,17 +462,40 @@ static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
 }
 
+/* Rename is one namespace transaction (ns_rename); S3 follows through the daemon. Both
+ * directories' listings must be known first, or a name that exists only in S3 could be
+ * overwritten blindly; ns_rename asks for a directory it is about to move or replace. The
+ * change feed then invalidates the moved object and both directories in every client's
+ * view (mdcache updates the caller's own entries itself). */
 static fsal_status_t s3f_rename(struct fsal_obj_handle *obj, struct fsal_obj_handle *olddir_hdl,
 				const char *old_name, struct fsal_obj_handle *newdir_hdl,
 				const char *new_name)
 {
+	struct s3f_handle *od = s3f_h(olddir_hdl), *nd = s3f_h(newdir_hdl);
+	struct export_ctx *x = s3f_x(od);
+	struct ns_rename_result *res = gsh_malloc(sizeof *res);
+	int rc;
+
 	(void)obj;
-	(void)olddir_hdl;
-	(void)old_name;
-	(void)newdir_hdl;
-	(void)new_name;
-	/* Rename arrives with the full namespace work (issue: complete FSAL). */
-	return fsalstat(ERR_FSAL_NOTSUPP, ENOTSUP);
+	rc = s3f_dir_ready(od);
+	if (rc == 0 && nd != od)
+		rc = s3f_dir_ready(nd);
+	for (int tries = 0; rc == 0; tries++) {
+		rc = ns_rename(x->ns, od->ino, old_name, strlen(old_name), nd->ino, new_name,
+			       strlen(new_name), res);
+		if (rc != EAGAIN || !res->need_import || tries == 3)
+			break;
+		/* EAGAIN from the import too: below a directory still moving in S3. */
+		rc = import_dir(x, res->need_import, NULL);
+	}
+	if (rc == 0 && res->replaced && res->victim.type == META_T_REG)
+		(void)data_file_remove(x->data, res->victim.ino);
+	if (rc == 0 && res->job)
+		LOG_INFO(LOG_C_FSAL, "directory %llu renamed to '%s': its objects move in S3 "
+			 "(job %llu)", (unsigned long long)res->moved.ino, new_name,
+			 (unsigned long long)res->job);
+	gsh_free(res);
+	return s3f_status(rc);
 }
 
 static fsal_status_t s3f_link(struct fsal_obj_handle *obj, struct fsal_obj_handle *dir,

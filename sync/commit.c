@@ -6,6 +6,14 @@
  * to HEAD-compare where the server supports neither). Mode, owner and mtime travel as
  * object metadata in the same PUT. A failed commit leaves the inode dirty; the next pass
  * tries again, so an outage delays commits and never drops them.
+ *
+ * Renamed files (ns_rename): the new key is written first, the old one deleted after,
+ * so other S3 clients see the new key appear before the old one goes. A file unchanged
+ * since its rename is copied on the server (CopyObject); one also written is uploaded.
+ * The old key's delete is a pending delete, carried out by the delete pass right after
+ * (it survives a crash and is conditional on the old object being the one moved).
+ * Directory renames are carried out first in each pass (rename.c), so the files below a
+ * renamed directory find their objects where the view says they are.
  */
 #include "syncd.h"
 
@@ -137,6 +145,79 @@ static void sync_conflict(struct sync_export *se, const struct ns_commit *c)
 		 c->prev_etag[0] ? c->prev_etag : "new");
 }
 
+/* A renamed file whose data and attributes are as they were at the rename: copy its
+ * object to the new key on the server, with the file's attributes as metadata (REPLACE,
+ * the headers an upload would send). The source is checked by HEAD first: RGW ignores
+ * x-amz-copy-source-if-match, so the ETag compare is ours (a window of one round trip).
+ * CopyObject takes no condition on the destination either: a HEAD checks that the new key
+ * is free, or holds the object this file replaces, or our own copy from an attempt whose
+ * record was lost in a crash (same ETag as the source). *src_changed: the source was
+ * changed or deleted in S3 since the rename; nothing was copied. */
+static int sync_copy_moved(struct sync_export *se, const struct ns_commit *c,
+			   const struct s3_put_opts *opts, struct s3_object_info *info,
+			   bool *src_changed, char cur_etag[S3_ETAG_MAX])
+{
+	struct s3_object_info cur;
+	int rc;
+
+	*src_changed = false;
+	cur_etag[0] = '\0';
+	rc = s3_object_head(se->x->s3, c->src_key, &cur);
+	if (rc == ENOENT || (rc == 0 && strcmp(cur.etag, c->src_etag) != 0)) {
+		if (rc == 0)
+			snprintf(cur_etag, S3_ETAG_MAX, "%s", cur.etag);
+		*src_changed = true;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	rc = s3_object_head(se->x->s3, c->key, &cur);
+	if (rc == 0 && strcmp(cur.etag, c->src_etag) != 0 &&
+	    !(c->prev_etag[0] && strcmp(cur.etag, c->prev_etag) == 0))
+		return S3F_E_S3_PRECOND;
+	if (rc && rc != ENOENT)
+		return rc;
+	rc = s3_object_copy(se->x->s3, c->src_key, c->key, opts, NULL, info);
+	if (rc == ENOENT) {
+		*src_changed = true;	/* deleted between the HEAD and the copy */
+		return 0;
+	}
+	info->size = c->in.size;
+	return rc;
+}
+
+/* The old object of renamed c changed in S3 before it was moved. Neither version is
+ * lost: S3's stays under the old key (and shows under the old name once the binding is
+ * released); the file's is uploaded under the new key if all its bytes are local. */
+static void sync_source_changed(struct sync_export *se, struct ns_commit *c, const char *cur_etag,
+				bool *upload)
+{
+	struct journal_field f[5];
+	int rc;
+
+	f[0] = JF_B("key", c->key, c->key_len);
+	f[1] = JF_B("renamed_from", c->src_key, c->src_len);
+	f[2] = JF_S("etag_base", c->src_etag);
+	f[3] = JF_S("etag_s3", cur_etag);
+	f[4] = JF_U("ino", c->ino);
+	(void)journal_append(se->x->journal, JOURNAL_CONFLICT, f, 5, NULL);
+	__atomic_add_fetch(&se->n_conflicts, 1, __ATOMIC_RELAXED);
+	*upload = c->in.data == META_D_FULL;
+	LOG_WARN(LOG_C_SYNC, "export %u: '%s' (renamed to '%s') changed in S3 before it was moved "
+		 "(%s); S3's version stays there%s", se->cfg->export_id, c->src_key, c->key,
+		 cur_etag[0] ? cur_etag : "deleted",
+		 *upload ? ", the file is uploaded under its new name" :
+		 "; the renamed file's data was not local: it is held in conflict");
+	if (*upload) {
+		c->keep_src = true;
+		return;
+	}
+	rc = ns_commit_source_lost(se->x->ns, c);
+	if (rc)
+		LOG_WARN(LOG_C_SYNC, "recording the lost source of '%s' failed: %s", c->key,
+			 s3f_strerror(rc));
+}
+
 /* Upload one inode. 0 = committed (or nothing to do), EAGAIN = not due. */
 static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age,
 			   struct sync_result *res)
@@ -177,6 +258,23 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 			opts.cond.if_none_match_any = true;
 	}
 
+	if (c->copy) {
+		char cur_etag[S3_ETAG_MAX];
+		bool src_changed, upload;
+
+		rc = sync_copy_moved(se, c, &opts, &info, &src_changed, cur_etag);
+		if (rc == 0 && !src_changed)
+			goto copied;
+		if (rc == 0) {
+			sync_source_changed(se, c, cur_etag, &upload);
+			res->conflicts++;
+			if (!upload)
+				goto out;
+		} else {
+			goto put_done;
+		}
+	}
+
 	switch (c->in.type) {
 	case META_T_DIR:
 		opts.content_type = "application/x-directory";
@@ -193,11 +291,22 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		 * the file is based on). */
 		if (c->in.data != META_D_FULL)
 			rc = hydrate_range(x, ino, fd, 0, c->in.size, NULL, NULL);
+		if (c->moved && !c->keep_src && (rc == ENOENT || rc == S3F_E_S3_PRECOND)) {
+			/* The renamed file's old object changed before its bytes were here. */
+			bool upload;
+
+			data_file_unlock(fd);
+			sync_source_changed(se, c, "", &upload);
+			res->conflicts++;
+			rc = 0;
+			goto out;
+		}
 		if (rc == 0)
 			rc = s3_object_put_fd(x->s3, c->key, fd, 0, c->in.size, &opts, &info);
 		data_file_unlock(fd);
 		break;
 	}
+put_done:
 	if (rc == S3F_E_S3_PRECOND) {
 		sync_conflict(se, c);
 		res->conflicts++;
@@ -216,6 +325,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 			 se->cfg->export_id, c->key, s3f_strerror(rc));
 		goto out;
 	}
+copied:
 	rc = ns_commit_done(x->ns, c, &info);
 	if (rc) {
 		LOG_ERROR(LOG_C_SYNC, "export %u: recording commit of '%s' failed: %s",
@@ -239,6 +349,9 @@ int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 	struct sync_dirty_list l = { 0 };
 	int rc, first_err = 0;
 
+	/* An explicit commit (min_age 0) finishes every directory rename; the worker moves
+	 * one page per pass, so that commits and polls keep their pace during a large one. */
+	first_err = sync_rename_pass(se, min_age_ns ? 1 : 0, res);
 	rc = meta_read(se->x->meta, sync_dirty_txn, &l);
 	if (rc)
 		goto out;

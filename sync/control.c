@@ -6,7 +6,10 @@
  * %-escaped by the client (bytes < 0x21, '%' and 0x7f), so one line holds any path.
  *   PING                          -> OK pong
  *   STATUS                        -> EXPORT id=.. bucket=.. prefix=.. dirty=.. deletes=..
- *                                    commits=.. errors=.. conflicts=.. polls=..  ; OK
+ *                                    commits=.. errors=.. conflicts=.. polls=..
+ *                                    [RENAME export=.. job=.. moved=.. listed=.. skipped=..
+ *                                     state=moving|queued from=<old prefix> to=<new prefix>,
+ *                                     one per directory rename still moving in S3]  ; OK
  *   COMMIT <export_id> <path>     -> commit everything dirty under path now, and pending
  *                                    deletes: OK committed=.. deleted=.. failed=.. conflicts=..
  *   EVICT <export_id>             -> one eviction pass now (age and quota rules):
@@ -17,6 +20,11 @@
  *                                    Yes: one line "ETAG <etag> <escaped relative path>" per
  *                                    file and symlink, then OK synced=1 files=..
  *                                    (s3filesctl wait-synced polls this; it never blocks)
+ *   LS <export_id> <path>         -> what the metadata store holds for path, never importing:
+ *                                    "ENTRY <f|d|l> <size> <clean|dirty|conflict> <etag|->
+ *                                    <escaped name>" per entry of a directory (or the file
+ *                                    itself), then OK entries=.. [listed=0|1: the directory's
+ *                                    S3 listing has been imported]
  * Requests are served one at a time; COMMIT takes the export's commit_lock.
  */
 #include "syncd.h"
@@ -108,6 +116,7 @@ static void ctl_status(struct syncd *d, FILE *out)
 			(unsigned long long)__atomic_load_n(&se->n_polls, __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(&se->n_evicted, __ATOMIC_RELAXED),
 			(unsigned long long)data_tier_usage(se->x->data));
+		sync_rename_status(se, out);
 	}
 	fprintf(out, "OK\n");
 }
@@ -270,6 +279,110 @@ static void ctl_evict(struct syncd *d, char *args, FILE *out)
 		(unsigned long long)se->cfg->data_quota);
 }
 
+static const char *ctl_type_name(uint8_t type)
+{
+	switch (type) {
+	case META_T_REG: return "f";
+	case META_T_DIR: return "d";
+	case META_T_LNK: return "l";
+	default: return "?";
+	}
+}
+
+static const char *ctl_sync_name(uint8_t sync)
+{
+	switch (sync) {
+	case META_S_CLEAN: return "clean";
+	case META_S_DIRTY: return "dirty";
+	case META_S_CONFLICT: return "conflict";
+	default: return "?";
+	}
+}
+
+static void ctl_ls_line(FILE *out, const struct meta_inode *in, const char *name, size_t len)
+{
+	fprintf(out, "ENTRY %s %llu %s %s ", ctl_type_name(in->type), (unsigned long long)in->size,
+		ctl_sync_name(in->sync), in->etag[0] ? in->etag : "-");
+	ctl_put_escaped(out, name, len);
+	fputc('\n', out);
+}
+
+#define CTL_LS_BATCH 256
+
+/* What the store holds for path, without importing: operators see what the file view
+ * shows (and tests can watch it change) without going through NFS. */
+static void ctl_ls(struct syncd *d, char *args, FILE *out)
+{
+	struct ns_dirent *ents = NULL;
+	struct sync_export *se;
+	struct meta_inode in;
+	char *sp = strchr(args, ' ');
+	unsigned long long entries = 0;
+	uint64_t ino, after = 0;
+	unsigned long id;
+	bool eof = false;
+	long plen;
+	int rc;
+
+	if (!sp) {
+		fprintf(out, "ERR usage: LS <export_id> <path>\n");
+		return;
+	}
+	*sp = '\0';
+	id = strtoul(args, NULL, 10);
+	se = syncd_export_by_id(d, (uint32_t)id);
+	if (!se) {
+		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
+		return;
+	}
+	plen = ctl_unescape(sp + 1);
+	if (plen < 0) {
+		fprintf(out, "ERR bad path escape\n");
+		return;
+	}
+	rc = ctl_resolve(se, sp + 1, (size_t)plen, &ino);
+	if (rc == 0)
+		rc = ns_getattr(se->x->ns, ino, &in);
+	if (rc) {
+		fprintf(out, "ERR %s: %s\n", sp + 1, s3f_strerror(rc));
+		return;
+	}
+	if (in.type != META_T_DIR) {
+		ctl_ls_line(out, &in, in.name, in.name_len);
+		fprintf(out, "OK entries=1\n");
+		return;
+	}
+	ents = malloc(CTL_LS_BATCH * sizeof *ents);
+	if (!ents) {
+		fprintf(out, "ERR out of memory\n");
+		return;
+	}
+	while (!eof) {
+		size_t n = 0;
+
+		rc = ns_readdir(se->x->ns, ino, after, ents, CTL_LS_BATCH, &n, &eof);
+		if (rc)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct meta_inode e;
+
+			after = ents[i].cookie;
+			if (ns_getattr(se->x->ns, ents[i].ino, &e) != 0)
+				continue;	/* removed meanwhile */
+			ctl_ls_line(out, &e, ents[i].name, ents[i].name_len);
+			entries++;
+		}
+		if (n == 0)
+			break;
+	}
+	free(ents);
+	if (rc)
+		fprintf(out, "ERR listing %s: %s\n", sp + 1, s3f_strerror(rc));
+	else
+		fprintf(out, "OK entries=%llu listed=%d\n", entries,
+			(in.flags & META_F_IMPORTED) != 0);
+}
+
 static void ctl_serve(struct syncd *d, int fd)
 {
 	char line[8192];
@@ -296,6 +409,8 @@ static void ctl_serve(struct syncd *d, int fd)
 			ctl_synced(d, line + 7, out);
 		else if (strncmp(line, "EVICT ", 6) == 0)
 			ctl_evict(d, line + 6, out);
+		else if (strncmp(line, "LS ", 3) == 0)
+			ctl_ls(d, line + 3, out);
 		else
 			fprintf(out, "ERR unknown request\n");
 	}

@@ -106,7 +106,8 @@ int sync_evict_pass(struct sync_export *se, int64_t now_ns, bool force, uint64_t
 		goto out;
 	}
 	res->before_bytes = total;
-	qsort(l.f, l.n, sizeof *l.f, sync_evict_cmp);
+	if (l.n)	/* l.f is NULL for an empty tier, which qsort must not be given */
+		qsort(l.f, l.n, sizeof *l.f, sync_evict_cmp);
 	low = quota / 100 * SYNC_EVICT_LOW_PCT + quota % 100 * SYNC_EVICT_LOW_PCT / 100;
 	/* The capacity rule starts above the quota (or when asked) and goes down to the low
 	 * mark, lower still if a writer waits for `room` bytes. */

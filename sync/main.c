@@ -5,7 +5,9 @@
  *
  * Per export, one worker thread loops: commit dirty files whose last change is older than
  * Commit_Interval, carry out pending deletes, and every Poll_Interval re-list the
- * directories the file view has imported. SIGTERM/SIGINT stop it cleanly; all state is
+ * directories the file view has imported. With Notify_Listen, S3 event notifications
+ * re-list the directories they concern at once (notify.c); with Metrics_Listen, /metrics
+ * is served (metrics_http.c). SIGTERM/SIGINT stop it cleanly; all state is
  * in the store, so a kill -9 loses nothing that was acknowledged.
  */
 #include "syncd.h"
@@ -23,6 +25,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "s3_event.h"
 
 #define SYNC_TICK_MS 200
 
@@ -84,8 +87,13 @@ static void *syncd_worker(void *arg)
 			LOG_INFO(LOG_C_SYNC, "export %u: committed %llu, deleted %llu, failed %llu",
 				 se->cfg->export_id, (unsigned long long)res.committed,
 				 (unsigned long long)res.deleted, (unsigned long long)res.failed);
-		if (now >= se->next_poll_ns) {
+		/* poll_soon: notify.c dropped events and relies on a full pass instead. */
+		bool soon = __atomic_exchange_n(&se->poll_soon, 0, __ATOMIC_RELAXED);
+
+		if (soon || now >= se->next_poll_ns) {
+			pthread_mutex_lock(&se->import_lock);
 			(void)sync_poll_pass(se);
+			pthread_mutex_unlock(&se->import_lock);
 			se->next_poll_ns = meta_now_ns() + (int64_t)se->cfg->poll_interval_ms * 1000000LL;
 		}
 		uint64_t room = 0;
@@ -112,6 +120,65 @@ static int syncd_write_pidfile(const char *path)
 		return errno;
 	fprintf(f, "%d\n", (int)getpid());
 	return fclose(f) == 0 ? 0 : errno;
+}
+
+/* Notify_Listen and Metrics_Listen: the notification worker, then the HTTP servers that
+ * feed it (one server with every route when both settings name the same address). */
+static int syncd_http_start(struct syncd *d)
+{
+	const struct conf_daemon *dc = &d->conf->daemon;
+	bool same = dc->notify_listen && dc->metrics_listen &&
+		    strcmp(dc->notify_listen, dc->metrics_listen) == 0;
+	struct http_route routes[3];
+	size_t n = 0;
+	int rc;
+
+	if (dc->notify_listen) {
+		rc = sync_notify_start(d, &d->notify);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "notifications: %s", strerror(rc));
+			return rc;
+		}
+	}
+	if (dc->metrics_listen) {
+		routes[n++] = (struct http_route){ "GET", "/metrics", 0, sync_metrics_get, d };
+		routes[n++] = (struct http_route){ "GET", "/health", 0, sync_health_get, d };
+		if (same)
+			routes[n++] = (struct http_route){ "POST", NULL, S3_EVENT_BODY_MAX,
+							   sync_notify_post, d->notify };
+		rc = http_server_start(dc->metrics_listen, same ? "notification+metrics endpoint" :
+				       "metrics endpoint", routes, n, &d->metrics_http);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "%s %s: %s", same ? "Notify_Listen/Metrics_Listen" :
+				  "Metrics_Listen", dc->metrics_listen, strerror(rc));
+			return rc;
+		}
+	}
+	if (dc->notify_listen && !same) {
+		n = 0;
+		routes[n++] = (struct http_route){ "GET", "/health", 0, sync_health_get, d };
+		routes[n++] = (struct http_route){ "POST", NULL, S3_EVENT_BODY_MAX,
+						   sync_notify_post, d->notify };
+		rc = http_server_start(dc->notify_listen, "notification endpoint", routes, n,
+				       &d->notify_http);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "Notify_Listen %s: %s", dc->notify_listen,
+				  strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Servers first: nothing new reaches the worker once it stops. */
+static void syncd_http_stop(struct syncd *d)
+{
+	http_server_stop(d->notify_http);
+	d->notify_http = NULL;
+	http_server_stop(d->metrics_http);
+	d->metrics_http = NULL;
+	sync_notify_stop(d->notify);
+	d->notify = NULL;
 }
 
 static void usage(FILE *out)
@@ -196,6 +263,7 @@ int main(int argc, char **argv)
 		se->cfg = &d->conf->exports[i];
 		pthread_mutex_init(&se->commit_lock, NULL);
 		pthread_mutex_init(&se->evict_lock, NULL);
+		pthread_mutex_init(&se->import_lock, NULL);
 		rc = export_ctx_open(se->cfg, 0, &se->x);
 		if (rc) {
 			LOG_ERROR(LOG_C_SYNC, "export %u: cannot open: %s", se->cfg->export_id,
@@ -217,6 +285,15 @@ int main(int argc, char **argv)
 				 se->caps.if_match == S3_COND_UNQUOTED ? "unquoted ETag only" :
 				 "unsupported (HEAD-compare)",
 				 se->caps.if_none_match ? "yes" : "no (HEAD-compare)");
+		/* Only Ceph RGW 16 wants If-Match unquoted, and its radosgw aborts on a
+		 * DeleteObjects in a bucket with a notification configuration, which a
+		 * Notify_Listen setting suggests this bucket has. */
+		if (d->conf->daemon.notify_listen && se->caps.if_match == S3_COND_UNQUOTED) {
+			s3_client_single_deletes_set(se->x->s3, true);
+			LOG_INFO(LOG_C_SYNC, "export %u: server behaves like Ceph RGW 16, whose "
+				 "DeleteObjects fails in buckets with notifications: deleting one "
+				 "key per request", se->cfg->export_id);
+		}
 	}
 	if (d->conf->daemon.control_socket) {
 		rc = sync_control_start(d, d->conf->daemon.control_socket);
@@ -226,6 +303,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	rc = syncd_http_start(d);
+	if (rc)
+		goto out;
 	if (pidfile && (rc = syncd_write_pidfile(pidfile)) != 0) {
 		LOG_ERROR(LOG_C_SYNC, "pid file %s: %s", pidfile, strerror(rc));
 		goto out;
@@ -254,6 +334,7 @@ out:
 	pthread_mutex_lock(&d->stop_lock);
 	pthread_cond_broadcast(&d->stop_cond);
 	pthread_mutex_unlock(&d->stop_lock);
+	syncd_http_stop(d);
 	sync_control_stop(d);
 	for (size_t i = 0; i < d->n_exports; i++) {
 		if (d->exports[i].started)
@@ -261,6 +342,7 @@ out:
 		export_ctx_close(d->exports[i].x);
 		pthread_mutex_destroy(&d->exports[i].commit_lock);
 		pthread_mutex_destroy(&d->exports[i].evict_lock);
+		pthread_mutex_destroy(&d->exports[i].import_lock);
 	}
 	free(d->exports);
 	conf_free(d->conf);

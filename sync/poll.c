@@ -1,6 +1,11 @@
 /*
  * poll.c — S3 side -> file view: re-list the directories the file view has imported,
  * so objects created, changed or deleted by other S3 clients show up by themselves.
+ *
+ * Directories at or below a directory rename that the daemon is still carrying out in S3
+ * are skipped (import_dir refuses them): their objects are half under the old prefix and
+ * half under the new one, and reading that as deletions and creations by another client
+ * would undo the rename. They are listed again once the move is done.
  */
 #include "syncd.h"
 
@@ -56,6 +61,8 @@ int sync_poll_pass(struct sync_export *se)
 		rc = import_dir(se->x, d.ino[i], &st);
 		if (rc == ENOENT || rc == ENOTDIR)
 			continue;	/* removed meanwhile */
+		if (rc == EAGAIN)
+			continue;	/* below a directory rename still moving in S3 */
 		if (rc) {
 			if (!first)
 				first = rc;

@@ -6,16 +6,22 @@
  * s3filesctl on a unix socket; its requests run on the requesting connection's thread
  * under the export's commit_lock, so no inode is ever committed twice at once (a second
  * conditional PUT would see its own first one as a conflict).
+ * With Notify_Listen and Metrics_Listen set, HTTP servers (http_server.h, one thread
+ * each) take S3 event notifications and serve /metrics; notifications are applied by a
+ * notify worker thread (notify.c) that re-lists directories under the export's
+ * commit_lock and import_lock.
  */
 #ifndef S3F_SYNCD_H
 #define S3F_SYNCD_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "conf.h"
 #include "export_ctx.h"
+#include "http_server.h"
 
 struct sync_export {
 	const struct conf_export *cfg;
@@ -27,6 +33,15 @@ struct sync_export {
 	pthread_mutex_t commit_lock;
 	/* Held for a whole eviction pass (worker or control request). */
 	pthread_mutex_t evict_lock;
+	/* Held around the daemon's own re-lists of directories: a whole poll pass (worker)
+	 * or one notification re-list (notify.c, which takes commit_lock first: an upload
+	 * of ours must be recorded before our listing shows it, or it would look like a
+	 * conflict). Two listings of one directory taken at different times and applied in
+	 * the other order would bring back an object deleted in between. Lock order:
+	 * commit_lock, then import_lock. */
+	pthread_mutex_t import_lock;
+	int poll_soon;			/* (atomic) set by notify.c when it dropped events:
+					 * the worker polls at its next tick */
 	int64_t next_poll_ns;		/* worker thread only */
 	int64_t next_evict_ns;		/* worker thread only */
 	/* counters (atomic) */
@@ -35,6 +50,7 @@ struct sync_export {
 };
 
 struct sync_result {
+	uint64_t moved;		/* objects moved by directory renames */
 	uint64_t committed;
 	uint64_t deleted;
 	uint64_t failed;
@@ -48,6 +64,14 @@ int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 		     struct sync_result *res);
 /* Carry out pending deletes (min_age_ns as for commits). */
 int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_result *res);
+
+/* rename.c */
+/* Carry out directory renames in S3 (ns_rename's dirjobs), oldest job first: up to
+ * max_pages pages of the old prefix's listing (0: until every job is done or one stops
+ * making progress). Called from sync_commit_pass, under the commit_lock. */
+int sync_rename_pass(struct sync_export *se, unsigned max_pages, struct sync_result *res);
+/* "RENAME ..." status lines, one per job in progress (see control.c STATUS). */
+void sync_rename_status(struct sync_export *se, FILE *out);
 
 /* poll.c */
 /* Re-list every imported directory. */
@@ -86,8 +110,31 @@ struct syncd {
 	char *ctl_path;
 	pthread_t ctl_thread;
 	bool ctl_started;
+	/* HTTP endpoints (Notify_Listen, Metrics_Listen; one server when both are equal) */
+	struct sync_notify *notify;
+	struct http_server *notify_http;
+	struct http_server *metrics_http;
 };
 
 struct sync_export *syncd_export_by_id(struct syncd *d, uint32_t id);
+
+/* notify.c — S3 event notifications (Notify_Listen): records POSTed by the S3 server are
+ * queued by the HTTP thread and applied by notify.c's own worker, which re-lists each
+ * affected directory the file view holds (coalesced over NOTIFY_WINDOW_MS). */
+struct sync_notify;
+int sync_notify_start(struct syncd *d, struct sync_notify **out);
+/* Stops the worker (a re-list in progress finishes first) and frees what is queued. */
+void sync_notify_stop(struct sync_notify *n);
+/* http_handler_fn for POST (any path); arg: the struct sync_notify. */
+void sync_notify_post(void *arg, const struct http_req *req, const char *body, size_t len,
+		      struct http_response *resp);
+
+/* metrics_http.c — http_handler_fn for GET /metrics (arg: the struct syncd): the
+ * registry of core/metrics.c plus per-export counters and backlog. */
+void sync_metrics_get(void *arg, const struct http_req *req, const char *body, size_t len,
+		      struct http_response *resp);
+/* GET /health on either endpoint: 200 "ok". */
+void sync_health_get(void *arg, const struct http_req *req, const char *body, size_t len,
+		     struct http_response *resp);
 
 #endif

@@ -28,15 +28,9 @@ t_step() {
 # t_done: call at the end of a suite.
 t_done() { [ "$T_FAILED" -eq 0 ]; exit $?; }
 
-# t_free_port: print a TCP port on 127.0.0.1 that nothing listens on.
-t_free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 20000 ))
-    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+. "$S3F_ROOT/test/lib/ports.sh"
+# t_free_port: print a TCP port on 127.0.0.1 that nothing uses (ports.sh).
+t_free_port() { pick_port; }
 
 # t_wait_for SECONDS CMD...: retry CMD every 0.1 s until it succeeds or the time is up.
 t_wait_for() {

@@ -118,24 +118,7 @@ rand_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
 # ---------------------------------------------------------------- ports
 
-# port_busy: any socket on the port, TIME_WAIT included (for picking a new port).
-port_busy() { ss -Htan "sport = :$1" 2>/dev/null | grep -q .; }
-# port_listening: someone listens on it. Ceph and beast set SO_REUSEADDR, so a port with
-# only TIME_WAIT leftovers (e.g. of our own previous run) can be bound again.
-port_listening() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-
-# pick_port: a port on 127.0.0.1 nobody uses. 10000-32000 stays below the kernel's ephemeral
-# range (32768+, so an outgoing connection cannot grab it meanwhile) and clear of the OSD's
-# ms_bind range (6800-7300).
-pick_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( 10000 + RANDOM % 22000 ))
-    if ! port_busy "$p"; then echo "$p"; return 0; fi
-  done
-  echo "$PROG: no free port found" >&2
-  return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"   # port_busy, port_listening, pick_port
 
 # ---------------------------------------------------------------- processes
 

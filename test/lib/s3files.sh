@@ -14,6 +14,8 @@
 #   S3FILES_COMMIT_INTERVAL  seconds (default 60)
 #   S3FILES_POLL_MS          re-list interval of imported directories (default 5000)
 #   S3FILES_EXPORT_EXTRA     extra lines for the FSAL block (tests)
+#   S3FILES_DAEMON_EXTRA     extra lines for the top-level S3FILES block (tests), e.g.
+#                            'Notify_Listen = "127.0.0.1:PORT";'
 #   S3FILES_PLUGINS          directory holding libfsals3files.so (default $S3F_BUILD/lib)
 #   S3FILES_SYNCD            syncd binary (default $S3F_BUILD/bin/s3files-syncd)
 #   S3FILES_BIND             address ganesha listens on (default 127.0.0.1)
@@ -22,14 +24,7 @@
 : "${S3F_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${S3F_BUILD:=$S3F_ROOT/build}"
 
-s3f__free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 20000 ))
-    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+. "$S3F_ROOT/test/lib/ports.sh"
 
 # s3f__quote STR: a ganesha config string in double quotes.
 s3f__quote() {
@@ -80,6 +75,7 @@ LOG {
 S3FILES {
 	Control_Socket = $(s3f__quote "$dir/syncd.sock");
 	Log_Level = ${S3FILES_LOG_LEVEL:-info};
+	${S3FILES_DAEMON_EXTRA:-}
 }
 EXPORT {
 	Export_Id = 1;
@@ -189,7 +185,7 @@ s3f_stack_start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   state=${S3FILES_STATE_DIR:-$dir/state}
-  port=${NFS_PORT:-$(s3f__free_port)}
+  port=${NFS_PORT:-$(pick_port)}
   echo "$port" >"$dir/nfs_port"
   s3f__write_conf "$dir" "$state" "$port"
   s3f_ganesha_start "$dir" || return 1

@@ -145,6 +145,8 @@ static void test_full_roundtrip(void)
 		CHECK(strstr(c->warnings, "t.conf:47: Read_Bypass_Threshold:") != NULL);
 		CHECK(strstr(c->warnings, "Evict_After_Days") == NULL);
 		CHECK(strstr(c->warnings, "Poll_Interval_Ms") == NULL);
+		CHECK(strstr(c->warnings, "Notify_Listen") == NULL);
+		CHECK(strstr(c->warnings, "Metrics_Listen") == NULL);
 	}
 	x = conf_export_by_id(c, 42);
 	CHECK(x == &c->exports[0]);
@@ -235,6 +237,7 @@ static void test_defaults(void)
 	CHECK_U64_EQ(x->data_quota, 0);
 	CHECK_INT_EQ(x->evict_after_days, 30);
 	CHECK_U64_EQ(x->meta_map_size, 1ull << 30);
+	CHECK_INT_EQ(x->dir_rename_warn_objects, 10000);
 
 	CHECK_STR_EQ(c->daemon.control_socket, "/run/s3files/syncd.sock");
 	CHECK_STR_EQ(c->daemon.log_level, "info");
@@ -1039,7 +1042,8 @@ static void test_describe(void)
 		"State_Dir", "Meta_Dir", "Data_Dir", "Journal", "Hydrate_Threshold",
 		"Commit_Interval", "Commit_On_Close", "Read_Bypass_Threshold", "Poll_Interval_Ms",
 		"Multipart_Threshold", "Part_Size", "Max_Connections", "Data_Quota",
-		"Evict_After_Days", "Meta_Map_Size", "Export_Id", "Path", "Pseudo",
+		"Evict_After_Days", "Meta_Map_Size", "Dir_Rename_Warn_Objects", "Export_Id", "Path",
+		"Pseudo",
 		"Control_Socket", "Log_Level", "Notify_Listen", "Metrics_Listen", "NFS_Port",
 		"Lease_Lifetime", "PrincipalName",
 	};
@@ -1055,6 +1059,7 @@ static void test_describe(void)
 	}
 	CHECK(strstr(buf, "  Part_Size              size     5M..5G          default: 16M\n"));
 	CHECK(strstr(buf, "  Commit_Interval        integer  1..86400        default: 60\n"));
+	CHECK(strstr(buf, "  Dir_Rename_Warn_Objects integer  1..1000000000   default: 10000\n"));
 	CHECK(strstr(buf, "  Bucket                 string   3..255 chars    required\n"));
 	CHECK(strstr(buf, "  Log_Level              enum     error|warn|info|debug default: info\n"));
 	free(buf);

@@ -508,6 +508,117 @@ static void test_badkeys(void)
 	meta_env_close(me);
 }
 
+static int dirjob_ids(void *arg, const struct meta_dirjob *j)
+{
+	uint64_t *ids = arg;
+
+	ids[ids[0] + 1] = j->id;
+	ids[0]++;
+	return 0;
+}
+
+static void test_moves_dirjobs(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	struct meta_move m = { .dirty_gen = 7, .clean = true }, m2;
+	struct meta_dirjob *j = calloc(1, sizeof *j), *j2 = calloc(1, sizeof *j2);
+	uint64_t ids[8] = { 0 }, id1;
+	char longkey[S3_KEY_MAX + 1];
+
+	/* A move record keeps the whole source key, even one too long for an LMDB key. */
+	memset(longkey, 'k', S3_KEY_MAX);
+	longkey[S3_KEY_MAX] = '\0';
+	strcpy(m.etag, "0123456789abcdef0123456789abcdef-3");
+	memcpy(m.key, longkey, S3_KEY_MAX + 1);
+	m.key_len = S3_KEY_MAX;
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_move_put(t, 42, &m));
+	CHECK_INT_EQ(meta_move_get(t, 43, &m2), ENOENT);
+	CHECK_OK(meta_move_del(t, 43));
+	m.key_len = 0;
+	CHECK_INT_EQ(meta_move_put(t, 44, &m), EINVAL);
+
+	/* Jobs get increasing ids and come back in that order with every field. */
+	strcpy(j->old_prefix, "a/b/");
+	j->old_len = 4;
+	strcpy(j->new_prefix, "c/");
+	j->new_len = 2;
+	j->ino = 9;
+	j->created_ns = -5;
+	CHECK_OK(meta_dirjob_add(t, j));
+	id1 = j->id;
+	CHECK_OK(meta_dirjob_add(t, j));
+	CHECK(j->id > id1);
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+
+	me = open_env(dir, 0);
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_move_get(t, 42, &m2));
+	CHECK_U64_EQ(m2.dirty_gen, 7);
+	CHECK(m2.clean);
+	CHECK_STR_EQ(m2.etag, "0123456789abcdef0123456789abcdef-3");
+	CHECK_INT_EQ(m2.key_len, S3_KEY_MAX);
+	CHECK_STR_EQ(m2.key, longkey);
+	CHECK_OK(meta_dirjob_get(t, id1, j2));
+	CHECK_STR_EQ(j2->old_prefix, "a/b/");
+	CHECK_STR_EQ(j2->new_prefix, "c/");
+	CHECK_U64_EQ(j2->ino, 9);
+	CHECK_INT_EQ(j2->created_ns, -5);
+	CHECK_INT_EQ(j2->marker_len, 0);
+	memcpy(j2->marker, longkey, S3_KEY_MAX + 1);
+	j2->marker_len = S3_KEY_MAX;
+	j2->listed = 1000;
+	j2->moved = 998;
+	j2->skipped = 2;
+	j2->warned = true;
+	CHECK_OK(meta_dirjob_put(t, j2));
+	CHECK_OK(meta_dirjob_get(t, id1, j));
+	CHECK_STR_EQ(j->marker, longkey);
+	CHECK_U64_EQ(j->listed, 1000);
+	CHECK_U64_EQ(j->moved, 998);
+	CHECK_U64_EQ(j->skipped, 2);
+	CHECK(j->warned);
+	CHECK_OK(meta_dirjob_iter(t, dirjob_ids, ids));
+	CHECK_U64_EQ(ids[0], 2);
+	CHECK_U64_EQ(ids[1], id1);
+	CHECK(ids[2] > id1);
+	CHECK_OK(meta_dirjob_del(t, id1));
+	CHECK_INT_EQ(meta_dirjob_del(t, id1), ENOENT);
+	CHECK_INT_EQ(meta_dirjob_get(t, id1, j), ENOENT);
+	CHECK_OK(meta_move_del(t, 42));
+	CHECK_INT_EQ(meta_move_get(t, 42, &m2), ENOENT);
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+	free(j);
+	free(j2);
+}
+
+/* A store of schema 2 (no moves, no dirjobs) opens and is upgraded in place. */
+static void test_schema_upgrade(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+	struct meta_inode root;
+	uint32_t old = 2, now = 0;
+	size_t len;
+
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_info_put(t, "schema", &old, sizeof old));
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+	me = open_env(dir, 0);
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_info_get(t, "schema", &now, sizeof now, &len));
+	CHECK_OK(meta_inode_get(t, META_ROOT_INO, &root));
+	meta_txn_abort(t);
+	CHECK_INT_EQ(now, 3);
+	meta_env_close(me);
+}
+
 int main(void)
 {
 	CHECK_RUN(test_root_exists);
@@ -522,5 +633,7 @@ int main(void)
 	CHECK_RUN(test_two_processes);
 	CHECK_RUN(test_schema_mismatch);
 	CHECK_RUN(test_badkeys);
+	CHECK_RUN(test_moves_dirjobs);
+	CHECK_RUN(test_schema_upgrade);
 	return check_done();
 }

@@ -353,6 +353,41 @@ static void test_s3_observer(void)
 	free(text);
 }
 
+/* Families computed at scrape time (the daemon's per-export values) and label values. */
+static void test_render_family(void)
+{
+	struct metric_sample s[2] = { { "export=\"1\"", 12 }, { "export=\"7\"", -3 } };
+	char lab[64], tiny[6];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK(f != NULL);
+	metrics_render_family(f, "t_fam_total", "Per export\\things\nmore.", METRIC_COUNTER, s, 2);
+	metrics_render_family(f, "t_empty", "Nothing.", METRIC_GAUGE, s, 0);
+	metrics_render_family(f, "t_hist", "Refused.", METRIC_HISTOGRAM, s, 2);
+	s[0].labels = NULL;
+	metrics_render_family(f, "t_gauge", "G.", METRIC_GAUGE, s, 1);
+	CHECK(fclose(f) == 0);
+	CHECK_STR_EQ(buf,
+		"# HELP t_fam_total Per export\\\\things\\nmore.\n"
+		"# TYPE t_fam_total counter\n"
+		"t_fam_total{export=\"1\"} 12\n"
+		"t_fam_total{export=\"7\"} -3\n"
+		"# HELP t_gauge G.\n"
+		"# TYPE t_gauge gauge\n"
+		"t_gauge 12\n");
+	check_exposition_format(buf);
+	free(buf);
+
+	CHECK_STR_EQ(metrics_label_escape("a\"b\\c\nd/e", lab, sizeof lab), "a\\\"b\\\\c\\nd/e");
+	CHECK_STR_EQ(metrics_label_escape(NULL, lab, sizeof lab), "");
+	/* cut before an escape that does not fit whole, never inside it */
+	CHECK_STR_EQ(metrics_label_escape("abcd\"e", tiny, sizeof tiny), "abcd");
+	CHECK_STR_EQ(metrics_label_escape("abc\"e", tiny, sizeof tiny), "abc\\\"");
+	CHECK_STR_EQ(metrics_label_escape("abcdefgh", tiny, sizeof tiny), "abcde");
+}
+
 int main(void)
 {
 	CHECK_RUN(test_exposition_exact);
@@ -360,5 +395,6 @@ int main(void)
 	CHECK_RUN(test_histogram_math);
 	CHECK_RUN(test_concurrency);
 	CHECK_RUN(test_s3_observer);
+	CHECK_RUN(test_render_family);
 	return check_done();
 }

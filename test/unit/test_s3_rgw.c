@@ -668,6 +668,41 @@ static void test_delete_batches(void)
 	CHECK_INT_EQ(list_all(K("db/"), NULL, 0, NULL), 0);
 }
 
+/* Per-operation request counts of a client of its own. */
+static atomic_uint op_calls[S3_OP_COUNT];
+
+static void op_observer(void *arg, const struct s3_call_stats *st)
+{
+	(void)arg;
+	if ((unsigned)st->op < S3_OP_COUNT)
+		atomic_fetch_add(&op_calls[st->op], 1);
+}
+
+/* Single deletes (for RGW 16 buckets with notifications): one DELETE per key, never a
+ * DeleteObjects; the same results. */
+static void test_single_deletes(void)
+{
+	const char *keys[3] = { K("sd/a"), K("sd/b c"), K("sd/never-existed") };
+	struct s3_client *c2 = NULL;
+	struct s3_config cfg;
+	int res[3] = { -1, -1, -1 };
+	int rc;
+
+	cfg_init(&cfg);
+	cfg.observer = op_observer;
+	CHECK_OK(s3_client_open(&cfg, &c2));
+	CHECK_OK(s3_object_put_buf(c2, keys[0], "a", 1, NULL, NULL));
+	CHECK_OK(s3_object_put_buf(c2, keys[1], "b", 1, NULL, NULL));
+	s3_client_single_deletes_set(c2, true);
+	rc = s3_objects_delete(c2, keys, 3, res);
+	s3_client_close(c2);	/* waits for the observer calls */
+	CHECK_OK(rc);
+	CHECK(res[0] == 0 && res[1] == 0 && res[2] == 0);
+	CHECK_INT_EQ(atomic_load(&op_calls[S3_OP_DELETE]), 3);
+	CHECK_INT_EQ(atomic_load(&op_calls[S3_OP_DELETE_MULTI]), 0);
+	CHECK_INT_EQ(list_all(K("sd/"), NULL, 0, NULL), 0);
+}
+
 static void test_caps_and_conditional_put(void)
 {
 	struct s3_caps caps;
@@ -1025,6 +1060,7 @@ int main(void)
 	CHECK_RUN(test_copy);
 	CHECK_RUN(test_copy_multipart);
 	CHECK_RUN(test_delete_batches);
+	CHECK_RUN(test_single_deletes);
 	CHECK_RUN(test_caps_and_conditional_put);
 	CHECK_RUN(test_conditional_multipart);
 	CHECK_RUN(test_get_parallel);
