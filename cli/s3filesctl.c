@@ -15,13 +15,15 @@
  * to s3files-syncd over its control socket; events and config-check read files directly.
  *
  * wait-synced exits 0 when everything under PATH is in S3 (printing "ETAG PATH" for
- * each file, PATH relative to the export root, %-escaped like the protocol), 3 when a
- * file under PATH is in conflict (it will not sync until resolved), 124 on --timeout.
+ * each file, PATH relative to the export root, %-escaped like the protocol), 3 when it
+ * got there but a file under PATH had a conflict meanwhile (S3 won; the conflict events
+ * are printed on stderr), 124 on --timeout.
  *
  * ls prints what the daemon's metadata store holds for PATH (a directory's entries, or
  * the file), without listing S3 or importing anything: one line per entry,
  *   TYPE SIZE STATE ETAG NAME
- * TYPE f, d or l; STATE clean, dirty or conflict; ETAG the S3 ETag last seen or "-";
+ * TYPE f, d or l; STATE clean, dirty, conflict or local (lost+found: never in S3); ETAG
+ * the S3 ETag last seen or "-";
  * NAME %-escaped like wait-synced's paths. A directory whose S3 listing was never
  * imported (no client looked into it yet) says so on stderr.
  */
@@ -38,6 +40,7 @@
 #include "conf.h"
 #include "err.h"
 #include "journal.h"
+#include "json.h"
 #include "log.h"
 
 static void usage(FILE *out)
@@ -153,17 +156,93 @@ static unsigned long long field_u(const char *line, const char *key)
 	return 0;
 }
 
-/* Poll SYNCED until the subtree is in S3, a conflict shows, or the timeout passes. The
- * daemon commits on its own schedule (or `s3filesctl commit`); this only watches. */
-static int wait_synced(const char *sock, uint32_t export_id, const char *path, double timeout_s)
+/* ---- conflicts seen while waiting (the journal) ---- */
+
+struct conflicts_seen {
+	const char *want;	/* S3 key of PATH: matches itself and keys below want + '/' */
+	size_t want_len;
+	uint64_t last_seq;	/* highest seq read */
+	unsigned n;		/* conflict events for keys under want */
+};
+
+static int hexnib(int c)
 {
-	char *esc = ctl_escape(path), req[16384], last[8192] = "";
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The event's exact key: "key_hex" when the key is not UTF-8, else "key". */
+static bool event_key(const struct json_doc *d, char *buf, size_t cap, size_t *len)
+{
+	size_t i = json_obj_get(d, 0, "key_hex");
+
+	if (i) {
+		char hex[2 * 1024 + 1];
+		size_t hl;
+
+		if (json_str_get(d, i, hex, sizeof hex, &hl) || hl % 2 || hl / 2 >= cap)
+			return false;
+		for (size_t k = 0; k < hl / 2; k++) {
+			int hi = hexnib(hex[2 * k]), lo = hexnib(hex[2 * k + 1]);
+
+			if (hi < 0 || lo < 0)
+				return false;
+			buf[k] = (char)(hi << 4 | lo);
+		}
+		*len = hl / 2;
+		return true;
+	}
+	i = json_obj_get(d, 0, "key");
+	return i && json_str_get(d, i, buf, cap, len) == 0;
+}
+
+static int conflicts_seen_cb(void *arg, uint64_t seq, const char *kind, const char *line,
+			     size_t len)
+{
+	struct conflicts_seen *cs = arg;
+	struct json_doc d = { 0 };
+	char key[1100];
+	size_t klen;
+
+	if (seq > cs->last_seq)
+		cs->last_seq = seq;
+	if (!cs->want || strcmp(kind, JOURNAL_CONFLICT) != 0)
+		return 0;
+	if (json_parse(line, len, 4, 64, &d) == 0 && event_key(&d, key, sizeof key, &klen) &&
+	    klen >= cs->want_len && memcmp(key, cs->want, cs->want_len) == 0 &&
+	    (klen == cs->want_len || cs->want_len == 0 || cs->want[cs->want_len - 1] == '/' ||
+	     key[cs->want_len] == '/')) {
+		cs->n++;
+		fprintf(stderr, "s3filesctl: conflict: %s\n", line);
+	}
+	json_doc_free(&d);
+	return 0;
+}
+
+/* Poll SYNCED until the subtree is in S3, or the timeout passes. The daemon commits on
+ * its own schedule (or `s3filesctl commit`) and resolves conflicts at once; this only
+ * watches. Conflicts under PATH that were resolved meanwhile (S3 won: the file-side
+ * version went to lost+found) are read from the journal and make the result 3. */
+static int wait_synced(const struct conf_export *ce, const char *sock, const char *path,
+		       double timeout_s)
+{
+	uint32_t export_id = ce->export_id;
+	char *esc = ctl_escape(path), req[16384], last[8192] = "", want[1100];
+	struct conflicts_seen cs = { 0 };
 	double t0 = mono_s();
 	useconds_t nap = 50000;
+	bool stuck_warned = false;
 	int rc = 1;
 
 	if (!esc)
 		return 1;
+	/* Where the journal ends now: conflicts after this happened during the wait. */
+	(void)journal_read(ce->journal_path, 0, conflicts_seen_cb, &cs);
+	snprintf(want, sizeof want, "%s%s", ce->prefix, path + strspn(path, "/"));
+	cs.want = want;
+	cs.want_len = strlen(want);
+	while (cs.want_len > strlen(ce->prefix) && want[cs.want_len - 1] == '/')
+		want[--cs.want_len] = '\0';
 	snprintf(req, sizeof req, "SYNCED %u %s", export_id, esc);
 	for (;;) {
 		char *buf = NULL;
@@ -200,19 +279,23 @@ static int wait_synced(const char *sock, uint32_t export_id, const char *path, d
 				}
 			}
 			free(buf);
-			rc = 0;
+			(void)journal_read(ce->journal_path, cs.last_seq + 1, conflicts_seen_cb, &cs);
+			rc = cs.n ? 3 : 0;
+			if (cs.n)
+				fprintf(stderr, "s3filesctl: %s: %u conflict(s) while waiting: S3's "
+					"version is in place, the file-side version in lost+found\n",
+					path, cs.n);
 			break;
 		}
 		free(buf);
-		if (field_u(last, "conflicts")) {
+		if (field_u(last, "conflicts") && !stuck_warned && mono_s() - t0 >= 5) {
 			const char *k = strstr(last, "conflict_key=");
 
-			fprintf(stderr, "s3filesctl: %s: %llu file(s) in conflict%s%s; see "
-				"'s3filesctl events --kind conflict'\n", path,
-				field_u(last, "conflicts"), k ? ", e.g. S3 key " : "",
+			/* Normally resolved within a second; longer means S3 is unreachable. */
+			fprintf(stderr, "s3filesctl: %s: %llu file(s) in conflict, not resolved yet%s%s\n",
+				path, field_u(last, "conflicts"), k ? ", e.g. S3 key " : "",
 				k ? k + 13 : "");
-			rc = 3;
-			break;
+			stuck_warned = true;
 		}
 		if (timeout_s >= 0 && mono_s() - t0 >= timeout_s) {
 			fprintf(stderr, "s3filesctl: %s: not in S3 after %.0f s: %llu dirty, %llu "
@@ -399,7 +482,7 @@ int main(int argc, char **argv)
 			rc = 2;
 		} else {
 			rc = c->daemon.control_socket ?
-			     wait_synced(c->daemon.control_socket, ce->export_id, path, timeout_s) : 1;
+			     wait_synced(ce, c->daemon.control_socket, path, timeout_s) : 1;
 		}
 	} else if (strcmp(cmd, "ls") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);

@@ -226,6 +226,20 @@ struct import_fetch {
 	struct s3_object_info info;
 };
 
+/* A file removed through the mount was changed in S3 before its delete was carried out:
+ * S3 won (ns_import_apply showed it again). One conflict event, like the delete pass's. */
+static void import_delete_lost(struct export_ctx *x, const char *key)
+{
+	struct journal_field f[2];
+
+	f[0] = JF_S("key", key);
+	f[1] = JF_S("s3", "changed_after_remove");
+	(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 2, NULL);
+	(void)ns_conflicts_add(x->ns, 1);
+	LOG_WARN(LOG_C_CORE, "'%s' changed in S3 after it was removed through the mount; S3 "
+		 "wins, it is shown again", key);
+}
+
 static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_t n,
 			     struct import_stats *st)
 {
@@ -376,6 +390,11 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 		const struct ns_import_entry *e = &ip->ent[i];
 
 		switch (ip->res[i]) {
+		case NS_IMP_DELETE_LOST:
+			import_delete_lost(x, ip->key[i]);
+			st->conflicts++;
+			st->created++;
+			break;
 		case NS_IMP_NEW: st->created++; break;
 		case NS_IMP_CHANGED: st->changed++; break;
 		case NS_IMP_CONFLICT: st->conflicts++; break;
@@ -386,7 +405,8 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 			break;
 		default: break;
 		}
-		if ((ip->res[i] == NS_IMP_NEW || ip->res[i] == NS_IMP_CHANGED) && !e->is_dir &&
+		if ((ip->res[i] == NS_IMP_NEW || ip->res[i] == NS_IMP_CHANGED ||
+		     ip->res[i] == NS_IMP_DELETE_LOST) && !e->is_dir &&
 		    e->size > 0 && e->size < x->cfg->hydrate_threshold) {
 			ip->fetch[nf++] = (struct import_fetch){ .ino = ip->ino[i],
 								 .key = ip->key[i], .fd = -1 };

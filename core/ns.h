@@ -133,6 +133,9 @@ enum ns_import_result {
 	NS_IMP_PENDING_DELETE,	/* removed on the file side, not yet deleted in S3: skipped */
 	NS_IMP_MOVING,		/* an object in transit after a rename (the old key of a renamed
 				   file, or below a directory being moved in S3): skipped */
+	NS_IMP_DELETE_LOST,	/* removed on the file side but changed in S3 since: S3 wins, the
+				   pending delete is dropped and the object shown as a new inode
+				   (a conflict: the caller journals it) */
 };
 
 /* Apply entries of dir's listing. results[i] (may be NULL) and inos[i] (may be NULL)
@@ -207,6 +210,62 @@ int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_obj
 int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c);
 /* A pending delete of key was carried out (or found already gone). */
 int ns_delete_done(struct ns *ns, const char *key, size_t len);
+
+/* ---- conflicts: S3 wins (the daemon, sync/conflict.c) ----
+ *
+ * An inode in CONFLICT changed on the file side while its key changed (or appeared, or
+ * vanished) in S3. It is resolved by moving the inode itself — file handle, data, open
+ * files and all — into the export root's lost+found under a name that tells its origin
+ * path and the time (ns_lostfound_name), and freeing its name and key: the next listing
+ * of its directory then shows S3's version there (the daemon lists it at once). In
+ * lost+found the inode is s3files' own (META_F_RESERVED): never uploaded, never evicted;
+ * it can be read, written, chmod'ed and removed, not renamed. Bytes of it that were never
+ * local are lost with the version they belonged to (META_F_LOST: they read as EIO).
+ *
+ * lost+found is created on first use (mode 0700, owner 0:0, never in S3).
+ */
+struct ns_conflict {
+	uint64_t ino;
+	uint32_t gen;
+	uint64_t dirty_gen;
+	struct meta_inode in;		/* snapshot */
+	char key[S3_KEY_MAX + 1];	/* its key by path */
+	size_t key_len;
+	uint64_t parent;		/* directory holding it (listed again afterwards) */
+};
+/* Snapshot ino for resolving. EALREADY if it is not in conflict (any more), ENOENT. */
+int ns_conflict_prepare(struct ns *ns, uint64_t ino, struct ns_conflict *c);
+
+struct ns_conflict_result {
+	uint64_t lf_dir;		/* ino of lost+found */
+	char lf_name[META_NAME_MAX + 1];	/* the inode's name there */
+	size_t lf_len;
+	bool lost_bytes;		/* not all of it was local: META_F_LOST */
+	bool created_lf;		/* lost+found was created by this call */
+};
+/* Move c's inode to lost+found (now_ns names it). EAGAIN if it changed place or state
+ * since prepare (prepare again); EALREADY if it is no longer in conflict; ENOENT. */
+int ns_conflict_resolve(struct ns *ns, const struct ns_conflict *c, int64_t now_ns,
+			struct ns_conflict_result *out);
+/* The conflict of c turned out to be none: S3 holds exactly the file-side version (an
+ * upload of ours whose record was lost in a crash). Mark it clean, based on info, if
+ * nothing changed since prepare. EAGAIN otherwise. */
+int ns_conflict_same(struct ns *ns, const struct ns_conflict *c, const struct s3_object_info *info);
+
+/* Conflicts counted over the store's life (every process, across restarts): each
+ * ns_conflict_resolve adds one; ns_conflicts_add counts the kinds resolved otherwise (a
+ * renamed file whose old object changed: both kept in S3; a file removed on the file side
+ * while changed in S3: S3's stays). */
+int ns_conflicts_add(struct ns *ns, uint64_t n);
+int ns_conflicts_count(struct ns *ns, uint64_t *n);
+
+/* The name the file with relative path rel (rel_len bytes, '/'-separated, no leading '/')
+ * gets in lost+found at time now_ns: the path with '%' and '/' %-escaped, then
+ * ".YYYYMMDDTHHMMSSZ" (UTC); a path too long for one name keeps its end (the file name)
+ * and starts with "...". nth > 1 appends ".nth" (a name already taken). Returns the
+ * length written to buf (META_NAME_MAX + 1 bytes, NUL-terminated). */
+size_t ns_lostfound_name(const char *rel, size_t rel_len, int64_t now_ns, unsigned nth,
+			 char buf[META_NAME_MAX + 1]);
 
 /* Count of dirty inodes and pending deletes (the backlog). */
 int ns_backlog(struct ns *ns, uint64_t *dirty, uint64_t *deletes);

@@ -121,28 +121,18 @@ static int sync_conflict_txn(struct meta_txn *t, void *arg)
 	return meta_inode_put(t, &in);
 }
 
-/* Both sides changed the key: record it. Resolution (S3 wins, the file-side version goes
- * to lost+found) is the conflict resolver's job. */
+/* Both sides changed the key (the upload was refused): mark it; sync_conflict_resolve
+ * settles it right after (S3 wins, the file-side version goes to lost+found). */
 static void sync_conflict(struct sync_export *se, const struct ns_commit *c)
 {
-	struct s3_object_info cur = { 0 };
 	struct sync_conflict_ctx cc = { c->ino };
-	struct journal_field f[4];
 	int rc;
 
-	(void)s3_object_head(se->x->s3, c->key, &cur);
 	rc = meta_write(se->x->meta, sync_conflict_txn, &cc);
 	if (rc)
 		LOG_WARN(LOG_C_SYNC, "marking conflict failed: %s", s3f_strerror(rc));
-	f[0] = JF_B("key", c->key, c->key_len);
-	f[1] = JF_S("etag_base", c->prev_etag);
-	f[2] = JF_S("etag_s3", cur.etag);
-	f[3] = JF_U("ino", c->ino);
-	(void)journal_append(se->x->journal, JOURNAL_CONFLICT, f, 4, NULL);
-	__atomic_add_fetch(&se->n_conflicts, 1, __ATOMIC_RELAXED);
-	LOG_WARN(LOG_C_SYNC, "export %u: conflict on '%s': changed in S3 (%s) and on the file "
-		 "side (based on %s)", se->cfg->export_id, c->key, cur.etag[0] ? cur.etag : "deleted",
-		 c->prev_etag[0] ? c->prev_etag : "new");
+	LOG_INFO(LOG_C_SYNC, "export %u: upload of '%s' refused: the object changed in S3 "
+		 "since %s", se->cfg->export_id, c->key, c->prev_etag[0] ? c->prev_etag : "(new)");
 }
 
 /* A renamed file whose data and attributes are as they were at the rename: copy its
@@ -195,14 +185,18 @@ static void sync_source_changed(struct sync_export *se, struct ns_commit *c, con
 	struct journal_field f[5];
 	int rc;
 
-	f[0] = JF_B("key", c->key, c->key_len);
-	f[1] = JF_B("renamed_from", c->src_key, c->src_len);
-	f[2] = JF_S("etag_base", c->src_etag);
-	f[3] = JF_S("etag_s3", cur_etag);
-	f[4] = JF_U("ino", c->ino);
-	(void)journal_append(se->x->journal, JOURNAL_CONFLICT, f, 5, NULL);
-	__atomic_add_fetch(&se->n_conflicts, 1, __ATOMIC_RELAXED);
 	*upload = c->in.data == META_D_FULL;
+	if (*upload) {
+		/* Both versions stay in S3, under two names: this is the conflict's record.
+		 * (Otherwise the file is held in conflict, and its resolution records it.) */
+		f[0] = JF_B("key", c->key, c->key_len);
+		f[1] = JF_B("renamed_from", c->src_key, c->src_len);
+		f[2] = JF_S("etag_base", c->src_etag);
+		f[3] = JF_S("etag_s3", cur_etag);
+		f[4] = JF_U("ino", c->ino);
+		(void)journal_append(se->x->journal, JOURNAL_CONFLICT, f, 5, NULL);
+		(void)ns_conflicts_add(se->x->ns, 1);
+	}
 	LOG_WARN(LOG_C_SYNC, "export %u: '%s' (renamed to '%s') changed in S3 before it was moved "
 		 "(%s); S3's version stays there%s", se->cfg->export_id, c->src_key, c->key,
 		 cur_etag[0] ? cur_etag : "deleted",
@@ -237,7 +231,11 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		res->skipped++;
 		goto out;
 	}
-	if (rc == EALREADY || rc == ENOENT || rc == EBUSY) {
+	if (rc == EBUSY) {
+		rc = sync_conflict_resolve(se, ino, res);
+		goto out;
+	}
+	if (rc == EALREADY || rc == ENOENT) {
 		rc = 0;
 		goto out;
 	}
@@ -267,9 +265,9 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 			goto copied;
 		if (rc == 0) {
 			sync_source_changed(se, c, cur_etag, &upload);
-			res->conflicts++;
 			if (!upload)
-				goto out;
+				goto out;	/* held in conflict: resolved at the next pass */
+			res->conflicts++;
 		} else {
 			goto put_done;
 		}
@@ -297,7 +295,6 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 
 			data_file_unlock(fd);
 			sync_source_changed(se, c, "", &upload);
-			res->conflicts++;
 			rc = 0;
 			goto out;
 		}
@@ -309,8 +306,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 put_done:
 	if (rc == S3F_E_S3_PRECOND) {
 		sync_conflict(se, c);
-		res->conflicts++;
-		rc = 0;
+		rc = sync_conflict_resolve(se, ino, res);
 		goto out;
 	}
 	if (rc) {
@@ -461,12 +457,14 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 			continue;
 		}
 		if (l.d[i].etag[0] && strcmp(cur.etag, l.d[i].etag) != 0) {
-			struct journal_field f[3];
+			struct journal_field f[4];
 
 			f[0] = JF_B("key", l.d[i].key, l.d[i].len);
-			f[1] = JF_S("etag_base", l.d[i].etag);
-			f[2] = JF_S("etag_s3", cur.etag);
-			(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 3, NULL);
+			f[1] = JF_S("s3", "changed_after_remove");
+			f[2] = JF_S("etag_base", l.d[i].etag);
+			f[3] = JF_S("etag_s3", cur.etag);
+			(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 4, NULL);
+			(void)ns_conflicts_add(x->ns, 1);
 			LOG_WARN(LOG_C_SYNC, "export %u: '%s' changed in S3 after it was removed on "
 				 "the file side; S3 wins, it stays", se->cfg->export_id, l.d[i].key);
 			(void)ns_delete_done(x->ns, l.d[i].key, l.d[i].len);

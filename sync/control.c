@@ -21,10 +21,11 @@
  *                                    file and symlink, then OK synced=1 files=..
  *                                    (s3filesctl wait-synced polls this; it never blocks)
  *   LS <export_id> <path>         -> what the metadata store holds for path, never importing:
- *                                    "ENTRY <f|d|l> <size> <clean|dirty|conflict> <etag|->
+ *                                    "ENTRY <f|d|l> <size> <clean|dirty|conflict|local> <etag|->
  *                                    <escaped name>" per entry of a directory (or the file
  *                                    itself), then OK entries=.. [listed=0|1: the directory's
- *                                    S3 listing has been imported]
+ *                                    S3 listing has been imported]; "local": s3files' own
+ *                                    (lost+found and what is in it), never in S3
  * Requests are served one at a time; COMMIT takes the export's commit_lock.
  */
 #include "syncd.h"
@@ -102,9 +103,10 @@ static void ctl_status(struct syncd *d, FILE *out)
 {
 	for (size_t i = 0; i < d->n_exports; i++) {
 		struct sync_export *se = &d->exports[i];
-		uint64_t dirty = 0, deletes = 0;
+		uint64_t dirty = 0, deletes = 0, conflicts = 0;
 
 		(void)ns_backlog(se->x->ns, &dirty, &deletes);
+		(void)ns_conflicts_count(se->x->ns, &conflicts);
 		fprintf(out, "EXPORT id=%u bucket=%s prefix=%s dirty=%llu deletes=%llu commits=%llu "
 			"errors=%llu conflicts=%llu polls=%llu evicted=%llu tier_bytes=%llu\n",
 			se->cfg->export_id,
@@ -112,7 +114,7 @@ static void ctl_status(struct syncd *d, FILE *out)
 			(unsigned long long)dirty, (unsigned long long)deletes,
 			(unsigned long long)__atomic_load_n(&se->n_commits, __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(&se->n_commit_errors, __ATOMIC_RELAXED),
-			(unsigned long long)__atomic_load_n(&se->n_conflicts, __ATOMIC_RELAXED),
+			(unsigned long long)conflicts,
 			(unsigned long long)__atomic_load_n(&se->n_polls, __ATOMIC_RELAXED),
 			(unsigned long long)__atomic_load_n(&se->n_evicted, __ATOMIC_RELAXED),
 			(unsigned long long)data_tier_usage(se->x->data));
@@ -186,6 +188,8 @@ static int ctl_file_line(void *arg, const char *rel, size_t len, const struct me
 {
 	struct ctl_files *f = arg;
 
+	if (in->flags & META_F_RESERVED)
+		return 0;	/* lost+found: never in S3 by design */
 	fprintf(f->out, "ETAG %s ", in->etag[0] ? in->etag : "-");
 	ctl_put_escaped(f->out, rel, len);
 	fputc('\n', f->out);
@@ -302,7 +306,8 @@ static const char *ctl_sync_name(uint8_t sync)
 static void ctl_ls_line(FILE *out, const struct meta_inode *in, const char *name, size_t len)
 {
 	fprintf(out, "ENTRY %s %llu %s %s ", ctl_type_name(in->type), (unsigned long long)in->size,
-		ctl_sync_name(in->sync), in->etag[0] ? in->etag : "-");
+		(in->flags & META_F_RESERVED) ? "local" : ctl_sync_name(in->sync),
+		in->etag[0] ? in->etag : "-");
 	ctl_put_escaped(out, name, len);
 	fputc('\n', out);
 }

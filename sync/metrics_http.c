@@ -44,8 +44,11 @@ static int64_t mv_commit_errors(const struct sync_export *se, const struct metri
 
 static int64_t mv_conflicts(const struct sync_export *se, const struct metrics_export_values *v)
 {
+	uint64_t n = 0;
+
 	(void)v;
-	return (int64_t)__atomic_load_n(&se->n_conflicts, __ATOMIC_RELAXED);
+	(void)ns_conflicts_count(se->x->ns, &n);	/* kept in the store: survives restarts */
+	return (int64_t)n;
 }
 
 static int64_t mv_deletes(const struct sync_export *se, const struct metrics_export_values *v)
@@ -102,7 +105,8 @@ static const struct {
 	  false },
 	{ "s3files_sync_commit_errors_total", "Uploads that failed (retried later)",
 	  METRIC_COUNTER, mv_commit_errors, false },
-	{ "s3files_sync_conflicts_total", "Files found changed in S3 and through the mount",
+	{ "s3files_sync_conflicts_total", "Conflicts (changed both in S3 and through the "
+	  "mount; S3 won), over the export's life",
 	  METRIC_COUNTER, mv_conflicts, false },
 	{ "s3files_sync_deletes_total", "Objects deleted in S3 for files removed through the "
 	  "mount", METRIC_COUNTER, mv_deletes, false },

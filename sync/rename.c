@@ -111,7 +111,7 @@ static void sync_rename_event(struct sync_export *se, const struct meta_dirjob *
 
 /* Events and deletes that follow a recorded page. */
 static void sync_rename_after(struct sync_export *se, const struct meta_dirjob *j,
-			      struct ns_move_item *items, size_t n, struct sync_result *res)
+			      struct ns_move_item *items, size_t n)
 {
 	struct export_ctx *x = se->x;
 	const char **keys = calloc(n ? n : 1, sizeof *keys);
@@ -133,16 +133,11 @@ static void sync_rename_after(struct sync_export *se, const struct meta_dirjob *
 			LOG_WARN(LOG_C_SYNC, "export %u: '%s' cannot be copied to '%s': %s; it stays",
 				 se->cfg->export_id, it->key, it->dst, s3f_strerror(it->rc));
 		}
-		if (it->conflict) {
-			struct journal_field f[3];
-
-			f[0] = JF_B("key", it->dst, it->dst_len);
-			f[1] = JF_B("renamed_from", it->key, it->key_len);
-			f[2] = JF_S("etag_s3", it->etag);
-			(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 3, NULL);
-			__atomic_add_fetch(&se->n_conflicts, 1, __ATOMIC_RELAXED);
-			res->conflicts++;
-		}
+		/* The conflict is resolved (and journaled) by the next commit pass. */
+		if (it->conflict)
+			LOG_INFO(LOG_C_SYNC, "export %u: '%s' changed in S3 and on the file side "
+				 "while its directory moved to '%s'", se->cfg->export_id, it->key,
+				 it->dst);
 		if (it->delete_src && keys)
 			keys[nk++] = it->key;
 	}
@@ -207,7 +202,7 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 	rc = ns_dirjob_record(x->ns, j->id, items, n, !pg.truncated, j, &o);
 	if (rc)
 		goto out;
-	sync_rename_after(se, j, items, o.done, res);
+	sync_rename_after(se, j, items, o.done);
 	res->moved += o.moved;
 	if (!j->warned && j->listed > se->cfg->dir_rename_warn_objects) {
 		(void)journal_append(x->journal, JOURNAL_RENAME_LARGE,

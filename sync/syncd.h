@@ -45,7 +45,8 @@ struct sync_export {
 	int64_t next_poll_ns;		/* worker thread only */
 	int64_t next_evict_ns;		/* worker thread only */
 	/* counters (atomic) */
-	uint64_t n_commits, n_commit_errors, n_deletes, n_conflicts, n_polls;
+	uint64_t n_commits, n_commit_errors, n_deletes, n_polls;
+	/* conflicts: counted in the store (ns_conflicts_count), across restarts */
 	uint64_t n_evicted;
 };
 
@@ -64,6 +65,12 @@ int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 		     struct sync_result *res);
 /* Carry out pending deletes (min_age_ns as for commits). */
 int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_result *res);
+
+/* conflict.c */
+/* Resolve ino if it is in conflict: S3 wins, the file-side version goes to lost+found
+ * (ns_conflict_resolve), its directory is listed again, one `conflict` event. 0 when done
+ * or nothing to do; an S3 error leaves it for the next pass. Caller holds commit_lock. */
+int sync_conflict_resolve(struct sync_export *se, uint64_t ino, struct sync_result *res);
 
 /* rename.c */
 /* Carry out directory renames in S3 (ns_rename's dirjobs), oldest job first: up to

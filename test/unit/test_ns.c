@@ -189,7 +189,7 @@ static void test_remove_rules(void)
 	/* Changed in S3 after the removal: S3 wins, the object is shown, delete dropped. */
 	e[0].etag = "e2";
 	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, e, 1, meta_now_ns(), r, inos));
-	CHECK_INT_EQ(r[0], NS_IMP_NEW);
+	CHECK_INT_EQ(r[0], NS_IMP_DELETE_LOST);
 	CHECK_OK(ns_backlog(f.ns, &dirty, &deletes));
 	CHECK_U64_EQ(deletes, 0);
 	fx_close(&f);
