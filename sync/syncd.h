@@ -47,6 +47,7 @@ struct sync_export {
 	/* counters (atomic) */
 	uint64_t n_commits, n_commit_errors, n_deletes, n_conflicts, n_polls;
 	uint64_t n_evicted;
+	uint64_t n_close_commits;	/* of n_commits: due only because of Commit_On_Close */
 };
 
 struct sync_result {
