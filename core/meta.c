@@ -9,6 +9,8 @@
  *  - Inode records are a version byte followed by LEB128 varints (zigzag for signed
  *    values) and length-prefixed strings: most fields are small, so a record is ~100
  *    bytes instead of ~200 for a fixed struct (the goal is <= 300 B per object overall).
+ *    Fields added later go after the name, are written only when non-zero and read as 0
+ *    when absent (due_gen): old and new records decode alike, no schema change.
  *  - LMDB keys are limited to 511 bytes but S3 keys reach 1,024: a key longer than 480
  *    bytes is stored as its first 448 bytes + SHA-256 of the whole key + 0xFF (481 bytes,
  *    a length no raw key has). The full key is kept in the value where it is needed.
@@ -324,6 +326,9 @@ static size_t meta_inode_encode(const struct meta_inode *in, uint8_t *buf, size_
 	wb_etag(&b, in->etag);
 	wb_str(&b, in->version_id, strnlen(in->version_id, sizeof in->version_id));
 	wb_str(&b, in->name, in->name_len);
+	/* Optional trailing fields (see meta_inode_decode): written only when set. */
+	if (in->due_gen)
+		wb_u64(&b, in->due_gen);
 	return b.len;
 }
 
@@ -359,6 +364,11 @@ static int meta_inode_decode(uint64_t ino, const void *data, size_t len, struct 
 	rb_etag(&b, in->etag, sizeof in->etag);
 	rb_str(&b, in->version_id, sizeof in->version_id);
 	in->name_len = (uint16_t)rb_str(&b, in->name, sizeof in->name);
+	/* Fields after the name are optional and default to 0, so a record without them is
+	 * the same record: adding one keeps META_REC_VERSION (older builds stop reading at
+	 * the name and ignore what follows; writing such a record back drops the field). */
+	if (!b.bad && b.off < b.len)
+		in->due_gen = rb_u64(&b);
 	if (b.bad || in->type < META_T_REG || in->type > META_T_LNK) {
 		LOG_ERROR(LOG_C_META, "corrupt inode record %llu (%zu bytes)",
 			  (unsigned long long)ino, len);

@@ -92,6 +92,9 @@ struct meta_inode {
 	uint64_t next_cookie;		/* dir: next readdir cookie to hand out */
 	int64_t dirty_since_ns;		/* last file-side change not yet in S3 (0 if none) */
 	uint64_t dirty_gen;		/* bumps with each file-side change (commit race check) */
+	uint64_t due_gen;		/* Commit_On_Close: the file side asked for the state as of
+					   this dirty_gen to be uploaded now, not after the commit
+					   interval (0: not asked; never set on a clean inode) */
 	/* S3 side, as last seen (import) or committed (sync) */
 	uint64_t s3_size;
 	int64_t s3_mtime;		/* Last-Modified, Unix seconds */

@@ -1640,6 +1640,50 @@ int ns_import_objects(struct ns *ns, const uint64_t *inos, const struct s3_objec
 
 /* ---- commit bookkeeping ---- */
 
+/* Asked for by ns_commit_request, and the file is as it was then, or has been left alone
+ * since for NS_COMMIT_SETTLE_NS (a change right after a close, like the utimes of cp -p
+ * or tar, goes up with it; a writer still at work keeps it back). */
+static bool ns_commit_requested(const struct meta_inode *in)
+{
+	return in->due_gen && (in->due_gen == in->dirty_gen ||
+			       meta_now_ns() - in->dirty_since_ns >= NS_COMMIT_SETTLE_NS);
+}
+
+struct ns_request_ctx {
+	uint64_t ino;
+	bool marked;
+};
+
+static int ns_request_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_request_ctx *c = arg;
+	struct meta_inode in;
+	int rc;
+
+	c->marked = false;
+	rc = meta_inode_get(t, c->ino, &in);
+	if (rc)
+		return rc;
+	if (in.type != META_T_REG || in.sync != META_S_DIRTY || (in.flags & META_F_RESERVED) ||
+	    in.dirty_gen == 0)
+		return 0;
+	c->marked = true;
+	if (in.due_gen == in.dirty_gen)
+		return 0;	/* asked already (the client's COMMIT, then its CLOSE) */
+	in.due_gen = in.dirty_gen;
+	return meta_inode_put(t, &in);
+}
+
+int ns_commit_request(struct ns *ns, uint64_t ino, bool *marked)
+{
+	struct ns_request_ctx c = { ino, false };
+	int rc = meta_write(ns->me, ns_request_txn, &c);
+
+	if (marked)
+		*marked = rc == 0 && c.marked;
+	return rc;
+}
+
 struct ns_commit_ctx {
 	struct ns *ns;
 	uint64_t ino;
@@ -1671,8 +1715,12 @@ static int ns_prepare_txn(struct meta_txn *t, void *arg)
 	if (c->in.sync == META_S_CONFLICT)
 		goto out;
 	rc = EAGAIN;
-	if (x->min_age && meta_now_ns() - c->in.dirty_since_ns < x->min_age)
-		goto out;
+	c->early = false;
+	if (x->min_age && meta_now_ns() - c->in.dirty_since_ns < x->min_age) {
+		if (!ns_commit_requested(&c->in))
+			goto out;
+		c->early = true;
+	}
 	c->ino = x->ino;
 	c->dirty_gen = c->in.dirty_gen;
 	rc = ns_key(x->ns, t, x->ino, c->key, sizeof c->key, &c->key_len);
@@ -1791,9 +1839,14 @@ static int ns_done_txn(struct meta_txn *t, void *arg)
 	in.synced_ns = now;
 	if (in.type != META_T_DIR && (rc = meta_key_put(t, key, keylen, in.ino)))
 		return rc;
+	/* A request the upload covers is done; one made after a change during the upload
+	 * (due_gen past what was uploaded) keeps the file due. */
+	if (in.due_gen <= c->dirty_gen)
+		in.due_gen = 0;
 	if (in.dirty_gen == c->dirty_gen && in.sync == META_S_DIRTY) {
 		in.sync = META_S_CLEAN;
 		in.dirty_since_ns = 0;
+		in.due_gen = 0;
 		if ((rc = meta_dirty_del(t, in.ino)))
 			return rc;
 	}
@@ -2679,6 +2732,7 @@ static int ns_rename_file(struct ns_rename_ctx *c, struct meta_txn *t, struct ns
 			    src->sync == META_S_DIRTY) {
 				src->sync = META_S_CLEAN;
 				src->dirty_since_ns = 0;
+				src->due_gen = 0;
 				if ((rc = meta_dirty_del(t, src->ino)))
 					return rc;
 			}

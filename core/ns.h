@@ -192,16 +192,34 @@ struct ns_commit {
 	char src_key[S3_KEY_MAX + 1];
 	size_t src_len;
 	char src_etag[S3_ETAG_MAX];
+	/* Due only because of ns_commit_request (its last change is younger than min_age):
+	 * a commit on close, for the metrics. */
+	bool early;
 };
+/* Commit_On_Close: the file side is done with ino for now (its last writer closed it, or
+ * a client flushed it to stable storage with no other writer open), so the daemon should
+ * upload it at its next pass rather than Commit_Interval after its last change. Records
+ * the current dirty_gen as the inode's due_gen (kept in the store: it survives restarts
+ * until a commit covers it). Only a dirty regular file (not in conflict, not s3files'
+ * own) is marked; *marked (may be NULL) says whether it is due now. ENOENT if gone. */
+int ns_commit_request(struct ns *ns, uint64_t ino, bool *marked);
+/* A requested file that changed after the request is due once it has not changed for
+ * this long: a close followed by a utimes or chmod (cp -p, tar) goes up as one upload,
+ * and a writer still writing after a flush holds it back. */
+#define NS_COMMIT_SETTLE_NS 1000000000LL
+
 /* Snapshot ino for committing if it is dirty and its last change is older than
- * min_age_ns (0: commit now). ENOENT if gone; EAGAIN if not due yet, or if its key is
+ * min_age_ns (0: commit now), or it was requested by ns_commit_request (and is as it was
+ * then, or unchanged for NS_COMMIT_SETTLE_NS; c->early tells such a commit from one due
+ * by age). ENOENT if gone; EAGAIN if not due yet, or if its key is
  * still occupied by an object in transit (the old object of another renamed file, or a
  * key below a directory being moved away in S3): retry after those moves; EALREADY if
  * clean; EBUSY if in conflict. */
 int ns_commit_prepare(struct ns *ns, uint64_t ino, int64_t min_age_ns, struct ns_commit *c);
 /* The object for c is in S3 with info: mark clean if nothing changed since prepare
  * (else stay dirty with the new S3 state as base). A pending delete of key (a replaced
- * object) is dropped: key now holds this upload. */
+ * object) is dropped: key now holds this upload. A commit request the upload covers
+ * (due_gen <= c->dirty_gen) is cleared; a later one stays. */
 int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_object_info *info);
 /* The source object of moved c changed or vanished in S3 before it could be copied, and
  * the file's data is not all local: the file-side version cannot be rebuilt. The file

@@ -527,6 +527,48 @@ static fsal_status_t s3f_close_func(struct fsal_obj_handle *obj, struct fsal_fd 
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
 }
 
+/* Open states with write access (share counters, under obj_lock). */
+static unsigned s3f_writers(struct s3f_handle *h)
+{
+	unsigned n;
+
+	PTHREAD_RWLOCK_rdlock(&h->obj_handle.obj_lock);
+	n = h->share.share_access_write;
+	PTHREAD_RWLOCK_unlock(&h->obj_handle.obj_lock);
+	return n;
+}
+
+/*
+ * Commit_On_Close. The file is asked to be uploaded at the daemon's next pass (a flag in
+ * its inode record, ns_commit_request; the FSAL never talks to S3 for it and never waits
+ * for the upload) when a client is done writing it:
+ *  - an open state with write access closes (CLOSE, OPEN_DOWNGRADE to read-only, the
+ *    global fd closing) and no other open state of this gateway has write access (the
+ *    share counters): with several writers, only the last one's close counts, so one
+ *    client's close never uploads another's half-written data;
+ *  - a client flushes it to stable storage (NFS COMMIT, or a stable WRITE, which is what
+ *    the Linux client sends on fsync and on close, also when it flushes on its own) while
+ *    at most one open state has write access (the flushing client's). NFS COMMIT carries
+ *    no stateid, so with two writers it cannot tell whose flush it is: it does not count.
+ * Only a dirty file is marked; ns.c decides when the mark makes it due.
+ */
+static void s3f_commit_soon(struct s3f_handle *h, const char *why)
+{
+	bool marked = false;
+	int rc;
+
+	if (!h->exp->cfg->commit_on_close)
+		return;
+	rc = ns_commit_request(s3f_x(h)->ns, h->ino, &marked);
+	if (rc && rc != ENOENT)
+		LOG_WARN(LOG_C_FSAL, "export %u: commit on %s of inode %llu not recorded (%s): it "
+			 "is uploaded after Commit_Interval", h->exp->cfg->export_id, why,
+			 (unsigned long long)h->ino, s3f_strerror(rc));
+	else if (marked)
+		LOG_DEBUG(LOG_C_FSAL, "inode %llu due for upload (%s; %u open for writing)",
+			  (unsigned long long)h->ino, why, s3f_writers(h));
+}
+
 static fsal_status_t s3f_truncate_on_open(struct s3f_handle *h)
 {
 	int rc;
@@ -686,6 +728,7 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 	struct fsal_fd *my_fd = (struct fsal_fd *)(state + 1);
 	fsal_openflags_t old = my_fd->openflags;
 	fsal_status_t status;
+	bool last_writer;
 
 	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
 	status = check_share_conflict(&h->share, openflags, false);
@@ -694,7 +737,12 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 		return status;
 	}
 	update_share_counters(&h->share, old, openflags);
+	/* OPEN_DOWNGRADE from read-write to read-only: this state is done writing. */
+	last_writer = (old & FSAL_O_WRITE) && !(openflags & FSAL_O_WRITE) &&
+		      h->share.share_access_write == 0;
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+	if (last_writer)
+		s3f_commit_soon(h, "downgrade");
 	s3f_open_func(obj, openflags, my_fd);
 	if (openflags & FSAL_O_TRUNC)
 		return s3f_truncate_on_open(h);
@@ -706,13 +754,18 @@ static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *sta
 	struct s3f_handle *h = s3f_h(obj);
 	struct fsal_fd *my_fd = (struct fsal_fd *)(state + 1);
 	fsal_status_t status;
+	bool last_writer = false;
 
 	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
 	if (state->state_type == STATE_TYPE_SHARE || state->state_type == STATE_TYPE_NLM_SHARE ||
-	    state->state_type == STATE_TYPE_9P_FID)
+	    state->state_type == STATE_TYPE_9P_FID) {
+		last_writer = (my_fd->openflags & FSAL_O_WRITE) && h->share.share_access_write == 1;
 		update_share_counters(&h->share, my_fd->openflags, FSAL_O_CLOSED);
+	}
 	status = s3f_close_func(obj, my_fd);
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+	if (last_writer && !FSAL_IS_ERROR(status))
+		s3f_commit_soon(h, "close");
 	return status;
 }
 
@@ -720,10 +773,15 @@ static fsal_status_t s3f_close(struct fsal_obj_handle *obj)
 {
 	struct s3f_handle *h = s3f_h(obj);
 	fsal_status_t status;
+	bool last_writer;
 
 	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
+	/* The global fd serves stateless I/O; it counts in no share counter. */
+	last_writer = (h->fd.openflags & FSAL_O_WRITE) && h->share.share_access_write == 0;
 	status = s3f_close_func(obj, &h->fd);
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
+	if (last_writer && !FSAL_IS_ERROR(status))
+		s3f_commit_soon(h, "close");
 	return status;
 }
 
@@ -868,6 +926,9 @@ done:
 	if (fd >= 0)
 		data_file_close(x->data, fd);
 	pthread_mutex_unlock(&h->io_lock);
+	/* A stable write is the Linux client's fsync (or close flush) of a small file. */
+	if (rc == 0 && arg->fsal_stable && h->exp->cfg->commit_on_close && s3f_writers(h) <= 1)
+		s3f_commit_soon(h, "stable write");
 	done_cb(obj, s3f_status(rc), arg, caller_arg);
 }
 
@@ -886,6 +947,8 @@ static fsal_status_t s3f_commit2(struct fsal_obj_handle *obj, off_t offset, size
 		return s3f_status(rc);
 	rc = data_file_sync(fd);
 	data_file_close(x->data, fd);
+	if (rc == 0 && h->exp->cfg->commit_on_close && s3f_writers(h) <= 1)
+		s3f_commit_soon(h, "commit");
 	return s3f_status(rc);
 }
 

@@ -14,6 +14,11 @@
  * (it survives a crash and is conditional on the old object being the one moved).
  * Directory renames are carried out first in each pass (rename.c), so the files below a
  * renamed directory find their objects where the view says they are.
+ *
+ * Commit_On_Close: the FSAL marks a file due when its last writer closes or flushes it
+ * (ns_commit_request); ns_commit_prepare then lets it through despite min_age, and the
+ * upload is the same conditional PUT as any other (conflicts, retries, renames alike).
+ * The mark is in the store, so it outlives a failed upload or a restart of this daemon.
  */
 #include "syncd.h"
 
@@ -330,8 +335,10 @@ copied:
 	}
 	res->committed++;
 	__atomic_add_fetch(&se->n_commits, 1, __ATOMIC_RELAXED);
-	LOG_DEBUG(LOG_C_SYNC, "committed '%s' etag %s (%llu bytes)", c->key, info.etag,
-		  (unsigned long long)c->in.size);
+	if (c->early)
+		__atomic_add_fetch(&se->n_close_commits, 1, __ATOMIC_RELAXED);
+	LOG_DEBUG(LOG_C_SYNC, "committed '%s' etag %s (%llu bytes)%s", c->key, info.etag,
+		  (unsigned long long)c->in.size, c->early ? " on close" : "");
 out:
 	if (fd >= 0)
 		data_file_close(x->data, fd);

@@ -4,7 +4,8 @@
  *   s3files-syncd -f /etc/ganesha/ganesha.conf [-p pidfile] [-L logfile] [-d]
  *
  * Per export, one worker thread loops: commit dirty files whose last change is older than
- * Commit_Interval, carry out pending deletes, and every Poll_Interval re-list the
+ * Commit_Interval (or that the FSAL marked due: Commit_On_Close, seen within one tick),
+ * carry out pending deletes, and every Poll_Interval re-list the
  * directories the file view has imported. With Notify_Listen, S3 event notifications
  * re-list the directories they concern at once (notify.c); with Metrics_Listen, /metrics
  * is served (metrics_http.c). SIGTERM/SIGINT stop it cleanly; all state is

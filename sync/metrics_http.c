@@ -36,6 +36,12 @@ static int64_t mv_commits(const struct sync_export *se, const struct metrics_exp
 	return (int64_t)__atomic_load_n(&se->n_commits, __ATOMIC_RELAXED);
 }
 
+static int64_t mv_close_commits(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)v;
+	return (int64_t)__atomic_load_n(&se->n_close_commits, __ATOMIC_RELAXED);
+}
+
 static int64_t mv_commit_errors(const struct sync_export *se, const struct metrics_export_values *v)
 {
 	(void)v;
@@ -103,6 +109,9 @@ static const struct {
 } metrics_export_families[] = {
 	{ "s3files_sync_commits_total", "Files uploaded to S3", METRIC_COUNTER, mv_commits,
 	  false },
+	{ "s3files_sync_close_commits_total", "Of the uploads, those started before "
+	  "Commit_Interval because a writer closed or flushed the file (Commit_On_Close)",
+	  METRIC_COUNTER, mv_close_commits, false },
 	{ "s3files_sync_commit_errors_total", "Uploads that failed (retried later)",
 	  METRIC_COUNTER, mv_commit_errors, false },
 	{ "s3files_sync_conflicts_total", "Conflicts (changed both in S3 and through the "

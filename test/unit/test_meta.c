@@ -57,6 +57,7 @@ static void test_inode_roundtrip(void)
 	a.change = 1ULL << 40;
 	a.dirty_since_ns = INT64_MAX;
 	a.dirty_gen = 12345678901ULL;
+	a.due_gen = 12345678900ULL;
 	a.s3_size = 99;
 	a.s3_mtime = -5;
 	a.synced_ns = 42;
@@ -86,6 +87,7 @@ static void test_inode_roundtrip(void)
 	CHECK_INT_EQ(b.atime_ns, -1234567890123456789LL);
 	CHECK_INT_EQ(b.dirty_since_ns, INT64_MAX);
 	CHECK_U64_EQ(b.dirty_gen, 12345678901ULL);
+	CHECK_U64_EQ(b.due_gen, 12345678900ULL);
 	CHECK_INT_EQ(b.s3_mtime, -5);
 	CHECK_STR_EQ(b.etag, a.etag);
 	CHECK_STR_EQ(b.version_id, a.version_id);
@@ -150,6 +152,89 @@ static void test_inode_compact_forms(void)
 		CHECK_INT_EQ(b.synced_ns, tm[3]);
 	}
 	meta_env_close(me);
+}
+
+/* The raw inodes-table record of ino, read with LMDB itself (the store is closed). */
+static size_t raw_record(const char *dir, uint64_t ino, uint8_t *buf, size_t cap)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { sizeof ino, &ino }, v;
+	size_t n = 0;
+
+	CHECK_INT_EQ(mdb_env_create(&env), 0);
+	CHECK_INT_EQ(mdb_env_set_maxdbs(env, 32), 0);
+	CHECK_INT_EQ(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	CHECK_INT_EQ(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	CHECK_INT_EQ(mdb_dbi_open(txn, "inodes", MDB_INTEGERKEY, &dbi), 0);
+	if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size <= cap) {
+		memcpy(buf, v.mv_data, v.mv_size);
+		n = v.mv_size;
+	}
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+static void put_inode(const char *dir, const struct meta_inode *in)
+{
+	struct meta_env *me = open_env(dir, 0);
+	struct meta_txn *t;
+
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_inode_put(t, in));
+	CHECK_OK(meta_txn_commit(t));
+	meta_env_close(me);
+}
+
+/* due_gen (Commit_On_Close) is an optional field after the name: an inode without it is
+ * stored exactly as before the field existed (no bytes added per object), one with it is
+ * that same record plus the field (what older builds read, ignoring the tail), and a
+ * record without the tail reads as due_gen 0. */
+static void test_inode_optional_tail(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_inode a, b;
+	struct meta_env *me;
+	struct meta_txn *t;
+	uint8_t r0[1024], r1[1024];
+	size_t n0, n1;
+
+	meta_inode_init(&a, 55, 3, 1, META_T_REG, 0644, 1000, 1000, 1700000000000000000LL);
+	CHECK_OK(meta_inode_set_name(&a, "report.txt", 10));
+	a.sync = META_S_DIRTY;
+	a.dirty_gen = 300;
+	a.dirty_since_ns = a.mtime_ns;
+	put_inode(dir, &a);
+	n0 = raw_record(dir, 55, r0, sizeof r0);
+	CHECK(n0 > 0);
+	/* the last bytes of a record without the tail are the name */
+	CHECK(n0 > 10 && memcmp(r0 + n0 - 10, "report.txt", 10) == 0);
+
+	a.due_gen = 300;
+	put_inode(dir, &a);
+	n1 = raw_record(dir, 55, r1, sizeof r1);
+	CHECK_INT_EQ(n1, n0 + 2);		/* 300 is a two-byte varint */
+	CHECK_MEM_EQ(r0, r1, n0);
+
+	me = open_env(dir, 0);
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_inode_get(t, 55, &b));
+	meta_txn_abort(t);
+	CHECK_U64_EQ(b.due_gen, 300);
+	CHECK_STR_EQ(b.name, "report.txt");
+	b.due_gen = 0;
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_inode_put(t, &b));
+	CHECK_OK(meta_txn_commit(t));
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_inode_get(t, 55, &b));
+	meta_txn_abort(t);
+	CHECK_U64_EQ(b.due_gen, 0);
+	CHECK_U64_EQ(b.dirty_gen, 300);
+	meta_env_close(me);
+	CHECK_INT_EQ(raw_record(dir, 55, r1, sizeof r1), n0);
 }
 
 static void test_ino_alloc(void)
@@ -624,6 +709,7 @@ int main(void)
 	CHECK_RUN(test_root_exists);
 	CHECK_RUN(test_inode_roundtrip);
 	CHECK_RUN(test_inode_compact_forms);
+	CHECK_RUN(test_inode_optional_tail);
 	CHECK_RUN(test_ino_alloc);
 	CHECK_RUN(test_dirents_cookies);
 	CHECK_RUN(test_long_keys);

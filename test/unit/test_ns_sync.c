@@ -15,13 +15,18 @@ struct fx {
 	struct ns *ns;
 };
 
-static void fx_open(struct fx *f)
+static void fx_open_at(struct fx *f, const char *dir)
 {
 	struct meta_opts o = { .nosync = true };
 
-	CHECK_OK(meta_env_open(check_tmpdir(), &o, &f->me));
+	CHECK_OK(meta_env_open(dir, &o, &f->me));
 	CHECK_OK(keymap_init(&f->km, "pfx"));
 	CHECK_OK(ns_open(f->me, &f->km, NULL, NULL, &f->ns));
+}
+
+static void fx_open(struct fx *f)
+{
+	fx_open_at(f, check_tmpdir());
 }
 
 static void fx_close(struct fx *f)
@@ -253,9 +258,193 @@ static void test_data_evicting(void)
 	fx_close(&f);
 }
 
+#define SEC 1000000000LL
+#define HOUR (3600 * SEC)
+
+/* What the daemon's pass would do with ino at min_age: EAGAIN (not due), or 0 with
+ * *early telling a commit on close from one due by age. The commit is not finished. */
+static int prepare(struct fx *f, uint64_t ino, int64_t min_age, bool *early, uint64_t *gen)
+{
+	struct ns_commit *c = malloc(sizeof *c);
+	int rc;
+
+	CHECK(c != NULL);
+	rc = ns_commit_prepare(f->ns, ino, min_age, c);
+	if (early)
+		*early = rc == 0 && c->early;
+	if (gen)
+		*gen = rc == 0 ? c->dirty_gen : 0;
+	free(c);
+	return rc;
+}
+
+/* prepare + done as the daemon's worker (Commit_Interval = 1 h) does it, with a write of
+ * the file between the two when write_between (a change during the upload). */
+static int commit_due(struct fx *f, uint64_t ino, bool write_between, bool request_after,
+		      bool *early)
+{
+	struct ns_commit *c = malloc(sizeof *c);
+	struct s3_object_info info = { 0 };
+	struct meta_inode in;
+	int rc;
+
+	CHECK(c != NULL);
+	rc = ns_commit_prepare(f->ns, ino, HOUR, c);
+	if (rc == 0) {
+		*early = c->early;
+		if (write_between)
+			CHECK_OK(ns_write_done(f->ns, ino, 0, 10, &in));
+		if (request_after)
+			CHECK_OK(ns_commit_request(f->ns, ino, NULL));
+		snprintf(info.etag, sizeof info.etag, "etag-%llu", (unsigned long long)c->dirty_gen);
+		CHECK_OK(ns_commit_done(f->ns, c, &info));
+	}
+	free(c);
+	return rc;
+}
+
+static struct meta_inode get(struct fx *f, uint64_t ino)
+{
+	struct meta_inode in;
+
+	CHECK_OK(ns_getattr(f->ns, ino, &in));
+	return in;
+}
+
+/* Commit_On_Close in the store: a request makes a dirty file due at once (ahead of
+ * Commit_Interval), the commit that covers it clears it, a change after the request
+ * waits for the file to settle, a change during the upload needs a new request, and the
+ * request survives closing and reopening the store. */
+static void test_commit_on_close(void)
+{
+	const char *dir = check_tmpdir();
+	int64_t t0 = 1800000000LL * SEC;
+	struct fx f;
+	struct meta_inode in;
+	uint64_t a, d, gone = 999999, gen;
+	bool marked, early;
+
+	meta_clock_set(t0);
+	fx_open_at(&f, dir);
+	a = mk(&f, META_ROOT_INO, "a", META_T_REG);
+	d = mk(&f, META_ROOT_INO, "d", META_T_DIR);
+	CHECK_OK(ns_write_done(f.ns, a, 0, 100, &in));
+	CHECK_INT_EQ(in.sync, META_S_DIRTY);
+	CHECK_U64_EQ(in.due_gen, 0);
+
+	/* not due by age; a request makes it due now, and says it was marked */
+	CHECK_INT_EQ(prepare(&f, a, HOUR, NULL, NULL), EAGAIN);
+	marked = false;
+	CHECK_OK(ns_commit_request(f.ns, a, &marked));
+	CHECK(marked);
+	in = get(&f, a);
+	CHECK_U64_EQ(in.due_gen, in.dirty_gen);
+	CHECK_OK(prepare(&f, a, HOUR, &early, &gen));
+	CHECK(early);
+	CHECK_U64_EQ(gen, in.dirty_gen);
+	/* an explicit commit (min_age 0) and one due by age are not "early" */
+	CHECK_OK(prepare(&f, a, 0, &early, NULL));
+	CHECK(!early);
+	meta_clock_set(t0 + 2 * HOUR);
+	CHECK_OK(prepare(&f, a, HOUR, &early, NULL));
+	CHECK(!early);
+	meta_clock_set(t0);
+
+	/* the commit covering the request clears it: clean, not due, not marked again */
+	CHECK_OK(commit_due(&f, a, false, false, &early));
+	CHECK(early);
+	in = get(&f, a);
+	CHECK_INT_EQ(in.sync, META_S_CLEAN);
+	CHECK_U64_EQ(in.due_gen, 0);
+	CHECK_OK(ns_commit_request(f.ns, a, &marked));
+	CHECK(!marked);
+	CHECK_U64_EQ(get(&f, a).due_gen, 0);
+	CHECK_INT_EQ(prepare(&f, a, HOUR, NULL, NULL), EALREADY);
+
+	/* only dirty regular files are marked */
+	CHECK_OK(ns_commit_request(f.ns, d, &marked));
+	CHECK(!marked);
+	CHECK_U64_EQ(get(&f, d).due_gen, 0);
+	CHECK_INT_EQ(ns_commit_request(f.ns, gone, &marked), ENOENT);
+	CHECK(!marked);
+
+	/* a change after the request (a utimes after close): due once it has settled */
+	CHECK_OK(ns_write_done(f.ns, a, 0, 10, &in));
+	CHECK_OK(ns_commit_request(f.ns, a, &marked));
+	CHECK(marked);
+	meta_clock_set(t0 + SEC / 2);
+	CHECK_OK(ns_write_done(f.ns, a, 10, 10, &in));
+	CHECK(in.due_gen != 0 && in.due_gen < in.dirty_gen);
+	CHECK_INT_EQ(prepare(&f, a, HOUR, NULL, NULL), EAGAIN);
+	meta_clock_set(t0 + SEC / 2 + NS_COMMIT_SETTLE_NS - 1);
+	CHECK_INT_EQ(prepare(&f, a, HOUR, NULL, NULL), EAGAIN);
+	meta_clock_set(t0 + SEC / 2 + NS_COMMIT_SETTLE_NS);
+	CHECK_OK(prepare(&f, a, HOUR, &early, &gen));
+	CHECK(early);
+	CHECK_U64_EQ(gen, in.dirty_gen);	/* the later change goes up with it */
+	CHECK_OK(commit_due(&f, a, false, false, &early));
+	CHECK_INT_EQ(get(&f, a).sync, META_S_CLEAN);
+	meta_clock_set(t0 + 10 * SEC);
+
+	/* a change during the upload, not followed by a request: stays dirty, no longer due */
+	CHECK_OK(ns_write_done(f.ns, a, 0, 10, &in));
+	CHECK_OK(ns_commit_request(f.ns, a, NULL));
+	CHECK_OK(commit_due(&f, a, true, false, &early));
+	in = get(&f, a);
+	CHECK_INT_EQ(in.sync, META_S_DIRTY);
+	CHECK_U64_EQ(in.due_gen, 0);
+	{
+		char want[32];	/* the upload's ETag is the new base */
+
+		snprintf(want, sizeof want, "etag-%llu", (unsigned long long)(in.dirty_gen - 1));
+		CHECK_STR_EQ(in.etag, want);
+	}
+	meta_clock_set(t0 + 20 * SEC);
+	CHECK_INT_EQ(prepare(&f, a, HOUR, NULL, NULL), EAGAIN);
+
+	/* ... followed by a request (the writer closed again): due again at once */
+	CHECK_OK(ns_commit_request(f.ns, a, NULL));
+	CHECK_OK(commit_due(&f, a, true, true, &early));
+	CHECK(early);
+	in = get(&f, a);
+	CHECK_INT_EQ(in.sync, META_S_DIRTY);
+	CHECK_U64_EQ(in.due_gen, in.dirty_gen);
+	CHECK_OK(prepare(&f, a, HOUR, &early, NULL));
+	CHECK(early);
+
+	/* the request survives closing and reopening the store (a daemon restart) */
+	fx_close(&f);
+	fx_open_at(&f, dir);
+	in = get(&f, a);
+	CHECK_U64_EQ(in.due_gen, in.dirty_gen);
+	CHECK_OK(commit_due(&f, a, false, false, &early));
+	CHECK(early);
+	in = get(&f, a);
+	CHECK_INT_EQ(in.sync, META_S_CLEAN);
+	CHECK_U64_EQ(in.due_gen, 0);
+
+	/* a file in conflict is never marked */
+	CHECK_OK(ns_write_done(f.ns, a, 0, 10, &in));
+	{
+		struct meta_txn *t;
+
+		CHECK_OK(meta_txn_begin(f.me, true, &t));
+		CHECK_OK(meta_inode_get(t, a, &in));
+		in.sync = META_S_CONFLICT;
+		CHECK_OK(meta_inode_put(t, &in));
+		CHECK_OK(meta_txn_commit(t));
+	}
+	CHECK_OK(ns_commit_request(f.ns, a, &marked));
+	CHECK(!marked);
+	CHECK_U64_EQ(get(&f, a).due_gen, 0);
+	fx_close(&f);
+	meta_clock_set(0);
+}
+
 int main(void)
 {
 	CHECK_RUN(test_pending_and_files);
 	CHECK_RUN(test_data_evicting);
+	CHECK_RUN(test_commit_on_close);
 	return check_done();
 }

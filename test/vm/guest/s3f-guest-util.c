@@ -17,6 +17,13 @@
  *       FILE, create READY_FILE once it is held, keep it HOLD_MS, release. Exit 0 when the
  *       lock was held, 3 when `try` found it taken (EAGAIN/EACCES), 1 on other errors.
  *       (busybox has no flock/fcntl-lock applet in Debian's build.)
+ *   s3f-guest-util write-hold FILE SRC READY_FILE RELEASE_FILE [TIMEOUT_S]
+ *       open FILE for writing (created, truncated), copy SRC into it, create READY_FILE,
+ *       keep FILE open until RELEASE_FILE exists (TIMEOUT_S, default 300), close it and
+ *       print the time close(2) returned (ms). A shell cannot do this: the NFS client
+ *       flushes (WRITE + COMMIT) on every close(2) of a descriptor, so every child process
+ *       that inherits an open descriptor flushes the file when it exits. Exit 0; 124 when
+ *       RELEASE_FILE never came (FILE is closed anyway); 1 on errors.
  *
  * Built by test/vm/build-guest.sh with gcc -static.
  */
@@ -36,7 +43,8 @@ static int usage(void)
 			"       s3f-guest-util clock FILE\n"
 			"       s3f-guest-util now|now-ms\n"
 			"       s3f-guest-util mtime-ms FILE\n"
-			"       s3f-guest-util lock FILE r|w START LEN wait|try HOLD_MS [READY]\n");
+			"       s3f-guest-util lock FILE r|w START LEN wait|try HOLD_MS [READY]\n"
+			"       s3f-guest-util write-hold FILE SRC READY RELEASE [TIMEOUT_S]\n");
 	return 2;
 }
 
@@ -144,6 +152,61 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 		return 0;
+	}
+	if (strcmp(argv[1], "write-hold") == 0) {
+		struct timespec nap = { 0, 50 * 1000000L }, ts;
+		char buf[65536];
+		long waits;
+		ssize_t n;
+		int fd, src, r, rc = 0;
+
+		if (argc < 6)
+			return usage();
+		waits = (argc > 6 ? strtol(argv[6], NULL, 10) : 300) * 20;
+		src = open(argv[3], O_RDONLY);
+		if (src < 0) {
+			perror(argv[3]);
+			return 1;
+		}
+		fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0) {
+			perror(argv[2]);
+			return 1;
+		}
+		while ((n = read(src, buf, sizeof buf)) > 0) {
+			for (ssize_t off = 0; off < n;) {
+				ssize_t w = write(fd, buf + off, (size_t)(n - off));
+
+				if (w < 0) {
+					perror("write");
+					return 1;
+				}
+				off += w;
+			}
+		}
+		if (n < 0) {
+			perror("read");
+			return 1;
+		}
+		close(src);
+		r = open(argv[4], O_CREAT | O_WRONLY, 0644);
+		if (r >= 0)
+			close(r);
+		while (access(argv[5], F_OK) != 0) {
+			if (waits-- <= 0) {
+				fprintf(stderr, "write-hold: no %s\n", argv[5]);
+				rc = 124;
+				break;
+			}
+			nanosleep(&nap, NULL);
+		}
+		if (close(fd) != 0) {
+			perror("close");
+			return 1;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("%lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		return rc;
 	}
 	return usage();
 }
