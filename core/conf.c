@@ -1502,6 +1502,10 @@ static const struct conf_item conf_fsal_items[] = {
 	  "sequential reads of files above this size bypass the local data tier" },
 	{ "Poll_Interval_Ms", CT_U32, 0, 100, 86400000, "5000", NULL, NULL, NULL,
 	  EXP(poll_interval_ms), "milliseconds between re-lists of hydrated directories" },
+	{ "Poll_Max_Lists", CT_U32, 0, 1, 1000000, "1000", NULL, NULL, NULL,
+	  EXP(poll_max_lists),
+	  "LIST requests one poll may make; the next poll goes on where it stopped (a "
+	  "directory is always listed whole)" },
 	{ "Multipart_Threshold", CT_SIZE, 0, 5 * MiB, 5 * GiB, "64M", NULL, NULL, NULL,
 	  EXP(multipart_threshold), "uploads of this size and above use multipart" },
 	{ "Part_Size", CT_SIZE, 0, 5 * MiB, 5 * GiB, "16M", NULL, NULL, NULL, EXP(part_size),
@@ -1521,6 +1525,10 @@ static const struct conf_item conf_fsal_items[] = {
 	{ "Dir_Rename_Warn_Objects", CT_U32, 0, 1, 1000000000, "10000", NULL, NULL, NULL,
 	  EXP(dir_rename_warn_objects),
 	  "journal a dir_rename_large event when a directory rename moves more objects in S3" },
+	{ "Import_Warn_Objects", CT_U32, 0, 1, 4000000000U, "50000000", NULL, NULL, NULL,
+	  EXP(import_warn_objects),
+	  "journal an import_warning event when one directory's S3 listing, or the whole file "
+	  "view, holds more objects than this" },
 };
 
 /* Top-level S3FILES { ... } */

@@ -58,6 +58,7 @@ struct conf_export {
 	bool commit_on_close;		/* also commit when the last writer closes or fsyncs (false) */
 	uint64_t read_bypass_threshold;	/* sequential reads above this bypass the stage (8 MiB) */
 	uint32_t poll_interval_ms;	/* re-list of hydrated directories (5000) */
+	uint32_t poll_max_lists;	/* LIST requests per poll, round robin (1000) */
 	uint64_t multipart_threshold;	/* (64 MiB) */
 	uint64_t part_size;		/* (16 MiB) */
 	uint32_t max_connections;	/* (16) */
@@ -66,6 +67,7 @@ struct conf_export {
 	uint32_t quota_wait;		/* seconds writes wait for room before EDQUOT (30) */
 	uint64_t meta_map_size;		/* initial LMDB map size (1 GiB); grown when full */
 	uint32_t dir_rename_warn_objects; /* dir_rename_large event above this many objects (10000) */
+	uint32_t import_warn_objects;	/* import_warning above this many objects (50,000,000) */
 
 	/* where this export was defined */
 	char *src_file;

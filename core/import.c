@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -455,16 +456,155 @@ static void import_removed(void *arg, uint64_t ino, uint8_t type)
 		(void)data_file_remove(x->data, ino);
 }
 
+/* ---- resuming a first import after a restart ----
+ *
+ * A directory listed for the first time records, after each page, how far the listing
+ * got (the last key or prefix of the page) and when it began. A process that dies mid-way
+ * (or a LIST that fails for good) leaves the record; the next import of the directory
+ * lists on from there (start-after) instead of from the beginning, so a directory of
+ * millions of objects is imported once, whatever restarts happen meanwhile. Entries of the
+ * pages listed before the restart are in the store already; only the removal of vanished
+ * entries needs the whole listing, so a resumed import removes nothing (the directory's
+ * next poll, a complete listing, does). Re-lists of imported directories (polls) are
+ * cheap to redo and keep no record. */
+struct import_cursor {
+	int64_t start_ns;		/* when the interrupted listing began */
+	uint64_t listed;		/* objects and prefixes listed so far */
+	uint16_t key_len;
+	char key[S3_KEY_MAX];		/* the last key or prefix listed */
+};
+
+struct import_cursor_ctx {
+	char name[48];
+	struct import_cursor *cur;
+	bool found;
+	bool del;
+	uint64_t view_warn;	/* the view's object count to compare (0: not asked) */
+	uint64_t inodes;
+};
+
+static void import_cursor_name(char *buf, size_t cap, const char *what, uint64_t dir)
+{
+	snprintf(buf, cap, "%s/%llu", what, (unsigned long long)dir);
+}
+
+static int import_cursor_get_txn(struct meta_txn *t, void *arg)
+{
+	struct import_cursor_ctx *c = arg;
+	size_t len = 0;
+	int rc = meta_info_get(t, c->name, c->cur, sizeof *c->cur, &len);
+
+	c->found = false;
+	if (rc == ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	if (len < offsetof(struct import_cursor, key) ||
+	    len != offsetof(struct import_cursor, key) + c->cur->key_len)
+		return 0;	/* not ours or torn: start over */
+	c->found = true;
+	return 0;
+}
+
+static int import_cursor_put_txn(struct meta_txn *t, void *arg)
+{
+	struct import_cursor_ctx *c = arg;
+
+	if (c->del)
+		return meta_info_del(t, c->name);
+	return meta_info_put(t, c->name, c->cur,
+			     offsetof(struct import_cursor, key) + c->cur->key_len);
+}
+
+/* Has the one-time event `name` been journaled? Marks it when not (0: newly marked). */
+static int import_once_txn(struct meta_txn *t, void *arg)
+{
+	struct import_cursor_ctx *c = arg;
+	char one = 1, v;
+	size_t len;
+	int rc = meta_info_get(t, c->name, &v, 1, &len);
+
+	if (rc == 0)
+		return EEXIST;
+	if (rc != ENOENT)
+		return rc;
+	return meta_info_put(t, c->name, &one, 1);
+}
+
+static bool import_once(struct export_ctx *x, const char *what, uint64_t id)
+{
+	struct import_cursor_ctx c = { .cur = NULL };
+
+	import_cursor_name(c.name, sizeof c.name, what, id);
+	return meta_write(x->meta, import_once_txn, &c) == 0;
+}
+
+static void import_warn_large(struct export_ctx *x, uint64_t dir, const char *prefix,
+			      uint64_t listed)
+{
+	struct meta_stats ms;
+	struct journal_field f[4];
+
+	if (listed > x->cfg->import_warn_objects && import_once(x, "warned_dir", dir)) {
+		f[0] = JF_S("reason", "large_directory");
+		f[1] = JF_S("key", prefix);
+		f[2] = JF_U("objects", listed);
+		f[3] = JF_U("limit", x->cfg->import_warn_objects);
+		(void)journal_append(x->journal, JOURNAL_IMPORT_WARN, f, 4, NULL);
+		LOG_WARN(LOG_C_CORE, "export %u: the listing of '%s' holds %llu objects, more than "
+			 "Import_Warn_Objects (%u): every poll lists them all again",
+			 x->cfg->export_id, prefix, (unsigned long long)listed,
+			 x->cfg->import_warn_objects);
+	}
+	if (meta_stats_get(x->meta, &ms) == 0 && ms.inodes > x->cfg->import_warn_objects &&
+	    import_once(x, "warned_view", 0)) {
+		f[0] = JF_S("reason", "large_file_view");
+		f[1] = JF_U("objects", ms.inodes);
+		f[2] = JF_U("limit", x->cfg->import_warn_objects);
+		(void)journal_append(x->journal, JOURNAL_IMPORT_WARN, f, 3, NULL);
+		LOG_WARN(LOG_C_CORE, "export %u: the file view holds %llu objects, more than "
+			 "Import_Warn_Objects (%u)", x->cfg->export_id,
+			 (unsigned long long)ms.inodes, x->cfg->import_warn_objects);
+	}
+}
+
+static bool import_seen_all(void *arg, const char *s, size_t len)
+{
+	(void)arg;
+	(void)s;
+	(void)len;
+	return true;
+}
+
+/* The last key or prefix of a page, in S3's (byte) order: where a resumed listing
+ * starts after. NULL for an empty page. */
+static const char *import_page_last(const struct s3_list_page *pg)
+{
+	const char *last = NULL;
+
+	if (pg->n_entries)
+		last = pg->entries[pg->n_entries - 1].key;
+	if (pg->n_prefixes) {
+		const char *p = pg->prefixes[pg->n_prefixes - 1];
+
+		if (!last || strcmp(p, last) > 0)
+			last = p;
+	}
+	return last;
+}
+
 int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 {
 	struct import_prefix_ctx pc = { .x = x, .dir = dir };
 	struct import_stats st_local = { 0 }, *st = stats ? stats : &st_local;
+	struct import_cursor_ctx cc = { 0 };
 	struct import_page *ip = NULL;
 	struct name_set seen = { 0 };
 	struct s3_list_page pg = { 0 };
-	char *token = NULL;
+	char *token = NULL, *after = NULL;
+	bool resumed = false;
 	int64_t start;
-	uint64_t removed = 0;
+	uint64_t removed = 0, listed = 0;
 	int rc;
 
 	if (!x->s3)
@@ -473,17 +613,41 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 	if (rc)
 		return rc;
 	ip = malloc(sizeof *ip);
-	if (!ip)
-		return ENOMEM;
+	cc.cur = malloc(sizeof *cc.cur);
+	if (!ip || !cc.cur) {
+		rc = ENOMEM;
+		goto out;
+	}
+	import_cursor_name(cc.name, sizeof cc.name, "import_cursor", dir);
 	/* Entries confirmed from now on are in S3 even if the listing misses them. */
 	start = meta_now_ns();
+	if (!pc.imported) {
+		rc = meta_read(x->meta, import_cursor_get_txn, &cc);
+		if (rc)
+			goto out;
+		if (cc.found) {
+			after = strndup(cc.cur->key, cc.cur->key_len);
+			if (!after) {
+				rc = ENOMEM;
+				goto out;
+			}
+			resumed = true;
+			start = cc.cur->start_ns;
+			listed = cc.cur->listed;
+			LOG_INFO(LOG_C_CORE, "export %u: resuming the first listing of '%s' after "
+				 "%llu objects", x->cfg->export_id, pc.prefix,
+				 (unsigned long long)listed);
+		}
+	}
 	for (;;) {
 		struct s3_list_req req = {
 			.prefix = pc.prefix,
 			.delimiter = "/",
 			.continuation_token = token,
+			.start_after = token ? NULL : after,
 			.max_keys = IMPORT_PAGE_KEYS,
 		};
+		const char *last;
 
 		rc = s3_list(x->s3, &req, &pg);
 		free(token);
@@ -494,11 +658,23 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 			goto out;
 		}
 		st->pages++;
+		listed += pg.n_entries + pg.n_prefixes;
 		rc = import_page_apply(x, dir, pc.depth, pc.prefix, &pg, ip, &seen, start, st);
 		if (rc == 0 && pg.truncated && pg.next_token) {
 			token = strdup(pg.next_token);
 			if (!token)
 				rc = ENOMEM;
+		}
+		last = import_page_last(&pg);
+		if (rc == 0 && !pc.imported && pg.truncated && last && strlen(last) <= S3_KEY_MAX) {
+			/* The page is in the store: a restart may go on after it. */
+			cc.cur->start_ns = start;
+			cc.cur->listed = listed;
+			cc.cur->key_len = (uint16_t)strlen(last);
+			memcpy(cc.cur->key, last, cc.cur->key_len);
+			cc.del = false;
+			if (meta_write(x->meta, import_cursor_put_txn, &cc) != 0)
+				LOG_DEBUG(LOG_C_CORE, "import cursor of '%s' not saved", pc.prefix);
 		}
 		bool more = pg.truncated;
 
@@ -508,10 +684,20 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 		if (!more)
 			break;
 	}
-	rc = ns_import_finish(x->ns, dir, start, name_set_has, &seen, import_removed, x, &removed);
+	/* A resumed listing saw only part of the names: nothing is removed this time. */
+	rc = ns_import_finish(x->ns, dir, start, resumed ? import_seen_all : name_set_has, &seen,
+			      import_removed, x, &removed);
 	st->removed += removed;
+	if (rc == 0 && !pc.imported) {
+		cc.del = true;
+		(void)meta_write(x->meta, import_cursor_put_txn, &cc);
+	}
+	if (rc == 0)
+		import_warn_large(x, dir, pc.prefix, listed);
 out:
 	free(token);
+	free(after);
+	free(cc.cur);
 	name_set_free(&seen);
 	free(ip);
 	return rc;

@@ -1615,6 +1615,14 @@ int meta_info_put(struct meta_txn *t, const char *name, const void *val, size_t 
 	return mdb_put(t->txn, DBI(t, DB_INFO), &k, &v, 0);
 }
 
+int meta_info_del(struct meta_txn *t, const char *name)
+{
+	MDB_val k = { strlen(name), (void *)name };
+	int rc = mdb_del(t->txn, DBI(t, DB_INFO), &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* ---- stats ---- */
 
 int meta_stats_get(struct meta_env *me, struct meta_stats *st)

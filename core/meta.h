@@ -262,6 +262,7 @@ int meta_dirjob_iter(struct meta_txn *txn, meta_dirjob_fn fn, void *arg);
 /* ---- small named values ---- */
 int meta_info_get(struct meta_txn *txn, const char *name, void *buf, size_t cap, size_t *len);
 int meta_info_put(struct meta_txn *txn, const char *name, const void *val, size_t len);
+int meta_info_del(struct meta_txn *txn, const char *name);	/* 0 if it was not there */
 
 /* ---- statistics ---- */
 struct meta_stats {
