@@ -1640,13 +1640,18 @@ int ns_import_objects(struct ns *ns, const uint64_t *inos, const struct s3_objec
 
 /* ---- commit bookkeeping ---- */
 
-/* Asked for by ns_commit_request, and the file is as it was then, or has been left alone
- * since for NS_COMMIT_SETTLE_NS (a change right after a close, like the utimes of cp -p
- * or tar, goes up with it; a writer still at work keeps it back). */
+/* Asked for by ns_commit_request, and the file is as it was then and unchanged for
+ * NS_COMMIT_QUIET_NS, or has been left alone since for NS_COMMIT_SETTLE_NS (a change right
+ * after a close, like the utimes of cp -p or tar, goes up with it; a writer still at work
+ * keeps it back). The quiet time matters because a client also flushes (WRITE + COMMIT,
+ * which look like an fsync) before it opens or stats a file it has unwritten data for: a
+ * second writer's open right after would otherwise upload the first one's data alone. */
 static bool ns_commit_requested(const struct meta_inode *in)
 {
-	return in->due_gen && (in->due_gen == in->dirty_gen ||
-			       meta_now_ns() - in->dirty_since_ns >= NS_COMMIT_SETTLE_NS);
+	int64_t idle = meta_now_ns() - in->dirty_since_ns;
+
+	return in->due_gen && (in->due_gen == in->dirty_gen ? idle >= NS_COMMIT_QUIET_NS :
+			       idle >= NS_COMMIT_SETTLE_NS);
 }
 
 struct ns_request_ctx {

@@ -207,6 +207,8 @@ int ns_commit_request(struct ns *ns, uint64_t ino, bool *marked);
  * this long: a close followed by a utimes or chmod (cp -p, tar) goes up as one upload,
  * and a writer still writing after a flush holds it back. */
 #define NS_COMMIT_SETTLE_NS 1000000000LL
+/* ... and one unchanged since the request, once it has not changed for this long. */
+#define NS_COMMIT_QUIET_NS 300000000LL
 
 /* Snapshot ino for committing if it is dirty and its last change is older than
  * min_age_ns (0: commit now), or it was requested by ns_commit_request (and is as it was

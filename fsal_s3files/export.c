@@ -142,7 +142,7 @@ static fsal_status_t s3f_get_dynamic_info(struct fsal_export *exp_hdl,
 static struct state_t *s3f_alloc_state(struct fsal_export *exp_hdl, enum state_type state_type,
 				       struct state_t *related_state)
 {
-	return init_state(gsh_calloc(1, sizeof(struct state_t) + sizeof(struct fsal_fd)), exp_hdl,
+	return init_state(gsh_calloc(1, sizeof(struct state_t) + sizeof(struct s3f_state_fd)), exp_hdl,
 			  state_type, related_state);
 }
 

@@ -586,7 +586,7 @@ static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *stat
 			       struct fsal_attrlist *attrs_out, bool *caller_perm_check)
 {
 	struct s3f_handle *me = s3f_h(obj), *h;
-	struct fsal_fd *my_fd = state ? (struct fsal_fd *)(state + 1) : NULL;
+	struct fsal_fd *my_fd = state ? &s3f_state_fd(state)->fd : NULL;
 	struct fsal_attrlist verifier_attr;
 	fsal_status_t status;
 	bool created = false;
@@ -611,6 +611,7 @@ static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *stat
 				return status;
 			}
 			update_share_counters(&me->share, FSAL_O_CLOSED, openflags);
+			s3f_state_fd(state)->share = openflags;
 		} else {
 			my_fd = &me->fd;
 		}
@@ -637,8 +638,10 @@ static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *stat
 		}
 		PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
 		(void)s3f_close_func(obj, my_fd);
-		if (state)
+		if (state) {
 			update_share_counters(&me->share, openflags, FSAL_O_CLOSED);
+			s3f_state_fd(state)->share = FSAL_O_CLOSED;
+		}
 		PTHREAD_RWLOCK_unlock(&obj->obj_lock);
 		return status;
 	}
@@ -711,6 +714,7 @@ static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *stat
 	if (state) {
 		PTHREAD_RWLOCK_wrlock(&(*new_obj)->obj_lock);
 		update_share_counters(&h->share, FSAL_O_CLOSED, openflags);
+		s3f_state_fd(state)->share = openflags;
 		PTHREAD_RWLOCK_unlock(&(*new_obj)->obj_lock);
 	}
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
@@ -725,8 +729,9 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 				 fsal_openflags_t openflags)
 {
 	struct s3f_handle *h = s3f_h(obj);
-	struct fsal_fd *my_fd = (struct fsal_fd *)(state + 1);
-	fsal_openflags_t old = my_fd->openflags;
+	struct s3f_state_fd *sfd = s3f_state_fd(state);
+	struct fsal_fd *my_fd = &sfd->fd;
+	fsal_openflags_t old = sfd->share;
 	fsal_status_t status;
 	bool last_writer;
 
@@ -737,6 +742,7 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 		return status;
 	}
 	update_share_counters(&h->share, old, openflags);
+	sfd->share = openflags;
 	/* OPEN_DOWNGRADE from read-write to read-only: this state is done writing. */
 	last_writer = (old & FSAL_O_WRITE) && !(openflags & FSAL_O_WRITE) &&
 		      h->share.share_access_write == 0;
@@ -752,15 +758,17 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *state)
 {
 	struct s3f_handle *h = s3f_h(obj);
-	struct fsal_fd *my_fd = (struct fsal_fd *)(state + 1);
+	struct s3f_state_fd *sfd = s3f_state_fd(state);
+	struct fsal_fd *my_fd = &sfd->fd;
 	fsal_status_t status;
 	bool last_writer = false;
 
 	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
 	if (state->state_type == STATE_TYPE_SHARE || state->state_type == STATE_TYPE_NLM_SHARE ||
 	    state->state_type == STATE_TYPE_9P_FID) {
-		last_writer = (my_fd->openflags & FSAL_O_WRITE) && h->share.share_access_write == 1;
-		update_share_counters(&h->share, my_fd->openflags, FSAL_O_CLOSED);
+		last_writer = (sfd->share & FSAL_O_WRITE) && h->share.share_access_write == 1;
+		update_share_counters(&h->share, sfd->share, FSAL_O_CLOSED);
+		sfd->share = FSAL_O_CLOSED;
 	}
 	status = s3f_close_func(obj, my_fd);
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);

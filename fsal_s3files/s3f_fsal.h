@@ -83,6 +83,20 @@ struct s3f_handle {
 	struct fsal_fd fd;
 };
 
+/* What an NFSv4 open state (or NLM share, 9P fid) carries: ganesha's fd view, and the
+ * share flags this state counts in the handle's share counters. They differ: an open for
+ * writing may also read (the fd gets FSAL_O_READ added, as FSAL_VFS opens O_RDWR), but it
+ * holds no read share, so the counters must be undone with the flags they were done with. */
+struct s3f_state_fd {
+	struct fsal_fd fd;		/* first: ganesha treats (state + 1) as a struct fsal_fd */
+	fsal_openflags_t share;		/* counted in s3f_handle.share (FSAL_O_CLOSED: none) */
+};
+
+static inline struct s3f_state_fd *s3f_state_fd(struct state_t *state)
+{
+	return (struct s3f_state_fd *)(state + 1);
+}
+
 extern struct s3f_module S3F;
 
 /* Reads record a use of the local data at most this often (eviction works in days). */

@@ -339,6 +339,13 @@ static void test_commit_on_close(void)
 	CHECK(marked);
 	in = get(&f, a);
 	CHECK_U64_EQ(in.due_gen, in.dirty_gen);
+	/* ... once it has been left alone for a moment (a client also flushes before a second
+	 * writer's open, which looks like an fsync) */
+	CHECK_INT_EQ(prepare(&f, a, HOUR, NULL, NULL), EAGAIN);
+	meta_clock_set(t0 + NS_COMMIT_QUIET_NS - 1);
+	CHECK_INT_EQ(prepare(&f, a, HOUR, NULL, NULL), EAGAIN);
+	t0 += NS_COMMIT_QUIET_NS;
+	meta_clock_set(t0);
 	CHECK_OK(prepare(&f, a, HOUR, &early, &gen));
 	CHECK(early);
 	CHECK_U64_EQ(gen, in.dirty_gen);
@@ -389,6 +396,7 @@ static void test_commit_on_close(void)
 	/* a change during the upload, not followed by a request: stays dirty, no longer due */
 	CHECK_OK(ns_write_done(f.ns, a, 0, 10, &in));
 	CHECK_OK(ns_commit_request(f.ns, a, NULL));
+	meta_clock_set(t0 + 10 * SEC + NS_COMMIT_QUIET_NS);
 	CHECK_OK(commit_due(&f, a, true, false, &early));
 	in = get(&f, a);
 	CHECK_INT_EQ(in.sync, META_S_DIRTY);
@@ -409,6 +417,7 @@ static void test_commit_on_close(void)
 	in = get(&f, a);
 	CHECK_INT_EQ(in.sync, META_S_DIRTY);
 	CHECK_U64_EQ(in.due_gen, in.dirty_gen);
+	meta_clock_set(t0 + 20 * SEC + NS_COMMIT_QUIET_NS);
 	CHECK_OK(prepare(&f, a, HOUR, &early, NULL));
 	CHECK(early);
 
