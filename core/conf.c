@@ -1499,9 +1499,8 @@ static const struct conf_item conf_fsal_items[] = {
 	  "also upload when the last open of a changed file closes" },
 	{ "Read_Bypass_Threshold", CT_SIZE, 0, 0, TiB, "8M", NULL, NULL, NULL,
 	  EXP(read_bypass_threshold),
-	  "sequential reads of files of at least this size are served straight from S3 "
-	  "(parallel ranged GETs read ahead in memory), not staged in the data tier; "
-	  "0 = never" },
+	  "sequential reads of files this large come straight from S3 (parallel ranged "
+	  "GETs), not through the data tier; 0 = never" },
 	{ "Poll_Interval_Ms", CT_U32, 0, 100, 86400000, "5000", NULL, NULL, NULL,
 	  EXP(poll_interval_ms), "milliseconds between re-lists of hydrated directories" },
 	{ "Multipart_Threshold", CT_SIZE, 0, 5 * MiB, 5 * GiB, "64M", NULL, NULL, NULL,

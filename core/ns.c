@@ -2229,6 +2229,7 @@ static const size_t ns_read_off[] = {
 	offsetof(struct ns_read_stats, fetched_bytes),
 	offsetof(struct ns_read_stats, streams),
 	offsetof(struct ns_read_stats, aborted),
+	offsetof(struct ns_read_stats, refused),
 };
 #define NS_READ_FIELDS (sizeof ns_read_off / sizeof ns_read_off[0])
 

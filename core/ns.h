@@ -263,6 +263,7 @@ struct ns_read_stats {
 	uint64_t fetched_bytes;	/* fetched into memory by bypass streams (GET) */
 	uint64_t streams;	/* bypass streams started */
 	uint64_t aborted;	/* bypass streams ended because the object changed in S3 */
+	uint64_t refused;	/* sequential readers sent the usual way: all windows taken */
 };
 int ns_read_stats_add(struct ns *ns, const struct ns_read_stats *delta);
 /* All zero before the first add. */

@@ -32,6 +32,7 @@
 #include "rangeset.h"
 
 #define RA_FLUSH_NS 1000000000LL	/* counters go to the store at most once a second */
+#define RA_SEEN_MAX 16			/* ranges a tracker remembers */
 
 enum ra_state { RA_EMPTY, RA_FETCHING, RA_READY, RA_FAILED };
 
@@ -54,9 +55,13 @@ struct ra_stream {
 	unsigned refs;			/* readers inside readahead_read */
 	bool dead;			/* unlinked: the last reader out frees it */
 	int64_t used_ns;
-	/* detection (not active) */
-	uint64_t next_off;		/* where the reads so far ended */
-	unsigned seq;			/* reads in a row that continued them */
+	uint64_t next_off;		/* furthest byte read so far (+1) */
+	/* detection (not active): clusters of recent reads (reads less than `reorder` bytes
+	 * apart), sorted, with the bytes read in each */
+	struct ra_cluster {
+		uint64_t start, end, bytes;
+	} seen[RA_SEEN_MAX];
+	unsigned n_seen;
 	bool aborted;			/* the object changed under this reader: EIO */
 	/* window (active) */
 	bool active;
@@ -124,12 +129,12 @@ int readahead_open(struct export_ctx *x, const struct readahead_opts *opts,
 		ra->o.max_streams = READAHEAD_STREAMS;
 	if (!ra->o.max_tracked)
 		ra->o.max_tracked = READAHEAD_TRACKED;
-	if (!ra->o.seq_reads)
-		ra->o.seq_reads = READAHEAD_SEQ_READS;
-	if (!ra->o.slack)
-		ra->o.slack = READAHEAD_SLACK;
-	if (ra->o.slack > ra->o.chunk / 2)
-		ra->o.slack = ra->o.chunk / 2;
+	if (!ra->o.seq_bytes)
+		ra->o.seq_bytes = READAHEAD_SEQ_BYTES;
+	if (!ra->o.reorder)
+		ra->o.reorder = ra->o.chunk;
+	if (ra->o.reorder > (uint64_t)(ra->o.depth - 1) * ra->o.chunk)
+		ra->o.reorder = (uint64_t)(ra->o.depth - 1) * ra->o.chunk;
 	if (!ra->o.idle_ms)
 		ra->o.idle_ms = READAHEAD_IDLE_MS;
 	if (ra->o.chunk > SIZE_MAX / 2) {
@@ -533,10 +538,49 @@ static int ra_copy_all(struct ra_copy *cp, uint64_t off, uint64_t end,
 
 /* ---- reads ---- */
 
-/* Does a read at off continue the reads that ended at next_off? */
-static bool ra_continues(const struct readahead *ra, uint64_t next_off, uint64_t off)
+/* Remember that [a, b) was read: into the cluster of reads it is less than `reorder`
+ * bytes away from (merging clusters it joins), or a new one. Returns the bytes read in its
+ * cluster: only bytes read count, not the gaps between them, so scattered reads never add
+ * up while parallel READs arriving out of order do. When the list is full the lowest
+ * cluster goes (a sequential reader moves up). */
+static uint64_t ra_seen_add(const struct readahead *ra, struct ra_stream *s, uint64_t a,
+			    uint64_t b)
 {
-	return off + ra->o.slack >= next_off && off <= next_off + ra->o.slack;
+	uint64_t gap = ra->o.reorder, bytes = b - a;
+	unsigned i = 0, j;
+
+	while (i < s->n_seen && s->seen[i].end + gap < a)
+		i++;
+	for (j = i; j < s->n_seen && s->seen[j].start <= b + gap; j++) {
+		if (s->seen[j].start < a)
+			a = s->seen[j].start;
+		if (s->seen[j].end > b)
+			b = s->seen[j].end;
+		bytes += s->seen[j].bytes;
+	}
+	if (j == i) {
+		if (s->n_seen == RA_SEEN_MAX) {
+			memmove(&s->seen[0], &s->seen[1], (s->n_seen - 1) * sizeof s->seen[0]);
+			s->n_seen--;
+			if (i > 0)
+				i--;
+		}
+		memmove(&s->seen[i + 1], &s->seen[i], (s->n_seen - i) * sizeof s->seen[0]);
+		s->n_seen++;
+	} else {
+		memmove(&s->seen[i + 1], &s->seen[j], (s->n_seen - j) * sizeof s->seen[0]);
+		s->n_seen -= j - i - 1;
+	}
+	s->seen[i].start = a;
+	s->seen[i].end = b;
+	s->seen[i].bytes = bytes;
+	return bytes;
+}
+
+/* The first chunk of the window of a reader whose reads reached next_off. */
+static uint64_t ra_want_lo(const struct readahead *ra, uint64_t next_off)
+{
+	return (next_off > ra->o.reorder ? next_off - ra->o.reorder : 0) / ra->o.chunk;
 }
 
 /* The stream aborts: its reader gets EIO from now on (ra->lock held). */
@@ -555,18 +599,21 @@ static void ra_abort(struct readahead *ra, struct ra_stream *s, const char *now_
 		t->aborted = true;
 }
 
-/* The stream ends without harm (a jump, or its object moved): detection starts over,
- * seq reads already counted. */
-static void ra_restart(struct readahead *ra, struct ra_stream *s, uint64_t next_off,
-		       unsigned seq, int64_t now)
+/* The stream ends without harm: detection starts over from [off, end) (a jump), or, when
+ * eager (its object moved, or is this gateway's new upload of it), as if the reader had
+ * just read seq_bytes up to end, so that its next read starts a new stream. */
+static void ra_restart(struct readahead *ra, struct ra_stream *s, uint64_t off, uint64_t end,
+		       bool eager, int64_t now)
 {
 	struct ra_stream *t;
 
 	ra_retire(ra, s);
 	t = ra_track(ra, s->ino, s->owner, now);
 	if (t) {
-		t->next_off = next_off;
-		t->seq = seq;
+		if (eager)
+			off = end > ra->o.seq_bytes ? end - ra->o.seq_bytes : 0;
+		t->next_off = end;
+		(void)ra_seen_add(ra, t, off, end);
 	}
 }
 
@@ -587,29 +634,19 @@ static enum ra_plan ra_plan(struct readahead *ra, const struct meta_inode *in, c
 		return RA_PASS;
 	if (!s) {
 		s = ra_track(ra, in->ino, owner, now);
-		if (s) {
-			s->next_off = end;
-			s->seq = 1;
-			if (s->seq >= ra->o.seq_reads)
-				goto go;
+		if (!s)
+			return RA_PASS;
+	} else {
+		s->used_ns = now;
+		if (s != ra->head) {
+			ra_unlink(ra, s);
+			ra_push_front(ra, s);
 		}
-		return RA_PASS;
-	}
-	s->used_ns = now;
-	if (s != ra->head) {
-		ra_unlink(ra, s);
-		ra_push_front(ra, s);
 	}
 	if (!s->active) {
-		if (ra_continues(ra, s->next_off, off)) {
-			s->seq++;
-			if (end > s->next_off)
-				s->next_off = end;
-		} else {
-			s->seq = 1;
+		if (end > s->next_off)
 			s->next_off = end;
-		}
-		if (s->seq < ra->o.seq_reads)
+		if (ra_seen_add(ra, s, off, end) < ra->o.seq_bytes)
 			return RA_PASS;
 		if (ra->active >= ra->o.max_streams) {
 			ra_count(&ra->n_refused, 1);
@@ -620,9 +657,11 @@ static enum ra_plan ra_plan(struct readahead *ra, const struct meta_inode *in, c
 	if (off < s->lo * ra->o.chunk)
 		return RA_PASS;	/* behind the window: a straggler or a re-read */
 	if (off >= (s->lo + ra->o.depth + 1) * ra->o.chunk) {
-		ra_restart(ra, s, end, 1, now);	/* jumped ahead: not this stream */
+		ra_restart(ra, s, off, end, false, now);	/* jumped ahead: not this stream */
 		return RA_PASS;
 	}
+	if (end > s->next_off)
+		s->next_off = end;
 go:
 	s->refs++;
 	*out = s;
@@ -709,7 +748,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		memcpy(s->key, key, keylen + 1);
 		snprintf(s->etag, sizeof s->etag, "%s", etag);
 		s->obj_size = cur.s3_size;
-		s->lo = (off > ra->o.slack ? off - ra->o.slack : 0) / ra->o.chunk;
+		s->lo = ra_want_lo(ra, s->next_off);
 		s->active = true;
 		s->saw_dirty = cur.sync != META_S_CLEAN;
 		ra->active++;
@@ -725,7 +764,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 			rc = EIO;
 		} else {
 			/* our own upload of the file, or a move: same content, new pin */
-			ra_restart(ra, s, end, ra->o.seq_reads - 1, now);
+			ra_restart(ra, s, off, end, true, now);
 		}
 		goto out_unlock;
 	}
@@ -737,7 +776,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		goto out_unlock;
 	/* The window follows the reader; the chunks this read needs must fit in it. */
 	{
-		uint64_t want_lo = (off > ra->o.slack ? off - ra->o.slack : 0) / ra->o.chunk;
+		uint64_t want_lo = ra_want_lo(ra, s->next_off);
 
 		first = miss.r[0].start / ra->o.chunk;
 		last = (miss.r[miss.n - 1].end - 1) / ra->o.chunk;
@@ -766,7 +805,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		/* gone from under its key (deleted or moved in S3): the usual path looks the
 		 * source up again */
 		if (!s->dead)
-			ra_restart(ra, s, end, 1, now);
+			ra_restart(ra, s, off, end, false, now);
 		rc = 0;
 		goto out_unlock;
 	}
@@ -852,6 +891,7 @@ int readahead_flush(struct readahead *ra)
 		.fetched_bytes = ra_load(&ra->n_fetched),
 		.streams = ra_load(&ra->n_streams),
 		.aborted = ra_load(&ra->n_aborted),
+		.refused = ra_load(&ra->n_refused),
 	};
 	struct ns_read_stats d = {
 		.bypass_bytes = now.bypass_bytes - ra->flushed.bypass_bytes,
@@ -859,11 +899,13 @@ int readahead_flush(struct readahead *ra)
 		.fetched_bytes = now.fetched_bytes - ra->flushed.fetched_bytes,
 		.streams = now.streams - ra->flushed.streams,
 		.aborted = now.aborted - ra->flushed.aborted,
+		.refused = now.refused - ra->flushed.refused,
 	};
 	int rc;
 
 	ra->flushed_ns = ra_now_ns();
-	if (!d.bypass_bytes && !d.tier_bytes && !d.fetched_bytes && !d.streams && !d.aborted)
+	if (!d.bypass_bytes && !d.tier_bytes && !d.fetched_bytes && !d.streams && !d.aborted &&
+	    !d.refused)
 		return 0;
 	rc = ns_read_stats_add(ra->x->ns, &d);
 	if (rc) {

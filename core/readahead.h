@@ -31,12 +31,14 @@
  *
  * Detection. Streams are per (inode, owner); owner is an opaque pointer naming the reader
  * (the FSAL passes the NFS open state; NULL for anonymous reads: those share one stream per
- * file). A reader becomes a stream at its seq_reads-th read in a row that starts within
- * `slack` of where its reads so far ended (parallel READs arriving out of order still
- * count). An active stream serves reads from its window's first chunk up to one chunk past
- * its end; the window follows the reader (it keeps the chunk before the reader's while the
- * reader is within `slack` of its start, for reordered stragglers). A read further ahead
- * ends the stream (detection starts over); a read behind the window is left to the caller.
+ * file). A reader becomes a stream once it read seq_bytes in one cluster of reads, each
+ * less than `reorder` bytes from the next (a few clusters are kept per reader): parallel
+ * READs arriving out of order count, scattered reads never add up (gaps do not count).
+ * An active stream serves reads from its
+ * window's first chunk up to one chunk past its end. The window follows the furthest
+ * byte read so far, keeping `reorder` bytes behind it for READs that arrive late; a read
+ * further ahead than the window ends the stream (detection starts over), a read behind it
+ * is left to the caller.
  *
  * Memory. At most max_streams streams hold a window at once, each up to depth x chunk bytes
  * (defaults: 8 x 4 x 8 MiB = 256 MiB in all); while all are taken, further sequential
@@ -64,8 +66,7 @@
 #define READAHEAD_DEPTH 4		/* chunks per window */
 #define READAHEAD_STREAMS 8		/* windows at once */
 #define READAHEAD_TRACKED 256		/* readers tracked for detection */
-#define READAHEAD_SEQ_READS 3		/* reads in a row that make a stream */
-#define READAHEAD_SLACK (1ull << 20)	/* "continues the previous read" tolerance */
+#define READAHEAD_SEQ_BYTES (2ull << 20)	/* contiguous bytes read that make a stream */
 #define READAHEAD_IDLE_MS 30000		/* unused streams are freed after this */
 
 struct readahead;
@@ -77,8 +78,8 @@ struct readahead_opts {
 	unsigned depth;
 	unsigned max_streams;
 	unsigned max_tracked;
-	unsigned seq_reads;
-	uint64_t slack;		/* default: READAHEAD_SLACK, at most chunk / 2 */
+	uint64_t seq_bytes;
+	uint64_t reorder;	/* default: one chunk; at most depth - 1 chunks */
 	unsigned idle_ms;
 };
 

@@ -4,7 +4,8 @@
  * The sync daemon (and the FSAL's own imports) change the namespace in the shared store
  * and append to its change feed. MDCACHE would keep serving what it cached, so one thread
  * per export reads the feed every 100 ms and invalidates the affected entries through
- * the upcall vector, then trims what it applied.
+ * the upcall vector, then trims what it applied. The same thread does the read bypass's
+ * housekeeping (readahead_tick: idle streams, counters into the store).
  */
 #include "s3f_fsal.h"
 

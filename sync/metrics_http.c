@@ -126,6 +126,12 @@ static int64_t mv_read_aborted(const struct sync_export *se, const struct metric
 	return (int64_t)v->reads.aborted;
 }
 
+static int64_t mv_read_refused(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)se;
+	return (int64_t)v->reads.refused;
+}
+
 enum metrics_needs { MN_NONE, MN_BACKLOG, MN_READS };
 
 static const struct {
@@ -167,6 +173,9 @@ static const struct {
 	  METRIC_COUNTER, mv_read_streams, MN_READS },
 	{ "s3files_read_bypass_aborted_total", "Read-bypass streams ended with EIO because the "
 	  "object changed in S3 while it was read", METRIC_COUNTER, mv_read_aborted, MN_READS },
+	{ "s3files_read_bypass_refused_total", "Reads of sequential readers served through the "
+	  "data tier because every read-bypass window was taken", METRIC_COUNTER,
+	  mv_read_refused, MN_READS },
 };
 
 static void metrics_exports_render(struct syncd *d, FILE *out)

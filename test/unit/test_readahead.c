@@ -5,7 +5,7 @@
  * does: readahead_read first, and when it declines, hydrate_range + the data tier.
  *
  * Small geometry so that the windows are visible: chunks of 256 KiB, windows of 3 chunks,
- * reads of 64 KiB (split over two iovecs of uneven size).
+ * reads of 64 KiB (split over two iovecs of uneven size), streams after 192 KiB read.
  */
 #include "check.h"
 #include "data.h"
@@ -28,6 +28,7 @@
 #define CHUNK (256u << 10)
 #define DEPTH 3u
 #define RD (64u << 10)
+#define SEQ (3 * RD)		/* contiguous bytes read that make a stream */
 
 static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
 static char prefix[128];
@@ -81,7 +82,8 @@ static void fx_open(struct fx *f, const char *name, const struct readahead_opts 
 {
 	struct meta_opts mo = { .nosync = true };
 	char dir[4200];
-	struct readahead_opts def = { .threshold = 1 << 20, .chunk = CHUNK, .depth = DEPTH };
+	struct readahead_opts def = { .threshold = 1 << 20, .chunk = CHUNK, .depth = DEPTH,
+				      .seq_bytes = SEQ };
 
 	memset(f, 0, sizeof *f);
 	snprintf(f->kpfx, sizeof f->kpfx, "%s%s/", prefix, name);
@@ -227,7 +229,7 @@ static struct readahead_stats stats(struct fx *f)
 }
 
 /* Read [0, upto) sequentially as `owner`, checking the bytes. The first reads are staged
- * (a stream needs seq_reads reads, and hydration fetches HYDRATE_CHUNK at a time), so a
+ * (a stream needs SEQ bytes read, and hydration fetches HYDRATE_CHUNK at a time), so a
  * stream exists once upto is past HYDRATE_CHUNK. */
 #define WARM (HYDRATE_CHUNK + 2 * CHUNK)
 static void warm(struct fx *f, uint64_t ino, const void *owner, const char *data, uint64_t upto)
@@ -245,7 +247,7 @@ static void warm(struct fx *f, uint64_t ino, const void *owner, const char *data
 
 /* ---- cases ---- */
 
-/* A sequential reader is served from the window after seq_reads reads; everything it
+/* A sequential reader is served from the window once it read SEQ bytes; everything it
  * reads is exact; only the reads before that were staged; what was fetched ahead stays
  * within the window at every step. */
 static void test_sequential_bypass(void)
@@ -308,6 +310,41 @@ static void test_sequential_bypass(void)
 	free(got);
 }
 
+/* READs of one sequential reader arriving out of order (as parallel READs do: here in
+ * groups of eight, each group shuffled) are a stream all the same, served exactly. */
+static void test_reordered_reads(void)
+{
+	static const unsigned order[8] = { 3, 1, 0, 2, 7, 5, 4, 6 };
+	const size_t size = 32 * CHUNK;
+	char *data = malloc(size), *got = malloc(RD);
+	struct fx f;
+	uint64_t ino, served = 0;
+	int owner;
+
+	CHECK(data && got);
+	fill(data, size, 18);
+	fx_open(&f, "reord", NULL);
+	ino = object(&f, "big", data, size);
+	for (uint64_t g = 0; g < size / (8 * RD); g++) {
+		for (unsigned k = 0; k < 8; k++) {
+			uint64_t off = (g * 8 + order[k]) * RD;
+			bool s;
+
+			CHECK_OK(fsal_read(&f, ino, &owner, off, RD, got, &s));
+			CHECK_MSG(memcmp(got, data + off, RD) == 0, "bytes at %llu differ",
+				  (unsigned long long)off);
+			served += s ? RD : 0;
+		}
+	}
+	CHECK_U64_EQ(stats(&f).streams, 1);
+	CHECK_U64_EQ(served, size - HYDRATE_CHUNK);
+	CHECK(tier_allocated(&f, ino) <= HYDRATE_CHUNK + 65536);
+	fx_close(&f);
+	CHECK_OK(s3_object_delete(C, fx_key(&f, "big")));
+	free(data);
+	free(got);
+}
+
 /* Random small reads never make a stream: they are staged as before, and exact. */
 static void test_random_reads_hydrate(void)
 {
@@ -344,8 +381,10 @@ static void test_threshold(void)
 {
 	const size_t size = 8 * CHUNK;
 	char *data = malloc(size), *got = malloc(RD);
-	struct readahead_opts never = { .threshold = 0, .chunk = CHUNK, .depth = DEPTH };
-	struct readahead_opts big = { .threshold = size + 1, .chunk = CHUNK, .depth = DEPTH };
+	struct readahead_opts never = { .threshold = 0, .chunk = CHUNK, .depth = DEPTH,
+					.seq_bytes = SEQ };
+	struct readahead_opts big = { .threshold = size + 1, .chunk = CHUNK, .depth = DEPTH,
+				      .seq_bytes = SEQ };
 	const struct readahead_opts *opts[2] = { &never, &big };
 	int owner;
 
@@ -556,6 +595,54 @@ static void test_own_commit_repins(void)
 	free(got);
 }
 
+/* A renamed file streams from where its object is (ns_data_source: the old key until the
+ * daemon moved it); when the move lands mid-stream (copy to the new key, old key deleted),
+ * the reader goes on from the new key, exact, without EIO. */
+static void test_renamed_file(void)
+{
+	const size_t size = 24 * CHUNK;
+	char *data = malloc(size), *got = malloc(RD);
+	struct fx f;
+	struct ns_commit *c = malloc(sizeof *c);
+	struct ns_rename_result *rr = malloc(sizeof *rr);
+	struct s3_object_info info;
+	uint64_t ino, off;
+	int owner;
+
+	CHECK(data && got && c && rr);
+	fill(data, size, 19);
+	fx_open(&f, "ren", NULL);
+	ino = object(&f, "orig", data, size);
+	CHECK_OK(ns_rename(f.ns, META_ROOT_INO, "orig", 4, META_ROOT_INO, "moved", 5, rr));
+	warm(&f, ino, &owner, data, WARM);
+	CHECK_U64_EQ(stats(&f).active, 1);
+	for (off = WARM; off < 8 * CHUNK; off += RD) {
+		CHECK_OK(fsal_read(&f, ino, &owner, off, RD, got, NULL));
+		CHECK_MEM_EQ(got, data + off, RD);
+	}
+	/* the daemon moves the object: copy, record, delete the old key */
+	CHECK_OK(ns_commit_prepare(f.ns, ino, 0, c));
+	CHECK(c->moved && c->copy);
+	CHECK_OK(s3_object_copy(C, c->src_key, c->key, NULL, NULL, &info));
+	CHECK_OK(ns_commit_done(f.ns, c, &info));
+	CHECK_OK(s3_object_delete(C, c->src_key));
+	CHECK_OK(ns_delete_done(f.ns, c->src_key, c->src_len));
+	for (; off < size; off += RD) {
+		CHECK_OK(fsal_read(&f, ino, &owner, off, RD, got, NULL));
+		CHECK_MSG(memcmp(got, data + off, RD) == 0, "bytes at %llu differ",
+			  (unsigned long long)off);
+	}
+	CHECK_U64_EQ(stats(&f).aborted, 0);
+	CHECK_U64_EQ(stats(&f).streams, 2);	/* re-pinned to the new key */
+	CHECK(stats(&f).bypass_bytes >= size - 3 * HYDRATE_CHUNK);
+	fx_close(&f);
+	CHECK_OK(s3_object_delete(C, fx_key(&f, "moved")));
+	free(c);
+	free(rr);
+	free(data);
+	free(got);
+}
+
 /* max_streams windows at once: a second sequential reader is served the usual way (and
  * exactly) until the first releases its window. */
 static void test_stream_limit(void)
@@ -563,7 +650,7 @@ static void test_stream_limit(void)
 	const size_t size = 12 * CHUNK;
 	char *a = malloc(size), *b = malloc(size), *got = malloc(RD);
 	struct readahead_opts o = { .threshold = 1 << 20, .chunk = CHUNK, .depth = DEPTH,
-				    .max_streams = 1 };
+				    .seq_bytes = SEQ, .max_streams = 1 };
 	struct fx f;
 	uint64_t ia, ib, off;
 	int oa, ob;
@@ -584,6 +671,13 @@ static void test_stream_limit(void)
 		CHECK(stats(&f).mem_bytes <= DEPTH * CHUNK);
 	}
 	CHECK(stats(&f).refused > 0);
+	CHECK_OK(readahead_flush(f.ra));
+	{
+		struct ns_read_stats rs;
+
+		CHECK_OK(ns_read_stats_get(f.ns, &rs));
+		CHECK_U64_EQ(rs.refused, stats(&f).refused);
+	}
 	readahead_release(f.ra, ia, &oa);
 	/* what it read so far was staged (hydration goes by HYDRATE_CHUNK): past that, the
 	 * window serves it */
@@ -609,7 +703,7 @@ static void test_idle_and_jump(void)
 	const size_t size = 40 * CHUNK;
 	char *data = malloc(size), *got = malloc(RD);
 	struct readahead_opts o = { .threshold = 1 << 20, .chunk = CHUNK, .depth = DEPTH,
-				    .idle_ms = 100 };
+				    .seq_bytes = SEQ, .idle_ms = 100 };
 	struct fx f;
 	uint64_t ino, off;
 	int owner;
@@ -833,12 +927,14 @@ int main(void)
 		return 1;
 	}
 	CHECK_RUN(test_sequential_bypass);
+	CHECK_RUN(test_reordered_reads);
 	CHECK_RUN(test_random_reads_hydrate);
 	CHECK_RUN(test_threshold);
 	CHECK_RUN(test_local_ranges_preferred);
 	CHECK_RUN(test_overwrite_mid_stream);
 	CHECK_RUN(test_overwrite_imported);
 	CHECK_RUN(test_own_commit_repins);
+	CHECK_RUN(test_renamed_file);
 	CHECK_RUN(test_stream_limit);
 	CHECK_RUN(test_idle_and_jump);
 	CHECK_RUN(test_get_failure);
