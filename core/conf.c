@@ -1497,9 +1497,10 @@ static const struct conf_item conf_fsal_items[] = {
 	  "seconds from the last change of a file to its upload" },
 	{ "Commit_On_Close", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(commit_on_close),
 	  "also upload a changed file at once when its last writer closes or fsyncs it" },
-	{ "Read_Bypass_Threshold", CT_SIZE, CF_PLANNED, 0, TiB, "8M", NULL, NULL, NULL,
+	{ "Read_Bypass_Threshold", CT_SIZE, 0, 0, TiB, "8M", NULL, NULL, NULL,
 	  EXP(read_bypass_threshold),
-	  "sequential reads of files above this size bypass the local data tier" },
+	  "sequential reads of files this large come straight from S3 (parallel ranged "
+	  "GETs), not through the data tier; 0 = never" },
 	{ "Poll_Interval_Ms", CT_U32, 0, 100, 86400000, "5000", NULL, NULL, NULL,
 	  EXP(poll_interval_ms), "milliseconds between re-lists of hydrated directories" },
 	{ "Poll_Max_Lists", CT_U32, 0, 1, 1000000, "1000", NULL, NULL, NULL,

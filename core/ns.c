@@ -9,6 +9,7 @@
 #include "ns.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2667,6 +2668,81 @@ int ns_evict_freed(struct ns *ns, uint64_t *total)
 {
 	*total = 0;
 	return meta_read(ns->me, ns_freed_txn, total);
+}
+
+#define NS_READ_STATS "read_stats"	/* little-endian uint64 per field, in this order */
+#define NS_READ_STORED_MAX 32		/* fields a newer version may have stored */
+
+static const size_t ns_read_off[] = {
+	offsetof(struct ns_read_stats, bypass_bytes),
+	offsetof(struct ns_read_stats, tier_bytes),
+	offsetof(struct ns_read_stats, fetched_bytes),
+	offsetof(struct ns_read_stats, streams),
+	offsetof(struct ns_read_stats, aborted),
+	offsetof(struct ns_read_stats, refused),
+};
+#define NS_READ_FIELDS (sizeof ns_read_off / sizeof ns_read_off[0])
+
+static uint64_t *ns_read_field(struct ns_read_stats *st, size_t i)
+{
+	return (uint64_t *)(void *)((char *)st + ns_read_off[i]);
+}
+
+/* A record of fewer fields (an older version) reads the rest as zero; fields of a newer
+ * version beyond ours are kept as they are by neither side (they restart from zero). */
+static int ns_read_stats_load(struct meta_txn *t, struct ns_read_stats *out)
+{
+	unsigned char buf[NS_READ_STORED_MAX * 8];
+	size_t len = 0;
+	int rc = meta_info_get(t, NS_READ_STATS, buf, sizeof buf, &len);
+
+	memset(out, 0, sizeof *out);
+	if (rc == ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < NS_READ_FIELDS && (i + 1) * 8 <= len; i++) {
+		uint64_t v = 0;
+
+		for (int k = 7; k >= 0; k--)
+			v = v << 8 | buf[i * 8 + (size_t)k];
+		*ns_read_field(out, i) = v;
+	}
+	return 0;
+}
+
+static int ns_read_add_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_read_stats cur;
+	unsigned char buf[NS_READ_FIELDS * 8];
+	int rc = ns_read_stats_load(t, &cur);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < NS_READ_FIELDS; i++) {
+		uint64_t v = *ns_read_field(&cur, i) + *ns_read_field(arg, i);
+
+		for (size_t k = 0; k < 8; k++)
+			buf[i * 8 + k] = (unsigned char)(v >> (8 * k));
+	}
+	return meta_info_put(t, NS_READ_STATS, buf, sizeof buf);
+}
+
+int ns_read_stats_add(struct ns *ns, const struct ns_read_stats *delta)
+{
+	struct ns_read_stats d = *delta;
+
+	return meta_write(ns->me, ns_read_add_txn, &d);
+}
+
+static int ns_read_get_txn(struct meta_txn *t, void *arg)
+{
+	return ns_read_stats_load(t, arg);
+}
+
+int ns_read_stats_get(struct ns *ns, struct ns_read_stats *out)
+{
+	return meta_read(ns->me, ns_read_get_txn, out);
 }
 
 /* ---- rename ----

@@ -332,6 +332,22 @@ int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes);
 int ns_evict_freed_add(struct ns *ns, uint64_t bytes);
 int ns_evict_freed(struct ns *ns, uint64_t *total);
 
+/* ---- read statistics ----
+ * Where the FSAL's reads were served from (counted by core/readahead.c, added here by
+ * the FSAL about once a second, shown by the daemon on /metrics). Cumulative over the
+ * life of the store, across gateway restarts. */
+struct ns_read_stats {
+	uint64_t bypass_bytes;	/* copied from S3 straight into NFS replies (read bypass) */
+	uint64_t tier_bytes;	/* read from the local data tier */
+	uint64_t fetched_bytes;	/* fetched into memory by bypass streams (GET) */
+	uint64_t streams;	/* bypass streams started */
+	uint64_t aborted;	/* bypass streams ended because the object changed in S3 */
+	uint64_t refused;	/* sequential readers sent the usual way: all windows taken */
+};
+int ns_read_stats_add(struct ns *ns, const struct ns_read_stats *delta);
+/* All zero before the first add. */
+int ns_read_stats_get(struct ns *ns, struct ns_read_stats *out);
+
 /* ---- rename ----
  *
  * POSIX rename in one transaction. The entry leaves olddir (and its readdir cookie with

@@ -1787,6 +1787,7 @@ struct batch_item {
 	enum batch_kind kind;
 	struct s3_object_info *info;
 	uint64_t *got;
+	struct s3_buf *buf;	/* GET into memory: emptied when the GET fails */
 	int *rc;
 };
 
@@ -1811,7 +1812,7 @@ int s3_batch_open(struct s3_client *c, struct s3_batch **out)
 }
 
 static int batch_add(struct s3_batch *b, struct s3_req *r, enum batch_kind kind,
-		     struct s3_object_info *info, uint64_t *got, int *rc)
+		     struct s3_object_info *info, uint64_t *got, struct s3_buf *buf, int *rc)
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
@@ -1824,7 +1825,7 @@ static int batch_add(struct s3_batch *b, struct s3_req *r, enum batch_kind kind,
 		b->items = p;
 		b->cap = cap;
 	}
-	b->items[b->n++] = (struct batch_item){ r, kind, info, got, rc };
+	b->items[b->n++] = (struct batch_item){ r, kind, info, got, buf, rc };
 	r->group = &b->g;
 	s3_io_submit(r);
 	return 0;
@@ -1844,7 +1845,7 @@ int s3_batch_put_buf(struct s3_batch *b, const char *key, const void *data, size
 	err = req_build_put(b->c, key, data ? data : "", -1, 0, len, opts, &r);
 	if (err)
 		return err;
-	return batch_add(b, r, BATCH_PUT, out, NULL, rc);
+	return batch_add(b, r, BATCH_PUT, out, NULL, NULL, rc);
 }
 
 int s3_batch_get_fd(struct s3_batch *b, const char *key, uint64_t off, uint64_t len, int fd,
@@ -1861,7 +1862,26 @@ int s3_batch_get_fd(struct s3_batch *b, const char *key, uint64_t off, uint64_t 
 	r->sink = S3_SINK_FD;
 	r->sink_fd = fd;
 	r->sink_off = fd_off;
-	return batch_add(b, r, BATCH_GET, info, got, rc);
+	return batch_add(b, r, BATCH_GET, info, got, NULL, rc);
+}
+
+int s3_batch_get_buf(struct s3_batch *b, const char *key, uint64_t off, uint64_t len,
+		     struct s3_buf *buf, const struct s3_cond *cond, struct s3_object_info *info,
+		     int *rc)
+{
+	struct s3_req *r;
+	int err;
+
+	if (len == 0 || !buf)
+		return EINVAL;
+	err = req_build_get(b->c, key, off, len, cond, &r);
+	if (err)
+		return err;
+	/* the sink starts empty: a retried attempt rewinds to this length (s3_io.c) */
+	buf->len = 0;
+	r->sink = S3_SINK_BUF;
+	r->sink_buf = buf;
+	return batch_add(b, r, BATCH_GET, info, NULL, buf, rc);
 }
 
 int s3_batch_head(struct s3_batch *b, const char *key, struct s3_object_info *info, int *rc)
@@ -1870,7 +1890,7 @@ int s3_batch_head(struct s3_batch *b, const char *key, struct s3_object_info *in
 
 	if (!r)
 		return key_ok(key) ? ENOMEM : EINVAL;
-	return batch_add(b, r, BATCH_HEAD, info, NULL, rc);
+	return batch_add(b, r, BATCH_HEAD, info, NULL, NULL, rc);
 }
 
 int s3_batch_wait(struct s3_batch *b)
@@ -1890,6 +1910,8 @@ int s3_batch_wait(struct s3_batch *b)
 			break;
 		case BATCH_GET:
 			rc = get_result(it->r, it->got, it->info);
+			if (it->buf && rc)
+				it->buf->len = 0;
 			break;
 		default:
 			rc = it->r->rc;

@@ -372,6 +372,14 @@ int s3_batch_put_buf(struct s3_batch *b, const char *key, const void *data, size
 		     const struct s3_put_opts *opts, struct s3_object_info *out, int *rc);
 int s3_batch_get_fd(struct s3_batch *b, const char *key, uint64_t off, uint64_t len, int fd,
 		    uint64_t fd_off, uint64_t *got, struct s3_object_info *info, int *rc);
+/* GET [off, off+len) into buf, as s3_object_get_buf (a fixed buffer smaller than what
+ * the range returns fails the GET with EOVERFLOW; a range at or past the end reads 0
+ * bytes), pinned to a version with cond.if_match (S3F_E_S3_PRECOND if the object changed;
+ * cond may be NULL). buf is the caller's and must stay valid until s3_batch_wait returns;
+ * its len is the bytes read then (0 when the GET failed). len > 0. */
+int s3_batch_get_buf(struct s3_batch *b, const char *key, uint64_t off, uint64_t len,
+		     struct s3_buf *buf, const struct s3_cond *cond, struct s3_object_info *info,
+		     int *rc);
 int s3_batch_head(struct s3_batch *b, const char *key, struct s3_object_info *info, int *rc);
 /* Wait for every queued request; returns the first non-zero rc, else 0. Frees b. */
 int s3_batch_wait(struct s3_batch *b);

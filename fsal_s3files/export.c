@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "readahead.h"
 
 static void s3f_release_export(struct fsal_export *exp_hdl)
 {
@@ -22,6 +23,7 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 	s3f_up_stop(me);
 	fsal_detach_export(exp_hdl->fsal, &exp_hdl->exports);
 	free_export_ops(exp_hdl);
+	readahead_close(me->ra);
 	export_ctx_close(me->x);
 	pthread_mutex_destroy(&me->up_lock);
 	pthread_mutex_destroy(&me->quota_lock);
@@ -162,6 +164,7 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 {
 	const struct conf *c;
 	const struct conf_export *ce;
+	struct readahead_opts ro = { 0 };
 	struct s3f_export *me;
 	uint16_t export_id = op_ctx->ctx_export->export_id;
 	int rc;
@@ -193,10 +196,14 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 			export_id, ce->bucket, ce->prefix, s3f_strerror(rc));
 		goto fail_ops;
 	}
+	ro.threshold = ce->read_bypass_threshold;
+	rc = readahead_open(me->x, &ro, &me->ra);
+	if (rc)
+		goto fail_ctx;
 	rc = fsal_attach_export(fsal_hdl, &me->export.exports);
 	if (rc) {
 		LogCrit(COMPONENT_FSAL, "S3FILES: could not attach export %u", export_id);
-		goto fail_ctx;
+		goto fail_ra;
 	}
 	me->export.fsal = fsal_hdl;
 	me->export.up_ops = up_ops;
@@ -210,10 +217,18 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 	}
 	LogEvent(COMPONENT_FSAL, "S3FILES: export %u serves s3://%s/%s (state %s)", export_id,
 		 ce->bucket, ce->prefix, ce->state_dir);
+	if (ce->read_bypass_threshold)
+		LogInfo(COMPONENT_FSAL, "S3FILES: export %u: sequential reads of files from %llu "
+			"bytes bypass the data tier (%u streams x %u x %llu MiB read-ahead at most)",
+			export_id, (unsigned long long)ce->read_bypass_threshold,
+			READAHEAD_STREAMS, READAHEAD_DEPTH,
+			(unsigned long long)(READAHEAD_CHUNK >> 20));
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
 
 fail_attach:
 	fsal_detach_export(fsal_hdl, &me->export.exports);
+fail_ra:
+	readahead_close(me->ra);
 fail_ctx:
 	export_ctx_close(me->x);
 fail_ops:

@@ -18,6 +18,7 @@
 #include "hydrate.h"
 #include "import.h"
 #include "log.h"
+#include "readahead.h"
 
 #define S3F_READDIR_BATCH 128
 
@@ -774,6 +775,8 @@ static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *sta
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
 	if (last_writer && !FSAL_IS_ERROR(status))
 		s3f_commit_soon(h, "close");
+	/* the reader is done: its read-bypass stream (or abort) goes */
+	readahead_release(h->exp->ra, h->ino, state);
 	return status;
 }
 
@@ -790,6 +793,7 @@ static fsal_status_t s3f_close(struct fsal_obj_handle *obj)
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
 	if (last_writer && !FSAL_IS_ERROR(status))
 		s3f_commit_soon(h, "close");
+	readahead_release(h->exp->ra, h->ino, NULL);
 	return status;
 }
 
@@ -815,6 +819,7 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 {
 	struct s3f_handle *h = s3f_h(obj);
 	struct export_ctx *x = s3f_x(h);
+	struct readahead_result rr;
 	struct meta_inode in;
 	fsal_status_t status;
 	uint64_t off = arg->offset, want = 0, end;
@@ -842,6 +847,16 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 		goto done;
 	}
 	end = off + want > in.size ? in.size : off + want;
+	/* Large sequential reads come straight from S3 (readahead.h); the rest, and whatever
+	 * the bypass leaves to us, through the data tier. The reader is the open state. */
+	rc = readahead_read(h->exp->ra, &in, arg->state, off, arg->iov, arg->iov_count, &rr);
+	if (rc)
+		goto done;
+	if (rr.served) {
+		arg->io_amount = rr.got;
+		arg->end_of_file = rr.eof;
+		goto done;
+	}
 	rc = data_file_open_locked(x->data, h->ino, DATA_CREATE, false, &fd);
 	if (rc)
 		goto done;
@@ -867,6 +882,7 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 		arg->io_amount += n;
 	}
 	arg->end_of_file = off >= in.size;
+	readahead_count_tier(h->exp->ra, arg->io_amount);
 	/* A use, for eviction by age; at most one atime update per hour and file. */
 	(void)data_file_touch(fd, meta_now_ns(), S3F_TOUCH_GRANULARITY_NS);
 unlock:

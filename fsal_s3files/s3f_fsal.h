@@ -48,10 +48,13 @@ struct s3f_module {
 	struct conf *conf;
 };
 
+struct readahead;
+
 struct s3f_export {
 	struct fsal_export export;
 	struct export_ctx *x;
 	const struct conf_export *cfg;
+	struct readahead *ra;		/* read bypass (core/readahead.h); ticked by up thread */
 	fsal_fsid_t fsid;
 	/* upcall thread: applies the store's change feed to MDCACHE */
 	pthread_t up_thread;

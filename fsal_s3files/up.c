@@ -4,7 +4,8 @@
  * The sync daemon (and the FSAL's own imports) change the namespace in the shared store
  * and append to its change feed. MDCACHE would keep serving what it cached, so one thread
  * per export reads the feed every 100 ms and invalidates the affected entries through
- * the upcall vector, then trims what it applied.
+ * the upcall vector, then trims what it applied. The same thread does the read bypass's
+ * housekeeping (readahead_tick: idle streams, counters into the store).
  */
 #include "s3f_fsal.h"
 
@@ -13,6 +14,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "readahead.h"
 
 #define S3F_UP_INTERVAL_MS 100
 #define S3F_UP_BATCH 1024
@@ -98,6 +100,8 @@ static void *s3f_up_thread(void *arg)
 		pthread_mutex_unlock(&me->up_lock);
 		if (stop)
 			break;
+		/* read bypass: idle streams go, counters reach the store (once a second) */
+		readahead_tick(me->ra);
 
 		rc = meta_read(me->x->meta, s3f_up_read_txn, r);
 		if (rc) {

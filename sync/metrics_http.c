@@ -5,7 +5,10 @@
  * rendered as it is. Per-export values are not registered metrics: the daemon already
  * keeps them (struct sync_export's counters, the store's backlog, the data tier's usage),
  * so they are read at scrape time, one short read transaction per export for the
- * backlog (ns_backlog), and rendered with an export="<Export_Id>" label.
+ * backlog (ns_backlog), and rendered with an export="<Export_Id>" label. What reads were
+ * served from (read bypass vs the data tier) is counted by the FSAL in the other process;
+ * it adds its counters to the store once a second (ns_read_stats_add), and they are read
+ * from there in one more short read transaction per export.
  */
 #include "syncd.h"
 
@@ -24,6 +27,8 @@ struct metrics_export_values {
 	char info_labels[METRICS_LABELS_MAX];	/* + bucket, prefix */
 	uint64_t dirty, deletes;
 	bool backlog_ok;
+	struct ns_read_stats reads;
+	bool reads_ok;
 };
 
 /* One family over every export: get(se, v) gives the value. */
@@ -100,37 +105,90 @@ static int64_t mv_quota_bytes(const struct sync_export *se, const struct metrics
 	return (int64_t)se->cfg->data_quota;
 }
 
+static int64_t mv_read_bypass(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)se;
+	return (int64_t)v->reads.bypass_bytes;
+}
+
+static int64_t mv_read_tier(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)se;
+	return (int64_t)v->reads.tier_bytes;
+}
+
+static int64_t mv_read_fetched(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)se;
+	return (int64_t)v->reads.fetched_bytes;
+}
+
+static int64_t mv_read_streams(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)se;
+	return (int64_t)v->reads.streams;
+}
+
+static int64_t mv_read_aborted(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)se;
+	return (int64_t)v->reads.aborted;
+}
+
+static int64_t mv_read_refused(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)se;
+	return (int64_t)v->reads.refused;
+}
+
+enum metrics_needs { MN_NONE, MN_BACKLOG, MN_READS };
+
 static const struct {
 	const char *name;
 	const char *help;
 	enum metric_type type;
 	metrics_value_fn get;
-	bool needs_backlog;
+	enum metrics_needs needs;	/* values read from the store: absent if that failed */
 } metrics_export_families[] = {
 	{ "s3files_sync_commits_total", "Files uploaded to S3", METRIC_COUNTER, mv_commits,
-	  false },
+	  MN_NONE },
 	{ "s3files_sync_close_commits_total", "Of the uploads, those started before "
 	  "Commit_Interval because a writer closed or flushed the file (Commit_On_Close)",
-	  METRIC_COUNTER, mv_close_commits, false },
+	  METRIC_COUNTER, mv_close_commits, MN_NONE },
 	{ "s3files_sync_commit_errors_total", "Uploads that failed (retried later)",
-	  METRIC_COUNTER, mv_commit_errors, false },
+	  METRIC_COUNTER, mv_commit_errors, MN_NONE },
 	{ "s3files_sync_conflicts_total", "Conflicts (changed both in S3 and through the "
 	  "mount; S3 won), over the export's life",
-	  METRIC_COUNTER, mv_conflicts, false },
+	  METRIC_COUNTER, mv_conflicts, MN_NONE },
 	{ "s3files_sync_deletes_total", "Objects deleted in S3 for files removed through the "
-	  "mount", METRIC_COUNTER, mv_deletes, false },
+	  "mount", METRIC_COUNTER, mv_deletes, MN_NONE },
 	{ "s3files_sync_polls_total", "Poll passes (re-lists of every listed directory)",
-	  METRIC_COUNTER, mv_polls, false },
+	  METRIC_COUNTER, mv_polls, MN_NONE },
 	{ "s3files_sync_evicted_files_total", "Files whose local data was dropped from the "
-	  "data tier", METRIC_COUNTER, mv_evicted, false },
+	  "data tier", METRIC_COUNTER, mv_evicted, MN_NONE },
 	{ "s3files_sync_dirty_inodes", "Files and directories changed through the mount and "
-	  "not yet in S3 (including conflicts)", METRIC_GAUGE, mv_dirty, true },
+	  "not yet in S3 (including conflicts)", METRIC_GAUGE, mv_dirty, MN_BACKLOG },
 	{ "s3files_sync_pending_deletes", "Deletes not yet carried out in S3", METRIC_GAUGE,
-	  mv_pending_deletes, true },
+	  mv_pending_deletes, MN_BACKLOG },
 	{ "s3files_data_tier_bytes", "Bytes the local data tier uses on disk", METRIC_GAUGE,
-	  mv_tier_bytes, false },
+	  mv_tier_bytes, MN_NONE },
 	{ "s3files_data_quota_bytes", "Data_Quota of the export (0: unlimited)", METRIC_GAUGE,
-	  mv_quota_bytes, false },
+	  mv_quota_bytes, MN_NONE },
+	{ "s3files_read_bypass_bytes_total", "Bytes of NFS reads served straight from S3 by "
+	  "the read bypass (not staged in the data tier)", METRIC_COUNTER, mv_read_bypass,
+	  MN_READS },
+	{ "s3files_read_tier_bytes_total", "Bytes of NFS reads served from the local data tier "
+	  "(including data fetched into it for the read)", METRIC_COUNTER, mv_read_tier,
+	  MN_READS },
+	{ "s3files_read_bypass_fetched_bytes_total", "Bytes fetched from S3 into read-bypass "
+	  "windows", METRIC_COUNTER, mv_read_fetched, MN_READS },
+	{ "s3files_read_bypass_streams_total", "Sequential readers served by the read bypass",
+	  METRIC_COUNTER, mv_read_streams, MN_READS },
+	{ "s3files_read_bypass_aborted_total", "Read-bypass streams ended with EIO because the "
+	  "object changed in S3 while it was read", METRIC_COUNTER, mv_read_aborted, MN_READS },
+	{ "s3files_read_bypass_refused_total", "Reads of sequential readers served through the "
+	  "data tier because every read-bypass window was taken", METRIC_COUNTER,
+	  mv_read_refused, MN_READS },
 };
 
 static void metrics_exports_render(struct syncd *d, FILE *out)
@@ -163,6 +221,11 @@ static void metrics_exports_render(struct syncd *d, FILE *out)
 		if (rc)
 			LOG_DEBUG(LOG_C_SYNC, "export %u: backlog for metrics: %d",
 				  se->cfg->export_id, rc);
+		rc = ns_read_stats_get(se->x->ns, &v[i].reads);
+		v[i].reads_ok = rc == 0;
+		if (rc)
+			LOG_DEBUG(LOG_C_SYNC, "export %u: read statistics for metrics: %d",
+				  se->cfg->export_id, rc);
 	}
 	for (size_t i = 0; i < n; i++)
 		s[i] = (struct metric_sample){ v[i].info_labels, 1 };
@@ -173,7 +236,8 @@ static void metrics_exports_render(struct syncd *d, FILE *out)
 		size_t k = 0;
 
 		for (size_t i = 0; i < n; i++) {
-			if (metrics_export_families[f].needs_backlog && !v[i].backlog_ok)
+			if ((metrics_export_families[f].needs == MN_BACKLOG && !v[i].backlog_ok) ||
+			    (metrics_export_families[f].needs == MN_READS && !v[i].reads_ok))
 				continue;	/* unknown is absent, not zero */
 			s[k++] = (struct metric_sample){ v[i].labels,
 				metrics_export_families[f].get(&d->exports[i], &v[i]) };

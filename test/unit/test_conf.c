@@ -137,16 +137,10 @@ static void test_full_roundtrip(void)
 
 	CHECK_STR_EQ(c->path, "t.conf");
 	CHECK_INT_EQ(c->n_exports, 1);
-	/* settings that are parsed but not acted on yet are reported, not silently kept */
-	CHECK(c->warnings != NULL);
-	if (c->warnings) {
-		CHECK(strstr(c->warnings, "t.conf:47: Read_Bypass_Threshold:") != NULL);
-		CHECK(strstr(c->warnings, "Commit_On_Close") == NULL);	/* implemented */
-		CHECK(strstr(c->warnings, "Evict_After_Days") == NULL);
-		CHECK(strstr(c->warnings, "Poll_Interval_Ms") == NULL);
-		CHECK(strstr(c->warnings, "Notify_Listen") == NULL);
-		CHECK(strstr(c->warnings, "Metrics_Listen") == NULL);
-	}
+	/* every setting of the file is acted on: nothing to warn about (a setting marked
+	 * CF_PLANNED in conf.c would be reported here, "file:line: name: accepted but not
+	 * implemented") */
+	CHECK(c->warnings == NULL);
 	x = conf_export_by_id(c, 42);
 	CHECK(x == &c->exports[0]);
 	CHECK(conf_export_by_id(c, 1) == NULL);

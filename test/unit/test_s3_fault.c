@@ -576,6 +576,65 @@ static void test_parallel_get_faults(void)
 	CHECK_OK(s3_object_delete(C, K("parf/x")));
 }
 
+/* GETs into memory buffers recover from 503s and from bodies cut short (each retried
+ * attempt starts its buffer over), and report a permanent failure with an empty buffer. */
+static void test_batch_get_buf_faults(void)
+{
+	const size_t size = 3 << 20;
+	const struct s3_fault_rule r[2] = {
+		{ .op = S3_OP_GET, .nth = 1, .count = 2, .action = S3_FAULT_STATUS, .status = 503 },
+		{ .op = S3_OP_GET, .nth = 1, .count = 2, .action = S3_FAULT_RESET,
+		  .after_bytes = 200000 },
+	};
+	const struct s3_fault_rule perm = { .op = S3_OP_GET, .action = S3_FAULT_STATUS,
+					    .status = 500 };
+	char *data = malloc(size);
+	struct s3_buf bufs[3];
+	struct s3_object_info out;
+	struct s3_cond pin = { 0 };
+	struct s3_batch *b;
+	int rcs[3];
+	unsigned counts[2];
+
+	CHECK(data != NULL);
+	fill(data, size, 9);
+	CHECK_OK(s3_object_put_buf(C, K("bgbf/x"), data, size, NULL, &out));
+	pin.if_match = out.etag;
+	memset(bufs, 0, sizeof bufs);
+	for (int i = 0; i < 3; i++) {
+		bufs[i].data = malloc(1 << 20);
+		bufs[i].cap = 1 << 20;
+		bufs[i].fixed = true;
+	}
+	faults(r, 2);
+	CHECK_OK(s3_batch_open(C, &b));
+	for (int i = 0; i < 3; i++)
+		CHECK_OK(s3_batch_get_buf(b, K("bgbf/x"), (uint64_t)i << 20, 1 << 20, &bufs[i],
+					  &pin, NULL, &rcs[i]));
+	int rc = s3_batch_wait(b);
+	s3_fault_fired(C, counts, 2);
+	faults(NULL, 0);
+	CHECK_OK(rc);
+	CHECK(counts[0] == 2 && counts[1] == 2);
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT_EQ(rcs[i], 0);
+		CHECK_U64_EQ(bufs[i].len, 1 << 20);
+		CHECK_MEM_EQ(bufs[i].data, data + ((size_t)i << 20), 1 << 20);
+	}
+	faults(&perm, 1);
+	CHECK_OK(s3_batch_open(C, &b));
+	CHECK_OK(s3_batch_get_buf(b, K("bgbf/x"), 0, 1 << 20, &bufs[0], &pin, NULL, &rcs[0]));
+	rc = s3_batch_wait(b);
+	faults(NULL, 0);
+	CHECK_INT_EQ(rc, S3F_E_S3_SERVER);
+	CHECK_INT_EQ(rcs[0], S3F_E_S3_SERVER);
+	CHECK_U64_EQ(bufs[0].len, 0);
+	for (int i = 0; i < 3; i++)
+		free(bufs[i].data);
+	free(data);
+	CHECK_OK(s3_object_delete(C, K("bgbf/x")));
+}
+
 /* Every call reports to the observer once, with its bytes and latency. */
 static void test_observer_every_call(void)
 {
@@ -678,6 +737,7 @@ int main(void)
 	CHECK_RUN(test_scoping);
 	CHECK_RUN(test_multipart_part_faults);
 	CHECK_RUN(test_parallel_get_faults);
+	CHECK_RUN(test_batch_get_buf_faults);
 	CHECK_RUN(test_observer_every_call);
 	CHECK_RUN(test_close_cancels_backoff);
 	s3_fault_set(C, NULL, 0);

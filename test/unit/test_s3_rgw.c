@@ -867,6 +867,64 @@ static void test_batch_200(void)
 		free(keys[i]);
 }
 
+/* GETs into memory buffers, many at once, each pinned to a version. */
+static void test_batch_get_buf(void)
+{
+	enum { N = 6, PIECE = 300000 };
+	const size_t size = (size_t)N * PIECE + 1234;
+	char *data = malloc(size), *key = K("bgb/obj");
+	struct s3_buf bufs[N + 3];
+	struct s3_object_info out, gi;
+	struct s3_batch *b;
+	int rcs[N + 3];
+	char small[100];
+	struct s3_cond pin, stale = { .if_match = "0123456789abcdef0123456789abcdef" };
+
+	CHECK(data != NULL);
+	fill(data, size, 21);
+	CHECK_OK(s3_object_put_buf(C, key, data, size, NULL, &out));
+	pin.if_match = out.etag;
+	pin.if_none_match_any = false;
+	memset(bufs, 0, sizeof bufs);
+	CHECK_OK(s3_batch_open(C, &b));
+	/* growing buffers, pinned, the last piece running past the end (clipped) */
+	for (int i = 0; i < N; i++)
+		CHECK_OK(s3_batch_get_buf(b, key, (uint64_t)i * PIECE, i == N - 1 ? 10 * PIECE : PIECE,
+					  &bufs[i], &pin, i == 0 ? &gi : NULL, &rcs[i]));
+	/* a fixed buffer that is too small, a stale pin, a range past the end */
+	bufs[N] = (struct s3_buf){ .data = small, .cap = sizeof small, .fixed = true };
+	CHECK_OK(s3_batch_get_buf(b, key, 0, 1000, &bufs[N], NULL, NULL, &rcs[N]));
+	CHECK_OK(s3_batch_get_buf(b, key, 0, 1000, &bufs[N + 1], &stale, NULL, &rcs[N + 1]));
+	CHECK_OK(s3_batch_get_buf(b, key, size + 10, 1000, &bufs[N + 2], &pin, NULL, &rcs[N + 2]));
+	CHECK_INT_EQ(s3_batch_wait(b), EOVERFLOW);
+	for (int i = 0; i < N; i++) {
+		size_t want = i == N - 1 ? size - (size_t)i * PIECE : PIECE;
+
+		CHECK_INT_EQ(rcs[i], 0);
+		CHECK_U64_EQ(bufs[i].len, want);
+		CHECK_MEM_EQ(bufs[i].data, data + (size_t)i * PIECE, want);
+	}
+	CHECK_STR_EQ(gi.etag, out.etag);
+	CHECK_INT_EQ(rcs[N], EOVERFLOW);
+	CHECK_U64_EQ(bufs[N].len, 0);
+	CHECK_INT_EQ(rcs[N + 1], S3F_E_S3_PRECOND);
+	CHECK_U64_EQ(bufs[N + 1].len, 0);
+	CHECK_INT_EQ(rcs[N + 2], 0);
+	CHECK_U64_EQ(bufs[N + 2].len, 0);
+	/* len 0 queues nothing */
+	CHECK_OK(s3_batch_open(C, &b));
+	CHECK_INT_EQ(s3_batch_get_buf(b, key, 0, 0, &bufs[0], NULL, NULL, &rcs[0]), EINVAL);
+	CHECK_INT_EQ(s3_batch_get_buf(b, K("bgb/none"), 0, 10, &bufs[N + 1], NULL, NULL,
+				      &rcs[N + 1]), 0);
+	CHECK_INT_EQ(s3_batch_wait(b), ENOENT);
+	CHECK_INT_EQ(rcs[N + 1], ENOENT);
+	for (int i = 0; i < N + 3; i++)
+		if (bufs[i].data != small)
+			free(bufs[i].data);
+	free(data);
+	CHECK_OK(s3_object_delete(C, key));
+}
+
 static void test_presigned_get(void)
 {
 	char *key = K("presign/a b+c%%d"), *url = NULL, cmd[10000], path[4200];
@@ -1065,6 +1123,7 @@ int main(void)
 	CHECK_RUN(test_conditional_multipart);
 	CHECK_RUN(test_get_parallel);
 	CHECK_RUN(test_batch_200);
+	CHECK_RUN(test_batch_get_buf);
 	CHECK_RUN(test_presigned_get);
 	CHECK_RUN(test_wrong_secret);
 	CHECK_RUN(test_missing_bucket);
