@@ -130,3 +130,35 @@ out:
 	rangeset_free(&miss);
 	return rc;
 }
+
+int hydrate_symlink(struct export_ctx *x, uint64_t ino, char *buf, size_t cap, size_t *len)
+{
+	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX];
+	struct s3_cond cond = { .if_match = etag };
+	struct s3_buf b = { .data = buf, .cap = cap - 1, .fixed = true };
+	size_t keylen;
+	int rc;
+
+	rc = ns_readlink(x->ns, ino, buf, cap, len);
+	if (rc != ENOENT)
+		return rc;
+	/* A symlink without a recorded target: one imported from S3. */
+	if (!x->s3)
+		return EINVAL;
+	rc = ns_data_source(x->ns, ino, key, sizeof key, &keylen, etag);
+	if (rc == ENODATA)
+		return EIO;	/* a symlink never uploaded always has its target recorded */
+	if (rc)
+		return rc;
+	rc = s3_object_get_buf(x->s3, key, 0, UINT64_MAX, &b, &cond, NULL);
+	if (rc == EOVERFLOW)
+		return ENAMETOOLONG;
+	if (rc)
+		return rc;
+	if (b.len == 0 || memchr(buf, '\0', b.len))
+		return EIO;	/* not a path: an empty or binary "target" */
+	buf[b.len] = '\0';
+	*len = b.len;
+	rc = ns_symlink_fetched(x->ns, ino, etag, buf, b.len);
+	return rc == S3F_E_S3_PRECOND ? 0 : rc;	/* changed meanwhile: serve, do not record */
+}

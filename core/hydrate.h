@@ -35,4 +35,13 @@ struct hydrate_stats {
 int hydrate_range(struct export_ctx *x, uint64_t ino, int fd, uint64_t off, uint64_t len,
 		  struct meta_inode *in, struct hydrate_stats *st);
 
+/*
+ * The target of symlink ino (into buf, cap bytes, NUL-terminated; *len its length): from
+ * the store, or for a symlink imported from S3 (an object with S_IFLNK in its mode, as
+ * s3fs writes them, whose content is the target) fetched once with a GET pinned to its
+ * ETag and recorded (ns_symlink_fetched). EINVAL if ino is not a symlink, ENAMETOOLONG
+ * for a target of 4,096 bytes or more, S3F_E_S3_PRECOND if the object changed meanwhile.
+ */
+int hydrate_symlink(struct export_ctx *x, uint64_t ino, char *buf, size_t cap, size_t *len);
+
 #endif

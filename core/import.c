@@ -731,3 +731,98 @@ int import_dir_ensure(struct export_ctx *x, uint64_t dir)
 		return rc;
 	return import_dir(x, dir, NULL);
 }
+
+/* ---- one name, without listing its directory ---- */
+
+int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t len)
+{
+	struct import_prefix_ctx pc = { .x = x, .dir = dir };
+	struct import_state_ctx sc = { .dir = dir };
+	struct s3_list_page pg = { 0 };
+	struct s3_object_info *info = NULL;
+	struct ns_import_entry e = { .name = name, .len = len };
+	struct keymap_attrs attrs;
+	enum ns_import_result res;
+	char *key = NULL;
+	const char *bad;
+	uint64_t ino;
+	bool is_dir = false, marker = false;
+	int64_t start = meta_now_ns();
+	size_t plen;
+	int rc;
+
+	struct meta_inode known;
+	bool have;
+
+	if (!x->s3)
+		return EINVAL;
+	if ((rc = meta_read(x->meta, import_state_txn, &sc)) || sc.imported)
+		return rc;
+	/* Known already: local state wins, and a recent look at S3 stands (polls do not
+	 * re-list a directory that was never listed: a lookup looks again after a poll
+	 * interval, so a name found this way goes stale no longer than one found by a
+	 * listing). */
+	rc = ns_lookup(x->ns, dir, name, len, &known);
+	if (rc && rc != ENOENT)
+		return rc;
+	have = rc == 0;
+	if (have && (!(known.flags & META_F_IN_S3) || known.sync != META_S_CLEAN ||
+		     start - known.synced_ns < (int64_t)x->cfg->poll_interval_ms * 1000000LL))
+		return 0;
+	if ((rc = meta_read(x->meta, import_prefix_txn, &pc)))
+		return rc;
+	if (keymap_name_check(name, len) != 0 || (pc.depth == 0 && len == 10 &&
+						    memcmp(name, "lost+found", 10) == 0))
+		return 0;	/* cannot be a key of ours: nothing to find */
+	plen = strlen(pc.prefix);
+	if (plen + len + 1 > S3_KEY_MAX)
+		return 0;
+	key = malloc(S3_KEY_MAX + 2);
+	info = calloc(1, sizeof *info);
+	rc = ENOMEM;
+	if (!key || !info)
+		goto out;
+	memcpy(key, pc.prefix, plen);
+	memcpy(key + plen, name, len);
+	key[plen + len] = '/';
+	key[plen + len + 1] = '\0';
+
+	/* A directory: anything below "key/" (its marker included). */
+	struct s3_list_req req = { .prefix = key, .delimiter = "/", .max_keys = 1 };
+
+	rc = s3_list(x->s3, &req, &pg);
+	if (rc)
+		goto out;
+	is_dir = pg.n_entries + pg.n_prefixes > 0;
+	marker = pg.n_entries > 0 && strcmp(pg.entries[0].key, key) == 0;
+	s3_list_page_free(&pg);
+	key[plen + len] = '\0';
+	if (is_dir) {
+		e.is_dir = true;
+		e.is_marker = marker;
+	} else {
+		/* A file: its metadata comes with the HEAD. */
+		rc = s3_object_head(x->s3, key, info);
+		if (rc == ENOENT) {
+			/* S3 has neither: a name found earlier is gone */
+			rc = have ? ns_import_forget(x->ns, dir, name, len, start, import_removed,
+						    x) : 0;
+			goto out;
+		}
+		if (rc)
+			goto out;
+		keymap_meta_decode(info->meta, info->n_meta, &attrs, &bad);
+		e.size = info->size;
+		e.mtime_s = info->last_modified;
+		e.etag = info->etag;
+		e.attrs = &attrs;
+	}
+	rc = ns_import_apply(x->ns, dir, &e, 1, start, &res, &ino);
+	if (rc == 0 && res == NS_IMP_NEW)
+		LOG_DEBUG(LOG_C_CORE, "export %u: '%s%s' found without listing its directory",
+			  x->cfg->export_id, key, is_dir ? "/" : "");
+out:
+	free(key);
+	free(info);
+	return rc;
+}

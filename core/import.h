@@ -38,4 +38,13 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats);
 /* Import dir only if it was never imported. */
 int import_dir_ensure(struct export_ctx *x, uint64_t dir);
 
+/* Make the entry name (len bytes) of dir known if S3 has it, without listing dir: for a
+ * lookup in a directory never listed (a deep path on a cold mount, `mkdir -p`, a stat of
+ * one file among millions), one HEAD of its key and one LIST of at most one key of
+ * "key/". A directory wins over a file of the same name, as in a listing. The directory
+ * stays unlisted (readdir lists it whole). 0 whether or not S3 has the name (ns_lookup
+ * tells); EAGAIN below a directory rename still moving in S3; S3 errors. Does nothing for
+ * a directory already listed or not in S3 (its entries are all known). */
+int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t len);
+
 #endif

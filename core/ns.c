@@ -985,6 +985,40 @@ int ns_data_fetched(struct ns *ns, uint64_t ino, const char *etag, uint64_t off,
 	return rc;
 }
 
+struct ns_symfetch_ctx {
+	uint64_t ino;
+	const char *etag, *target;
+	size_t len;
+};
+
+static int ns_symfetch_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_symfetch_ctx *c = arg;
+	struct meta_inode in;
+	char probe[2];
+	size_t plen;
+	int rc = meta_inode_get(t, c->ino, &in);
+
+	if (rc)
+		return rc;
+	if (in.type != META_T_LNK || strcmp(in.etag, c->etag) != 0)
+		return S3F_E_S3_PRECOND;
+	rc = meta_symlink_get(t, c->ino, probe, sizeof probe, &plen);
+	if (rc == 0 || rc == ERANGE)
+		return 0;	/* recorded meanwhile */
+	if (rc != ENOENT)
+		return rc;
+	return meta_symlink_put(t, c->ino, c->target, c->len);
+}
+
+int ns_symlink_fetched(struct ns *ns, uint64_t ino, const char *etag, const char *target,
+		       size_t len)
+{
+	struct ns_symfetch_ctx c = { ino, etag, target, len };
+
+	return meta_write(ns->me, ns_symfetch_txn, &c);
+}
+
 static int ns_present_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_fetch_ctx *c = arg;
@@ -1239,7 +1273,8 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 	in.synced_ns = now;
 	in.data = e->size ? META_D_NONE : META_D_FULL;
 	ns_touch(&in, now, false);
-	if ((rc = meta_extents_put(t, in.ino, NULL)) || (rc = meta_key_put(t, key, keylen, in.ino)) ||
+	if ((rc = meta_extents_put(t, in.ino, NULL)) || (rc = meta_symlink_del(t, in.ino)) ||
+	    (rc = meta_key_put(t, key, keylen, in.ino)) ||
 	    (rc = meta_inode_put(t, &in)) || (rc = meta_change_add(t, in.ino, META_CH_ATTR)))
 		return rc;
 	*res = NS_IMP_CHANGED;
@@ -1311,6 +1346,7 @@ struct ns_finish_ctx {
 	struct { uint64_t ino; uint8_t type; } *rm;
 	size_t n_rm, cap_rm;
 	struct ns_jobs js;	/* directory renames in progress (per transaction) */
+	bool partial;		/* one name only (ns_import_forget): dir stays as it was */
 };
 
 static int ns_finish_collect(void *arg, const struct meta_dirent *de)
@@ -1535,8 +1571,10 @@ static int ns_finish_txn(struct meta_txn *t, void *arg)
 			return rc;
 		d.nlink = nlink;
 	}
-	d.flags |= META_F_IMPORTED;
-	d.synced_ns = now;
+	if (!c->partial) {
+		d.flags |= META_F_IMPORTED;
+		d.synced_ns = now;
+	}
 	if (dir_changed) {
 		ns_touch(&d, now, false);
 		if ((rc = meta_change_add(t, c->dir, META_CH_DIR)))
@@ -1559,6 +1597,35 @@ int ns_import_finish(struct ns *ns, uint64_t dir, int64_t listing_start_ns, ns_s
 		if (n_removed)
 			*n_removed = c.n_removed;
 	}
+	free(c.gone);
+	free(c.rm);
+	ns_jobs_free(&c.js);
+	return rc;
+}
+
+struct ns_forget_arg {
+	const char *name;
+	size_t len;
+};
+
+static bool ns_forget_seen(void *arg, const char *name, size_t len)
+{
+	const struct ns_forget_arg *a = arg;
+
+	return !(len == a->len && memcmp(name, a->name, len) == 0);
+}
+
+int ns_import_forget(struct ns *ns, uint64_t dir, const char *name, size_t len,
+		     int64_t listing_start_ns, ns_removed_fn removed, void *removed_arg)
+{
+	struct ns_forget_arg a = { name, len };
+	struct ns_finish_ctx c = { .ns = ns, .dir = dir, .start = listing_start_ns,
+				   .seen = ns_forget_seen, .seen_arg = &a, .partial = true };
+	int rc = meta_write(ns->me, ns_finish_txn, &c);
+
+	if (rc == 0 && removed)
+		for (size_t i = 0; i < c.n_rm; i++)
+			removed(removed_arg, c.rm[i].ino, c.rm[i].type);
 	free(c.gone);
 	free(c.rm);
 	ns_jobs_free(&c.js);
@@ -1779,8 +1846,14 @@ static int ns_prepare_txn(struct meta_txn *t, void *arg)
 		c->src_len = 0;
 	c->target_len = 0;
 	rc = 0;
-	if (c->in.type == META_T_LNK)
+	if (c->in.type == META_T_LNK) {
 		rc = meta_symlink_get(t, x->ino, c->target, sizeof c->target, &c->target_len);
+		if (rc == ENOENT) {
+			/* imported from S3 and never read: its target is its object's content */
+			c->target_len = 0;
+			rc = 0;
+		}
+	}
 out:
 	free(m);
 	ns_jobs_free(&js);

@@ -107,6 +107,10 @@ int ns_write_done(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, struc
  * (the caller's fetched bytes are stale and must not be marked present). */
 int ns_data_fetched(struct ns *ns, uint64_t ino, const char *etag, uint64_t off, uint64_t len,
 		    struct meta_inode *out);
+/* Record the target of symlink ino fetched from its object (hydrate_symlink), if ino is
+ * still a symlink based on etag without a recorded target; else S3F_E_S3_PRECOND. */
+int ns_symlink_fetched(struct ns *ns, uint64_t ino, const char *etag, const char *target,
+		       size_t len);
 /* The present ranges of ino (all of [0,size) for META_D_FULL). */
 int ns_data_present(struct ns *ns, uint64_t ino, struct rangeset *out, struct meta_inode *in);
 
@@ -153,6 +157,13 @@ typedef bool (*ns_seen_fn)(void *arg, const char *name, size_t len);
 typedef void (*ns_removed_fn)(void *arg, uint64_t ino, uint8_t type);
 int ns_import_finish(struct ns *ns, uint64_t dir, int64_t listing_start_ns, ns_seen_fn seen,
 		     void *seen_arg, ns_removed_fn removed, void *removed_arg, uint64_t *n_removed);
+
+/* S3 no longer has name in dir (a HEAD and a LIST of name/ found nothing, see
+ * import_lookup): as ns_import_finish would for a listing without it — a clean entry
+ * confirmed before listing_start_ns is removed (a clean subtree with it), a dirty one is
+ * marked CONFLICT — but for that name only, and dir is not marked imported. */
+int ns_import_forget(struct ns *ns, uint64_t dir, const char *name, size_t len,
+		     int64_t listing_start_ns, ns_removed_fn removed, void *removed_arg);
 
 /* Attributes and state of objects seen by GET/HEAD (e.g. the import of small files
  * fetched their data): each clean inode whose ETag still equals info's takes the object

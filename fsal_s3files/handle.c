@@ -147,10 +147,20 @@ static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name
 	struct meta_inode in;
 	int rc;
 
-	rc = s3f_dir_ready(d);
-	if (rc)
-		return s3f_status(rc);
+	/* A directory never listed is not listed for a lookup: the name alone is asked for
+	 * (a deep path on a cold mount costs two requests per level, not a listing of every
+	 * directory on the way). readdir lists it whole. */
 	rc = ns_lookup(s3f_x(d)->ns, d->ino, name, strlen(name), &in);
+	if (rc == ENOENT) {
+		rc = import_lookup(s3f_x(d), d->ino, name, strlen(name));
+		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER) {
+			LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local "
+				 "entries", (unsigned long long)d->ino, s3f_strerror(rc));
+			rc = 0;
+		}
+		if (rc == 0)
+			rc = ns_lookup(s3f_x(d)->ns, d->ino, name, strlen(name), &in);
+	}
 	if (rc)
 		return s3f_status(rc);
 	return s3f_new_obj(d->exp, &in, handle, attrs_out);
@@ -317,7 +327,7 @@ static fsal_status_t s3f_readlink(struct fsal_obj_handle *obj, struct gsh_buffde
 	int rc;
 
 	(void)refresh;
-	rc = ns_readlink(s3f_x(h)->ns, h->ino, buf, sizeof buf, &len);
+	rc = hydrate_symlink(s3f_x(h), h->ino, buf, sizeof buf, &len);
 	if (rc)
 		return s3f_status(rc);
 	link_content->len = len + 1;

@@ -21,7 +21,7 @@ PKGS=(
   # test peers: Ceph RGW as the S3 server, qemu + Debian kernel as the NFS client
   radosgw ceph-mon ceph-osd ceph-common
   qemu-system-x86 busybox-static xz-utils cpio zstd
-  libnfs-utils libnfs-dev s3cmd python3 curl jq iproute2 procps psmisc
+  libnfs-utils libnfs-dev s3cmd python3 curl jq iproute2 procps psmisc git
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
   # apt-get source

@@ -284,6 +284,19 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		rc = s3_object_put_buf(x->s3, c->key, "", 0, &opts, &info);
 		break;
 	case META_T_LNK:
+		if (c->target_len == 0) {
+			/* imported from S3, target never read: fetch it now (pinned to its
+			 * version), then upload it with the new attributes */
+			rc = hydrate_symlink(x, ino, c->target, sizeof c->target, &c->target_len);
+			if (rc == ENOENT || rc == S3F_E_S3_PRECOND) {
+				/* the object changed in S3: the chmod/chown lost against it */
+				sync_conflict(se, c);
+				rc = sync_conflict_resolve(se, ino, res);
+				goto out;
+			}
+			if (rc)
+				break;
+		}
 		rc = s3_object_put_buf(x->s3, c->key, c->target, c->target_len, &opts, &info);
 		break;
 	default:

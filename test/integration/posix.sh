@@ -65,6 +65,15 @@ done
 hole=0; while [ -n "${used[$hole]:-}" ]; do hole=$((hole + 1)); done
 ZERO_SHA=$(head -c 4096 /dev/zero | sha256sum | cut -d' ' -f1)
 
+# A cold directory: a deep path and an s3fs-style symlink, looked up without listing
+# cold/a (200 siblings), then listed.
+echo "deep file content" >"$WORK/data/deep"
+s3_put_file "$B" "${P}cold/a/b/c/file" "$WORK/data/deep" >/dev/null
+for i in $(seq -w 1 200); do s3_put_file "$B" "${P}cold/a/s$i" "$WORK/data/deep" >/dev/null; done
+printf 'b/c/file' >"$WORK/data/lnk"
+code=$(s3_status PUT "$B" "${P}cold/a/ln" -H 'x-amz-meta-mode: 41471' --data-binary @"$WORK/data/lnk")
+[ "$code" = 200 ] || echo "# PUT of the symlink object: HTTP $code"
+
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=1000
 if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
   t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
@@ -188,6 +197,30 @@ note "a blocking lock waited $(elapsed_ms $T0) ms for a 2000 ms holder"
 wait $HOLDER
 step umount_second umount $M2
 
+# git in the mount: the host's git run through host_run (the guest's /mnt is /host/mnt)
+git_case() {
+  G="host_run env HOME=/tmp GIT_CONFIG_NOSYSTEM=1 git -c user.name=t -c user.email=t@example.com"
+  $G init -q /mnt/s3/repo || return 1
+  mkdir -p $M/repo/src && cp /host$DATA/tree/d01/f01 /host$DATA/tree/d01/f02 $M/repo/src/ &&
+    echo "hello" > $M/repo/README || return 1
+  $G -C /mnt/s3/repo add -A && $G -C /mnt/s3/repo commit -q -m first || return 1
+  echo "second line" >> $M/repo/README
+  $G -C /mnt/s3/repo commit -q -am second || return 1
+  [ "$($G -C /mnt/s3/repo rev-list --count HEAD)" = 2 ] || return 1
+  $G -C /mnt/s3/repo fsck --strict >/dev/null 2>&1 || { echo "git fsck failed"; return 1; }
+  [ -z "$($G -C /mnt/s3/repo status --porcelain)" ] || { echo "worktree dirty"; return 1; }
+  $G -C /mnt/s3/repo log --format=%s | tr '\n' ' ' | grep -qx 'second first ' || return 1
+  $G clone -q /mnt/s3/repo /tmp/clone && cmp /tmp/clone/src/f01 /host$DATA/tree/d01/f01
+}
+step git_init_add_commit git_case
+
+# a deep path and an s3fs symlink in a cold directory, found without listing it
+step cold_deep_path cmp $M/cold/a/b/c/file /host$DATA/deep
+step cold_s3fs_symlink sh -c "test \"\$(readlink $M/cold/a/ln)\" = b/c/file && cmp $M/cold/a/ln /host$DATA/deep"
+host_signal cold
+host_wait cold 120
+step cold_listed_whole sh -c "test \$(ls $M/cold/a | wc -l) = 202"
+
 # handles across a ganesha restart
 restart_case() {
   want=$(grep ' ./d01/f02$' /host$DATA/tree.sha | cut -d' ' -f1)
@@ -217,6 +250,19 @@ GUEST
   --env HOLE="$hole" --env ZERO_SHA="$ZERO_SHA" >"$WORK/guest.out" 2>"$WORK/guest.err" &
 GPID=$!
 
+# The host's part of the cold lookups: cold/a was not listed for them.
+if vm_rv_wait "$RV" cold 800; then
+  out=$(s3f_ctl "$STACK" ls cold/a 2>&1)
+  n=$(grep -c '^[fdl] ' <<<"$out")
+  if [ "$n" = 2 ] && grep -q ' b$' <<<"$out" && grep -q '^l .* ln$' <<<"$out"; then
+    t_pass cold_lookup_no_listing
+  else
+    t_fail cold_lookup_no_listing "$n entries known: $(tr '\n' ' ' <<<"$out" | cut -c1-200)"
+  fi
+  vm_rv_ack "$RV" cold
+else
+  t_fail rendezvous "the guest never reached the cold lookups"
+fi
 # The host's part of handles_survive_restart.
 if vm_rv_wait "$RV" restart 800; then
   T0=$(date +%s%N)

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "err.h"
 #include "export_ctx.h"
+#include "hydrate.h"
 #include "import.h"
 #include "journal.h"
 
@@ -204,6 +205,128 @@ static void test_resume_and_warn(void)
 	conf_free(c);
 }
 
+static unsigned fired_of(struct export_ctx *x, size_t n, unsigned i)
+{
+	unsigned f[4] = { 0 };
+
+	s3_fault_fired(x->s3, f, n);
+	return f[i];
+}
+
+/* A lookup in a directory never listed asks for the name alone (one LIST of "name/",
+ * one HEAD of "name"), finds files, directories (by prefix or marker) and s3fs-style
+ * symlinks, looks again after a poll interval (and forgets a name S3 dropped), and the
+ * directory stays unlisted until it is listed whole. */
+static void test_lookup_probe(void)
+{
+	char state[4096], key[256];
+	struct conf *c;
+	struct export_ctx *x;
+	struct meta_inode in;
+	struct s3_meta_pair lmeta = { "mode", "41471" };	/* S_IFLNK | 0777 (s3fs) */
+	struct s3_put_opts lopts = { .n_meta = 1, .meta = &lmeta };
+	struct s3_fault_rule count[2] = {
+		{ .op = S3_OP_LIST, .action = S3_FAULT_DELAY, .delay_ms = 0 },
+		{ .op = S3_OP_HEAD, .action = S3_FAULT_DELAY, .delay_ms = 0 },
+	};
+	uint64_t lk, d, f, sub, m, ln;
+	char target[64];
+	size_t tlen;
+
+	CHECK(realpath(check_tmpdir(), state) != NULL);
+	c = conf_make(state, 1000000);
+	CHECK_OK(export_ctx_open(&c->exports[0], 0, &x));
+	const char *objs[] = { "lk/d/f", "lk/d/sub/x", "lk/d/m/", "lk/d/zz" };
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(key, sizeof key, "%s%s", prefix, objs[i]);
+		CHECK_OK(s3_object_put_buf(x->s3, key, objs[i][strlen(objs[i]) - 1] == '/' ? "" :
+					   "data", objs[i][strlen(objs[i]) - 1] == '/' ? 0 : 4,
+					   NULL, NULL));
+	}
+	snprintf(key, sizeof key, "%slk/d/ln", prefix);
+	CHECK_OK(s3_object_put_buf(x->s3, key, "f", 1, &lopts, NULL));
+
+	CHECK_OK(import_dir(x, META_ROOT_INO, NULL));
+	lk = look(x, META_ROOT_INO, "lk");
+	CHECK(lk != 0);
+	CHECK_OK(s3_fault_set(x->s3, count, 2));
+	CHECK_OK(import_lookup(x, lk, "d", 1));
+	d = look(x, lk, "d");
+	CHECK(d != 0);
+	CHECK_OK(import_lookup(x, d, "f", 1));
+	f = look(x, d, "f");
+	CHECK(f != 0);
+	CHECK_INT_EQ(fired_of(x, 2, 0), 2);	/* one LIST per lookup, never a listing */
+	CHECK_INT_EQ(fired_of(x, 2, 1), 1);	/* "d" was a directory: no HEAD for it */
+	CHECK_OK(ns_getattr(x->ns, f, &in));
+	CHECK_U64_EQ(in.size, 4);
+	CHECK(in.etag[0] != '\0');
+	CHECK_U64_EQ(count_entries(x, d), 1);
+	CHECK_OK(ns_getattr(x->ns, d, &in));
+	CHECK(!(in.flags & META_F_IMPORTED));
+	CHECK_OK(ns_getattr(x->ns, lk, &in));
+	CHECK(!(in.flags & META_F_IMPORTED));
+
+	CHECK_OK(import_lookup(x, d, "sub", 3));
+	sub = look(x, d, "sub");
+	CHECK_OK(ns_getattr(x->ns, sub, &in));
+	CHECK_INT_EQ(in.type, META_T_DIR);
+	CHECK_OK(import_lookup(x, d, "m", 1));
+	m = look(x, d, "m");
+	CHECK_OK(ns_getattr(x->ns, m, &in));
+	CHECK_INT_EQ(in.type, META_T_DIR);
+	CHECK(in.flags & META_F_MARKER);
+	CHECK_OK(import_lookup(x, d, "nope", 4));
+	CHECK(look(x, d, "nope") == 0);
+
+	/* A symlink written by s3fs: the target is fetched once, then kept. */
+	CHECK_OK(import_lookup(x, d, "ln", 2));
+	ln = look(x, d, "ln");
+	CHECK_OK(ns_getattr(x->ns, ln, &in));
+	CHECK_INT_EQ(in.type, META_T_LNK);
+	struct s3_fault_rule gets = { .op = S3_OP_GET, .action = S3_FAULT_DELAY, .delay_ms = 0 };
+
+	CHECK_OK(s3_fault_set(x->s3, &gets, 1));
+	CHECK_OK(hydrate_symlink(x, ln, target, sizeof target, &tlen));
+	CHECK_STR_EQ(target, "f");
+	CHECK_U64_EQ(tlen, 1);
+	CHECK_OK(hydrate_symlink(x, ln, target, sizeof target, &tlen));
+	CHECK_STR_EQ(target, "f");
+	CHECK_INT_EQ(fired_of(x, 1, 0), 1);	/* fetched once, then from the store */
+
+	/* Within a poll interval a known name costs nothing; after one, S3 is asked again
+	 * and a name it dropped is forgotten. */
+	snprintf(key, sizeof key, "%slk/d/f", prefix);
+	CHECK_OK(s3_object_delete(x->s3, key));
+	CHECK_OK(s3_fault_set(x->s3, count, 2));
+	CHECK_OK(import_lookup(x, d, "f", 1));
+	CHECK_INT_EQ(fired_of(x, 2, 0) + fired_of(x, 2, 1), 0);
+	CHECK(look(x, d, "f") == f);
+	meta_clock_set(meta_now_ns() + 3600LL * 1000000000LL);
+	CHECK_OK(import_lookup(x, d, "f", 1));
+	meta_clock_set(0);
+	CHECK_INT_EQ(fired_of(x, 2, 0), 1);
+	CHECK_INT_EQ(fired_of(x, 2, 1), 1);
+	CHECK(look(x, d, "f") == 0);
+
+	/* Listed whole by readdir: now imported, every name there. */
+	CHECK_OK(import_dir(x, d, NULL));
+	CHECK_OK(ns_getattr(x->ns, d, &in));
+	CHECK(in.flags & META_F_IMPORTED);
+	CHECK_U64_EQ(count_entries(x, d), 4);	/* sub, m, ln, zz */
+
+	CHECK_OK(s3_fault_set(x->s3, NULL, 0));
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(key, sizeof key, "%s%s", prefix, objs[i]);
+		(void)s3_object_delete(x->s3, key);
+	}
+	snprintf(key, sizeof key, "%slk/d/ln", prefix);
+	(void)s3_object_delete(x->s3, key);
+	export_ctx_close(x);
+	conf_free(c);
+}
+
 int main(void)
 {
 	if (check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
@@ -212,5 +335,6 @@ int main(void)
 		return check_done();
 	snprintf(prefix, sizeof prefix, "test-import/%d/", (int)getpid());
 	CHECK_RUN(test_resume_and_warn);
+	CHECK_RUN(test_lookup_probe);
 	return check_done();
 }
