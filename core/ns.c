@@ -59,6 +59,67 @@ struct meta_env *ns_meta(struct ns *ns)
 	return ns->me;
 }
 
+/* ---- cumulative counters in the info table (shared by every process of the store) ---- */
+
+static int ns_counter_read(struct meta_txn *t, const char *name, uint64_t *v)
+{
+	size_t len = 0;
+	int rc = meta_info_get(t, name, v, sizeof *v, &len);
+
+	if (rc == ENOENT || (rc == 0 && len != sizeof *v)) {
+		*v = 0;
+		return 0;
+	}
+	return rc;
+}
+
+/* Add n to counter name inside the caller's write transaction. */
+static int ns_counter_bump(struct meta_txn *t, const char *name, uint64_t n)
+{
+	uint64_t v;
+	int rc = ns_counter_read(t, name, &v);
+
+	if (rc)
+		return rc;
+	v += n;
+	return meta_info_put(t, name, &v, sizeof v);
+}
+
+struct ns_counter_ctx {
+	const char *name;
+	uint64_t v;
+};
+
+static int ns_counter_add_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_counter_ctx *c = arg;
+
+	return ns_counter_bump(t, c->name, c->v);
+}
+
+static int ns_counter_get_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_counter_ctx *c = arg;
+
+	return ns_counter_read(t, c->name, &c->v);
+}
+
+static int ns_counter_add(struct ns *ns, const char *name, uint64_t n)
+{
+	struct ns_counter_ctx c = { name, n };
+
+	return meta_write(ns->me, ns_counter_add_txn, &c);
+}
+
+static int ns_counter_get(struct ns *ns, const char *name, uint64_t *v)
+{
+	struct ns_counter_ctx c = { name, 0 };
+	int rc = meta_read(ns->me, ns_counter_get_txn, &c);
+
+	*v = c.v;
+	return rc;
+}
+
 /* A file-side change to in: timestamps are the caller's, this marks it dirty. */
 static void ns_mark_dirty(struct meta_inode *in, int64_t now)
 {
@@ -2134,48 +2195,14 @@ static int ns_conflict_relpath(struct ns_conflict_ctx *x, struct meta_txn *t, si
 
 #define NS_CONFLICTS "conflicts"	/* uint64, cumulative */
 
-static int ns_conflicts_get(struct meta_txn *t, uint64_t *v)
-{
-	size_t len = 0;
-	int rc = meta_info_get(t, NS_CONFLICTS, v, sizeof *v, &len);
-
-	if (rc == ENOENT || (rc == 0 && len != sizeof *v)) {
-		*v = 0;
-		return 0;
-	}
-	return rc;
-}
-
-static int ns_conflicts_bump(struct meta_txn *t, uint64_t n)
-{
-	uint64_t v;
-	int rc = ns_conflicts_get(t, &v);
-
-	if (rc)
-		return rc;
-	v += n;
-	return meta_info_put(t, NS_CONFLICTS, &v, sizeof v);
-}
-
-static int ns_conflicts_add_txn(struct meta_txn *t, void *arg)
-{
-	return ns_conflicts_bump(t, *(uint64_t *)arg);
-}
-
 int ns_conflicts_add(struct ns *ns, uint64_t n)
 {
-	return meta_write(ns->me, ns_conflicts_add_txn, &n);
-}
-
-static int ns_conflicts_count_txn(struct meta_txn *t, void *arg)
-{
-	return ns_conflicts_get(t, arg);
+	return ns_counter_add(ns, NS_CONFLICTS, n);
 }
 
 int ns_conflicts_count(struct ns *ns, uint64_t *n)
 {
-	*n = 0;
-	return meta_read(ns->me, ns_conflicts_count_txn, n);
+	return ns_counter_get(ns, NS_CONFLICTS, n);
 }
 
 static int ns_conflict_resolve_txn(struct meta_txn *t, void *arg)
@@ -2253,7 +2280,7 @@ static int ns_conflict_resolve_txn(struct meta_txn *t, void *arg)
 	    (rc = meta_change_add(t, lfd.ino, META_CH_DIR)) ||
 	    (rc = meta_change_add(t, in.ino, META_CH_ATTR)))
 		goto out;
-	rc = ns_conflicts_bump(t, 1);
+	rc = ns_counter_bump(t, NS_CONFLICTS, 1);
 out:
 	free(src);
 	ns_jobs_free(&js);
@@ -2704,43 +2731,14 @@ int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes)
 
 #define NS_EVICT_FREED "evict_freed"	/* uint64 bytes, cumulative */
 
-static int ns_freed_get(struct meta_txn *t, uint64_t *v)
-{
-	size_t len = 0;
-	int rc = meta_info_get(t, NS_EVICT_FREED, v, sizeof *v, &len);
-
-	if (rc == ENOENT || (rc == 0 && len != sizeof *v)) {
-		*v = 0;
-		return 0;
-	}
-	return rc;
-}
-
-static int ns_freed_add_txn(struct meta_txn *t, void *arg)
-{
-	uint64_t v;
-	int rc = ns_freed_get(t, &v);
-
-	if (rc)
-		return rc;
-	v += *(uint64_t *)arg;
-	return meta_info_put(t, NS_EVICT_FREED, &v, sizeof v);
-}
-
 int ns_evict_freed_add(struct ns *ns, uint64_t bytes)
 {
-	return meta_write(ns->me, ns_freed_add_txn, &bytes);
-}
-
-static int ns_freed_txn(struct meta_txn *t, void *arg)
-{
-	return ns_freed_get(t, arg);
+	return ns_counter_add(ns, NS_EVICT_FREED, bytes);
 }
 
 int ns_evict_freed(struct ns *ns, uint64_t *total)
 {
-	*total = 0;
-	return meta_read(ns->me, ns_freed_txn, total);
+	return ns_counter_get(ns, NS_EVICT_FREED, total);
 }
 
 #define NS_READ_STATS "read_stats"	/* little-endian uint64 per field, in this order */
