@@ -32,6 +32,7 @@ struct journal;
 #define JOURNAL_RENAME_PROGRESS "dir_rename"
 #define JOURNAL_RENAME_LARGE    "dir_rename_large"
 #define JOURNAL_BACKLOG         "backlog"
+#define JOURNAL_UPLOAD_ABORTED  "upload_aborted"
 
 enum journal_ftype { JF_STR, JF_BYTES, JF_U64, JF_I64 };
 

@@ -657,6 +657,11 @@ static int ns_create_txn(struct meta_txn *t, void *arg)
 		in->size = c->nw->target_len;
 	/* New on the file side: nothing in S3 yet; commit creates the object / marker. */
 	ns_mark_dirty(in, now);
+	/* A new directory's listing is known: it is empty. Without the flag its first use
+	 * after the marker's commit would list it in S3 (ns_commit_done sets IN_S3), and
+	 * while S3 is unreachable every lookup in it would wait for that listing to fail. */
+	if (c->nw->type == META_T_DIR)
+		in->flags |= META_F_IMPORTED;
 	if ((rc = meta_inode_put(t, in)) || (rc = meta_dirty_add(t, ino)))
 		return rc;
 	if (c->nw->type == META_T_LNK &&

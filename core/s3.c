@@ -280,6 +280,13 @@ void s3_caps_get(struct s3_client *c, struct s3_caps *out)
 	pthread_mutex_unlock(&c->caps_mu);
 }
 
+void s3_caps_set(struct s3_client *c, const struct s3_caps *caps)
+{
+	pthread_mutex_lock(&c->caps_mu);
+	c->caps = *caps;
+	pthread_mutex_unlock(&c->caps_mu);
+}
+
 static void etag_bare(const char *in, char out[S3_ETAG_MAX])
 {
 	if (!s3_etag_copy(out, S3_ETAG_MAX, in, strlen(in)))
@@ -1077,6 +1084,20 @@ struct mpu_run {
 	struct s3_part *parts;
 };
 
+/* The caller's upload hook (s3_put_opts.upload_hook), if any. */
+static int upload_started(const struct s3_put_opts *opts, const char *key, const char *upload_id)
+{
+	if (!opts || !opts->upload_hook)
+		return 0;
+	return opts->upload_hook(opts->upload_hook_arg, S3_UPLOAD_STARTED, key, upload_id);
+}
+
+static void upload_gone(const struct s3_put_opts *opts, const char *key, const char *upload_id)
+{
+	if (opts && opts->upload_hook)
+		(void)opts->upload_hook(opts->upload_hook_arg, S3_UPLOAD_GONE, key, upload_id);
+}
+
 static int mpu_part_done(struct s3_req *r, void *arg)
 {
 	struct mpu_run *m = arg;
@@ -1112,6 +1133,7 @@ static int mpu_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off
 	rc = s3_mpu_create(c, key, opts, upload_id);
 	if (rc)
 		goto out_window;
+	rc = upload_started(opts, key, upload_id);
 	for (unsigned i = 0; i < n_parts && rc == 0; i++) {
 		uint64_t poff = (uint64_t)i * part, plen = len - poff < part ? len - poff : part;
 		struct s3_req *r;
@@ -1132,13 +1154,17 @@ static int mpu_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off
 	if (rc == 0)
 		rc = s3_mpu_complete(c, key, upload_id, m.parts, n_parts, opts ? &opts->cond : NULL,
 				     out);
+	rc2 = 0;
 	if (rc) {
-		/* never leave the parts behind; a failed abort is only logged (s3_mpu_list finds it) */
+		/* never leave the parts behind; a failed abort is only logged (s3_mpu_list finds
+		 * it, and so does a caller that recorded the upload through its hook) */
 		rc2 = s3_mpu_abort(c, key, upload_id);
 		if (rc2 && rc2 != S3F_E_S3_NOUPLOAD)
 			LOG_WARN(LOG_C_S3, "multipart upload of %s failed (%s) and its abort too (%s)",
 				 key, s3f_strerror(rc), s3f_strerror(rc2));
 	}
+	if (rc2 == 0 || rc2 == S3F_E_S3_NOUPLOAD)
+		upload_gone(opts, key, upload_id);
 out_window:
 	window_destroy(&w);
 out_parts:
@@ -1263,7 +1289,7 @@ static int del_batch_request(struct s3_client *c, struct del_batch *b, struct s3
 
 void s3_client_single_deletes_set(struct s3_client *c, bool on)
 {
-	c->single_deletes = on;
+	__atomic_store_n(&c->single_deletes, on, __ATOMIC_RELAXED);
 }
 
 int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results)
@@ -1273,6 +1299,7 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 	struct window w;
 	unsigned par = c->cfg.part_parallelism;
 	int rc = 0, first = 0;
+	bool single;
 
 	if (n == 0)
 		return 0;
@@ -1285,12 +1312,13 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 	/* Keys an XML 1.0 document cannot carry (control characters, bad UTF-8) are
 	 * deleted one by one, and so is every key with single deletes on; the rest go in
 	 * batches of up to 1,000. */
+	single = __atomic_load_n(&c->single_deletes, __ATOMIC_RELAXED);
 	for (size_t i = 0; i < n; i++) {
 		if (!key_ok(keys[i])) {
 			results[i] = EINVAL;
 			continue;
 		}
-		if (!c->single_deletes && s3_xml_text_ok(keys[i], strlen(keys[i])))
+		if (!single && s3_xml_text_ok(keys[i], strlen(keys[i])))
 			idx[n_xml++] = i;
 		else
 			results[i] = s3_object_delete(c, keys[i]);
@@ -1454,7 +1482,7 @@ static int copy_multipart(struct s3_client *c, const char *src_key, const char *
 	uint64_t part = c->cfg.part_size;
 	struct s3_part *parts;
 	unsigned n_parts;
-	int rc = 0;
+	int rc = 0, rc2;
 
 	if (!opts) {
 		/* metadata COPY: carry the source's type and user metadata over */
@@ -1472,6 +1500,7 @@ static int copy_multipart(struct s3_client *c, const char *src_key, const char *
 	rc = s3_mpu_create(c, dst_key, opts, upload_id);
 	if (rc)
 		goto out;
+	rc = upload_started(opts, dst_key, upload_id);
 	for (unsigned i = 0; i < n_parts && rc == 0; i++) {
 		struct copy_args a = { .c = c, .src_key = src_key, .dst_key = dst_key,
 				       .src_cond = src_cond, .upload_id = upload_id, .part = i + 1,
@@ -1486,8 +1515,9 @@ static int copy_multipart(struct s3_client *c, const char *src_key, const char *
 	}
 	if (rc == 0)
 		rc = s3_mpu_complete(c, dst_key, upload_id, parts, n_parts, NULL, out);
-	if (rc)
-		s3_mpu_abort(c, dst_key, upload_id);
+	rc2 = rc ? s3_mpu_abort(c, dst_key, upload_id) : 0;
+	if (rc2 == 0 || rc2 == S3F_E_S3_NOUPLOAD)
+		upload_gone(opts, dst_key, upload_id);
 out:
 	free(parts);
 	return rc;
@@ -1554,6 +1584,7 @@ int s3_list(struct s3_client *c, const struct s3_list_req *req, struct s3_list_p
 		query_add(&q, "prefix", req->prefix);
 	if (req->start_after && *req->start_after)
 		query_add(&q, "start-after", req->start_after);
+	r->no_retry = req->once;
 	rc = req_query(r, &q);
 	if (rc == 0)
 		rc = s3_req_run(r);

@@ -146,12 +146,30 @@ struct s3_cond {
 	bool if_none_match_any;		/* PUT only if the key does not exist ("*") */
 };
 
+/* Life of a multipart upload, for s3_put_opts.upload_hook. */
+enum s3_upload_event {
+	S3_UPLOAD_STARTED,	/* CreateMultipartUpload answered; no part sent yet */
+	S3_UPLOAD_GONE,		/* completed, or aborted after a failure: nothing left on the
+				   server */
+};
+/* Returning non-zero on S3_UPLOAD_STARTED aborts the upload and fails the write with that
+ * code; the return value on S3_UPLOAD_GONE is ignored. */
+typedef int (*s3_upload_hook_fn)(void *arg, enum s3_upload_event ev, const char *key,
+				 const char *upload_id);
+
 struct s3_put_opts {
 	const char *content_type;	/* NULL: application/octet-stream */
 	unsigned n_meta;
 	const struct s3_meta_pair *meta;
 	struct s3_cond cond;
 	bool sign_payload;		/* SHA-256 of the body in the signature, else UNSIGNED-PAYLOAD */
+	/* Optional, multipart writes only (s3_object_put_fd at/above the threshold, and
+	 * s3_object_copy above 5 GiB): told when the upload exists and when it is gone. An
+	 * upload that failed and whose abort failed too gets no S3_UPLOAD_GONE: it is left on
+	 * the server, and so is one whose process died. A caller that records STARTED durably
+	 * can abort those later (s3_mpu_abort). Called on the caller's thread. */
+	s3_upload_hook_fn upload_hook;
+	void *upload_hook_arg;
 };
 
 /*
@@ -205,8 +223,8 @@ int s3_object_delete(struct s3_client *c, const char *key);
  * With single deletes on (below), one DELETE per key instead. */
 int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results);
 /* Make s3_objects_delete send one DELETE per key: Ceph RGW 16 (radosgw 16.2.15 at least)
- * aborts on DeleteObjects in a bucket that has a notification configuration. Call before
- * the client is used by more than one thread. */
+ * aborts on DeleteObjects in a bucket that has a notification configuration. May be called
+ * at any time; it applies to the calls of s3_objects_delete that start afterwards. */
 void s3_client_single_deletes_set(struct s3_client *c, bool on);
 
 /* CopyObject (server side; objects up to 5 GiB — larger uses UploadPartCopy internally).
@@ -240,6 +258,8 @@ struct s3_list_req {
 	const char *continuation_token;	/* from the previous page */
 	const char *start_after;
 	unsigned max_keys;		/* 0: server default (1,000) */
+	bool once;			/* one attempt, no retries: "does the server answer
+					   now?" (refused at once when nothing listens) */
 };
 
 int s3_list(struct s3_client *c, const struct s3_list_req *req, struct s3_list_page *page);
@@ -294,6 +314,9 @@ struct s3_caps {
  * standard form (quoted If-Match) and left to the server. */
 int s3_caps_probe(struct s3_client *c, const char *probe_key, struct s3_caps *out);
 void s3_caps_get(struct s3_client *c, struct s3_caps *out);
+/* Set the capabilities without probing, e.g. to S3_COND_NONE (HEAD-compare for every
+ * condition) when the probe cannot be run at all. */
+void s3_caps_set(struct s3_client *c, const struct s3_caps *caps);
 
 /* ---- SigV4 (exposed for the test vectors and presigned URLs) ---- */
 

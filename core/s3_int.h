@@ -68,6 +68,7 @@ struct s3_req {
 	uint64_t range_off;		/* a Range header was sent starting here */
 	bool range_sent;
 	bool xml_body;			/* a 2xx body is an XML document: into resp */
+	bool no_retry;			/* one attempt only (s3_list_req.once) */
 	struct s3_group *group;
 	void *tag;			/* for the operation that built the request */
 	char *url;			/* built at submit */
@@ -141,7 +142,7 @@ struct s3_client {
 
 	pthread_mutex_t caps_mu;	/* protects caps */
 	struct s3_caps caps;
-	bool single_deletes;		/* set before the client is shared (s3.h) */
+	bool single_deletes;		/* (atomic) s3_client_single_deletes_set */
 
 	uint64_t copy_single_max;	/* CopyObject above this uses UploadPartCopy (5 GiB) */
 };

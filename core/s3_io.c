@@ -936,7 +936,7 @@ static void io_attempt_end(struct s3_req *r, CURLcode cc)
 		rc = s3_status_to_rc(r->http_status, r->err_code);
 		retry = io_status_retryable(r->http_status, r->err_code);
 	}
-	if (retry && r->attempt <= c->cfg.max_retries && !c->io_closing) {
+	if (retry && !r->no_retry && r->attempt <= c->cfg.max_retries && !c->io_closing) {
 		uint64_t ms = io_backoff_ms(c, r->attempt);
 
 		r->stats.retries++;

@@ -5,7 +5,12 @@
  * seen ETag, or If-None-Match: * for a key that did not exist (the S3 client falls back
  * to HEAD-compare where the server supports neither). Mode, owner and mtime travel as
  * object metadata in the same PUT. A failed commit leaves the inode dirty; the next pass
- * tries again, so an outage delays commits and never drops them.
+ * tries again, so an outage delays commits and never drops them. When a request fails for
+ * lack of an answer and a single listing fails too, S3 is taken to be unreachable: the
+ * pass stops there (the rest would fail the same way, each after its retries) and the
+ * worker's passes pause for SYNC_DOWN_WAIT_NS (sync_s3_down). Nothing is written before
+ * the server's conditional writes are probed (sync_s3_ready), so the daemon can start
+ * while S3 is away.
  *
  * Renamed files (ns_rename): the new key is written first, the old one deleted after,
  * so other S3 clients see the new key appear before the old one goes. A file unchanged
@@ -23,13 +28,122 @@
 #include "syncd.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "hydrate.h"
 #include "log.h"
+
+/* After S3 was found unreachable, the worker's passes pause this long. */
+#define SYNC_DOWN_WAIT_NS (5LL * 1000000000LL)
+
+static bool sync_s3_transient(int rc)
+{
+	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER;
+}
+
+static int64_t sync_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sync_s3_down_mark(struct sync_export *se)
+{
+	__atomic_store_n(&se->down_until_ns, sync_mono_ns() + SYNC_DOWN_WAIT_NS, __ATOMIC_RELAXED);
+}
+
+bool sync_s3_down(struct sync_export *se)
+{
+	return sync_mono_ns() < __atomic_load_n(&se->down_until_ns, __ATOMIC_RELAXED);
+}
+
+/* The conditional-write probe, until it gets an answer. Until then nothing is written:
+ * before the probe the client would send If-Match in the standard (quoted) form, which
+ * Ceph RGW 16 refuses even for the right ETag, so every overwrite would look like a
+ * conflict. A probe that fails for another reason than S3 being unreachable falls back
+ * to HEAD-compare, as the probe's failure always meant. */
+static int sync_caps_ensure(struct sync_export *se)
+{
+	char probe[S3_KEY_MAX];
+	int rc;
+
+	if (se->caps_known)
+		return 0;
+	snprintf(probe, sizeof probe, "%s.s3files-probe-%d-%u", se->cfg->prefix, (int)getpid(),
+		 se->cfg->export_id);
+	rc = s3_caps_probe(se->x->s3, probe, &se->caps);
+	if (sync_s3_transient(rc)) {
+		if (!se->caps_warned)
+			LOG_WARN(LOG_C_SYNC, "export %u: S3 does not answer (%s): uploads and "
+				 "deletes wait until it does", se->cfg->export_id, s3f_strerror(rc));
+		se->caps_warned = true;
+		sync_s3_down_mark(se);
+		return rc;
+	}
+	if (rc) {
+		memset(&se->caps, 0, sizeof se->caps);
+		se->caps.if_match = S3_COND_NONE;
+		s3_caps_set(se->x->s3, &se->caps);
+		LOG_WARN(LOG_C_SYNC, "export %u: conditional-write probe failed (%s); using "
+			 "HEAD-compare", se->cfg->export_id, s3f_strerror(rc));
+	} else {
+		LOG_INFO(LOG_C_SYNC, "export %u: s3://%s/%s: If-Match %s, If-None-Match %s",
+			 se->cfg->export_id, se->cfg->bucket, se->cfg->prefix,
+			 se->caps.if_match == S3_COND_NATIVE ? "native" :
+			 se->caps.if_match == S3_COND_UNQUOTED ? "unquoted ETag only" :
+			 "unsupported (HEAD-compare)",
+			 se->caps.if_none_match ? "yes" : "no (HEAD-compare)");
+	}
+	/* Only Ceph RGW 16 wants If-Match unquoted, and its radosgw aborts on a DeleteObjects
+	 * in a bucket with a notification configuration, which a Notify_Listen setting
+	 * suggests this bucket has. */
+	if (se->notify_hint && se->caps.if_match == S3_COND_UNQUOTED) {
+		s3_client_single_deletes_set(se->x->s3, true);
+		LOG_INFO(LOG_C_SYNC, "export %u: server behaves like Ceph RGW 16, whose "
+			 "DeleteObjects fails in buckets with notifications: deleting one key per "
+			 "request", se->cfg->export_id);
+	}
+	se->caps_known = true;
+	return 0;
+}
+
+int sync_s3_ready(struct sync_export *se)
+{
+	int rc = sync_caps_ensure(se);
+
+	if (rc)
+		return rc;
+	/* a failed abort is logged and tried again at the next pass; it holds nothing up */
+	(void)sync_uploads_abort_orphans(se);
+	return 0;
+}
+
+bool sync_s3_unreachable(struct sync_export *se, int rc)
+{
+	struct s3_list_req req = {
+		.prefix = se->cfg->prefix[0] ? se->cfg->prefix : NULL,
+		.max_keys = 1,
+		.once = true,
+	};
+	struct s3_list_page pg = { 0 };
+
+	if (!sync_s3_transient(rc))
+		return false;
+	rc = s3_list(se->x->s3, &req, &pg);
+	s3_list_page_free(&pg);
+	if (!sync_s3_transient(rc))
+		return false;
+	sync_s3_down_mark(se);
+	return true;
+}
 
 struct sync_dirty_list {
 	uint64_t *ino;
@@ -254,6 +368,8 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	if (rc)
 		goto out;
 	opts.meta = meta;
+	opts.upload_hook = sync_upload_hook;
+	opts.upload_hook_arg = se;
 	if (c->in.type != META_T_DIR) {
 		if (c->prev_etag[0])
 			opts.cond.if_match = c->prev_etag;
@@ -359,15 +475,43 @@ out:
 	return rc;
 }
 
+/* The pass stopped before any upload because S3 did not answer: the dirty files failed
+ * all the same, for whoever watches the journal and the error count (one event per
+ * pass, without a key). */
+static void sync_pass_failed(struct sync_export *se, int rc, struct sync_result *res)
+{
+	uint64_t dirty = 0, deletes = 0;
+	struct journal_field f[2];
+
+	if (ns_backlog(se->x->ns, &dirty, &deletes) != 0 || !dirty)
+		return;
+	res->failed++;
+	__atomic_add_fetch(&se->n_commit_errors, 1, __ATOMIC_RELAXED);
+	f[0] = JF_S("error", s3f_strerror(rc));
+	f[1] = JF_U("dirty", dirty);
+	(void)journal_append(se->x->journal, JOURNAL_COMMIT_FAILED, f, 2, NULL);
+	LOG_WARN(LOG_C_SYNC, "export %u: S3 unreachable (%s): %llu dirty inodes wait",
+		 se->cfg->export_id, s3f_strerror(rc), (unsigned long long)dirty);
+}
+
 int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 		     struct sync_result *res)
 {
 	struct sync_dirty_list l = { 0 };
 	int rc, first_err = 0;
 
+	rc = sync_s3_ready(se);
+	if (rc) {
+		sync_pass_failed(se, rc, res);
+		return rc;
+	}
 	/* An explicit commit (min_age 0) finishes every directory rename; the worker moves
 	 * one page per pass, so that commits and polls keep their pace during a large one. */
 	first_err = sync_rename_pass(se, min_age_ns ? 1 : 0, res);
+	if (first_err && sync_s3_unreachable(se, first_err)) {
+		sync_pass_failed(se, first_err, res);
+		return first_err;
+	}
 	rc = meta_read(se->x->meta, sync_dirty_txn, &l);
 	if (rc)
 		goto out;
@@ -382,6 +526,11 @@ int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 		rc = sync_commit_one(se, l.ino[i], min_age_ns, res);
 		if (rc && !first_err)
 			first_err = rc;
+		if (rc && sync_s3_unreachable(se, rc)) {
+			LOG_INFO(LOG_C_SYNC, "export %u: S3 unreachable; %zu more dirty inodes wait for "
+				 "the next pass", se->cfg->export_id, l.n - i - 1);
+			break;
+		}
 	}
 	rc = first_err;
 out:
@@ -454,6 +603,9 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 	rc = meta_read(x->meta, sync_del_txn, &l);
 	if (rc || l.n == 0)
 		goto out;
+	rc = sync_s3_ready(se);
+	if (rc)
+		goto out;
 	keys = calloc(l.n, sizeof *keys);
 	rcs = calloc(l.n, sizeof *rcs);
 	if (!keys || !rcs) {
@@ -474,6 +626,8 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 			res->failed++;
 			LOG_WARN(LOG_C_SYNC, "export %u: HEAD before delete of '%s': %s (will retry)",
 				 se->cfg->export_id, l.d[i].key, s3f_strerror(rc));
+			if (sync_s3_unreachable(se, rc))
+				goto out;
 			continue;
 		}
 		if (l.d[i].etag[0] && strcmp(cur.etag, l.d[i].etag) != 0) {

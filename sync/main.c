@@ -80,18 +80,23 @@ static void *syncd_worker(void *arg)
 		struct sync_result res = { 0 };
 		int64_t now = meta_now_ns();
 
+		/* While S3 is unreachable, commits, deletes and polls pause for a few seconds
+		 * at a time (commit.c): each would only fail after its retries. */
 		pthread_mutex_lock(&se->commit_lock);
-		(void)sync_commit_pass(se, interval, 0, &res);
-		(void)sync_delete_pass(se, interval, &res);
+		if (!sync_s3_down(se))
+			(void)sync_commit_pass(se, interval, 0, &res);
+		if (!sync_s3_down(se))
+			(void)sync_delete_pass(se, interval, &res);
 		pthread_mutex_unlock(&se->commit_lock);
 		if (res.committed || res.deleted || res.failed)
 			LOG_INFO(LOG_C_SYNC, "export %u: committed %llu, deleted %llu, failed %llu",
 				 se->cfg->export_id, (unsigned long long)res.committed,
 				 (unsigned long long)res.deleted, (unsigned long long)res.failed);
 		/* poll_soon: notify.c dropped events and relies on a full pass instead. */
-		bool soon = __atomic_exchange_n(&se->poll_soon, 0, __ATOMIC_RELAXED);
+		bool down = sync_s3_down(se);
+		bool soon = !down && __atomic_exchange_n(&se->poll_soon, 0, __ATOMIC_RELAXED);
 
-		if (soon || now >= se->next_poll_ns) {
+		if (!down && (soon || now >= se->next_poll_ns)) {
 			pthread_mutex_lock(&se->import_lock);
 			(void)sync_poll_pass(se);
 			pthread_mutex_unlock(&se->import_lock);
@@ -259,7 +264,6 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < d->conf->n_exports; i++) {
 		struct sync_export *se = &d->exports[i];
-		char probe[S3_KEY_MAX];
 
 		se->cfg = &d->conf->exports[i];
 		pthread_mutex_init(&se->commit_lock, NULL);
@@ -272,29 +276,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		d->n_exports++;
-		/* Learn once how this server does conditional writes. */
-		snprintf(probe, sizeof probe, "%s.s3files-probe-%d-%u", se->cfg->prefix,
-			 (int)getpid(), se->cfg->export_id);
-		rc = s3_caps_probe(se->x->s3, probe, &se->caps);
-		if (rc)
-			LOG_WARN(LOG_C_SYNC, "export %u: conditional-write probe failed (%s); using "
-				 "HEAD-compare", se->cfg->export_id, s3f_strerror(rc));
-		else
-			LOG_INFO(LOG_C_SYNC, "export %u: s3://%s/%s: If-Match %s, If-None-Match %s",
-				 se->cfg->export_id, se->cfg->bucket, se->cfg->prefix,
-				 se->caps.if_match == S3_COND_NATIVE ? "native" :
-				 se->caps.if_match == S3_COND_UNQUOTED ? "unquoted ETag only" :
-				 "unsupported (HEAD-compare)",
-				 se->caps.if_none_match ? "yes" : "no (HEAD-compare)");
-		/* Only Ceph RGW 16 wants If-Match unquoted, and its radosgw aborts on a
-		 * DeleteObjects in a bucket with a notification configuration, which a
-		 * Notify_Listen setting suggests this bucket has. */
-		if (d->conf->daemon.notify_listen && se->caps.if_match == S3_COND_UNQUOTED) {
-			s3_client_single_deletes_set(se->x->s3, true);
-			LOG_INFO(LOG_C_SYNC, "export %u: server behaves like Ceph RGW 16, whose "
-				 "DeleteObjects fails in buckets with notifications: deleting one "
-				 "key per request", se->cfg->export_id);
-		}
+		/* The conditional-write probe runs before the first commit pass
+		 * (sync_s3_ready): the daemon starts and serves its control socket even while
+		 * S3 is unreachable, and keeps every dirty file until S3 answers. */
+		se->notify_hint = d->conf->daemon.notify_listen != NULL;
 	}
 	if (d->conf->daemon.control_socket) {
 		rc = sync_control_start(d, d->conf->daemon.control_socket);

@@ -90,6 +90,8 @@ int sync_poll_pass(struct sync_export *se)
 		if (rc) {
 			if (!first)
 				first = rc;
+			if (sync_s3_unreachable(se, rc))
+				break;	/* the other listings wait for the next pass */
 			continue;
 		}
 		if (st.created || st.changed || st.removed || st.conflicts)

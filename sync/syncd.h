@@ -26,7 +26,16 @@
 struct sync_export {
 	const struct conf_export *cfg;
 	struct export_ctx *x;
+	/* How the server does conditional writes: probed before the first commit or delete
+	 * pass (not at start, so that the daemon starts while S3 is unreachable), again at
+	 * every pass until the probe gets an answer. Under commit_lock. */
 	struct s3_caps caps;
+	bool caps_known;
+	bool caps_warned;
+	bool notify_hint;		/* Notify_Listen is set (see sync_s3_ready) */
+	/* (atomic) CLOCK_MONOTONIC ns: S3 was found unreachable, the worker's passes wait
+	 * until then (sync_s3_down) instead of failing one retry series after another */
+	int64_t down_until_ns;
 	pthread_t thread;
 	bool started;
 	/* Held for a whole commit or delete pass (worker or control request). */
@@ -74,6 +83,25 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
  * (ns_conflict_resolve), its directory is listed again, one `conflict` event. 0 when done
  * or nothing to do; an S3 error leaves it for the next pass. Caller holds commit_lock. */
 int sync_conflict_resolve(struct sync_export *se, uint64_t ino, struct sync_result *res);
+
+/* Before uploads and deletes (called by both passes, under the commit_lock): probe the
+ * server's conditional writes once, and abort multipart uploads an earlier pass left
+ * unfinished. Non-zero: S3 did not answer the probe; the pass must not write. */
+int sync_s3_ready(struct sync_export *se);
+/* After an S3 call of a pass failed with rc: is S3 unreachable as a whole (one LIST,
+ * without retries, fails too)? Then the rest of the pass would only fail the same way,
+ * one retry series after another: the pass stops, and the worker's passes wait a few
+ * seconds (sync_s3_down) before trying again from the start. */
+bool sync_s3_unreachable(struct sync_export *se, int rc);
+bool sync_s3_down(struct sync_export *se);
+
+/* uploads.c — multipart uploads started and not seen to end, kept in the store */
+/* s3_upload_hook_fn; arg: the struct sync_export. Records STARTED, drops GONE. */
+int sync_upload_hook(void *arg, enum s3_upload_event ev, const char *key, const char *upload_id);
+/* Abort every recorded upload (none runs: called under the commit_lock at the start of a
+ * pass) and drop its record; one that failed for lack of an answer stays recorded for the
+ * next pass. */
+int sync_uploads_abort_orphans(struct sync_export *se);
 
 /* rename.c */
 /* Carry out directory renames in S3 (ns_rename's dirjobs), oldest job first: up to

@@ -13,6 +13,8 @@
 #     recorded use moved 40 days back, `s3filesctl evict` drops them by age.
 #   guest run 2: every file reads back byte-exact (fetched again from S3), and a new write
 #     goes through at once.
+#   host: the age rule is selective: with the tier below the quota, data made 40 days old
+#     goes only if it is clean (the dirty f.bin stays), recent clean data stays.
 set -uo pipefail
 T_SUITE=evict
 . "$(dirname "$0")/../lib/common.sh"
@@ -139,5 +141,39 @@ step read_f sh -c "test \$(sha256sum $M/ev/f.bin | cut -d' ' -f1) = $SHA_F"
 step umount umount $M
 GUEST
 run_guest guest2 "$WORK/guest2.sh"
+
+# ---- host: the age rule drops old clean data only ----
+# Now the tier holds re-read clean data and the dirty f.bin. A forced pass first brings it
+# below 90 % of the quota (so the capacity rule takes nothing more); then the dirty file's
+# data is made 40 days old (it must stay), then the clean data too (it must go).
+data_file_of() { # NAME.bin: the tier file holding its bytes
+  local f
+  for f in $(find "$DATA_DIR" -type f); do cmp -s "$f" "$WORK/data/$1" && { echo "$f"; return 0; }; done
+  return 1
+}
+s3f_ctl "$STACK" evict >/dev/null 2>&1
+dirty_file=$(data_file_of f.bin)
+clean_files=$(find "$DATA_DIR" -type f | grep -vx "${dirty_file:-none}")
+echo "# before the age rule: dirty f.bin in ${dirty_file##*/}, clean: $(echo $clean_files | wc -w) file(s), tier $(tier_bytes) bytes"
+if [ -n "$dirty_file" ] && [ -n "$clean_files" ]; then
+  touch -a -m -d '40 days ago' "$dirty_file"
+  out=$(s3f_ctl "$STACK" evict 2>&1)
+  left=$(find "$DATA_DIR" -type f | wc -l)
+  if echo "$out" | grep -q 'by_age=0 ' && [ -f "$dirty_file" ] && [ "$left" = $(( $(echo $clean_files | wc -w) + 1 )) ]; then
+    t_pass evict_age_keeps_dirty_and_recent
+  else
+    t_fail evict_age_keeps_dirty_and_recent "$out; $left data files left"
+  fi
+  touch -a -m -d '40 days ago' $clean_files
+  out=$(s3f_ctl "$STACK" evict 2>&1)
+  if echo "$out" | grep -q "by_age=$(echo $clean_files | wc -w) " && [ -f "$dirty_file" ] &&
+     [ "$(find "$DATA_DIR" -type f | wc -l)" = 1 ]; then
+    t_pass evict_age_drops_old_clean
+  else
+    t_fail evict_age_drops_old_clean "$out; left: $(find "$DATA_DIR" -type f | tr '\n' ' ')"
+  fi
+else
+  t_fail evict_age_selective "tier: dirty '${dirty_file:-}', clean '$clean_files'"
+fi
 
 t_done

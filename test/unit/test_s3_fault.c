@@ -545,6 +545,114 @@ static void test_multipart_part_faults(void)
 	CHECK_OK(s3_object_delete(C, K("mpuf/reset")));
 }
 
+/* s3_put_opts.upload_hook: STARTED before the parts, GONE once nothing is left on the
+ * server (completed, or aborted after a failure), no GONE when the abort failed too (the
+ * upload stays: the caller's record is all that finds it), and a refusing hook aborts. */
+struct hook_log {
+	int started, gone;
+	char id[S3_UPLOAD_ID_MAX], gone_id[S3_UPLOAD_ID_MAX];
+	int refuse;
+};
+
+static int hook_cb(void *arg, enum s3_upload_event ev, const char *key, const char *upload_id)
+{
+	struct hook_log *h = arg;
+
+	(void)key;
+	if (ev == S3_UPLOAD_STARTED) {
+		h->started++;
+		snprintf(h->id, sizeof h->id, "%s", upload_id);
+		return h->refuse;
+	}
+	h->gone++;
+	snprintf(h->gone_id, sizeof h->gone_id, "%s", upload_id);
+	return 0;
+}
+
+static void test_upload_hook(void)
+{
+	struct s3_config cfg;
+	struct s3_client *c;
+	const size_t size = 11 << 20;
+	char *data = malloc(size);
+	int fd = tmp_fd("hook");
+	struct hook_log h = { 0 };
+	struct s3_put_opts opts = { .upload_hook = hook_cb, .upload_hook_arg = &h };
+	struct s3_upload *ups;
+	size_t n;
+
+	CHECK(data && fd >= 0);
+	fill(data, size, 9);
+	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
+	cfg_init(&cfg);
+	cfg.part_size = 5 << 20;
+	cfg.multipart_threshold = 5 << 20;
+	CHECK_OK(s3_client_open(&cfg, &c));
+	/* completed */
+	CHECK_OK(s3_object_put_fd(c, K("hook/ok"), fd, 0, size, &opts, NULL));
+	CHECK(h.started == 1 && h.gone == 1 && h.id[0] && strcmp(h.id, h.gone_id) == 0);
+	/* a part fails for good, the abort works: gone */
+	const struct s3_fault_rule r1 = { .op = S3_OP_MPU_PART, .nth = 2, .action = S3_FAULT_STATUS,
+					  .status = 400 };
+	memset(&h, 0, sizeof h);
+	CHECK_OK(s3_fault_set(c, &r1, 1));
+	CHECK(s3_object_put_fd(c, K("hook/bad"), fd, 0, size, &opts, NULL) != 0);
+	CHECK(h.started == 1 && h.gone == 1 && strcmp(h.id, h.gone_id) == 0);
+	/* the abort fails too: no GONE, and the upload is still there */
+	const struct s3_fault_rule r2[2] = {
+		{ .op = S3_OP_MPU_PART, .nth = 2, .action = S3_FAULT_STATUS, .status = 400 },
+		{ .op = S3_OP_MPU_ABORT, .action = S3_FAULT_STATUS, .status = 400 },
+	};
+	memset(&h, 0, sizeof h);
+	CHECK_OK(s3_fault_set(c, r2, 2));
+	CHECK(s3_object_put_fd(c, K("hook/left"), fd, 0, size, &opts, NULL) != 0);
+	CHECK_OK(s3_fault_set(c, NULL, 0));
+	CHECK(h.started == 1 && h.gone == 0 && h.id[0]);
+	CHECK_OK(s3_mpu_list(C, K("hook/"), &ups, &n));
+	bool found = n == 1 && strcmp(ups[0].upload_id, h.id) == 0;
+	s3_uploads_free(ups, n);
+	CHECK(found);
+	CHECK_OK(s3_mpu_abort(C, K("hook/left"), h.id));
+	/* a hook that cannot record the upload: nothing is sent, the upload is aborted */
+	memset(&h, 0, sizeof h);
+	h.refuse = ENOSPC;
+	CHECK_INT_EQ(s3_object_put_fd(c, K("hook/refused"), fd, 0, size, &opts, NULL), ENOSPC);
+	CHECK(h.started == 1 && h.gone == 1);
+	s3_client_close(c);
+	CHECK_OK(s3_mpu_list(C, K("hook/"), &ups, &n));
+	s3_uploads_free(ups, n);
+	CHECK_INT_EQ(n, 0);
+	CHECK_INT_EQ(s3_object_head(C, K("hook/refused"), NULL), ENOENT);
+	CHECK_OK(s3_object_delete(C, K("hook/ok")));
+	free(data);
+	close(fd);
+}
+
+/* s3_list_req.once: one attempt, whatever the failure. */
+static void test_list_once(void)
+{
+	const struct s3_fault_rule r = { .op = S3_OP_LIST, .action = S3_FAULT_NET };
+	struct s3_list_req req = { .prefix = K("once/"), .max_keys = 1, .once = true };
+	struct s3_list_page pg = { 0 };
+
+	faults(&r, 1);
+	int rc = s3_list(C, &req, &pg);
+	unsigned f = fired();
+
+	req.once = false;
+	int rc2 = s3_list(C, &req, &pg);
+	unsigned f2 = fired();
+
+	faults(NULL, 0);
+	CHECK_INT_EQ(rc, S3F_E_S3_NET);
+	CHECK_INT_EQ(f, 1);
+	CHECK_INT_EQ(rc2, S3F_E_S3_NET);
+	CHECK_INT_EQ(f2 - f, MAX_RETRIES + 1);
+	req.once = true;
+	CHECK_OK(s3_list(C, &req, &pg));
+	s3_list_page_free(&pg);
+}
+
 /* Parallel ranged GET with chunks failing here and there: exact result. */
 static void test_parallel_get_faults(void)
 {
@@ -736,6 +844,8 @@ int main(void)
 	CHECK_RUN(test_error_mapping);
 	CHECK_RUN(test_scoping);
 	CHECK_RUN(test_multipart_part_faults);
+	CHECK_RUN(test_upload_hook);
+	CHECK_RUN(test_list_once);
 	CHECK_RUN(test_parallel_get_faults);
 	CHECK_RUN(test_batch_get_buf_faults);
 	CHECK_RUN(test_observer_every_call);
