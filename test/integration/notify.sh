@@ -120,6 +120,8 @@ endpoints() {
   [ "$code" = 200 ] && grep -qx ok "$WORK/health" || { echo "notify /health: $code"; return 1; }
   code=$(curl -s -o /dev/null -w '%{http_code}' "$METRICS_URL/health")
   [ "$code" = 200 ] || { echo "metrics /health: $code"; return 1; }
+  # the daemon's first poll (at start; the next is 10 minutes away) has been counted
+  wait_ms 10000 metric_ge 's3files_sync_polls_total{export="1"}' 1 || { echo "no first poll"; return 1; }
   curl -sf -D "$WORK/m.hdr" -o "$WORK/m1" "$METRICS_URL/metrics"
   grep -qi '^Content-Type: text/plain; version=0.0.4' "$WORK/m.hdr" || { echo "content type"; return 1; }
   for l in '# TYPE s3files_notifications_received_total counter' \
