@@ -9,6 +9,11 @@
  * ceil(D * P / Poll_Max_Lists) poll intervals, and the LIST cost is bounded by
  * Poll_Max_Lists per Poll_Interval_Ms.
  *
+ * A directory never listed but looked into by name (import_lookup: a deep path, a file
+ * opened among many) is not listed either: the names it knows are asked for again, two
+ * requests each (counted against Poll_Max_Lists), so what another client changes or
+ * deletes there shows up too.
+ *
  * Directories at or below a directory rename that the daemon is still carrying out in S3
  * are skipped (import_dir refuses them): their objects are half under the old prefix and
  * half under the new one, and reading that as deletions and creations by another client
@@ -18,45 +23,123 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
 #include "import.h"
 #include "log.h"
 
-struct sync_dirs {
+struct sync_inos {
 	uint64_t *ino;
 	size_t n, cap;
 };
 
-static int sync_dirs_cb(void *arg, const struct meta_inode *in)
+static int sync_inos_add(struct sync_inos *l, uint64_t ino)
 {
-	struct sync_dirs *d = arg;
-
-	if (in->type != META_T_DIR || !(in->flags & META_F_IMPORTED) ||
-	    !(in->flags & META_F_IN_S3))
-		return 0;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		uint64_t *p = realloc(d->ino, cap * sizeof *p);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		uint64_t *p = realloc(l->ino, cap * sizeof *p);
 
 		if (!p)
 			return ENOMEM;
-		d->ino = p;
-		d->cap = cap;
+		l->ino = p;
+		l->cap = cap;
 	}
-	d->ino[d->n++] = in->ino;
+	l->ino[l->n++] = ino;
 	return 0;
+}
+
+/* Directories bound to S3, in inode order: listed ones (re-listed whole) and ones only
+ * looked into by name (import_lookup; bit 63 set), whose known names are asked for again
+ * one by one. Inode numbers stay far below 2^63. */
+#define SYNC_LOOKED (1ULL << 63)
+
+static int sync_dirs_cb(void *arg, const struct meta_inode *in)
+{
+	if (in->type != META_T_DIR || !(in->flags & META_F_IN_S3))
+		return 0;
+	return sync_inos_add(arg, in->ino | ((in->flags & META_F_IMPORTED) ? 0 : SYNC_LOOKED));
 }
 
 static int sync_dirs_txn(struct meta_txn *t, void *arg)
 {
-	((struct sync_dirs *)arg)->n = 0;
+	((struct sync_inos *)arg)->n = 0;
 	return meta_inode_iter(t, 0, sync_dirs_cb, arg);
+}
+
+/* The names a directory not listed holds that came from S3 (clean and bound). */
+struct sync_names {
+	uint64_t dir;
+	char (*name)[META_NAME_MAX + 1];
+	size_t *len;
+	size_t n, cap;
+	struct meta_txn *t;
+};
+
+static int sync_names_cb(void *arg, const struct meta_dirent *de)
+{
+	struct sync_names *c = arg;
+	struct meta_inode in;
+	int rc = meta_inode_get(c->t, de->ino, &in);
+
+	if (rc)
+		return rc == ENOENT ? 0 : rc;
+	if (!(in.flags & META_F_IN_S3) || in.sync != META_S_CLEAN)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		void *p = realloc(c->name, cap * sizeof *c->name), *q;
+
+		if (!p)
+			return ENOMEM;
+		c->name = p;
+		q = realloc(c->len, cap * sizeof *c->len);
+		if (!q)
+			return ENOMEM;
+		c->len = q;
+		c->cap = cap;
+	}
+	memcpy(c->name[c->n], de->name, de->name_len);
+	c->name[c->n][de->name_len] = '\0';
+	c->len[c->n++] = de->name_len;
+	return 0;
+}
+
+static int sync_names_txn(struct meta_txn *t, void *arg)
+{
+	struct sync_names *c = arg;
+
+	c->n = 0;
+	c->t = t;
+	return meta_dir_iter(t, c->dir, 0, sync_names_cb, c);
+}
+
+/* A directory only looked into by name: each name it knows is asked for again (what a
+ * listing would have told: changed, gone). Two requests a name at most; *lists counts
+ * them against the poll's budget. */
+static int sync_poll_looked(struct sync_export *se, uint64_t dir, uint64_t *lists)
+{
+	struct sync_names c = { .dir = dir };
+	int rc, first = 0;
+
+	rc = meta_read(se->x->meta, sync_names_txn, &c);
+	for (size_t i = 0; rc == 0 && i < c.n; i++) {
+		int r = import_lookup(se->x, dir, c.name[i], c.len[i]);
+
+		*lists += 2;
+		if (r && r != EAGAIN && !first)
+			first = r;
+		if (r && sync_s3_unreachable(se, r))
+			break;
+	}
+	free(c.name);
+	free(c.len);
+	return rc ? rc : first;
 }
 
 int sync_poll_pass(struct sync_export *se)
 {
-	struct sync_dirs d = { 0 };
+	struct sync_inos d = { 0 };
 	uint64_t lists = 0;
 	size_t from = 0;
 	int rc, first = 0;
@@ -66,12 +149,13 @@ int sync_poll_pass(struct sync_export *se)
 		goto out;
 	/* Round robin under Poll_Max_Lists: start after the directory the last poll got
 	 * to (inode order), wrap around, stop when the budget is spent. */
-	while (from < d.n && d.ino[from] <= se->poll_after)
+	while (from < d.n && (d.ino[from] & ~SYNC_LOOKED) <= se->poll_after)
 		from++;
 	if (from == d.n)
 		from = 0;
 	for (size_t k = 0; k < d.n; k++) {
 		size_t i = (from + k) % d.n;
+		uint64_t dir = d.ino[i] & ~SYNC_LOOKED;
 		struct import_stats st = { 0 };
 
 		if (lists >= se->cfg->poll_max_lists) {
@@ -80,8 +164,11 @@ int sync_poll_pass(struct sync_export *se)
 				  d.n);
 			break;
 		}
-		se->poll_after = d.ino[i];
-		rc = import_dir(se->x, d.ino[i], &st);
+		se->poll_after = dir;
+		if (d.ino[i] & SYNC_LOOKED)
+			rc = sync_poll_looked(se, dir, &lists);
+		else
+			rc = import_dir(se->x, dir, &st);
 		lists += st.pages;
 		if (rc == ENOENT || rc == ENOTDIR)
 			continue;	/* removed meanwhile */
@@ -96,7 +183,7 @@ int sync_poll_pass(struct sync_export *se)
 		}
 		if (st.created || st.changed || st.removed || st.conflicts)
 			LOG_INFO(LOG_C_SYNC, "export %u: dir %llu: +%llu ~%llu -%llu !%llu",
-				 se->cfg->export_id, (unsigned long long)d.ino[i],
+				 se->cfg->export_id, (unsigned long long)dir,
 				 (unsigned long long)st.created, (unsigned long long)st.changed,
 				 (unsigned long long)st.removed, (unsigned long long)st.conflicts);
 	}

@@ -3,6 +3,8 @@
 #   - with Poll_Max_Lists = 1, each poll makes one LIST (the daemon's LIST count grows by
 #     about one per Poll_Interval_Ms, not one per listed directory), going round the
 #     directories in turn: objects put into four listed directories all show up;
+#   - a file reached by a deep path through directories never listed is refreshed too
+#     (changed, then deleted in S3), without listing those directories;
 #   - a directory never listed through the mount costs nothing and is not imported.
 set -uo pipefail
 T_SUITE=poll
@@ -31,7 +33,7 @@ names() { nfs-ls "nfs://127.0.0.1/s3files$1?version=4&nfsport=$NFS_PORT" 2>/dev/
 metric() { curl -sf "http://127.0.0.1:$MP/metrics" | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }
 lists() { metric 's3files_s3_requests_total{op="list"}'; }
 
-listed() { for d in p1 p2 p3 p4; do names "/$d" | grep -qx a || return 1; done; }
+listed() { names / | grep -qx p1 && for d in p1 p2 p3 p4; do names "/$d" | grep -qx a || return 1; done; }
 t_step list_through_nfs t_wait_for 20 listed
 
 # The LIST rate: about one per poll interval (root + 4 directories are listed).
@@ -54,6 +56,23 @@ if t_wait_for 30 all_new; then
 else
   t_fail round_robin_reaches_all "$(for d in p1 p2 p3 p4; do echo "$d: $(names /$d | tr '\n' ' ')"; done)"
 fi
+
+# A file reached by a deep path in directories never listed: a change and then the
+# delete of its object show up too (its name is asked for again at each poll).
+echo "version one" >"$WORK/data/v1"; echo "version two, longer" >"$WORK/data/v2"
+s3_put_file "$B" "${P}deep/x/y/f" "$WORK/data/v1" >/dev/null
+url="nfs://127.0.0.1/s3files/deep/x/y/f?version=4&nfsport=$NFS_PORT"
+cat_is() { cmp -s <(nfs-cat "$url" 2>/dev/null) "$1"; }
+t_step deep_path_read t_wait_for 20 cat_is "$WORK/data/v1"
+s3_put_file "$B" "${P}deep/x/y/f" "$WORK/data/v2" >/dev/null
+t_step deep_path_change_seen t_wait_for 30 cat_is "$WORK/data/v2"
+out=$(s3f_ctl "$STACK" ls deep/x 2>&1)
+if grep -q 'listed=0\|not been listed\|never' <<<"$out$(s3f_ctl "$STACK" ls deep/x 2>&1 >/dev/null)" ||
+   [ "$(grep -c '^[fdl] ' <<<"$out")" = 1 ]; then t_pass deep_dirs_not_listed
+else t_fail deep_dirs_not_listed "$out"; fi
+s3_rm "$B" "${P}deep/x/y/f" >/dev/null
+gone() { ! nfs-cat "$url" >/dev/null 2>&1; }
+t_step deep_path_delete_seen t_wait_for 30 gone
 
 # "cold" was never listed through the mount: no inode for its children yet.
 out=$(s3f_ctl "$STACK" ls cold 2>&1)
