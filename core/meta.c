@@ -36,10 +36,11 @@
 #include "err.h"
 #include "log.h"
 
-/* Schema 3 added the moves and dirjobs tables; a schema-2 store is upgraded in place
- * (the new tables start empty, which is exactly its state). */
-#define META_SCHEMA 3
-#define META_SCHEMA_UPGRADABLE 2
+/* Schema 3 added the moves and dirjobs tables (they start empty, which is exactly an
+ * older store's state); schema 4 the s3dirs index, which an upgrade builds from the
+ * inodes. Stores of schema 2 and 3 are upgraded in place. */
+#define META_SCHEMA 4
+#define META_SCHEMA_UPGRADABLE_MIN 2
 #define META_REC_VERSION 2
 #define META_RAWKEY_MAX 480
 #define META_HASHKEY_HEAD 448
@@ -47,7 +48,7 @@
 
 enum meta_dbi_idx {
 	DB_INODES, DB_DIRENTS, DB_COOKIES, DB_KEYS, DB_DIRTY, DB_DELETES, DB_EXTENTS,
-	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_MOVES, DB_DIRJOBS, DB_COUNT
+	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_MOVES, DB_DIRJOBS, DB_S3DIRS, DB_COUNT
 };
 
 static const struct {
@@ -67,6 +68,7 @@ static const struct {
 	[DB_INFO] = { "info", 0 },
 	[DB_MOVES] = { "moves", MDB_INTEGERKEY },
 	[DB_DIRJOBS] = { "dirjobs", MDB_INTEGERKEY },
+	[DB_S3DIRS] = { "s3dirs", MDB_INTEGERKEY },
 };
 
 struct meta_env {
@@ -400,6 +402,57 @@ static int meta_mkdir_p(const char *dir)
 	return 0;
 }
 
+/* ---- s3dirs: directories bound to S3, the ones the daemon re-lists ----
+ * Kept by meta_inode_put/meta_inode_del, so that a poll walks the directories, not every
+ * inode of the store. */
+
+static int meta_s3dirs_set(MDB_txn *txn, MDB_dbi dbi, uint64_t ino, bool on)
+{
+	MDB_val k = { sizeof ino, &ino }, v = { 0, NULL };
+	int rc;
+
+	if (on)
+		return mdb_put(txn, dbi, &k, &v, 0);
+	rc = mdb_del(txn, dbi, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Fill the index from the inodes (upgrade from a schema without it). */
+static int meta_s3dirs_build(struct meta_env *me, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0;
+	int rc;
+
+	rc = mdb_cursor_open(txn, me->dbi[DB_INODES], &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_inode in;
+		uint64_t ino;
+
+		memcpy(&ino, k.mv_data, 8);
+		rc = meta_inode_decode(ino, v.mv_data, v.mv_size, &in);
+		if (rc)
+			break;
+		if (in.type == META_T_DIR && (in.flags & META_F_IN_S3)) {
+			rc = meta_s3dirs_set(txn, me->dbi[DB_S3DIRS], ino, true);
+			if (rc)
+				break;
+			n++;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0)
+		LOG_INFO(LOG_C_META, "%s: indexed %llu directories bound to S3", me->dir,
+			 (unsigned long long)n);
+	return rc;
+}
+
 static int meta_env_bootstrap(struct meta_env *me)
 {
 	MDB_txn *txn = NULL;
@@ -434,8 +487,13 @@ static int meta_env_bootstrap(struct meta_env *me)
 			goto fail;
 		}
 		memcpy(&have, v.mv_data, sizeof have);
-		if (have == META_SCHEMA_UPGRADABLE) {
-			/* The tables opened above with MDB_CREATE are the whole upgrade. */
+		if (have >= META_SCHEMA_UPGRADABLE_MIN && have < META_SCHEMA) {
+			/* The tables opened above with MDB_CREATE, and the s3dirs index. */
+			rc = meta_s3dirs_build(me, txn);
+			if (rc)
+				goto fail;
+			k.mv_data = (void *)"schema";
+			k.mv_size = 6;
 			v.mv_data = &schema;
 			v.mv_size = sizeof schema;
 			rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0);
@@ -497,7 +555,8 @@ static int meta_env_bootstrap(struct meta_env *me)
 		k.mv_size = sizeof ino;
 		v.mv_data = rec;
 		v.mv_size = meta_inode_encode(&root, rec, sizeof rec);
-		if ((rc = mdb_put(txn, me->dbi[DB_INODES], &k, &v, 0)))
+		if ((rc = mdb_put(txn, me->dbi[DB_INODES], &k, &v, 0)) ||
+		    (rc = meta_s3dirs_set(txn, me->dbi[DB_S3DIRS], ino, true)))
 			goto fail;
 	}
 	return mdb_txn_commit(txn);
@@ -788,16 +847,48 @@ int meta_inode_put(struct meta_txn *t, const struct meta_inode *in)
 	size_t n = meta_inode_encode(in, rec, sizeof rec);
 	MDB_val k = meta_u64_val(&ino), v = { n, rec };
 
+	int rc;
+
 	if (n > sizeof rec)
 		return S3F_E_META_CORRUPT;
-	return mdb_put(t->txn, DBI(t, DB_INODES), &k, &v, 0);
+	rc = mdb_put(t->txn, DBI(t, DB_INODES), &k, &v, 0);
+	/* Inode numbers are never reused and never change type: only directories can be
+	 * (or stop being) in the index. */
+	if (rc == 0 && in->type == META_T_DIR)
+		rc = meta_s3dirs_set(t->txn, DBI(t, DB_S3DIRS), ino, (in->flags & META_F_IN_S3) != 0);
+	return rc;
 }
 
 int meta_inode_del(struct meta_txn *t, uint64_t ino)
 {
 	MDB_val k = meta_u64_val(&ino);
+	int rc = meta_rc(mdb_del(t->txn, DBI(t, DB_INODES), &k, NULL));
 
-	return meta_rc(mdb_del(t->txn, DBI(t, DB_INODES), &k, NULL));
+	if (rc == 0)
+		rc = meta_s3dirs_set(t->txn, DBI(t, DB_S3DIRS), ino, false);
+	return rc;
+}
+
+int meta_s3dir_iter(struct meta_txn *t, meta_ino_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_S3DIRS), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t ino;
+
+		memcpy(&ino, k.mv_data, 8);
+		rc = fn(arg, ino);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int meta_inode_iter(struct meta_txn *t, uint64_t after, meta_inode_fn fn, void *arg)

@@ -20,6 +20,9 @@
  *                                                                still is until the daemon moves it)
  *   dirjobs   job id (u64)              -> old and new key prefix, progress (directory renames
  *                                                                being carried out in S3)
+ *   s3dirs    ino                       -> ()                   (directories bound to S3: the
+ *                                                                index the daemon polls; kept
+ *                                                                by meta_inode_put/_del)
  *
  * Readdir cookies: each directory hands out increasing cookies (from 3; 0-2 are NFS's);
  * an entry keeps its cookie for life, a new or renamed-in entry gets a new, larger one.
@@ -178,6 +181,9 @@ int meta_dirty_add(struct meta_txn *txn, uint64_t ino);
 int meta_dirty_del(struct meta_txn *txn, uint64_t ino);
 typedef int (*meta_ino_fn)(void *arg, uint64_t ino);
 int meta_dirty_iter(struct meta_txn *txn, meta_ino_fn fn, void *arg);
+/* Directories bound to S3 (META_F_IN_S3), in inode order, from the s3dirs index;
+ * fn returning non-zero stops the walk and is returned. */
+int meta_s3dir_iter(struct meta_txn *txn, meta_ino_fn fn, void *arg);
 int meta_dirty_count(struct meta_txn *txn, uint64_t *n);
 
 /* ---- pending deletes of S3 keys ---- */
@@ -268,7 +274,7 @@ int meta_info_del(struct meta_txn *txn, const char *name);	/* 0 if it was not th
 struct meta_stats {
 	uint64_t map_size;		/* current map size */
 	uint64_t used_bytes;		/* pages in use * page size */
-	uint64_t entries[13];		/* per table, in the order of the list above */
+	uint64_t entries[14];		/* per table, in the order of the list above */
 	uint64_t inodes;
 };
 int meta_stats_get(struct meta_env *env, struct meta_stats *st);

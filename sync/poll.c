@@ -54,17 +54,32 @@ static int sync_inos_add(struct sync_inos *l, uint64_t ino)
  * one by one. Inode numbers stay far below 2^63. */
 #define SYNC_LOOKED (1ULL << 63)
 
-static int sync_dirs_cb(void *arg, const struct meta_inode *in)
+struct sync_dirs_ctx {
+	struct sync_inos *l;
+	struct meta_txn *t;
+};
+
+static int sync_dirs_cb(void *arg, uint64_t ino)
 {
-	if (in->type != META_T_DIR || !(in->flags & META_F_IN_S3))
+	struct sync_dirs_ctx *c = arg;
+	struct meta_inode in;
+	int rc = meta_inode_get(c->t, ino, &in);
+
+	if (rc)
+		return rc == ENOENT ? 0 : rc;
+	if (in.type != META_T_DIR || !(in.flags & META_F_IN_S3))
 		return 0;
-	return sync_inos_add(arg, in->ino | ((in->flags & META_F_IMPORTED) ? 0 : SYNC_LOOKED));
+	return sync_inos_add(c->l, ino | ((in.flags & META_F_IMPORTED) ? 0 : SYNC_LOOKED));
 }
 
+/* From the store's index of directories bound to S3: a poll costs what the directories
+ * cost, not a walk over every inode. */
 static int sync_dirs_txn(struct meta_txn *t, void *arg)
 {
-	((struct sync_inos *)arg)->n = 0;
-	return meta_inode_iter(t, 0, sync_dirs_cb, arg);
+	struct sync_dirs_ctx c = { arg, t };
+
+	c.l->n = 0;
+	return meta_s3dir_iter(t, sync_dirs_cb, &c);
 }
 
 /* The names a directory not listed holds that came from S3 (clean and bound). */

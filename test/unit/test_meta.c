@@ -682,26 +682,132 @@ static void test_moves_dirjobs(void)
 }
 
 /* A store of schema 2 (no moves, no dirjobs) opens and is upgraded in place. */
-static void test_schema_upgrade(void)
+struct ino_list {
+	uint64_t ino[16];
+	int n;
+};
+
+static int collect_ino(void *arg, uint64_t ino)
 {
-	const char *dir = check_tmpdir();
-	struct meta_env *me = open_env(dir, 0);
+	struct ino_list *l = arg;
+
+	if (l->n < 16)
+		l->ino[l->n++] = ino;
+	return 0;
+}
+
+static struct ino_list s3dirs(struct meta_env *me)
+{
+	struct ino_list l = { .n = 0 };
 	struct meta_txn *t;
-	struct meta_inode root;
-	uint32_t old = 2, now = 0;
-	size_t len;
+
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	CHECK_OK(meta_s3dir_iter(t, collect_ino, &l));
+	meta_txn_abort(t);
+	return l;
+}
+
+/* Put a directory (or file) inode with the given flags; returns its number. */
+static uint64_t put_node(struct meta_env *me, enum meta_type type, uint32_t flags)
+{
+	struct meta_txn *t;
+	struct meta_inode in;
+	uint64_t ino;
+	uint32_t gen;
 
 	CHECK_OK(meta_txn_begin(me, true, &t));
-	CHECK_OK(meta_info_put(t, "schema", &old, sizeof old));
+	CHECK_OK(meta_ino_alloc(t, &ino, &gen));
+	meta_inode_init(&in, ino, gen, META_ROOT_INO, type, 0755, 0, 0, meta_now_ns());
+	in.flags = flags;
+	CHECK_OK(meta_inode_put(t, &in));
 	CHECK_OK(meta_txn_commit(t));
+	return ino;
+}
+
+/* The s3dirs index follows the inodes: a directory bound to S3 is in it, one that stops
+ * being bound or is deleted leaves it; files never are. */
+static void test_s3dirs_index(void)
+{
+	struct meta_env *me = open_env(check_tmpdir(), 0);
+	struct meta_txn *t;
+	struct meta_inode in;
+	struct ino_list l;
+	uint64_t d1, d2, f;
+
+	l = s3dirs(me);
+	CHECK_INT_EQ(l.n, 1);
+	CHECK_U64_EQ(l.ino[0], META_ROOT_INO);
+	d1 = put_node(me, META_T_DIR, META_F_IN_S3 | META_F_IMPORTED);
+	d2 = put_node(me, META_T_DIR, 0);
+	f = put_node(me, META_T_REG, META_F_IN_S3);
+	l = s3dirs(me);
+	CHECK_INT_EQ(l.n, 2);
+	CHECK_U64_EQ(l.ino[1], d1);
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_inode_get(t, d2, &in));
+	in.flags |= META_F_IN_S3;		/* its marker was uploaded */
+	CHECK_OK(meta_inode_put(t, &in));
+	CHECK_OK(meta_inode_get(t, d1, &in));
+	in.flags &= ~(uint32_t)META_F_IN_S3;	/* gone from S3, kept for local changes */
+	CHECK_OK(meta_inode_put(t, &in));
+	CHECK_OK(meta_txn_commit(t));
+	l = s3dirs(me);
+	CHECK_INT_EQ(l.n, 2);
+	CHECK_U64_EQ(l.ino[1], d2);
+	CHECK_OK(meta_txn_begin(me, true, &t));
+	CHECK_OK(meta_inode_del(t, d2));
+	CHECK_OK(meta_inode_del(t, f));
+	CHECK_OK(meta_txn_commit(t));
+	l = s3dirs(me);
+	CHECK_INT_EQ(l.n, 1);
 	meta_env_close(me);
-	me = open_env(dir, 0);
-	CHECK_OK(meta_txn_begin(me, false, &t));
-	CHECK_OK(meta_info_get(t, "schema", &now, sizeof now, &len));
-	CHECK_OK(meta_inode_get(t, META_ROOT_INO, &root));
-	meta_txn_abort(t);
-	CHECK_INT_EQ(now, 3);
-	meta_env_close(me);
+}
+
+/* Stores of schema 2 and 3 are upgraded in place; the s3dirs index (new in 4) is built
+ * from their inodes. */
+static void test_schema_upgrade(void)
+{
+	for (uint32_t old = 2; old <= 3; old++) {
+		const char *dir = check_tmpdir();
+		struct meta_env *me = open_env(dir, 0);
+		struct meta_txn *t;
+		struct meta_inode root;
+		struct ino_list l;
+		uint32_t now = 0;
+		uint64_t d1;
+		size_t len;
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+
+		d1 = put_node(me, META_T_DIR, META_F_IN_S3);
+		put_node(me, META_T_DIR, 0);
+		CHECK_OK(meta_txn_begin(me, true, &t));
+		CHECK_OK(meta_info_put(t, "schema", &old, sizeof old));
+		CHECK_OK(meta_txn_commit(t));
+		meta_env_close(me);
+		/* An old store had no index: empty it behind the store's back. */
+		CHECK_OK(mdb_env_create(&env));
+		CHECK_OK(mdb_env_set_maxdbs(env, 32));
+		CHECK_OK(mdb_env_open(env, dir, 0, 0600));
+		CHECK_OK(mdb_txn_begin(env, NULL, 0, &txn));
+		CHECK_OK(mdb_dbi_open(txn, "s3dirs", MDB_INTEGERKEY, &dbi));
+		CHECK_OK(mdb_drop(txn, dbi, 0));
+		CHECK_OK(mdb_txn_commit(txn));
+		mdb_env_close(env);
+
+		me = open_env(dir, 0);
+		CHECK_OK(meta_txn_begin(me, false, &t));
+		CHECK_OK(meta_info_get(t, "schema", &now, sizeof now, &len));
+		CHECK_OK(meta_inode_get(t, META_ROOT_INO, &root));
+		meta_txn_abort(t);
+		CHECK_INT_EQ(now, 4);
+		l = s3dirs(me);
+		CHECK_INT_EQ(l.n, 2);		/* the root and d1, not the unbound directory */
+		CHECK_U64_EQ(l.ino[0], META_ROOT_INO);
+		CHECK_U64_EQ(l.ino[1], d1);
+		meta_env_close(me);
+	}
 }
 
 int main(void)
@@ -720,6 +826,7 @@ int main(void)
 	CHECK_RUN(test_schema_mismatch);
 	CHECK_RUN(test_badkeys);
 	CHECK_RUN(test_moves_dirjobs);
+	CHECK_RUN(test_s3dirs_index);
 	CHECK_RUN(test_schema_upgrade);
 	return check_done();
 }
