@@ -194,10 +194,10 @@ s3f__stop_pid() {
     [ "$group" = group ] && target=-$pid
     kill -TERM -- "$target" 2>/dev/null
     for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL -- "$target" 2>/dev/null
+    kill -0 "$pid" 2>/dev/null && { kill -KILL -- "$target" 2>/dev/null || true; }
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     # Children that outlived the leader.
-    [ "$group" = group ] && kill -KILL -- "$target" 2>/dev/null
+    if [ "$group" = group ]; then kill -KILL -- "$target" 2>/dev/null || true; fi
   fi
   rm -f "$pidfile"
 }
@@ -207,7 +207,9 @@ s3f__stop_pid() {
 # s3f__relay_start DIR NAME LISTEN_ADDR LISTEN_PORT TARGET: a socat TCP relay in this host's
 # network namespace, PID in DIR/relay-NAME.pid; waits until it listens.
 s3f__relay_start() {
-  local dir=$1 name=$2 addr=$3 port=$4 target=$5 pid i
+  local dir=$1 name=$2 addr=$3 port=$4 target=$5 pid i match
+  match=$addr
+  [ "$addr" = 0.0.0.0 ] && match=""
   setsid socat -lf "$dir/relay-$name.log" \
     "TCP-LISTEN:$port,bind=$addr,reuseaddr,fork,nodelay" "TCP:$target,nodelay" \
     </dev/null >>"$dir/relay-$name.log" 2>&1 &
@@ -215,7 +217,7 @@ s3f__relay_start() {
   echo "$pid" >"$dir/relay-$name.pid"
   for i in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || break
-    s3f__listening "$port" "$addr" && return 0
+    s3f__listening "$port" "$match" && return 0
     sleep 0.05
   done
   echo "relay $name ($addr:$port -> $target) did not start:" >&2
@@ -272,10 +274,12 @@ s3f__ns_up() {
   [ -n "$ep_port" ] || { [ "$scheme" = https ] && ep_port=443 || ep_port=80; }
   relay_target=$ep_host:$ep_port
   : >"$dir/ns-hosts"
-  if [[ $ep_host =~ ^[0-9.]+$ || $ep_host == \[* ]]; then
+  # An address, or a name libcurl never looks up (it takes localhost as loopback itself).
+  if [[ $ep_host =~ ^[0-9.]+$ || $ep_host == \[* || $ep_host == localhost ||
+        $ep_host == *.localhost ]]; then
     if [ "$scheme" = https ]; then
-      echo "S3FILES_NFSV3: an https endpoint given by IP address ($ep) cannot be relayed" \
-        "(its certificate names that address); give it by host name" >&2
+      echo "S3FILES_NFSV3: an https endpoint given by address or as localhost ($ep) cannot" \
+        "be relayed (its certificate names that address); give it by host name" >&2
       ip netns del "$name"; rm -f "$dir/ns-hosts"; return 1
     fi
     relay_port=$(pick_port) || { ip netns del "$name"; return 1; }
@@ -283,8 +287,10 @@ s3f__ns_up() {
   else
     # By name: the namespace resolves the name (and the bucket's virtual host) to the relay.
     relay_port=$ep_port
-    printf '%s %s %s\n127.0.0.1 localhost\n::1 localhost\n' "$host_addr" "$ep_host" \
-      "${S3_BUCKET:-}.$ep_host" >"$dir/ns-hosts"
+    # No IPv6 address for the name: the relay listens on IPv4 only.
+    printf '%s %s %s\n' "$host_addr" "$ep_host" "${S3_BUCKET:-}.$ep_host" >"$dir/ns-hosts"
+    [ "$ep_host" = localhost ] || echo "127.0.0.1 localhost" >>"$dir/ns-hosts"
+    echo "::1 ip6-localhost ip6-loopback" >>"$dir/ns-hosts"
   fi
 
   cat >"$dir/netns.env" <<EOF
@@ -336,9 +342,9 @@ EOF
     s3f__ns_down "$dir"; return 1
   fi
   if [ "${S3FILES_RELAY_NFS:-0}" = 1 ]; then
-    if ! s3f__relay_start "$dir" nfs "${S3FILES_BIND:-0.0.0.0}" "$NFS_PORT" \
+    if ! s3f__relay_start "$dir" nfs "${S3FILES_BIND:-127.0.0.1}" "$NFS_PORT" \
            "$ns_addr:$NFS_PORT" ||
-       ! s3f__relay_start "$dir" mnt "${S3FILES_BIND:-0.0.0.0}" "${S3FILES_MNT_PORT:-20048}" \
+       ! s3f__relay_start "$dir" mnt "${S3FILES_BIND:-127.0.0.1}" "${S3FILES_MNT_PORT:-20048}" \
            "$ns_addr:${S3FILES_MNT_PORT:-20048}"; then
       s3f__ns_down "$dir"; return 1
     fi
@@ -355,16 +361,15 @@ s3f__ns_down() {
     for r in nfs mnt s3; do s3f__stop_pid "$dir/relay-$r.pid" group; done
     s3f__stop_pid "$dir/rpcbind.pid"
     s3f__stop_pid "$dir/nsholder.pid"
-    ip link show "$S3F_NS_VETH" >/dev/null 2>&1 && ip link del "$S3F_NS_VETH"
-    [ -e "/run/netns/$S3F_NS_NAME" ] && ip netns del "$S3F_NS_NAME"
-    true
+    if ip link show "$S3F_NS_VETH" >/dev/null 2>&1; then ip link del "$S3F_NS_VETH" || true; fi
+    if [ -e "/run/netns/$S3F_NS_NAME" ]; then ip netns del "$S3F_NS_NAME" || true; fi
   )
   rm -f "$dir/netns.env" "$dir/ns-hosts"
 }
 
 # s3f__ns_holder DIR: print the holder's PID when DIR's stack runs in a namespace.
 s3f__ns_holder() {
-  [ -f "$1/netns.env" ] && [ -f "$1/nsholder.pid" ] && cat "$1/nsholder.pid"
+  if [ -f "$1/netns.env" ] && [ -f "$1/nsholder.pid" ]; then cat "$1/nsholder.pid"; fi
 }
 
 s3f_nfs_host() {
