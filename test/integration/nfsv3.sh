@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nfsv3: the gateway served over NFSv3 (S3FILES_NFSV3=1: ganesha with Protocols = 3, 4 in a
-# network namespace with a private rpcbind, test/lib/s3files.sh), through libnfs on the host:
+# network namespace with a private rpcbind, test/lib/s3files.sh), through libnfs on the host
+# and the Linux kernel's NFSv3 client in the qemu guest:
 #   - the namespace's rpcbind has NFS v3/v4 and MOUNT registered, no NLM; the host has no
 #     rpcbind socket of ours and nothing of ours on port 111;
 #   - objects put directly into RGW are listed and read byte-exact over v3 (nfs-ls, nfs-cat,
@@ -16,7 +17,11 @@
 #     Squash = Root_Squash (the namespace's own address) makes root's new file and
 #     directory belong to Anonymous_Uid/Gid (over NFS and in S3's metadata), a non-root
 #     user's stay theirs, and clients without the rule keep root's ids;
-#   - the stack stops cleanly: namespace, veth and relay gone.
+#   - the kernel's v3 client (nolock, explicit ports) next to a v4.1 mount: read, ls -l of
+#     the 2,000 entries (READDIRPLUS), a write seen over v4.1 and in S3, mkdir, mv, O_EXCL
+#     create (EXCLUSIVE, with a verifier), rm, rmdir;
+#   - the stack stops cleanly: namespace, veth and relay gone;
+#   - an endpoint given by host name is kept, and reached through the namespace's relay.
 set -uo pipefail
 T_SUITE=nfsv3
 . "$(dirname "$0")/../lib/common.sh"
@@ -317,6 +322,48 @@ grep -Eq 'ACCES' <<<"$out" || { ok=0; why+="[squashed mkdir: $out] "; }
 got=$(names "$(u3 /in)" | tr '\n' ' ')
 [ "$got" = "small.txt sub three.bin twelve.bin " ] || { ok=0; why+="[entries: $got] "; }
 if [ $ok = 1 ]; then t_pass create_needs_dir_write; else t_fail create_needs_dir_write "$why"; fi
+
+# ---- the Linux kernel's NFSv3 client (qemu guest): mounted with nolock and explicit ports
+# (no rpcbind query) next to an NFSv4.1 mount of the same export; READDIRPLUS, O_EXCL
+# create (EXCLUSIVE with a verifier), writes seen through the v4.1 mount and in S3.
+if t_step build_guest "$S3F_ROOT/test/vm/build-guest.sh"; then
+  head -c $((3 * 1024 * 1024 + 7)) /dev/urandom >"$D/k.bin"
+  cat >"$WORK/guest.sh" <<'GUEST'
+O3="vers=3,proto=tcp,port=$NFS_PORT,mountport=$MNT_PORT,mountproto=tcp,nolock,addr=$A,mountaddr=$A"
+O4="vers=4.1,proto=tcp,port=$NFS_PORT,addr=$A,clientaddr=10.0.2.15"
+mkdir -p /mnt/v3 /mnt/v4
+mount_v3() { s3f-guest-util mount "$A:/s3files" /mnt/v3 nfs "$O3" && grep ' /mnt/v3 nfs .*vers=3' /proc/mounts; }
+step k_mount_v3 mount_v3 || exit 1
+step k_mount_v41 s3f-guest-util mount "$A:/s3files" /mnt/v4 nfs4 "$O4"
+step k_read_v3 sh -c "test \$(sha256sum /mnt/v3/in/three.bin | cut -d' ' -f1) = $SHA_THREE"
+step k_readdirplus_v3 sh -c "test \$(ls -l /mnt/v3/bulk | grep -c '^-') = $BULK && test \$(stat -c %s /mnt/v3/bulk/e0097) = 1"
+T0=$(now_ms)
+step k_write_v3 sh -c "cp /host$DATA/k.bin /mnt/v3/k.bin && sync"
+note "3 MiB written over the kernel's NFSv3 client in $(elapsed_ms $T0) ms"
+step k_v41_reads_v3_write cmp /host$DATA/k.bin /mnt/v4/k.bin
+step k_mkdir_rename_v3 sh -c "mkdir /mnt/v3/kd && echo one > /mnt/v3/kd/a && mv /mnt/v3/kd/a /mnt/v3/kd/b && test \"\$(cat /mnt/v4/kd/b)\" = one && test ! -e /mnt/v3/kd/a"
+step k_excl_create_v3 sh -c "set -C; echo x > /mnt/v3/kd/excl && ! (echo y > /mnt/v3/kd/excl) 2>/dev/null && test \"\$(cat /mnt/v3/kd/excl)\" = x"
+step k_rm_rmdir_v3 sh -c "rm /mnt/v3/kd/b /mnt/v3/kd/excl && rmdir /mnt/v3/kd && test ! -e /mnt/v3/kd && test ! -e /mnt/v4/kd"
+step k_umount sh -c "umount /mnt/v3 && umount /mnt/v4"
+GUEST
+  run_out=$WORK/guest.out
+  "$S3F_ROOT/test/vm/run-guest.sh" --suite "$T_SUITE" --script "$WORK/guest.sh" --timeout 300 \
+    --log "$WORK/console.log" --env NFS_PORT="$NFS_PORT" --env MNT_PORT="${S3FILES_MNT_PORT:-20048}" \
+    --env A="$H" --env DATA="$D" --env BULK="$BULK" \
+    --env SHA_THREE="$(sha256sum "$D/three.bin" | cut -d' ' -f1)" >"$run_out" 2>"$WORK/guest.err"
+  guest_rc=$?
+  cat "$run_out"
+  T_FAILED=$((T_FAILED + $(grep -c '^FAIL ' "$run_out")))
+  if [ $guest_rc -ne 0 ] && ! grep -q '^FAIL ' "$run_out"; then
+    t_fail guest "run-guest exited $guest_rc: $(tail -n 3 "$WORK/guest.err" | tr '\n' ' ')"
+  fi
+  s3f_ctl "$STACK" commit -e 1 / >/dev/null 2>&1
+  s3f_ctl "$STACK" wait-synced -e 1 --timeout 60 / >/dev/null 2>&1
+  if s3_get_file "$B" "${P}k.bin" "$WORK/k.s3" && cmp -s "$D/k.bin" "$WORK/k.s3" &&
+     ! s3_exists "$B" "${P}kd/"; then
+    t_pass k_write_in_s3
+  else t_fail k_write_in_s3 "$(cmp "$D/k.bin" "$WORK/k.s3" 2>&1) $(s3_ls "$B" "${P}kd/" | head -n 3 | tr '\n' ' ')"; fi
+fi
 
 # ---- stop: nothing left behind ----
 s3f_stack_stop "$STACK"
