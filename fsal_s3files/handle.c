@@ -270,11 +270,25 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 	};
 	int rc;
 
+	fsal_status_t st;
+
 	if (attrs_in && FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_MODE))
 		nw.mode = attrs_in->mode & 07777;
 	rc = s3f_dir_ready(d);
 	if (rc)
 		return s3f_status(rc);
+	/* Ganesha checks search permission on the directory of a new name (and write
+	 * permission for remove and rename itself), but leaves write permission for a new
+	 * name to the FSAL, as a kernel file system below would refuse it. The caller's
+	 * credentials are the squashed ones. As in POSIX, an existing name answers EEXIST
+	 * first, so an open with O_CREAT of an existing file needs no write permission. */
+	st = fsal_test_access(&d->obj_handle, FSAL_MODE_MASK_SET(FSAL_W_OK | FSAL_X_OK), NULL,
+			      NULL, false);
+	if (FSAL_IS_ERROR(st)) {
+		if (ns_lookup(x->ns, d->ino, name, strlen(name), in) == 0)
+			return fsalstat(ERR_FSAL_EXIST, EEXIST);
+		return st;
+	}
 	rc = ns_create(x->ns, d->ino, name, strlen(name), &nw, in, NULL);
 	if (rc)
 		return s3f_status(rc);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make run: serve a bucket over NFSv4.1 from this machine.
+# make run: serve a bucket over NFSv4.1 (and with S3FILES_NFSV3=1 over NFSv3) from this
+# machine.
 #
 # Without S3_ENDPOINT, a local Ceph RGW is started (state in build/run/rgw) and the bucket
 # created. Then ganesha.nfsd (with the S3FILES FSAL) and s3files-syncd start, and one line
@@ -10,6 +11,11 @@
 #   S3_ENDPOINT S3_REGION S3_BUCKET S3_PREFIX AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 #   NFS_PORT (2049)  S3FILES_STATE_DIR (build/run/state)  S3FILES_COMMIT_INTERVAL (60)
 #   S3FILES_BIND (0.0.0.0: address ganesha listens on)
+#   S3FILES_NFSV3=1: serve NFSv3 (and MOUNT, on S3FILES_MNT_PORT, 20048) as well. ganesha
+#   then runs in a network namespace of its own with a private rpcbind (test/lib/s3files.sh
+#   says why); clients reach it through relays on S3FILES_BIND:NFS_PORT and
+#   S3FILES_BIND:S3FILES_MNT_PORT, and mount with explicit ports (the printed lines), so
+#   neither this machine's rpcbind nor port 111 is involved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export S3F_ROOT=$PWD
@@ -28,12 +34,23 @@ stop_all() {
   [ $RGW_STARTED = 1 ] && test/lib/rgw.sh stop "$RUN/rgw" >/dev/null 2>&1
   echo "[run] stopped"
 }
-trap stop_all INT TERM EXIT
+# The handler stops everything; then the script ends (a trap alone would resume the loop).
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap stop_all EXIT
 
 export NFS_PORT=${NFS_PORT:-2049}
 if ss -Htln "sport = :$NFS_PORT" | grep -q .; then
   echo "[run] port $NFS_PORT is in use (another NFS server?); set NFS_PORT" >&2
   exit 1
+fi
+export S3FILES_NFSV3=${S3FILES_NFSV3:-0}
+if [ "$S3FILES_NFSV3" = 1 ]; then
+  export S3FILES_MNT_PORT=${S3FILES_MNT_PORT:-20048} S3FILES_RELAY_NFS=1
+  if ss -Htln "sport = :$S3FILES_MNT_PORT" | grep -q .; then
+    echo "[run] port $S3FILES_MNT_PORT is in use (another MOUNT service?); set S3FILES_MNT_PORT" >&2
+    exit 1
+  fi
 fi
 
 if [ -z "${S3_ENDPOINT:-}" ]; then
@@ -56,7 +73,11 @@ export S3FILES_STATE_DIR=${S3FILES_STATE_DIR:-$RUN/state}
 export S3FILES_BIND=${S3FILES_BIND:-0.0.0.0}
 export S3FILES_MINOR_VERSIONS="0, 1, 2"
 
-echo "[run] starting ganesha.nfsd and s3files-syncd (logs in $RUN/stack)"
+if [ "$S3FILES_NFSV3" = 1 ]; then
+  echo "[run] starting ganesha.nfsd (NFSv3 + v4, in a network namespace with its own rpcbind) and s3files-syncd (logs in $RUN/stack)"
+else
+  echo "[run] starting ganesha.nfsd and s3files-syncd (logs in $RUN/stack)"
+fi
 s3f_stack_start "$RUN/stack"
 STACK_STARTED=1
 
@@ -70,11 +91,18 @@ else
 fi
 echo "S3FILES READY endpoint=$S3_ENDPOINT bucket=$S3_BUCKET prefix=${S3_PREFIX:-/} nfs_port=$NFS_PORT"
 echo "mount -t nfs4 -o vers=4.1,port=$NFS_PORT $host:/s3files /mnt/s3files"
+watch="ganesha syncd"
+if [ "$S3FILES_NFSV3" = 1 ]; then
+  # nolock: NLM is not served; mountproto=tcp and the ports: no rpcbind query.
+  echo "mount -t nfs -o vers=3,proto=tcp,port=$NFS_PORT,mountport=$S3FILES_MNT_PORT,mountproto=tcp,nolock $host:/s3files /mnt/s3files"
+  echo "[run] NFSv3 and v4 from namespace $(. "$RUN/stack/netns.env"; echo "$S3F_NS_NAME") ($(s3f_nfs_host "$RUN/stack"), rpcbind there) through relays on $S3FILES_BIND:$NFS_PORT and :$S3FILES_MNT_PORT"
+  watch="$watch rpcbind nsholder relay-s3 relay-nfs relay-mnt"
+fi
 echo "[run] s3filesctl: $S3F_BUILD/bin/s3filesctl -f $RUN/stack/ganesha.conf status|commit|events"
 echo "[run] Ctrl-C stops everything"
 
 while :; do
-  for p in ganesha syncd; do
+  for p in $watch; do
     pid=$(cat "$RUN/stack/$p.pid" 2>/dev/null || true)
     if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
       echo "[run] $p exited; see $RUN/stack/$p.log" >&2

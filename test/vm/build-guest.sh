@@ -38,9 +38,10 @@ file_is_static "$BUSYBOX" || die "$BUSYBOX is not static: install busybox-static
 # virtio_mmio: devices of qemu's microvm machine (no PCI); virtio_net: eth0; virtio_console: hvc0
 # (the result channel); 9p*: host share;
 # nfsv4 (+ nfs sunrpc lockd grace netfs fscache dns_resolver via depends=): the NFS client;
+# nfsv3: its NFSv3 part (test/integration/nfsv3.sh);
 # overlay: a writable guest /tmp on top of the host's /tmp inside the host tree (see init).
-WANT_MODS=(virtio_mmio virtio_net virtio_console 9pnet_virtio 9p nfsv4 nfs sunrpc lockd grace
-           netfs fscache dns_resolver overlay)
+WANT_MODS=(virtio_mmio virtio_net virtio_console 9pnet_virtio 9p nfsv4 nfsv3 nfs sunrpc lockd
+           grace netfs fscache dns_resolver overlay)
 
 # ---- which kernel ----
 resolve_kpkg() {
