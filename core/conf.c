@@ -1492,7 +1492,8 @@ static const struct conf_item conf_fsal_items[] = {
 	{ "Journal", CT_STR, 0, 1, PATH_MAX, NULL, "<State_Dir>/events.jsonl", NULL,
 	  conf_check_abspath, EXP(journal_path), "event journal (JSON lines)" },
 	{ "Hydrate_Threshold", CT_SIZE, 0, 0, GiB, "128K", NULL, NULL, NULL, EXP(hydrate_threshold),
-	  "files below this size get their data on import" },
+	  "files below this size get their data in the background after their directory is "
+	  "listed" },
 	{ "Commit_Interval", CT_U32, 0, 1, 86400, "60", NULL, NULL, NULL, EXP(commit_interval),
 	  "seconds from the last change of a file to its upload" },
 	{ "Commit_On_Close", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(commit_on_close),

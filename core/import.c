@@ -221,6 +221,7 @@ static int import_report_bad(struct export_ctx *x, struct import_bad *bad, size_
 struct import_fetch {
 	uint64_t ino;
 	const char *key;
+	bool head;		/* metadata only (a large file, or data already local) */
 	int fd;
 	uint64_t got;
 	int rc;
@@ -259,6 +260,13 @@ static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		if (f[i].head) {
+			f[i].fd = -1;
+			rc = s3_batch_head(b, f[i].key, &f[i].info, &f[i].rc);
+			if (rc)
+				f[i].rc = rc;
+			continue;
+		}
 		f[i].rc = data_file_open_locked(x->data, f[i].ino, DATA_CREATE, false, &f[i].fd);
 		if (f[i].rc) {
 			f[i].fd = -1;
@@ -286,21 +294,29 @@ static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_
 		LOG_WARN(LOG_C_SYNC, "syncfs of data tier failed: %s", strerror(errno));
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		inos[i] = f[i].ino;
-		infos[i] = f[i].info;
-		rcs[i] = f[i].rc;
-		if (f[i].rc == 0) {
-			st->hydrated++;
-			st->hydrated_bytes += f[i].got;
-		} else if (f[i].rc != ENOENT) {
-			LOG_WARN(LOG_C_SYNC, "fetch of '%s' failed: %s", f[i].key,
-				 s3f_strerror(f[i].rc));
+	/* Recorded in two groups: GETs (the file is local now) and HEADs (metadata only). */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (f[i].head != (pass == 1))
+				continue;
+			inos[m] = f[i].ino;
+			infos[m] = f[i].info;
+			rcs[m] = f[i].rc;
+			m++;
+			if (f[i].rc == 0 && !f[i].head) {
+				st->hydrated++;
+				st->hydrated_bytes += f[i].got;
+			} else if (f[i].rc && f[i].rc != ENOENT) {
+				LOG_WARN(LOG_C_SYNC, "%s of '%s' failed: %s", f[i].head ? "HEAD" :
+					 "fetch", f[i].key, s3f_strerror(f[i].rc));
+			}
 		}
+		rc = ns_import_objects(x->ns, inos, infos, rcs, m, pass == 0);
+		if (rc)
+			LOG_WARN(LOG_C_SYNC, "recording fetched files failed: %s", s3f_strerror(rc));
 	}
-	rc = ns_import_objects(x->ns, inos, infos, rcs, n, true);
-	if (rc)
-		LOG_WARN(LOG_C_SYNC, "recording fetched files failed: %s", s3f_strerror(rc));
 out:
 	for (size_t i = 0; i < n; i++)
 		if (f[i].fd >= 0) {
@@ -318,7 +334,7 @@ struct import_page {
 	enum ns_import_result res[IMPORT_PAGE_KEYS * 2];
 	uint64_t ino[IMPORT_PAGE_KEYS * 2];
 	struct import_bad bad[IMPORT_PAGE_KEYS * 2];
-	struct import_fetch fetch[IMPORT_FETCH_BATCH];
+	uint64_t pf[IMPORT_PAGE_KEYS * 2];	/* small files to fetch in the background */
 	size_t n, n_bad;
 };
 
@@ -407,17 +423,18 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 		default: break;
 		}
 		if ((ip->res[i] == NS_IMP_NEW || ip->res[i] == NS_IMP_CHANGED ||
-		     ip->res[i] == NS_IMP_DELETE_LOST) && !e->is_dir &&
-		    e->size > 0 && e->size < x->cfg->hydrate_threshold) {
-			ip->fetch[nf++] = (struct import_fetch){ .ino = ip->ino[i],
-								 .key = ip->key[i], .fd = -1 };
-			if (nf == IMPORT_FETCH_BATCH) {
-				import_fetch_run(x, ip->fetch, nf, st);
-				nf = 0;
-			}
-		}
+		     ip->res[i] == NS_IMP_DELETE_LOST) && !e->is_dir)
+			ip->pf[nf++] = ip->ino[i];
 	}
-	import_fetch_run(x, ip->fetch, nf, st);
+	/* A listing carries no object metadata (mode, owner, mtime, symlink type), and no
+	 * data: small files get both, larger ones their metadata, in the background
+	 * (import_prefetch, the daemon), so a client's first ls does not wait for a request
+	 * per file. A read before that fetches on demand. */
+	rc = ns_prefetch_add(x->ns, ip->pf, nf);
+	if (rc)
+		LOG_WARN(LOG_C_CORE, "export %u: queueing %zu small files of '%s' for their data: "
+			 "%s (they are fetched when read)", x->cfg->export_id, nf, prefix,
+			 s3f_strerror(rc));
 	/* A file replaced by a directory of the same name ("x" and "x/...") is reported with
 	 * the file's key: the directory's prefix + name. */
 	char **colkeys = calloc(ip->n + 1, sizeof *colkeys);
@@ -821,8 +838,92 @@ int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t l
 	if (rc == 0 && res == NS_IMP_NEW)
 		LOG_DEBUG(LOG_C_CORE, "export %u: '%s%s' found without listing its directory",
 			  x->cfg->export_id, key, is_dir ? "/" : "");
+	if (rc == 0 && !is_dir && (res == NS_IMP_NEW || res == NS_IMP_CHANGED) &&
+	    e.size > 0 && e.size < x->cfg->hydrate_threshold)
+		(void)ns_prefetch_add(x->ns, &ino, 1);	/* its data, in the background */
 out:
 	free(key);
 	free(info);
+	return rc;
+}
+
+/* ---- small files' data, in the background ---- */
+
+int import_prefetch(struct export_ctx *x, size_t max, struct import_stats *st)
+{
+	uint64_t inos[IMPORT_FETCH_BATCH], done[IMPORT_FETCH_BATCH];
+	struct import_fetch *f = NULL;
+	char (*keys)[S3_KEY_MAX + 1] = NULL;
+	struct import_stats st_local = { 0 };
+	size_t taken = 0;
+	int rc = 0;
+
+	if (!x->s3)
+		return EINVAL;
+	if (!st)
+		st = &st_local;
+	f = calloc(IMPORT_FETCH_BATCH, sizeof *f);
+	keys = malloc(IMPORT_FETCH_BATCH * sizeof *keys);
+	if (!f || !keys) {
+		rc = ENOMEM;
+		goto out;
+	}
+	while (taken < max) {
+		size_t want = max - taken < IMPORT_FETCH_BATCH ? max - taken : IMPORT_FETCH_BATCH;
+		size_t n, nf = 0, nd = 0;
+		int transient = 0;
+
+		rc = ns_prefetch_peek(x->ns, inos, want, &n);
+		if (rc || n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct meta_inode in;
+			char etag[S3_ETAG_MAX];
+			size_t kl;
+
+			bool small;
+
+			/* Still worth it: a clean file from S3 whose data (small files) or
+			 * metadata is not here yet. */
+			if (ns_getattr(x->ns, inos[i], &in) != 0 || in.type == META_T_DIR ||
+			    in.sync != META_S_CLEAN || !(in.flags & META_F_IN_S3)) {
+				done[nd++] = inos[i];
+				continue;
+			}
+			small = in.size > 0 && in.size < x->cfg->hydrate_threshold &&
+				in.data != META_D_FULL;
+			if ((!small && (in.flags & META_F_ATTRS)) ||
+			    ns_data_source(x->ns, inos[i], keys[nf], sizeof keys[nf], &kl, etag) != 0) {
+				done[nd++] = inos[i];
+				continue;
+			}
+			f[nf] = (struct import_fetch){ .ino = inos[i], .key = keys[nf], .fd = -1,
+						       .head = !small };
+			nf++;
+		}
+		import_fetch_run(x, f, nf, st);
+		for (size_t i = 0; i < nf; i++) {
+			if (f[i].rc == S3F_E_S3_NET || f[i].rc == S3F_E_S3_SERVER ||
+			    f[i].rc == ENOMEM) {
+				if (!transient)
+					transient = f[i].rc;
+				continue;	/* stays queued */
+			}
+			done[nd++] = f[i].ino;
+		}
+		rc = ns_prefetch_done(x->ns, done, nd);
+		if (rc)
+			break;
+		if (transient) {
+			rc = transient;
+			break;
+		}
+		taken += n;
+		if (n < want)
+			break;
+	}
+out:
+	free(f);
+	free(keys);
 	return rc;
 }

@@ -3,8 +3,9 @@
  *
  * import_dir lists the directory's key prefix with delimiter '/', page by page, and
  * applies each page to the namespace (ns_import_apply); objects smaller than the
- * export's hydrate threshold get their data (and metadata) with parallel GETs; at the
- * end, entries S3 no longer has are removed (ns_import_finish). Keys that cannot be
+ * export's hydrate threshold are queued to get their data (and metadata) in the
+ * background (import_prefetch, run by the daemon); at the end, entries S3 no longer has
+ * are removed (ns_import_finish). Keys that cannot be
  * POSIX names raise one "unrepresentable_key" journal event each (first time seen).
  *
  * Used by the FSAL on first access to a directory and by the daemon's poller. Safe to
@@ -34,6 +35,12 @@ struct import_stats {
  * directory rename at or above dir is being carried out in S3 (its listing would show
  * half of the move; see ns_rename): try again after the move. */
 int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats);
+
+/* Fetch the data of up to max small files a listing queued (ns_prefetch_*), 64 GETs at
+ * a time, and record them as local; files changed, written or removed meanwhile are
+ * dropped from the queue, files whose GET failed for lack of an answer stay queued (that
+ * error is returned). st (may be NULL) counts them in hydrated/hydrated_bytes. */
+int import_prefetch(struct export_ctx *x, size_t max, struct import_stats *st);
 
 /* Import dir only if it was never imported. */
 int import_dir_ensure(struct export_ctx *x, uint64_t dir);

@@ -38,7 +38,7 @@
 
 /* Schema 3 added the moves and dirjobs tables (they start empty, which is exactly an
  * older store's state); schema 4 the s3dirs index, which an upgrade builds from the
- * inodes. Stores of schema 2 and 3 are upgraded in place. */
+ * inodes, and the prefetch queue (empty). Stores of schema 2 and 3 are upgraded in place. */
 #define META_SCHEMA 4
 #define META_SCHEMA_UPGRADABLE_MIN 2
 #define META_REC_VERSION 2
@@ -48,7 +48,8 @@
 
 enum meta_dbi_idx {
 	DB_INODES, DB_DIRENTS, DB_COOKIES, DB_KEYS, DB_DIRTY, DB_DELETES, DB_EXTENTS,
-	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_MOVES, DB_DIRJOBS, DB_S3DIRS, DB_COUNT
+	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_MOVES, DB_DIRJOBS, DB_S3DIRS, DB_PREFETCH,
+	DB_COUNT
 };
 
 static const struct {
@@ -69,6 +70,7 @@ static const struct {
 	[DB_MOVES] = { "moves", MDB_INTEGERKEY },
 	[DB_DIRJOBS] = { "dirjobs", MDB_INTEGERKEY },
 	[DB_S3DIRS] = { "s3dirs", MDB_INTEGERKEY },
+	[DB_PREFETCH] = { "prefetch", MDB_INTEGERKEY },
 };
 
 struct meta_env {
@@ -840,6 +842,45 @@ int meta_inode_get(struct meta_txn *t, uint64_t ino, struct meta_inode *out)
 	return meta_inode_decode(ino, v.mv_data, v.mv_size, out);
 }
 
+/* ---- sets of inode numbers (dirty queue, prefetch queue): ino -> () ---- */
+
+static int meta_iset_add(struct meta_txn *t, int db, uint64_t ino)
+{
+	MDB_val k = meta_u64_val(&ino), v = { 0, NULL };
+
+	return mdb_put(t->txn, DBI(t, db), &k, &v, 0);
+}
+
+static int meta_iset_del(struct meta_txn *t, int db, uint64_t ino)
+{
+	MDB_val k = meta_u64_val(&ino);
+	int rc = mdb_del(t->txn, DBI(t, db), &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int meta_iset_iter(struct meta_txn *t, int db, meta_ino_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, db), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t ino;
+
+		memcpy(&ino, k.mv_data, 8);
+		rc = fn(arg, ino);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int meta_inode_put(struct meta_txn *t, const struct meta_inode *in)
 {
 	uint8_t rec[META_REC_MAX];
@@ -866,29 +907,14 @@ int meta_inode_del(struct meta_txn *t, uint64_t ino)
 
 	if (rc == 0)
 		rc = meta_s3dirs_set(t->txn, DBI(t, DB_S3DIRS), ino, false);
+	if (rc == 0)
+		rc = meta_iset_del(t, DB_PREFETCH, ino);
 	return rc;
 }
 
 int meta_s3dir_iter(struct meta_txn *t, meta_ino_fn fn, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_S3DIRS), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t ino;
-
-		memcpy(&ino, k.mv_data, 8);
-		rc = fn(arg, ino);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return meta_iset_iter(t, DB_S3DIRS, fn, arg);
 }
 
 int meta_inode_iter(struct meta_txn *t, uint64_t after, meta_inode_fn fn, void *arg)
@@ -1170,39 +1196,32 @@ int meta_key_del(struct meta_txn *t, const char *key, size_t len)
 
 int meta_dirty_add(struct meta_txn *t, uint64_t ino)
 {
-	MDB_val k = meta_u64_val(&ino), v = { 0, NULL };
-
-	return mdb_put(t->txn, DBI(t, DB_DIRTY), &k, &v, 0);
+	return meta_iset_add(t, DB_DIRTY, ino);
 }
 
 int meta_dirty_del(struct meta_txn *t, uint64_t ino)
 {
-	MDB_val k = meta_u64_val(&ino);
-	int rc = mdb_del(t->txn, DBI(t, DB_DIRTY), &k, NULL);
-
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return meta_iset_del(t, DB_DIRTY, ino);
 }
 
 int meta_dirty_iter(struct meta_txn *t, meta_ino_fn fn, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	return meta_iset_iter(t, DB_DIRTY, fn, arg);
+}
 
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_DIRTY), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t ino;
+int meta_prefetch_add(struct meta_txn *t, uint64_t ino)
+{
+	return meta_iset_add(t, DB_PREFETCH, ino);
+}
 
-		memcpy(&ino, k.mv_data, 8);
-		rc = fn(arg, ino);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+int meta_prefetch_del(struct meta_txn *t, uint64_t ino)
+{
+	return meta_iset_del(t, DB_PREFETCH, ino);
+}
+
+int meta_prefetch_iter(struct meta_txn *t, meta_ino_fn fn, void *arg)
+{
+	return meta_iset_iter(t, DB_PREFETCH, fn, arg);
 }
 
 static int meta_count(struct meta_txn *t, int db, uint64_t *n)

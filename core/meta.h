@@ -23,6 +23,9 @@
  *   s3dirs    ino                       -> ()                   (directories bound to S3: the
  *                                                                index the daemon polls; kept
  *                                                                by meta_inode_put/_del)
+ *   prefetch  ino                       -> ()                   (small files whose data the
+ *                                                                daemon fetches in the
+ *                                                                background)
  *
  * Readdir cookies: each directory hands out increasing cookies (from 3; 0-2 are NFS's);
  * an entry keeps its cookie for life, a new or renamed-in entry gets a new, larger one.
@@ -74,6 +77,9 @@ enum meta_data {
 #define META_F_IN_S3     0x0002	/* bound to an S3 object (file) or key prefix (dir) */
 #define META_F_MARKER    0x0004	/* dir: an explicit marker object "dir/" exists in S3 */
 #define META_F_RESERVED  0x0008	/* s3files' own (lost+found): never committed */
+#define META_F_ATTRS     0x0020	/* file: mode, owner, mtime (and symlink type) are those of
+				   its object's metadata, or ours uploaded (a listing carries
+				   none: until then imported files show the defaults) */
 #define META_F_LOST      0x0010	/* file: bytes not local whose S3 source is gone (the old
 				   object of a renamed file was changed by another S3 client
 				   before it was moved): reading them fails with EIO */
@@ -186,6 +192,12 @@ int meta_dirty_iter(struct meta_txn *txn, meta_ino_fn fn, void *arg);
 int meta_s3dir_iter(struct meta_txn *txn, meta_ino_fn fn, void *arg);
 int meta_dirty_count(struct meta_txn *txn, uint64_t *n);
 
+/* ---- prefetch queue: small files listed without their data, to fetch in the background
+ * (the daemon, import_prefetch) ---- */
+int meta_prefetch_add(struct meta_txn *txn, uint64_t ino);
+int meta_prefetch_del(struct meta_txn *txn, uint64_t ino);	/* 0 if it was not queued */
+int meta_prefetch_iter(struct meta_txn *txn, meta_ino_fn fn, void *arg);
+
 /* ---- pending deletes of S3 keys ---- */
 struct meta_delete {
 	const char *key;	/* valid until the next call on txn */
@@ -274,7 +286,7 @@ int meta_info_del(struct meta_txn *txn, const char *name);	/* 0 if it was not th
 struct meta_stats {
 	uint64_t map_size;		/* current map size */
 	uint64_t used_bytes;		/* pages in use * page size */
-	uint64_t entries[14];		/* per table, in the order of the list above */
+	uint64_t entries[15];		/* per table, in the order of the list above */
 	uint64_t inodes;
 };
 int meta_stats_get(struct meta_env *env, struct meta_stats *st);

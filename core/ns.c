@@ -292,6 +292,67 @@ int ns_readdir(struct ns *ns, uint64_t dir, uint64_t after, struct ns_dirent *ou
 	return rc;
 }
 
+/* ---- prefetch queue ---- */
+
+struct ns_pf_ctx {
+	const uint64_t *in;
+	uint64_t *out;
+	size_t n, max;
+	bool add;
+};
+
+static int ns_pf_write_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_pf_ctx *c = arg;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < c->n; i++)
+		rc = c->add ? meta_prefetch_add(t, c->in[i]) : meta_prefetch_del(t, c->in[i]);
+	return rc;
+}
+
+int ns_prefetch_add(struct ns *ns, const uint64_t *inos, size_t n)
+{
+	struct ns_pf_ctx c = { .in = inos, .n = n, .add = true };
+
+	return n ? meta_write(ns->me, ns_pf_write_txn, &c) : 0;
+}
+
+int ns_prefetch_done(struct ns *ns, const uint64_t *inos, size_t n)
+{
+	struct ns_pf_ctx c = { .in = inos, .n = n, .add = false };
+
+	return n ? meta_write(ns->me, ns_pf_write_txn, &c) : 0;
+}
+
+static int ns_pf_peek_cb(void *arg, uint64_t ino)
+{
+	struct ns_pf_ctx *c = arg;
+
+	if (c->n == c->max)
+		return 1;
+	c->out[c->n++] = ino;
+	return 0;
+}
+
+static int ns_pf_peek_txn(struct meta_txn *t, void *arg)
+{
+	int rc;
+
+	((struct ns_pf_ctx *)arg)->n = 0;
+	rc = meta_prefetch_iter(t, ns_pf_peek_cb, arg);
+	return rc == 1 ? 0 : rc;
+}
+
+int ns_prefetch_peek(struct ns *ns, uint64_t *inos, size_t max, size_t *n)
+{
+	struct ns_pf_ctx c = { .out = inos, .max = max };
+	int rc = meta_read(ns->me, ns_pf_peek_txn, &c);
+
+	*n = c.n;
+	return rc;
+}
+
 /* ---- paths and keys ---- */
 
 int ns_path(struct ns *ns, struct meta_txn *t, uint64_t ino, char *buf, size_t cap,
@@ -1233,7 +1294,8 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 			in.type = META_T_LNK;
 		in.ctime_ns = in.mtime_ns;
 		in.atime_ns = in.mtime_ns;
-		in.flags |= META_F_IN_S3 | (e->is_marker ? META_F_MARKER : 0);
+		in.flags |= META_F_IN_S3 | (e->is_marker ? META_F_MARKER : 0) |
+			    (e->attrs && !e->is_dir ? META_F_ATTRS : 0);
 		in.synced_ns = now;
 		if (!e->is_dir) {
 			in.size = in.s3_size = e->size;
@@ -1336,6 +1398,10 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 	snprintf(in.etag, sizeof in.etag, "%s", e->etag ? e->etag : "");
 	in.version_id[0] = '\0';
 	in.flags |= META_F_IN_S3;
+	if (e->attrs)
+		in.flags |= META_F_ATTRS;
+	else
+		in.flags &= ~(uint32_t)META_F_ATTRS;	/* the new version's come with its fetch */
 	in.synced_ns = now;
 	in.data = e->size ? META_D_NONE : META_D_FULL;
 	ns_touch(&in, now, false);
@@ -1736,6 +1802,7 @@ static int ns_object_one(struct meta_txn *t, uint64_t ino, const struct s3_objec
 	if (info->last_modified)
 		in.s3_mtime = info->last_modified;
 	snprintf(in.version_id, sizeof in.version_id, "%s", info->version_id);
+	in.flags |= META_F_ATTRS;
 	if (fetched) {
 		in.data = META_D_FULL;
 		if ((rc = meta_extents_put(t, in.ino, NULL)))
@@ -1974,7 +2041,7 @@ static int ns_done_txn(struct meta_txn *t, void *arg)
 	rc = meta_delete_del(t, key, keylen);
 	if (rc && rc != ENOENT)
 		return rc;
-	in.flags |= META_F_IN_S3;
+	in.flags |= META_F_IN_S3 | META_F_ATTRS;
 	if (in.type == META_T_DIR)
 		in.flags |= META_F_MARKER;
 	snprintf(in.etag, sizeof in.etag, "%s", info->etag);

@@ -172,6 +172,14 @@ int ns_import_forget(struct ns *ns, uint64_t dir, const char *name, size_t len,
 int ns_import_objects(struct ns *ns, const uint64_t *inos, const struct s3_object_info *infos,
 		      const int *rcs, size_t n, bool data_fetched);
 
+/* ---- background fetch of small files listed without their data ---- */
+/* Queue inos (one transaction). */
+int ns_prefetch_add(struct ns *ns, const uint64_t *inos, size_t n);
+/* Up to max queued inos, oldest listing first (inode order), without taking them off. */
+int ns_prefetch_peek(struct ns *ns, uint64_t *inos, size_t max, size_t *n);
+/* Take inos off the queue (fetched, or not to be fetched any more). */
+int ns_prefetch_done(struct ns *ns, const uint64_t *inos, size_t n);
+
 /* ---- paths and keys ---- */
 /* Components of ino's path from the root (names copied into buf). */
 int ns_path(struct ns *ns, struct meta_txn *txn, uint64_t ino, char *buf, size_t cap,

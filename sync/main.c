@@ -25,10 +25,12 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "import.h"
 #include "log.h"
 #include "s3_event.h"
 
 #define SYNC_TICK_MS 200
+#define SYNC_PREFETCH_PER_TICK 256	/* queued files fetched per tick: ~1,000/s at most */
 
 static struct syncd g_syncd;
 
@@ -88,6 +90,17 @@ static void *syncd_worker(void *arg)
 		if (!sync_s3_down(se))
 			(void)sync_delete_pass(se, interval, &res);
 		pthread_mutex_unlock(&se->commit_lock);
+		/* Data of small files and metadata of all files that listings left out
+		 * (import.c queues them; the first ls never waits for them). */
+		if (!sync_s3_down(se)) {
+			struct import_stats pst = { 0 };
+			int prc = import_prefetch(se->x, SYNC_PREFETCH_PER_TICK, &pst);
+
+			if (prc)
+				(void)sync_s3_unreachable(se, prc);
+			if (pst.hydrated)
+				__atomic_add_fetch(&se->n_prefetched, pst.hydrated, __ATOMIC_RELAXED);
+		}
 		if (res.committed || res.deleted || res.failed)
 			LOG_INFO(LOG_C_SYNC, "export %u: committed %llu, deleted %llu, failed %llu",
 				 se->cfg->export_id, (unsigned long long)res.committed,

@@ -74,6 +74,12 @@ static int64_t mv_polls(const struct sync_export *se, const struct metrics_expor
 	return (int64_t)__atomic_load_n(&se->n_polls, __ATOMIC_RELAXED);
 }
 
+static int64_t mv_prefetched(const struct sync_export *se, const struct metrics_export_values *v)
+{
+	(void)v;
+	return (int64_t)__atomic_load_n(&se->n_prefetched, __ATOMIC_RELAXED);
+}
+
 static int64_t mv_evicted(const struct sync_export *se, const struct metrics_export_values *v)
 {
 	(void)v;
@@ -164,6 +170,8 @@ static const struct {
 	  "mount", METRIC_COUNTER, mv_deletes, MN_NONE },
 	{ "s3files_sync_polls_total", "Poll passes (re-lists of every listed directory)",
 	  METRIC_COUNTER, mv_polls, MN_NONE },
+	{ "s3files_sync_prefetched_files_total", "Small files whose data was fetched in the "
+	  "background after a listing", METRIC_COUNTER, mv_prefetched, MN_NONE },
 	{ "s3files_sync_evicted_files_total", "Files whose local data was dropped from the "
 	  "data tier", METRIC_COUNTER, mv_evicted, MN_NONE },
 	{ "s3files_sync_dirty_inodes", "Files and directories changed through the mount and "

@@ -59,6 +59,7 @@ struct sync_export {
 	uint64_t n_commits, n_commit_errors, n_deletes, n_polls;
 	/* conflicts: counted in the store (ns_conflicts_count), across restarts */
 	uint64_t n_evicted;
+	uint64_t n_prefetched;		/* small files fetched in the background (import_prefetch) */
 	uint64_t n_close_commits;	/* of n_commits: due only because of Commit_On_Close */
 };
 

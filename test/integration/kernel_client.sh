@@ -7,7 +7,8 @@
 #
 # Before the guest boots, objects are PUT into the bucket with an independent client (curl
 # SigV4, test/lib/s3.sh). The guest mounts the export and:
-#   - reads those objects (a small one hydrated at import, a 1 MiB one fetched on read);
+#   - reads those objects (a small one fetched in the background after the listing, a 1 MiB
+#     one fetched on read);
 #   - mkdirs, writes small files (names with spaces), copies in a 50 MB file, chmods,
 #     lists with ls -l, compares sha256 of everything it wrote, also after a remount;
 #   - PUTs an object into a directory it has already listed (curl run from the guest), and

@@ -327,6 +327,95 @@ static void test_lookup_probe(void)
 	conf_free(c);
 }
 
+/* A listing queues its files: small ones get data and metadata in the background (one
+ * GET each), larger ones their metadata (one HEAD each); the first listing itself makes
+ * no request per file. */
+static void test_prefetch(void)
+{
+	char state[4096], key[256];
+	struct conf *c;
+	struct export_ctx *x;
+	struct meta_inode in;
+	struct import_stats st = { 0 };
+	struct s3_meta_pair meta[2] = { { "mode", "33184" }, { "uid", "1234" } };	/* 0100640 */
+	struct s3_put_opts opts = { .n_meta = 2, .meta = meta };
+	struct s3_fault_rule count[3] = {
+		{ .op = S3_OP_GET, .action = S3_FAULT_DELAY, .delay_ms = 0 },
+		{ .op = S3_OP_HEAD, .action = S3_FAULT_DELAY, .delay_ms = 0 },
+		{ .op = S3_OP_LIST, .action = S3_FAULT_DELAY, .delay_ms = 0 },
+	};
+	char *big = calloc(1, 200000);
+	uint64_t pf[8], d, small, large;
+	size_t n;
+
+	CHECK(realpath(check_tmpdir(), state) != NULL);
+	c = conf_make(state, 1000000);
+	CHECK_OK(export_ctx_open(&c->exports[0], 0, &x));
+	snprintf(key, sizeof key, "%spf/small", prefix);
+	CHECK_OK(s3_object_put_buf(x->s3, key, "tiny", 4, &opts, NULL));
+	snprintf(key, sizeof key, "%spf/large", prefix);
+	CHECK_OK(s3_object_put_buf(x->s3, key, big, 200000, &opts, NULL));	/* > 128 KiB */
+	CHECK_OK(import_dir(x, META_ROOT_INO, NULL));
+	d = look(x, META_ROOT_INO, "pf");
+	CHECK_OK(s3_fault_set(x->s3, count, 3));
+	CHECK_OK(import_dir(x, d, NULL));
+	CHECK_INT_EQ(fired_of(x, 3, 0) + fired_of(x, 3, 1), 0);	/* the listing alone */
+	small = look(x, d, "small");
+	large = look(x, d, "large");
+	CHECK_OK(ns_getattr(x->ns, small, &in));
+	CHECK_INT_EQ(in.data, META_D_NONE);
+	CHECK_INT_EQ(in.mode, 0644);		/* defaults until the metadata is fetched */
+	CHECK(!(in.flags & META_F_ATTRS));
+	CHECK_OK(ns_prefetch_peek(x->ns, pf, 8, &n));
+	CHECK_U64_EQ(n, 2);
+
+	CHECK_OK(import_prefetch(x, 100, &st));
+	CHECK_U64_EQ(st.hydrated, 1);
+	CHECK_INT_EQ(fired_of(x, 3, 0), 1);	/* GET of the small file */
+	CHECK_INT_EQ(fired_of(x, 3, 1), 1);	/* HEAD of the large one */
+	CHECK_OK(ns_getattr(x->ns, small, &in));
+	CHECK_INT_EQ(in.data, META_D_FULL);
+	CHECK_INT_EQ(in.mode, 0640);
+	CHECK_INT_EQ(in.uid, 1234);
+	CHECK(in.flags & META_F_ATTRS);
+	CHECK_OK(ns_getattr(x->ns, large, &in));
+	CHECK_INT_EQ(in.data, META_D_NONE);	/* large: data on first read */
+	CHECK_INT_EQ(in.mode, 0640);
+	CHECK(in.flags & META_F_ATTRS);
+	CHECK_OK(ns_prefetch_peek(x->ns, pf, 8, &n));
+	CHECK_U64_EQ(n, 0);
+
+	/* A re-list that finds nothing new queues nothing; a changed object is queued again. */
+	CHECK_OK(import_dir(x, d, NULL));
+	CHECK_OK(ns_prefetch_peek(x->ns, pf, 8, &n));
+	CHECK_U64_EQ(n, 0);
+	snprintf(key, sizeof key, "%spf/small", prefix);
+	CHECK_OK(s3_object_put_buf(x->s3, key, "tiny2", 5, &opts, NULL));
+	CHECK_OK(import_dir(x, d, NULL));
+	CHECK_OK(ns_prefetch_peek(x->ns, pf, 8, &n));
+	CHECK_U64_EQ(n, 1);
+	CHECK_U64_EQ(pf[0], small);
+	/* S3 unreachable: the file stays queued and the error says why. */
+	struct s3_fault_rule down = { .op = S3_OP_GET, .action = S3_FAULT_NET };
+
+	CHECK_OK(s3_fault_set(x->s3, &down, 1));
+	CHECK(import_prefetch(x, 100, NULL) != 0);
+	CHECK_OK(ns_prefetch_peek(x->ns, pf, 8, &n));
+	CHECK_U64_EQ(n, 1);
+	CHECK_OK(s3_fault_set(x->s3, NULL, 0));
+	CHECK_OK(import_prefetch(x, 100, NULL));
+	CHECK_OK(ns_getattr(x->ns, small, &in));
+	CHECK_U64_EQ(in.size, 5);
+	CHECK_INT_EQ(in.data, META_D_FULL);
+
+	(void)s3_object_delete(x->s3, key);
+	snprintf(key, sizeof key, "%spf/large", prefix);
+	(void)s3_object_delete(x->s3, key);
+	free(big);
+	export_ctx_close(x);
+	conf_free(c);
+}
+
 int main(void)
 {
 	if (check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
@@ -336,5 +425,6 @@ int main(void)
 	snprintf(prefix, sizeof prefix, "test-import/%d/", (int)getpid());
 	CHECK_RUN(test_resume_and_warn);
 	CHECK_RUN(test_lookup_probe);
+	CHECK_RUN(test_prefetch);
 	return check_done();
 }
