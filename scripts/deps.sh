@@ -22,6 +22,8 @@ PKGS=(
   radosgw ceph-mon ceph-osd ceph-common
   qemu-system-x86 busybox-static xz-utils cpio zstd
   libnfs-utils libnfs-dev s3cmd python3 curl jq iproute2 procps psmisc
+  # benchmark peers (make bench): FUSE file systems over S3, run in the same qemu guest
+  fuse3 s3fs rclone
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
   # apt-get source

@@ -38,9 +38,11 @@ file_is_static "$BUSYBOX" || die "$BUSYBOX is not static: install busybox-static
 # virtio_mmio: devices of qemu's microvm machine (no PCI); virtio_net: eth0; virtio_console: hvc0
 # (the result channel); 9p*: host share;
 # nfsv4 (+ nfs sunrpc lockd grace netfs fscache dns_resolver via depends=): the NFS client;
-# overlay: a writable guest /tmp on top of the host's /tmp inside the host tree (see init).
+# overlay: a writable guest /tmp on top of the host's /tmp inside the host tree (see init);
+# fuse: /dev/fuse for the FUSE peers of `make bench` (the host's s3fs and rclone, run in the
+# guest through host_run).
 WANT_MODS=(virtio_mmio virtio_net virtio_console 9pnet_virtio 9p nfsv4 nfs sunrpc lockd grace
-           netfs fscache dns_resolver overlay)
+           netfs fscache dns_resolver overlay fuse)
 
 # ---- which kernel ----
 resolve_kpkg() {
