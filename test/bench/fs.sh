@@ -328,7 +328,9 @@ bench_fs() {
   # ---- summary ----
   printf '# file-system workloads: every client in the same qemu TCG guest (1 vCPU, %d MiB):\n' "$FS_MEM" | tee -a "$SUMMARY"
   printf '#   s3files = Linux NFSv4.1 client -> ganesha + FSAL_S3FILES + s3files-syncd on the host;\n' | tee -a "$SUMMARY"
-  printf '#   s3fs 1.90 and rclone 1.60 (--vfs-cache-mode full) = FUSE daemons in the guest, caches in guest RAM;\n' | tee -a "$SUMMARY"
+  printf '#   s3fs %s and rclone %s (--vfs-cache-mode full) = FUSE daemons in the guest, caches in guest RAM;\n' \
+    "$(dpkg-query -W -f='${Version}' s3fs 2>/dev/null)" "$(dpkg-query -W -f='${Version}' rclone 2>/dev/null)" |
+    tee -a "$SUMMARY"
   printf '#   S3 = RGW on the host; floors run on the host. Ratios of times: peer/s3files > 1 = s3files faster.\n' | tee -a "$SUMMARY"
   if fs_want cold; then
     fs_line cold_ls "cold_ls_$COLD_BIG" s 0 $((COLD_BIG + 1)) "" "LIST" "$floor_ls"
