@@ -25,6 +25,8 @@ PKGS=(
   # NFSv3 (S3FILES_NFSV3=1): the private rpcbind in ganesha's namespace (nfs-ganesha
   # depends on it anyway), the TCP relays between the namespace and this host, nsenter
   rpcbind socat util-linux
+  # benchmark peers (make bench): FUSE file systems over S3, run in the same qemu guest
+  fuse3 s3fs rclone
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
   # apt-get source

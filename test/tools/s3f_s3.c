@@ -18,6 +18,11 @@
  *     put-dir DIR PREFIX        PUT every regular file of DIR (not recursive) as PREFIX +
  *                               its name, in one s3_batch (-c connections in flight); for
  *                               test fixtures of many small objects
+ *     put-tree PREFIX N [BIG [PER_DIR [SIZE]]]
+ *                               N objects of SIZE bytes (default 100) under PREFIX, kept:
+ *                               BIG of them (default 10,000, at most N) in PREFIXbig/, the
+ *                               rest in PREFIXd0000/, PREFIXd0001/... PER_DIR (default 1,000)
+ *                               each; -c requests in flight (the benchmarks' cold tree)
  *
  *   options: -e ENVFILE (KEY=VALUE lines, e.g. an rgw.sh env file), -c CONNECTIONS,
  *            -p PART_MiB, -t THRESHOLD_MiB, -P PART_PARALLELISM, -k CHUNK_MiB, -s STREAMS,
@@ -384,6 +389,91 @@ static int cmd_put_dir(struct s3_client *c, char **av, int ac)
 		fprintf(stderr, "put-dir: %zu objects in %.3f s, %zu failed\n", n, now_s() - t0,
 			failed);
 	return rc ? rc : failed ? EIO : 0;
+/* The cold tree of `make bench`: keys are named so that a listing sorts them in creation
+ * order (fNNNNNNN), in batches of PUT_TREE_BATCH so that memory stays bounded whatever N;
+ * each batch keeps max_connections requests in flight until its last few. */
+#define PUT_TREE_BATCH 2000u
+
+static int cmd_put_tree(struct s3_client *c, char **av, int ac)
+{
+	const char *prefix;
+	unsigned n, big = 10000, per_dir = 1000, size = 100, done = 0, failed = 0;
+	char *data = NULL, **keys = NULL;
+	int *res = NULL, rc = 0;
+	double t0;
+
+	if (ac < 2 || ac > 5)
+		return EINVAL;
+	prefix = av[0];
+	n = (unsigned)strtoul(av[1], NULL, 10);
+	if (ac > 2)
+		big = (unsigned)strtoul(av[2], NULL, 10);
+	if (ac > 3)
+		per_dir = (unsigned)strtoul(av[3], NULL, 10);
+	if (ac > 4)
+		size = (unsigned)strtoul(av[4], NULL, 10);
+	if (!n || !per_dir)
+		return EINVAL;
+	if (big > n)
+		big = n;
+	data = malloc(size ? size : 1);
+	keys = calloc(PUT_TREE_BATCH, sizeof *keys);
+	res = calloc(PUT_TREE_BATCH, sizeof *res);
+	if (!data || !keys || !res) {
+		rc = ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < size; i++)
+		data[i] = (char)('a' + i % 26);
+	t0 = now_s();
+	while (rc == 0 && done < n) {
+		unsigned k = 0, m = n - done < PUT_TREE_BATCH ? n - done : PUT_TREE_BATCH;
+		struct s3_batch *b;
+
+		for (k = 0; k < m; k++) {
+			unsigned i = done + k;
+			int w = i < big ? asprintf(&keys[k], "%sbig/f%07u", prefix, i) :
+				asprintf(&keys[k], "%sd%04u/f%07u", prefix, (i - big) / per_dir, i);
+
+			if (w < 0) {
+				keys[k] = NULL;
+				rc = ENOMEM;
+				break;
+			}
+		}
+		if (rc == 0)
+			rc = s3_batch_open(c, &b);
+		if (rc == 0) {
+			for (unsigned q = 0; rc == 0 && q < m; q++)
+				rc = s3_batch_put_buf(b, keys[q], data, size, NULL, NULL, &res[q]);
+			s3_batch_wait(b);
+			for (unsigned q = 0; rc == 0 && q < m; q++)
+				if (res[q]) {
+					if (failed++ < 5)
+						fprintf(stderr, "put-tree %s: %s\n", keys[q],
+							s3f_strerror(res[q]));
+					rc = res[q];
+				}
+		}
+		for (unsigned q = 0; q < k; q++) {
+			free(keys[q]);
+			keys[q] = NULL;
+		}
+		if (rc == 0)
+			done += m;
+	}
+	{
+		double secs = now_s() - t0;
+
+		fprintf(stderr, "put-tree: %u PUTs of %u bytes (%u in %sbig/), %u in flight: %.3f s = %.0f PUT/s\n",
+			done, size, big, prefix, cfg.max_connections, secs,
+			secs > 0 ? done / secs : 0.0);
+	}
+out:
+	free(res);
+	free(keys);
+	free(data);
+	return rc;
 }
 
 static void usage(void)
@@ -392,7 +482,8 @@ static void usage(void)
 		"[-P part_par] [-k chunk_MiB] [-s streams] [-d delim] [-v]\n"
 		"  put KEY FILE | get KEY FILE | get-parallel KEY FILE | head KEY | ls [PREFIX] |\n"
 		"  rm KEY... | cp SRC DST | mpu-ls [PREFIX] | mpu-abort KEY ID | presign KEY [S] |\n"
-		"  caps [KEY] | bench-put N SIZE PAR | put-dir DIR PREFIX\n");
+		"  caps [KEY] | bench-put N SIZE PAR | put-dir DIR PREFIX |\n"
+		"  put-tree PREFIX N [BIG [PER_DIR [SIZE]]]\n");
 	exit(2);
 }
 
@@ -479,6 +570,8 @@ int main(int argc, char **argv)
 		rc = cmd_bench_put(c, av, ac);
 	else if (strcmp(cmd, "put-dir") == 0)
 		rc = cmd_put_dir(c, av, ac);
+	else if (strcmp(cmd, "put-tree") == 0)
+		rc = cmd_put_tree(c, av, ac);
 	else
 		usage();
 	s3_client_close(c);

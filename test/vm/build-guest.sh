@@ -39,9 +39,11 @@ file_is_static "$BUSYBOX" || die "$BUSYBOX is not static: install busybox-static
 # (the result channel); 9p*: host share;
 # nfsv4 (+ nfs sunrpc lockd grace netfs fscache dns_resolver via depends=): the NFS client;
 # nfsv3: its NFSv3 part (test/integration/nfsv3.sh);
-# overlay: a writable guest /tmp on top of the host's /tmp inside the host tree (see init).
+# overlay: a writable guest /tmp on top of the host's /tmp inside the host tree (see init);
+# fuse: /dev/fuse for the FUSE peers of `make bench` (the host's s3fs and rclone, run in the
+# guest through host_run).
 WANT_MODS=(virtio_mmio virtio_net virtio_console 9pnet_virtio 9p nfsv4 nfsv3 nfs sunrpc lockd
-           grace netfs fscache dns_resolver overlay)
+           grace netfs fscache dns_resolver overlay fuse)
 
 # ---- which kernel ----
 resolve_kpkg() {
