@@ -389,6 +389,8 @@ static int cmd_put_dir(struct s3_client *c, char **av, int ac)
 		fprintf(stderr, "put-dir: %zu objects in %.3f s, %zu failed\n", n, now_s() - t0,
 			failed);
 	return rc ? rc : failed ? EIO : 0;
+}
+
 /* The cold tree of `make bench`: keys are named so that a listing sorts them in creation
  * order (fNNNNNNN), in batches of PUT_TREE_BATCH so that memory stays bounded whatever N;
  * each batch keeps max_connections requests in flight until its last few. */
