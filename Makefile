@@ -5,6 +5,7 @@
 #   make test    deps + build + sanitizer build + every test; ends with "N passed, N failed"
 #   make run     deps + build + start RGW (unless S3_ENDPOINT is set), ganesha and syncd
 #   make bench   benchmarks against peers measured in the same run
+#   make soak    deps + build + the long forms of the crash (and power-cut) suites
 #   make fuzz    longer fuzzing runs of the parsers
 #   make install DESTDIR=...   install (Debian layout, see packaging/install.sh)
 #   make deb     build/pkg/s3files_<version>_<arch>.deb
@@ -64,6 +65,8 @@ UNIT_LIB_OBJ  := $(UNIT_LIB:%.c=$(BUILD)/asan/obj/%.o)
 FUZZ_BIN      := $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_BIN     := $(BENCH_SRC:test/bench/%.c=$(BUILD)/bench/%)
 TOOL_BIN      := $(TOOL_SRC:test/tools/%.c=$(BUILD)/bin/%)
+# Power-cut tests (test/integration/pcut.sh): recorder (FUSE), workload driver, syncfs shim.
+PCUT_BIN      := $(BUILD)/bin/pcut_fuse $(BUILD)/bin/pcut_work $(BUILD)/lib/libpcut_shim.so
 
 CORE_LIB      := $(BUILD)/lib/libs3fcore.a
 CORE_ASAN_LIB := $(BUILD)/asan/lib/libs3fcore.a
@@ -73,10 +76,10 @@ CTL           := $(BUILD)/bin/s3filesctl
 SYNCD_ASAN    := $(BUILD)/asan/bin/s3files-syncd
 CTL_ASAN      := $(BUILD)/asan/bin/s3filesctl
 
-.PHONY: all deps test run bench fuzz asan unit clean distclean check-ganesha install deb
+.PHONY: all deps test run bench fuzz asan unit clean distclean check-ganesha install deb soak
 .DEFAULT_GOAL := all
 
-all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(TOOL_BIN)
+all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(TOOL_BIN) $(PCUT_BIN)
 
 asan: $(CORE_ASAN_LIB) $(SYNCD_ASAN) $(CTL_ASAN) $(UNIT_BIN)
 
@@ -94,6 +97,14 @@ unit: asan
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(abspath $(BUILD)) scripts/run.sh
+
+# make soak: the long forms of the suites in SOAK_SUITES (each reads SOAK=1), one after the
+# other against one RGW; "N passed, N failed" as make test.
+SOAK_SUITES ?= crash pcut
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(abspath $(BUILD)) SOAK=1 SUITE_TIMEOUT=$${SUITE_TIMEOUT:-21600} \
+	   test/run.sh integration $(SOAK_SUITES)
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
@@ -191,6 +202,22 @@ $(BUILD)/bin/%: test/tools/%.c $(CORE_LIB)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE) $(RELFLAGS) -o $@ $< $(CORE_LIB) $(LIBS) $(if $(findstring nfs,$*),-lnfs,)
+
+$(BUILD)/bin/pcut_fuse: test/pcut/pcut_fuse.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CSTD) $(WARN) -g $(RELFLAGS) $(shell pkg-config --cflags fuse3) -o $@ $< \
+	   $(shell pkg-config --libs fuse3)
+
+$(BUILD)/bin/pcut_work: test/pcut/pcut_work.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CSTD) $(WARN) -g $(RELFLAGS) -o $@ $< -lnfs
+
+$(BUILD)/lib/libpcut_shim.so: test/pcut/pcut_shim.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CSTD) $(WARN) -g -O2 -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/bench/%: test/bench/%.c $(CORE_LIB)
 	@mkdir -p $(@D)

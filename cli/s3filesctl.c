@@ -13,6 +13,9 @@
  * PATH is relative to the export root ("/" or omitted: the whole export). The config
  * file defaults to $S3FILES_CONF, else /etc/ganesha/ganesha.conf. status and commit talk
  * to s3files-syncd over its control socket; events and config-check read files directly.
+ * A request the daemon refuses as busy (all its control connections taken) is sent again
+ * for up to 15 s; status gives up after 60 s without an answer, ls and wait-synced's
+ * polls after 600 s (commit and evict wait as long as the work takes).
  *
  * wait-synced exits 0 when everything under PATH is in S3 (printing "ETAG PATH" for
  * each file, PATH relative to the export root, %-escaped like the protocol), 3 when it
@@ -29,10 +32,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,16 +67,34 @@ static void usage(FILE *out)
 		"  config-help                   list every S3FILES setting\n");
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds of silence after which requests that only read give up: the daemon serves them
+ * at once, even during a long COMMIT, so silence means it hangs. STATUS reads counters;
+ * LS and SYNCED may walk a large subtree before their first line. */
+#define CTL_STATUS_TIMEOUT_S 60
+#define CTL_READ_REPLY_TIMEOUT_S 600
+
 /* Send one request line to the daemon; copy its answer to `sink`, and its final line
  * (without the newline) to last (lastlen bytes, may be NULL). Returns 0 if the final
- * line starts with OK. */
-static int ctl_call(const char *sock, const char *req, FILE *sink, char *last, size_t lastlen)
+ * line starts with OK. timeout_s > 0: give up (1, with a message) when the daemon sends
+ * nothing for that long. */
+static int ctl_call_once(const char *sock, const char *req, FILE *sink, char *last,
+			 size_t lastlen, int timeout_s, bool *busy)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char line[8192];
 	int fd, rc = 1;
+	bool got_last = false, first = true;
 	FILE *in;
 
+	*busy = false;
 	if (strlen(sock) >= sizeof sa.sun_path) {
 		fprintf(stderr, "s3filesctl: control socket path too long\n");
 		return 1;
@@ -85,19 +108,34 @@ static int ctl_call(const char *sock, const char *req, FILE *sink, char *last, s
 			close(fd);
 		return 1;
 	}
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) || write(fd, "\n", 1) != 1) {
-		fprintf(stderr, "s3filesctl: write to %s: %s\n", sock, strerror(errno));
-		close(fd);
-		return 1;
+	/* MSG_NOSIGNAL: a daemon that refused the connection (busy) has closed it already;
+	 * its answer is still there to be read. */
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		if (errno != EPIPE && errno != ECONNRESET) {
+			fprintf(stderr, "s3filesctl: write to %s: %s\n", sock, strerror(errno));
+			close(fd);
+			return 1;
+		}
 	}
 	shutdown(fd, SHUT_WR);
+	if (timeout_s > 0) {
+		struct timeval tv = { .tv_sec = timeout_s };
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	}
 	in = fdopen(fd, "r");
 	if (!in) {
 		close(fd);
 		return 1;
 	}
+	errno = 0;
 	while (fgets(line, sizeof line, in)) {
-		if (sink)
+		/* All the daemon's connections taken: the request was not run; ask again. */
+		if (first && strncmp(line, "ERR busy", 8) == 0)
+			*busy = true;
+		first = false;
+		if (sink && !*busy)
 			fputs(line, sink);
 		if (strncmp(line, "OK", 2) == 0)
 			rc = 0;
@@ -105,11 +143,46 @@ static int ctl_call(const char *sock, const char *req, FILE *sink, char *last, s
 			rc = 1;
 		else
 			continue;
+		got_last = true;
 		if (last)
 			snprintf(last, lastlen, "%.*s", (int)strcspn(line, "\n"), line);
 	}
+	if (!got_last && ferror(in) && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		fprintf(stderr, "s3filesctl: no answer from s3files-syncd at %s within %d s\n",
+			sock, timeout_s);
+		rc = 1;
+	}
 	fclose(in);
 	return rc;
+}
+
+/* ctl_call_once, asked again for up to CTL_BUSY_RETRY_S while the daemon answers busy. */
+#define CTL_BUSY_RETRY_S 15
+static int ctl_call_t(const char *sock, const char *req, FILE *sink, char *last, size_t lastlen,
+		      int timeout_s)
+{
+	double t0 = mono_s();
+	useconds_t nap = 50000;
+	bool busy;
+	int rc;
+
+	for (;;) {
+		rc = ctl_call_once(sock, req, sink, last, lastlen, timeout_s, &busy);
+		if (!busy || mono_s() - t0 >= CTL_BUSY_RETRY_S)
+			break;
+		usleep(nap);
+		if (nap < 1000000)
+			nap *= 2;
+	}
+	if (busy)
+		fprintf(stderr, "s3filesctl: s3files-syncd at %s is busy (every control "
+			"connection taken for %d s)\n", sock, CTL_BUSY_RETRY_S);
+	return rc;
+}
+
+static int ctl_call(const char *sock, const char *req, FILE *sink, char *last, size_t lastlen)
+{
+	return ctl_call_t(sock, req, sink, last, lastlen, 0);
 }
 
 /* %-escape a path for the one-line protocol. */
@@ -137,12 +210,9 @@ static int ctl_request(const char *sock, const char *req)
 	return ctl_call(sock, req, stdout, NULL, 0);
 }
 
-static double mono_s(void)
+static int ctl_request_t(const char *sock, const char *req, int timeout_s)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return ctl_call_t(sock, req, stdout, NULL, 0, timeout_s);
 }
 
 /* A "key=value" field of a protocol line, as a number (0 if absent). */
@@ -251,15 +321,19 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 
 		if (!mem)
 			break;
-		rc = ctl_call(sock, req, mem, last, sizeof last);
+		rc = ctl_call_t(sock, req, mem, last, sizeof last, CTL_READ_REPLY_TIMEOUT_S);
 		fclose(mem);
-		if (rc) {
+		if (rc && strncmp(last, "ERR busy", 8) == 0) {
+			/* the daemon's connections are all taken for now: ask again later */
+			free(buf);
+			buf = NULL;
+			last[0] = '\0';
+		} else if (rc) {
 			fprintf(stderr, "s3filesctl: %s\n", last[0] ? last : "no answer");
 			free(buf);
 			rc = 1;
 			break;
-		}
-		if (field_u(last, "synced") == 1) {
+		} else if (field_u(last, "synced") == 1) {
 			/* "ETAG <etag> <rel>" -> "<etag>  <path>/<rel>" */
 			const char *base = strcmp(path, "/") == 0 ? "" : path;
 
@@ -328,7 +402,7 @@ static int list_path(const char *sock, uint32_t export_id, const char *path)
 	mem = open_memstream(&buf, &len);
 	if (!mem)
 		return 1;
-	rc = ctl_call(sock, req, mem, last, sizeof last);
+	rc = ctl_call_t(sock, req, mem, last, sizeof last, CTL_READ_REPLY_TIMEOUT_S);
 	fclose(mem);
 	if (rc) {
 		fprintf(stderr, "s3filesctl: %s\n", last[0] ? last : "no answer");
@@ -457,7 +531,8 @@ int main(int argc, char **argv)
 
 	rc = 2;
 	if (strcmp(cmd, "status") == 0) {
-		rc = c->daemon.control_socket ? ctl_request(c->daemon.control_socket, "STATUS") : 1;
+		rc = c->daemon.control_socket ?
+		     ctl_request_t(c->daemon.control_socket, "STATUS", CTL_STATUS_TIMEOUT_S) : 1;
 	} else if (strcmp(cmd, "commit") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);
 		const char *path = optind < argc ? argv[optind] : "/";

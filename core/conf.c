@@ -1491,6 +1491,11 @@ static const struct conf_item conf_fsal_items[] = {
 	  EXP(data_dir), "local data tier (sparse file per inode)" },
 	{ "Journal", CT_STR, 0, 1, PATH_MAX, NULL, "<State_Dir>/events.jsonl", NULL,
 	  conf_check_abspath, EXP(journal_path), "event journal (JSON lines)" },
+	{ "Allow_Network_State_Dir", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL,
+	  EXP(allow_network_state_dir),
+	  "start even when State_Dir, Meta_Dir or Data_Dir is on a network or FUSE file system "
+	  "(NFS, SMB, 9p, Ceph, ...), whose locks do not keep a second gateway on another host "
+	  "out; only if no other host uses that directory" },
 	{ "Hydrate_Threshold", CT_SIZE, 0, 0, GiB, "128K", NULL, NULL, NULL, EXP(hydrate_threshold),
 	  "files below this size get their data in the background after their directory is "
 	  "listed" },
@@ -1531,6 +1536,19 @@ static const struct conf_item conf_fsal_items[] = {
 	  EXP(import_warn_objects),
 	  "journal an import_warning event when one directory's S3 listing, or the whole file "
 	  "view, holds more objects than this" },
+	{ "S3_Setid", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(s3_setid),
+	  "keep the setuid and setgid bits of x-amz-meta-mode on files imported from S3 "
+	  "(false: dropped; anyone who can write to the bucket could otherwise plant a "
+	  "setuid program)" },
+	{ "S3_Root_Owner", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(s3_root_owner),
+	  "keep uid 0 and gid 0 of x-amz-meta-uid/gid on entries imported from S3 (false: "
+	  "they become S3_Squash_Uid and S3_Squash_Gid)" },
+	{ "S3_Squash_Uid", CT_U32, 0, 1, 4294967294U, "65534", NULL, NULL, NULL,
+	  EXP(s3_squash_uid), "owner given to entries whose S3 metadata says uid 0 (with "
+	  "S3_Root_Owner = false)" },
+	{ "S3_Squash_Gid", CT_U32, 0, 1, 4294967294U, "65534", NULL, NULL, NULL,
+	  EXP(s3_squash_gid), "group given to entries whose S3 metadata says gid 0 (with "
+	  "S3_Root_Owner = false)" },
 };
 
 /* Top-level S3FILES { ... } */
@@ -1586,7 +1604,15 @@ static const struct conf_table conf_tab_nfsv4 =
 static const struct conf_table conf_tab_krb5 =
 	CONF_TABLE("NFS_KRB5", "NFS_KRB5 { ... } (ganesha's; read only)", conf_krb5_items, false);
 
-#define CONF_MAX_ITEMS 32
+#define CONF_MAX_ITEMS 64
+#define CONF_N(items) (sizeof(items) / sizeof((items)[0]))
+/* The seen[] arrays of conf_bind are this long: a table may not outgrow them. */
+_Static_assert(CONF_N(conf_export_block_items) <= CONF_MAX_ITEMS, "CONF_MAX_ITEMS");
+_Static_assert(CONF_N(conf_fsal_items) <= CONF_MAX_ITEMS, "CONF_MAX_ITEMS");
+_Static_assert(CONF_N(conf_daemon_items) <= CONF_MAX_ITEMS, "CONF_MAX_ITEMS");
+_Static_assert(CONF_N(conf_core_items) <= CONF_MAX_ITEMS, "CONF_MAX_ITEMS");
+_Static_assert(CONF_N(conf_nfsv4_items) <= CONF_MAX_ITEMS, "CONF_MAX_ITEMS");
+_Static_assert(CONF_N(conf_krb5_items) <= CONF_MAX_ITEMS, "CONF_MAX_ITEMS");
 
 /* ------------------------------------------------------------------------------------
  * Values.
@@ -2092,6 +2118,13 @@ static void conf_bind_export(struct conf_parse *ps, struct conf *c, const struct
 		if (!x->journal_path)
 			x->journal_path = conf_join(x->state_dir, "events.jsonl", oom);
 	}
+	/* TLS_Verify = false is honoured (export_ctx_s3_config), and said at every start */
+	if (!x->tls_verify)
+		LOG_WARN(LOG_C_CONF, "%s:%d: export %" PRIu32 ": TLS_Verify = false: the S3 "
+			 "server's certificate and host name are not verified%s",
+			 x->src_file ? x->src_file : "?", x->src_line, x->export_id,
+			 x->endpoint && strncmp(x->endpoint, "https:", 6) != 0
+				 ? " (the endpoint is plain http: nothing is encrypted either)" : "");
 }
 
 static void conf_export_free(struct conf_export *x)

@@ -52,6 +52,7 @@ struct conf_export {
 	char *meta_dir;			/* default <state_dir>/meta */
 	char *data_dir;			/* default <state_dir>/data */
 	char *journal_path;		/* default <state_dir>/events.jsonl */
+	bool allow_network_state_dir;	/* start on a network/FUSE file system (false) */
 
 	uint64_t hydrate_threshold;	/* files below this get data on import (128 KiB) */
 	uint32_t commit_interval;	/* seconds from last change to upload (60) */
@@ -69,6 +70,11 @@ struct conf_export {
 	uint64_t meta_map_size;		/* initial LMDB map size (1 GiB); grown when full */
 	uint32_t dir_rename_warn_objects; /* dir_rename_large event above this many objects (10000) */
 	uint32_t import_warn_objects;	/* import_warning above this many objects (50,000,000) */
+	/* trust in the x-amz-meta-* attributes of objects imported from S3 (keymap.h) */
+	bool s3_setid;			/* keep setuid/setgid bits (false) */
+	bool s3_root_owner;		/* keep uid 0 / gid 0 (false) */
+	uint32_t s3_squash_uid;		/* what uid 0 becomes otherwise (65534) */
+	uint32_t s3_squash_gid;		/* what gid 0 becomes otherwise (65534) */
 
 	/* where this export was defined */
 	char *src_file;

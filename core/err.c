@@ -24,6 +24,8 @@ const char *s3f_strerror(int rc)
 	case S3F_E_S3_CONFLICT: return "S3: conflicting operation (409)";
 	case S3F_E_S3_FAULT: return "S3: injected fault";
 	case S3F_E_S3_CANCELED: return "S3: request canceled";
+	case S3F_E_S3_DIGEST: return "S3: upload refused, body does not match its Content-MD5 (BadDigest)";
+	case S3F_E_S3_CORRUPT: return "S3: downloaded bytes do not match the object's ETag (MD5)";
 	case S3F_E_META_CORRUPT: return "metadata: corrupt record";
 	case S3F_E_META_VERSION: return "metadata: incompatible store version";
 	case S3F_E_DATA_ABSENT: return "data: range not present locally";

@@ -25,6 +25,12 @@ enum s3f_err {
 	S3F_E_S3_CONFLICT = -108,	/* 409 (e.g. concurrent conditional write) */
 	S3F_E_S3_FAULT = -109,		/* failure injected by the fault layer (tests) */
 	S3F_E_S3_CANCELED = -110,	/* client closing */
+	S3F_E_S3_DIGEST = -111,		/* 400 BadDigest: the server received other bytes than the
+					   Content-MD5 we sent (corrupted on the way, or a source file
+					   that changed while it was read): nothing was stored; transient,
+					   try again later */
+	S3F_E_S3_CORRUPT = -112,	/* a whole-object GET whose bytes do not match the ETag (the
+					   MD5 of a single-part object), twice in a row */
 	/* metadata store (-200..-299); LMDB's own codes are passed through as they are */
 	S3F_E_META_CORRUPT = -200,	/* record with an unknown version or bad length */
 	S3F_E_META_VERSION = -201,	/* store written by an incompatible schema version */

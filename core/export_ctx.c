@@ -29,7 +29,7 @@ int export_ctx_s3_config(const struct conf_export *cfg, struct s3_config *out, c
 	out->region = cfg->region;
 	out->bucket = cfg->bucket;
 	out->path_style = cfg->path_style;
-	out->tls_verify = cfg->tls_verify;
+	out->tls_skip_verify = !cfg->tls_verify;
 	out->ca_file = cfg->ca_file;
 	out->max_connections = cfg->max_connections;
 	out->part_size = cfg->part_size;
@@ -106,6 +106,14 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 		LOG_ERROR(LOG_C_CORE, "export %u: bad prefix '%s'", cfg->export_id, cfg->prefix);
 		goto fail_free;
 	}
+	/* What the metadata of imported objects may set (S3_Setid, S3_Root_Owner); a
+	 * hand-made cfg without squash ids keeps keymap_init's. */
+	x->km.trust.setid = cfg->s3_setid;
+	x->km.trust.root_owner = cfg->s3_root_owner;
+	if (cfg->s3_squash_uid)
+		x->km.trust.squash_uid = cfg->s3_squash_uid;
+	if (cfg->s3_squash_gid)
+		x->km.trust.squash_gid = cfg->s3_squash_gid;
 	rc = meta_env_open(cfg->meta_dir, &mo, &x->meta);
 	if (rc)
 		goto fail_keymap;

@@ -828,7 +828,7 @@ int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t l
 		}
 		if (rc)
 			goto out;
-		keymap_meta_decode(info->meta, info->n_meta, &attrs, &bad);
+		(void)keymap_meta_import(&x->km, info->meta, info->n_meta, &attrs, &bad);
 		e.size = info->size;
 		e.mtime_s = info->last_modified;
 		e.etag = info->etag;

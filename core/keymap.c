@@ -61,6 +61,9 @@ int keymap_init(struct keymap *km, const char *prefix)
 
 	km->prefix = NULL;
 	km->prefix_len = 0;
+	km->trust = (struct keymap_trust){ .setid = false, .root_owner = false,
+					   .squash_uid = KEYMAP_SQUASH_ID,
+					   .squash_gid = KEYMAP_SQUASH_ID };
 	/* Normalized form is never longer than the input plus one trailing '/'. */
 	buf = malloc(in_len + 2);
 	if (!buf) {
@@ -552,4 +555,30 @@ void keymap_meta_decode(const struct s3_meta_pair *pairs, unsigned n, struct key
 	}
 	if (bad_field)
 		*bad_field = bad;
+}
+
+unsigned keymap_attrs_trust(const struct keymap_trust *t, struct keymap_attrs *a)
+{
+	unsigned changed = 0;
+
+	if (!t->setid && a->has_mode && (a->mode & (S_ISUID | S_ISGID))) {
+		a->mode &= ~(uint32_t)(S_ISUID | S_ISGID);
+		changed |= KEYMAP_DISTRUST_SETID;
+	}
+	if (!t->root_owner && a->has_uid && a->uid == 0) {
+		a->uid = t->squash_uid;
+		changed |= KEYMAP_DISTRUST_UID;
+	}
+	if (!t->root_owner && a->has_gid && a->gid == 0) {
+		a->gid = t->squash_gid;
+		changed |= KEYMAP_DISTRUST_GID;
+	}
+	return changed;
+}
+
+unsigned keymap_meta_import(const struct keymap *km, const struct s3_meta_pair *pairs,
+			    unsigned n, struct keymap_attrs *out, const char **bad_field)
+{
+	keymap_meta_decode(pairs, n, out, bad_field);
+	return keymap_attrs_trust(&km->trust, out);
 }

@@ -24,13 +24,28 @@
 #define KEYMAP_NAME_MAX 255	/* bytes per component (NAME_MAX) */
 #define KEYMAP_DEPTH_MAX 512	/* components per key (a 1,024-byte key has at most 512) */
 
+/* How far an export trusts the attributes in the user metadata of objects it imports
+ * (S3_Setid, S3_Root_Owner, S3_Squash_Uid/Gid): anyone who can write to the bucket writes
+ * that metadata, so by default it cannot make a setuid or setgid file, nor a root-owned
+ * one. */
+struct keymap_trust {
+	bool setid;		/* keep S_ISUID and S_ISGID (false: dropped) */
+	bool root_owner;	/* keep uid 0 and gid 0 (false: squash_uid / squash_gid) */
+	uint32_t squash_uid;	/* what uid 0 becomes (KEYMAP_SQUASH_ID) */
+	uint32_t squash_gid;	/* what gid 0 becomes (KEYMAP_SQUASH_ID) */
+};
+#define KEYMAP_SQUASH_ID 65534u	/* nobody / nogroup */
+
 struct keymap {
 	char *prefix;		/* "" or ends with '/'; no leading '/' */
 	size_t prefix_len;
+	struct keymap_trust trust;	/* keymap_init: the safe defaults; the owner of the
+					 * keymap sets the export's settings after init */
 };
 
 /* Normalize prefix ("a/b", "/a/b/", "a//b" -> "a/b/"; "" or "/" -> ""). EINVAL for a
- * prefix that itself has a bad component ("." / "..") or is over 1,000 bytes. */
+ * prefix that itself has a bad component ("." / "..") or is over 1,000 bytes. km->trust
+ * gets the safe defaults (nothing trusted, squash to KEYMAP_SQUASH_ID) in every case. */
 int keymap_init(struct keymap *km, const char *prefix);
 void keymap_fini(struct keymap *km);
 
@@ -135,5 +150,21 @@ int keymap_meta_encode(const struct keymap_attrs *a, struct s3_meta_pair *pairs,
 		       unsigned *n);
 void keymap_meta_decode(const struct s3_meta_pair *pairs, unsigned n, struct keymap_attrs *out,
 			const char **bad_field);
+
+/* Apply an export's trust to attributes decoded from an object's metadata: without
+ * t->setid, S_ISUID and S_ISGID are cleared from a->mode (S_ISVTX stays: it only restricts);
+ * without t->root_owner, a->uid 0 becomes t->squash_uid and a->gid 0 t->squash_gid. Only
+ * has_* fields are looked at. Returns what was changed (KEYMAP_DISTRUST_* bits), for the
+ * caller's log line. Attributes set through the file view never pass through here: the
+ * file's owner or root set them, under the permission checks. */
+#define KEYMAP_DISTRUST_SETID 0x1u
+#define KEYMAP_DISTRUST_UID   0x2u
+#define KEYMAP_DISTRUST_GID   0x4u
+unsigned keymap_attrs_trust(const struct keymap_trust *t, struct keymap_attrs *a);
+
+/* keymap_meta_decode, then keymap_attrs_trust with km->trust: what every import of an
+ * object's attributes into the file view calls. Returns the KEYMAP_DISTRUST_* bits. */
+unsigned keymap_meta_import(const struct keymap *km, const struct s3_meta_pair *pairs,
+			    unsigned n, struct keymap_attrs *out, const char **bad_field);
 
 #endif

@@ -12,6 +12,7 @@
 #define S3F_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LVL_ERROR = 0,
@@ -42,9 +43,37 @@ enum log_level log_level_get(void);
 int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level lvl);
 
+/* Every message is one line: log_vmsg escapes what would break it (control bytes, invalid
+ * UTF-8; as log_esc does, but leaving backslashes alone) before the sink sees it. */
 void log_msg(enum log_level lvl, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level lvl, const char *component, const char *fmt, va_list ap);
+
+/*
+ * Keys, paths and names come from S3 or from clients and may hold any byte. Every log line
+ * (and every message to ganesha's log) shows them through log_esc, so that a key cannot
+ * start a forged line, move the cursor of whoever reads the log, or leave bytes that are
+ * not text:
+ *   \ -> \\   newline -> \n   CR -> \r   tab -> \t
+ *   other bytes < 0x20, 0x7f, the C1 controls (U+0080..U+009F), U+2028/U+2029, and every
+ *   byte that is not part of valid UTF-8 -> \xNN (each byte)
+ * Valid UTF-8 otherwise stays as it is; the escaped text reads back to the exact bytes.
+ * buf gets the escaped text, NUL-terminated; when it does not fit in cap bytes it ends
+ * with "..." (never inside an escape). Returns buf, to be used as a printf argument:
+ *   char kb[LOG_ESC_SIZE];
+ *   LOG_WARN(LOG_C_SYNC, "'%s' failed", log_esc(kb, sizeof kb, key, keylen));
+ * Thread-safe (caller's buffer). cap 0 returns buf untouched.
+ */
+#define LOG_ESC_SIZE 2048	/* as much as one log line shows */
+const char *log_esc(char *buf, size_t cap, const char *s, size_t len);
+/* log_esc of a NUL-terminated string; NULL shows as "(null)". */
+const char *log_escs(char *buf, size_t cap, const char *s);
+/* The same into a buffer of LOG_ESC_SIZE that lives until the end of the enclosing block
+ * (a compound literal): for log arguments, without a buffer of one's own:
+ *   LOG_WARN(LOG_C_SYNC, "commit of '%s' failed", LOG_ESCS(c->key));
+ * Under LOG_DEBUG the escaping only happens when debug lines are shown. */
+#define LOG_ESCS(s) log_escs((char[LOG_ESC_SIZE]){ 0 }, LOG_ESC_SIZE, (s))
+#define LOG_ESC(s, len) log_esc((char[LOG_ESC_SIZE]){ 0 }, LOG_ESC_SIZE, (s), (len))
 
 /* <syslog.h> (pulled in by ganesha's headers in the FSAL) defines LOG_INFO and LOG_DEBUG
  * as priorities; in files that include this header those names mean our macros. */

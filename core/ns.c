@@ -938,7 +938,7 @@ static int ns_setattr_txn(struct meta_txn *t, void *arg)
 	const struct ns_setattr *sa = c->sa;
 	struct meta_inode *in = &c->out;
 	int64_t now = meta_now_ns();
-	bool content = false;
+	bool content = false, killed = false;
 	int rc;
 
 	rc = meta_inode_get(t, c->ino, in);
@@ -963,6 +963,14 @@ static int ns_setattr_txn(struct meta_txn *t, void *arg)
 	}
 	if (sa->mask & NS_SET_MODE)
 		in->mode = sa->mode & 07777;
+	if ((sa->mask & NS_SET_KILL_SUID) && in->type == META_T_REG) {
+		uint32_t kill = S_ISUID | ((in->mode & S_IXGRP) ? S_ISGID : 0);
+
+		if (in->mode & kill) {
+			in->mode &= ~kill;
+			killed = true;
+		}
+	}
 	if (sa->mask & NS_SET_UID)
 		in->uid = sa->uid;
 	if (sa->mask & NS_SET_GID)
@@ -975,7 +983,7 @@ static int ns_setattr_txn(struct meta_txn *t, void *arg)
 	in->change++;
 	/* Mode, owner and mtime travel as object metadata: any of them (or content) changing
 	 * means the object must be written again. atime alone does not. */
-	if (content || (sa->mask & (NS_SET_MODE | NS_SET_UID | NS_SET_GID | NS_SET_MTIME))) {
+	if (content || killed || (sa->mask & (NS_SET_MODE | NS_SET_UID | NS_SET_GID | NS_SET_MTIME))) {
 		if (!(in->flags & META_F_RESERVED)) {
 			ns_mark_dirty(in, now);
 			if ((rc = meta_dirty_add(t, in->ino)))
@@ -1770,10 +1778,11 @@ struct ns_obj_ctx {
 	const int *rcs;
 	size_t n;
 	bool fetched;
+	const struct keymap *km;	/* its trust in S3's attributes (S3_Setid, ...) */
 };
 
-static int ns_object_one(struct meta_txn *t, uint64_t ino, const struct s3_object_info *info,
-			 bool fetched)
+static int ns_object_one(struct meta_txn *t, const struct keymap *km, uint64_t ino,
+			 const struct s3_object_info *info, bool fetched)
 {
 	struct keymap_attrs a;
 	struct meta_inode in;
@@ -1786,7 +1795,7 @@ static int ns_object_one(struct meta_txn *t, uint64_t ino, const struct s3_objec
 	/* Only a clean inode still based on this version takes it. */
 	if (in.sync != META_S_CLEAN || strcmp(in.etag, info->etag) != 0)
 		return 0;
-	keymap_meta_decode(info->meta, info->n_meta, &a, &bad);
+	(void)keymap_meta_import(km, info->meta, info->n_meta, &a, &bad);
 	if (a.has_mode) {
 		in.mode = a.mode & 07777;
 		if (S_ISLNK(a.mode) && in.type == META_T_REG)
@@ -1822,7 +1831,7 @@ static int ns_objects_txn(struct meta_txn *t, void *arg)
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->rcs && c->rcs[i])
 			continue;
-		rc = ns_object_one(t, c->inos[i], &c->infos[i], c->fetched);
+		rc = ns_object_one(t, c->km, c->inos[i], &c->infos[i], c->fetched);
 		if (rc)
 			return rc;
 	}
@@ -1832,7 +1841,7 @@ static int ns_objects_txn(struct meta_txn *t, void *arg)
 int ns_import_objects(struct ns *ns, const uint64_t *inos, const struct s3_object_info *infos,
 		      const int *rcs, size_t n, bool data_fetched)
 {
-	struct ns_obj_ctx c = { inos, infos, rcs, n, data_fetched };
+	struct ns_obj_ctx c = { inos, infos, rcs, n, data_fetched, ns->km };
 
 	if (n == 0)
 		return 0;

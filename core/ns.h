@@ -90,6 +90,11 @@ int ns_remove(struct ns *ns, uint64_t dir, const char *name, size_t len, bool wa
 #define NS_SET_ATIME 0x10
 #define NS_SET_MTIME 0x20
 #define NS_SET_CTIME 0x40	/* only with an explicit value (rare: restore tools) */
+/* Clear S_ISUID, and S_ISGID when S_IXGRP is set, of a regular file, in the same
+ * transaction (after NS_SET_MODE, on the mode it leaves): a truncate or chown that must
+ * drop the set-id bits does it without reading the mode first, so no chmod can slip in
+ * between. Ignored for other types; bits actually cleared count as a mode change. */
+#define NS_SET_KILL_SUID 0x80
 struct ns_setattr {
 	unsigned mask;
 	uint32_t mode, uid, gid;

@@ -590,7 +590,7 @@ static void ra_abort(struct readahead *ra, struct ra_stream *s, const char *now_
 	struct ra_stream *t;
 
 	LOG_WARN(LOG_C_DATA, "'%s' changed in S3 during a sequential read (ETag %s%s%s): the "
-		 "reader gets EIO until it closes the file", s->key, s->etag,
+		 "reader gets EIO until it closes the file", LOG_ESCS(s->key), s->etag,
 		 now_etag ? " -> " : ", a GET found another version", now_etag ? now_etag : "");
 	ra_count(&ra->n_aborted, 1);
 	ra_retire(ra, s);
@@ -754,7 +754,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		ra->active++;
 		ra_count(&ra->n_streams, 1);
 		LOG_DEBUG(LOG_C_DATA, "read bypass: stream of '%s' (ino %llu, %llu bytes) from "
-			  "offset %llu", key, (unsigned long long)in->ino,
+			  "offset %llu", LOG_ESCS(key), (unsigned long long)in->ino,
 			  (unsigned long long)cur.s3_size, (unsigned long long)off);
 	} else if (strcmp(etag, s->etag) != 0 || strcmp(key, s->key) != 0) {
 		if (strcmp(etag, s->etag) != 0 && strcmp(key, s->key) == 0 && !s->saw_dirty &&

@@ -13,6 +13,7 @@
 #include "s3_int.h"
 #include "err.h"
 #include "log.h"
+#include "tp.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S3_MIN_PART (5ull << 20)
 #define S3_MAX_PARTS 10000u
@@ -47,9 +49,6 @@ const char *s3_op_name(enum s3_op op)
 
 void s3_config_defaults(struct s3_config *cfg)
 {
-	/* tls_verify is a bool whose zero means "off": defaults turn it on; an opt-out
-	 * is set after this call */
-	cfg->tls_verify = true;
 	if (!cfg->max_connections)
 		cfg->max_connections = 16;
 	if (!cfg->max_retries)
@@ -118,12 +117,10 @@ static int client_endpoint(struct s3_client *c)
 		rc = s3_sb_done(&hh, &c->host_hdr);
 	if (rc == 0)
 		rc = s3_sb_done(&pp, &c->path_prefix);
-	if (rc == 0 && strcmp(scheme, "https") == 0 && !c->cfg.tls_verify) {
-		static atomic_bool warned;
-
-		if (!atomic_exchange(&warned, true))
-			LOG_WARN(LOG_C_S3, "TLS certificate verification is disabled for %s", ep);
-	}
+	if (rc == 0 && c->cfg.tls_skip_verify)
+		LOG_WARN(LOG_C_S3, "TLS certificate and host name verification is off for %s "
+			 "(bucket %s)%s", ep, c->bucket,
+			 strcmp(scheme, "https") == 0 ? "" : "; the endpoint is plain http anyway");
 out:
 	s3_sb_free(&sh);
 	s3_sb_free(&hh);
@@ -149,7 +146,6 @@ static void client_free(struct s3_client *c)
 int s3_client_open(const struct s3_config *cfg, struct s3_client **out)
 {
 	struct s3_client *c;
-	bool tls_verify = cfg->tls_verify;
 	int rc;
 
 	*out = NULL;
@@ -164,7 +160,6 @@ int s3_client_open(const struct s3_config *cfg, struct s3_client **out)
 		return ENOMEM;
 	c->cfg = *cfg;
 	s3_config_defaults(&c->cfg);
-	c->cfg.tls_verify = tls_verify;		/* as given: see s3_config_defaults */
 	if (c->cfg.part_size < S3_MIN_PART)
 		c->cfg.part_size = S3_MIN_PART;
 	if (c->cfg.multipart_threshold > S3_MAX_PUT)
@@ -680,6 +675,60 @@ static int put_meta_headers(struct s3_req *r, const struct s3_put_opts *opts)
 	return 0;
 }
 
+/* Read fd [off, off+len) whole into a heap buffer; EIO when the file is shorter. */
+static int body_read(int fd, uint64_t off, size_t len, void **out)
+{
+	char *buf = malloc(len ? len : 1);
+	size_t done = 0;
+
+	*out = NULL;
+	if (!buf)
+		return ENOMEM;
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? errno : EIO;
+		}
+		done += (size_t)n;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Content-MD5 (and with sign the payload's SHA-256) of r's body, taken from the bytes
+ * that will be sent: an fd body of up to S3_MEM_BODY_MAX is read into memory first and
+ * becomes a memory body, so a file written meanwhile cannot make digest and body
+ * disagree. A larger one is hashed from the fd (s3.h: BadDigest if it then changes). */
+static int req_body_digest(struct s3_req *r, bool sign)
+{
+	char md5[25];
+	int rc;
+
+	if (r->src == S3_SRC_FD && r->src_len <= S3_MEM_BODY_MAX) {
+		rc = body_read(r->src_fd, r->src_off, (size_t)r->src_len, &r->src_owned);
+		if (rc)
+			return rc;
+		r->src = S3_SRC_MEM;
+		r->src_data = r->src_owned;
+		r->src_fd = -1;
+		r->src_off = 0;
+	}
+	if (r->src == S3_SRC_MEM) {
+		rc = s3_md5_base64(r->src_data, (size_t)r->src_len, md5);
+		if (rc == 0 && sign)
+			rc = s3_sha256_hex(r->src_data, (size_t)r->src_len, r->payload_hash);
+	} else {
+		rc = s3_md5_fd_base64(r->src_fd, r->src_off, r->src_len, md5);
+		if (rc == 0 && sign)
+			rc = s3_sha256_fd_hex(r->src_fd, r->src_off, r->src_len, r->payload_hash);
+	}
+	return rc ? rc : s3_req_header(r, "Content-MD5", md5);
+}
+
 /* A PUT of memory or of an fd range, with metadata and condition headers. */
 static int req_build_put(struct s3_client *c, const char *key, const void *data, int fd,
 			 uint64_t off, uint64_t len, const struct s3_put_opts *opts,
@@ -702,9 +751,8 @@ static int req_build_put(struct s3_client *c, const char *key, const void *data,
 	rc = put_meta_headers(r, opts);
 	if (rc == 0 && opts)
 		rc = cond_write_headers(c, r, &opts->cond, false);
-	if (rc == 0 && opts && opts->sign_payload)
-		rc = r->src == S3_SRC_MEM ? s3_sha256_hex(r->src_data, (size_t)len, r->payload_hash)
-					  : s3_sha256_fd_hex(fd, off, len, r->payload_hash);
+	if (rc == 0)
+		rc = req_body_digest(r, opts && opts->sign_payload);
 	if (rc) {
 		s3_req_free(r);
 		return rc;
@@ -811,8 +859,8 @@ static int req_build_part(struct s3_client *c, const char *key, const char *uplo
 	r->src_off = off;
 	r->src_len = len;
 	rc = mpu_query(r, upload_id, number);
-	if (rc == 0 && sign)
-		rc = s3_sha256_fd_hex(fd, off, len, r->payload_hash);
+	if (rc == 0)
+		rc = req_body_digest(r, sign);
 	if (rc) {
 		s3_req_free(r);
 		return rc;
@@ -928,7 +976,7 @@ static int mpu_complete_run(struct s3_client *c, const char *key, const char *up
 			rc = raw ? s3_req_header(r, raw->name, raw->value)
 				 : cond_write_headers(c, r, cond, true);
 		if (rc == 0)
-			rc = s3_sha256_hex(body, blen, r->payload_hash);
+			rc = req_body_digest(r, true);
 		if (rc == 0)
 			rc = s3_req_run(r);
 		if (rc == 0 && s3_xml_parse_mpu_complete(r->resp.data, r->resp.len, etag) != 0) {
@@ -1201,6 +1249,8 @@ int s3_object_delete(struct s3_client *c, const char *key)
 
 struct del_batch {
 	const char *const *keys;
+	const char *const *etags;	/* per-object <ETag> conditions, or NULL */
+	bool etag_quoted;
 	size_t *idx;		/* positions in keys[] of this batch */
 	size_t n;
 	int *results;
@@ -1254,7 +1304,15 @@ static int del_batch_request(struct s3_client *c, struct del_batch *b, struct s3
 
 		s3_sb_adds(&body, "<Object><Key>");
 		s3_sb_add_xml(&body, k, strlen(k));
-		s3_sb_adds(&body, "</Key></Object>");
+		s3_sb_adds(&body, "</Key>");
+		if (b->etags) {
+			char et[S3_ETAG_MAX];
+
+			etag_bare(b->etags[b->idx[i]], et);
+			s3_sb_addf(&body, b->etag_quoted ? "<ETag>\"%s\"</ETag>" : "<ETag>%s</ETag>",
+				   et);
+		}
+		s3_sb_adds(&body, "</Object>");
 	}
 	s3_sb_adds(&body, "</Delete>");
 	blen = body.len;
@@ -1292,7 +1350,10 @@ void s3_client_single_deletes_set(struct s3_client *c, bool on)
 	__atomic_store_n(&c->single_deletes, on, __ATOMIC_RELAXED);
 }
 
-int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results)
+/* DeleteObjects of keys (with per-object ETag conditions when etags), single DELETEs for
+ * keys XML cannot carry and with single deletes on (conditional ones: s3_object_delete_if). */
+static int objects_delete(struct s3_client *c, const char *const *keys, const char *const *etags,
+			  bool quoted, size_t n, int *results)
 {
 	size_t n_batches = 0, n_xml = 0, *idx = NULL;
 	struct del_batch *batches = NULL;
@@ -1320,6 +1381,8 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 		}
 		if (!single && s3_xml_text_ok(keys[i], strlen(keys[i])))
 			idx[n_xml++] = i;
+		else if (etags)
+			results[i] = s3_object_delete_if(c, keys[i], etags[i], NULL);
 		else
 			results[i] = s3_object_delete(c, keys[i]);
 	}
@@ -1327,6 +1390,8 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 		struct del_batch *b = &batches[n_batches];
 
 		b->keys = keys;
+		b->etags = etags;
+		b->etag_quoted = quoted;
 		b->idx = idx + i;
 		b->n = n_xml - i < S3_DELETE_BATCH ? n_xml - i : S3_DELETE_BATCH;
 		b->results = results;
@@ -1335,6 +1400,8 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 	rc = window_init(&w, par);
 	if (rc)
 		goto out;
+	if (etags && n_batches)
+		TP("s3.delete.before");
 	for (size_t i = 0; i < n_batches && rc == 0; i++) {
 		struct s3_req *r;
 
@@ -1357,7 +1424,265 @@ out:
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n && !first; i++)
-		first = results[i];
+		if (!etags || (results[i] != ENOENT && results[i] != S3F_E_S3_PRECOND))
+			first = results[i];
+	return first;
+}
+
+int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results)
+{
+	return objects_delete(c, keys, NULL, false, n, results);
+}
+
+/* ---- conditional DELETE (s3.h: s3_object_delete_if) ---- */
+
+/* One DELETE of key (of version vid when not NULL) with at most one extra header; info
+ * (may be NULL) gets the answer's headers (a delete marker's version id). */
+static int delete_run(struct s3_client *c, const char *key, const char *vid, const char *hname,
+		      const char *hval, struct s3_object_info *info)
+{
+	struct s3_sb q = { 0 };
+	struct s3_req *r;
+	int rc = 0;
+
+	r = s3_req_new(c, S3_OP_DELETE, "DELETE", key);
+	if (!r)
+		return ENOMEM;
+	if (vid) {
+		query_add(&q, "versionId", vid);
+		rc = req_query(r, &q);
+	}
+	if (rc == 0 && hname)
+		rc = s3_req_header(r, hname, hval);
+	if (rc == 0)
+		rc = s3_req_run(r);
+	if (rc == 0)
+		info_copy(info, r);
+	s3_req_free(r);
+	return rc;
+}
+
+/* The condition of a delete failed: what does key hold now? ENOENT (nothing: the delete
+ * had nothing to do) or S3F_E_S3_PRECOND with cur filled when a HEAD could tell. */
+static int delete_refused(struct s3_client *c, const char *key, struct s3_object_info *cur)
+{
+	struct s3_object_info now;
+	int rc = s3_object_head(c, key, &now);
+
+	if (rc == ENOENT)
+		return ENOENT;
+	if (rc == 0 && cur)
+		*cur = now;
+	return S3F_E_S3_PRECOND;
+}
+
+/* "2026-12-05T10:10:12.000Z": RGW 16 parses x-amz-delete-if-unmodified-since with
+ * utime_t::parse_date, which refuses the HTTP date form (InvalidArgument). */
+static void iso8601_utc(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+}
+
+/* The entry right below version `above` of key in its version list (newest first). */
+struct ver_below {
+	bool found_above, found;
+	bool delete_marker;
+	char version_id[S3_VERSION_ID_MAX];
+	char etag[S3_ETAG_MAX];
+};
+
+static int versions_below(struct s3_client *c, const char *key, const char *above,
+			  struct ver_below *out)
+{
+	struct s3_xml_versions v = { 0 };
+	struct s3_sb q = { 0 };
+	struct s3_req *r;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (!s3_xml_text_ok(key, strlen(key)))
+		return EINVAL;	/* the listing could not carry the key */
+	r = s3_req_new(c, S3_OP_LIST, "GET", NULL);
+	if (!r)
+		return ENOMEM;
+	r->xml_body = true;
+	query_add(&q, "max-keys", "100");
+	query_add(&q, "prefix", key);
+	query_add(&q, "versions", NULL);
+	rc = req_query(r, &q);
+	if (rc == 0)
+		rc = s3_req_run(r);
+	if (rc == 0)
+		rc = s3_xml_parse_versions(r->resp.data, r->resp.len, &v);
+	s3_req_free(r);
+	for (size_t i = 0; rc == 0 && i < v.n && !out->found; i++) {
+		const struct s3_xml_version *it = &v.items[i];
+
+		if (strcmp(it->key, key) != 0)
+			continue;
+		if (!out->found_above) {
+			out->found_above = strcmp(it->version_id, above) == 0;
+			continue;
+		}
+		out->found = true;
+		out->delete_marker = it->delete_marker;
+		snprintf(out->version_id, sizeof out->version_id, "%s", it->version_id);
+		snprintf(out->etag, sizeof out->etag, "%s", it->etag);
+	}
+	s3_xml_versions_free(&v);
+	return rc;
+}
+
+/* Versioned bucket: the plain DELETE only adds a delete marker (no bytes go). If the
+ * version right below our marker is not the one the HEAD saw, another client wrote
+ * between the two requests: our marker is removed again, and that version is current. */
+static int delete_versioned(struct s3_client *c, const char *key,
+			    const struct s3_object_info *seen, struct s3_object_info *cur)
+{
+	struct s3_object_info dm = { 0 };
+	struct ver_below b;
+	int rc;
+
+	rc = delete_run(c, key, NULL, NULL, NULL, &dm);
+	if (rc)
+		return rc;
+	if (!dm.version_id[0] || !seen->version_id[0]) {
+		LOG_DEBUG(LOG_C_S3, "DELETE %s: no version ids to check the delete by", key);
+		return 0;
+	}
+	rc = versions_below(c, key, dm.version_id, &b);
+	if (rc || !b.found_above) {
+		LOG_WARN(LOG_C_S3, "DELETE %s: could not check which version the delete marker %s "
+			 "hides (%s)", key, dm.version_id, rc ? s3f_strerror(rc) : "not listed");
+		return 0;
+	}
+	if (!b.found || strcmp(b.version_id, seen->version_id) == 0)
+		return 0;
+	rc = delete_run(c, key, dm.version_id, NULL, NULL, NULL);
+	if (rc && rc != ENOENT) {
+		LOG_WARN(LOG_C_S3, "DELETE %s: version %s was written after the check, and removing "
+			 "our delete marker %s failed (%s): that version is hidden (not lost)", key,
+			 b.version_id, dm.version_id, s3f_strerror(rc));
+		return rc;
+	}
+	LOG_INFO(LOG_C_S3, "DELETE %s: version %s was written between the check and the "
+		 "delete; our delete marker was removed again, it stays", key, b.version_id);
+	if (cur) {
+		memset(cur, 0, sizeof *cur);
+		snprintf(cur->etag, sizeof cur->etag, "%s", b.etag);
+		snprintf(cur->version_id, sizeof cur->version_id, "%s", b.version_id);
+	}
+	return b.delete_marker ? ENOENT : S3F_E_S3_PRECOND;
+}
+
+int s3_object_delete_if(struct s3_client *c, const char *key, const char *etag,
+			struct s3_object_info *cur)
+{
+	struct s3_object_info seen;
+	struct s3_caps caps;
+	char want[S3_ETAG_MAX], hv[S3_ETAG_MAX + 2], ts[32];
+	int rc;
+
+	if (cur)
+		memset(cur, 0, sizeof *cur);
+	if (!key_ok(key) || !etag)
+		return EINVAL;
+	etag_bare(etag, want);
+	if (!want[0])
+		return EINVAL;
+	s3_caps_get(c, &caps);
+	if (caps.delete_if_match == S3_COND_NATIVE || caps.delete_if_match == S3_COND_UNQUOTED) {
+		/* the server checks: no window */
+		snprintf(hv, sizeof hv, caps.delete_if_match == S3_COND_NATIVE ? "\"%s\"" : "%s", want);
+		TP("s3.delete.before");
+		rc = delete_run(c, key, NULL, "If-Match", hv, NULL);
+		return rc == S3F_E_S3_PRECOND ? delete_refused(c, key, cur) : rc;
+	}
+	rc = s3_object_head(c, key, &seen);
+	if (rc)
+		return rc;
+	if (strcmp(seen.etag, want) != 0) {
+		if (cur)
+			*cur = seen;
+		return S3F_E_S3_PRECOND;
+	}
+	TP("s3.delete.before");
+	if (caps.versioned)
+		return delete_versioned(c, key, &seen, cur);
+	if (caps.delete_unmod_since && seen.last_modified > 0) {
+		/* RGW refuses if the object changed in a later second than the one we saw */
+		iso8601_utc(seen.last_modified, ts);
+		rc = delete_run(c, key, NULL, "x-amz-delete-if-unmodified-since", ts, NULL);
+		return rc == S3F_E_S3_PRECOND ? delete_refused(c, key, cur) : rc;
+	}
+	rc = delete_run(c, key, NULL, NULL, NULL, NULL);
+	return rc == ENOENT ? 0 : rc;
+}
+
+/* Per-key conditional deletes, part_parallelism keys at a time: each key's check and
+ * DELETE stay one round trip apart, whatever the others do. Once a request fails for
+ * want of an answer, no further key is started (they get that error too). */
+struct delif_work {
+	struct s3_client *c;
+	const char *const *keys, *const *etags;
+	size_t n;
+	int *results;
+	size_t next;		/* (atomic) next key to take */
+	int stop;		/* (atomic) the error that stopped the work, 0 if none */
+};
+
+static void *delif_run(void *arg)
+{
+	struct delif_work *w = arg;
+
+	for (;;) {
+		size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+		int stop, rc;
+
+		if (i >= w->n)
+			break;
+		stop = __atomic_load_n(&w->stop, __ATOMIC_RELAXED);
+		if (stop) {
+			w->results[i] = stop;
+			continue;
+		}
+		rc = key_ok(w->keys[i]) && w->etags[i]
+			     ? s3_object_delete_if(w->c, w->keys[i], w->etags[i], NULL) : EINVAL;
+		w->results[i] = rc;
+		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED)
+			__atomic_store_n(&w->stop, rc, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+int s3_objects_delete_if(struct s3_client *c, const char *const *keys, const char *const *etags,
+			 size_t n, int *results)
+{
+	struct delif_work w = { c, keys, etags, n, results, 0, 0 };
+	pthread_t th[16];
+	size_t started = 0, want;
+	struct s3_caps caps;
+	int first = 0;
+
+	s3_caps_get(c, &caps);
+	if (caps.delete_multi_etag &&
+	    (caps.delete_if_match == S3_COND_NATIVE || caps.delete_if_match == S3_COND_UNQUOTED))
+		return objects_delete(c, keys, etags, caps.delete_if_match == S3_COND_NATIVE, n,
+				      results);
+	want = c->cfg.part_parallelism < 16 ? c->cfg.part_parallelism : 16;
+	while (started + 1 < want && started + 1 < n &&
+	       pthread_create(&th[started], NULL, delif_run, &w) == 0)
+		started++;
+	delif_run(&w);		/* this thread works too (alone if none started) */
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < n && !first; i++)
+		if (results[i] != ENOENT && results[i] != S3F_E_S3_PRECOND)
+			first = results[i];
 	return first;
 }
 
@@ -1381,8 +1706,11 @@ static int copy_source_header(struct s3_client *c, struct s3_req *r, const char 
 	return rc;
 }
 
-static int copy_cond_header(struct s3_req *r, const struct s3_cond *src_cond)
+/* The source condition in the header this server honours (none where it honours neither:
+ * s3_object_copy_if checks by itself then). */
+static int copy_cond_header(struct s3_client *c, struct s3_req *r, const struct s3_cond *src_cond)
 {
+	struct s3_caps caps;
 	char et[S3_ETAG_MAX];
 
 	if (!src_cond || !src_cond->if_match)
@@ -1390,7 +1718,15 @@ static int copy_cond_header(struct s3_req *r, const struct s3_cond *src_cond)
 	etag_bare(src_cond->if_match, et);
 	if (!et[0])
 		return EINVAL;
-	return req_headerf(r, "x-amz-copy-source-if-match", "\"%s\"", et);
+	s3_caps_get(c, &caps);
+	switch (caps.copy_if_match) {
+	case S3_COPY_COND_RGW:
+		return req_headerf(r, "x-amz-copy-if-match", "\"%s\"", et);
+	case S3_COPY_COND_NONE:
+		return 0;
+	default:
+		return req_headerf(r, "x-amz-copy-source-if-match", "\"%s\"", et);
+	}
 }
 
 /* A copy answers 200 and a document: CopyObjectResult/CopyPartResult or an <Error>. */
@@ -1431,6 +1767,8 @@ struct copy_args {
 	const char *src_key, *dst_key;
 	const struct s3_put_opts *opts;
 	const struct s3_cond *src_cond;
+	bool dst_absent;		/* If-None-Match: * (the server honours it on copies) */
+	const struct s3_header *raw;	/* one extra header as given (the probe) */
 	/* UploadPartCopy */
 	const char *upload_id;
 	unsigned part;
@@ -1451,7 +1789,11 @@ static struct s3_req *copy_build(void *arg)
 	r->src_data = "";
 	rc = copy_source_header(a->c, r, a->src_key);
 	if (rc == 0)
-		rc = copy_cond_header(r, a->src_cond);
+		rc = copy_cond_header(a->c, r, a->src_cond);
+	if (rc == 0 && a->raw)
+		rc = s3_req_header(r, a->raw->name, a->raw->value);
+	if (rc == 0 && a->dst_absent && !a->upload_id)
+		rc = s3_req_header(r, "If-None-Match", "*");
 	if (rc == 0 && a->upload_id) {
 		r->op = S3_OP_MPU_PART;
 		r->stats.op = S3_OP_MPU_PART;
@@ -1475,15 +1817,28 @@ static struct s3_req *copy_build(void *arg)
 /* Above 5 GiB: CreateMultipartUpload + UploadPartCopy of ranges + Complete. */
 static int copy_multipart(struct s3_client *c, const char *src_key, const char *dst_key,
 			  const struct s3_put_opts *opts, const struct s3_cond *src_cond,
-			  const struct s3_object_info *src, struct s3_object_info *out)
+			  bool dst_absent, const struct s3_object_info *src,
+			  struct s3_object_info *out)
 {
+	const struct s3_cond absent = { .if_none_match_any = true };
 	struct s3_put_opts keep = { 0 };
-	char upload_id[S3_UPLOAD_ID_MAX];
+	char upload_id[S3_UPLOAD_ID_MAX], want[S3_ETAG_MAX] = "";
 	uint64_t part = c->cfg.part_size;
+	struct s3_object_info after;
 	struct s3_part *parts;
+	struct s3_caps caps;
 	unsigned n_parts;
 	int rc = 0, rc2;
 
+	/* Ceph RGW 16 checks no source condition on UploadPartCopy (measured, under either
+	 * name): compare the HEAD taken before (src) now, and once more after the parts, so a
+	 * copy whose parts may come from two versions is not taken for a good one. */
+	s3_caps_get(c, &caps);
+	if (src_cond && src_cond->if_match && caps.copy_if_match != S3_COPY_COND_STANDARD) {
+		etag_bare(src_cond->if_match, want);
+		if (strcmp(want, src->etag) != 0)
+			return S3F_E_S3_PRECOND;
+	}
 	if (!opts) {
 		/* metadata COPY: carry the source's type and user metadata over */
 		keep.content_type = src->content_type[0] ? src->content_type : NULL;
@@ -1513,8 +1868,16 @@ static int copy_multipart(struct s3_client *c, const char *src_key, const char *
 		parts[i].number = i + 1;
 		parts[i].size = a.to - a.from + 1;
 	}
+	if (rc == 0 && want[0]) {
+		rc = s3_object_head(c, src_key, &after);
+		if (rc == 0 && strcmp(after.etag, want) != 0)
+			rc = S3F_E_S3_PRECOND;
+		else if (rc == ENOENT)
+			rc = S3F_E_S3_PRECOND;
+	}
 	if (rc == 0)
-		rc = s3_mpu_complete(c, dst_key, upload_id, parts, n_parts, NULL, out);
+		rc = s3_mpu_complete(c, dst_key, upload_id, parts, n_parts,
+				     dst_absent ? &absent : NULL, out);
 	rc2 = rc ? s3_mpu_abort(c, dst_key, upload_id) : 0;
 	if (rc2 == 0 || rc2 == S3F_E_S3_NOUPLOAD)
 		upload_gone(opts, dst_key, upload_id);
@@ -1523,37 +1886,107 @@ out:
 	return rc;
 }
 
-int s3_object_copy(struct s3_client *c, const char *src_key, const char *dst_key,
-		   const struct s3_put_opts *opts, const struct s3_cond *src_cond,
-		   struct s3_object_info *out)
+/* The copy itself, conditions as the server takes them (a). */
+static int copy_do(struct copy_args *a, struct s3_object_info *out)
 {
-	struct copy_args a = { .c = c, .src_key = src_key, .dst_key = dst_key, .opts = opts,
-			       .src_cond = src_cond };
+	struct s3_client *c = a->c;
+	const char *src_key = a->src_key, *dst_key = a->dst_key;
+	const struct s3_put_opts *opts = a->opts;
+	const struct s3_cond *src_cond = a->src_cond;
 	struct s3_object_info src;
 	char etag[S3_ETAG_MAX];
 	int rc;
 
-	if (!key_ok(src_key) || !key_ok(dst_key))
-		return EINVAL;
 	if (c->copy_single_max < S3_MAX_PUT) {
 		/* lowered limit (tests): decide up front */
 		rc = s3_object_head(c, src_key, &src);
 		if (rc)
 			return rc;
 		if (src.size > c->copy_single_max)
-			return copy_multipart(c, src_key, dst_key, opts, src_cond, &src, out);
+			return copy_multipart(c, src_key, dst_key, opts, src_cond, a->dst_absent, &src,
+					      out);
 	}
-	rc = copy_run(c, copy_build, &a, etag, out);
-	if (rc == ENOMEM && a.err)
-		rc = a.err;
+	rc = copy_run(c, copy_build, a, etag, out);
+	if (rc == ENOMEM && a->err)
+		rc = a->err;
 	if (rc == S3F_E_S3_CLIENT) {
 		/* "InvalidRequest: ... larger than the maximum allowable size for a copy source" */
 		int rc2 = s3_object_head(c, src_key, &src);
 
 		if (rc2 == 0 && src.size > S3_MAX_PUT)
-			return copy_multipart(c, src_key, dst_key, opts, src_cond, &src, out);
+			return copy_multipart(c, src_key, dst_key, opts, src_cond, a->dst_absent, &src,
+					      out);
 	}
 	return rc;
+}
+
+int s3_object_copy_if(struct s3_client *c, const char *src_key, const char *dst_key,
+		      const struct s3_put_opts *opts, const struct s3_cond *src_cond,
+		      const struct s3_cond *dst_cond, struct s3_object_info *out)
+{
+	struct copy_args a = { .c = c, .src_key = src_key, .dst_key = dst_key, .opts = opts,
+			       .src_cond = src_cond };
+	struct s3_object_info h, res;
+	struct s3_caps caps;
+	char want[S3_ETAG_MAX] = "", dwant[S3_ETAG_MAX] = "";
+	bool src_ours, dst_match = dst_cond && dst_cond->if_match;
+	bool dst_absent = dst_cond && dst_cond->if_none_match_any;
+	int rc;
+
+	if (!key_ok(src_key) || !key_ok(dst_key) || (dst_match && dst_absent))
+		return EINVAL;
+	if (src_cond && src_cond->if_match) {
+		etag_bare(src_cond->if_match, want);
+		if (!want[0])
+			return EINVAL;
+	}
+	if (dst_match) {
+		etag_bare(dst_cond->if_match, dwant);
+		if (!dwant[0])
+			return EINVAL;
+	}
+	s3_caps_get(c, &caps);
+	/* the source, where the server checks no header of ours: HEAD-compare */
+	src_ours = want[0] && (caps.copy_if_match == S3_COPY_COND_NONE ||
+			       caps.copy_if_match == S3_COPY_COND_UNKNOWN);
+	if (src_ours) {
+		rc = s3_object_head(c, src_key, &h);
+		if (rc)
+			return rc;
+		if (strcmp(h.etag, want) != 0)
+			return S3F_E_S3_PRECOND;
+	}
+	/* the destination: If-None-Match where honoured on copies, else HEAD-compare */
+	a.dst_absent = dst_absent && caps.copy_if_none_match;
+	if (dst_match || (dst_absent && !a.dst_absent)) {
+		rc = s3_object_head(c, dst_key, &h);
+		if (rc && rc != ENOENT)
+			return rc;
+		if (dst_absent && rc == 0)
+			return S3F_E_S3_PRECOND;
+		if (dst_match && (rc == ENOENT || strcmp(h.etag, dwant) != 0))
+			return S3F_E_S3_PRECOND;
+	}
+	TP("s3.copy.before");
+	rc = copy_do(&a, &res);
+	/* Where the source was only HEAD-checked, the copy's own ETag tells which bytes it
+	 * took, when both are single-part MD5s (a copy keeps the MD5 of the bytes). */
+	if (rc == 0 && src_ours && s3_etag_is_md5(want) && s3_etag_is_md5(res.etag) &&
+	    strcasecmp(res.etag, want) != 0) {
+		LOG_INFO(LOG_C_S3, "COPY %s -> %s: the source changed after its check (copied %s, "
+			 "expected %s)", src_key, dst_key, res.etag, want);
+		rc = S3F_E_S3_PRECOND;
+	}
+	if (rc == 0 && out)
+		*out = res;
+	return rc;
+}
+
+int s3_object_copy(struct s3_client *c, const char *src_key, const char *dst_key,
+		   const struct s3_put_opts *opts, const struct s3_cond *src_cond,
+		   struct s3_object_info *out)
+{
+	return s3_object_copy_if(c, src_key, dst_key, opts, src_cond, NULL, out);
 }
 
 /* ---- LIST ---- */
@@ -1649,6 +2082,8 @@ static int probe_mpu(struct s3_client *c, const char *key, const char *hname, co
 	r->src_len = sizeof body - 1;
 	rc = mpu_query(r, id, 1);
 	if (rc == 0)
+		rc = req_body_digest(r, false);
+	if (rc == 0)
 		rc = s3_req_run(r);
 	if (rc == 0)
 		rc = part_result(r, 1, &part);
@@ -1704,15 +2139,254 @@ static int probe_complete(struct s3_client *c, const char *key, struct s3_caps *
 	return 0;
 }
 
+/* ---- probing conditional deletes and copies ---- */
+
+/* A fresh probe object at key; info from a HEAD of it (ETag, Last-Modified). */
+static int probe_fresh(struct s3_client *c, const char *key, struct s3_object_info *info)
+{
+	char etag[S3_ETAG_MAX];
+	int rc = probe_put(c, key, NULL, NULL, etag);
+
+	return rc ? rc : s3_object_head(c, key, info);
+}
+
+static int probe_exists(struct s3_client *c, const char *key, bool *exists)
+{
+	struct s3_object_info i;
+	int rc = s3_object_head(c, key, &i);
+
+	*exists = rc == 0;
+	return rc == ENOENT ? 0 : rc;
+}
+
+/* The object at key exists. A DELETE whose condition (header hname) is false must be
+ * refused and leave it, and one whose condition is true must delete it. */
+static int probe_del_pair(struct s3_client *c, const char *key, const char *hname,
+			  const char *hv_false, const char *hv_true, bool *honoured)
+{
+	bool exists;
+	int rc, rc2;
+
+	*honoured = false;
+	rc = delete_run(c, key, NULL, hname, hv_false, NULL);
+	if (rc && rc != S3F_E_S3_PRECOND)
+		return probe_unsupported(rc) ? 0 : rc;
+	rc2 = probe_exists(c, key, &exists);
+	if (rc2 || rc == 0 || !exists)
+		return rc2;	/* the condition was ignored: the object went */
+	rc = delete_run(c, key, NULL, hname, hv_true, NULL);
+	if (rc)
+		return rc == S3F_E_S3_PRECOND || probe_unsupported(rc) ? 0 : rc;
+	rc = probe_exists(c, key, &exists);
+	*honoured = rc == 0 && !exists;
+	return rc;
+}
+
+/* DeleteObjects of key alone, on condition etag; *result is the key's outcome. */
+static int probe_multi_one(struct s3_client *c, const char *key, const char *etag, bool quoted,
+			   int *result)
+{
+	const char *keys[1] = { key }, *etags[1] = { etag };
+	size_t idx = 0;
+	struct del_batch b = { .keys = keys, .etags = etags, .etag_quoted = quoted, .idx = &idx,
+			       .n = 1, .results = result };
+	struct s3_req *r;
+	int rc = del_batch_request(c, &b, &r);
+
+	if (rc == 0) {
+		s3_req_run(r);
+		rc = del_batch_done(r, NULL);
+		s3_req_free(r);
+	}
+	free(b.body);
+	return rc;
+}
+
+static int probe_multi_etag(struct s3_client *c, const char *key, bool quoted, const char *wrong,
+			    const char *right, bool *honoured)
+{
+	bool exists;
+	int res, rc;
+
+	*honoured = false;
+	rc = probe_multi_one(c, key, wrong, quoted, &res);
+	if (rc == 0)
+		rc = probe_exists(c, key, &exists);
+	if (rc || res != S3F_E_S3_PRECOND || !exists)
+		return rc && !probe_unsupported(rc) ? rc : 0;
+	rc = probe_multi_one(c, key, right, quoted, &res);
+	if (rc == 0)
+		rc = probe_exists(c, key, &exists);
+	if (rc)
+		return probe_unsupported(rc) ? 0 : rc;
+	*honoured = res == 0 && !exists;
+	return 0;
+}
+
+/* Conditional DELETE: If-Match (quoted, else bare), DeleteObjects with <ETag>, and where
+ * If-Match does not work, Ceph RGW's x-amz-delete-if-unmodified-since. */
+static int probe_deletes(struct s3_client *c, const char *key, struct s3_caps *caps)
+{
+	static const char wrong[] = "0123456789abcdef0123456789abcdef";
+	struct s3_object_info info;
+	char f[S3_ETAG_MAX + 2], t[S3_ETAG_MAX + 2];
+	bool ok;
+	int rc;
+
+	caps->delete_if_match = S3_COND_NONE;
+	caps->delete_multi_etag = caps->delete_unmod_since = false;
+	for (int quoted = 1; quoted >= 0 && caps->delete_if_match == S3_COND_NONE; quoted--) {
+		rc = probe_fresh(c, key, &info);
+		if (rc)
+			return rc;
+		snprintf(f, sizeof f, quoted ? "\"%s\"" : "%s", wrong);
+		snprintf(t, sizeof t, quoted ? "\"%s\"" : "%s", info.etag);
+		rc = probe_del_pair(c, key, "If-Match", f, t, &ok);
+		if (rc)
+			return rc;
+		if (ok)
+			caps->delete_if_match = quoted ? S3_COND_NATIVE : S3_COND_UNQUOTED;
+	}
+	if (caps->delete_if_match != S3_COND_NONE) {
+		rc = probe_fresh(c, key, &info);
+		if (rc == 0)
+			rc = probe_multi_etag(c, key, caps->delete_if_match == S3_COND_NATIVE, wrong,
+					      info.etag, &ok);
+		caps->delete_multi_etag = rc == 0 && ok;
+		return rc;
+	}
+	rc = probe_fresh(c, key, &info);
+	if (rc)
+		return rc;
+	iso8601_utc(info.last_modified - 10, f);
+	iso8601_utc(info.last_modified, t);
+	rc = probe_del_pair(c, key, "x-amz-delete-if-unmodified-since", f, t, &ok);
+	caps->delete_unmod_since = rc == 0 && ok;
+	return rc;
+}
+
+/* One CopyObject key -> dst with one raw header (or none). */
+static int probe_copy_one(struct s3_client *c, const char *key, const char *dst, const char *hname,
+			  const char *hval)
+{
+	const struct s3_header raw = { hname, hval };
+	struct copy_args a = { .c = c, .src_key = key, .dst_key = dst, .raw = hname ? &raw : NULL };
+	char etag[S3_ETAG_MAX];
+	int rc = copy_run(c, copy_build, &a, etag, NULL);
+
+	return rc == ENOMEM && a.err ? a.err : rc;
+}
+
+/* The copy's source condition under its standard name, then under RGW's; If-None-Match: *
+ * on the destination. dst is left to the caller to delete. */
+static int probe_copies(struct s3_client *c, const char *key, const char *dst, struct s3_caps *caps)
+{
+	static const char *const names[2] = { "x-amz-copy-source-if-match", "x-amz-copy-if-match" };
+	static const char wrong[] = "\"0123456789abcdef0123456789abcdef\"";
+	struct s3_object_info info;
+	char right[S3_ETAG_MAX + 2];
+	bool exists;
+	int rc;
+
+	caps->copy_if_match = S3_COPY_COND_NONE;
+	caps->copy_if_none_match = false;
+	rc = probe_fresh(c, key, &info);
+	if (rc)
+		return rc;
+	snprintf(right, sizeof right, "\"%s\"", info.etag);
+	for (int i = 0; i < 2 && caps->copy_if_match == S3_COPY_COND_NONE; i++) {
+		rc = probe_copy_one(c, key, dst, names[i], wrong);
+		if (rc == 0 || probe_unsupported(rc)) {
+			rc = s3_object_delete(c, dst);	/* ignored, and copied */
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (rc != S3F_E_S3_PRECOND)
+			return rc;
+		rc = probe_exists(c, dst, &exists);
+		if (rc)
+			return rc;
+		if (exists)
+			continue;
+		rc = probe_copy_one(c, key, dst, names[i], right);
+		if (rc == 0)
+			caps->copy_if_match = i == 0 ? S3_COPY_COND_STANDARD : S3_COPY_COND_RGW;
+		else if (rc != S3F_E_S3_PRECOND && !probe_unsupported(rc))
+			return rc;
+	}
+	rc = probe_exists(c, dst, &exists);
+	if (rc == 0 && !exists)
+		rc = probe_copy_one(c, key, dst, NULL, NULL);
+	if (rc)
+		return rc;
+	rc = probe_copy_one(c, key, dst, "If-None-Match", "*");
+	if (rc == S3F_E_S3_PRECOND)
+		caps->copy_if_none_match = true;
+	else if (rc && !probe_unsupported(rc))
+		return rc;
+	return 0;
+}
+
+/* GET ?versioning: is versioning Enabled? A server that will not say is taken as not. */
+static int probe_versioning(struct s3_client *c, bool *versioned)
+{
+	struct s3_sb q = { 0 };
+	struct s3_req *r;
+	char status[16] = "";
+	int rc;
+
+	*versioned = false;
+	r = s3_req_new(c, S3_OP_LIST, "GET", NULL);
+	if (!r)
+		return ENOMEM;
+	r->xml_body = true;
+	query_add(&q, "versioning", NULL);
+	rc = req_query(r, &q);
+	if (rc == 0)
+		rc = s3_req_run(r);
+	if (rc == 0)
+		rc = s3_xml_parse_versioning(r->resp.data, r->resp.len, status);
+	s3_req_free(r);
+	if (rc == 0)
+		*versioned = strcmp(status, "Enabled") == 0;
+	else if (rc != S3F_E_S3_NET && rc != S3F_E_S3_SERVER && rc != ENOMEM) {
+		LOG_INFO(LOG_C_S3, "bucket versioning unknown (%s): taken as off", s3f_strerror(rc));
+		rc = 0;
+	}
+	return rc;
+}
+
+/* A probe of deletes or copies that failed for another reason than the server being
+ * away (a policy refusing a request, say) leaves those to the client's own checks and the
+ * write conditions found so far in force. */
+static int probe_further(int rc, const char *what, struct s3_caps *caps)
+{
+	if (rc == 0 || rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
+	    rc == ENOMEM)
+		return rc;
+	LOG_INFO(LOG_C_S3, "probing conditional %s failed (%s): the client checks them itself",
+		 what, s3f_strerror(rc));
+	if (strcmp(what, "deletes") == 0) {
+		caps->delete_if_match = S3_COND_NONE;
+		caps->delete_multi_etag = caps->delete_unmod_since = false;
+	} else {
+		caps->copy_if_match = S3_COPY_COND_NONE;
+		caps->copy_if_none_match = false;
+	}
+	return 0;
+}
+
 int s3_caps_probe(struct s3_client *c, const char *probe_key, struct s3_caps *out)
 {
 	static const char wrong[] = "0123456789abcdef0123456789abcdef";
 	struct s3_caps caps = { .if_match = S3_COND_NONE };
-	char etag[S3_ETAG_MAX] = "", quoted[S3_ETAG_MAX + 2];
+	char etag[S3_ETAG_MAX] = "", quoted[S3_ETAG_MAX + 2], dst[S3_KEY_MAX + 8];
 	int rc, rc_del;
 
-	if (!key_ok(probe_key))
+	if (!key_ok(probe_key) || strlen(probe_key) + 5 > S3_KEY_MAX)
 		return EINVAL;
+	snprintf(dst, sizeof dst, "%s.copy", probe_key);
 	rc = probe_put(c, probe_key, NULL, NULL, etag);
 	if (rc)
 		return rc;
@@ -1755,6 +2429,12 @@ int s3_caps_probe(struct s3_client *c, const char *probe_key, struct s3_caps *ou
 	rc = 0;
 done:
 	rc = probe_complete(c, probe_key, &caps, etag);
+	if (rc == 0)
+		rc = probe_versioning(c, &caps.versioned);
+	if (rc == 0)
+		rc = probe_further(probe_deletes(c, probe_key, &caps), "deletes", &caps);
+	if (rc == 0)
+		rc = probe_further(probe_copies(c, probe_key, dst, &caps), "copies", &caps);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&c->caps_mu);
@@ -1768,8 +2448,23 @@ done:
 		 caps.if_match == S3_COND_UNQUOTED ? "unquoted ETag only" : "not supported",
 		 caps.if_none_match ? "supported" : "not supported",
 		 caps.complete_cond ? "honoured" : "checked by HEAD");
+	LOG_INFO(LOG_C_S3, "conditional deletes: If-Match %s, per-object ETag in DeleteObjects "
+		 "%s, x-amz-delete-if-unmodified-since %s, bucket versioning %s; copies: source "
+		 "condition %s, destination If-None-Match %s",
+		 caps.delete_if_match == S3_COND_NATIVE ? "native" :
+		 caps.delete_if_match == S3_COND_UNQUOTED ? "unquoted ETag only" : "ignored",
+		 caps.delete_multi_etag ? "honoured" : "not used",
+		 caps.delete_if_match != S3_COND_NONE ? "not needed" :
+		 caps.delete_unmod_since ? "honoured (whole seconds)" : "ignored",
+		 caps.versioned ? "on (delete markers are checked)" : "off",
+		 caps.copy_if_match == S3_COPY_COND_STANDARD ? "x-amz-copy-source-if-match" :
+		 caps.copy_if_match == S3_COPY_COND_RGW ? "x-amz-copy-if-match (RGW's name)" :
+		 "ignored (checked by HEAD and the copy's ETag)",
+		 caps.copy_if_none_match ? "honoured" : "ignored (checked by HEAD)");
 out:
 	rc_del = s3_object_delete(c, probe_key);
+	if (rc_del == 0)
+		rc_del = s3_object_delete(c, dst);
 	return rc ? rc : rc_del;
 }
 

@@ -39,6 +39,7 @@
 #define S3_VERSION_ID_MAX 128
 #define S3_UPLOAD_ID_MAX 256
 #define S3_META_MAX 16		/* user metadata pairs carried per object */
+#define S3_MEM_BODY_MAX (64ull << 20)	/* fd bodies up to this are sent from memory */
 
 struct s3_client;
 
@@ -96,7 +97,8 @@ struct s3_config {
 	const char *region;	/* SigV4 region, e.g. "us-east-1" */
 	const char *bucket;
 	bool path_style;	/* true: endpoint/bucket/key; false: bucket.host/key */
-	bool tls_verify;	/* peer + host verification; false only by explicit opt-out (logged) */
+	bool tls_skip_verify;	/* true: no peer or host name verification (an explicit opt-out,
+				   logged at open); the zero value verifies */
 	const char *ca_file;	/* NULL: system store */
 	struct s3_creds creds;
 	unsigned max_connections;	/* parallel transfers on the multi handle (default 16) */
@@ -114,9 +116,9 @@ struct s3_config {
 	void *observer_arg;
 };
 
-/* Fill in defaults for every zero field (not endpoint/region/bucket/creds). */
-/* s3_config_defaults also sets tls_verify = true (its zero value would mean "off");
- * s3_client_open takes tls_verify as given, so an opt-out is set after this call. */
+/* Fill in defaults for every zero field (not endpoint/region/bucket/creds). Fields whose
+ * zero value is meaningful (tls_skip_verify) are left as they are, so this may be called
+ * before or after they are set. */
 void s3_config_defaults(struct s3_config *cfg);
 
 int s3_client_open(const struct s3_config *cfg, struct s3_client **out);
@@ -184,7 +186,19 @@ struct s3_buf {
 	bool fixed;		/* data/cap given by caller; exceeding cap fails with EOVERFLOW */
 };
 
-/* GET [off, off+len) — len UINT64_MAX means to the end. Data goes to fd at fd_off.
+/*
+ * Verification of downloaded bytes (every GET below, s3_batch_get_* and
+ * s3_object_get_parallel alike): when one response carries the whole object — no Range,
+ * or a Range from byte 0 that the object ends inside — and its ETag is a plain MD5 (32
+ * hex digits: a single-part upload) and it names no SSE-KMS or SSE-C encryption (whose
+ * ETags are not the MD5), the MD5 of the bytes received must equal the ETag. A mismatch
+ * is retried once; a second one fails the GET with S3F_E_S3_CORRUPT (logged with the key).
+ * Not verifiable, and not verified: ranged GETs that do not cover the whole object (the
+ * ETag says nothing about a part of it; s3_object_get_parallel's chunks and the read-ahead
+ * and hydration ranges are such), multipart objects ("md5-N" ETags) and encrypted ones.
+ * What a failed GET wrote to an fd sink is garbage the caller must not use.
+ *
+ * GET [off, off+len) — len UINT64_MAX means to the end. Data goes to fd at fd_off.
  * *got receives the number of bytes written. info may be NULL. cond.if_match makes the
  * read fail with S3F_E_S3_PRECOND if the object changed. A range that starts at or past
  * the end of the object reads 0 bytes (success, like read(2) at EOF). get_buf sets
@@ -207,7 +221,21 @@ int s3_object_get_parallel(struct s3_client *c, const char *key, uint64_t off, u
 
 int s3_object_head(struct s3_client *c, const char *key, struct s3_object_info *info);
 
-/* PUT from memory or from fd [off, off+len). out (may be NULL) gets etag/version. */
+/*
+ * Integrity of uploads: every PUT and every multipart part carries Content-MD5 of exactly
+ * the bytes sent, and a server that received other bytes refuses them (400 BadDigest ->
+ * S3F_E_S3_DIGEST: nothing was stored; try again later). A body from an fd of up to
+ * S3_MEM_BODY_MAX bytes (every single PUT below the default multipart threshold, every
+ * part of the default part size) is read into memory first, hashed and sent from there,
+ * so a file written to meanwhile cannot make the digest and the body disagree (the
+ * upload then holds the bytes as they were when read; the caller notices the change by
+ * its own means). Memory in flight per upload: part_parallelism x part_size. A larger
+ * body is hashed from the fd and then streamed from it: if the file changes in between,
+ * the server refuses it with BadDigest (not retried by the client). x-amz-checksum-*
+ * headers are not sent (Ceph RGW 16 accepts and ignores them, wrong values included; where
+ * a server checks them they would check the same bytes Content-MD5 does).
+ *
+ * PUT from memory or from fd [off, off+len). out (may be NULL) gets etag/version. */
 int s3_object_put_buf(struct s3_client *c, const char *key, const void *data, size_t len,
 		      const struct s3_put_opts *opts, struct s3_object_info *out);
 /* Single PUT below cfg.multipart_threshold, parallel multipart at/above it. The condition
@@ -216,8 +244,47 @@ int s3_object_put_buf(struct s3_client *c, const char *key, const void *data, si
 int s3_object_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off, uint64_t len,
 		     const struct s3_put_opts *opts, struct s3_object_info *out);
 
-/* ENOENT-tolerant: deleting a missing key is success (S3 semantics). */
+/* ENOENT-tolerant: deleting a missing key is success (S3 semantics). Unconditional:
+ * whatever the key holds when the request arrives is gone (see s3_object_delete_if). */
 int s3_object_delete(struct s3_client *c, const char *key);
+
+/*
+ * Conditional delete: delete key only while it holds the version whose ETag is etag.
+ *   0                  deleted (or, on a server that says nothing, the DELETE was accepted)
+ *   ENOENT             nothing there (any more)
+ *   S3F_E_S3_PRECOND   key holds another version: it stays; cur (may be NULL) gets what
+ *                      a HEAD saw (its etag, "" if not known)
+ *   S3F_E_S3_CONFLICT  a concurrent write raced the delete (AWS 409): try again later
+ *   other errors       as for any request; nothing is known to be deleted
+ * How depends on what s3_caps_probe found (strongest first):
+ *   delete_if_match    DELETE If-Match: the server checks; no window.
+ *   versioned          HEAD-compare, DELETE (a delete marker: the bytes of any version
+ *                      stay), then the version list is checked: if another version was
+ *                      written between the HEAD and the DELETE, our delete marker is
+ *                      removed again (DELETE ?versionId=marker), which makes that version
+ *                      current again. What remains: for one round trip that version is
+ *                      hidden behind our marker, and stays so if this process dies there
+ *                      (the bytes stay in the bucket as a noncurrent version).
+ *   delete_unmod_since HEAD-compare, then DELETE with x-amz-delete-if-unmodified-since
+ *                      set to the HEAD's Last-Modified (Ceph RGW, unversioned buckets):
+ *                      the server refuses if the object changed in a later second. What
+ *                      remains: a write that lands between the HEAD and the DELETE within
+ *                      the same wall-clock second as the version the HEAD saw (RGW
+ *                      compares whole seconds) is deleted.
+ *   otherwise          HEAD-compare immediately before a plain DELETE: a write landing in
+ *                      that one round trip is deleted.
+ * Test point "s3.delete.before": after the check, right before the DELETE is sent.
+ */
+int s3_object_delete_if(struct s3_client *c, const char *key, const char *etag,
+			struct s3_object_info *cur);
+/* s3_object_delete_if for many keys: results[i] as above for keys[i] / etags[i]; returns
+ * the first error other than ENOENT and S3F_E_S3_PRECOND (0 if none). DeleteObjects with a
+ * per-object <ETag> (in batches of 1,000) where the server honours it (delete_multi_etag),
+ * else one s3_object_delete_if per key, part_parallelism keys at a time (on threads of
+ * this call: the test point may be reached on any of them). Once one fails for want of an
+ * answer (S3F_E_S3_NET, S3F_E_S3_SERVER), the keys not started yet get that error too. */
+int s3_objects_delete_if(struct s3_client *c, const char *const *keys, const char *const *etags,
+			 size_t n, int *results);
 
 /* DeleteObjects, in batches of up to 1,000. results[i] = 0 or the error for keys[i].
  * With single deletes on (below), one DELETE per key instead. */
@@ -228,11 +295,29 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 void s3_client_single_deletes_set(struct s3_client *c, bool on);
 
 /* CopyObject (server side; objects up to 5 GiB — larger uses UploadPartCopy internally).
- * opts == NULL: metadata COPY; opts != NULL: metadata REPLACE with opts->meta.
- * cond.if_match applies to the source (x-amz-copy-source-if-match). */
+ * opts == NULL: metadata COPY; opts != NULL: metadata REPLACE with opts->meta (opts->cond
+ * is not used: see s3_object_copy_if). src_cond.if_match: copy only while the source is
+ * that version, else S3F_E_S3_PRECOND (nothing copied). Checked by the server in the
+ * header it honours (s3_caps.copy_if_match: x-amz-copy-source-if-match on AWS,
+ * x-amz-copy-if-match on Ceph RGW 16, which ignores the standard name; RGW 16 ignores both
+ * on UploadPartCopy, so a copy above 5 GiB there compares the source's HEAD before the
+ * parts and again before completing, and the window is the whole copy); where neither
+ * works, HEAD-compared before the copy, and when the expected ETag is a plain MD5 the
+ * copy's ETag is compared after it (a copy of other bytes has another MD5): then the
+ * copy exists but S3F_E_S3_PRECOND is returned, and the destination holds a copy the
+ * caller must treat as garbage. Test point "s3.copy.before": right before the CopyObject. */
 int s3_object_copy(struct s3_client *c, const char *src_key, const char *dst_key,
 		   const struct s3_put_opts *opts, const struct s3_cond *src_cond,
 		   struct s3_object_info *out);
+/* s3_object_copy with a condition on the destination too: dst_cond.if_none_match_any
+ * (the key must not exist) or dst_cond.if_match (it must hold that version), else
+ * S3F_E_S3_PRECOND and nothing copied. The server checks If-None-Match: * where it honours
+ * it on copies (s3_caps.copy_if_none_match; RGW 16 does not); otherwise, and for
+ * if_match, a HEAD of the destination right before the copy does (a window of one round
+ * trip). dst_cond NULL: as s3_object_copy. */
+int s3_object_copy_if(struct s3_client *c, const char *src_key, const char *dst_key,
+		      const struct s3_put_opts *opts, const struct s3_cond *src_cond,
+		      const struct s3_cond *dst_cond, struct s3_object_info *out);
 
 /* ---- listing ---- */
 
@@ -299,14 +384,33 @@ enum s3_cond_mode {
 	S3_COND_UNQUOTED,	/* only the unquoted form works (Ceph RGW 16) */
 	S3_COND_NONE,		/* not supported: the caller compares with HEAD before PUT */
 };
+/* How a copy's source condition reaches the server. */
+enum s3_copy_cond {
+	S3_COPY_COND_UNKNOWN = 0,	/* not probed: the standard header, and the checks of NONE */
+	S3_COPY_COND_STANDARD,		/* x-amz-copy-source-if-match honoured (AWS) */
+	S3_COPY_COND_RGW,		/* only x-amz-copy-if-match, Ceph RGW's own name (RGW 16) */
+	S3_COPY_COND_NONE,		/* neither: HEAD-compare before, ETag compare after */
+};
 struct s3_caps {
 	enum s3_cond_mode if_match;
 	bool if_none_match;	/* If-None-Match: * honoured */
 	bool complete_cond;	/* the conditions above also hold on CompleteMultipartUpload
 				   (RGW 16: ignored there) */
+	/* deletes and copies (s3_object_delete_if, s3_object_copy_if); the zero value of each
+	 * means "not honoured, the client checks by itself" */
+	enum s3_cond_mode delete_if_match;	/* DELETE If-Match (AWS; RGW 16 ignores it) */
+	bool delete_multi_etag;	/* DeleteObjects honours a per-object <ETag> (AWS) */
+	bool delete_unmod_since;	/* DELETE x-amz-delete-if-unmodified-since honoured (Ceph RGW,
+					   unversioned buckets only; whole seconds) */
+	bool versioned;		/* bucket versioning is Enabled */
+	enum s3_copy_cond copy_if_match;
+	bool copy_if_none_match;	/* If-None-Match: * on a copy's destination (AWS; RGW 16
+					   ignores it) */
 };
 /* Probe by writing and deleting a scratch object at probe_key (a few PUTs and two
- * one-part multipart uploads). Results are kept in the client and used by every later
+ * one-part multipart uploads; then a few conditional DELETEs and CopyObjects of it and of
+ * probe_key + ".copy", and GET ?versioning). Both lines of results are logged (INFO).
+ * Results are kept in the client and used by every later
  * conditional request (s3_put_opts.cond): where the server cannot check a condition
  * (S3_COND_NONE, !if_none_match, or a multipart put with !complete_cond) the client itself
  * does HEAD-compare before the write and returns S3F_E_S3_PRECOND on mismatch (a narrower
@@ -363,6 +467,9 @@ enum s3_fault_action {
 	S3_FAULT_RESET,		/* send, then break the transfer after `after_bytes` of the body */
 	S3_FAULT_DELAY,		/* hold the attempt `delay_ms` before sending */
 	S3_FAULT_NET,		/* fail as if the connection could not be made */
+	S3_FAULT_CORRUPT,	/* send, but flip one bit of the byte at offset `after_bytes` of
+				   the request body (uploads) or else of the response body, as
+				   a faulty network or disk would */
 };
 struct s3_fault_rule {
 	int op;			/* enum s3_op, or -1 for any */

@@ -57,6 +57,7 @@ struct s3_req {
 	char payload_hash[65];		/* hex SHA-256 or "UNSIGNED-PAYLOAD" */
 	enum s3_src_kind src;
 	const void *src_data;
+	void *src_owned;		/* heap body the request owns (freed with it), or NULL */
 	int src_fd;
 	uint64_t src_off, src_len;
 	enum s3_sink_kind sink;
@@ -85,6 +86,7 @@ struct s3_req {
 	char err_code[64];		/* <Code> of an error document, "" if none */
 	char request_id[128];
 	uint64_t got;			/* bytes given to the sink by the final attempt */
+	bool etag_not_md5;		/* the answer names SSE-KMS or SSE-C: its ETag is no MD5 */
 	struct s3_call_stats stats;
 
 	/* ---- I/O thread private ---- */
@@ -103,7 +105,11 @@ struct s3_req {
 	bool fault_reset;		/* RESET armed for this attempt */
 	uint64_t fault_after;
 	bool fault_fired_reset;
+	bool fault_corrupt;		/* CORRUPT armed for this attempt (at fault_after) */
 	size_t meta_seen;
+	void *md5;			/* EVP_MD_CTX of the body when this attempt verifies it */
+	bool verify;			/* this attempt's body may be the whole object: MD5 it */
+	unsigned corrupt_seen;		/* attempts whose body did not match the ETag */
 };
 
 struct s3_fault_slot {

@@ -15,6 +15,11 @@
  *
  * Faults (tests) are applied where an attempt begins, so an injected 503 or reset goes
  * through exactly the classification, retry and statistics code a real one does.
+ *
+ * Whole-object GETs are verified here, on the bytes as they reach the sink (see s3.h):
+ * the decision is taken at the first body byte, when the status, the Range answer, the
+ * ETag and the encryption headers are known, and the MD5 is fed from the write callback,
+ * so every caller (fd, buffer, batch, parallel) gets it without a second read.
  */
 #include "s3_int.h"
 #include "err.h"
@@ -29,6 +34,8 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #define IO_BIG_BUFFER (512u << 10)	/* curl's receive buffer for bulk GETs (its maximum) */
 #define IO_UPLOAD_BUFFER (1u << 20)	/* send buffer for large bodies */
@@ -96,6 +103,8 @@ void s3_req_free(struct s3_req *r)
 	free(r->url);
 	free(r->path);
 	free(r->resp.data);
+	free(r->src_owned);
+	EVP_MD_CTX_free(r->md5);
 	free(r);
 }
 
@@ -141,6 +150,7 @@ int s3_status_to_rc(int status, const char *code)
 		{ "RequestTimeTooSkewed", S3F_E_S3_AUTH },
 		{ "InvalidSecurity", S3F_E_S3_AUTH },
 		{ "PreconditionFailed", S3F_E_S3_PRECOND },
+		{ "BadDigest", S3F_E_S3_DIGEST },
 		{ "SlowDown", S3F_E_S3_SERVER },
 		{ "InternalError", S3F_E_S3_SERVER },
 		{ "ServiceUnavailable", S3F_E_S3_SERVER },
@@ -289,6 +299,56 @@ static bool io_range_ok(struct s3_req *r)
 	return false;
 }
 
+/* First byte of a 2xx GET body (the Range answer checked): may it be the whole object
+ * with an MD5 ETag? Then the MD5 of the body is computed as it arrives (s3.h). */
+static bool io_verify_begin(struct s3_req *r)
+{
+	r->verify = false;
+	if (r->op != S3_OP_GET || (r->range_sent && r->range_off != 0) || r->etag_not_md5 ||
+	    !s3_etag_is_md5(r->info.etag))
+		return true;
+	if (!r->md5)
+		r->md5 = EVP_MD_CTX_new();
+	if (!r->md5 || !EVP_DigestInit_ex(r->md5, EVP_md5(), NULL)) {
+		r->local_err = ENOMEM;
+		return false;
+	}
+	r->verify = true;
+	return true;
+}
+
+/* End of a 2xx GET that verifies: S3F_E_S3_CORRUPT when the body was the whole object and
+ * its MD5 is not the ETag; 0 otherwise (also when it was not the whole object after all). */
+static int io_verify_end(struct s3_req *r)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char hex[2 * 16 + 1];
+	bool whole;
+
+	if (!r->verify)
+		return 0;
+	/* 200: Content-Length is the object's size; 206 from 0: Content-Range's total is */
+	whole = r->have_size && r->got == r->info.size && !r->early_stop &&
+		(r->http_status == 200 || (r->http_status == 206 && r->cr_start == 0));
+	if (!whole)
+		return 0;
+	if (!EVP_DigestFinal_ex(r->md5, md, &mdlen) || mdlen != 16)
+		return EIO;
+	s3_hex(md, 16, hex);
+	if (strcasecmp(hex, r->info.etag) == 0)
+		return 0;
+	r->corrupt_seen++;
+	if (r->corrupt_seen < 2)
+		LOG_WARN(LOG_C_S3, "GET %s: the %" PRIu64 " bytes received have MD5 %s, the ETag "
+			 "says %s: reading it again", r->key, r->got, hex, r->info.etag);
+	else
+		LOG_ERROR(LOG_C_S3, "GET %s: the %" PRIu64 " bytes received have MD5 %s, the ETag "
+			  "says %s, twice (request id %s): the read fails", r->key, r->got, hex,
+			  r->info.etag, r->request_id[0] ? r->request_id : "-");
+	return S3F_E_S3_CORRUPT;
+}
+
 static size_t io_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct s3_req *r = ud;
@@ -314,13 +374,20 @@ static size_t io_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 			/* an oversized error body: keep the beginning, drop the rest */
 		}
 	} else {
-		if (!r->range_checked && !io_range_ok(r))
+		if (!r->range_checked && (!io_range_ok(r) || !io_verify_begin(r)))
 			return 0;
+		if (r->fault_corrupt && r->fault_after >= r->rx && r->fault_after - r->rx < take)
+			p[r->fault_after - r->rx] ^= 0x01;	/* as if the network flipped it */
 		if (r->sink_max - r->got < take) {
-			/* more than we asked for (a 200 to a Range from 0): stop here */
+			/* more than we asked for (a 200 to a Range from 0): stop here, and the
+			 * body is not the whole object, so it is not verified */
 			if (!io_sink_write(r, p, (size_t)(r->sink_max - r->got)))
 				return 0;
 			r->early_stop = true;
+			return 0;
+		}
+		if (r->verify && !EVP_DigestUpdate(r->md5, p, take)) {
+			r->local_err = EIO;
 			return 0;
 		}
 		if (!io_sink_write(r, p, take))
@@ -371,6 +438,8 @@ static size_t io_read_cb(char *buf, size_t size, size_t nitems, void *ud)
 			done += (size_t)got;
 		}
 	}
+	if (r->fault_corrupt && r->fault_after >= r->src_pos && r->fault_after - r->src_pos < n)
+		buf[r->fault_after - r->src_pos] ^= 0x01;	/* after the digest was taken */
 	r->src_pos += n;
 	return n;
 }
@@ -465,6 +534,7 @@ static size_t io_header_cb(char *p, size_t size, size_t nitems, void *ud)
 
 		r->http_status = sp && (size_t)(sp - p) + 4 <= n ? atoi(sp + 1) : 0;
 		memset(&r->info, 0, sizeof r->info);
+		r->etag_not_md5 = false;
 		r->have_size = false;
 		r->cr_start = UINT64_MAX;
 		return n;
@@ -503,6 +573,12 @@ static size_t io_header_cb(char *p, size_t size, size_t nitems, void *ud)
 		hdr_copy(r->info.content_type, sizeof r->info.content_type, v, vlen);
 	} else if (hdr_is(p, n, "x-amz-request-id")) {
 		hdr_copy(r->request_id, sizeof r->request_id, v, vlen);
+	} else if (hdr_is(p, n, "x-amz-server-side-encryption")) {
+		/* SSE-KMS (aws:kms, aws:kms:dsse): the ETag is not the MD5 of the bytes */
+		if (vlen >= 7 && strncasecmp(v, "aws:kms", 7) == 0)
+			r->etag_not_md5 = true;
+	} else if (hdr_is(p, n, "x-amz-server-side-encryption-customer-algorithm")) {
+		r->etag_not_md5 = true;	/* SSE-C: neither */
 	} else if ((size_t)(colon - p) > 11 && strncasecmp(p, "x-amz-meta-", 11) == 0) {
 		hdr_meta(r, p + 11, (size_t)(colon - p) - 11, v, vlen);
 	}
@@ -753,8 +829,8 @@ static int io_easy_setup(struct s3_req *r, CURL *e)
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg.connect_timeout_ms);
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, (long)c->cfg.stall_timeout_s);
-	SET(CURLOPT_SSL_VERIFYPEER, c->cfg.tls_verify ? 1L : 0L);
-	SET(CURLOPT_SSL_VERIFYHOST, c->cfg.tls_verify ? 2L : 0L);
+	SET(CURLOPT_SSL_VERIFYPEER, c->cfg.tls_skip_verify ? 0L : 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, c->cfg.tls_skip_verify ? 0L : 2L);
 	if (c->ca_file)
 		SET(CURLOPT_CAINFO, c->ca_file);
 	SET(CURLOPT_HEADERFUNCTION, io_header_cb);
@@ -804,6 +880,7 @@ static void io_attempt_reset(struct s3_req *r)
 	r->early_stop = false;
 	r->range_checked = false;
 	r->fault_fired_reset = false;
+	r->verify = false;
 	if (r->sink == S3_SINK_BUF)
 		r->sink_buf->len = r->sink_buf_base;
 }
@@ -818,6 +895,7 @@ static void io_attempt_begin(struct s3_req *r)
 
 	if (!r->delay_served) {
 		r->fault_reset = false;
+		r->fault_corrupt = false;
 		if (io_fault_pick(c, r, &f)) {
 			switch (f.action) {
 			case S3_FAULT_DELAY:
@@ -844,6 +922,10 @@ static void io_attempt_begin(struct s3_req *r)
 				return;
 			case S3_FAULT_RESET:
 				r->fault_reset = true;
+				r->fault_after = f.after_bytes;
+				break;
+			case S3_FAULT_CORRUPT:
+				r->fault_corrupt = true;
 				r->fault_after = f.after_bytes;
 				break;
 			}
@@ -924,7 +1006,9 @@ static void io_attempt_end(struct s3_req *r, CURLcode cc)
 		rc = cc == CURLE_OUT_OF_MEMORY ? ENOMEM : S3F_E_S3_NET;
 		retry = io_curl_retryable(cc);
 	} else if (r->http_status >= 200 && r->http_status < 300) {
-		rc = 0;
+		/* a whole object that does not match its MD5 is read once more */
+		rc = io_verify_end(r);
+		retry = rc == S3F_E_S3_CORRUPT && r->corrupt_seen < 2;
 	} else {
 		struct s3_xml_error xe;
 
@@ -935,6 +1019,11 @@ static void io_attempt_end(struct s3_req *r, CURLcode cc)
 		}
 		rc = s3_status_to_rc(r->http_status, r->err_code);
 		retry = io_status_retryable(r->http_status, r->err_code);
+		/* BadDigest: the bytes were damaged on the way. A body in memory goes again as
+		 * it is; one streamed from an fd may have changed under its digest (s3.h): the
+		 * caller hashes it again later. */
+		if (rc == S3F_E_S3_DIGEST)
+			retry = r->src == S3_SRC_MEM;
 	}
 	if (retry && !r->no_retry && r->attempt <= c->cfg.max_retries && !c->io_closing) {
 		uint64_t ms = io_backoff_ms(c, r->attempt);

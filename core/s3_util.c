@@ -239,12 +239,13 @@ int s3_sha256_hex(const void *data, size_t len, char out[65])
 	return 0;
 }
 
-int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
+/* Digest of fd [off, off+len), read with pread; EIO when the file is shorter. */
+static int digest_fd(const EVP_MD *type, int fd, uint64_t off, uint64_t len, unsigned char *md,
+		     unsigned int want_len)
 {
 	enum { CHUNK = 1 << 20 };
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char *buf = malloc(CHUNK);
-	unsigned char md[32];
 	unsigned int mdlen = 0;
 	int rc = 0;
 
@@ -252,7 +253,7 @@ int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
 		rc = ENOMEM;
 		goto out;
 	}
-	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+	if (!EVP_DigestInit_ex(ctx, type, NULL)) {
 		rc = EIO;
 		goto out;
 	}
@@ -277,15 +278,46 @@ int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
 		off += (uint64_t)n;
 		len -= (uint64_t)n;
 	}
-	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != want_len)
 		rc = EIO;
-		goto out;
-	}
-	s3_hex(md, 32, out);
 out:
 	free(buf);
 	EVP_MD_CTX_free(ctx);
 	return rc;
+}
+
+int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
+{
+	unsigned char md[32];
+	int rc = digest_fd(EVP_sha256(), fd, off, len, md, 32);
+
+	if (rc == 0)
+		s3_hex(md, 32, out);
+	return rc;
+}
+
+static int md5_base64_of(const unsigned char md[16], char out[25])
+{
+	return EVP_EncodeBlock((unsigned char *)out, md, 16) == 24 ? 0 : EIO;
+}
+
+int s3_md5_fd_base64(int fd, uint64_t off, uint64_t len, char out[25])
+{
+	unsigned char md[16];
+	int rc = digest_fd(EVP_md5(), fd, off, len, md, 16);
+
+	return rc ? rc : md5_base64_of(md, out);
+}
+
+bool s3_etag_is_md5(const char *etag)
+{
+	size_t n = 0;
+
+	for (; etag[n]; n++)
+		if (!((etag[n] >= '0' && etag[n] <= '9') || (etag[n] >= 'a' && etag[n] <= 'f') ||
+		      (etag[n] >= 'A' && etag[n] <= 'F')))
+			return false;
+	return n == 32;
 }
 
 int s3_md5_base64(const void *data, size_t len, char out[25])
@@ -295,9 +327,7 @@ int s3_md5_base64(const void *data, size_t len, char out[25])
 
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) || mdlen != 16)
 		return EIO;
-	if (EVP_EncodeBlock((unsigned char *)out, md, 16) != 24)
-		return EIO;
-	return 0;
+	return md5_base64_of(md, out);
 }
 
 int s3_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,

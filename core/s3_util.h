@@ -44,8 +44,12 @@ void s3_hex(const unsigned char *in, size_t n, char *out);	/* out: 2n+1 bytes */
 /* SHA-256 hex of a buffer, or of fd [off, off+len) read with pread. 0 or errno. */
 int s3_sha256_hex(const void *data, size_t len, char out[65]);
 int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65]);
-/* Content-MD5 value: base64 of the binary MD5. */
+/* Content-MD5 value: base64 of the binary MD5, of a buffer or of fd [off, off+len). */
 int s3_md5_base64(const void *data, size_t len, char out[25]);
+int s3_md5_fd_base64(int fd, uint64_t off, uint64_t len, char out[25]);
+/* true when etag (without quotes) is 32 hex digits: what S3 gives a single-part object
+ * stored without SSE-KMS/SSE-C, the MD5 of its bytes (a multipart ETag has "-N"). */
+bool s3_etag_is_md5(const char *etag);
 /* HMAC-SHA256 into out[32]. */
 int s3_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
 		   unsigned char out[32]);

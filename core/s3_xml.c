@@ -809,3 +809,107 @@ int s3_xml_parse_uploads(const char *xml, size_t len, bool url_requested,
 		s3_xml_uploads_free(out);
 	return rc;
 }
+
+/* ---- VersioningConfiguration ---- */
+
+static int vcfg_end(struct xp *x, const char *t, size_t n)
+{
+	char *status = x->ctx;
+
+	if (xp_at(x, "Status", NULL))
+		return xp_copy(status, 16, t, n, false);
+	return 0;
+}
+
+int s3_xml_parse_versioning(const char *xml, size_t len, char status[16])
+{
+	struct xp x = { .root = "VersioningConfiguration", .on_end = vcfg_end, .ctx = status };
+	int rc;
+
+	status[0] = '\0';
+	rc = xp_run(&x, xml, len);
+	if (rc)
+		status[0] = '\0';
+	return rc;
+}
+
+/* ---- ListVersionsResult ---- */
+
+struct ver_ctx {
+	struct s3_xml_versions *v;
+	size_t cap;
+	bool url;
+	bool have_truncated;
+};
+
+static int ver_start(struct xp *x)
+{
+	struct ver_ctx *c = x->ctx;
+	int rc;
+
+	if (xp_at(x, "Version", NULL) || xp_at(x, "DeleteMarker", NULL)) {
+		rc = xp_grow((void **)&c->v->items, &c->cap, c->v->n, sizeof *c->v->items);
+		if (rc)
+			return rc;
+		c->v->items[c->v->n].delete_marker = strcmp(x->names[1], "DeleteMarker") == 0;
+		c->v->n++;
+	}
+	return 0;
+}
+
+static int ver_end(struct xp *x, const char *t, size_t n)
+{
+	struct ver_ctx *c = x->ctx;
+	struct s3_xml_version *it = c->v->n ? &c->v->items[c->v->n - 1] : NULL;
+	bool in = x->depth == 3 && (strcmp(x->names[1], "Version") == 0 ||
+				    strcmp(x->names[1], "DeleteMarker") == 0);
+
+	if (it && in && strcmp(x->names[2], "Key") == 0)
+		return xp_dup(&it->key, t, n);
+	if (it && in && strcmp(x->names[2], "VersionId") == 0)
+		return xp_copy(it->version_id, sizeof it->version_id, t, n, false);
+	if (it && in && strcmp(x->names[2], "IsLatest") == 0)
+		return xp_bool(t, &it->is_latest);
+	if (it && in && strcmp(x->names[2], "ETag") == 0)
+		return xp_etag(t, n, it->etag);
+	if (it && (xp_at(x, "Version", NULL) || xp_at(x, "DeleteMarker", NULL)))
+		return it->key && it->version_id[0] ? 0 : S3F_E_S3_PROTO;
+	if (xp_at(x, "IsTruncated", NULL)) {
+		c->have_truncated = true;
+		return xp_bool(t, &c->v->truncated);
+	}
+	if (xp_at(x, "EncodingType", NULL))
+		c->url = strcmp(t, "url") == 0;
+	return 0;
+}
+
+void s3_xml_versions_free(struct s3_xml_versions *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; v->items && i < v->n; i++)
+		free(v->items[i].key);
+	free(v->items);
+	memset(v, 0, sizeof *v);
+}
+
+int s3_xml_parse_versions(const char *xml, size_t len, struct s3_xml_versions *out)
+{
+	struct ver_ctx c = { .v = out };
+	struct xp x = { .root = "ListVersionsResult", .on_start = ver_start, .on_end = ver_end,
+			.ctx = &c };
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	rc = xp_run(&x, xml, len);
+	if (rc == 0 && !c.have_truncated)
+		rc = S3F_E_S3_PROTO;
+	for (size_t i = 0; rc == 0 && i < out->n; i++) {
+		rc = xp_unmap(&x, out->items[i].key);
+		if (rc == 0 && c.url)
+			rc = xp_decode(&out->items[i].key);
+	}
+	if (rc)
+		s3_xml_versions_free(out);
+	return rc;
+}

@@ -70,4 +70,24 @@ int s3_xml_parse_uploads(const char *xml, size_t len, bool url_requested,
 			 struct s3_xml_uploads *out);
 void s3_xml_uploads_free(struct s3_xml_uploads *u);
 
+/* VersioningConfiguration: status "Enabled", "Suspended", or "" (never enabled). */
+int s3_xml_parse_versioning(const char *xml, size_t len, char status[16]);
+
+/* ListVersionsResult (one page): versions and delete markers in document order (for one
+ * key, newest first). Free with s3_xml_versions_free. */
+struct s3_xml_version {
+	char *key;
+	char version_id[S3_VERSION_ID_MAX];
+	char etag[S3_ETAG_MAX];		/* "" for a delete marker */
+	bool delete_marker;
+	bool is_latest;
+};
+struct s3_xml_versions {
+	struct s3_xml_version *items;
+	size_t n;
+	bool truncated;
+};
+int s3_xml_parse_versions(const char *xml, size_t len, struct s3_xml_versions *out);
+void s3_xml_versions_free(struct s3_xml_versions *v);
+
 #endif

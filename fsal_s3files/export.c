@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "export_mgr.h"
 #include "nfs_core.h"
@@ -13,8 +14,11 @@
 #include "sal_data.h"
 
 #include "err.h"
+#include "instlock.h"
 #include "log.h"
 #include "readahead.h"
+
+#define S3F_LOCK_NAME "fsal.lock"
 
 static void s3f_release_export(struct fsal_export *exp_hdl)
 {
@@ -25,11 +29,66 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 	free_export_ops(exp_hdl);
 	readahead_close(me->ra);
 	export_ctx_close(me->x);
+	/* Closed: another ganesha may serve this State_Dir now. */
+	instlock_release(me->lock);
 	pthread_mutex_destroy(&me->up_lock);
 	pthread_mutex_destroy(&me->quota_lock);
 	pthread_cond_destroy(&me->up_cond);
 	LogEvent(COMPONENT_FSAL, "S3FILES: export %u released", me->cfg->export_id);
 	gsh_free(me);
+}
+
+/* One ganesha per State_Dir (instlock.h): the FSAL's own lock file, next to the daemon's.
+ * Refused on a network file system (where flock does not reach the other host) unless
+ * Allow_Network_State_Dir. 0, or S3F_E_CONFIG after a log line saying why. */
+static int s3f_export_lock(const struct conf_export *ce, struct instlock **out)
+{
+	const char *const what[] = { "State_Dir", "Meta_Dir", "Data_Dir" };
+	const char *const dirs[] = { ce->state_dir, ce->meta_dir, ce->data_dir };
+	struct instlock_holder h;
+	char who[512];
+	int rc;
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *fs = NULL;
+
+		rc = instlock_fs_check(dirs[i], &fs);
+		if (rc == EREMOTE && ce->allow_network_state_dir) {
+			LogWarn(COMPONENT_FSAL, "S3FILES: export %u: %s %s is on a network file "
+				"system (%s); Allow_Network_State_Dir is set: a second gateway on "
+				"another host would not be kept out", ce->export_id, what[i], dirs[i],
+				fs);
+		} else if (rc == EREMOTE) {
+			LogCrit(COMPONENT_FSAL, "S3FILES: export %u: %s %s is on a network file "
+				"system (%s): its locks do not keep a gateway on another host out, "
+				"and two gateways on one State_Dir lose data; refusing the export (put "
+				"it on a local disk, or set Allow_Network_State_Dir = true if no other "
+				"host uses it)", ce->export_id, what[i], dirs[i], fs);
+			return S3F_E_CONFIG;
+		} else if (rc) {
+			LogCrit(COMPONENT_FSAL, "S3FILES: export %u: %s %s: %s", ce->export_id,
+				what[i], dirs[i], strerror(rc));
+			return rc;
+		}
+	}
+	rc = instlock_acquire(ce->state_dir, S3F_LOCK_NAME, "ganesha.nfsd", out, &h);
+	if (rc == EWOULDBLOCK && h.known && h.pid == getpid()) {
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u: State_Dir %s is also the State_Dir "
+			"of another S3FILES export here; each export needs its own; refusing it",
+			ce->export_id, ce->state_dir);
+		return S3F_E_CONFIG;
+	}
+	if (rc == EWOULDBLOCK) {
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u: State_Dir %s is served by another "
+			"ganesha: %s (lock %s/%s); refusing the export", ce->export_id,
+			ce->state_dir, instlock_holder_str(&h, who, sizeof who), ce->state_dir,
+			S3F_LOCK_NAME);
+		return S3F_E_CONFIG;
+	}
+	if (rc)
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u: lock %s/%s: %s", ce->export_id,
+			ce->state_dir, S3F_LOCK_NAME, strerror(rc));
+	return rc;
 }
 
 static fsal_status_t s3f_lookup_path(struct fsal_export *exp_hdl, const char *path,
@@ -190,11 +249,14 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 	fsal_export_init(&me->export);
 	s3f_export_ops_init(&me->export.exp_ops);
 
+	rc = s3f_export_lock(ce, &me->lock);
+	if (rc)
+		goto fail_ops;
 	rc = export_ctx_open(ce, 0, &me->x);
 	if (rc) {
 		LogCrit(COMPONENT_FSAL, "S3FILES: export %u (s3://%s/%s) cannot start: %s",
 			export_id, ce->bucket, ce->prefix, s3f_strerror(rc));
-		goto fail_ops;
+		goto fail_lock;
 	}
 	ro.threshold = ce->read_bypass_threshold;
 	rc = readahead_open(me->x, &ro, &me->ra);
@@ -231,6 +293,8 @@ fail_ra:
 	readahead_close(me->ra);
 fail_ctx:
 	export_ctx_close(me->x);
+fail_lock:
+	instlock_release(me->lock);
 fail_ops:
 	free_export_ops(&me->export);
 	pthread_mutex_destroy(&me->up_lock);

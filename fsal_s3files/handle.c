@@ -147,6 +147,8 @@ static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name
 	struct meta_inode in;
 	int rc;
 
+	if (!name || !handle)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
 	/* A directory never listed is not listed for a lookup: the name alone is asked for
 	 * (a deep path on a cold mount costs two requests per level, not a listing of every
 	 * directory on the way). readdir lists it whole. */
@@ -174,8 +176,13 @@ static fsal_status_t s3f_readdir(struct fsal_obj_handle *dir_hdl, fsal_cookie_t 
 	struct export_ctx *x = s3f_x(d);
 	struct ns_dirent *ents;
 	uint64_t after = whence ? *whence : 0;
+	bool eof_unused;
 	int rc;
 
+	if (!cb)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	if (!eof)
+		eof = &eof_unused;
 	rc = s3f_dir_ready(d);
 	if (rc)
 		return s3f_status(rc);
@@ -268,31 +275,39 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 		.target = target,
 		.target_len = target ? strlen(target) : 0,
 	};
+	struct meta_inode dir;
 	int rc;
 
-	fsal_status_t st;
-
+	if (!name || !new_obj || !in || (type == META_T_LNK && !target))
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
 	if (attrs_in && FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_MODE))
 		nw.mode = attrs_in->mode & 07777;
 	rc = s3f_dir_ready(d);
 	if (rc)
 		return s3f_status(rc);
-	/* Ganesha checks search permission on the directory of a new name (and write
-	 * permission for remove and rename itself), but leaves write permission for a new
-	 * name to the FSAL, as a kernel file system below would refuse it. The caller's
-	 * credentials are the squashed ones. As in POSIX, an existing name answers EEXIST
-	 * first, so an open with O_CREAT of an existing file needs no write permission. */
-	st = fsal_test_access(&d->obj_handle, FSAL_MODE_MASK_SET(FSAL_W_OK | FSAL_X_OK), NULL,
-			      NULL, false);
-	if (FSAL_IS_ERROR(st)) {
-		if (ns_lookup(x->ns, d->ino, name, strlen(name), in) == 0)
-			return fsalstat(ERR_FSAL_EXIST, EEXIST);
-		return st;
+	/* Ganesha checks search permission on the directory of a new name, but leaves write
+	 * permission to the FSAL, as a kernel file system below would refuse it. As in
+	 * POSIX, an existing name answers EEXIST first, so an open with O_CREAT of an
+	 * existing file needs no write permission. The directory's record also gives the
+	 * new entry's group (set-group-ID directories). */
+	s3f_access_lock();
+	rc = ns_getattr(x->ns, d->ino, &dir);
+	if (rc == ENOENT)
+		rc = ESTALE;
+	if (rc == 0 && dir.type != META_T_DIR)
+		rc = ENOTDIR;
+	if (rc == 0) {
+		rc = s3f_access_may_create(&dir);
+		if (rc && ns_lookup(x->ns, d->ino, name, strlen(name), in) == 0)
+			rc = EEXIST;
 	}
-	rc = ns_create(x->ns, d->ino, name, strlen(name), &nw, in, NULL);
-	if (rc)
-		return s3f_status(rc);
-	rc = s3f_create_attrs(x, in, attrs_in);
+	if (rc == 0) {
+		s3f_access_new_inode(&dir, type, &nw.gid, &nw.mode);
+		rc = ns_create(x->ns, d->ino, name, strlen(name), &nw, in, NULL);
+	}
+	if (rc == 0)
+		rc = s3f_create_attrs(x, in, attrs_in);
+	s3f_access_unlock();
 	if (rc)
 		return s3f_status(rc);
 	return s3f_new_obj(d->exp, in, new_obj, attrs_out);
@@ -356,6 +371,8 @@ static fsal_status_t s3f_getattrs(struct fsal_obj_handle *obj, struct fsal_attrl
 	struct meta_inode in;
 	int rc;
 
+	if (!attrs)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
 	rc = ns_getattr(s3f_x(h)->ns, h->ino, &in);
 	if (rc == ENOENT)
 		rc = ESTALE;
@@ -417,11 +434,17 @@ static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, stru
 	struct ns_setattr sa = { 0 };
 	struct meta_inode out;
 	int64_t now = meta_now_ns();
+	bool locked, kill, size, owner;
 	int rc;
 
 	(void)bypass;
 	(void)state;
-	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_SIZE) && obj->type != REGULAR_FILE)
+	if (!attrs)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	size = FSAL_TEST_MASK(attrs->valid_mask, ATTR_SIZE);
+	owner = FSAL_TEST_MASK(attrs->valid_mask, ATTR_OWNER) ||
+		FSAL_TEST_MASK(attrs->valid_mask, ATTR_GROUP);
+	if (size && obj->type != REGULAR_FILE)
 		return fsalstat(ERR_FSAL_INVAL, EINVAL);
 	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_MODE)) {
 		sa.mask |= NS_SET_MODE;
@@ -449,7 +472,24 @@ static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, stru
 		sa.mask |= NS_SET_MTIME;
 		sa.mtime_ns = s3f_ns(&attrs->mtime);
 	}
-	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_SIZE)) {
+	/* Set-id bits go as Linux drops them (access.c): on a chown of a regular file by
+	 * anyone, and on a truncate by an unprivileged caller. A mode or owner change may
+	 * turn a permission decision of unlink or rename: both under s3f_access_lock. */
+	kill = s3f_access_setid_drops(obj->type == REGULAR_FILE, size, owner);
+	locked = kill || (sa.mask & (NS_SET_MODE | NS_SET_UID | NS_SET_GID)) != 0;
+	if (locked)
+		s3f_access_lock();
+	if (kill) {
+		struct meta_inode cur;
+
+		rc = ns_getattr(x->ns, h->ino, &cur);
+		if (rc) {
+			s3f_access_unlock();
+			return s3f_status(rc == ENOENT ? ESTALE : rc);
+		}
+		s3f_access_setattr_setid(&cur, &sa);
+	}
+	if (size) {
 		pthread_mutex_lock(&h->io_lock);
 		rc = s3f_resize(h, attrs->filesize, &sa, &out);
 		pthread_mutex_unlock(&h->io_lock);
@@ -458,27 +498,54 @@ static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, stru
 	} else {
 		rc = 0;
 	}
+	if (locked)
+		s3f_access_unlock();
 	return s3f_status(rc);
 }
 
+/* unlink and rmdir: the caller's permission (access.c) and the removal are decided on
+ * the same records, under s3f_access_lock. */
 static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj_handle *obj,
 				const char *name)
 {
 	struct s3f_handle *d = s3f_h(dir_hdl);
 	struct export_ctx *x = s3f_x(d);
-	bool want_dir = obj->type == DIRECTORY;
 	struct meta_inode victim;
+	bool want_dir;
+	size_t len;
 	int rc;
 
+	if (!name)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	len = strlen(name);
 	rc = s3f_dir_ready(d);
 	if (rc)
 		return s3f_status(rc);
-	rc = ns_remove(x->ns, d->ino, name, strlen(name), want_dir, &victim, NULL);
-	if (rc == EAGAIN && want_dir) {
-		/* The directory's listing was never imported: it may hold objects. */
-		rc = import_dir(x, s3f_h(obj)->ino, NULL);
+	if (obj) {
+		want_dir = obj->type == DIRECTORY;
+	} else {
+		rc = ns_lookup(x->ns, d->ino, name, len, &victim);
+		if (rc)
+			return s3f_status(rc);
+		want_dir = victim.type == META_T_DIR;
+	}
+	for (int tries = 0;; tries++) {
+		uint64_t import = 0;
+
+		s3f_access_lock();
+		rc = s3f_access_check_remove(x->ns, d->ino, name, len);
 		if (rc == 0)
-			rc = ns_remove(x->ns, d->ino, name, strlen(name), want_dir, &victim, NULL);
+			rc = ns_remove(x->ns, d->ino, name, len, want_dir, &victim, NULL);
+		/* The directory's listing was never imported: it may hold objects. */
+		if (rc == EAGAIN && want_dir && tries == 0 &&
+		    ns_lookup(x->ns, d->ino, name, len, &victim) == 0)
+			import = victim.ino;
+		s3f_access_unlock();
+		if (!import)
+			break;
+		rc = import_dir(x, import, NULL);
+		if (rc)
+			break;
 	}
 	if (rc)
 		return s3f_status(rc);
@@ -498,16 +565,28 @@ static fsal_status_t s3f_rename(struct fsal_obj_handle *obj, struct fsal_obj_han
 {
 	struct s3f_handle *od = s3f_h(olddir_hdl), *nd = s3f_h(newdir_hdl);
 	struct export_ctx *x = s3f_x(od);
-	struct ns_rename_result *res = gsh_malloc(sizeof *res);
+	struct ns_rename_result *res;
 	int rc;
 
 	(void)obj;
+	if (!old_name || !new_name)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	res = gsh_malloc(sizeof *res);
 	rc = s3f_dir_ready(od);
 	if (rc == 0 && nd != od)
 		rc = s3f_dir_ready(nd);
 	for (int tries = 0; rc == 0; tries++) {
-		rc = ns_rename(x->ns, od->ino, old_name, strlen(old_name), nd->ino, new_name,
-			       strlen(new_name), res);
+		/* The caller's permission (access.c) and the rename are decided on the same
+		 * records, under s3f_access_lock; an import (S3) happens outside it. */
+		s3f_access_lock();
+		rc = s3f_access_check_rename(x->ns, od->ino, old_name, strlen(old_name), nd->ino,
+					     new_name, strlen(new_name));
+		if (rc == 0)
+			rc = ns_rename(x->ns, od->ino, old_name, strlen(old_name), nd->ino, new_name,
+				       strlen(new_name), res);
+		else
+			res->need_import = 0;
+		s3f_access_unlock();
 		if (rc != EAGAIN || !res->need_import || tries == 3)
 			break;
 		/* EAGAIN from the import too: below a directory still moving in S3. */
@@ -535,18 +614,32 @@ static fsal_status_t s3f_link(struct fsal_obj_handle *obj, struct fsal_obj_handl
 
 /* ---- open / close ---- */
 
+/* The "fd" of this FSAL is only its open flags: data-tier files are opened per operation.
+ * fd is the global fd, a state's, or a temporary one in the caller's storage (ganesha's
+ * fsal_reopen_obj opens one for a LOCKT or a stateless I/O that cannot use the global
+ * fd); a NULL one is refused rather than written through. FSAL_O_ANY ("any descriptor
+ * will do") opens for reading, as ganesha does for the global fd. */
 static fsal_status_t s3f_open_func(struct fsal_obj_handle *obj, fsal_openflags_t openflags,
 				   struct fsal_fd *fd)
 {
+	fsal_openflags_t flags = FSAL_O_NFS_FLAGS(openflags);
+
 	(void)obj;
-	fd->openflags = FSAL_O_NFS_FLAGS(openflags);
+	if (!fd) {
+		LOG_ERROR(LOG_C_FSAL, "open of inode %llu without a descriptor to open",
+			  obj ? (unsigned long long)obj->fileid : 0ULL);
+		return fsalstat(ERR_FSAL_SERVERFAULT, EINVAL);
+	}
+	if (!(flags & FSAL_O_RDWR))
+		flags |= FSAL_O_READ;
+	fd->openflags = flags;
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
 }
 
 static fsal_status_t s3f_close_func(struct fsal_obj_handle *obj, struct fsal_fd *fd)
 {
 	(void)obj;
-	if (fd->openflags == FSAL_O_CLOSED)
+	if (!fd || fd->openflags == FSAL_O_CLOSED)
 		return fsalstat(ERR_FSAL_NOT_OPENED, 0);
 	fd->openflags = FSAL_O_CLOSED;
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
@@ -823,16 +916,27 @@ static fsal_status_t s3f_close(struct fsal_obj_handle *obj)
 
 /* ---- I/O ---- */
 
-/* Share-reservation and state checks for an I/O (the "fd" itself is only flags). */
+/*
+ * Share-reservation and state checks for an I/O or a lock (the "fd" itself is only
+ * flags). fsal_find_fd answers with the state's fd, the open state's (for a lock state),
+ * the global fd, or — when there is no state and the global fd is not open in a usable
+ * mode (a LOCKT; stateless I/O; or another thread holds the handle's lock while the
+ * global fd must be reopened) — a temporary fd that ganesha opens in storage the caller
+ * provides and tells the caller to close (closefd). FSAL_VFS passes a stack fd the same
+ * way. Nothing lives in the temporary fd beyond this check, so it is closed at once.
+ */
 static fsal_status_t s3f_io_check(struct s3f_handle *h, bool bypass, struct state_t *state,
 				  fsal_openflags_t mode)
 {
-	struct fsal_fd *fsal_fd;
+	struct fsal_fd temp_fd = { .openflags = FSAL_O_CLOSED };
+	struct fsal_fd *out_fd = &temp_fd;
 	bool has_lock = false, closefd = false, reusing = false;
 	fsal_status_t status;
 
-	status = fsal_find_fd(&fsal_fd, &h->obj_handle, &h->fd, &h->share, bypass, state, mode,
+	status = fsal_find_fd(&out_fd, &h->obj_handle, &h->fd, &h->share, bypass, state, mode,
 			      s3f_open_func, s3f_close_func, &has_lock, &closefd, false, &reusing);
+	if (closefd && out_fd)
+		(void)s3f_close_func(&h->obj_handle, out_fd);
 	if (has_lock)
 		PTHREAD_RWLOCK_unlock(&h->obj_handle.obj_lock);
 	return status;
@@ -1006,23 +1110,29 @@ static fsal_status_t s3f_lock_op2(struct fsal_obj_handle *obj, struct state_t *s
 {
 	struct s3f_handle *h = s3f_h(obj);
 	fsal_openflags_t openflags;
+	fsal_status_t status;
 	bool bypass = false;
 
 	(void)owner;
-	(void)conflicting_lock;
 	if (obj->type != REGULAR_FILE)
-		return fsalstat(ERR_FSAL_INVAL, 0);
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	if (!request_lock)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	if (request_lock->lock_type != FSAL_LOCK_R && request_lock->lock_type != FSAL_LOCK_W)
+		return fsalstat(ERR_FSAL_NOTSUPP, 0);
 	/* Every client reaches the file through this server, so ganesha's lock manager
 	 * (SAL) sees every lock and arbitrates conflicts itself; here we only validate
-	 * the open mode the lock needs. */
+	 * the open mode the lock needs. Only a test may come without a state (NFSv4 LOCKT,
+	 * NLM TEST): a lock or unlock always belongs to one. */
 	switch (lock_op) {
 	case FSAL_OP_LOCKT:
+		/* Any descriptor will do (a temporary one if none is open), and a deny
+		 * mode never refuses a test. */
 		bypass = true;
 		openflags = FSAL_O_ANY;
 		break;
 	case FSAL_OP_LOCK:
-		openflags = request_lock->lock_type == FSAL_LOCK_R ? FSAL_O_READ :
-			    request_lock->lock_type == FSAL_LOCK_W ? FSAL_O_WRITE : FSAL_O_RDWR;
+		openflags = request_lock->lock_type == FSAL_LOCK_R ? FSAL_O_READ : FSAL_O_WRITE;
 		break;
 	case FSAL_OP_UNLOCK:
 		openflags = FSAL_O_ANY;
@@ -1030,7 +1140,19 @@ static fsal_status_t s3f_lock_op2(struct fsal_obj_handle *obj, struct state_t *s
 	default:
 		return fsalstat(ERR_FSAL_NOTSUPP, 0);
 	}
-	return s3f_io_check(h, bypass, state, openflags);
+	if (lock_op != FSAL_OP_LOCKT && !state) {
+		LOG_WARN(LOG_C_FSAL, "inode %llu: lock operation %d without a state refused",
+			 (unsigned long long)h->ino, (int)lock_op);
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	}
+	status = s3f_io_check(h, bypass, state, openflags);
+	/* No conflict is known here (SAL found none before asking). */
+	if (!FSAL_IS_ERROR(status) && conflicting_lock) {
+		conflicting_lock->lock_type = FSAL_NO_LOCK;
+		conflicting_lock->lock_start = 0;
+		conflicting_lock->lock_length = 0;
+	}
+	return status;
 }
 
 /* ---- handles ---- */

@@ -55,6 +55,7 @@ struct s3f_export {
 	struct export_ctx *x;
 	const struct conf_export *cfg;
 	struct readahead *ra;		/* read bypass (core/readahead.h); ticked by up thread */
+	struct instlock *lock;		/* <State_Dir>/fsal.lock, for the export's life (export.c) */
 	fsal_fsid_t fsid;
 	/* upcall thread: applies the store's change feed to MDCACHE */
 	pthread_t up_thread;
@@ -110,6 +111,45 @@ extern struct s3f_module S3F;
  * back for Quota_Wait seconds. s3f_quota_wrote accounts what was written. */
 int s3f_quota_admit(struct s3f_export *me, uint64_t len);
 void s3f_quota_wrote(struct s3f_export *me, uint64_t len);
+
+/* access.c: the POSIX permission rules ganesha 4.3 leaves to the FSAL (directory write
+ * and search permission for removing and renaming, sticky directories, set-group-ID
+ * directories, set-id bits dropped by chown and truncate), applied as Linux does to the
+ * caller's credentials as ganesha squashed them (op_ctx->creds). Errors are errno values:
+ * EACCES (permission), EPERM (sticky directory), or what the namespace answered.
+ *
+ * s3f_access_lock is held from a permission decision to the namespace change it allows
+ * (unlink, rename, create), and by every change that could turn such a decision: a mode
+ * or owner change (setattr). Lock order: s3f_access_lock, then a handle's io_lock; never
+ * across an S3 request or a ganesha callback. It serializes this process only: the
+ * daemon's imports (S3-side changes) are not held back by it. */
+void s3f_access_lock(void);
+void s3f_access_unlock(void);
+/* uid 0 after squashing (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID). */
+bool s3f_access_privileged(void);
+/* The caller's primary or supplementary groups include gid. */
+bool s3f_access_in_group(uint32_t gid);
+/* May the caller add a name to dir (write and search)? 0 or EACCES. */
+int s3f_access_may_create(const struct meta_inode *dir);
+/* May the caller remove victim's name from dir? 0, EACCES, EPERM (sticky). */
+int s3f_access_may_delete(const struct meta_inode *dir, const struct meta_inode *victim);
+/* The checks of unlink/rmdir and of rename on the records as they are in the store now
+ * (s3f_access_lock held by the caller until the namespace change is made). ENOENT when
+ * a name is not there. */
+int s3f_access_check_remove(struct ns *ns, uint64_t dir, const char *name, size_t len);
+int s3f_access_check_rename(struct ns *ns, uint64_t olddir, const char *oldname, size_t oldlen,
+			    uint64_t newdir, const char *newname, size_t newlen);
+/* Group and mode of a new inode of type in dir (set-group-ID inheritance); gid and mode
+ * come in as the caller's and the requested ones. */
+void s3f_access_new_inode(const struct meta_inode *dir, enum meta_type type, uint32_t *gid,
+			  uint32_t *mode);
+/* Does a SETATTR of a regular file (or not) that changes its size and/or its owner or
+ * group drop set-id bits? Then s3f_access_setattr_setid adds the dropping to sa, given
+ * the inode as stored (read under s3f_access_lock): from the mode sa sets, else by
+ * NS_SET_KILL_SUID, else (S_ISGID without S_IXGRP, the caller not in the file's group)
+ * by an explicit NS_SET_MODE. */
+bool s3f_access_setid_drops(bool regular, bool size, bool owner);
+void s3f_access_setattr_setid(const struct meta_inode *cur, struct ns_setattr *sa);
 
 /* status.c: the one place core return codes become fsal_status_t */
 fsal_status_t s3f_status(int rc);

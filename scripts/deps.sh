@@ -27,6 +27,8 @@ PKGS=(
   rpcbind socat util-linux
   # benchmark peers (make bench): FUSE file systems over S3, run in the same qemu guest
   fuse3 s3fs rclone
+  # power-cut tests (test/integration/pcut.sh): the recorder is a FUSE file system
+  libfuse3-dev
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
   # apt-get source

@@ -21,7 +21,10 @@ cd "$(dirname "$0")/.."
 export S3F_ROOT=$PWD
 export S3F_BUILD=${BUILD:-$PWD/build}
 RUN=$S3F_BUILD/run
-mkdir -p "$RUN"
+# The local RGW's keys (rgw/env, rgw/s3cfg) and the gateway's credentials file live below:
+# only the owner gets in. No key is ever put on a command line (ps shows those to everyone).
+(umask 077; mkdir -p "$RUN")
+chmod 0700 "$RUN"
 . test/lib/s3files.sh
 
 RGW_STARTED=0

@@ -251,7 +251,7 @@ static void sync_conflict(struct sync_export *se, const struct ns_commit *c)
 	if (rc)
 		LOG_WARN(LOG_C_SYNC, "marking conflict failed: %s", s3f_strerror(rc));
 	LOG_INFO(LOG_C_SYNC, "export %u: upload of '%s' refused: the object changed in S3 "
-		 "since %s", se->cfg->export_id, c->key, c->prev_etag[0] ? c->prev_etag : "(new)");
+		 "since %s", se->cfg->export_id, LOG_ESCS(c->key), c->prev_etag[0] ? c->prev_etag : "(new)");
 }
 
 /* A renamed file whose data and attributes are as they were at the rename: copy its
@@ -317,7 +317,8 @@ static void sync_source_changed(struct sync_export *se, struct ns_commit *c, con
 		(void)ns_conflicts_add(se->x->ns, 1);
 	}
 	LOG_WARN(LOG_C_SYNC, "export %u: '%s' (renamed to '%s') changed in S3 before it was moved "
-		 "(%s); S3's version stays there%s", se->cfg->export_id, c->src_key, c->key,
+		 "(%s); S3's version stays there%s", se->cfg->export_id, LOG_ESCS(c->src_key),
+		 LOG_ESCS(c->key),
 		 cur_etag[0] ? cur_etag : "deleted",
 		 *upload ? ", the file is uploaded under its new name" :
 		 "; the renamed file's data was not local: it is held in conflict");
@@ -327,7 +328,7 @@ static void sync_source_changed(struct sync_export *se, struct ns_commit *c, con
 	}
 	rc = ns_commit_source_lost(se->x->ns, c);
 	if (rc)
-		LOG_WARN(LOG_C_SYNC, "recording the lost source of '%s' failed: %s", c->key,
+		LOG_WARN(LOG_C_SYNC, "recording the lost source of '%s' failed: %s", LOG_ESCS(c->key),
 			 s3f_strerror(rc));
 }
 
@@ -452,21 +453,21 @@ put_done:
 		f[1] = JF_S("error", s3f_strerror(rc));
 		(void)journal_append(x->journal, JOURNAL_COMMIT_FAILED, f, 2, NULL);
 		LOG_WARN(LOG_C_SYNC, "export %u: commit of '%s' failed: %s (will retry)",
-			 se->cfg->export_id, c->key, s3f_strerror(rc));
+			 se->cfg->export_id, LOG_ESCS(c->key), s3f_strerror(rc));
 		goto out;
 	}
 copied:
 	rc = ns_commit_done(x->ns, c, &info);
 	if (rc) {
 		LOG_ERROR(LOG_C_SYNC, "export %u: recording commit of '%s' failed: %s",
-			  se->cfg->export_id, c->key, s3f_strerror(rc));
+			  se->cfg->export_id, LOG_ESCS(c->key), s3f_strerror(rc));
 		goto out;
 	}
 	res->committed++;
 	__atomic_add_fetch(&se->n_commits, 1, __ATOMIC_RELAXED);
 	if (c->early)
 		__atomic_add_fetch(&se->n_close_commits, 1, __ATOMIC_RELAXED);
-	LOG_DEBUG(LOG_C_SYNC, "committed '%s' etag %s (%llu bytes)%s", c->key, info.etag,
+	LOG_DEBUG(LOG_C_SYNC, "committed '%s' etag %s (%llu bytes)%s", LOG_ESCS(c->key), info.etag,
 		  (unsigned long long)c->in.size, c->early ? " on close" : "");
 out:
 	if (fd >= 0)
@@ -591,14 +592,43 @@ static int sync_del_txn(struct meta_txn *t, void *arg)
 	return rc == 1 ? 0 : rc;
 }
 
+/* The pending delete d found the key holding another version (cur_etag): S3 wins, the
+ * object stays and will show through import; the conflict is journaled. */
+static void sync_del_conflict(struct sync_export *se, const struct sync_del *d, const char *cur_etag,
+			      struct sync_result *res)
+{
+	struct export_ctx *x = se->x;
+	struct journal_field f[4];
+
+	f[0] = JF_B("key", d->key, d->len);
+	f[1] = JF_S("s3", "changed_after_remove");
+	f[2] = JF_S("etag_base", d->etag);
+	f[3] = JF_S("etag_s3", cur_etag);
+	(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 4, NULL);
+	(void)ns_conflicts_add(x->ns, 1);
+	LOG_WARN(LOG_C_SYNC, "export %u: '%s' changed in S3 after it was removed on the file side; "
+		 "S3 wins, it stays", se->cfg->export_id, LOG_ESCS(d->key));
+	(void)ns_delete_done(x->ns, d->key, d->len);
+	res->conflicts++;
+}
+
+/*
+ * Pending deletes older than min_age. A delete that knows the ETag the object had when the
+ * file side removed it (every one but the old locations below a prefix being moved away,
+ * ns.c) goes only while the key still holds that version: s3_object_delete_if, as
+ * conditional as the server allows (s3.h says what remains on which server). An object
+ * changed in S3 since then wins and will reappear through import. The others are
+ * deleted whatever they hold, in DeleteObjects batches.
+ */
 int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_result *res)
 {
 	struct export_ctx *x = se->x;
 	struct sync_del_list l = { .cutoff = meta_now_ns() - min_age_ns };
-	const char **keys = NULL;
-	int *rcs = NULL;
-	size_t nk = 0;
-	int rc;
+	const char **keys = NULL, **ckeys = NULL, **cetags = NULL;
+	struct sync_del **cdel = NULL;
+	int *rcs = NULL, *crcs = NULL;
+	size_t nk = 0, nc = 0;
+	int rc, first = 0;
 
 	rc = meta_read(x->meta, sync_del_txn, &l);
 	if (rc || l.n == 0)
@@ -608,45 +638,58 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 		goto out;
 	keys = calloc(l.n, sizeof *keys);
 	rcs = calloc(l.n, sizeof *rcs);
-	if (!keys || !rcs) {
+	ckeys = calloc(l.n, sizeof *ckeys);
+	cetags = calloc(l.n, sizeof *cetags);
+	crcs = calloc(l.n, sizeof *crcs);
+	cdel = calloc(l.n, sizeof *cdel);
+	if (!keys || !rcs || !ckeys || !cetags || !crcs || !cdel) {
 		rc = ENOMEM;
 		goto out;
 	}
-	/* Delete only what is still the version the file side removed; an object changed
-	 * in S3 since then wins and will reappear through import. */
 	for (size_t i = 0; i < l.n; i++) {
+		if (l.d[i].etag[0]) {
+			cdel[nc] = &l.d[i];
+			ckeys[nc] = l.d[i].key;
+			cetags[nc++] = l.d[i].etag;
+		} else {
+			keys[nk++] = l.d[i].key;
+		}
+	}
+	/* each key's check and DELETE one round trip apart, several keys at a time */
+	if (nc)
+		(void)s3_objects_delete_if(x->s3, ckeys, cetags, nc, crcs);
+	for (size_t i = 0; i < nc; i++) {
 		struct s3_object_info cur;
 
-		rc = s3_object_head(x->s3, l.d[i].key, &cur);
-		if (rc == ENOENT) {
-			(void)ns_delete_done(x->ns, l.d[i].key, l.d[i].len);
+		rc = crcs[i];
+		if (rc == S3F_E_S3_PRECOND) {
+			/* what the key holds now, for the record (it may be gone by now) */
+			rc = s3_object_head(x->s3, ckeys[i], &cur);
+			if (rc == 0)
+				sync_del_conflict(se, cdel[i], cur.etag, res);
+			else if (rc == ENOENT)
+				(void)ns_delete_done(x->ns, cdel[i]->key, cdel[i]->len);
+			else if (!first)
+				first = rc;
 			continue;
 		}
-		if (rc) {
-			res->failed++;
-			LOG_WARN(LOG_C_SYNC, "export %u: HEAD before delete of '%s': %s (will retry)",
-				 se->cfg->export_id, l.d[i].key, s3f_strerror(rc));
-			if (sync_s3_unreachable(se, rc))
-				goto out;
+		if (rc == 0 || rc == ENOENT) {
+			(void)ns_delete_done(x->ns, cdel[i]->key, cdel[i]->len);
+			if (rc == 0) {
+				res->deleted++;
+				__atomic_add_fetch(&se->n_deletes, 1, __ATOMIC_RELAXED);
+			}
 			continue;
 		}
-		if (l.d[i].etag[0] && strcmp(cur.etag, l.d[i].etag) != 0) {
-			struct journal_field f[4];
-
-			f[0] = JF_B("key", l.d[i].key, l.d[i].len);
-			f[1] = JF_S("s3", "changed_after_remove");
-			f[2] = JF_S("etag_base", l.d[i].etag);
-			f[3] = JF_S("etag_s3", cur.etag);
-			(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 4, NULL);
-			(void)ns_conflicts_add(x->ns, 1);
-			LOG_WARN(LOG_C_SYNC, "export %u: '%s' changed in S3 after it was removed on "
-				 "the file side; S3 wins, it stays", se->cfg->export_id, l.d[i].key);
-			(void)ns_delete_done(x->ns, l.d[i].key, l.d[i].len);
-			res->conflicts++;
-			continue;
-		}
-		keys[nk] = l.d[i].key;
-		nk++;
+		res->failed++;
+		if (!first)
+			first = rc;
+		LOG_WARN(LOG_C_SYNC, "export %u: delete of '%s': %s (will retry)", se->cfg->export_id,
+			 LOG_ESCS(cdel[i]->key), s3f_strerror(rc));
+	}
+	if (first && sync_s3_unreachable(se, first)) {
+		rc = first;
+		goto out;
 	}
 	rc = 0;
 	if (nk) {
@@ -670,5 +713,9 @@ out:
 	free(l.d);
 	free(keys);
 	free(rcs);
+	free(ckeys);
+	free(cetags);
+	free(crcs);
+	free(cdel);
 	return rc;
 }

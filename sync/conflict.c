@@ -167,7 +167,8 @@ int sync_conflict_resolve(struct sync_export *se, uint64_t ino, struct sync_resu
 			rc = ns_conflict_same(x->ns, c, &cur);
 			if (rc == 0) {
 				LOG_INFO(LOG_C_SYNC, "export %u: '%s' in S3 is the file-side version "
-					 "(etag %s): no conflict", se->cfg->export_id, c->key, cur.etag);
+					 "(etag %s): no conflict", se->cfg->export_id,
+					 LOG_ESCS(c->key), cur.etag);
 				goto out;
 			}
 			if (rc != EAGAIN)
@@ -188,8 +189,8 @@ int sync_conflict_resolve(struct sync_export *se, uint64_t ino, struct sync_resu
 	res->conflicts++;
 	LOG_WARN(LOG_C_SYNC, "export %u: conflict on '%s': %s in S3 (%s) while changed on the "
 		 "file side; S3 wins, the file-side version is lost+found/%s%s",
-		 se->cfg->export_id, c->key, deleted ? "deleted" : "changed",
-		 deleted ? "-" : cur.etag, r.lf_name,
+		 se->cfg->export_id, LOG_ESCS(c->key), deleted ? "deleted" : "changed",
+		 deleted ? "-" : cur.etag, LOG_ESCS(r.lf_name),
 		 r.lost_bytes ? " (bytes never fetched from the old version read as EIO)" : "");
 	/* S3's version takes the name now, not at the next poll. Lock order: the caller
 	 * holds commit_lock. */
@@ -198,7 +199,7 @@ int sync_conflict_resolve(struct sync_export *se, uint64_t ino, struct sync_resu
 	pthread_mutex_unlock(&se->import_lock);
 	if (rc && rc != EAGAIN && rc != ENOENT && rc != ENOTDIR)
 		LOG_WARN(LOG_C_SYNC, "export %u: listing the directory of '%s' after its conflict: "
-			 "%s (the next poll shows S3's version)", se->cfg->export_id, c->key,
+			 "%s (the next poll shows S3's version)", se->cfg->export_id, LOG_ESCS(c->key),
 			 s3f_strerror(rc));
 	rc = 0;
 out:

@@ -26,21 +26,32 @@
  *                                    itself), then OK entries=.. [listed=0|1: the directory's
  *                                    S3 listing has been imported]; "local": s3files' own
  *                                    (lost+found and what is in it), never in S3
- * Requests are served one at a time; COMMIT takes the export's commit_lock.
+ * Each connection is served by a thread of its own (up to CTL_MAX_CLIENTS at once; more
+ * get "ERR busy ..."), so a long COMMIT or EVICT never holds up STATUS; a request line not
+ * complete within 5 s gets "ERR no complete request line ..." and the connection is closed.
+ * COMMIT takes the export's commit_lock, EVICT its evict_lock; the other requests read the
+ * store only. The socket is replaced (unlink + bind) only under <Control_Socket>.lock
+ * (instlock.h): a second daemon given the same path exits instead of taking it over.
  */
 #include "syncd.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
+#include "instlock.h"
 #include "log.h"
+#include "tp.h"
 
 static int hexval(int c)
 {
@@ -123,6 +134,28 @@ static void ctl_status(struct syncd *d, FILE *out)
 	fprintf(out, "OK\n");
 }
 
+/* %-escape what the client unescapes: bytes <= 0x20, '%' and 0x7f. */
+static void ctl_put_escaped(FILE *out, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c <= 0x20 || c == '%' || c == 0x7f)
+			fprintf(out, "%%%02X", c);
+		else
+			fputc(c, out);
+	}
+}
+
+/* "ERR <what><escaped path>: <error>": the path as the client sent it (escaped), so
+ * that a name with a newline cannot split the answer's last line. */
+static void ctl_err_path(FILE *out, const char *what, const char *path, long len, int rc)
+{
+	fprintf(out, "ERR %s", what);
+	ctl_put_escaped(out, path, len > 0 ? (size_t)len : 0);
+	fprintf(out, ": %s\n", s3f_strerror(rc));
+}
+
 static void ctl_commit(struct syncd *d, char *args, FILE *out)
 {
 	struct sync_result res = { 0 };
@@ -151,9 +184,11 @@ static void ctl_commit(struct syncd *d, char *args, FILE *out)
 	}
 	rc = ctl_resolve(se, sp + 1, (size_t)plen, &under);
 	if (rc) {
-		fprintf(out, "ERR %s: %s\n", sp + 1, s3f_strerror(rc));
+		ctl_err_path(out, "", sp + 1, plen, rc);
 		return;
 	}
+	/* Tests hold a COMMIT here to show that it holds up no other request. */
+	TP("sync.control.commit");
 	pthread_mutex_lock(&se->commit_lock);
 	rc = sync_commit_pass(se, 0, under, &res);
 	rc2 = sync_delete_pass(se, 0, &res);
@@ -164,19 +199,6 @@ static void ctl_commit(struct syncd *d, char *args, FILE *out)
 		rc || res.failed ? "ERR" : "OK", (unsigned long long)res.committed,
 		(unsigned long long)res.deleted, (unsigned long long)res.failed,
 		(unsigned long long)res.conflicts, rc ? " error=" : "", rc ? s3f_strerror(rc) : "");
-}
-
-/* %-escape what the client unescapes: bytes <= 0x20, '%' and 0x7f. */
-static void ctl_put_escaped(FILE *out, const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c <= 0x20 || c == '%' || c == 0x7f)
-			fprintf(out, "%%%02X", c);
-		else
-			fputc(c, out);
-	}
 }
 
 struct ctl_files {
@@ -227,7 +249,7 @@ static void ctl_synced(struct syncd *d, char *args, FILE *out)
 	if (rc == 0)
 		rc = ns_subtree_pending(se->x->ns, under, &p);
 	if (rc) {
-		fprintf(out, "ERR %s: %s\n", sp + 1, s3f_strerror(rc));
+		ctl_err_path(out, "", sp + 1, plen, rc);
 		return;
 	}
 	if (p.dirty || p.deletes) {
@@ -252,7 +274,7 @@ static void ctl_synced(struct syncd *d, char *args, FILE *out)
 
 	rc = ns_subtree_files(se->x->ns, under, ctl_file_line, &f);
 	if (rc)
-		fprintf(out, "ERR listing %s: %s\n", sp + 1, s3f_strerror(rc));
+		ctl_err_path(out, "listing ", sp + 1, plen, rc);
 	else
 		fprintf(out, "OK synced=1 files=%llu\n", (unsigned long long)f.n);
 }
@@ -349,7 +371,7 @@ static void ctl_ls(struct syncd *d, char *args, FILE *out)
 	if (rc == 0)
 		rc = ns_getattr(se->x->ns, ino, &in);
 	if (rc) {
-		fprintf(out, "ERR %s: %s\n", sp + 1, s3f_strerror(rc));
+		ctl_err_path(out, "", sp + 1, plen, rc);
 		return;
 	}
 	if (in.type != META_T_DIR) {
@@ -382,108 +404,367 @@ static void ctl_ls(struct syncd *d, char *args, FILE *out)
 	}
 	free(ents);
 	if (rc)
-		fprintf(out, "ERR listing %s: %s\n", sp + 1, s3f_strerror(rc));
+		ctl_err_path(out, "listing ", sp + 1, plen, rc);
 	else
 		fprintf(out, "OK entries=%llu listed=%d\n", entries,
 			(in.flags & META_F_IMPORTED) != 0);
 }
 
-static void ctl_serve(struct syncd *d, int fd)
-{
-	char line[8192];
-	FILE *in = fdopen(dup(fd), "r"), *out = fdopen(fd, "w");
+/* ---- connections ----
+ *
+ * Every connection gets a thread of its own (at most CTL_MAX_CLIENTS at once), so a COMMIT
+ * or an EVICT that runs for minutes does not hold up STATUS, and a client that connects and
+ * says nothing holds up nobody: its request line must be complete within
+ * CTL_READ_TIMEOUT_MS, and stopping the daemon shuts every connection down at once instead
+ * of waiting for a client to speak. A request already running (a COMMIT's uploads) is
+ * finished first, as the worker's own pass is.
+ */
+#define CTL_MAX_CLIENTS 32
+#define CTL_READ_TIMEOUT_MS 5000
+#define CTL_WRITE_TIMEOUT_S 30	/* a client that stops reading its answer */
+#define CTL_LINE_MAX 8192
 
-	if (!in || !out) {
-		if (in)
-			fclose(in);
-		if (out)
-			fclose(out);
-		else
-			close(fd);
-		return;
-	}
-	if (fgets(line, sizeof line, in)) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (strcmp(line, "PING") == 0)
-			fprintf(out, "OK pong\n");
-		else if (strcmp(line, "STATUS") == 0)
-			ctl_status(d, out);
-		else if (strncmp(line, "COMMIT ", 7) == 0)
-			ctl_commit(d, line + 7, out);
-		else if (strncmp(line, "SYNCED ", 7) == 0)
-			ctl_synced(d, line + 7, out);
-		else if (strncmp(line, "EVICT ", 6) == 0)
-			ctl_evict(d, line + 6, out);
-		else if (strncmp(line, "LS ", 3) == 0)
-			ctl_ls(d, line + 3, out);
-		else
-			fprintf(out, "ERR unknown request\n");
-	}
-	fclose(in);
-	fclose(out);
+struct ctl_conn {
+	struct sync_ctl *c;
+	int fd;
+	struct ctl_conn *prev, *next;
+};
+
+struct sync_ctl {
+	struct syncd *d;
+	int fd;				/* listening socket */
+	char *path;
+	struct instlock *lock;		/* <path>.lock: who may replace the socket */
+	int wake[2];			/* pipe: wakes the listener at stop */
+	pthread_t listener;
+	pthread_mutex_t mu;		/* conns, n, stopping */
+	pthread_cond_t gone;		/* a connection ended */
+	struct ctl_conn *conns;
+	size_t n;
+	bool stopping;
+};
+
+/* Best effort, never blocking: refusals and timeouts. */
+static void ctl_say(int fd, const char *msg)
+{
+	ssize_t w = send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	(void)w;
 }
 
-static void *ctl_thread(void *arg)
+/* Read one request line (without its newline) within CTL_READ_TIMEOUT_MS. 0, or ETIMEDOUT,
+ * EMSGSIZE (no newline in CTL_LINE_MAX bytes), ECONNRESET (closed before a line: EOF
+ * with no bytes, or the daemon stopping). A last line without newline counts at EOF. */
+static int ctl_read_line(int fd, char *line, size_t cap)
 {
-	struct syncd *d = arg;
+	struct timespec t0, now;
+	size_t len = 0;
 
-	while (!d->stop) {
-		int fd = accept(d->ctl_fd, NULL, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long left;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+		int pr;
 
-		if (fd < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = CTL_READ_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000L +
+					      (now.tv_nsec - t0.tv_nsec) / 1000000L);
+		if (left <= 0)
+			return ETIMEDOUT;
+		pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return errno;
+		if (pr == 0)
+			return ETIMEDOUT;
+		r = recv(fd, line + len, cap - 1 - len, 0);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return errno;
+		if (r == 0) {
+			if (len == 0)
+				return ECONNRESET;
+			line[len] = '\0';
+			return 0;
+		}
+		char *nl = memchr(line + len, '\n', (size_t)r);
+
+		len += (size_t)r;
+		if (nl) {
+			*nl = '\0';
+			return 0;
+		}
+		if (len >= cap - 1)
+			return EMSGSIZE;
+	}
+}
+
+static void ctl_dispatch(struct syncd *d, char *line, FILE *out)
+{
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strcmp(line, "PING") == 0)
+		fprintf(out, "OK pong\n");
+	else if (strcmp(line, "STATUS") == 0)
+		ctl_status(d, out);
+	else if (strncmp(line, "COMMIT ", 7) == 0)
+		ctl_commit(d, line + 7, out);
+	else if (strncmp(line, "SYNCED ", 7) == 0)
+		ctl_synced(d, line + 7, out);
+	else if (strncmp(line, "EVICT ", 6) == 0)
+		ctl_evict(d, line + 6, out);
+	else if (strncmp(line, "LS ", 3) == 0)
+		ctl_ls(d, line + 3, out);
+	else
+		fprintf(out, "ERR unknown request\n");
+}
+
+static void ctl_conn_end(struct ctl_conn *cn)
+{
+	struct sync_ctl *c = cn->c;
+
+	/* Off the list first, then closed: a stop that shuts down listed connections never
+	 * touches a descriptor number that was closed and given to someone else. */
+	pthread_mutex_lock(&c->mu);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		c->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	c->n--;
+	pthread_cond_broadcast(&c->gone);
+	pthread_mutex_unlock(&c->mu);
+	close(cn->fd);
+	free(cn);
+}
+
+static void *ctl_conn_thread(void *arg)
+{
+	struct ctl_conn *cn = arg;
+	char *line = malloc(CTL_LINE_MAX);
+	int rc = line ? ctl_read_line(cn->fd, line, CTL_LINE_MAX) : ENOMEM;
+
+	if (rc == ETIMEDOUT) {
+		ctl_say(cn->fd, "ERR no complete request line within 5 s\n");
+	} else if (rc == EMSGSIZE) {
+		ctl_say(cn->fd, "ERR request line too long\n");
+	} else if (rc == 0) {
+		int wfd = dup(cn->fd);
+		FILE *out = wfd >= 0 ? fdopen(wfd, "w") : NULL;
+
+		if (out) {
+			ctl_dispatch(cn->c->d, line, out);
+			fclose(out);
+		} else if (wfd >= 0) {
+			close(wfd);
+		}
+	}
+	free(line);
+	ctl_conn_end(cn);
+	return NULL;
+}
+
+static void ctl_conn_start(struct sync_ctl *c, int fd)
+{
+	struct timeval wt = { .tv_sec = CTL_WRITE_TIMEOUT_S };
+	struct ctl_conn *cn;
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->stopping || c->n >= CTL_MAX_CLIENTS) {
+		pthread_mutex_unlock(&c->mu);
+		ctl_say(fd, c->stopping ? "ERR s3files-syncd is stopping\n" :
+			"ERR busy: too many control connections open, try again\n");
+		close(fd);
+		return;
+	}
+	cn = calloc(1, sizeof *cn);
+	if (!cn) {
+		pthread_mutex_unlock(&c->mu);
+		ctl_say(fd, "ERR out of memory\n");
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wt, sizeof wt);
+	cn->c = c;
+	cn->fd = fd;
+	cn->next = c->conns;
+	if (c->conns)
+		c->conns->prev = cn;
+	c->conns = cn;
+	c->n++;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Requests run in the thread: the default stack (8 MiB) for what ns and S3 need. */
+	rc = pthread_create(&t, &attr, ctl_conn_thread, cn);
+	pthread_attr_destroy(&attr);
+	pthread_mutex_unlock(&c->mu);
+	if (rc) {
+		LOG_WARN(LOG_C_SYNC, "control socket: no thread for a connection: %s", strerror(rc));
+		ctl_say(fd, "ERR busy: cannot serve the request now\n");
+		ctl_conn_end(cn);
+	}
+}
+
+static void *ctl_listener(void *arg)
+{
+	struct sync_ctl *c = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = c->fd, .events = POLLIN },
+					 { .fd = c->wake[0], .events = POLLIN } };
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
 				continue;
-			if (d->stop)
-				break;
-			LOG_WARN(LOG_C_SYNC, "control socket accept: %s", strerror(errno));
+			LOG_WARN(LOG_C_SYNC, "control socket poll: %s", strerror(errno));
 			usleep(100000);
 			continue;
 		}
-		ctl_serve(d, fd);
+		if (pfd[1].revents)
+			break;	/* stop */
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+				continue;
+			LOG_WARN(LOG_C_SYNC, "control socket accept: %s", strerror(errno));
+			usleep(100000);	/* EMFILE & co: do not spin */
+			continue;
+		}
+		ctl_conn_start(c, fd);
 	}
 	return NULL;
+}
+
+/* <path>.lock next to the socket: only its holder may unlink and bind the path. */
+static int ctl_lock(struct sync_ctl *c, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], name[128], who[512];
+	struct instlock_holder h;
+	int rc;
+
+	if (!slash || strlen(slash + 1) + 6 > sizeof name)
+		return ENAMETOOLONG;
+	snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	snprintf(name, sizeof name, "%s.lock", slash + 1);
+	rc = instlock_acquire(dir, name, "s3files-syncd", &c->lock, &h);
+	if (rc == EWOULDBLOCK)
+		LOG_ERROR(LOG_C_SYNC, "control socket %s is in use by another s3files-syncd: %s; "
+			  "not replacing it (give this one another Control_Socket)", path,
+			  instlock_holder_str(&h, who, sizeof who));
+	else if (rc)
+		LOG_ERROR(LOG_C_SYNC, "control socket %s: lock %s/%s: %s", path, dir, name,
+			  strerror(rc));
+	return rc;
+}
+
+static void ctl_free(struct sync_ctl *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->wake[0] >= 0)
+		close(c->wake[0]);
+	if (c->wake[1] >= 0)
+		close(c->wake[1]);
+	instlock_release(c->lock);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->gone);
+	free(c->path);
+	free(c);
 }
 
 int sync_control_start(struct syncd *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sync_ctl *c;
+	mode_t um;
 	int rc;
 
-	if (strlen(path) >= sizeof sa.sun_path)
+	if (strlen(path) >= sizeof sa.sun_path) {
+		LOG_ERROR(LOG_C_SYNC, "control socket %s: path too long", path);
 		return ENAMETOOLONG;
+	}
 	strcpy(sa.sun_path, path);
-	d->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (d->ctl_fd < 0)
-		return errno;
-	(void)unlink(path);
-	if (bind(d->ctl_fd, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(path, 0600) != 0 ||
-	    listen(d->ctl_fd, 16) != 0) {
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return ENOMEM;
+	c->d = d;
+	c->fd = c->wake[0] = c->wake[1] = -1;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->gone, NULL);
+	c->path = strdup(path);
+	if (!c->path) {
+		rc = ENOMEM;
+		goto fail;
+	}
+	rc = ctl_lock(c, path);
+	if (rc)
+		goto fail;
+	if (pipe2(c->wake, O_CLOEXEC) != 0) {
 		rc = errno;
-		close(d->ctl_fd);
-		d->ctl_fd = -1;
-		return rc;
+		goto fail;
 	}
-	d->ctl_path = strdup(path);
-	rc = pthread_create(&d->ctl_thread, NULL, ctl_thread, d);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		rc = errno;
+		goto fail;
+	}
+	/* We hold the lock: whatever is at the path is a dead daemon's socket. */
+	(void)unlink(path);
+	um = umask(0177);	/* no moment at which others may connect */
+	rc = bind(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0 ? errno : 0;
+	umask(um);
+	if (rc == 0 && (chmod(path, 0600) != 0 || listen(c->fd, 64) != 0))
+		rc = errno;
 	if (rc) {
-		close(d->ctl_fd);
-		d->ctl_fd = -1;
-		return rc;
+		LOG_ERROR(LOG_C_SYNC, "control socket %s: %s", path, strerror(rc));
+		(void)unlink(path);
+		goto fail;
 	}
-	d->ctl_started = true;
+	rc = pthread_create(&c->listener, NULL, ctl_listener, c);
+	if (rc) {
+		LOG_ERROR(LOG_C_SYNC, "control socket %s: thread: %s", path, strerror(rc));
+		(void)unlink(path);
+		goto fail;
+	}
+	d->ctl = c;
 	return 0;
+
+fail:
+	ctl_free(c);
+	return rc;
 }
 
 void sync_control_stop(struct syncd *d)
 {
-	if (!d->ctl_started)
+	struct sync_ctl *c = d->ctl;
+	char b = 1;
+
+	if (!c)
 		return;
-	/* shutdown() wakes the blocked accept(). */
-	shutdown(d->ctl_fd, SHUT_RDWR);
-	pthread_join(d->ctl_thread, NULL);
-	close(d->ctl_fd);
-	if (d->ctl_path)
-		(void)unlink(d->ctl_path);
-	free(d->ctl_path);
-	d->ctl_started = false;
+	if (write(c->wake[1], &b, 1) != 1)
+		LOG_WARN(LOG_C_SYNC, "control socket: waking the listener: %s", strerror(errno));
+	pthread_join(c->listener, NULL);
+	/* New connections are refused now; the open ones are cut: a client waiting to be
+	 * read from or to send gets EOF at once, a request running ends its work first. */
+	pthread_mutex_lock(&c->mu);
+	c->stopping = true;
+	for (struct ctl_conn *cn = c->conns; cn; cn = cn->next)
+		shutdown(cn->fd, SHUT_RDWR);
+	while (c->n > 0)
+		pthread_cond_wait(&c->gone, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	/* Still holding the lock: the path is ours to remove. */
+	(void)unlink(c->path);
+	ctl_free(c);
+	d->ctl = NULL;
 }

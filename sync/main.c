@@ -10,6 +10,11 @@
  * re-list the directories they concern at once (notify.c); with Metrics_Listen, /metrics
  * is served (metrics_http.c). SIGTERM/SIGINT stop it cleanly; all state is
  * in the store, so a kill -9 loses nothing that was acknowledged.
+ *
+ * One daemon per State_Dir: before anything of an export is opened, the daemon takes
+ * <State_Dir>/syncd.lock (instlock.h) for its whole life; a second daemon on the same
+ * State_Dir (or on a network file system, unless Allow_Network_State_Dir) exits 1 with a
+ * message naming the first, without touching its control socket.
  */
 #include "syncd.h"
 
@@ -26,6 +31,7 @@
 
 #include "err.h"
 #include "import.h"
+#include "instlock.h"
 #include "log.h"
 #include "s3_event.h"
 
@@ -33,6 +39,11 @@
 #define SYNC_PREFETCH_PER_TICK 256	/* queued files fetched per tick: ~1,000/s at most */
 
 static struct syncd g_syncd;
+/* One single-instance lock per export's State_Dir (instlock.h), held from before the
+ * export's store is opened until after it is closed. Main thread only. */
+static struct instlock **g_locks;
+
+#define SYNCD_LOCK_NAME "syncd.lock"
 
 struct sync_export *syncd_export_by_id(struct syncd *d, uint32_t id)
 {
@@ -131,6 +142,90 @@ static void *syncd_worker(void *arg)
 	return NULL;
 }
 
+/* Refuse directories whose locks other hosts do not see (Allow_Network_State_Dir). */
+static int syncd_check_fs(const struct conf_export *ce)
+{
+	const char *const what[] = { "State_Dir", "Meta_Dir", "Data_Dir" };
+	const char *const dirs[] = { ce->state_dir, ce->meta_dir, ce->data_dir };
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *fs = NULL;
+		int rc = instlock_fs_check(dirs[i], &fs);
+
+		if (rc == 0)
+			continue;
+		if (rc != EREMOTE) {
+			LOG_ERROR(LOG_C_SYNC, "export %u: %s %s: %s", ce->export_id, what[i], dirs[i],
+				  strerror(rc));
+			return rc;
+		}
+		if (ce->allow_network_state_dir) {
+			LOG_WARN(LOG_C_SYNC, "export %u: %s %s is on a network file system (%s); "
+				 "Allow_Network_State_Dir is set: a second gateway on another host "
+				 "would not be kept out", ce->export_id, what[i], dirs[i], fs);
+			continue;
+		}
+		LOG_ERROR(LOG_C_SYNC, "export %u: %s %s is on a network file system (%s): its "
+			  "locks do not keep a gateway on another host out, and two gateways on "
+			  "one State_Dir lose data; refusing to start (put it on a local disk, or "
+			  "set Allow_Network_State_Dir = true if no other host uses it)",
+			  ce->export_id, what[i], dirs[i], fs);
+		return S3F_E_CONFIG;
+	}
+	return 0;
+}
+
+/* Take every export's State_Dir lock before anything of the export is opened: a second
+ * daemon on the same State_Dir stops here, having touched nothing (not even the control
+ * socket of the first). */
+static int syncd_lock_exports(const struct conf *c)
+{
+	g_locks = calloc(c->n_exports ? c->n_exports : 1, sizeof *g_locks);
+	if (!g_locks)
+		return ENOMEM;
+	for (size_t i = 0; i < c->n_exports; i++) {
+		const struct conf_export *ce = &c->exports[i];
+		struct instlock_holder h;
+		char who[512];
+		int rc;
+
+		rc = syncd_check_fs(ce);
+		if (rc)
+			return rc;
+		rc = instlock_acquire(ce->state_dir, SYNCD_LOCK_NAME, "s3files-syncd", &g_locks[i],
+				      &h);
+		if (rc == EWOULDBLOCK && h.known && h.pid == getpid()) {
+			LOG_ERROR(LOG_C_SYNC, "export %u: State_Dir %s is also the State_Dir of "
+				  "another export of %s; each export needs its own", ce->export_id,
+				  ce->state_dir, c->path);
+			return S3F_E_CONFIG;
+		}
+		if (rc == EWOULDBLOCK) {
+			LOG_ERROR(LOG_C_SYNC, "export %u: State_Dir %s is in use by another "
+				  "s3files-syncd: %s (lock %s/%s); not starting a second one",
+				  ce->export_id, ce->state_dir, instlock_holder_str(&h, who, sizeof who),
+				  ce->state_dir, SYNCD_LOCK_NAME);
+			return EWOULDBLOCK;
+		}
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "export %u: lock %s/%s: %s", ce->export_id,
+				  ce->state_dir, SYNCD_LOCK_NAME, strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void syncd_unlock_exports(size_t n)
+{
+	if (!g_locks)
+		return;
+	for (size_t i = 0; i < n; i++)
+		instlock_release(g_locks[i]);
+	free(g_locks);
+	g_locks = NULL;
+}
+
 static int syncd_write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -216,7 +311,7 @@ int main(int argc, char **argv)
 	char err[8192] = "";
 	sigset_t sigs;
 	enum log_level lvl;
-	bool debug = false;
+	bool debug = false, pidfile_ours = false;
 	int opt, rc;
 
 	while ((opt = getopt(argc, argv, "f:p:L:dh")) != -1) {
@@ -268,8 +363,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&d->stop_lock, NULL);
 	pthread_cond_init(&d->stop_cond, NULL);
-	d->ctl_fd = -1;
 
+	rc = syncd_lock_exports(d->conf);
+	if (rc)
+		goto out;
 	d->exports = calloc(d->conf->n_exports, sizeof *d->exports);
 	if (!d->exports) {
 		rc = ENOMEM;
@@ -296,11 +393,8 @@ int main(int argc, char **argv)
 	}
 	if (d->conf->daemon.control_socket) {
 		rc = sync_control_start(d, d->conf->daemon.control_socket);
-		if (rc) {
-			LOG_ERROR(LOG_C_SYNC, "control socket %s: %s", d->conf->daemon.control_socket,
-				  strerror(rc));
-			goto out;
-		}
+		if (rc)
+			goto out;	/* logged */
 	}
 	rc = syncd_http_start(d);
 	if (rc)
@@ -309,6 +403,7 @@ int main(int argc, char **argv)
 		LOG_ERROR(LOG_C_SYNC, "pid file %s: %s", pidfile, strerror(rc));
 		goto out;
 	}
+	pidfile_ours = pidfile != NULL;
 	for (size_t i = 0; i < d->n_exports; i++) {
 		rc = pthread_create(&d->exports[i].thread, NULL, syncd_worker, &d->exports[i]);
 		if (rc) {
@@ -344,8 +439,10 @@ out:
 		pthread_mutex_destroy(&d->exports[i].import_lock);
 	}
 	free(d->exports);
+	/* The stores are closed: another daemon may take over now. */
+	syncd_unlock_exports(d->conf->n_exports);
 	conf_free(d->conf);
-	if (pidfile)
+	if (pidfile && pidfile_ours)
 		(void)unlink(pidfile);
 	return rc ? 1 : 0;
 }

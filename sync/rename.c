@@ -10,12 +10,24 @@
  *   2. plan in one read transaction where each object goes (ns_dirjob_plan: a file the
  *      view knows goes to its current path, anything else to the same place under the
  *      new prefix; objects about to be deleted or moved by a file commit stay);
- *   3. copy, up to SYNC_RENAME_THREADS at once, metadata and content type kept (COPY);
+ *   3. copy, up to SYNC_RENAME_THREADS at once, metadata and content type kept (COPY),
+ *      each on condition that the source is still the version listed and the destination
+ *      is free (s3_object_copy_if: by the server where it can, else by HEAD). A source
+ *      changed since the listing is planned again from a new listing; a destination that
+ *      holds a copy of the same version (ours, from an attempt whose record a crash lost)
+ *      counts as copied; one that holds an object the file side removed (a pending
+ *      delete) is replaced, as the view did; one that holds anything else is another
+ *      client's object: the source stays where it is (an "object_left" event) and a
+ *      file's commit resolves the clash as a conflict;
  *   4. record in one write transaction: bindings follow the copies, each old key gets a
  *      pending delete, the marker advances (ns_dirjob_record). A copy whose file was
  *      renamed or removed meanwhile is undone through the same pending deletes;
- *   5. delete the old keys of the page with DeleteObjects. A crash between 4 and 5
- *      leaves pending deletes that the delete pass carries out (HEAD-compared).
+ *   5. delete the old keys of the page, each only while it still holds the version that
+ *      was copied (s3_objects_delete_if: what remains of the window depends on the
+ *      server, see s3.h). A source written to since its copy stays, and the delete pass
+ *      then finds its pending delete in conflict (S3 wins). A crash between 4 and 5
+ *      leaves pending deletes that the delete pass carries out (as conditionally).
+ *      Test point "sync.rename.delete": after the record, before these deletes.
  * New keys are in place before old ones go, so other S3 clients may see an object under
  * both prefixes for a moment, never under neither.
  *
@@ -38,16 +50,62 @@
 
 #include "err.h"
 #include "log.h"
+#include "tp.h"
 
 #define SYNC_RENAME_PAGE 500
 #define SYNC_RENAME_THREADS 8
 
 struct sync_copy_work {
-	struct s3_client *s3;
+	struct export_ctx *x;
 	struct ns_move_item *items;
+	bool *dst_taken;	/* per item: the destination holds another client's object */
 	size_t n;
 	size_t next;		/* next item to take (atomic) */
 };
+
+struct sync_dst_pending {
+	const char *key;
+	size_t len;
+	struct meta_delete d;
+	bool found;
+};
+
+static int sync_dst_pending_txn(struct meta_txn *t, void *arg)
+{
+	struct sync_dst_pending *p = arg;
+	int rc = meta_delete_get(t, p->key, p->len, &p->d);
+
+	p->found = rc == 0;
+	return rc == ENOENT ? 0 : rc;
+}
+
+/* The conditional copy of it was refused: why, and what now (the item's copy result). */
+static int sync_copy_refused(struct sync_copy_work *w, struct ns_move_item *it,
+			     const struct s3_cond *src, struct s3_object_info *out, bool *taken)
+{
+	struct sync_dst_pending p = { .key = it->dst, .len = it->dst_len };
+	struct s3_object_info cur;
+	int rc;
+
+	rc = s3_object_head(w->x->s3, it->dst, &cur);
+	if (rc == ENOENT)
+		return S3F_E_S3_PRECOND;	/* the source changed since the listing */
+	if (rc)
+		return rc;
+	if (it->etag && it->etag[0] && strcmp(cur.etag, it->etag) == 0) {
+		*out = cur;	/* a copy of this very version: an earlier attempt's */
+		return 0;
+	}
+	rc = meta_read(w->x->meta, sync_dst_pending_txn, &p);
+	if (rc)
+		return rc;
+	if (p.found && (!p.d.etag[0] || strcmp(p.d.etag, cur.etag) == 0))	/* removed in the view */
+		return s3_object_copy_if(w->x->s3, it->key, it->dst, NULL, src, NULL, out);
+	*taken = true;
+	LOG_WARN(LOG_C_SYNC, "'%s' is not moved to '%s': that key holds another object (%s)",
+		 LOG_ESCS(it->key), LOG_ESCS(it->dst), cur.etag);
+	return S3F_E_S3_CLIENT;	/* refused for good: the object stays (ns_record_left) */
+}
 
 static void *sync_copy_run(void *arg)
 {
@@ -57,13 +115,17 @@ static void *sync_copy_run(void *arg)
 		size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
 		struct ns_move_item *it;
 		struct s3_object_info out;
+		struct s3_cond src = { 0 }, dst = { .if_none_match_any = true };
 
 		if (i >= w->n)
 			break;
 		it = &w->items[i];
 		if (it->action != NS_MOVE_COPY)
 			continue;
-		it->rc = s3_object_copy(w->s3, it->key, it->dst, NULL, NULL, &out);
+		src.if_match = it->etag && it->etag[0] ? it->etag : NULL;
+		it->rc = s3_object_copy_if(w->x->s3, it->key, it->dst, NULL, &src, &dst, &out);
+		if (it->rc == S3F_E_S3_PRECOND)
+			it->rc = sync_copy_refused(w, it, &src, &out, &w->dst_taken[i]);
 		if (it->rc == 0)
 			snprintf(it->dst_etag, sizeof it->dst_etag, "%s", out.etag);
 	}
@@ -71,9 +133,10 @@ static void *sync_copy_run(void *arg)
 }
 
 /* Copy every planned item; the S3 client is thread-safe and runs requests in parallel. */
-static void sync_copy_all(struct s3_client *s3, struct ns_move_item *items, size_t n)
+static void sync_copy_all(struct export_ctx *x, struct ns_move_item *items, bool *dst_taken,
+			  size_t n)
 {
-	struct sync_copy_work w = { s3, items, n, 0 };
+	struct sync_copy_work w = { x, items, dst_taken, n, 0 };
 	pthread_t th[SYNC_RENAME_THREADS];
 	size_t copies = 0, started = 0;
 
@@ -111,10 +174,11 @@ static void sync_rename_event(struct sync_export *se, const struct meta_dirjob *
 
 /* Events and deletes that follow a recorded page. */
 static void sync_rename_after(struct sync_export *se, const struct meta_dirjob *j,
-			      struct ns_move_item *items, size_t n)
+			      struct ns_move_item *items, const bool *dst_taken, size_t n)
 {
 	struct export_ctx *x = se->x;
 	const char **keys = calloc(n ? n : 1, sizeof *keys);
+	const char **etags = calloc(n ? n : 1, sizeof *etags);
 	int *rcs = calloc(n ? n : 1, sizeof *rcs);
 	size_t nk = 0;
 	int rc;
@@ -126,26 +190,38 @@ static void sync_rename_after(struct sync_export *se, const struct meta_dirjob *
 			sync_rename_event(se, j, "object_left", it->key, it->key_len,
 					  "new key longer than 1024 bytes");
 			LOG_WARN(LOG_C_SYNC, "export %u: '%s' stays: its key under '%s' would be "
-				 "longer than 1024 bytes", se->cfg->export_id, it->key, j->new_prefix);
+				 "longer than 1024 bytes", se->cfg->export_id, LOG_ESCS(it->key),
+				 LOG_ESCS(j->new_prefix));
 		} else if (it->action == NS_MOVE_COPY && it->rc && it->rc != ENOENT) {
 			sync_rename_event(se, j, "object_left", it->key, it->key_len,
-					  s3f_strerror(it->rc));
+					  dst_taken[i] ? "the new key holds another object"
+						       : s3f_strerror(it->rc));
 			LOG_WARN(LOG_C_SYNC, "export %u: '%s' cannot be copied to '%s': %s; it stays",
-				 se->cfg->export_id, it->key, it->dst, s3f_strerror(it->rc));
+				 se->cfg->export_id, LOG_ESCS(it->key), LOG_ESCS(it->dst),
+				 s3f_strerror(it->rc));
 		}
 		/* The conflict is resolved (and journaled) by the next commit pass. */
 		if (it->conflict)
 			LOG_INFO(LOG_C_SYNC, "export %u: '%s' changed in S3 and on the file side "
-				 "while its directory moved to '%s'", se->cfg->export_id, it->key,
-				 it->dst);
-		if (it->delete_src && keys)
-			keys[nk++] = it->key;
+				 "while its directory moved to '%s'", se->cfg->export_id, LOG_ESCS(it->key),
+				 LOG_ESCS(it->dst));
+		if (it->delete_src && keys && etags && it->etag && it->etag[0]) {
+			keys[nk] = it->key;
+			etags[nk++] = it->etag;
+		}
 	}
-	if (nk && keys && rcs) {
-		rc = s3_objects_delete(x->s3, keys, nk, rcs);
-		for (size_t i = 0; rc == 0 && i < nk; i++) {
+	TP("sync.rename.delete");
+	if (nk && keys && etags && rcs) {
+		/* Only while each still holds the version copied: one written to since stays,
+		 * and its pending delete meets it as a conflict in the delete pass. */
+		rc = s3_objects_delete_if(x->s3, keys, etags, nk, rcs);
+		for (size_t i = 0; i < nk; i++) {
 			if (rcs[i] == 0 || rcs[i] == ENOENT)
 				(void)ns_delete_done(x->ns, keys[i], strlen(keys[i]));
+			else if (rcs[i] == S3F_E_S3_PRECOND)
+				LOG_WARN(LOG_C_SYNC, "export %u: '%s' was written to in S3 after it was "
+					 "copied to its new place; it stays", se->cfg->export_id,
+					 LOG_ESCS(keys[i]));
 		}
 		/* What failed stays a pending delete: the delete pass retries it. */
 		if (rc)
@@ -153,6 +229,7 @@ static void sync_rename_after(struct sync_export *se, const struct meta_dirjob *
 				 "delete pass retries)", se->cfg->export_id, nk, s3f_strerror(rc));
 	}
 	free(keys);
+	free(etags);
 	free(rcs);
 }
 
@@ -170,6 +247,7 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 		.max_keys = SYNC_RENAME_PAGE,
 	};
 	struct ns_move_item *items = NULL;
+	bool *dst_taken = NULL;
 	struct ns_dirjob_outcome o = { 0 };
 	size_t n;
 	int rc;
@@ -180,12 +258,13 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 	*token = NULL;
 	if (rc) {
 		LOG_WARN(LOG_C_SYNC, "export %u: LIST '%s' for a directory rename failed: %s "
-			 "(will retry)", se->cfg->export_id, j->old_prefix, s3f_strerror(rc));
+			 "(will retry)", se->cfg->export_id, LOG_ESCS(j->old_prefix), s3f_strerror(rc));
 		return rc;
 	}
 	n = pg.n_entries;
 	items = calloc(n ? n : 1, sizeof *items);
-	if (!items) {
+	dst_taken = calloc(n ? n : 1, sizeof *dst_taken);
+	if (!items || !dst_taken) {
 		rc = ENOMEM;
 		goto out;
 	}
@@ -198,11 +277,11 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 	rc = ns_dirjob_plan(x->ns, j->id, items, n);
 	if (rc)
 		goto out;
-	sync_copy_all(x->s3, items, n);
+	sync_copy_all(x, items, dst_taken, n);
 	rc = ns_dirjob_record(x->ns, j->id, items, n, !pg.truncated, j, &o);
 	if (rc)
 		goto out;
-	sync_rename_after(se, j, items, o.done);
+	sync_rename_after(se, j, items, dst_taken, o.done);
 	res->moved += o.moved;
 	if (!j->warned && j->listed > se->cfg->dir_rename_warn_objects) {
 		(void)journal_append(x->journal, JOURNAL_RENAME_LARGE,
@@ -214,8 +293,9 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 					     JF_U("warn_objects", se->cfg->dir_rename_warn_objects) },
 				     5, NULL);
 		LOG_WARN(LOG_C_SYNC, "export %u: renaming '%s' to '%s' moves more than %u objects "
-			 "in S3 (%llu so far)", se->cfg->export_id, j->old_prefix, j->new_prefix,
-			 se->cfg->dir_rename_warn_objects, (unsigned long long)j->listed);
+			 "in S3 (%llu so far)", se->cfg->export_id, LOG_ESCS(j->old_prefix),
+			 LOG_ESCS(j->new_prefix), se->cfg->dir_rename_warn_objects,
+			 (unsigned long long)j->listed);
 		if (!o.finished)
 			(void)ns_dirjob_warned(x->ns, j->id);
 	}
@@ -223,8 +303,9 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 		*finished = true;
 		sync_rename_event(se, j, "done", NULL, 0, NULL);
 		LOG_INFO(LOG_C_SYNC, "export %u: '%s' -> '%s' done in S3: %llu objects moved, "
-			 "%llu left or skipped", se->cfg->export_id, j->old_prefix, j->new_prefix,
-			 (unsigned long long)j->moved, (unsigned long long)j->skipped);
+			 "%llu left or skipped", se->cfg->export_id, LOG_ESCS(j->old_prefix),
+			 LOG_ESCS(j->new_prefix), (unsigned long long)j->moved,
+			 (unsigned long long)j->skipped);
 		goto out;
 	}
 	if (o.done < n) {
@@ -245,6 +326,7 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 	*more = true;
 out:
 	free(items);
+	free(dst_taken);
 	s3_list_page_free(&pg);
 	return rc;
 }

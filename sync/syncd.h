@@ -134,8 +134,12 @@ int sync_evict_pass(struct sync_export *se, int64_t now_ns, bool force, uint64_t
 
 /* control.c */
 struct syncd;
+/* Lock <path>.lock, bind path and serve it; every failure is logged here. */
 int sync_control_start(struct syncd *d, const char *path);
+/* Refuses new connections, cuts the open ones, waits for requests still running. */
 void sync_control_stop(struct syncd *d);
+
+struct sync_ctl;
 
 struct syncd {
 	struct conf *conf;
@@ -144,11 +148,8 @@ struct syncd {
 	volatile int stop;		/* set by main on SIGTERM/SIGINT, read by all threads */
 	pthread_mutex_t stop_lock;	/* with stop_cond: wakes workers on shutdown */
 	pthread_cond_t stop_cond;
-	/* control socket */
-	int ctl_fd;
-	char *ctl_path;
-	pthread_t ctl_thread;
-	bool ctl_started;
+	/* control socket (control.c; NULL when not serving) */
+	struct sync_ctl *ctl;
 	/* HTTP endpoints (Notify_Listen, Metrics_Listen; one server when both are equal) */
 	struct sync_notify *notify;
 	struct http_server *notify_http;

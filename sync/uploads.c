@@ -150,7 +150,7 @@ int sync_upload_hook(void *arg, enum s3_upload_event ev, const char *key, const 
 	if (rc)
 		LOG_WARN(LOG_C_SYNC, "export %u: %s the multipart upload of '%s' in the store "
 			 "failed: %s%s", se->cfg->export_id,
-			 ev == S3_UPLOAD_STARTED ? "recording" : "dropping the record of", key,
+			 ev == S3_UPLOAD_STARTED ? "recording" : "dropping the record of", LOG_ESCS(key),
 			 s3f_strerror(rc), ev == S3_UPLOAD_STARTED ? " (not uploading)" : "");
 	return rc;
 }
@@ -180,7 +180,7 @@ int sync_uploads_abort_orphans(struct sync_export *se)
 		rc = s3_mpu_abort(se->x->s3, key, id);
 		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER) {
 			LOG_WARN(LOG_C_SYNC, "export %u: aborting the unfinished multipart upload of "
-				 "'%s' failed: %s (will retry)", se->cfg->export_id, key,
+				 "'%s' failed: %s (will retry)", se->cfg->export_id, LOG_ESCS(key),
 				 s3f_strerror(rc));
 			if (!first)
 				first = rc;
@@ -190,7 +190,7 @@ int sync_uploads_abort_orphans(struct sync_export *se)
 		if (rc && rc != S3F_E_S3_NOUPLOAD)
 			LOG_WARN(LOG_C_SYNC, "export %u: the unfinished multipart upload %s of '%s' "
 				 "cannot be aborted (%s); it stays on the server", se->cfg->export_id,
-				 id, key, s3f_strerror(rc));
+				 LOG_ESCS(id), LOG_ESCS(key), s3f_strerror(rc));
 		/* NoSuchUpload: it completed (or was aborted) before the record was dropped */
 		if (rc == 0) {
 			f[0] = JF_B("key", key, r.key_len);
@@ -198,7 +198,7 @@ int sync_uploads_abort_orphans(struct sync_export *se)
 			f[2] = JF_I("started_ns", r.started_ns);
 			(void)journal_append(se->x->journal, JOURNAL_UPLOAD_ABORTED, f, 3, NULL);
 			LOG_INFO(LOG_C_SYNC, "export %u: aborted the multipart upload of '%s' left "
-				 "unfinished by an earlier commit", se->cfg->export_id, key);
+				 "unfinished by an earlier commit", se->cfg->export_id, LOG_ESCS(key));
 		}
 		rc = sync_uploads_change(se, NULL, id);
 		if (rc && !first)

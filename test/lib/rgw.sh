@@ -24,7 +24,10 @@
 #   RGW_OSD_SIZE_GB    size of the OSD's sparse bluestore file, at creation (default 32)
 #
 # Everything lives in DIR: its own ceph.conf, mon/osd/rgw data, pid files (DIR/run), logs
-# (DIR/log), crash dumps. Nothing reads or writes /etc/ceph, /var/lib/ceph or /var/log/ceph,
+# (DIR/log), crash dumps. DIR is mode 0700 and the files holding the S3 keys (env, s3cfg,
+# state, the user's creation record) are 0600: the keys are made by radosgw-admin and read
+# from its output, never passed on a command line (any local user could read them in
+# ps), and curl gets them from its standard input (-K -). Nothing reads or writes /etc/ceph, /var/lib/ceph or /var/log/ceph,
 # and every ceph/radosgw-admin/ceph-* invocation gets `-c DIR/ceph.conf`. Auth is off
 # (auth_*_required = none): the cluster listens on loopback only and no keyring exists.
 # Daemons are started with setsid (a Ctrl-C in the caller's terminal does not reach them)
@@ -81,12 +84,14 @@ set_dir() {
   case $1 in *[[:space:]\#\;\$\\\'\"]*)
     echo "$PROG: DIR must not contain whitespace, quotes or any of # ; \$ \\: '$1'" >&2; exit 2;;
   esac
-  if [ "${2:-}" = create ]; then mkdir -p "$1"
+  if [ "${2:-}" = create ]; then (umask 077; mkdir -p "$1")
   elif [ ! -d "$1" ]; then
     [ "$CMD" = stop ] && exit 0
     echo "$PROG: no cluster in $1 (no such directory)" >&2; exit 1
   fi
   D=$(cd "$1" && pwd -P)
+  # The keys live in here: nobody else gets in (also for a DIR made before this rule).
+  [ "${2:-}" != create ] || chmod 0700 "$D"
   CONF=$D/ceph.conf
   STATE=$D/state
   RUN=$D/run
@@ -108,7 +113,9 @@ state_load() {
 }
 state_save() {
   local k tmp=$STATE.tmp
-  : >"$tmp"
+  # It holds the keys: 0600 from the start (umask), whatever it was before.
+  (umask 077; : >"$tmp")
+  chmod 0600 "$tmp"
   for k in "${!ST[@]}"; do printf '%s=%s\n' "$k" "${ST[$k]}" >>"$tmp"; done
   sort -o "$tmp" "$tmp"
   mv -f "$tmp" "$STATE"
@@ -348,6 +355,9 @@ EOF
 
 write_env() {
   local port=${ST[RGW_PORT]} first=${BUCKETS[0]}
+  # Both files hold the keys: made 0600 (umask), kept 0600 by the rename.
+  rm -f "$D/env.tmp" "$D/s3cfg.tmp"
+  (umask 077; : >"$D/env.tmp"; : >"$D/s3cfg.tmp")
   cat >"$D/env.tmp" <<EOF
 S3_ENDPOINT=http://127.0.0.1:$port
 S3_REGION=$REGION
@@ -375,13 +385,29 @@ EOF
 # ---------------------------------------------------------------- S3 requests (curl)
 
 # s3req METHOD PATH [CURL ARGS...]: signed request; prints the HTTP status (000 if none).
-# PATH must already be URL-encoded. The body goes to $RESP.
+# PATH must already be URL-encoded. The body goes to $RESP. The keys reach curl as a config
+# on its standard input (printf is a shell builtin: no process shows them).
 s3req() {
   local method=$1 path=$2; shift 2
-  curl -sS --path-as-is -o "$RESP" -w '%{http_code}' --max-time 30 \
-    --aws-sigv4 "aws:amz:$REGION:s3" --user "${ST[ACCESS_KEY]}:${ST[SECRET_KEY]}" \
-    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-    -X "$method" "$@" "http://127.0.0.1:${ST[RGW_PORT]}$path" 2>/dev/null || true
+  printf 'user = "%s:%s"\n' "${ST[ACCESS_KEY]}" "${ST[SECRET_KEY]}" |
+    curl -K - -sS --path-as-is -o "$RESP" -w '%{http_code}' --max-time 30 \
+      --aws-sigv4 "aws:amz:$REGION:s3" \
+      -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+      -X "$method" "$@" "http://127.0.0.1:${ST[RGW_PORT]}$path" 2>/dev/null || true
+}
+
+# user_keys FILE: "ACCESS SECRET" of the test user from radosgw-admin's JSON in FILE.
+user_keys() {
+  "$PY" - "$1" "$USER_UID" <<'EOF'
+import json, sys
+u = json.load(open(sys.argv[1]))
+for k in u.get("keys", []):
+    if k.get("user") == sys.argv[2] and k.get("access_key") and k.get("secret_key"):
+        print(k["access_key"], k["secret_key"])
+        break
+else:
+    sys.exit("no S3 key for %s in radosgw-admin's answer" % sys.argv[2])
+EOF
 }
 
 endpoint_answers() {
@@ -470,9 +496,7 @@ create() {
     [OSD_SIZE]=$(( size_gb * 1024 * 1024 * 1024 ))
     [MON_PORT]=$(pick_port)
     [RGW_PORT]=${RGW_PORT:-$(pick_port)}
-    # Access key: 20 upper-case characters, secret: 40, like AWS's.
-    [ACCESS_KEY]=S3F$(rand_hex 9 | tr a-f A-F | cut -c1-17)
-    [SECRET_KEY]=$(rand_hex 20)
+    # The S3 keys: made by radosgw-admin with the user (cmd_start).
   )
   state_save
   write_conf
@@ -522,6 +546,9 @@ cmd_start() {
   # One start/stop at a time per DIR (suites may share a cluster).
   exec 9>"$D/.lock"
   flock -w "$TIMEOUT" 9 || { echo "$PROG: $D is locked by another rgw.sh" >&2; exit 1; }
+
+  # Files with the keys from a cluster made before they were kept private.
+  chmod 0600 "$STATE" "$LOGD/user-create.out" "$D/env" "$D/s3cfg" 2>/dev/null || true
 
   local t0; t0=$(now_ms)
   T0=$t0   # (after the lock wait)
@@ -576,9 +603,17 @@ cmd_start() {
   fi
 
   if [ "${ST[CREATED]:-}" != 1 ]; then
-    radosgw-admin -c "$CONF" user create --uid "$USER_UID" --display-name "s3files tests" \
-      --access-key "${ST[ACCESS_KEY]}" --secret-key "${ST[SECRET_KEY]}" \
-      >"$LOGD/user-create.out" 2>&1 || fail "radosgw-admin user create failed" user-create rgw
+    # radosgw-admin makes the keys (never on a command line) and prints them in its JSON;
+    # a user left by an interrupted start is asked for its keys instead.
+    local out=$LOGD/user-create.out keys
+    (umask 077; : >"$out")
+    if ! radosgw-admin -c "$CONF" user create --uid "$USER_UID" --display-name "s3files tests" \
+         >"$out" 2>"$LOGD/user-create.err"; then
+      radosgw-admin -c "$CONF" user info --uid "$USER_UID" >"$out" 2>>"$LOGD/user-create.err" ||
+        fail "radosgw-admin user create failed" user-create rgw
+    fi
+    keys=$(user_keys "$out") || fail "radosgw-admin gave no S3 key" user-create rgw
+    read -r "ST[ACCESS_KEY]" "ST[SECRET_KEY]" <<<"$keys"
     ST[CREATED]=1
     state_save
     phase "user created"

@@ -3,7 +3,9 @@
 
 #include "conf.h"
 #include "err.h"
+#include "export_ctx.h"
 #include "log.h"
+#include "s3_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -231,6 +233,12 @@ static void test_defaults(void)
 	CHECK_INT_EQ(x->evict_after_days, 30);
 	CHECK_U64_EQ(x->meta_map_size, 1ull << 30);
 	CHECK_INT_EQ(x->dir_rename_warn_objects, 10000);
+	/* nothing of the bucket's metadata trusted, local state only */
+	CHECK(!x->allow_network_state_dir);
+	CHECK(!x->s3_setid);
+	CHECK(!x->s3_root_owner);
+	CHECK_INT_EQ(x->s3_squash_uid, 65534);
+	CHECK_INT_EQ(x->s3_squash_gid, 65534);
 
 	CHECK_STR_EQ(c->daemon.control_socket, "/run/s3files/syncd.sock");
 	CHECK_STR_EQ(c->daemon.log_level, "info");
@@ -1035,7 +1043,9 @@ static void test_describe(void)
 		"State_Dir", "Meta_Dir", "Data_Dir", "Journal", "Hydrate_Threshold",
 		"Commit_Interval", "Commit_On_Close", "Read_Bypass_Threshold", "Poll_Interval_Ms",
 		"Multipart_Threshold", "Part_Size", "Max_Connections", "Data_Quota",
-		"Evict_After_Days", "Meta_Map_Size", "Dir_Rename_Warn_Objects", "Export_Id", "Path",
+		"Evict_After_Days", "Meta_Map_Size", "Dir_Rename_Warn_Objects", "S3_Setid",
+		"S3_Root_Owner", "S3_Squash_Uid", "S3_Squash_Gid", "Allow_Network_State_Dir",
+		"Export_Id", "Path",
 		"Pseudo",
 		"Control_Socket", "Log_Level", "Notify_Listen", "Metrics_Listen", "NFS_Port",
 		"Lease_Lifetime", "PrincipalName",
@@ -1056,6 +1066,80 @@ static void test_describe(void)
 	CHECK(strstr(buf, "  Bucket                 string   3..255 chars    required\n"));
 	CHECK(strstr(buf, "  Log_Level              enum     error|warn|info|debug default: info\n"));
 	free(buf);
+}
+
+
+/* The hardening settings: S3_Setid, S3_Root_Owner, S3_Squash_Uid/Gid,
+ * Allow_Network_State_Dir. */
+static void test_trust_settings(void)
+{
+	struct conf *c = load_ok(EXP_HEAD
+				 "\t\tS3_Setid = true;\n"
+				 "\t\tS3_Root_Owner = yes;\n"
+				 "\t\tS3_Squash_Uid = 1001;\n"
+				 "\t\tS3_Squash_Gid = 0x3e9;\n"
+				 "\t\tAllow_Network_State_Dir = on;\n"
+				 EXP_TAIL);
+	const struct conf_export *x = &c->exports[0];
+
+	CHECK(x->s3_setid);
+	CHECK(x->s3_root_owner);
+	CHECK_INT_EQ(x->s3_squash_uid, 1001);
+	CHECK_INT_EQ(x->s3_squash_gid, 1001);
+	CHECK(x->allow_network_state_dir);
+	conf_free(c);
+	/* Squashing root to root would keep root: refused, and so is uid -1. */
+	load_err(EXP_HEAD "\t\tS3_Squash_Uid = 0;\n" EXP_TAIL,
+		 "t.conf:8: S3_Squash_Uid: 0 is below the minimum 1 (range 1..4294967294)");
+	load_err(EXP_HEAD "\t\tS3_Squash_Gid = 4294967295;\n" EXP_TAIL,
+		 "t.conf:8: S3_Squash_Gid: 4294967295 is above the maximum 4294967294 (range "
+		 "1..4294967294)");
+	load_err(EXP_HEAD "\t\tS3_Setid = maybe;\n" EXP_TAIL,
+		 "t.conf:8: S3_Setid: expected true/false (or yes/no, on/off, 1/0), got \"maybe\"");
+}
+
+/* TLS_Verify = false reaches the S3 client (it used to be forced back to true on the way,
+ * by s3_config_defaults) and is said in a WARN line that names the export; the default
+ * verifies and says nothing. */
+static void test_tls_verify_off(void)
+{
+	static const char *const texts[2] = {
+		EXP_HEAD "\t\tEndpoint = \"https://s3.example.net\";\n\t\tAccess_Key_Id = AK;\n"
+		"\t\tSecret_Access_Key = SK;\n\t\tTLS_Verify = false;\n" EXP_TAIL,
+		EXP_HEAD "\t\tEndpoint = \"https://s3.example.net\";\n\t\tAccess_Key_Id = AK;\n"
+		"\t\tSecret_Access_Key = SK;\n" EXP_TAIL,
+	};
+
+	for (int i = 0; i < 2; i++) {
+		bool off = i == 0;
+		struct s3_client *s3 = NULL;
+		struct s3_config sc;
+		struct conf *c;
+		char e[256];
+		int rc;
+
+		logbuf[0] = '\0';
+		log_sink_set(log_capture, NULL);
+		c = load_ok(texts[i]);
+		rc = export_ctx_s3_config(&c->exports[0], &sc, e, sizeof e);
+		if (rc == 0)
+			rc = s3_client_open(&sc, &s3);
+		log_sink_set(NULL, NULL);
+		CHECK_MSG(rc == 0, "%s: %s", s3f_strerror(rc), e);
+		CHECK(c->exports[0].tls_verify == !off);
+		CHECK(sc.tls_skip_verify == off);
+		CHECK(s3->cfg.tls_skip_verify == off);	/* what the transfers use (s3_io.c) */
+		s3_client_close(s3);
+		conf_free(c);
+		if (off) {
+			CHECK_MSG(strstr(logbuf, "WARN conf t.conf:1: export 1: TLS_Verify = false"),
+				  "%s", logbuf);
+			CHECK_MSG(strstr(logbuf, "WARN s3 TLS certificate and host name verification "
+					 "is off for https://s3.example.net (bucket bkt)"), "%s", logbuf);
+		} else {
+			CHECK_MSG(!strstr(logbuf, "TLS"), "%s", logbuf);
+		}
+	}
 }
 
 int main(void)
@@ -1083,5 +1167,7 @@ int main(void)
 	CHECK_RUN(test_err_truncation);
 	CHECK_RUN(test_big_config);
 	CHECK_RUN(test_describe);
+	CHECK_RUN(test_trust_settings);
+	CHECK_RUN(test_tls_verify_off);
 	return check_done();
 }

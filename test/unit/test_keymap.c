@@ -878,6 +878,116 @@ static void test_meta_roundtrip_property(void)
 	}
 }
 
+
+/* ---- trust in imported metadata (S3_Setid, S3_Root_Owner) ---- */
+
+static unsigned import_pairs(const struct keymap *km, const char *mode, const char *uid,
+			     const char *gid, struct keymap_attrs *a)
+{
+	struct s3_meta_pair p[3];
+	unsigned n = 0;
+	const char *bad = "x";
+
+	memset(p, 0, sizeof p);
+	if (mode) {
+		snprintf(p[n].name, sizeof p[n].name, "mode");
+		snprintf(p[n].value, sizeof p[n].value, "%s", mode);
+		n++;
+	}
+	if (uid) {
+		snprintf(p[n].name, sizeof p[n].name, "uid");
+		snprintf(p[n].value, sizeof p[n].value, "%s", uid);
+		n++;
+	}
+	if (gid) {
+		snprintf(p[n].name, sizeof p[n].name, "gid");
+		snprintf(p[n].value, sizeof p[n].value, "%s", gid);
+		n++;
+	}
+	unsigned changed = keymap_meta_import(km, p, n, a, &bad);
+
+	CHECK(bad == NULL);
+	return changed;
+}
+
+static void test_meta_trust_defaults(void)
+{
+	struct keymap km;
+	struct keymap_attrs a;
+
+	CHECK_OK(keymap_init(&km, "p/"));
+	CHECK(!km.trust.setid && !km.trust.root_owner);
+	CHECK_INT_EQ(km.trust.squash_uid, 65534);
+	CHECK_INT_EQ(km.trust.squash_gid, 65534);
+	/* The planted setuid-root program: 04755 (decimal 35309 with S_IFREG), uid 0 gid 0. */
+	CHECK_INT_EQ(import_pairs(&km, "35309", "0", "0", &a),
+		     KEYMAP_DISTRUST_SETID | KEYMAP_DISTRUST_UID | KEYMAP_DISTRUST_GID);
+	CHECK_INT_EQ(a.mode, S_IFREG | 0755);
+	CHECK_INT_EQ(a.uid, 65534);
+	CHECK_INT_EQ(a.gid, 65534);
+	/* setgid alone, in octal as s3fs may write it; sticky stays (it only restricts). */
+	CHECK_INT_EQ(import_pairs(&km, "0103775", "1000", "100", &a), KEYMAP_DISTRUST_SETID);
+	CHECK_INT_EQ(a.mode, S_IFREG | 01775);
+	CHECK_INT_EQ(a.uid, 1000);
+	CHECK_INT_EQ(a.gid, 100);
+	/* A setgid directory loses the bit too; uid 0 alone is squashed alone. */
+	CHECK_INT_EQ(import_pairs(&km, "0042775", "0", "5", &a),
+		     KEYMAP_DISTRUST_SETID | KEYMAP_DISTRUST_UID);
+	CHECK_INT_EQ(a.mode, S_IFDIR | 0775);
+	CHECK_INT_EQ(a.uid, 65534);
+	CHECK_INT_EQ(a.gid, 5);
+	/* Nothing to distrust: unchanged, and the decode is the plain one. */
+	CHECK_INT_EQ(import_pairs(&km, "33188", "1000", "1000", &a), 0);
+	CHECK_INT_EQ(a.mode, S_IFREG | 0644);
+	/* Absent fields stay absent (the namespace's defaults apply, not the squash ids). */
+	CHECK_INT_EQ(import_pairs(&km, NULL, NULL, NULL, &a), 0);
+	CHECK(!a.has_mode && !a.has_uid && !a.has_gid);
+	CHECK_INT_EQ(a.uid, 0);
+	/* An unparsable uid is not a uid 0. */
+	CHECK_INT_EQ(import_pairs(&km, NULL, NULL, "7", &a), 0);
+	keymap_fini(&km);
+	CHECK(!km.trust.setid);		/* fini leaves the defaults alone */
+}
+
+static void test_meta_trust_settings(void)
+{
+	struct keymap km;
+	struct keymap_attrs a;
+
+	CHECK_OK(keymap_init(&km, ""));
+	km.trust.setid = true;
+	CHECK_INT_EQ(import_pairs(&km, "35309", "0", "0", &a),
+		     KEYMAP_DISTRUST_UID | KEYMAP_DISTRUST_GID);
+	CHECK_INT_EQ(a.mode, S_IFREG | 04755);
+	km.trust.setid = false;
+	km.trust.root_owner = true;
+	CHECK_INT_EQ(import_pairs(&km, "35309", "0", "0", &a), KEYMAP_DISTRUST_SETID);
+	CHECK_INT_EQ(a.uid, 0);
+	CHECK_INT_EQ(a.gid, 0);
+	km.trust.root_owner = false;
+	km.trust.squash_uid = 4242;
+	km.trust.squash_gid = 4343;
+	CHECK_INT_EQ(import_pairs(&km, NULL, "0", "0", &a),
+		     KEYMAP_DISTRUST_UID | KEYMAP_DISTRUST_GID);
+	CHECK_INT_EQ(a.uid, 4242);
+	CHECK_INT_EQ(a.gid, 4343);
+	/* keymap_attrs_trust alone, on attributes that did not come from pairs. */
+	struct keymap_attrs b = { .has_mode = true, .mode = S_IFREG | 06777 };
+
+	CHECK_INT_EQ(keymap_attrs_trust(&km.trust, &b), KEYMAP_DISTRUST_SETID);
+	CHECK_INT_EQ(b.mode, S_IFREG | 0777);
+	b.has_mode = false;
+	b.mode = S_IFREG | 06777;
+	CHECK_INT_EQ(keymap_attrs_trust(&km.trust, &b), 0);	/* only has_* fields count */
+	/* A failed init still leaves safe defaults behind. */
+	struct keymap bad;
+
+	memset(&bad, 0xff, sizeof bad);
+	CHECK_INT_EQ(keymap_init(&bad, "a/../b"), EINVAL);
+	CHECK(!bad.trust.setid && !bad.trust.root_owner);
+	keymap_fini(&km);
+}
+
 int main(void)
 {
 	CHECK_RUN(test_init_normalizes_prefix);
@@ -903,5 +1013,7 @@ int main(void)
 	CHECK_RUN(test_meta_decode_rejects);
 	CHECK_RUN(test_meta_decode_mixed);
 	CHECK_RUN(test_meta_roundtrip_property);
+	CHECK_RUN(test_meta_trust_defaults);
+	CHECK_RUN(test_meta_trust_settings);
 	return check_done();
 }

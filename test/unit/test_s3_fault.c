@@ -816,6 +816,234 @@ static void test_close_cancels_backoff(void)
 	CHECK_MSG(ms < 2000, "close took %" PRIu64 " ms", ms);
 }
 
+
+/* ---- integrity: Content-MD5 on uploads, MD5 check of whole-object GETs ---- */
+
+/* One bit flipped in a PUT body on the way: the server refuses it (BadDigest, so the
+ * Content-MD5 is sent and is of the bytes meant), the client sends the body again, and
+ * what is stored is exact. Flipped every time: S3F_E_S3_DIGEST and nothing stored. */
+static void test_put_corrupt_digest(void)
+{
+	const size_t size = 200000;
+	const struct s3_fault_rule once = { .op = S3_OP_PUT, .count = 1,
+					    .action = S3_FAULT_CORRUPT, .after_bytes = 12345 };
+	const struct s3_fault_rule always = { .op = S3_OP_PUT, .action = S3_FAULT_CORRUPT,
+					      .after_bytes = 7 };
+	char *data = malloc(size);
+	int fd = tmp_fd("digest");
+	struct s3_buf b = { 0 };
+	struct s3_call_stats st;
+	unsigned m;
+
+	CHECK(data && fd >= 0);
+	fill(data, size, 31);
+	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
+	faults(&once, 1);
+	m = obs_mark();
+	CHECK_OK(s3_object_put_fd(C, K("digest/x"), fd, 0, size, NULL, NULL));
+	st = obs_one(m);
+	CHECK_INT_EQ(fired(), 1);
+	CHECK_INT_EQ(st.retries, 1);
+	faults(NULL, 0);
+	CHECK_OK(s3_object_get_buf(C, K("digest/x"), 0, UINT64_MAX, &b, NULL, NULL));
+	bool same = b.len == size && memcmp(b.data, data, size) == 0;
+	free(b.data);
+	CHECK(same);
+	CHECK_OK(s3_object_delete(C, K("digest/x")));
+	faults(&always, 1);
+	int rc = s3_object_put_buf(C, K("digest/y"), data, size, NULL, NULL);
+	faults(NULL, 0);
+	free(data);
+	close(fd);
+	CHECK_INT_EQ(rc, S3F_E_S3_DIGEST);
+	CHECK_INT_EQ(fired(), 0);
+	CHECK_INT_EQ(s3_object_head(C, K("digest/y"), NULL), ENOENT);
+}
+
+/* The same for a multipart part: the part is sent again, the object is exact. */
+static void test_part_corrupt_digest(void)
+{
+	const size_t size = 11 << 20;
+	const struct s3_fault_rule r = { .op = S3_OP_MPU_PART, .nth = 2, .count = 1,
+					 .action = S3_FAULT_CORRUPT, .after_bytes = 3 << 20 };
+	struct s3_config cfg;
+	struct s3_client *c;
+	char *data = malloc(size), *back = malloc(size);
+	int fd = tmp_fd("mpdigest");
+	struct s3_object_info info;
+	unsigned f = 0;
+
+	CHECK(data && back && fd >= 0);
+	fill(data, size, 32);
+	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
+	cfg_init(&cfg);
+	cfg.part_size = 5 << 20;
+	cfg.multipart_threshold = 5 << 20;
+	CHECK_OK(s3_client_open(&cfg, &c));
+	CHECK_OK(s3_fault_set(c, &r, 1));
+	int rc = s3_object_put_fd(c, K("mpdigest/x"), fd, 0, size, NULL, &info);
+	s3_fault_fired(c, &f, 1);
+	s3_client_close(c);
+	CHECK_OK(rc);
+	CHECK_INT_EQ(f, 1);
+	CHECK(strstr(info.etag, "-3") != NULL);
+	CHECK_OK(s3_object_get_fd(C, K("mpdigest/x"), 0, UINT64_MAX, fd, 0, NULL, NULL, NULL));
+	bool same = pread(fd, back, size, 0) == (ssize_t)size && memcmp(back, data, size) == 0;
+	free(data);
+	free(back);
+	close(fd);
+	CHECK(same);
+	CHECK_OK(s3_object_delete(C, K("mpdigest/x")));
+}
+
+struct scribble {
+	int fd;
+	uint64_t off;
+	unsigned delay_ms;
+	int rc;
+};
+
+/* Overwrite one byte of the file while the upload waits in its DELAY fault. */
+static void *scribble_main(void *arg)
+{
+	struct scribble *s = arg;
+	char x = 'X';
+
+	usleep(s->delay_ms * 1000u);
+	s->rc = pwrite(s->fd, &x, 1, (off_t)s->off) == 1 ? 0 : errno;
+	return NULL;
+}
+
+/* A file written to while its upload is under way (between the digest and the body on
+ * the wire, held there by a DELAY fault). Up to S3_MEM_BODY_MAX the body was read into
+ * memory with its digest: the upload succeeds with the bytes as they were when read.
+ * Above it the body streams from the file: the server sees bytes that do not match the
+ * Content-MD5 and refuses them (S3F_E_S3_DIGEST, not retried: the caller tries again
+ * later with a fresh digest); nothing is stored. */
+static void test_put_file_changes(void)
+{
+	const size_t small = 300000, big = S3_MEM_BODY_MAX + (1 << 20);
+	const struct s3_fault_rule hold = { .op = S3_OP_PUT, .count = 1, .action = S3_FAULT_DELAY,
+					    .delay_ms = 400 };
+	const struct s3_fault_rule hold_long = { .op = S3_OP_PUT, .count = 1,
+						 .action = S3_FAULT_DELAY, .delay_ms = 2500 };
+	struct s3_config cfg;
+	struct s3_client *c;
+	char *data = malloc(big), *back = malloc(small);
+	int fd = tmp_fd("changes");
+	struct s3_object_info info;
+	struct scribble sc = { .fd = fd, .off = 1000, .delay_ms = 100 };
+	pthread_t t;
+	int rc;
+
+	CHECK(data && back && fd >= 0);
+	fill(data, big, 33);
+	CHECK(pwrite(fd, data, big, 0) == (ssize_t)big);
+	cfg_init(&cfg);
+	cfg.multipart_threshold = 2 * S3_MEM_BODY_MAX;
+	CHECK_OK(s3_client_open(&cfg, &c));
+	/* memory body */
+	CHECK_OK(s3_fault_set(c, &hold, 1));
+	CHECK(pthread_create(&t, NULL, scribble_main, &sc) == 0);
+	rc = s3_object_put_fd(c, K("chg/small"), fd, 0, small, NULL, &info);
+	pthread_join(t, NULL);
+	CHECK_OK(sc.rc);
+	if (rc == 0)
+		rc = s3_object_get_buf(C, K("chg/small"), 0, UINT64_MAX,
+				       &(struct s3_buf){ .data = back, .cap = small, .fixed = true },
+				       NULL, NULL);
+	bool old_bytes = rc == 0 && memcmp(back, data, small) == 0;
+	/* streamed body: hashing it takes a while, the write comes after that */
+	CHECK(pwrite(fd, data, big, 0) == (ssize_t)big);
+	sc.off = big - 5;
+	sc.delay_ms = 1200;
+	CHECK_OK(s3_fault_set(c, &hold_long, 1));
+	CHECK(pthread_create(&t, NULL, scribble_main, &sc) == 0);
+	int rc2 = s3_object_put_fd(c, K("chg/big"), fd, 0, big, NULL, NULL);
+	pthread_join(t, NULL);
+	s3_client_close(c);
+	free(data);
+	free(back);
+	close(fd);
+	CHECK_OK(rc);
+	CHECK(old_bytes);
+	CHECK_INT_EQ(rc2, S3F_E_S3_DIGEST);
+	CHECK_INT_EQ(s3_object_head(C, K("chg/big"), NULL), ENOENT);
+	CHECK_OK(s3_object_delete(C, K("chg/small")));
+}
+
+/* A whole-object GET whose body is damaged on the way: the MD5 check fires, the GET is
+ * read again once and the result is exact; damaged twice: S3F_E_S3_CORRUPT, for every
+ * kind of sink. Ranged GETs are not verifiable: a damaged byte there goes through. */
+static void test_get_corrupt(void)
+{
+	const size_t size = 700000;
+	const struct s3_fault_rule once = { .op = S3_OP_GET, .count = 1,
+					    .action = S3_FAULT_CORRUPT, .after_bytes = 654321 };
+	const struct s3_fault_rule twice = { .op = S3_OP_GET, .count = 2,
+					     .action = S3_FAULT_CORRUPT, .after_bytes = 3 };
+	const struct s3_fault_rule always = { .op = S3_OP_GET, .action = S3_FAULT_CORRUPT,
+					      .after_bytes = 100 };
+	char *data = malloc(size), *back = malloc(size);
+	int fd = tmp_fd("corrupt");
+	struct s3_buf b = { 0 };
+	struct s3_call_stats st;
+	struct s3_batch *bt;
+	uint64_t got = 0;
+	unsigned m;
+	int rc, brc = -1;
+
+	CHECK(data && back && fd >= 0);
+	fill(data, size, 34);
+	CHECK_OK(s3_object_put_buf(C, K("corrupt/x"), data, size, NULL, NULL));
+	/* once: read again, exact */
+	faults(&once, 1);
+	m = obs_mark();
+	CHECK_OK(s3_object_get_buf(C, K("corrupt/x"), 0, UINT64_MAX, &b, NULL, NULL));
+	st = obs_one(m);
+	CHECK_INT_EQ(fired(), 1);
+	CHECK_INT_EQ(st.retries, 1);
+	bool same = b.len == size && memcmp(b.data, data, size) == 0;
+	free(b.data);
+	b = (struct s3_buf){ 0 };
+	CHECK(same);
+	/* a Range from 0 that covers the object is the whole object too */
+	faults(&once, 1);
+	CHECK_OK(s3_object_get_fd(C, K("corrupt/x"), 0, size, fd, 0, NULL, &got, NULL));
+	CHECK_INT_EQ(fired(), 1);
+	CHECK(got == size && pread(fd, back, size, 0) == (ssize_t)size &&
+	      memcmp(back, data, size) == 0);
+	/* twice: the GET fails, for memory, fd, batch and parallel sinks alike */
+	faults(&twice, 1);
+	CHECK_INT_EQ(s3_object_get_buf(C, K("corrupt/x"), 0, UINT64_MAX, &b, NULL, NULL),
+		     S3F_E_S3_CORRUPT);
+	CHECK_INT_EQ(b.len, 0);
+	free(b.data);
+	faults(&twice, 1);
+	CHECK_INT_EQ(s3_object_get_fd(C, K("corrupt/x"), 0, UINT64_MAX, fd, 0, NULL, &got, NULL),
+		     S3F_E_S3_CORRUPT);
+	CHECK_U64_EQ(got, 0);
+	faults(&twice, 1);
+	CHECK_OK(s3_batch_open(C, &bt));
+	CHECK_OK(s3_batch_get_fd(bt, K("corrupt/x"), 0, UINT64_MAX, fd, 0, &got, NULL, &brc));
+	CHECK_INT_EQ(s3_batch_wait(bt), S3F_E_S3_CORRUPT);
+	CHECK_INT_EQ(brc, S3F_E_S3_CORRUPT);
+	faults(&twice, 1);
+	CHECK_INT_EQ(s3_object_get_parallel(C, K("corrupt/x"), 0, UINT64_MAX, fd, 0, 0, 0, NULL,
+					    NULL), S3F_E_S3_CORRUPT);
+	/* a range that is not the whole object cannot be checked against the ETag */
+	faults(&always, 1);
+	rc = s3_object_get_fd(C, K("corrupt/x"), 1, size - 1, fd, 0, NULL, &got, NULL);
+	faults(NULL, 0);
+	CHECK_OK(rc);
+	CHECK(got == size - 1 && pread(fd, back, size - 1, 0) == (ssize_t)(size - 1));
+	CHECK(back[100] != data[101] && memcmp(back + 101, data + 102, size - 102) == 0);
+	free(data);
+	free(back);
+	close(fd);
+	CHECK_OK(s3_object_delete(C, K("corrupt/x")));
+}
+
 int main(void)
 {
 	struct s3_config cfg;
@@ -850,6 +1078,10 @@ int main(void)
 	CHECK_RUN(test_batch_get_buf_faults);
 	CHECK_RUN(test_observer_every_call);
 	CHECK_RUN(test_close_cancels_backoff);
+	CHECK_RUN(test_put_corrupt_digest);
+	CHECK_RUN(test_part_corrupt_digest);
+	CHECK_RUN(test_put_file_changes);
+	CHECK_RUN(test_get_corrupt);
 	s3_fault_set(C, NULL, 0);
 	s3_client_close(C);
 	return check_done();

@@ -24,11 +24,27 @@
  *       flushes (WRITE + COMMIT) on every close(2) of a descriptor, so every child process
  *       that inherits an open descriptor flushes the file when it exits. Exit 0; 124 when
  *       RELEASE_FILE never came (FILE is closed anyway); 1 on errors.
+ *   s3f-guest-util as UID GID[,GID...] OP ARGS...
+ *       become UID with primary group GID (the further GIDs are the supplementary groups:
+ *       setgroups, setgid, setuid: every capability is gone for UID != 0), do one system
+ *       call and print its outcome: "OK" or the errno name (EACCES, EPERM, ...). Exit 0
+ *       when the call was made (whatever it answered), 1 when becoming UID failed, 2 on
+ *       usage errors. OP: unlink PATH | rmdir PATH | rename OLD NEW | mkdir PATH MODE |
+ *       create PATH MODE (O_CREAT|O_EXCL) | symlink TARGET PATH | truncate PATH SIZE |
+ *       open-trunc PATH (O_WRONLY|O_TRUNC) | write PATH (appends one byte) |
+ *       chown PATH UID GID (-1: unchanged) | chmod PATH MODE (modes in octal).
+ *   s3f-guest-util runas UID GID[,GID...] CMD ARGS...
+ *       the same change of identity, then exec CMD.
+ *   s3f-guest-util mode PATH
+ *       print "MODE UID GID" of PATH (lstat; MODE in octal with the set-id and sticky
+ *       bits: busybox stat's %a drops them).
  *
  * Built by test/vm/build-guest.sh with gcc -static.
  */
+#define _GNU_SOURCE	/* strerrorname_np */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -44,8 +60,91 @@ static int usage(void)
 			"       s3f-guest-util now|now-ms\n"
 			"       s3f-guest-util mtime-ms FILE\n"
 			"       s3f-guest-util lock FILE r|w START LEN wait|try HOLD_MS [READY]\n"
-			"       s3f-guest-util write-hold FILE SRC READY RELEASE [TIMEOUT_S]\n");
+			"       s3f-guest-util write-hold FILE SRC READY RELEASE [TIMEOUT_S]\n"
+			"       s3f-guest-util as UID GID[,GID...] OP ARGS...\n"
+			"       s3f-guest-util runas UID GID[,GID...] CMD ARGS...\n"
+			"       s3f-guest-util mode PATH\n");
 	return 2;
+}
+
+/* Become uid with the groups "gid[,gid...]" (the first is the primary one). */
+static int become(const char *uid_s, const char *gids_s)
+{
+	gid_t groups[32];
+	size_t n = 0;
+	const char *p = gids_s;
+	uid_t uid = (uid_t)strtoul(uid_s, NULL, 10);
+
+	while (*p && n < sizeof groups / sizeof groups[0]) {
+		char *end;
+
+		groups[n++] = (gid_t)strtoul(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	if (n == 0)
+		return -1;
+	if (setgroups(n - 1, groups + 1) != 0 || setgid(groups[0]) != 0 || setuid(uid) != 0) {
+		perror("become");
+		return -1;
+	}
+	return 0;
+}
+
+static long octal(const char *s)
+{
+	return strtol(s, NULL, 8);
+}
+
+/* One system call as the current identity; prints OK or the errno name. */
+static int sys_op(int argc, char **argv)
+{
+	const char *op = argv[0];
+	int rc, fd;
+
+	if (argc < 2)
+		return usage();
+	errno = 0;
+	if (strcmp(op, "unlink") == 0) {
+		rc = unlink(argv[1]);
+	} else if (strcmp(op, "rmdir") == 0) {
+		rc = rmdir(argv[1]);
+	} else if (strcmp(op, "rename") == 0 && argc > 2) {
+		rc = rename(argv[1], argv[2]);
+	} else if (strcmp(op, "mkdir") == 0 && argc > 2) {
+		rc = mkdir(argv[1], (mode_t)octal(argv[2]));
+	} else if (strcmp(op, "create") == 0 && argc > 2) {
+		fd = open(argv[1], O_CREAT | O_EXCL | O_WRONLY, (mode_t)octal(argv[2]));
+		rc = fd < 0 ? -1 : close(fd);
+	} else if (strcmp(op, "symlink") == 0 && argc > 2) {
+		rc = symlink(argv[1], argv[2]);
+	} else if (strcmp(op, "truncate") == 0 && argc > 2) {
+		rc = truncate(argv[1], (off_t)strtoll(argv[2], NULL, 10));
+	} else if (strcmp(op, "open-trunc") == 0) {
+		fd = open(argv[1], O_WRONLY | O_TRUNC);
+		rc = fd < 0 ? -1 : close(fd);
+	} else if (strcmp(op, "write") == 0) {
+		fd = open(argv[1], O_WRONLY | O_APPEND);
+		rc = fd < 0 ? -1 : 0;
+		if (fd >= 0) {
+			if (write(fd, "x", 1) != 1)
+				rc = -1;
+			if (close(fd) != 0)
+				rc = -1;
+		}
+	} else if (strcmp(op, "chown") == 0 && argc > 3) {
+		rc = chown(argv[1], (uid_t)strtol(argv[2], NULL, 10), (gid_t)strtol(argv[3], NULL, 10));
+	} else if (strcmp(op, "chmod") == 0 && argc > 2) {
+		rc = chmod(argv[1], (mode_t)octal(argv[2]));
+	} else {
+		return usage();
+	}
+	if (rc == 0)
+		printf("OK\n");
+	else
+		printf("%s\n", strerrorname_np(errno) ? strerrorname_np(errno) : "E?");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -151,6 +250,36 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		close(fd);
+		return 0;
+	}
+	if (strcmp(argv[1], "as") == 0) {
+		if (argc < 6)
+			return usage();
+		if (become(argv[2], argv[3]) != 0)
+			return 1;
+		fflush(stdout);
+		return sys_op(argc - 4, argv + 4);
+	}
+	if (strcmp(argv[1], "runas") == 0) {
+		if (argc < 5)
+			return usage();
+		if (become(argv[2], argv[3]) != 0)
+			return 1;
+		execvp(argv[4], argv + 4);
+		perror(argv[4]);
+		return 127;
+	}
+	if (strcmp(argv[1], "mode") == 0) {
+		struct stat st;
+
+		if (argc < 3)
+			return usage();
+		if (lstat(argv[2], &st) != 0) {
+			printf("%s\n", strerrorname_np(errno) ? strerrorname_np(errno) : "E?");
+			return 0;
+		}
+		printf("%o %u %u\n", (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+		       (unsigned)st.st_gid);
 		return 0;
 	}
 	if (strcmp(argv[1], "write-hold") == 0) {
