@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tp.h"
 
 #define DATA_NAME_MAX 24	/* "xx/" + 16 hex digits + NUL */
 #define DATA_FANOUT 256
@@ -39,6 +40,8 @@ struct data_tier {
 	int dirfd;
 	uint64_t quota;
 	_Atomic int64_t usage;	/* may dip below 0 transiently; read clamps */
+	/* Fan-out directories opened for fsync (-1: not yet); set once, closed at close. */
+	_Atomic int subfd[DATA_FANOUT];
 };
 
 static atomic_bool data_punch_warned;
@@ -67,6 +70,8 @@ int data_tier_open(const char *dir, const struct data_opts *opts, struct data_ti
 	if (!t)
 		return ENOMEM;
 	t->dirfd = -1;
+	for (unsigned i = 0; i < DATA_FANOUT; i++)
+		atomic_init(&t->subfd[i], -1);
 	t->quota = opts ? opts->quota_bytes : 0;
 	atomic_init(&t->usage, 0);
 	t->dir = strdup(dir);
@@ -103,6 +108,12 @@ void data_tier_close(struct data_tier *t)
 {
 	if (!t)
 		return;
+	for (unsigned i = 0; i < DATA_FANOUT; i++) {
+		int fd = atomic_load(&t->subfd[i]);
+
+		if (fd >= 0)
+			close(fd);
+	}
 	if (t->dirfd >= 0)
 		close(t->dirfd);
 	free(t->dir);
@@ -119,10 +130,16 @@ int data_file_open(struct data_tier *t, uint64_t ino, int flags, int *fd)
 	data_name(ino, name);
 	f = openat(t->dirfd, name, oflags, 0600);
 	if (f < 0 && errno == ENOENT && (flags & DATA_CREATE)) {
-		/* Fan-out directories are created on first use. */
+		/* Fan-out directories are created on first use, and made durable in the tier's
+		 * directory at once (256 times in the tier's life), so that data_file_durable
+		 * only ever has to sync the fan-out directory. */
 		name[2] = '\0';
-		if (mkdirat(t->dirfd, name, 0700) != 0 && errno != EEXIST)
+		if (mkdirat(t->dirfd, name, 0700) == 0) {
+			if (fsync(t->dirfd) != 0)
+				return errno;
+		} else if (errno != EEXIST) {
 			return errno;
+		}
 		name[2] = '/';
 		f = openat(t->dirfd, name, oflags, 0600);
 	}
@@ -171,6 +188,7 @@ int data_file_open_locked(struct data_tier *t, uint64_t ino, int flags, bool exc
 		rc = data_file_open(t, ino, flags, fd);
 		if (rc)
 			return rc;
+		TP("data.open_locked.opened");
 		rc = data_file_lock(*fd, exclusive);
 		if (rc) {
 			data_file_close(t, *fd);
@@ -242,6 +260,132 @@ int data_file_sync(int fd)
 			return errno;
 	}
 	return 0;
+}
+
+/* The fan-out directory of ino, opened once per tier and kept for fsync. */
+static int data_subdir_fd(struct data_tier *t, uint64_t ino, int *out)
+{
+	unsigned b = (unsigned)(ino & 0xff);
+	char sub[3];
+	int fd = atomic_load(&t->subfd[b]), expect = -1;
+
+	if (fd >= 0) {
+		*out = fd;
+		return 0;
+	}
+	snprintf(sub, sizeof sub, "%02x", b);
+	fd = openat(t->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (!atomic_compare_exchange_strong(&t->subfd[b], &expect, fd)) {
+		close(fd);	/* another thread was first */
+		fd = expect;
+	}
+	*out = fd;
+	return 0;
+}
+
+int data_file_durable(struct data_tier *t, uint64_t ino, int fd)
+{
+	int dfd = -1, rc;
+
+	rc = data_file_sync(fd);
+	if (rc)
+		return rc;
+	/* The file's name, which a power cut may otherwise lose with the file (whoever made
+	 * it: this process, the other one, or one that crashed before it synced). A clean
+	 * directory costs about as much as a clean fdatasync. */
+	rc = data_subdir_fd(t, ino, &dfd);
+	if (rc)
+		return rc;
+	while (fsync(dfd) != 0) {
+		if (errno != EINTR)
+			return errno;
+	}
+	return 0;
+}
+
+int data_file_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int data_stage_open(struct data_tier *t, int *fd)
+{
+	int f;
+
+	/* Unnamed, in the tier's file system (so copy_file_range stays in one file system
+	 * and can share blocks where it supports that), gone with its last descriptor. */
+	f = openat(t->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (f < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		char name[40];
+
+		/* Fallback for a file system without O_TMPFILE: a named file removed at once. */
+		for (int tries = 0; tries < 16 && f < 0; tries++) {
+			snprintf(name, sizeof name, ".stage-%ld-%08x", (long)getpid(),
+				 (unsigned)rand());
+			f = openat(t->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (f >= 0)
+				(void)unlinkat(t->dirfd, name, 0);
+			else if (errno != EEXIST)
+				break;
+		}
+	}
+	if (f < 0)
+		return errno;
+	*fd = f;
+	return 0;
+}
+
+int data_file_copy(int dst, int src, uint64_t off, uint64_t len)
+{
+	char *buf = NULL;
+	int rc;
+
+	rc = data_check_range(off, len);
+	if (rc)
+		return rc;
+	while (len > 0) {
+		loff_t in = (loff_t)off, out = (loff_t)off;
+		ssize_t n = copy_file_range(src, &in, dst, &out, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
+			      errno == EINVAL))
+			break;	/* copied by hand below */
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return EIO;	/* the source is shorter than the range it promised */
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	if (len == 0)
+		return 0;
+	buf = malloc(1 << 20);
+	if (!buf)
+		return ENOMEM;
+	while (len > 0) {
+		size_t want = len < (1u << 20) ? (size_t)len : (1u << 20), got = 0;
+
+		rc = data_file_read(src, buf, want, off, &got);
+		if (rc == 0 && got < want)
+			rc = EIO;
+		if (rc == 0)
+			rc = data_file_write(dst, buf, want, off);
+		if (rc)
+			break;
+		off += want;
+		len -= want;
+	}
+	free(buf);
+	return rc;
 }
 
 int data_file_truncate(int fd, uint64_t size)

@@ -8,12 +8,18 @@
  * meta_extents_*) in the same transaction that changes the inode, so data state and
  * sync state never disagree across processes.
  *
- * Durability: data_file_sync makes written data stable (fdatasync); callers call it
- * before acknowledging a stable write or recording a range as present.
+ * Durability: data_file_durable makes a file's written bytes and its name stable
+ * (fdatasync of the file, fsync of its fan-out directory); callers call it before
+ * acknowledging a stable write or COMMIT, and before recording a range as present.
  *
- * Concurrency: a per-file advisory lock (flock on the backing file) serializes
- * eviction against writers across processes: writers and readers hold it shared,
- * data_file_evict takes it exclusive and only then removes the file.
+ * Concurrency: the data lock of a file is an advisory flock on the backing file, so it
+ * works across processes (ganesha's FSAL and the daemon) and between open file
+ * descriptions inside one. doc/DURABILITY.md is the protocol; in short: client I/O
+ * (read, write, resize) holds it shared for the whole operation including its metadata
+ * update; anything that writes bytes it did not get from a client (a fetch from S3), that
+ * removes the file (eviction) or that marks the file clean holds it exclusive and
+ * re-reads the record under it. data.c only provides the lock; the protocol is its
+ * callers' (fio.c, hydrate.c, import.c, sync/).
  *
  * Space: data_tier_usage reports allocated bytes (st_blocks) of all files, kept as a
  * running counter adjusted by callers' reported growth and recomputed by data_tier_scan.
@@ -61,6 +67,18 @@ void data_file_unlock(int fd);
 int data_file_read(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 int data_file_write(int fd, const void *buf, size_t len, uint64_t off);
 int data_file_sync(int fd);
+/* fdatasync(fd), then fsync of ino's fan-out directory: the bytes written so far and the
+ * file's name survive a power cut. */
+int data_file_durable(struct data_tier *t, uint64_t ino, int fd);
+/* Current length of the file (st_size). */
+int data_file_size(int fd, uint64_t *size);
+/* An unnamed staging file in the tier's file system (O_TMPFILE), read-write; it goes
+ * away with its descriptor (close it with data_file_close). Fetches land here first and
+ * are copied into the data file under its exclusive lock (hydrate.h). */
+int data_stage_open(struct data_tier *t, int *fd);
+/* Copy [off, off+len) of src to the same offsets of dst (copy_file_range, which shares
+ * blocks where the file system can; read/write otherwise). EIO if src is shorter. */
+int data_file_copy(int dst, int src, uint64_t off, uint64_t len);
 int data_file_truncate(int fd, uint64_t size);
 /* Drop the data of [off, off+len) keeping the file size (hole punch). EOPNOTSUPP if the
  * file system cannot punch (logged once): no zeros are written instead. */

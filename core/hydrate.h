@@ -3,11 +3,21 @@
  *
  * A file imported without data (large files) or invalidated by an S3 change is fetched
  * on demand, in aligned chunks, with GETs conditional on the ETag the inode is based on:
- * bytes of another version are never recorded as present. Fetched bytes are made
- * durable (fdatasync) before the metadata says they are local.
+ * bytes of another version are never recorded as present.
  *
- * Concurrent hydration of the same range by two threads or processes is harmless (both
- * write the same bytes of the same version). Holds no transaction across S3 calls.
+ * Ownership (doc/DURABILITY.md, rule F): a fetch never writes into the data file while
+ * it talks to S3. Bytes land in an unnamed staging file first; then, holding the data
+ * file's lock EXCLUSIVELY (so no client read or write is inside the file, in this process
+ * or the other), the record is read again and only the ranges that are still missing and
+ * still of the same version are copied in, made durable (fdatasync + directory), and
+ * recorded (ns_data_fetched) before the lock is released. A client write that landed in
+ * a range meanwhile made that range present: the fetched bytes for it are dropped. A
+ * fetch never truncates the data file.
+ *
+ * Locks: hydrate_range and hydrate_install take the data lock themselves; the caller must
+ * not hold it (flock is per open file description: holding it shared and asking for it
+ * exclusive from another descriptor would wait for ever). No LMDB transaction is held
+ * across an S3 call or the lock wait (lock order: data lock, then a transaction).
  */
 #ifndef S3F_HYDRATE_H
 #define S3F_HYDRATE_H
@@ -15,25 +25,40 @@
 #include <stdint.h>
 
 #include "export_ctx.h"
+#include "rangeset.h"
 
 #define HYDRATE_CHUNK (1024 * 1024)	/* fetch granularity */
 #define HYDRATE_PARALLEL_MIN (8 * 1024 * 1024)	/* ranges this large use parallel GETs */
+#define HYDRATE_WINDOW (64ULL * 1024 * 1024)	/* staged (and installed) at a time */
 
 struct hydrate_stats {
-	uint64_t fetched_bytes;
+	uint64_t fetched_bytes;		/* bytes GET returned */
+	uint64_t installed_bytes;	/* of those, copied in (still missing under the lock) */
 	uint64_t requests;
 };
 
 /*
- * Make [off, off+len) of ino local (clipped to the file size). fd, if >= 0, is an open
- * data-tier fd of ino to write into (else one is opened). *in (may be NULL) gets the
- * inode after the fetch. S3F_E_S3_PRECOND if the object changed in S3 meanwhile (the
- * caller may retry after the change is imported). The bytes come from the object the
- * file is based on (ns_data_source: for a renamed file, its old key until the daemon has
- * moved it); EIO if that source was lost.
+ * Make [off, off+len) of ino local (clipped to the file size). Returns 0 when every
+ * byte of the range was present when it looked last (an eviction may remove them again
+ * afterwards: callers re-check under their own lock and retry). ENODATA: missing bytes
+ * have no S3 source (never uploaded): they are a hole and read as zeros.
+ * S3F_E_S3_PRECOND / ENOENT if the object changed in S3 meanwhile (the caller may retry
+ * after the change is imported). The bytes come from the object the file is based on
+ * (ns_data_source: for a renamed file, its old key until the daemon has moved it); EIO if
+ * that source was lost. st (may be NULL) accumulates.
  */
-int hydrate_range(struct export_ctx *x, uint64_t ino, int fd, uint64_t off, uint64_t len,
-		  struct meta_inode *in, struct hydrate_stats *st);
+int hydrate_range(struct export_ctx *x, uint64_t ino, uint64_t off, uint64_t len,
+		  struct hydrate_stats *st);
+
+/*
+ * Install fetched bytes: stage_fd holds, at their file offsets, the ranges `fetched` of
+ * the object version `etag`. Under ino's exclusive data lock: if the file is still based
+ * on etag, copy the parts of `fetched` that are still missing (clipped to the size), make
+ * them durable, record them present. *installed (may be NULL) gets the bytes copied.
+ * S3F_E_S3_PRECOND if the file moved to another version (nothing copied).
+ */
+int hydrate_install(struct export_ctx *x, uint64_t ino, const char *etag, int stage_fd,
+		    const struct rangeset *fetched, uint64_t *installed);
 
 /*
  * The target of symlink ino (into buf, cap bytes, NUL-terminated; *len its length): from

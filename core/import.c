@@ -15,8 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data.h"
 #include "err.h"
+#include "hydrate.h"
 #include "log.h"
+#include "rangeset.h"
+#include "tp.h"
 
 #define IMPORT_PAGE_KEYS 1000
 #define IMPORT_FETCH_BATCH 64
@@ -242,6 +246,13 @@ static void import_delete_lost(struct export_ctx *x, const char *key)
 		 "wins, it is shown again", key);
 }
 
+/*
+ * GET (small files) or HEAD (metadata only) a batch, in parallel. A GET lands in a
+ * staging file and is installed under the file's exclusive data lock, only where the
+ * record still says the bytes are missing and the version is the one fetched
+ * (hydrate_install): a client that wrote the file meanwhile keeps its bytes. Never a
+ * truncate or a write into the data file while S3 is being asked.
+ */
 static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_t n,
 			     struct import_stats *st)
 {
@@ -249,7 +260,7 @@ static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_
 	uint64_t inos[IMPORT_FETCH_BATCH];
 	struct s3_object_info *infos;
 	int rcs[IMPORT_FETCH_BATCH];
-	int rc, sync_fd = -1;
+	int rc;
 
 	if (n == 0)
 		return;
@@ -260,21 +271,16 @@ static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		f[i].fd = -1;
 		if (f[i].head) {
-			f[i].fd = -1;
 			rc = s3_batch_head(b, f[i].key, &f[i].info, &f[i].rc);
 			if (rc)
 				f[i].rc = rc;
 			continue;
 		}
-		f[i].rc = data_file_open_locked(x->data, f[i].ino, DATA_CREATE, false, &f[i].fd);
+		f[i].rc = data_stage_open(x->data, &f[i].fd);
 		if (f[i].rc) {
 			f[i].fd = -1;
-			continue;
-		}
-		/* A previous version may have been longer. */
-		if (ftruncate(f[i].fd, 0) != 0) {
-			f[i].rc = errno;
 			continue;
 		}
 		rc = s3_batch_get_fd(b, f[i].key, 0, UINT64_MAX, f[i].fd, 0, &f[i].got, &f[i].info,
@@ -283,46 +289,57 @@ static void import_fetch_run(struct export_ctx *x, struct import_fetch *f, size_
 			f[i].rc = rc;
 	}
 	(void)s3_batch_wait(b);
+	TP("import.prefetch.fetched");
 
-	/* One syncfs makes every fetched file durable before it is recorded as local. */
-	for (size_t i = 0; i < n; i++)
-		if (f[i].fd >= 0 && f[i].rc == 0) {
-			sync_fd = f[i].fd;
-			break;
+	/* Install what was fetched, file by file under its exclusive lock. */
+	for (size_t i = 0; i < n; i++) {
+		struct rangeset all = RANGESET_INIT;
+		uint64_t installed = 0;
+
+		if (f[i].head || f[i].rc)
+			continue;
+		if (f[i].got != f[i].info.size) {
+			f[i].rc = S3F_E_S3_PROTO;
+			continue;
 		}
-	if (sync_fd >= 0 && syncfs(sync_fd) != 0) {
-		LOG_WARN(LOG_C_SYNC, "syncfs of data tier failed: %s", strerror(errno));
-		goto out;
+		f[i].rc = f[i].got ? rangeset_add(&all, 0, f[i].got) : 0;
+		if (f[i].rc == 0)
+			f[i].rc = hydrate_install(x, f[i].ino, f[i].info.etag, f[i].fd, &all,
+						  &installed);
+		rangeset_free(&all);
+		if (f[i].rc == S3F_E_S3_PRECOND) {
+			/* Another version by now (in S3 or in the store): the next listing
+			 * or lookup brings it; not an error. */
+			f[i].rc = ENOENT;
+			continue;
+		}
+		if (f[i].rc == 0) {
+			st->hydrated++;
+			st->hydrated_bytes += installed;
+		}
 	}
-	/* Recorded in two groups: GETs (the file is local now) and HEADs (metadata only). */
-	for (int pass = 0; pass < 2; pass++) {
+	/* Object metadata (mode, owner, mtime, symlink type) for every clean inode still
+	 * based on the version seen, in one transaction. */
+	{
 		size_t m = 0;
 
 		for (size_t i = 0; i < n; i++) {
-			if (f[i].head != (pass == 1))
-				continue;
 			inos[m] = f[i].ino;
 			infos[m] = f[i].info;
 			rcs[m] = f[i].rc;
 			m++;
-			if (f[i].rc == 0 && !f[i].head) {
-				st->hydrated++;
-				st->hydrated_bytes += f[i].got;
-			} else if (f[i].rc && f[i].rc != ENOENT) {
+			if (f[i].rc && f[i].rc != ENOENT)
 				LOG_WARN(LOG_C_SYNC, "%s of '%s' failed: %s", f[i].head ? "HEAD" :
-					 "fetch", f[i].key, s3f_strerror(f[i].rc));
-			}
+					 "fetch", LOG_ESCS(f[i].key), s3f_strerror(f[i].rc));
 		}
-		rc = ns_import_objects(x->ns, inos, infos, rcs, m, pass == 0);
+		rc = ns_import_objects(x->ns, inos, infos, rcs, m, false);
 		if (rc)
 			LOG_WARN(LOG_C_SYNC, "recording fetched files failed: %s", s3f_strerror(rc));
 	}
 out:
 	for (size_t i = 0; i < n; i++)
-		if (f[i].fd >= 0) {
-			data_file_unlock(f[i].fd);
+		if (f[i].fd >= 0)
 			data_file_close(x->data, f[i].fd);
-		}
 	free(infos);
 }
 

@@ -35,6 +35,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "tp.h"
 
 /* Schema 3 added the moves and dirjobs tables (they start empty, which is exactly an
  * older store's state); schema 4 the s3dirs index, which an upgrade builds from the
@@ -80,6 +81,18 @@ struct meta_env {
 	/* Held shared by every open transaction of this process, exclusive to resize. */
 	pthread_rwlock_t resize_lock;
 	char *dir;
+	bool nosync;
+	/* Group commit of meta_sync: sync_lock protects the four fields below; sync_cond
+	 * wakes the waiters when a sync ends. A ticket is taken after the caller's commit; a
+	 * sync covers every ticket taken before it started (sync_started). */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	uint64_t sync_ticket;		/* last ticket handed out */
+	uint64_t sync_started;		/* tickets <= this are covered by the running sync */
+	uint64_t sync_done;		/* tickets <= this are durable */
+	bool syncing;
+	uint64_t syncs;			/* syncs done (statistics) */
+	int sync_err;			/* error of the last sync (0: none) */
 };
 
 struct meta_txn {
@@ -590,6 +603,9 @@ int meta_env_open(const char *dir, const struct meta_opts *opts, struct meta_env
 	if (!me)
 		return ENOMEM;
 	me->map_size_max = o.map_size_max;
+	me->nosync = o.nosync;
+	pthread_mutex_init(&me->sync_lock, NULL);
+	pthread_cond_init(&me->sync_cond, NULL);
 	me->dir = strdup(dir);
 	if (!me->dir) {
 		rc = ENOMEM;
@@ -652,6 +668,8 @@ fail_env:
 fail_lock:
 	pthread_rwlock_destroy(&me->resize_lock);
 fail_alloc:
+	pthread_cond_destroy(&me->sync_cond);
+	pthread_mutex_destroy(&me->sync_lock);
 	free(me->dir);
 	free(me);
 	return rc;
@@ -663,8 +681,61 @@ void meta_env_close(struct meta_env *me)
 		return;
 	mdb_env_close(me->env);
 	pthread_rwlock_destroy(&me->resize_lock);
+	pthread_cond_destroy(&me->sync_cond);
+	pthread_mutex_destroy(&me->sync_lock);
 	free(me->dir);
 	free(me);
+}
+
+/*
+ * One thread syncs at a time; the others wait for the sync that starts after their
+ * ticket. A caller's own transaction was committed before it took its ticket, so the
+ * first sync started after that covers it: a sync already running when the ticket was
+ * taken may have begun before the commit reached the file and does not count.
+ */
+int meta_sync(struct meta_env *me)
+{
+	uint64_t ticket;
+	int rc = 0;
+
+	TP("meta.sync");
+	if (me->nosync)
+		return 0;
+	pthread_mutex_lock(&me->sync_lock);
+	ticket = ++me->sync_ticket;
+	while (me->sync_done < ticket) {
+		if (me->syncing) {
+			pthread_cond_wait(&me->sync_cond, &me->sync_lock);
+			continue;
+		}
+		me->syncing = true;
+		me->sync_started = me->sync_ticket;
+		pthread_mutex_unlock(&me->sync_lock);
+		rc = mdb_env_sync(me->env, 1);
+		pthread_mutex_lock(&me->sync_lock);
+		me->syncing = false;
+		me->syncs++;
+		me->sync_err = rc;
+		if (rc == 0)
+			me->sync_done = me->sync_started;
+		pthread_cond_broadcast(&me->sync_cond);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&me->sync_lock);
+	if (rc)
+		LOG_ERROR(LOG_C_META, "%s: sync failed: %s", me->dir, mdb_strerror(rc));
+	return rc;
+}
+
+uint64_t meta_sync_count(struct meta_env *me)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&me->sync_lock);
+	n = me->syncs;
+	pthread_mutex_unlock(&me->sync_lock);
+	return n;
 }
 
 /* Grow the map (called with no transaction of ours open). */

@@ -80,6 +80,9 @@ enum meta_data {
 #define META_F_ATTRS     0x0020	/* file: mode, owner, mtime (and symlink type) are those of
 				   its object's metadata, or ours uploaded (a listing carries
 				   none: until then imported files show the defaults) */
+#define META_F_CHANGING  0x0040	/* file: the file side announced a change of its bytes
+				   (ns_write_begin bumped dirty_gen) that no commit has
+				   snapshotted yet; ns_commit_prepare clears it */
 #define META_F_LOST      0x0010	/* file: bytes not local whose S3 source is gone (the old
 				   object of a renamed file was changed by another S3 client
 				   before it was moved): reading them fails with EIO */
@@ -137,6 +140,16 @@ typedef int (*meta_txn_fn)(struct meta_txn *txn, void *arg);
 int meta_write(struct meta_env *env, meta_txn_fn fn, void *arg);
 /* Same for a read-only transaction (always aborted at the end). */
 int meta_read(struct meta_env *env, meta_txn_fn fn, void *arg);
+
+/* Make every transaction committed so far (by any process of the store) durable: the
+ * meta page included, which MDB_NOMETASYNC leaves to the next commit. Callers that
+ * acknowledge an operation as stable (an NFS reply to a modifying operation, a stable
+ * WRITE, a COMMIT) call it after their transaction and before the reply. Group commit:
+ * threads that ask while a sync runs share the next one, so N concurrent callers cost
+ * about two fdatasyncs, not N. A no-op for a store opened with nosync. Thread-safe. */
+int meta_sync(struct meta_env *env);
+/* Syncs done by this process (for tests and metrics). */
+uint64_t meta_sync_count(struct meta_env *env);
 
 /* ---- inodes ---- */
 int meta_inode_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *out);

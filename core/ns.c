@@ -1005,8 +1005,41 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa, struct 
 
 struct ns_write_ctx {
 	uint64_t ino, off, len;
+	uint32_t clear_mode;
 	struct meta_inode out;
 };
+
+static int ns_write_begin_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_write_ctx *c = arg;
+	struct meta_inode *in = &c->out;
+	int rc;
+
+	rc = meta_inode_get(t, c->ino, in);
+	if (rc)
+		return rc == ENOENT ? ESTALE : rc;
+	if (in->type != META_T_REG)
+		return EINVAL;
+	if (in->flags & META_F_RESERVED)
+		return 0;	/* s3files' own (lost+found): never uploaded */
+	if (in->sync != META_S_CLEAN && (in->flags & META_F_CHANGING))
+		return 0;	/* announced since the last commit snapshot already */
+	ns_mark_dirty(in, meta_now_ns());
+	in->flags |= META_F_CHANGING;
+	if ((rc = meta_dirty_add(t, in->ino)))
+		return rc;
+	return meta_inode_put(t, in);
+}
+
+int ns_write_begin(struct ns *ns, uint64_t ino, struct meta_inode *out)
+{
+	struct ns_write_ctx c = { .ino = ino };
+	int rc = meta_write(ns->me, ns_write_begin_txn, &c);
+
+	if (rc == 0 && out)
+		*out = c.out;
+	return rc;
+}
 
 static int ns_write_txn(struct meta_txn *t, void *arg)
 {
@@ -1047,6 +1080,7 @@ static int ns_write_txn(struct meta_txn *t, void *arg)
 	}
 	if (end > in->size)
 		in->size = end;
+	in->mode &= ~(c->clear_mode & (S_ISUID | S_ISGID));
 	ns_touch(in, now, true);
 	if (in->flags & META_F_RESERVED)
 		return meta_inode_put(t, in);	/* lost+found: kept here, never uploaded */
@@ -1056,14 +1090,20 @@ static int ns_write_txn(struct meta_txn *t, void *arg)
 	return meta_inode_put(t, in);
 }
 
-int ns_write_done(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, struct meta_inode *out)
+int ns_write_record(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, uint32_t clear_mode,
+		    struct meta_inode *out)
 {
-	struct ns_write_ctx c = { .ino = ino, .off = off, .len = len };
+	struct ns_write_ctx c = { .ino = ino, .off = off, .len = len, .clear_mode = clear_mode };
 	int rc = meta_write(ns->me, ns_write_txn, &c);
 
 	if (rc == 0 && out)
 		*out = c.out;
 	return rc;
+}
+
+int ns_write_done(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, struct meta_inode *out)
+{
+	return ns_write_record(ns, ino, off, len, 0, out);
 }
 
 struct ns_fetch_ctx {
@@ -2002,11 +2042,30 @@ out:
 	return rc;
 }
 
+/* The snapshot, and with it the end of the announcement (META_F_CHANGING): a write
+ * after it announces itself again before its bytes, so a write cut short by a crash
+ * after its bytes but before its record can never be in a file this commit marks
+ * clean. Rarely a write transaction: only when the flag is set. */
+static int ns_prepare_claim_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_commit_ctx *x = arg;
+	int rc = ns_prepare_txn(t, x);
+
+	if (rc == 0 && (x->c->in.flags & META_F_CHANGING)) {
+		x->c->in.flags &= ~(uint32_t)META_F_CHANGING;
+		rc = meta_inode_put(t, &x->c->in);
+	}
+	return rc;
+}
+
 int ns_commit_prepare(struct ns *ns, uint64_t ino, int64_t min_age_ns, struct ns_commit *c)
 {
 	struct ns_commit_ctx x = { .ns = ns, .ino = ino, .min_age = min_age_ns, .c = c };
+	int rc = meta_read(ns->me, ns_prepare_txn, &x);
 
-	return meta_read(ns->me, ns_prepare_txn, &x);
+	if (rc == 0 && (c->in.flags & META_F_CHANGING))
+		rc = meta_write(ns->me, ns_prepare_claim_txn, &x);
+	return rc;
 }
 
 static int ns_done_txn(struct meta_txn *t, void *arg)

@@ -103,13 +103,34 @@ struct ns_setattr {
 };
 int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa, struct meta_inode *out);
 
+/* The file side is about to change ino's bytes (a write or a resize; doc/DURABILITY.md,
+ * rule W). Before any byte of the data file changes, the change is announced: dirty_gen
+ * bumps and META_F_CHANGING is set (a CLEAN file becomes DIRTY), so that a crash can
+ * never leave client bytes in a file that a commit then calls clean (they would be
+ * neither uploaded nor fetched again). Once announced, later writes skip it until a
+ * commit snapshot (ns_commit_prepare) clears the flag. *out gets the record as this
+ * transaction left it: the caller decides what to write from it, not from a record read
+ * before (an import may have taken a new S3 version of the clean file in between; once
+ * the file is dirty, imports no longer change its data). Caller holds the data lock
+ * (shared) and fio's per-inode lock; callers may skip the call for a file that is not
+ * clean and has META_F_CHANGING (it would change nothing). */
+int ns_write_begin(struct ns *ns, uint64_t ino, struct meta_inode *out);
+
 /* Record a completed write of [off, off+len): size, mtime/ctime, change, DIRTY, and the
- * range as present when the file is partially local. */
+ * range as present when the file is partially local. clear_mode: the bits among S_ISUID
+ * and S_ISGID to clear in the same transaction (a write by an unprivileged caller; the
+ * FSAL decides which, as Linux does). Caller holds the data lock (shared). */
+int ns_write_record(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, uint32_t clear_mode,
+		    struct meta_inode *out);
+/* ns_write_record with clear_mode 0. */
 int ns_write_done(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, struct meta_inode *out);
 
 /* Record that [off, off+len) of ino's data was fetched into the tier (the range is
- * present). Only for a CLEAN file whose S3 ETag still equals etag; else S3F_E_S3_PRECOND
- * (the caller's fetched bytes are stale and must not be marked present). */
+ * present). Only while the file is still based on the object version etag (its ETag:
+ * the base version, also for a dirty file); else S3F_E_S3_PRECOND (the caller's fetched
+ * bytes are stale and must not be marked present). The caller holds the data lock
+ * exclusively and wrote only ranges that were missing when it re-read the record under
+ * that lock (hydrate.h), so no client byte is ever marked as fetched. */
 int ns_data_fetched(struct ns *ns, uint64_t ino, const char *etag, uint64_t off, uint64_t len,
 		    struct meta_inode *out);
 /* Record the target of symlink ino fetched from its object (hydrate_symlink), if ino is
@@ -234,7 +255,8 @@ int ns_commit_request(struct ns *ns, uint64_t ino, bool *marked);
 /* ... and one unchanged since the request, once it has not changed for this long. */
 #define NS_COMMIT_QUIET_NS 300000000LL
 
-/* Snapshot ino for committing if it is dirty and its last change is older than
+/* Snapshot ino for committing if it is dirty (for a regular file the caller holds its data
+ * lock EXCLUSIVELY: the snapshot clears META_F_CHANGING, see ns_write_begin) and its last change is older than
  * min_age_ns (0: commit now), or it was requested by ns_commit_request (and is as it was
  * then, or unchanged for NS_COMMIT_SETTLE_NS; c->early tells such a commit from one due
  * by age). ENOENT if gone; EAGAIN if not due yet, or if its key is

@@ -181,6 +181,21 @@ static bool s3f_sgid_drops(uint32_t mode, uint32_t gid)
 	return (mode & S_IXGRP) || (!s3f_access_privileged() && !s3f_access_in_group(gid));
 }
 
+uint32_t s3f_access_write_clears(const struct meta_inode *cur)
+{
+	uint32_t clear = 0;
+
+	/* Linux file_remove_privs on write: without CAP_FSETID the set-user-ID bit goes, and
+	 * the set-group-ID bit by setattr_should_drop_sgid's rule. */
+	if (s3f_access_privileged() || !(cur->mode & (S_ISUID | S_ISGID)))
+		return 0;
+	if (cur->mode & S_ISUID)
+		clear |= S_ISUID;
+	if (s3f_sgid_drops(cur->mode, cur->gid))
+		clear |= S_ISGID;
+	return clear;
+}
+
 void s3f_access_setattr_setid(const struct meta_inode *cur, struct ns_setattr *sa)
 {
 	if (sa->mask & NS_SET_MODE) {

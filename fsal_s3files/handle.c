@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fio.h"
 #include "hydrate.h"
 #include "import.h"
 #include "log.h"
@@ -97,7 +98,6 @@ struct s3f_handle *s3f_handle_alloc(struct s3f_export *exp, const struct meta_in
 	h->ino = in->ino;
 	h->exp = exp;
 	s3f_wire_make(&h->wire, in->ino, in->gen);
-	pthread_mutex_init(&h->io_lock, NULL);
 	fsal_obj_handle_init(&h->obj_handle, &exp->export, s3f_type(in->type));
 	h->obj_handle.fileid = in->ino;
 	h->obj_handle.fsid = exp->fsid;
@@ -110,7 +110,6 @@ static void s3f_release(struct fsal_obj_handle *obj)
 	struct s3f_handle *h = s3f_h(obj);
 
 	fsal_obj_handle_fini(obj);
-	pthread_mutex_destroy(&h->io_lock);
 	gsh_free(h);
 }
 
@@ -310,6 +309,10 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 	s3f_access_unlock();
 	if (rc)
 		return s3f_status(rc);
+	/* A new name is stable when answered (knfsd's commit_metadata). */
+	rc = meta_sync(x->meta);
+	if (rc)
+		return s3f_status(rc);
 	return s3f_new_obj(d->exp, in, new_obj, attrs_out);
 }
 
@@ -385,45 +388,11 @@ static fsal_status_t s3f_getattrs(struct fsal_obj_handle *obj, struct fsal_attrl
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
 }
 
-/* Make the data file's bytes beyond the logical size zeros before the size grows: the
- * tier may hold stale bytes of an older, longer version there. io_lock held. */
-static int s3f_clear_tail(int fd, uint64_t logical_size)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
-		return errno;
-	if ((uint64_t)st.st_size > logical_size)
-		return data_file_truncate(fd, logical_size);
-	return 0;
-}
-
-/* Truncate or extend ino to size, data first, then metadata. io_lock held. */
+/* Truncate or extend: fio_resize (data lock, record first, durable on return). */
 static int s3f_resize(struct s3f_handle *h, uint64_t size, const struct ns_setattr *rest,
 		      struct meta_inode *out)
 {
-	struct export_ctx *x = s3f_x(h);
-	struct ns_setattr sa = rest ? *rest : (struct ns_setattr){ 0 };
-	struct meta_inode in;
-	int fd = -1, rc;
-
-	rc = ns_getattr(x->ns, h->ino, &in);
-	if (rc)
-		return rc;
-	rc = data_file_open_locked(x->data, h->ino, DATA_CREATE, false, &fd);
-	if (rc)
-		return rc;
-	rc = s3f_clear_tail(fd, size < in.size ? size : in.size);
-	if (rc == 0 && size > in.size)
-		rc = data_file_truncate(fd, size);
-	if (rc == 0) {
-		sa.mask |= NS_SET_SIZE;
-		sa.size = size;
-		rc = ns_setattr(x->ns, h->ino, &sa, out);
-	}
-	data_file_unlock(fd);
-	data_file_close(x->data, fd);
-	return rc;
+	return fio_resize(s3f_x(h), h->ino, size, rest, out);
 }
 
 static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, struct state_t *state,
@@ -490,9 +459,7 @@ static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, stru
 		s3f_access_setattr_setid(&cur, &sa);
 	}
 	if (size) {
-		pthread_mutex_lock(&h->io_lock);
 		rc = s3f_resize(h, attrs->filesize, &sa, &out);
-		pthread_mutex_unlock(&h->io_lock);
 	} else if (sa.mask) {
 		rc = ns_setattr(x->ns, h->ino, &sa, &out);
 	} else {
@@ -500,6 +467,9 @@ static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, stru
 	}
 	if (locked)
 		s3f_access_unlock();
+	/* A SETATTR is stable when answered (as knfsd's commit_metadata). */
+	if (rc == 0 && sa.mask && !size)
+		rc = meta_sync(x->meta);
 	return s3f_status(rc);
 }
 
@@ -549,9 +519,11 @@ static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj
 	}
 	if (rc)
 		return s3f_status(rc);
+	/* Stable when answered (knfsd's commit_metadata): the name is gone for good. */
+	rc = meta_sync(x->meta);
 	if (victim.type == META_T_REG)
 		(void)data_file_remove(x->data, victim.ino);
-	return fsalstat(ERR_FSAL_NO_ERROR, 0);
+	return s3f_status(rc);
 }
 
 /* Rename is one namespace transaction (ns_rename); S3 follows through the daemon. Both
@@ -592,6 +564,8 @@ static fsal_status_t s3f_rename(struct fsal_obj_handle *obj, struct fsal_obj_han
 		/* EAGAIN from the import too: below a directory still moving in S3. */
 		rc = import_dir(x, res->need_import, NULL);
 	}
+	if (rc == 0)
+		rc = meta_sync(x->meta);	/* stable when answered */
 	if (rc == 0 && res->replaced && res->victim.type == META_T_REG)
 		(void)data_file_remove(x->data, res->victim.ino);
 	if (rc == 0 && res->job)
@@ -689,12 +663,7 @@ static void s3f_commit_soon(struct s3f_handle *h, const char *why)
 
 static fsal_status_t s3f_truncate_on_open(struct s3f_handle *h)
 {
-	int rc;
-
-	pthread_mutex_lock(&h->io_lock);
-	rc = s3f_resize(h, 0, NULL, NULL);
-	pthread_mutex_unlock(&h->io_lock);
-	return s3f_status(rc);
+	return s3f_status(s3f_resize(h, 0, NULL, NULL));
 }
 
 static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *state,
@@ -950,11 +919,12 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 	struct readahead_result rr;
 	struct meta_inode in;
 	fsal_status_t status;
-	uint64_t off = arg->offset, want = 0, end;
-	int fd = -1, rc;
+	size_t got = 0;
+	bool eof = false;
+	int rc;
 
-	if (arg->info) {
-		done_cb(obj, fsalstat(ERR_FSAL_NOTSUPP, 0), arg, caller_arg);
+	if (!arg || arg->info) {
+		done_cb(obj, fsalstat(arg ? ERR_FSAL_NOTSUPP : ERR_FSAL_INVAL, 0), arg, caller_arg);
 		return;
 	}
 	status = s3f_io_check(h, bypass, arg->state, FSAL_O_READ);
@@ -962,62 +932,33 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 		done_cb(obj, status, arg, caller_arg);
 		return;
 	}
-	for (int i = 0; i < arg->iov_count; i++)
-		want += arg->iov[i].iov_len;
 	arg->io_amount = 0;
 	arg->end_of_file = false;
-
 	rc = ns_getattr(x->ns, h->ino, &in);
+	if (rc == ENOENT)
+		rc = ESTALE;
 	if (rc)
 		goto done;
-	if (off >= in.size || want == 0) {
-		arg->end_of_file = off >= in.size;
-		goto done;
-	}
-	end = off + want > in.size ? in.size : off + want;
 	/* Large sequential reads come straight from S3 (readahead.h); the rest, and whatever
 	 * the bypass leaves to us, through the data tier. The reader is the open state. */
-	rc = readahead_read(h->exp->ra, &in, arg->state, off, arg->iov, arg->iov_count, &rr);
-	if (rc)
-		goto done;
-	if (rr.served) {
-		arg->io_amount = rr.got;
-		arg->end_of_file = rr.eof;
-		goto done;
-	}
-	rc = data_file_open_locked(x->data, h->ino, DATA_CREATE, false, &fd);
-	if (rc)
-		goto done;
-	if (in.data != META_D_FULL) {
-		rc = hydrate_range(x, h->ino, fd, off, end - off, &in, NULL);
+	if (arg->offset < in.size) {
+		rc = readahead_read(h->exp->ra, &in, arg->state, arg->offset, arg->iov,
+				    arg->iov_count, &rr);
 		if (rc)
-			goto unlock;
-		if (end > in.size)
-			end = in.size > off ? in.size : off;
+			goto done;
+		if (rr.served) {
+			arg->io_amount = rr.got;
+			arg->end_of_file = rr.eof;
+			goto done;
+		}
 	}
-	for (int i = 0; i < arg->iov_count && off < end; i++) {
-		size_t n = arg->iov[i].iov_len, got = 0;
-
-		if (n > end - off)
-			n = end - off;
-		rc = data_file_read(fd, arg->iov[i].iov_base, n, off, &got);
-		if (rc)
-			goto unlock;
-		/* Past the local file's end (sparse tail): zeros. */
-		if (got < n)
-			memset((char *)arg->iov[i].iov_base + got, 0, n - got);
-		off += n;
-		arg->io_amount += n;
+	rc = fio_read(x, h->ino, arg->offset, arg->iov, arg->iov_count, &got, &eof);
+	if (rc == 0) {
+		arg->io_amount = got;
+		arg->end_of_file = eof;
+		readahead_count_tier(h->exp->ra, got);
 	}
-	arg->end_of_file = off >= in.size;
-	readahead_count_tier(h->exp->ra, arg->io_amount);
-	/* A use, for eviction by age; at most one atime update per hour and file. */
-	(void)data_file_touch(fd, meta_now_ns(), S3F_TOUCH_GRANULARITY_NS);
-unlock:
-	data_file_unlock(fd);
 done:
-	if (fd >= 0)
-		data_file_close(x->data, fd);
 	done_cb(obj, s3f_status(rc), arg, caller_arg);
 }
 
@@ -1026,11 +967,16 @@ static void s3f_write2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb d
 {
 	struct s3f_handle *h = s3f_h(obj);
 	struct export_ctx *x = s3f_x(h);
+	struct fio_write w = { 0 };
 	struct meta_inode in;
 	fsal_status_t status;
-	uint64_t off = arg->offset, total = 0, want = 0;
-	int fd = -1, rc;
+	size_t want = 0, written = 0;
+	int rc;
 
+	if (!arg) {
+		done_cb(obj, fsalstat(ERR_FSAL_INVAL, 0), arg, caller_arg);
+		return;
+	}
 	status = s3f_io_check(h, bypass, arg->state, FSAL_O_WRITE);
 	if (FSAL_IS_ERROR(status)) {
 		done_cb(obj, status, arg, caller_arg);
@@ -1045,39 +991,19 @@ static void s3f_write2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb d
 		done_cb(obj, s3f_status(rc), arg, caller_arg);
 		return;
 	}
-	pthread_mutex_lock(&h->io_lock);
-	rc = ns_getattr(x->ns, h->ino, &in);
-	if (rc)
-		goto done;
-	rc = data_file_open_locked(x->data, h->ino, DATA_CREATE, false, &fd);
-	if (rc)
-		goto done;
-	if (off > in.size) {
-		rc = s3f_clear_tail(fd, in.size);
-		if (rc)
-			goto unlock;
+	/* The set-id bits this caller's write clears (read without a lock: a bit set by a
+	 * chmod racing with the write may stay, as a local file system may let it). */
+	if (!s3f_access_privileged() && ns_getattr(x->ns, h->ino, &in) == 0)
+		w.clear_mode = s3f_access_write_clears(&in);
+	w.off = arg->offset;
+	w.iov = arg->iov;
+	w.iovcnt = arg->iov_count;
+	w.stable = arg->fsal_stable;
+	rc = fio_write(x, h->ino, &w, &written, NULL);
+	if (rc == 0) {
+		s3f_quota_wrote(h->exp, written);
+		arg->io_amount = written;
 	}
-	for (int i = 0; i < arg->iov_count; i++) {
-		rc = data_file_write(fd, arg->iov[i].iov_base, arg->iov[i].iov_len, off + total);
-		if (rc)
-			goto unlock;
-		total += arg->iov[i].iov_len;
-	}
-	if (arg->fsal_stable) {
-		rc = data_file_sync(fd);
-		if (rc)
-			goto unlock;
-	}
-	s3f_quota_wrote(h->exp, total);
-	rc = ns_write_done(x->ns, h->ino, off, total, &in);
-	if (rc == 0)
-		arg->io_amount = total;
-unlock:
-	data_file_unlock(fd);
-done:
-	if (fd >= 0)
-		data_file_close(x->data, fd);
-	pthread_mutex_unlock(&h->io_lock);
 	/* A stable write is the Linux client's fsync (or close flush) of a small file. */
 	if (rc == 0 && arg->fsal_stable && h->exp->cfg->commit_on_close && s3f_writers(h) <= 1)
 		s3f_commit_soon(h, "stable write");
@@ -1087,18 +1013,11 @@ done:
 static fsal_status_t s3f_commit2(struct fsal_obj_handle *obj, off_t offset, size_t len)
 {
 	struct s3f_handle *h = s3f_h(obj);
-	struct export_ctx *x = s3f_x(h);
-	int fd = -1, rc;
+	int rc;
 
 	(void)offset;
 	(void)len;
-	rc = data_file_open(x->data, h->ino, 0, &fd);
-	if (rc == ENOENT)
-		return fsalstat(ERR_FSAL_NO_ERROR, 0);
-	if (rc)
-		return s3f_status(rc);
-	rc = data_file_sync(fd);
-	data_file_close(x->data, fd);
+	rc = fio_commit(s3f_x(h), h->ino);
 	if (rc == 0 && h->exp->cfg->commit_on_close && s3f_writers(h) <= 1)
 		s3f_commit_soon(h, "commit");
 	return s3f_status(rc);

@@ -79,9 +79,6 @@ struct s3f_handle {
 	struct s3f_wire wire;
 	uint64_t ino;
 	struct s3f_export *exp;
-	/* Serializes writes and size changes of this file, so a write past EOF and a
-	 * truncate never interleave (the data tier may hold stale bytes beyond EOF). */
-	pthread_mutex_t io_lock;
 	/* regular files: share reservations and the global (stateless) fd */
 	struct fsal_share share;
 	struct fsal_fd fd;
@@ -120,11 +117,15 @@ void s3f_quota_wrote(struct s3f_export *me, uint64_t len);
  *
  * s3f_access_lock is held from a permission decision to the namespace change it allows
  * (unlink, rename, create), and by every change that could turn such a decision: a mode
- * or owner change (setattr). Lock order: s3f_access_lock, then a handle's io_lock; never
+ * or owner change (setattr). Lock order: s3f_access_lock, then fio's locks (fio.h); never
  * across an S3 request or a ganesha callback. It serializes this process only: the
  * daemon's imports (S3-side changes) are not held back by it. */
 void s3f_access_lock(void);
 void s3f_access_unlock(void);
+/* The set-id bits a WRITE by the caller clears (Linux: S_ISUID unless privileged,
+ * S_ISGID with group-execute or for a caller outside the file's group); 0 for a
+ * privileged caller or a file without them. Passed to fio_write (clear_mode). */
+uint32_t s3f_access_write_clears(const struct meta_inode *cur);
 /* uid 0 after squashing (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID). */
 bool s3f_access_privileged(void);
 /* The caller's primary or supplementary groups include gid. */

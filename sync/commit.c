@@ -36,8 +36,11 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fio.h"
 #include "hydrate.h"
 #include "log.h"
+#include "rangeset.h"
+#include "tp.h"
 
 /* After S3 was found unreachable, the worker's passes pause this long. */
 #define SYNC_DOWN_WAIT_NS (5LL * 1000000000LL)
@@ -333,6 +336,47 @@ static void sync_source_changed(struct sync_export *se, struct ns_commit *c, con
 }
 
 /* Upload one inode. 0 = committed (or nothing to do), EAGAIN = not due. */
+/* Under the upload's shared data lock: every byte of [0, size) must be present now (the
+ * fetch above may have lost a race with an eviction, or an import may have taken a
+ * new version): EAGAIN otherwise, and the file is tried again at the next pass. */
+static int sync_upload_ready(struct export_ctx *x, uint64_t ino, uint64_t size)
+{
+	struct rangeset have = RANGESET_INIT;
+	struct meta_inode in;
+	int rc = ns_data_present(x->ns, ino, &have, &in);
+
+	if (rc == 0 && in.data != META_D_FULL && !rangeset_covers(&have, 0, size))
+		rc = EAGAIN;
+	rangeset_free(&have);
+	return rc;
+}
+
+/* ns_commit_prepare. For a regular file, under its EXCLUSIVE data lock (doc/DURABILITY.md,
+ * rule C): every client write is then either wholly before the snapshot (its bytes are
+ * in the file the upload reads) or announces itself after it (ns_write_begin bumps
+ * dirty_gen before its bytes), so ns_commit_done can only call the file clean when the
+ * object holds every byte the data file holds, even if a writer dies half-way. */
+static int sync_commit_snapshot(struct export_ctx *x, uint64_t ino, int64_t min_age,
+				struct ns_commit *c)
+{
+	struct meta_inode in;
+	int fd = -1, rc;
+
+	rc = ns_getattr(x->ns, ino, &in);
+	if (rc)
+		return rc;
+	if (in.type != META_T_REG || in.sync == META_S_CLEAN)
+		return ns_commit_prepare(x->ns, ino, min_age, c);
+	rc = data_file_open_locked(x->data, ino, DATA_CREATE, true, &fd);
+	if (rc)
+		return rc;
+	TP("sync.commit.snapshot");
+	rc = ns_commit_prepare(x->ns, ino, min_age, c);
+	data_file_unlock(fd);
+	data_file_close(x->data, fd);
+	return rc;
+}
+
 static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age,
 			   struct sync_result *res)
 {
@@ -346,7 +390,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	c = malloc(sizeof *c);
 	if (!c)
 		return ENOMEM;
-	rc = ns_commit_prepare(x->ns, ino, min_age, c);
+	rc = sync_commit_snapshot(x, ino, min_age, c);
 	if (rc == EAGAIN) {
 		res->skipped++;
 		goto out;
@@ -417,28 +461,43 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		rc = s3_object_put_buf(x->s3, c->key, c->target, c->target_len, &opts, &info);
 		break;
 	default:
-		rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
-		if (rc)
-			break;
 		/* The whole object goes up: fetch what is not local yet (from the version
-		 * the file is based on). */
+		 * the file is based on), without holding the data lock (hydrate.h). */
 		if (c->in.data != META_D_FULL)
-			rc = hydrate_range(x, ino, fd, 0, c->in.size, NULL, NULL);
+			rc = hydrate_range(x, ino, 0, c->in.size, NULL);
+		if (rc == ENODATA)
+			rc = 0;		/* a hole without a source: zeros */
 		if (c->moved && !c->keep_src && (rc == ENOENT || rc == S3F_E_S3_PRECOND)) {
 			/* The renamed file's old object changed before its bytes were here. */
 			bool upload;
 
-			data_file_unlock(fd);
 			sync_source_changed(se, c, "", &upload);
 			rc = 0;
 			goto out;
 		}
+		/* Zeros the record promises but the data file never got (an extension) are
+		 * written out, so the file reads as the object. */
+		if (rc == 0)
+			rc = fio_settle(x, ino);
+		if (rc == 0)
+			rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+		if (rc)
+			break;
+		/* Shared lock for the upload: no fetch or eviction changes the bytes under it;
+		 * client writes may, and show as a newer dirty_gen at ns_commit_done. */
+		rc = sync_upload_ready(x, ino, c->in.size);
+		TP("sync.commit.upload");
 		if (rc == 0)
 			rc = s3_object_put_fd(x->s3, c->key, fd, 0, c->in.size, &opts, &info);
 		data_file_unlock(fd);
 		break;
 	}
 put_done:
+	if (rc == EAGAIN) {	/* not all local after all: the next pass tries again */
+		res->skipped++;
+		rc = 0;
+		goto out;
+	}
 	if (rc == S3F_E_S3_PRECOND) {
 		sync_conflict(se, c);
 		rc = sync_conflict_resolve(se, ino, res);

@@ -62,6 +62,8 @@ run_unit() {
     [ -x "$t" ] || continue
     run_suite "unit/$(basename "$t")" 600 "$t"
   done
+  # Each fix of the data-tier ownership protocol reverted in turn: its race case must fail.
+  run_suite "unit/race_mutants" 900 python3 test/unit/race_mutants.py
 }
 
 run_fuzz_smoke() {

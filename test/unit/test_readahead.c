@@ -11,6 +11,7 @@
 #include "data.h"
 #include "err.h"
 #include "export_ctx.h"
+#include "fio.h"
 #include "hydrate.h"
 #include "meta.h"
 #include "ns.h"
@@ -150,17 +151,15 @@ static uint64_t object(struct fx *f, const char *name, const char *data, size_t 
 	return import(f, name, size, etag);
 }
 
-/* A write through the mount, as write2 does it: into the tier, then recorded (dirty). */
+/* A write through the mount, as write2 does it (fio_write). */
 static void local_write(struct fx *f, uint64_t ino, uint64_t off, const char *data, size_t len)
 {
-	struct meta_inode in;
-	int fd;
+	struct iovec iov = { (void *)data, len };
+	struct fio_write w = { .off = off, .iov = &iov, .iovcnt = 1 };
+	size_t written;
 
-	CHECK_OK(data_file_open_locked(f->dt, ino, DATA_CREATE, false, &fd));
-	CHECK_OK(data_file_write(fd, data, len, off));
-	data_file_unlock(fd);
-	data_file_close(f->dt, fd);
-	CHECK_OK(ns_write_done(f->ns, ino, off, len, &in));
+	CHECK_OK(fio_write(&f->x, ino, &w, &written, NULL));
+	CHECK_U64_EQ(written, len);
 }
 
 /* A read as the FSAL's read2 does it. *served (may be NULL): the bypass served it. */
@@ -172,7 +171,8 @@ static int fsal_read(struct fx *f, uint64_t ino, const void *owner, uint64_t off
 	struct iovec iov[2] = { { buf, len / 3 }, { buf + len / 3, len - len / 3 } };
 	uint64_t end;
 	size_t got = 0;
-	int fd, rc;
+	bool eof;
+	int rc;
 
 	if (served)
 		*served = false;
@@ -192,19 +192,11 @@ static int fsal_read(struct fx *f, uint64_t ino, const void *owner, uint64_t off
 		CHECK(rr.eof == (end == in.size));
 		return 0;
 	}
-	rc = data_file_open_locked(f->dt, ino, DATA_CREATE, false, &fd);
-	if (rc)
-		return rc;
-	if (in.data != META_D_FULL)
-		rc = hydrate_range(&f->x, ino, fd, off, end - off, &in, NULL);
-	if (rc == 0)
-		rc = data_file_read(fd, buf, (size_t)(end - off), off, &got);
-	if (rc == 0 && got < end - off)
-		memset(buf + got, 0, (size_t)(end - off - got));
-	if (rc == 0)
-		readahead_count_tier(f->ra, end - off);
-	data_file_unlock(fd);
-	data_file_close(f->dt, fd);
+	rc = fio_read(&f->x, ino, off, iov, 2, &got, &eof);
+	if (rc == 0) {
+		CHECK_U64_EQ(got, end - off);
+		readahead_count_tier(f->ra, got);
+	}
 	return rc;
 }
 

@@ -1,0 +1,293 @@
+/*
+ * fio.c — see fio.h.
+ *
+ * Why the record is read after the lock, never before: whatever changes a file's data
+ * behind a client's back (a fetch from S3, an eviction, a commit marking it clean) does
+ * so under the exclusive lock, so once we hold the shared lock the record we read stays
+ * true for the bytes until we let go. A record read before the lock could describe a
+ * file that was evicted (and would be recreated empty) in between.
+ *
+ * An import may take a new S3 version of a clean file without the data lock (it changes
+ * only the record, in one transaction). That is why a write or resize decides from the
+ * record ns_write_begin returns — the transaction that makes the file dirty, after which
+ * imports no longer touch its data — and not from the one it read first.
+ *
+ * Why a retry loop in reads: an eviction can win between a fetch and our read; rare, so a
+ * handful of rounds is plenty, after which the client is asked to retry.
+ */
+#include "fio.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data.h"
+#include "err.h"
+#include "hydrate.h"
+#include "log.h"
+#include "rangeset.h"
+#include "tp.h"
+
+#define FIO_TRIES 8
+#define FIO_STRIPES 64
+
+/* Per-inode writer lock of this process (writes and resizes of one inode one at a time:
+ * a write past the end first drops stale bytes beyond the old end, which must not race
+ * another write there). Striped by inode: two inodes may share a stripe, never one inode
+ * two. Taken before the data lock. */
+static pthread_mutex_t fio_stripes[FIO_STRIPES] = {
+	[0 ... FIO_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER
+};
+
+static pthread_mutex_t *fio_stripe(uint64_t ino)
+{
+	return &fio_stripes[(ino * 0x9E3779B97F4A7C15ULL) >> 58];
+}
+
+/* Bytes of the data file beyond the logical size belong to no one (an older, longer
+ * version, or a shrink whose truncate a crash cut short): drop them before the size
+ * grows over them. Shared data lock and the stripe held. */
+static int fio_clear_tail(int fd, uint64_t logical_size)
+{
+	uint64_t cur;
+	int rc = data_file_size(fd, &cur);
+
+	if (rc == 0 && cur > logical_size)
+		rc = data_file_truncate(fd, logical_size);
+	return rc;
+}
+
+/* Does a change of in's bytes need ns_write_begin first? (Not for s3files' own files,
+ * nor when a change was announced since the last commit snapshot.) */
+static bool fio_must_announce(const struct meta_inode *in)
+{
+	if (in->flags & META_F_RESERVED)
+		return false;
+	return in->sync == META_S_CLEAN || !(in->flags & META_F_CHANGING);
+}
+
+static size_t fio_iov_len(const struct iovec *iov, int n)
+{
+	size_t t = 0;
+
+	for (int i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* Zero [a, b) of the read that starts at off, spread over iov. */
+static void fio_iov_zero(const struct iovec *iov, int n, uint64_t off, uint64_t a, uint64_t b)
+{
+	uint64_t pos = off;
+
+	for (int i = 0; i < n && pos < b; i++) {
+		uint64_t s = pos, e = pos + iov[i].iov_len;
+		uint64_t za = a > s ? a : s, zb = b < e ? b : e;
+
+		if (za < zb)
+			memset((char *)iov[i].iov_base + (za - s), 0, (size_t)(zb - za));
+		pos = e;
+	}
+}
+
+int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, size_t *written,
+	      struct meta_inode *out)
+{
+	size_t want = fio_iov_len(w->iov, w->iovcnt), total = 0;
+	struct meta_inode in;
+	int fd = -1, rc;
+
+	*written = 0;
+	if (w->off > INT64_MAX || want > INT64_MAX - w->off)
+		return EFBIG;
+	pthread_mutex_lock(fio_stripe(ino));
+	rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+	if (rc == 0) {
+		rc = ns_getattr(x->ns, ino, &in);
+		if (rc == ENOENT)
+			rc = ESTALE;
+		if (rc == 0 && in.type != META_T_REG)
+			rc = EINVAL;
+		TP("fio.write.locked");
+		/* Announced before the first byte changes (crash safety; ns_write_begin). */
+		if (rc == 0 && fio_must_announce(&in))
+			rc = ns_write_begin(x->ns, ino, &in);
+		if (rc == 0 && w->off > in.size)
+			rc = fio_clear_tail(fd, in.size);
+		for (int i = 0; rc == 0 && i < w->iovcnt; i++) {
+			rc = data_file_write(fd, w->iov[i].iov_base, w->iov[i].iov_len, w->off + total);
+			total += w->iov[i].iov_len;
+		}
+		TP("fio.write.written");
+		if (rc == 0 && w->stable)
+			rc = data_file_durable(x->data, ino, fd);
+		if (rc == 0)
+			rc = ns_write_record(x->ns, ino, w->off, want, w->clear_mode, out);
+		if (rc == 0 && w->stable)
+			rc = meta_sync(x->meta);
+		data_file_unlock(fd);
+		data_file_close(x->data, fd);
+	}
+	pthread_mutex_unlock(fio_stripe(ino));
+	if (rc == 0)
+		*written = want;
+	return rc;
+}
+
+int fio_read(struct export_ctx *x, uint64_t ino, uint64_t off, const struct iovec *iov,
+	     int iovcnt, size_t *got, bool *eof)
+{
+	struct rangeset have = RANGESET_INIT, miss = RANGESET_INIT;
+	size_t want = fio_iov_len(iov, iovcnt);
+	bool holes = false;	/* missing bytes without an S3 source read as zeros */
+	int rc = EAGAIN;
+
+	*got = 0;
+	*eof = false;
+	for (int tries = 0; tries < FIO_TRIES && rc == EAGAIN; tries++) {
+		struct meta_inode in;
+		uint64_t end, pos;
+		int fd = -1;
+
+		rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+		if (rc)
+			break;
+		TP("fio.read.locked");
+		rc = ns_data_present(x->ns, ino, &have, &in);
+		if (rc == ENOENT)
+			rc = ESTALE;
+		if (rc == 0 && in.type != META_T_REG)
+			rc = EINVAL;
+		if (rc)
+			goto unlock;
+		if (off >= in.size || want == 0) {
+			*eof = off >= in.size;
+			goto unlock;
+		}
+		end = off + want > in.size ? in.size : off + want;
+		rc = rangeset_missing(&have, off, end, &miss);
+		if (rc)
+			goto unlock;
+		if (in.data == META_D_FULL)
+			rangeset_clear(&miss);
+		if (miss.n && !holes) {
+			/* Fetch without the lock (hydrate takes it exclusive), then look again. */
+			data_file_unlock(fd);
+			data_file_close(x->data, fd);
+			rc = hydrate_range(x, ino, off, end - off, NULL);
+			if (rc == ENODATA)
+				holes = true;
+			if (rc == 0 || rc == ENODATA)
+				rc = EAGAIN;
+			continue;
+		}
+		pos = off;
+		for (int i = 0; i < iovcnt && pos < end; i++) {
+			size_t n = iov[i].iov_len, r = 0;
+
+			if (n > end - pos)
+				n = (size_t)(end - pos);
+			rc = data_file_read(fd, iov[i].iov_base, n, pos, &r);
+			if (rc)
+				goto unlock;
+			/* Past the local file's end (an extension never written out): zeros. */
+			if (r < n)
+				memset((char *)iov[i].iov_base + r, 0, n - r);
+			pos += n;
+		}
+		for (size_t k = 0; k < miss.n; k++)	/* holes only: no source, zeros */
+			fio_iov_zero(iov, iovcnt, off, miss.r[k].start, miss.r[k].end);
+		*got = (size_t)(end - off);
+		*eof = end >= in.size;
+		/* A use, for eviction by age; at most one atime update per hour and file. */
+		(void)data_file_touch(fd, meta_now_ns(), 3600LL * 1000000000LL);
+unlock:
+		data_file_unlock(fd);
+		data_file_close(x->data, fd);
+	}
+	rangeset_free(&have);
+	rangeset_free(&miss);
+	return rc;
+}
+
+int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct ns_setattr *rest,
+	       struct meta_inode *out)
+{
+	struct ns_setattr sa = rest ? *rest : (struct ns_setattr){ 0 };
+	struct meta_inode in;
+	int fd = -1, rc;
+
+	if (size > INT64_MAX)
+		return EFBIG;
+	sa.mask |= NS_SET_SIZE;
+	sa.size = size;
+	pthread_mutex_lock(fio_stripe(ino));
+	rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+	if (rc == 0) {
+		rc = ns_getattr(x->ns, ino, &in);
+		if (rc == ENOENT)
+			rc = ESTALE;
+		if (rc == 0 && in.type != META_T_REG)
+			rc = in.type == META_T_DIR ? EISDIR : EINVAL;
+		TP("fio.resize.locked");
+		if (rc == 0 && fio_must_announce(&in))
+			rc = ns_write_begin(x->ns, ino, &in);
+		if (rc == 0 && size < in.size) {
+			/* Record first: a crash before the truncate leaves bytes beyond the end,
+			 * which belong to no one (fio_clear_tail drops them); the other order
+			 * would leave the old size reading as zeros. */
+			rc = ns_setattr(x->ns, ino, &sa, out);
+			TP("fio.resize.recorded");
+			if (rc == 0)
+				rc = fio_clear_tail(fd, size);
+		} else if (rc == 0) {
+			/* Growing: the bytes the record is about to call zeros must be zeros. */
+			rc = fio_clear_tail(fd, in.size);
+			if (rc == 0)
+				rc = ns_setattr(x->ns, ino, &sa, out);
+		}
+		if (rc == 0)
+			rc = meta_sync(x->meta);
+		data_file_unlock(fd);
+		data_file_close(x->data, fd);
+	}
+	pthread_mutex_unlock(fio_stripe(ino));
+	return rc;
+}
+
+int fio_commit(struct export_ctx *x, uint64_t ino)
+{
+	int fd = -1, rc;
+
+	/* No lock: whatever writes returned before the COMMIT are in the file and the store
+	 * (both in the page cache); this makes them durable. */
+	rc = data_file_open(x->data, ino, 0, &fd);
+	if (rc == 0) {
+		rc = data_file_durable(x->data, ino, fd);
+		data_file_close(x->data, fd);
+	} else if (rc == ENOENT) {
+		rc = 0;		/* no data file: nothing written (or all of it zeros) */
+	}
+	if (rc == 0)
+		rc = meta_sync(x->meta);
+	return rc;
+}
+
+int fio_settle(struct export_ctx *x, uint64_t ino)
+{
+	struct meta_inode in;
+	uint64_t cur;
+	int fd = -1, rc;
+
+	rc = data_file_open_locked(x->data, ino, DATA_CREATE, true, &fd);
+	if (rc)
+		return rc;
+	rc = ns_getattr(x->ns, ino, &in);
+	if (rc == 0 && in.type == META_T_REG && in.data == META_D_FULL &&
+	    (rc = data_file_size(fd, &cur)) == 0 && cur < in.size)
+		rc = data_file_truncate(fd, in.size);
+	data_file_unlock(fd);
+	data_file_close(x->data, fd);
+	return rc;
+}

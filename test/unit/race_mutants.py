@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""race_mutants.py — each fix of the data-tier ownership protocol, reverted one at a time
+in a scratch copy of the tree, must make its race case in test_race fail.
+
+For every mutant: copy core/, test/unit/ and the Makefile to a scratch directory (with
+the sanitizer build's objects, times kept, so only the mutated file is compiled again),
+replace one exact piece of text (which must occur exactly once: a mutant that no longer
+applies is a failure, to be updated with the code), build test_race, run it against the
+shared RGW ($RGW_TEST_DIR) and expect a FAIL line for the case the fix protects.
+
+Prints "PASS race_mutants/<name>" when the mutant is killed, "FAIL ..." otherwise.
+Usage: race_mutants.py            (from the project root; BUILD as test/run.sh sets it)
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+
+# name, file, original text, reverted text, the case that must fail. A mutant may list
+# several (original, reverted) pairs in one file, as a tuple of pairs.
+MUTANTS = [
+    ("install_without_recheck", "core/hydrate.c",
+     (("\tif (in.data == META_D_FULL)\n\t\tgoto out;\n\t/* still = fetched",
+       "\t/* still = fetched"),
+      ("rc = rangeset_missing(&have, lo, hi, &part);",
+       "rc = rangeset_missing(&part, lo, hi, &part);")),
+     None,
+     "test_prefetch_vs_write"),
+    ("install_over_present_ranges", "core/hydrate.c",
+     "rc = rangeset_missing(&have, lo, hi, &part);",
+     "rc = rangeset_missing(&part, lo, hi, &part);",
+     "test_hydrate_vs_write"),
+    ("read_record_before_lock", "core/fio.c",
+     "\t\trc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);\n"
+     "\t\tif (rc)\n\t\t\tbreak;\n\t\tTP(\"fio.read.locked\");\n"
+     "\t\trc = ns_data_present(x->ns, ino, &have, &in);\n",
+     "\t\trc = ns_data_present(x->ns, ino, &have, &in);\n"
+     "\t\tif (rc == 0)\n"
+     "\t\t\trc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);\n"
+     "\t\tif (rc)\n\t\t\tbreak;\n\t\tTP(\"fio.read.locked\");\n",
+     "test_read_vs_evict"),
+    ("write_decides_from_old_record", "core/fio.c",
+     (("\t\tif (rc == 0 && fio_must_announce(&in))\n"
+       "\t\t\trc = ns_write_begin(x->ns, ino, &in);\n"
+       "\t\tif (rc == 0 && w->off > in.size)",
+       "\t\tif (rc == 0 && fio_must_announce(&in)) {\n"
+       "\t\t\tstruct meta_inode old;\n\n"
+       "\t\t\trc = ns_write_begin(x->ns, ino, &old);\n\t\t}\n"
+       "\t\tif (rc == 0 && w->off > in.size)"),),
+     None,
+     "test_write_vs_import"),
+    ("resize_decides_from_old_record", "core/fio.c",
+     (("\t\tTP(\"fio.resize.locked\");\n"
+       "\t\tif (rc == 0 && fio_must_announce(&in))\n"
+       "\t\t\trc = ns_write_begin(x->ns, ino, &in);",
+       "\t\tTP(\"fio.resize.locked\");\n"
+       "\t\tif (rc == 0 && fio_must_announce(&in)) {\n"
+       "\t\t\tstruct meta_inode old;\n\n"
+       "\t\t\trc = ns_write_begin(x->ns, ino, &old);\n\t\t}"),),
+     None,
+     "test_resize_vs_import"),
+    ("announce_only_clean", "core/fio.c",
+     "\treturn in->sync == META_S_CLEAN || !(in->flags & META_F_CHANGING);",
+     "\treturn in->sync == META_S_CLEAN;",
+     "test_announce_before_bytes"),
+    ("stable_write_without_store_sync", "core/fio.c",
+     "\t\tif (rc == 0 && w->stable)\n\t\t\trc = meta_sync(x->meta);\n",
+     "",
+     "test_stable_syncs_store"),
+    ("read_skips_fetch_after_evict", "core/fio.c",
+     "\t\tif (in.data == META_D_FULL)\n\t\t\trangeset_clear(&miss);\n",
+     "\t\tif (in.data == META_D_FULL || in.data == META_D_NONE)\n\t\t\trangeset_clear(&miss);\n",
+     "test_install_vs_evict"),
+]
+
+
+def run(cmd, cwd, env=None, timeout=900):
+    return subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def main():
+    only = set(sys.argv[1:])
+    failed = 0
+    if not os.environ.get("RGW_TEST_DIR"):
+        print("FAIL race_mutants/setup: RGW_TEST_DIR is not set (test/run.sh sets it)")
+        return 1
+    for name, path, orig, mutated, case in MUTANTS:
+        if only and name not in only:
+            continue
+        tmp = tempfile.mkdtemp(prefix="s3f-mutant-")
+        try:
+            for d in ("core", "test/unit", "test/fuzz"):
+                shutil.copytree(os.path.join(ROOT, d), os.path.join(tmp, d), symlinks=True)
+            shutil.copy2(os.path.join(ROOT, "Makefile"), tmp)
+            # the sanitizer objects of core, so that only the mutated file is rebuilt
+            src_obj = os.path.join(BUILD, "asan", "obj")
+            if os.path.isdir(src_obj):
+                shutil.copytree(src_obj, os.path.join(tmp, "build", "asan", "obj"))
+            f = os.path.join(tmp, path)
+            text = open(f).read()
+            pairs = orig if mutated is None else ((orig, mutated),)
+            bad = [t.count(o) for t in [text] for o, _ in pairs if text.count(o) != 1]
+            if bad:
+                print(f"FAIL race_mutants/{name}: an original text occurs {bad[0]} times in "
+                      f"{path} (update the mutant with the code)")
+                failed += 1
+                continue
+            for o, m in pairs:
+                text = text.replace(o, m)
+            open(f, "w").write(text)
+            b = run(["make", "-j2", "BUILD=" + os.path.join(tmp, "build"),
+                     os.path.join(tmp, "build", "asan", "test", "test_race")], tmp)
+            if b.returncode != 0:
+                print(f"FAIL race_mutants/{name}: the mutant does not build")
+                print("\n".join("# " + l for l in b.stdout.splitlines()[-15:]))
+                failed += 1
+                continue
+            env = dict(os.environ)
+            env["S3F_TEST_TMP"] = os.path.join(tmp, "t")
+            try:
+                r = run([os.path.join(tmp, "build", "asan", "test", "test_race")], tmp,
+                        env=env, timeout=240)
+            except subprocess.TimeoutExpired as e:
+                out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+                print(f"FAIL race_mutants/{name}: test_race hung with the fix reverted")
+                print("\n".join("# " + l for l in out.splitlines()[-10:]))
+                failed += 1
+                continue
+            if re.search(r"^FAIL test_race/%s\b" % re.escape(case), r.stdout, re.M):
+                print(f"PASS race_mutants/{name}: {case} fails without the fix")
+            else:
+                print(f"FAIL race_mutants/{name}: {case} still passes with the fix reverted")
+                print("\n".join("# " + l for l in r.stdout.splitlines()[-10:]))
+                failed += 1
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
