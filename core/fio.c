@@ -47,14 +47,20 @@ static pthread_mutex_t *fio_stripe(uint64_t ino)
 
 /* Bytes of the data file beyond the logical size belong to no one (an older, longer
  * version, or a shrink whose truncate a crash cut short): drop them before the size
- * grows over them. Shared data lock and the stripe held. */
-static int fio_clear_tail(int fd, uint64_t logical_size)
+ * grows over them. The truncate is made durable at once: a later record saying "zeros
+ * here" may reach the disk (any meta_sync of any operation) before this file is synced
+ * again, and a power cut would then show the dropped bytes as the file's. Shared data
+ * lock and the stripe held. */
+static int fio_clear_tail(struct export_ctx *x, uint64_t ino, int fd, uint64_t logical_size)
 {
 	uint64_t cur;
 	int rc = data_file_size(fd, &cur);
 
-	if (rc == 0 && cur > logical_size)
+	if (rc == 0 && cur > logical_size) {
 		rc = data_file_truncate(fd, logical_size);
+		if (rc == 0)
+			rc = data_file_durable(x->data, ino, fd);
+	}
 	return rc;
 }
 
@@ -114,7 +120,7 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 		if (rc == 0 && fio_must_announce(&in))
 			rc = ns_write_begin(x->ns, ino, &in);
 		if (rc == 0 && w->off > in.size)
-			rc = fio_clear_tail(fd, in.size);
+			rc = fio_clear_tail(x, ino, fd, in.size);
 		for (int i = 0; rc == 0 && i < w->iovcnt; i++) {
 			rc = data_file_write(fd, w->iov[i].iov_base, w->iov[i].iov_len, w->off + total);
 			total += w->iov[i].iov_len;
@@ -240,10 +246,10 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 			rc = ns_setattr(x->ns, ino, &sa, out);
 			TP("fio.resize.recorded");
 			if (rc == 0)
-				rc = fio_clear_tail(fd, size);
+				rc = fio_clear_tail(x, ino, fd, size);
 		} else if (rc == 0) {
 			/* Growing: the bytes the record is about to call zeros must be zeros. */
-			rc = fio_clear_tail(fd, in.size);
+			rc = fio_clear_tail(x, ino, fd, in.size);
 			if (rc == 0)
 				rc = ns_setattr(x->ns, ino, &sa, out);
 		}

@@ -1370,6 +1370,38 @@ int meta_delete_del(struct meta_txn *t, const char *key, size_t len)
 	return meta_rc(mdb_del(t->txn, DBI(t, DB_DELETES), &k, NULL));
 }
 
+int meta_delete_any_under(struct meta_txn *t, const char *prefix, size_t len, bool *any)
+{
+	/* Stored keys keep their first META_HASHKEY_HEAD bytes as they are (long ones are
+	 * hashed after that), so a range scan from the prefix's head finds every candidate;
+	 * each is confirmed on its full key, which the value holds. */
+	size_t head = len < META_HASHKEY_HEAD ? len : META_HASHKEY_HEAD;
+	MDB_cursor *cur;
+	MDB_val k = { head, (void *)prefix }, v;
+	int rc;
+
+	*any = false;
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_DELETES), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, head ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_delete d;
+
+		if (k.mv_size < head || memcmp(k.mv_data, prefix, head) != 0)
+			break;
+		rc = meta_delete_decode(&v, &d);
+		if (rc)
+			break;
+		if (d.key_len >= len && memcmp(d.key, prefix, len) == 0) {
+			*any = true;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int meta_delete_iter(struct meta_txn *t, meta_delete_fn fn, void *arg)
 {
 	MDB_cursor *cur;

@@ -225,6 +225,8 @@ int meta_delete_get(struct meta_txn *txn, const char *key, size_t len, struct me
 int meta_delete_del(struct meta_txn *txn, const char *key, size_t len);
 typedef int (*meta_delete_fn)(void *arg, const struct meta_delete *d);
 int meta_delete_iter(struct meta_txn *txn, meta_delete_fn fn, void *arg);
+/* *any: some pending delete's key starts with prefix. */
+int meta_delete_any_under(struct meta_txn *txn, const char *prefix, size_t len, bool *any);
 
 /* ---- present ranges of partially local files ---- */
 int meta_extents_get(struct meta_txn *txn, uint64_t ino, struct rangeset *out); /* empty if none */

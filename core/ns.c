@@ -1306,6 +1306,20 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 		uint32_t gen;
 		bool delete_lost = false;
 
+		if (e->is_dir) {
+			bool pending;
+
+			/* A directory the file side removed (rmdir, or renamed away) whose
+			 * objects still wait for their deletes: the listing shows its prefix
+			 * until the delete pass is done; it stays removed. If other objects
+			 * remain there after that, the next listing shows it again. */
+			if ((rc = meta_delete_any_under(t, key, keylen, &pending)))
+				return rc;
+			if (pending) {
+				*res = NS_IMP_PENDING_DELETE;
+				return 0;
+			}
+		}
 		if (!e->is_dir) {
 			bool taken;
 

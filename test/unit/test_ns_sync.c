@@ -197,6 +197,49 @@ static void test_pending_and_files(void)
 }
 
 /* Which inodes may lose their local data, and what that records. */
+/* A directory imported from S3 and removed through the mount (its file unlinked, then
+ * rmdir) stays removed while its objects wait for the delete pass, although every
+ * listing of its parent still shows its prefix; once the deletes are done, a listing that
+ * still shows the prefix (another client's object there) brings it back. */
+static bool seen_all(void *arg, const char *name, size_t len)
+{
+	(void)arg;
+	(void)name;
+	(void)len;
+	return true;
+}
+
+static void test_removed_dir_stays_removed(void)
+{
+	struct fx f;
+	struct meta_inode in, victim;
+	struct ns_import_entry d = { .name = "d", .len = 1, .is_dir = true };
+	struct ns_import_entry e = { .name = "f", .len = 1, .size = 3, .mtime_s = 1,
+				     .etag = "0123456789abcdef0123456789abcdef" };
+	enum ns_import_result r;
+	uint64_t dir, file;
+	char key[64];
+
+	fx_open(&f);
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_INT_EQ(r, NS_IMP_NEW);
+	CHECK_OK(ns_import_apply(f.ns, dir, &e, 1, meta_now_ns(), &r, &file));
+	CHECK_OK(ns_import_finish(f.ns, dir, meta_now_ns(), seen_all, NULL, NULL, NULL, NULL));
+	CHECK_OK(ns_remove(f.ns, dir, "f", 1, false, &victim, NULL));
+	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "d", 1, true, &victim, NULL));
+	/* The parent's next listing still has "d/" (the object "pfx/d/f" is still there). */
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_INT_EQ(r, NS_IMP_PENDING_DELETE);
+	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
+	/* The delete is carried out; another client's object keeps the prefix alive. */
+	snprintf(key, sizeof key, "pfx/d/f");
+	CHECK_OK(ns_delete_done(f.ns, key, strlen(key)));
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_INT_EQ(r, NS_IMP_NEW);
+	CHECK_OK(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in));
+	fx_close(&f);
+}
+
 static void test_data_evicting(void)
 {
 	struct fx f;
@@ -453,6 +496,7 @@ static void test_commit_on_close(void)
 int main(void)
 {
 	CHECK_RUN(test_pending_and_files);
+	CHECK_RUN(test_removed_dir_stays_removed);
 	CHECK_RUN(test_data_evicting);
 	CHECK_RUN(test_commit_on_close);
 	return check_done();
