@@ -35,13 +35,13 @@ static int hydrate_fetch(struct export_ctx *x, const char *key, const char *etag
 		}
 		if (rc) {
 			if (rc != S3F_E_S3_PRECOND && rc != ENOENT)
-				LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) failed: %s", key,
+				LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) failed: %s", LOG_ESCS(key),
 					 (unsigned long long)roff, (unsigned long long)rlen,
 					 s3f_strerror(rc));
 			return rc;
 		}
 		if (got != rlen) {
-			LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) returned %llu bytes", key,
+			LOG_WARN(LOG_C_DATA, "fetch of '%s' [%llu, +%llu) returned %llu bytes", LOG_ESCS(key),
 				 (unsigned long long)roff, (unsigned long long)rlen,
 				 (unsigned long long)got);
 			return S3F_E_S3_PROTO;

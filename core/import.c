@@ -212,9 +212,9 @@ static int import_report_bad(struct export_ctx *x, struct import_bad *bad, size_
 		rc = journal_append(x->journal, JOURNAL_BAD_KEY, f, 3, NULL);
 		if (rc)
 			LOG_WARN(LOG_C_SYNC, "journal append failed: %s", s3f_strerror(rc));
-		LOG_WARN(LOG_C_SYNC, "export %u: key '%.*s' has no POSIX path (%s); not shown",
-			 x->cfg->export_id, (int)(bad[i].len > 200 ? 200 : bad[i].len),
-			 bad[i].key, keymap_bad_name(bad[i].why));
+		LOG_WARN(LOG_C_SYNC, "export %u: key '%s' has no POSIX path (%s); not shown",
+			 x->cfg->export_id, LOG_ESC(bad[i].key, bad[i].len > 200 ? 200 : bad[i].len),
+			 keymap_bad_name(bad[i].why));
 		st->bad_keys++;
 	}
 	return 0;
@@ -243,7 +243,7 @@ static void import_delete_lost(struct export_ctx *x, const char *key)
 	(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 2, NULL);
 	(void)ns_conflicts_add(x->ns, 1);
 	LOG_WARN(LOG_C_CORE, "'%s' changed in S3 after it was removed through the mount; S3 "
-		 "wins, it is shown again", key);
+		 "wins, it is shown again", LOG_ESCS(key));
 }
 
 /*
@@ -450,7 +450,7 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 	rc = ns_prefetch_add(x->ns, ip->pf, nf);
 	if (rc)
 		LOG_WARN(LOG_C_CORE, "export %u: queueing %zu small files of '%s' for their data: "
-			 "%s (they are fetched when read)", x->cfg->export_id, nf, prefix,
+			 "%s (they are fetched when read)", x->cfg->export_id, nf, LOG_ESCS(prefix),
 			 s3f_strerror(rc));
 	/* A file replaced by a directory of the same name ("x" and "x/...") is reported with
 	 * the file's key: the directory's prefix + name. */
@@ -587,7 +587,7 @@ static void import_warn_large(struct export_ctx *x, uint64_t dir, const char *pr
 		(void)journal_append(x->journal, JOURNAL_IMPORT_WARN, f, 4, NULL);
 		LOG_WARN(LOG_C_CORE, "export %u: the listing of '%s' holds %llu objects, more than "
 			 "Import_Warn_Objects (%u): every poll lists them all again",
-			 x->cfg->export_id, prefix, (unsigned long long)listed,
+			 x->cfg->export_id, LOG_ESCS(prefix), (unsigned long long)listed,
 			 x->cfg->import_warn_objects);
 	}
 	if (meta_stats_get(x->meta, &ms) == 0 && ms.inodes > x->cfg->import_warn_objects &&
@@ -669,7 +669,7 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 			start = cc.cur->start_ns;
 			listed = cc.cur->listed;
 			LOG_INFO(LOG_C_CORE, "export %u: resuming the first listing of '%s' after "
-				 "%llu objects", x->cfg->export_id, pc.prefix,
+				 "%llu objects", x->cfg->export_id, LOG_ESCS(pc.prefix),
 				 (unsigned long long)listed);
 		}
 	}
@@ -688,7 +688,7 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 		token = NULL;
 		if (rc) {
 			LOG_WARN(LOG_C_SYNC, "export %u: LIST '%s' failed: %s", x->cfg->export_id,
-				 pc.prefix, s3f_strerror(rc));
+				 LOG_ESCS(pc.prefix), s3f_strerror(rc));
 			goto out;
 		}
 		st->pages++;
@@ -708,7 +708,7 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 			memcpy(cc.cur->key, last, cc.cur->key_len);
 			cc.del = false;
 			if (meta_write(x->meta, import_cursor_put_txn, &cc) != 0)
-				LOG_DEBUG(LOG_C_CORE, "import cursor of '%s' not saved", pc.prefix);
+				LOG_DEBUG(LOG_C_CORE, "import cursor of '%s' not saved", LOG_ESCS(pc.prefix));
 		}
 		bool more = pg.truncated;
 
@@ -854,7 +854,7 @@ int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t l
 	rc = ns_import_apply(x->ns, dir, &e, 1, start, &res, &ino);
 	if (rc == 0 && res == NS_IMP_NEW)
 		LOG_DEBUG(LOG_C_CORE, "export %u: '%s%s' found without listing its directory",
-			  x->cfg->export_id, key, is_dir ? "/" : "");
+			  x->cfg->export_id, LOG_ESCS(key), is_dir ? "/" : "");
 	if (rc == 0 && !is_dir && (res == NS_IMP_NEW || res == NS_IMP_CHANGED) &&
 	    e.size > 0 && e.size < x->cfg->hydrate_threshold)
 		(void)ns_prefetch_add(x->ns, &ino, 1);	/* its data, in the background */

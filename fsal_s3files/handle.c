@@ -570,7 +570,7 @@ static fsal_status_t s3f_rename(struct fsal_obj_handle *obj, struct fsal_obj_han
 		(void)data_file_remove(x->data, res->victim.ino);
 	if (rc == 0 && res->job)
 		LOG_INFO(LOG_C_FSAL, "directory %llu renamed to '%s': its objects move in S3 "
-			 "(job %llu)", (unsigned long long)res->moved.ino, new_name,
+			 "(job %llu)", (unsigned long long)res->moved.ino, LOG_ESCS(new_name),
 			 (unsigned long long)res->job);
 	gsh_free(res);
 	return s3f_status(rc);
