@@ -10,6 +10,10 @@
  *   s3f_nfs rename URL NEWPATH  rename URL's entry to NEWPATH, relative to URL's directory
  *                               (libnfs mounts that directory): /sub/new.txt
  *   s3f_nfs stat URL            print "MODE UID GID SIZE FILEID" (mode in octal, with type)
+ *   s3f_nfs overwrite URL FILE  open the existing file O_WRONLY|O_TRUNC (no O_CREAT: libnfs's
+ *                               v4 create is GUARDED and fails on an existing name), write
+ *                               FILE's bytes (at most 1 MiB, in 3,000-byte WRITEs: libnfs's
+ *                               v4 WRITE fails above ~4 KiB), close
  *   s3f_nfs both URL_A URL_B    one existing file through two clients at once (e.g. an
  *                               NFSv4.0 and an NFSv3 URL): open it in both, write through
  *                               A and read through B, then write through B and read
@@ -139,6 +143,35 @@ out:
 	return rc;
 }
 
+static int overwrite(struct tgt *t, const char *path)
+{
+	static char buf[1 << 20];
+	struct nfsfh *fh = NULL;
+	size_t len, off = 0;
+	FILE *f = fopen(path, "rb");
+	int rc;
+
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	len = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	rc = nfs_open(t->nfs, t->url->file, O_WRONLY | O_TRUNC, &fh);
+	while (rc == 0 && off < len) {
+		size_t n = len - off > 3000 ? 3000 : len - off;
+		int w = nfs_pwrite(t->nfs, fh, off, n, buf + off);
+
+		if (w <= 0)
+			rc = -1;
+		else
+			off += (size_t)w;
+	}
+	if (fh && nfs_close(t->nfs, fh) != 0)
+		rc = -1;
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct tgt t = { 0 };
@@ -149,7 +182,8 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return usage();
 	op = argv[1];
-	if (strcmp(op, "rename") == 0 || strcmp(op, "chmod") == 0 || strcmp(op, "both") == 0) {
+	if (strcmp(op, "rename") == 0 || strcmp(op, "chmod") == 0 || strcmp(op, "both") == 0 ||
+	    strcmp(op, "overwrite") == 0) {
 		if (argc != 4)
 			return usage();
 	} else if (argc != 3 || (strcmp(op, "rm") != 0 && strcmp(op, "rmdir") != 0 &&
@@ -170,6 +204,8 @@ int main(int argc, char **argv)
 		rc = nfs_rename(t.nfs, t.url->file, argv[3]);
 	} else if (strcmp(op, "chmod") == 0) {
 		rc = nfs_chmod(t.nfs, t.url->file, (int)strtol(argv[3], NULL, 8));
+	} else if (strcmp(op, "overwrite") == 0) {
+		rc = overwrite(&t, argv[3]);
 	} else {
 		rc = nfs_stat64(t.nfs, t.url->file, &st);
 		if (rc == 0)
