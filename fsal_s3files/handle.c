@@ -777,7 +777,8 @@ static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *stat
 		*new_obj = NULL;
 		return st;
 	}
-	*caller_perm_check = !created;
+	if (caller_perm_check)
+		*caller_perm_check = !created;
 
 	if (!my_fd)
 		my_fd = &h->fd;
@@ -816,11 +817,17 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 				 fsal_openflags_t openflags)
 {
 	struct s3f_handle *h = s3f_h(obj);
-	struct s3f_state_fd *sfd = s3f_state_fd(state);
-	struct fsal_fd *my_fd = &sfd->fd;
-	fsal_openflags_t old = sfd->share;
+	struct s3f_state_fd *sfd;
+	struct fsal_fd *my_fd;
+	fsal_openflags_t old;
 	fsal_status_t status;
 	bool last_writer;
+
+	if (!state)	/* ganesha reopens only open states; refuse rather than crash */
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	sfd = s3f_state_fd(state);
+	my_fd = &sfd->fd;
+	old = sfd->share;
 
 	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
 	status = check_share_conflict(&h->share, openflags, false);
@@ -845,10 +852,15 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *state)
 {
 	struct s3f_handle *h = s3f_h(obj);
-	struct s3f_state_fd *sfd = s3f_state_fd(state);
-	struct fsal_fd *my_fd = &sfd->fd;
+	struct s3f_state_fd *sfd;
+	struct fsal_fd *my_fd;
 	fsal_status_t status;
 	bool last_writer = false;
+
+	if (!state)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	sfd = s3f_state_fd(state);
+	my_fd = &sfd->fd;
 
 	PTHREAD_RWLOCK_wrlock(&obj->obj_lock);
 	if (state->state_type == STATE_TYPE_SHARE || state->state_type == STATE_TYPE_NLM_SHARE ||
