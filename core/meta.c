@@ -39,8 +39,10 @@
 
 /* Schema 3 added the moves and dirjobs tables (they start empty, which is exactly an
  * older store's state); schema 4 the s3dirs index, which an upgrade builds from the
- * inodes, and the prefetch queue (empty). Stores of schema 2 and 3 are upgraded in place. */
-#define META_SCHEMA 4
+ * inodes, and the prefetch queue (empty); schema 5 the intents table (empty: an older
+ * daemon recorded no intents). Stores of schema 2 to 4 are upgraded in place. */
+#define META_SCHEMA 5
+#define META_SCHEMA_S3DIRS 4	/* the first schema with the s3dirs index */
 #define META_SCHEMA_UPGRADABLE_MIN 2
 #define META_REC_VERSION 2
 #define META_RAWKEY_MAX 480
@@ -50,7 +52,7 @@
 enum meta_dbi_idx {
 	DB_INODES, DB_DIRENTS, DB_COOKIES, DB_KEYS, DB_DIRTY, DB_DELETES, DB_EXTENTS,
 	DB_SYMLINKS, DB_CHANGES, DB_BADKEYS, DB_INFO, DB_MOVES, DB_DIRJOBS, DB_S3DIRS, DB_PREFETCH,
-	DB_COUNT
+	DB_INTENTS, DB_COUNT
 };
 
 static const struct {
@@ -72,6 +74,7 @@ static const struct {
 	[DB_DIRJOBS] = { "dirjobs", MDB_INTEGERKEY },
 	[DB_S3DIRS] = { "s3dirs", MDB_INTEGERKEY },
 	[DB_PREFETCH] = { "prefetch", MDB_INTEGERKEY },
+	[DB_INTENTS] = { "intents", 0 },
 };
 
 struct meta_env {
@@ -504,7 +507,7 @@ static int meta_env_bootstrap(struct meta_env *me)
 		memcpy(&have, v.mv_data, sizeof have);
 		if (have >= META_SCHEMA_UPGRADABLE_MIN && have < META_SCHEMA) {
 			/* The tables opened above with MDB_CREATE, and the s3dirs index. */
-			rc = meta_s3dirs_build(me, txn);
+			rc = have < META_SCHEMA_S3DIRS ? meta_s3dirs_build(me, txn) : 0;
 			if (rc)
 				goto fail;
 			k.mv_data = (void *)"schema";
@@ -1804,6 +1807,137 @@ out:
 	return rc;
 }
 
+/* ---- upload intents: value = version, kind, flags, ino, gen, dirty_gen, size, when,
+ * token, etag, src_etag, src_key, key (varints, strings; the full key, as the LMDB key
+ * of a long one is hashed) ---- */
+
+#define META_INTENT_VERSION 1
+#define META_INTENT_MAX (96 + META_TOKEN_MAX + 2 * S3_ETAG_MAX + 2 * (S3_KEY_MAX + 2))
+
+int meta_intent_put(struct meta_txn *t, const struct meta_intent *in)
+{
+	uint8_t kb[META_BKEY_MAX];
+	uint8_t *buf;
+	struct meta_wbuf b;
+	MDB_val k, v;
+	size_t tl = strnlen(in->token, META_TOKEN_MAX);
+	int rc;
+
+	if (in->key_len > S3_KEY_MAX || in->src_len > S3_KEY_MAX)
+		return ENAMETOOLONG;
+	if (in->key_len == 0 || tl == 0 || tl == META_TOKEN_MAX)
+		return EINVAL;
+	buf = malloc(META_INTENT_MAX);
+	if (!buf)
+		return ENOMEM;
+	b = (struct meta_wbuf){ buf, 0, META_INTENT_MAX };
+	wb_u64(&b, META_INTENT_VERSION);
+	wb_u64(&b, in->kind);
+	wb_u64(&b, in->flags);
+	wb_u64(&b, in->ino);
+	wb_u64(&b, in->gen);
+	wb_u64(&b, in->dirty_gen);
+	wb_u64(&b, in->size);
+	wb_i64(&b, in->when_ns);
+	wb_str(&b, in->token, tl);
+	wb_str(&b, in->etag, strnlen(in->etag, S3_ETAG_MAX - 1));
+	wb_str(&b, in->src_etag, strnlen(in->src_etag, S3_ETAG_MAX - 1));
+	wb_str(&b, in->src_key, in->src_len);
+	wb_str(&b, in->key, in->key_len);
+	if (b.len > META_INTENT_MAX) {
+		rc = S3F_E_META_CORRUPT;
+		goto out;
+	}
+	k = (MDB_val){ meta_bkey(in->key, in->key_len, kb), kb };
+	v = (MDB_val){ b.len, buf };
+	rc = mdb_put(t->txn, DBI(t, DB_INTENTS), &k, &v, 0);
+out:
+	free(buf);
+	return rc;
+}
+
+static int meta_intent_decode(const MDB_val *v, struct meta_intent *in)
+{
+	struct meta_rbuf b = { v->mv_data, v->mv_size, 0, false };
+
+	if (rb_u64(&b) != META_INTENT_VERSION)
+		return S3F_E_META_CORRUPT;
+	in->kind = (uint8_t)rb_u64(&b);
+	in->flags = (uint8_t)rb_u64(&b);
+	in->ino = rb_u64(&b);
+	in->gen = (uint32_t)rb_u64(&b);
+	in->dirty_gen = rb_u64(&b);
+	in->size = rb_u64(&b);
+	in->when_ns = rb_i64(&b);
+	rb_str(&b, in->token, sizeof in->token);
+	rb_str(&b, in->etag, sizeof in->etag);
+	rb_str(&b, in->src_etag, sizeof in->src_etag);
+	in->src_len = rb_str(&b, in->src_key, sizeof in->src_key);
+	in->key_len = rb_str(&b, in->key, sizeof in->key);
+	if (b.bad || in->key_len == 0 || !in->token[0])
+		return S3F_E_META_CORRUPT;
+	return 0;
+}
+
+int meta_intent_get(struct meta_txn *t, const char *key, size_t len, struct meta_intent *out)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb }, v;
+	int rc;
+
+	if (len == 0 || len > S3_KEY_MAX)
+		return ENOENT;
+	rc = mdb_get(t->txn, DBI(t, DB_INTENTS), &k, &v);
+	if (rc)
+		return meta_rc(rc);
+	rc = meta_intent_decode(&v, out);
+	/* a hashed LMDB key stands for one full key only */
+	if (rc == 0 && (out->key_len != len || memcmp(out->key, key, len) != 0))
+		rc = ENOENT;
+	return rc;
+}
+
+int meta_intent_del(struct meta_txn *t, const char *key, size_t len)
+{
+	uint8_t kb[META_BKEY_MAX];
+	MDB_val k = { meta_bkey(key, len, kb), kb };
+	int rc;
+
+	if (len == 0 || len > S3_KEY_MAX)
+		return 0;
+	rc = mdb_del(t->txn, DBI(t, DB_INTENTS), &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int meta_intent_iter(struct meta_txn *t, meta_intent_fn fn, void *arg)
+{
+	struct meta_intent *in = malloc(sizeof *in);
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	if (!in)
+		return ENOMEM;
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_INTENTS), &cur);
+	if (rc)
+		goto out;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		rc = meta_intent_decode(&v, in);
+		if (rc)
+			break;
+		rc = fn(arg, in);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	free(in);
+	return rc;
+}
+
 /* ---- info ---- */
 
 int meta_info_get(struct meta_txn *t, const char *name, void *buf, size_t cap, size_t *len)
@@ -1861,4 +1995,179 @@ int meta_stats_get(struct meta_env *me, struct meta_stats *st)
 	st->inodes = st->entries[DB_INODES];
 	meta_txn_abort(t);
 	return rc;
+}
+
+/* ---- whole-table walks (core/fsck.c) ---- */
+
+static int meta_itable_db(enum meta_itable which)
+{
+	switch (which) {
+	case META_IT_INODES: return DB_INODES;
+	case META_IT_DIRTY: return DB_DIRTY;
+	case META_IT_EXTENTS: return DB_EXTENTS;
+	case META_IT_SYMLINKS: return DB_SYMLINKS;
+	case META_IT_MOVES: return DB_MOVES;
+	case META_IT_S3DIRS: return DB_S3DIRS;
+	case META_IT_PREFETCH: return DB_PREFETCH;
+	}
+	return -1;
+}
+
+int meta_itable_walk(struct meta_txn *t, enum meta_itable which, uint64_t after, meta_ino_fn fn,
+		     void *arg)
+{
+	int db = meta_itable_db(which);
+	uint64_t from = after + 1;
+	MDB_cursor *cur;
+	MDB_val k = meta_u64_val(&from), v;
+	int rc;
+
+	if (db < 0)
+		return EINVAL;
+	if (after == UINT64_MAX)
+		return 0;
+	rc = mdb_cursor_open(t->txn, DBI(t, db), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t ino;
+
+		if (k.mv_size != sizeof ino) {
+			rc = S3F_E_META_CORRUPT;
+			break;
+		}
+		memcpy(&ino, k.mv_data, sizeof ino);
+		rc = fn(arg, ino);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int meta_itable_has(struct meta_txn *t, enum meta_itable which, uint64_t ino, bool *has)
+{
+	int db = meta_itable_db(which);
+	MDB_val k = meta_u64_val(&ino), v;
+	int rc;
+
+	*has = false;
+	if (db < 0)
+		return EINVAL;
+	rc = mdb_get(t->txn, DBI(t, db), &k, &v);
+	if (rc == 0)
+		*has = true;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int meta_dirent_walk(struct meta_txn *t, uint64_t parent, const char *name, size_t len,
+		     meta_dirent_row_fn fn, void *arg)
+{
+	uint8_t kb[8 + META_NAME_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (!name)
+		len = 0;
+	if (len > META_NAME_MAX)
+		return ENAMETOOLONG;
+	k.mv_data = kb;
+	k.mv_size = meta_dkey(kb, parent, name ? name : "", len);
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_DIRENTS), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_dirent de;
+
+		if (k.mv_size < 8 || v.mv_size != DIRENT_VAL) {
+			rc = S3F_E_META_CORRUPT;
+			break;
+		}
+		memcpy(&de.ino, v.mv_data, 8);
+		memcpy(&de.cookie, (uint8_t *)v.mv_data + 8, 8);
+		de.type = ((uint8_t *)v.mv_data)[16];
+		de.name = (const char *)k.mv_data + 8;
+		de.name_len = k.mv_size - 8;
+		rc = fn(arg, meta_get_be64(k.mv_data), &de);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int meta_cookie_walk(struct meta_txn *t, uint64_t parent, uint64_t cookie,
+		     meta_dirent_row_fn fn, void *arg)
+{
+	uint8_t ckb[16];
+	MDB_cursor *cur;
+	MDB_val k = { sizeof ckb, ckb }, v;
+	int rc;
+
+	meta_be64(ckb, parent);
+	meta_be64(ckb + 8, cookie);
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_COOKIES), &cur);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_dirent de;
+
+		if (k.mv_size != 16 || v.mv_size < 9) {
+			rc = S3F_E_META_CORRUPT;
+			break;
+		}
+		de.cookie = meta_get_be64((uint8_t *)k.mv_data + 8);
+		memcpy(&de.ino, v.mv_data, 8);
+		de.type = ((uint8_t *)v.mv_data)[8];
+		de.name = (const char *)v.mv_data + 9;
+		de.name_len = v.mv_size - 9;
+		rc = fn(arg, meta_get_be64(k.mv_data), &de);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int meta_key_walk(struct meta_txn *t, const void *after, size_t after_len, meta_key_row_fn fn,
+		  void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k = { after_len, (void *)after }, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, DB_KEYS), &cur);
+	if (rc)
+		return rc;
+	rc = after && after_len ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) :
+				  mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	/* SET_RANGE lands on `after` itself when it is still there: skip it. */
+	if (rc == 0 && after && after_len && k.mv_size == after_len &&
+	    memcmp(k.mv_data, after, after_len) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct meta_key_row r = { k.mv_data, k.mv_size, 0 };
+
+		if (v.mv_size != 8) {
+			rc = S3F_E_META_CORRUPT;
+			break;
+		}
+		memcpy(&r.ino, v.mv_data, 8);
+		rc = fn(arg, &r);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+_Static_assert(META_KEY_STORED_MAX == META_BKEY_MAX, "meta.h's META_KEY_STORED_MAX");
+
+size_t meta_key_stored(const char *key, size_t len, uint8_t *out)
+{
+	return meta_bkey(key, len, out);
 }

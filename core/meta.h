@@ -26,6 +26,10 @@
  *   prefetch  ino                       -> ()                   (small files whose data the
  *                                                                daemon fetches in the
  *                                                                background)
+ *   intents   S3 key                    -> upload intent        (an upload or copy of the
+ *                                                                daemon's whose outcome is not
+ *                                                                recorded yet: ns.h, "upload
+ *                                                                intents")
  *
  * Readdir cookies: each directory hands out increasing cookies (from 3; 0-2 are NFS's);
  * an entry keeps its cookie for life, a new or renamed-in entry gets a new, larger one.
@@ -83,6 +87,10 @@ enum meta_data {
 #define META_F_CHANGING  0x0040	/* file: the file side announced a change of its bytes
 				   (ns_write_begin bumped dirty_gen) that no commit has
 				   snapshotted yet; ns_commit_prepare clears it */
+#define META_F_MTIME_S3  0x0080	/* dir: imported from a listing's common prefix, its times
+				   a placeholder (no LastModified there): the first import of
+				   its own listing sets them to the newest object's; any change
+				   made through the mount clears it */
 #define META_F_LOST      0x0010	/* file: bytes not local whose S3 source is gone (the old
 				   object of a renamed file was changed by another S3 client
 				   before it was moved): reading them fails with EIO */
@@ -292,6 +300,43 @@ int meta_dirjob_del(struct meta_txn *txn, uint64_t id);	/* ENOENT */
 typedef int (*meta_dirjob_fn)(void *arg, const struct meta_dirjob *j);
 int meta_dirjob_iter(struct meta_txn *txn, meta_dirjob_fn fn, void *arg);
 
+/* ---- upload intents: what an upload of the daemon is about to leave at an S3 key ----
+ * Written before the request that makes the object exist, deleted with the record of its
+ * outcome; one left behind is an upload whose outcome a crash (or a failed request) kept
+ * from being recorded (ns.h says what is done with it). One per key. */
+enum meta_intent_kind {
+	META_INTENT_PUT = 1,	/* a PUT (single or multipart) of file-side bytes */
+	META_INTENT_COPY = 2,	/* a CopyObject of a renamed file's object (metadata REPLACE) */
+};
+#define META_INTENT_MOVED    0x01	/* a renamed file's commit: src_key is its old object */
+#define META_INTENT_KEEP_SRC 0x02	/* ... which stays where it is (changed in S3 meanwhile) */
+#define META_TOKEN_MAX 48		/* upload token, NUL included */
+struct meta_intent {
+	uint8_t kind;			/* enum meta_intent_kind */
+	uint8_t flags;			/* META_INTENT_* */
+	uint64_t ino;			/* the inode committed, and its generation */
+	uint32_t gen;
+	uint64_t dirty_gen;		/* its dirty_gen at the commit snapshot */
+	uint64_t size;			/* bytes the object will have */
+	int64_t when_ns;		/* recorded at */
+	char token[META_TOKEN_MAX];	/* carried by the object as user metadata (unique) */
+	char etag[S3_ETAG_MAX];		/* the ETag it will have ("": not known) */
+	char src_etag[S3_ETAG_MAX];	/* MOVED: the old object's ETag */
+	size_t src_len;
+	char src_key[S3_KEY_MAX + 1];	/* MOVED: the old object's key (NUL-terminated) */
+	size_t key_len;
+	char key[S3_KEY_MAX + 1];	/* where the object goes (NUL-terminated) */
+};
+/* ENAMETOOLONG for keys over S3_KEY_MAX, EINVAL for an empty key or token. */
+int meta_intent_put(struct meta_txn *txn, const struct meta_intent *in);
+int meta_intent_get(struct meta_txn *txn, const char *key, size_t len,
+		    struct meta_intent *out);	/* ENOENT */
+int meta_intent_del(struct meta_txn *txn, const char *key, size_t len);	/* 0 if none */
+/* In key order; the record passed to fn is valid during the call only. fn returning
+ * non-zero stops the walk and is returned. */
+typedef int (*meta_intent_fn)(void *arg, const struct meta_intent *in);
+int meta_intent_iter(struct meta_txn *txn, meta_intent_fn fn, void *arg);
+
 /* ---- small named values ---- */
 int meta_info_get(struct meta_txn *txn, const char *name, void *buf, size_t cap, size_t *len);
 int meta_info_put(struct meta_txn *txn, const char *name, const void *val, size_t len);
@@ -301,7 +346,7 @@ int meta_info_del(struct meta_txn *txn, const char *name);	/* 0 if it was not th
 struct meta_stats {
 	uint64_t map_size;		/* current map size */
 	uint64_t used_bytes;		/* pages in use * page size */
-	uint64_t entries[15];		/* per table, in the order of the list above */
+	uint64_t entries[16];		/* per table, in the order of the list above */
 	uint64_t inodes;
 };
 int meta_stats_get(struct meta_env *env, struct meta_stats *st);
@@ -310,5 +355,49 @@ int meta_stats_get(struct meta_env *env, struct meta_stats *st);
  * set a fixed clock with meta_clock_set (0 restores the real clock). */
 int64_t meta_now_ns(void);
 void meta_clock_set(int64_t fixed_ns);
+
+/* ---- whole-table walks, for consistency checks (core/fsck.c) ----
+ * Read-only, in the caller's transaction (read or write). Each walk starts at a position
+ * so that a checker can go through a large table in several short transactions: it
+ * stops when fn returns non-zero (which is returned) and resumes from the last row seen.
+ * Rows whose value cannot be decoded end the walk with S3F_E_META_CORRUPT. */
+
+/* Tables keyed by an inode number. */
+enum meta_itable {
+	META_IT_INODES = 1, META_IT_DIRTY, META_IT_EXTENTS, META_IT_SYMLINKS, META_IT_MOVES,
+	META_IT_S3DIRS, META_IT_PREFETCH,
+};
+/* The inode numbers with a row in table `which`, those > after, in increasing order
+ * (rows are not decoded: an undecodable inode record is still listed). EINVAL for an
+ * unknown table. */
+int meta_itable_walk(struct meta_txn *txn, enum meta_itable which, uint64_t after,
+		     meta_ino_fn fn, void *arg);
+/* Has table `which` a row for ino? */
+int meta_itable_has(struct meta_txn *txn, enum meta_itable which, uint64_t ino, bool *has);
+
+/* Rows of the dirents table (parent, name -> ino, cookie, type) in (parent, name) order,
+ * from the first row >= (parent, name) (name NULL: the first row of parent). */
+typedef int (*meta_dirent_row_fn)(void *arg, uint64_t parent, const struct meta_dirent *de);
+int meta_dirent_walk(struct meta_txn *txn, uint64_t parent, const char *name, size_t len,
+		     meta_dirent_row_fn fn, void *arg);
+/* Rows of the cookies table (parent, cookie -> ino, type, name) in (parent, cookie)
+ * order, from the first row >= (parent, cookie). */
+int meta_cookie_walk(struct meta_txn *txn, uint64_t parent, uint64_t cookie,
+		     meta_dirent_row_fn fn, void *arg);
+
+/* Rows of the keys table as stored (an S3 key longer than 480 bytes is stored as its first
+ * 448 bytes and a hash: meta_key_stored), from the first row > after (after NULL: from the
+ * start). */
+#define META_KEY_STORED_MAX 481
+struct meta_key_row {
+	const uint8_t *stored;	/* valid during the call only */
+	size_t stored_len;
+	uint64_t ino;
+};
+typedef int (*meta_key_row_fn)(void *arg, const struct meta_key_row *r);
+int meta_key_walk(struct meta_txn *txn, const void *after, size_t after_len, meta_key_row_fn fn,
+		  void *arg);
+/* The stored form of S3 key `key` (into out, META_KEY_STORED_MAX bytes); its length. */
+size_t meta_key_stored(const char *key, size_t len, uint8_t *out);
 
 #endif

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -131,8 +133,10 @@ static void ns_mark_dirty(struct meta_inode *in, int64_t now)
 
 static void ns_touch(struct meta_inode *in, int64_t now, bool mtime)
 {
-	if (mtime)
+	if (mtime) {
 		in->mtime_ns = now;
+		in->flags &= ~(uint32_t)META_F_MTIME_S3;
+	}
 	in->ctime_ns = now;
 	in->change++;
 }
@@ -977,8 +981,10 @@ static int ns_setattr_txn(struct meta_txn *t, void *arg)
 		in->gid = sa->gid;
 	if (sa->mask & NS_SET_ATIME)
 		in->atime_ns = sa->atime_ns;
-	if (sa->mask & NS_SET_MTIME)
+	if (sa->mask & NS_SET_MTIME) {
 		in->mtime_ns = sa->mtime_ns;
+		in->flags &= ~(uint32_t)META_F_MTIME_S3;
+	}
 	in->ctime_ns = (sa->mask & NS_SET_CTIME) ? sa->ctime_ns : now;
 	in->change++;
 	/* Mode, owner and mtime travel as object metadata: any of them (or content) changing
@@ -1231,6 +1237,7 @@ struct ns_import_ctx {
 	enum ns_import_result *results;
 	uint64_t *inos;
 	struct ns_jobs js;	/* directory renames in progress (per transaction) */
+	int64_t newest_s;	/* the newest LastModified of the batch (0: none) */
 };
 
 /* Is the object at key bound to a live inode other than ino (a renamed file whose object
@@ -1253,6 +1260,36 @@ static int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_
 	if (rc == 0)
 		*taken = true;
 	return rc;
+}
+
+/* An ETag and size seen for an intent's key: the intent's object as far as they tell.
+ * A copy of a multipart object may get an ETag of the server's choosing (AWS makes such
+ * a copy single-part, Ceph RGW keeps the source's ETag): only its size is compared. */
+static bool ns_intent_seen(const struct meta_intent *in, const char *etag, uint64_t size)
+{
+	if (size != in->size)
+		return false;
+	if (!in->etag[0] || strcasecmp(in->etag, etag ? etag : "") == 0)
+		return true;
+	return in->kind == META_INTENT_COPY && strchr(in->etag, '-') != NULL;
+}
+
+/* Does an intent for key (of inode ino; 0: any) describe the object a listing shows
+ * (etag, size)? Then the listing may show an upload of ours before its record. */
+static int ns_intent_covers(struct meta_txn *t, const char *key, size_t len, uint64_t ino,
+			    const char *etag, uint64_t size, bool *ours)
+{
+	struct meta_intent *in = malloc(sizeof *in);
+	int rc;
+
+	*ours = false;
+	if (!in)
+		return ENOMEM;
+	rc = meta_intent_get(t, key, len, in);
+	if (rc == 0)
+		*ours = (!ino || in->ino == ino) && ns_intent_seen(in, etag, size);
+	free(in);
+	return rc == ENOENT ? 0 : rc;
 }
 
 static void ns_apply_attrs(struct ns *ns, struct meta_inode *in, const struct ns_import_entry *e)
@@ -1330,6 +1367,14 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 				*res = NS_IMP_MOVING;
 				return 0;
 			}
+			/* An upload of a file removed (or renamed away) since: the daemon
+			 * records it, and deletes it again. */
+			if ((rc = ns_intent_covers(t, key, keylen, 0, e->etag, e->size, &taken)))
+				return rc;
+			if (taken) {
+				*res = NS_IMP_UPLOADING;
+				return 0;
+			}
 			rc = meta_delete_get(t, key, keylen, &pd);
 			if (rc == 0 && strcmp(pd.etag, e->etag ? e->etag : "") == 0) {
 				*res = NS_IMP_PENDING_DELETE;
@@ -1354,6 +1399,13 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 		ns_apply_attrs(c->ns, &in, e);
 		if (e->attrs && e->attrs->has_mode && S_ISLNK(e->attrs->mode) && !e->is_dir)
 			in.type = META_T_LNK;
+		if (e->is_dir && in.mtime_ns == 0 && !(e->attrs && e->attrs->has_mtime)) {
+			/* A common prefix has no time: until its own listing tells, it
+			 * takes the newest object of this listing, or the time it was seen
+			 * (never 1970: find -newer, make and rsync read it). */
+			in.mtime_ns = c->newest_s ? ns_time_ns(c->newest_s, 0) : now;
+			in.flags |= META_F_MTIME_S3;
+		}
 		in.ctime_ns = in.mtime_ns;
 		in.atime_ns = in.mtime_ns;
 		in.flags |= META_F_IN_S3 | (e->is_marker ? META_F_MARKER : 0) |
@@ -1442,6 +1494,15 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 			return rc;
 	}
 	if (in.sync != META_S_CLEAN) {
+		bool ours;
+
+		/* Our own upload of it, before its record (or after a crash cut it off). */
+		if ((rc = ns_intent_covers(t, key, keylen, in.ino, e->etag, e->size, &ours)))
+			return rc;
+		if (ours) {
+			*res = NS_IMP_UPLOADING;
+			return 0;
+		}
 		/* Both sides changed (or both created the name): the daemon resolves it. */
 		if (in.sync != META_S_CONFLICT) {
 			in.sync = META_S_CONFLICT;
@@ -1481,6 +1542,7 @@ static int ns_import_txn(struct meta_txn *t, void *arg)
 	struct meta_inode d;
 	bool changed_dir = false;
 	uint64_t change0;
+	int64_t newest_ns = 0;
 	int rc;
 
 	ns_jobs_free(&c->js);
@@ -1494,6 +1556,10 @@ static int ns_import_txn(struct meta_txn *t, void *arg)
 	if ((rc = ns_jobs_get(t, &c->js)))
 		goto out;
 	change0 = d.change;
+	c->newest_s = 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->e[i].mtime_s > c->newest_s)
+			c->newest_s = c->e[i].mtime_s;
 	for (size_t i = 0; i < c->n; i++) {
 		enum ns_import_result res;
 		uint64_t ino;
@@ -1507,6 +1573,25 @@ static int ns_import_txn(struct meta_txn *t, void *arg)
 			c->inos[i] = ino;
 		if (res == NS_IMP_NEW || res == NS_IMP_DELETE_LOST)
 			changed_dir = true;
+		/* An object new to the view is a change of the directory made at its
+		 * LastModified: the directory's mtime is at least that. */
+		if ((res == NS_IMP_NEW || res == NS_IMP_DELETE_LOST || res == NS_IMP_CHANGED) &&
+		    c->e[i].mtime_s > 0 && ns_time_ns(c->e[i].mtime_s, 0) > newest_ns)
+			newest_ns = ns_time_ns(c->e[i].mtime_s, 0);
+	}
+	if (d.flags & META_F_MTIME_S3) {
+		/* The placeholder of a common prefix: its own listing tells its time. */
+		if (newest_ns) {
+			d.mtime_ns = newest_ns;
+			d.ctime_ns = d.atime_ns = d.mtime_ns;
+			d.flags &= ~(uint32_t)META_F_MTIME_S3;
+			changed_dir = true;
+		}
+	} else if (newest_ns > d.mtime_ns) {
+		d.mtime_ns = newest_ns;
+		if (d.ctime_ns < d.mtime_ns)
+			d.ctime_ns = d.mtime_ns;
+		changed_dir = true;
 	}
 	if (d.change != change0 || changed_dir) {
 		if ((rc = meta_inode_put(t, &d)) || (rc = meta_change_add(t, c->dir, META_CH_DIR)))
@@ -1521,7 +1606,7 @@ out:
 int ns_import_apply(struct ns *ns, uint64_t dir, const struct ns_import_entry *entries, size_t n,
 		    int64_t listing_start_ns, enum ns_import_result *results, uint64_t *inos)
 {
-	struct ns_import_ctx c = { ns, dir, entries, n, listing_start_ns, results, inos, { 0 } };
+	struct ns_import_ctx c = { ns, dir, entries, n, listing_start_ns, results, inos, { 0 }, 0 };
 
 	return meta_write(ns->me, ns_import_txn, &c);
 }
@@ -1959,6 +2044,7 @@ struct ns_commit_ctx {
 	int64_t min_age;
 	struct ns_commit *c;
 	const struct s3_object_info *info;
+	bool settle;		/* ns_intent_done: the outcome of an earlier upload */
 };
 
 static int ns_prepare_txn(struct meta_txn *t, void *arg)
@@ -2082,6 +2168,64 @@ int ns_commit_prepare(struct ns *ns, uint64_t ino, int64_t min_age_ns, struct ns
 	return rc;
 }
 
+/* The object of commit c (info) is at c->key, but the inode is no longer there (removed,
+ * or renamed since): the object must go again (a pending delete). When settling an
+ * intent, that is not the whole story: the key may still be the renamed file's source
+ * (bound to it: a moves record or a directory rename will move it; the object is then
+ * that source, taken as its base), or bound to another file (the object is that file's
+ * now: left alone). */
+static int ns_done_elsewhere(struct ns_commit_ctx *x, struct meta_txn *t, struct meta_inode *in,
+			     bool have_in, int64_t now)
+{
+	const struct ns_commit *c = x->c;
+	const struct s3_object_info *info = x->info;
+	struct meta_move m;
+	bool taken;
+	int rc;
+
+	if (x->settle && have_in && ns_key_binds(t, c->key, c->key_len, in->ino)) {
+		bool same = in->dirty_gen == c->dirty_gen && in->sync != META_S_CONFLICT;
+
+		snprintf(in->etag, sizeof in->etag, "%s", info->etag);
+		snprintf(in->version_id, sizeof in->version_id, "%s", info->version_id);
+		in->s3_size = c->in.size;
+		in->synced_ns = now;
+		rc = meta_move_get(t, in->ino, &m);
+		if (rc == 0 && m.key_len == c->key_len && memcmp(m.key, c->key, m.key_len) == 0) {
+			/* Its move starts from this object; unchanged since, a copy will do. */
+			snprintf(m.etag, sizeof m.etag, "%s", info->etag);
+			if (same) {
+				m.clean = true;
+				m.dirty_gen = in->dirty_gen;
+			}
+			if ((rc = meta_move_put(t, in->ino, &m)))
+				return rc;
+		} else if (rc == ENOENT) {
+			/* Below a directory being moved: the job moves this object along. */
+			in->flags |= META_F_IN_S3 | META_F_ATTRS;
+			if (in->due_gen <= c->dirty_gen)
+				in->due_gen = 0;
+			if (same && in->sync == META_S_DIRTY) {
+				in->sync = META_S_CLEAN;
+				in->dirty_since_ns = 0;
+				in->due_gen = 0;
+				if ((rc = meta_dirty_del(t, in->ino)))
+					return rc;
+			}
+		} else if (rc) {
+			return rc;
+		}
+		return meta_inode_put(t, in);
+	}
+	if (x->settle) {
+		if ((rc = ns_key_taken(t, c->key, c->key_len, c->ino, &taken)))
+			return rc;
+		if (taken)
+			return 0;
+	}
+	return meta_delete_add(t, c->key, c->key_len, info->etag, now, c->ino);
+}
+
 static int ns_done_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_commit_ctx *x = arg;
@@ -2093,10 +2237,13 @@ static int ns_done_txn(struct meta_txn *t, void *arg)
 	int64_t now = meta_now_ns();
 	int rc;
 
+	/* The upload's intent is over: this transaction records its outcome. */
+	if ((rc = meta_intent_del(t, c->key, c->key_len)))
+		return rc;
 	rc = meta_inode_get(t, c->ino, &in);
 	if (rc == ENOENT || (rc == 0 && in.gen != c->in.gen)) {
 		/* Removed while we uploaded: the object we just wrote must go again. */
-		return meta_delete_add(t, c->key, c->key_len, info->etag, now, c->ino);
+		return ns_done_elsewhere(x, t, &in, false, now);
 	}
 	if (rc)
 		return rc;
@@ -2105,7 +2252,14 @@ static int ns_done_txn(struct meta_txn *t, void *arg)
 		return rc;
 	if (keylen != c->key_len || memcmp(key, c->key, keylen) != 0) {
 		/* Renamed while we uploaded: the new name commits later, this object goes. */
-		return meta_delete_add(t, c->key, c->key_len, info->etag, now, c->ino);
+		return ns_done_elsewhere(x, t, &in, true, now);
+	}
+	if (x->settle && in.sync == META_S_CLEAN && in.dirty_gen != c->dirty_gen)
+		return 0;	/* based on another version since (cannot happen): left alone */
+	if (x->settle && in.sync == META_S_CONFLICT && !(in.flags & META_F_RESERVED)) {
+		/* Marked by a listing that showed this very object before its record (a store
+		 * of an older version; imports now skip it): no conflict after all. */
+		in.sync = META_S_DIRTY;
 	}
 	if (c->moved) {
 		/* The source object's part is over: it goes (after this upload exists), unless
@@ -2152,6 +2306,255 @@ int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_obj
 	struct ns_commit_ctx x = { .ns = ns, .c = (struct ns_commit *)c, .info = info };
 
 	return meta_write(ns->me, ns_done_txn, &x);
+}
+
+/* ---- upload intents ---- */
+
+struct ns_token_ctx {
+	unsigned char id[8];	/* the store's id: read, or the one to make */
+	bool missing;		/* out (read): the store has none yet */
+};
+
+static int ns_store_id_get_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_token_ctx *c = arg;
+	size_t len = 0;
+	int rc = meta_info_get(t, "store_id", c->id, sizeof c->id, &len);
+
+	c->missing = rc == ENOENT;
+	if (rc)
+		return rc == ENOENT ? 0 : rc;
+	return len == sizeof c->id ? 0 : S3F_E_META_CORRUPT;
+}
+
+/* Make the id unless another process made one meanwhile (then that one stays). */
+static int ns_store_id_make_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_token_ctx *c = arg;
+	unsigned char have[8];
+	int rc = meta_info_get(t, "store_id", have, sizeof have, NULL);
+
+	if (rc == ENOENT)
+		return meta_info_put(t, "store_id", c->id, sizeof c->id);
+	return rc;
+}
+
+static int ns_random(unsigned char *buf, size_t n)
+{
+	while (n) {
+		ssize_t got = getrandom(buf, n, 0);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? errno : EIO;
+		buf += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+int ns_token_new(struct ns *ns, char token[META_TOKEN_MAX])
+{
+	struct ns_token_ctx c = { { 0 }, false };
+	unsigned char r[8];
+	int rc = meta_read(ns->me, ns_store_id_get_txn, &c);
+
+	if (rc == 0 && c.missing) {
+		/* the first upload of this store: its id, random */
+		rc = ns_random(c.id, sizeof c.id);
+		if (rc == 0)
+			rc = meta_write(ns->me, ns_store_id_make_txn, &c);
+		if (rc == 0)
+			rc = meta_read(ns->me, ns_store_id_get_txn, &c);
+		if (rc == 0 && c.missing)
+			rc = S3F_E_META_CORRUPT;
+	}
+	if (rc == 0)
+		rc = ns_random(r, sizeof r);
+	if (rc)
+		return rc;
+	snprintf(token, META_TOKEN_MAX,
+		 "%02x%02x%02x%02x%02x%02x%02x%02x-%02x%02x%02x%02x%02x%02x%02x%02x", c.id[0],
+		 c.id[1], c.id[2], c.id[3], c.id[4], c.id[5], c.id[6], c.id[7], r[0], r[1], r[2],
+		 r[3], r[4], r[5], r[6], r[7]);
+	return 0;
+}
+
+struct ns_intent_ctx {
+	struct meta_intent *in;
+	struct meta_intent *list;	/* ns_intent_list */
+	size_t n, cap;
+};
+
+static int ns_intent_put_txn(struct meta_txn *t, void *arg)
+{
+	return meta_intent_put(t, ((struct ns_intent_ctx *)arg)->in);
+}
+
+int ns_intent_begin(struct ns *ns, const struct ns_commit *c, enum meta_intent_kind kind,
+		    const char *token, const char *etag, uint64_t size)
+{
+	struct meta_intent *in = calloc(1, sizeof *in);
+	struct ns_intent_ctx x = { in, NULL, 0, 0 };
+	int rc;
+
+	if (!in)
+		return ENOMEM;
+	in->kind = (uint8_t)kind;
+	in->flags = (c->moved ? META_INTENT_MOVED : 0) | (c->keep_src ? META_INTENT_KEEP_SRC : 0);
+	in->ino = c->ino;
+	in->gen = c->in.gen;
+	in->dirty_gen = c->dirty_gen;
+	in->size = size;
+	in->when_ns = meta_now_ns();
+	snprintf(in->token, sizeof in->token, "%s", token ? token : "");
+	snprintf(in->etag, sizeof in->etag, "%s", etag ? etag : "");
+	if (c->moved) {
+		memcpy(in->src_key, c->src_key, c->src_len);
+		in->src_key[c->src_len] = '\0';
+		in->src_len = c->src_len;
+		snprintf(in->src_etag, sizeof in->src_etag, "%s", c->src_etag);
+	}
+	memcpy(in->key, c->key, c->key_len);
+	in->key[c->key_len] = '\0';
+	in->key_len = c->key_len;
+	rc = meta_write(ns->me, ns_intent_put_txn, &x);
+	/* Durable before the request: a power cut after the object landed must find it. */
+	if (rc == 0)
+		rc = meta_sync(ns->me);
+	free(in);
+	return rc;
+}
+
+static int ns_intent_collect(void *arg, const struct meta_intent *in)
+{
+	struct ns_intent_ctx *x = arg;
+
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 4;
+		struct meta_intent *p = realloc(x->list, cap * sizeof *p);
+
+		if (!p)
+			return ENOMEM;
+		x->list = p;
+		x->cap = cap;
+	}
+	x->list[x->n++] = *in;
+	return 0;
+}
+
+static int ns_intent_list_txn(struct meta_txn *t, void *arg)
+{
+	((struct ns_intent_ctx *)arg)->n = 0;
+	return meta_intent_iter(t, ns_intent_collect, arg);
+}
+
+int ns_intent_list(struct ns *ns, struct meta_intent **out, size_t *n)
+{
+	struct ns_intent_ctx x = { NULL, NULL, 0, 0 };
+	int rc = meta_read(ns->me, ns_intent_list_txn, &x);
+
+	if (rc) {
+		free(x.list);
+		x.list = NULL;
+		x.n = 0;
+	}
+	*out = x.list;
+	*n = x.n;
+	return rc;
+}
+
+struct ns_intent_get_ctx {
+	const char *key;
+	size_t len;
+	struct meta_intent *out;
+};
+
+static int ns_intent_get_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_intent_get_ctx *x = arg;
+
+	return meta_intent_get(t, x->key, x->len, x->out);
+}
+
+int ns_intent_get(struct ns *ns, const char *key, size_t len, struct meta_intent *out)
+{
+	struct ns_intent_get_ctx x = { key, len, out };
+
+	return meta_read(ns->me, ns_intent_get_txn, &x);
+}
+
+bool ns_intent_matches(const struct meta_intent *in, const struct s3_object_info *info)
+{
+	/* The token names this upload alone: another client's object does not carry it
+	 * (one that copied ours with its metadata copied our bytes too; one that kept our
+	 * metadata over other bytes differs in ETag or size). */
+	for (unsigned i = 0; i < info->n_meta && i < S3_META_MAX; i++)
+		if (strcmp(info->meta[i].name, NS_TOKEN_META) == 0)
+			return strcmp(info->meta[i].value, in->token) == 0 &&
+			       ns_intent_seen(in, info->etag, info->size);
+	return false;
+}
+
+int ns_intent_done(struct ns *ns, const struct meta_intent *in, const struct s3_object_info *info)
+{
+	struct ns_commit *c = calloc(1, sizeof *c);
+	struct ns_commit_ctx x = { .ns = ns, .info = info, .settle = true };
+	struct s3_object_info oi = *info;
+	int rc;
+
+	if (!c)
+		return ENOMEM;
+	/* The commit as it was when the intent was recorded, as far as ns_done_txn reads it. */
+	c->ino = in->ino;
+	c->in.ino = in->ino;
+	c->in.gen = in->gen;
+	c->in.size = in->size;
+	c->dirty_gen = in->dirty_gen;
+	memcpy(c->key, in->key, in->key_len + 1);
+	c->key_len = in->key_len;
+	c->moved = (in->flags & META_INTENT_MOVED) != 0;
+	c->keep_src = (in->flags & META_INTENT_KEEP_SRC) != 0;
+	if (c->moved) {
+		memcpy(c->src_key, in->src_key, in->src_len + 1);
+		c->src_len = in->src_len;
+		snprintf(c->src_etag, sizeof c->src_etag, "%s", in->src_etag);
+	}
+	oi.size = in->size;
+	x.c = c;
+	x.info = &oi;
+	rc = meta_write(ns->me, ns_done_txn, &x);
+	free(c);
+	return rc;
+}
+
+struct ns_intent_drop_ctx {
+	const struct meta_intent *in;
+};
+
+static int ns_intent_drop_txn(struct meta_txn *t, void *arg)
+{
+	const struct meta_intent *in = ((struct ns_intent_drop_ctx *)arg)->in;
+	struct meta_intent *cur = malloc(sizeof *cur);
+	int rc;
+
+	if (!cur)
+		return ENOMEM;
+	rc = meta_intent_get(t, in->key, in->key_len, cur);
+	if (rc == 0 && strcmp(cur->token, in->token) == 0)
+		rc = meta_intent_del(t, in->key, in->key_len);
+	else if (rc == ENOENT)
+		rc = 0;
+	free(cur);
+	return rc;
+}
+
+int ns_intent_drop(struct ns *ns, const struct meta_intent *in)
+{
+	struct ns_intent_drop_ctx x = { in };
+
+	return meta_write(ns->me, ns_intent_drop_txn, &x);
 }
 
 struct ns_deldone_ctx {
@@ -3296,6 +3699,15 @@ int ns_data_source(struct ns *ns, uint64_t ino, char *key, size_t cap, size_t *k
 
 	etag[0] = '\0';
 	return meta_read(ns->me, ns_source_txn, &c);
+}
+
+int ns_data_source_txn(struct ns *ns, struct meta_txn *txn, uint64_t ino, char *key, size_t cap,
+		       size_t *keylen, char etag[S3_ETAG_MAX])
+{
+	struct ns_source_ctx c = { ns, ino, key, cap, keylen, etag };
+
+	etag[0] = '\0';
+	return ns_source_txn(txn, &c);
 }
 
 /* ---- a moved file whose source changed in S3 (the daemon) ---- */

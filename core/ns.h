@@ -166,6 +166,9 @@ enum ns_import_result {
 	NS_IMP_DELETE_LOST,	/* removed on the file side but changed in S3 since: S3 wins, the
 				   pending delete is dropped and the object shown as a new inode
 				   (a conflict: the caller journals it) */
+	NS_IMP_UPLOADING,	/* the object an upload of the daemon's left there, whose outcome
+				   is not recorded yet (an upload intent names it, see "upload
+				   intents" below): skipped, the daemon records it */
 };
 
 /* Apply entries of dir's listing. results[i] (may be NULL) and inos[i] (may be NULL)
@@ -276,6 +279,61 @@ int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_obj
 int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c);
 /* A pending delete of key was carried out (or found already gone). */
 int ns_delete_done(struct ns *ns, const char *key, size_t len);
+
+/* ---- upload intents (the daemon, sync/commit.c) ----
+ *
+ * An upload whose request reached S3 but whose outcome was never recorded (the daemon
+ * killed between the two, or the answer lost on the way) would make its own object look
+ * like another client's: the next upload, conditional on the old ETag, is refused and the
+ * file becomes a conflict; a removed file's pending delete finds "another" version and
+ * leaves it. So before the request that makes an object exist (a PUT, a multipart upload's
+ * CompleteMultipartUpload, a renamed file's CopyObject), the daemon records an intent
+ * (meta.h struct meta_intent): the key, the commit it belongs to (inode, generation,
+ * dirty_gen of the snapshot, a renamed file's old object), the size and, where it can be
+ * known before, the ETag the object will have, and a token unique to this upload that
+ * names this store. The object carries the token as user metadata (x-amz-meta-
+ * NS_TOKEN_META). ns_commit_done drops the intent in its transaction.
+ *
+ * An intent still there when a pass starts (none runs then: passes hold the commit lock)
+ * is settled: the key is HEADed; if it holds the object the intent describes
+ * (ns_intent_matches: the token, the size and the expected ETag), ns_intent_done records
+ * it as ns_commit_done would have, whatever happened on the file side since (written:
+ * stays dirty on the new base; renamed: the move starts from the new object; removed: the
+ * new object gets the pending delete); else (the upload never landed, or another client
+ * wrote after it: then the next upload is refused and is a conflict, S3 wins, as ever)
+ * ns_intent_drop forgets it. A listing that shows, at a key with an intent, an object of
+ * the intent's size and ETag is not applied to the inode (NS_IMP_UPLOADING): it may be
+ * the upload's own object before its record.
+ */
+#define NS_TOKEN_META "s3files-upload"	/* the metadata name of the token */
+
+/* A fresh upload token: this store's id (made once, kept in the store) and 64 random
+ * bits, in hex ("<16 hex>-<16 hex>"). */
+int ns_token_new(struct ns *ns, char token[META_TOKEN_MAX]);
+/* Record the intent of commit c to write key c->key (kind PUT or COPY) with token, an
+ * object of size bytes and (etag not "") that ETag, replacing an intent left for the key;
+ * durable (meta_sync) when it returns 0. Called right before the request that makes the
+ * object exist. */
+int ns_intent_begin(struct ns *ns, const struct ns_commit *c, enum meta_intent_kind kind,
+		    const char *token, const char *etag, uint64_t size);
+/* Every intent, copied out (free *out); *n = 0 when there is none. One read txn. */
+int ns_intent_list(struct ns *ns, struct meta_intent **out, size_t *n);
+/* The intent of key (ENOENT). */
+int ns_intent_get(struct ns *ns, const char *key, size_t len, struct meta_intent *out);
+/* Is info (a HEAD of the intent's key) the object the intent describes? Its token, its
+ * size, and its ETag where the intent knows it (a copy of a multipart object excepted:
+ * servers give such a copy an ETag of their own). */
+bool ns_intent_matches(const struct meta_intent *in, const struct s3_object_info *info);
+/* The intent's object is in S3 (info, from ns_intent_matches): record it as
+ * ns_commit_done would have and drop the intent, in one transaction. The inode as it is
+ * now decides: still at the key: based on the object, clean if its dirty_gen is the
+ * intent's (a conflict the object caused is undone); renamed since with the key as its
+ * move's source: the move starts from this object; removed (or renamed away unbound):
+ * the object gets a pending delete, unless the key is bound to another file. */
+int ns_intent_done(struct ns *ns, const struct meta_intent *in, const struct s3_object_info *info);
+/* The intent's upload did not land (or was overwritten): forget it, if the intent of its
+ * key is still this one (same token). */
+int ns_intent_drop(struct ns *ns, const struct meta_intent *in);
 
 /* ---- conflicts: S3 wins (the daemon, sync/conflict.c) ----
  *
@@ -436,6 +494,10 @@ int ns_rename(struct ns *ns, uint64_t olddir, const char *oldname, size_t oldlen
  * (META_F_LOST). cap: size of key (S3_KEY_MAX + 1 is enough). */
 int ns_data_source(struct ns *ns, uint64_t ino, char *key, size_t cap, size_t *keylen,
 		   char etag[S3_ETAG_MAX]);
+/* The same inside the caller's transaction (read-only), for checks that must see the source
+ * in the same snapshot as other records (core/fsck.c). */
+int ns_data_source_txn(struct ns *ns, struct meta_txn *txn, uint64_t ino, char *key, size_t cap,
+		       size_t *keylen, char etag[S3_ETAG_MAX]);
 
 /* Is the key prefix (a directory's) at or below the old or new prefix of a directory
  * rename still being carried out in S3? (Its listing is partial: do not import it.) */

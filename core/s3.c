@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -771,10 +772,51 @@ static void put_result(const struct s3_req *r, struct s3_object_info *out)
 	out->size = r->src_len;
 }
 
+/* The raw MD5 of r's body, from the Content-MD5 header req_body_digest set. */
+static int req_body_md5(const struct s3_req *r, unsigned char md5[16])
+{
+	unsigned char raw[18];
+
+	for (size_t i = 0; i < r->n_hdrs; i++) {
+		if (strcasecmp(r->hdrs[i].name, "Content-MD5") != 0)
+			continue;
+		if (strlen(r->hdrs[i].value) != 24 ||
+		    EVP_DecodeBlock(raw, (const unsigned char *)r->hdrs[i].value, 24) != 18)
+			return EINVAL;
+		memcpy(md5, raw, 16);
+		return 0;
+	}
+	return EINVAL;
+}
+
+/* opts->etag_hook with the ETag of md5 (n_parts 0: single-part; else the multipart rule
+ * applied to the part MD5s md5[0..n_parts)). */
+static int etag_announce(const struct s3_put_opts *opts, const char *key,
+			 const unsigned char (*md5)[16], unsigned n_parts)
+{
+	unsigned char d[16];
+	unsigned int dlen = 0;
+	char etag[S3_ETAG_MAX];
+
+	if (!opts || !opts->etag_hook)
+		return 0;
+	if (n_parts == 0) {
+		memcpy(d, md5[0], 16);
+	} else if (!EVP_Digest(md5, (size_t)n_parts * 16, d, &dlen, EVP_md5(), NULL) ||
+		   dlen != 16) {
+		return EIO;
+	}
+	s3_hex(d, 16, etag);
+	if (n_parts)
+		snprintf(etag + 32, sizeof etag - 32, "-%u", n_parts);
+	return opts->etag_hook(opts->etag_hook_arg, key, etag);
+}
+
 static int put_single(struct s3_client *c, const char *key, const void *data, int fd,
 		      uint64_t off, uint64_t len, const struct s3_put_opts *opts,
 		      struct s3_object_info *out)
 {
+	unsigned char md5[1][16];
 	struct s3_req *r;
 	int rc;
 
@@ -784,6 +826,15 @@ static int put_single(struct s3_client *c, const char *key, const void *data, in
 	rc = req_build_put(c, key, data, fd, off, len, opts, &r);
 	if (rc)
 		return rc;
+	if (opts && opts->etag_hook) {
+		rc = req_body_md5(r, md5[0]);
+		if (rc == 0)
+			rc = etag_announce(opts, key, (const unsigned char (*)[16])md5, 0);
+		if (rc) {
+			s3_req_free(r);
+			return rc;
+		}
+	}
 	rc = s3_req_run(r);
 	if (rc == 0)
 		put_result(r, out);
@@ -1130,6 +1181,7 @@ int s3_mpu_list(struct s3_client *c, const char *prefix, struct s3_upload **out,
 
 struct mpu_run {
 	struct s3_part *parts;
+	unsigned char (*md5)[16];	/* each part's MD5, as sent (with an etag_hook) */
 };
 
 /* The caller's upload hook (s3_put_opts.upload_hook), if any. */
@@ -1150,8 +1202,11 @@ static int mpu_part_done(struct s3_req *r, void *arg)
 {
 	struct mpu_run *m = arg;
 	unsigned number = (unsigned)(uintptr_t)r->tag;
+	int rc = part_result(r, number, &m->parts[number - 1]);
 
-	return part_result(r, number, &m->parts[number - 1]);
+	if (rc == 0 && m->md5)
+		rc = req_body_md5(r, m->md5[number - 1]);
+	return rc;
 }
 
 /* Parallel multipart upload of fd [off, off+len): parts in flight up to part_parallelism. */
@@ -1173,8 +1228,13 @@ static int mpu_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off
 	if (rc)
 		return rc;
 	m.parts = calloc(n_parts, sizeof *m.parts);
-	if (!m.parts)
+	if (opts && opts->etag_hook)
+		m.md5 = calloc(n_parts, sizeof *m.md5);
+	if (!m.parts || (opts && opts->etag_hook && !m.md5)) {
+		free(m.parts);
+		free(m.md5);
 		return ENOMEM;
+	}
 	rc = window_init(&w, par);
 	if (rc)
 		goto out_parts;
@@ -1200,6 +1260,8 @@ static int mpu_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off
 	if (!rc)
 		rc = rc2;
 	if (rc == 0)
+		rc = etag_announce(opts, key, (const unsigned char (*)[16])m.md5, n_parts);
+	if (rc == 0)
 		rc = s3_mpu_complete(c, key, upload_id, m.parts, n_parts, opts ? &opts->cond : NULL,
 				     out);
 	rc2 = 0;
@@ -1217,6 +1279,7 @@ out_window:
 	window_destroy(&w);
 out_parts:
 	free(m.parts);
+	free(m.md5);
 	return rc;
 }
 

@@ -158,6 +158,9 @@ enum s3_upload_event {
  * code; the return value on S3_UPLOAD_GONE is ignored. */
 typedef int (*s3_upload_hook_fn)(void *arg, enum s3_upload_event ev, const char *key,
 				 const char *upload_id);
+/* The ETag the object at key will have if the request about to be sent lands (see
+ * s3_put_opts.etag_hook). Returning non-zero fails the write with that code, unsent. */
+typedef int (*s3_etag_hook_fn)(void *arg, const char *key, const char *etag);
 
 struct s3_put_opts {
 	const char *content_type;	/* NULL: application/octet-stream */
@@ -172,6 +175,17 @@ struct s3_put_opts {
 	 * can abort those later (s3_mpu_abort). Called on the caller's thread. */
 	s3_upload_hook_fn upload_hook;
 	void *upload_hook_arg;
+	/* Optional (s3_object_put_buf, s3_object_put_fd): called on the caller's thread right
+	 * before the request that makes the object exist — a single PUT once its body is read
+	 * and hashed, a multipart upload after its last part and before
+	 * CompleteMultipartUpload — with the ETag the object will have if that request lands:
+	 * the hex MD5 of the body, or for multipart the hex MD5 of the parts' binary MD5s
+	 * followed by "-<parts>" (the rule of AWS and Ceph RGW; an SSE-KMS or SSE-C object
+	 * gets another). Retries of the request send the same bytes. Not called by copies, nor
+	 * when the write failed before (a part that failed, a single PUT's condition refused
+	 * by the client's own HEAD); the request may still fail or be refused after it. */
+	s3_etag_hook_fn etag_hook;
+	void *etag_hook_arg;
 };
 
 /*

@@ -20,6 +20,17 @@
  * Directory renames are carried out first in each pass (rename.c), so the files below a
  * renamed directory find their objects where the view says they are.
  *
+ * Crashes between an upload and its record (ns.h, "upload intents"): right before the
+ * request that makes an object exist, the intent is recorded (the S3 client tells the
+ * ETag through s3_put_opts.etag_hook once it has hashed the body; a copy's is its
+ * source's), and every object carries its upload's token as x-amz-meta-s3files-upload.
+ * An intent left when a pass starts (sync_s3_ready) is settled first: the key is HEADed
+ * and an object of ours is recorded as committed, without a second upload and without a
+ * conflict; and an upload refused with 412 checks its own intent before it calls the
+ * refusal a conflict (a retry after an answer lost on the way is refused by its own
+ * first attempt). Test point "sync.commit.uploaded": the object is in S3, its record not
+ * yet written.
+ *
  * Commit_On_Close: the FSAL marks a file due when its last writer closes or flushes it
  * (ns_commit_request); ns_commit_prepare then lets it through despite min_age, and the
  * upload is the same conditional PUT as any other (conflicts, retries, renames alike).
@@ -118,6 +129,63 @@ static int sync_caps_ensure(struct sync_export *se)
 	return 0;
 }
 
+/* The intent in: did its upload land? HEAD the key; *landed: the object is ours, and is
+ * now recorded (ns_intent_done). Not ours, or nothing there: the intent is dropped. An
+ * S3 error leaves it for the next pass. */
+static int sync_intent_settle(struct sync_export *se, const struct meta_intent *in, bool *landed)
+{
+	struct s3_object_info cur;
+	int rc;
+
+	*landed = false;
+	memset(&cur, 0, sizeof cur);
+	rc = s3_object_head(se->x->s3, in->key, &cur);
+	if (rc == 0 && ns_intent_matches(in, &cur)) {
+		rc = ns_intent_done(se->x->ns, in, &cur);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "export %u: recording the upload of '%s' found in S3 "
+				  "failed: %s", se->cfg->export_id, LOG_ESCS(in->key), s3f_strerror(rc));
+			return rc;
+		}
+		*landed = true;
+		__atomic_add_fetch(&se->n_commits, 1, __ATOMIC_RELAXED);
+		LOG_INFO(LOG_C_SYNC, "export %u: the %s of '%s' (etag %s) had landed before its "
+			 "record was written: recorded now", se->cfg->export_id,
+			 in->kind == META_INTENT_COPY ? "copy" : "upload", LOG_ESCS(in->key), cur.etag);
+		return 0;
+	}
+	if (rc == 0 || rc == ENOENT) {
+		LOG_DEBUG(LOG_C_SYNC, "export %u: the upload of '%s' recorded as intended did not "
+			  "land (%s)", se->cfg->export_id, LOG_ESCS(in->key),
+			  rc == ENOENT ? "no object" : cur.etag);
+		return ns_intent_drop(se->x->ns, in);
+	}
+	return rc;
+}
+
+/* Intents an earlier pass left (the daemon killed, a request whose answer was lost):
+ * settled before anything is uploaded, deleted or moved, so that no file's own object
+ * is taken for another client's. Under the commit_lock (no upload runs). */
+static int sync_intents_settle(struct sync_export *se)
+{
+	struct meta_intent *l = NULL;
+	size_t n = 0;
+	int rc, first = 0;
+
+	rc = ns_intent_list(se->x->ns, &l, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		bool landed;
+		int r = sync_intent_settle(se, &l[i], &landed);
+
+		if (r && !first)
+			first = r;
+		if (r && sync_s3_unreachable(se, r))
+			break;
+	}
+	free(l);
+	return rc ? rc : first;
+}
+
 int sync_s3_ready(struct sync_export *se)
 {
 	int rc = sync_caps_ensure(se);
@@ -126,7 +194,12 @@ int sync_s3_ready(struct sync_export *se)
 		return rc;
 	/* a failed abort is logged and tried again at the next pass; it holds nothing up */
 	(void)sync_uploads_abort_orphans(se);
-	return 0;
+	rc = sync_intents_settle(se);
+	if (rc)
+		LOG_WARN(LOG_C_SYNC, "export %u: uploads of an earlier pass could not be checked "
+			 "(%s): nothing is written until they are", se->cfg->export_id,
+			 s3f_strerror(rc));
+	return rc;
 }
 
 bool sync_s3_unreachable(struct sync_export *se, int rc)
@@ -266,8 +339,9 @@ static void sync_conflict(struct sync_export *se, const struct ns_commit *c)
  * record was lost in a crash (same ETag as the source). *src_changed: the source was
  * changed or deleted in S3 since the rename; nothing was copied. */
 static int sync_copy_moved(struct sync_export *se, const struct ns_commit *c,
-			   const struct s3_put_opts *opts, struct s3_object_info *info,
-			   bool *src_changed, char cur_etag[S3_ETAG_MAX])
+			   const struct s3_put_opts *opts, const char *token,
+			   struct s3_object_info *info, bool *src_changed,
+			   char cur_etag[S3_ETAG_MAX])
 {
 	struct s3_object_info cur;
 	int rc;
@@ -288,6 +362,11 @@ static int sync_copy_moved(struct sync_export *se, const struct ns_commit *c,
 	    !(c->prev_etag[0] && strcmp(cur.etag, c->prev_etag) == 0))
 		return S3F_E_S3_PRECOND;
 	if (rc && rc != ENOENT)
+		return rc;
+	/* The copy keeps the source's bytes, and on every server a single-part source's
+	 * ETag (their MD5); the token comes with the REPLACEd metadata. */
+	rc = ns_intent_begin(se->x->ns, c, META_INTENT_COPY, token, c->src_etag, c->in.size);
+	if (rc)
 		return rc;
 	rc = s3_object_copy(se->x->s3, c->src_key, c->key, opts, NULL, info);
 	if (rc == ENOENT) {
@@ -377,6 +456,48 @@ static int sync_commit_snapshot(struct export_ctx *x, uint64_t ino, int64_t min_
 	return rc;
 }
 
+/* One upload of sync_commit_one, for the S3 client's etag_hook. */
+struct sync_upload_ctx {
+	struct sync_export *se;
+	const struct ns_commit *c;
+	char token[META_TOKEN_MAX];
+	uint64_t size;		/* bytes the object will have */
+};
+
+/* s3_etag_hook_fn: the body is hashed, the request that makes the object exist is next:
+ * record the intent (durably) first, or send nothing. */
+static int sync_intent_hook(void *arg, const char *key, const char *etag)
+{
+	struct sync_upload_ctx *u = arg;
+	int rc = ns_intent_begin(u->se->x->ns, u->c, META_INTENT_PUT, u->token, etag, u->size);
+
+	if (rc)
+		LOG_WARN(LOG_C_SYNC, "export %u: recording the upload of '%s' failed: %s (not "
+			 "uploading)", u->se->cfg->export_id, LOG_ESCS(key), s3f_strerror(rc));
+	return rc;
+}
+
+/* The write of c was refused (412): was it by an earlier attempt of its own, whose answer
+ * was lost (the client retries a request that timed out)? Then the object is ours and
+ * recorded (*landed). Without an intent of this commit there is nothing to check. */
+static int sync_refused_own(struct sync_export *se, const struct ns_commit *c, const char *token,
+			    bool *landed)
+{
+	struct meta_intent *in = malloc(sizeof *in);
+	int rc;
+
+	*landed = false;
+	if (!in)
+		return ENOMEM;
+	rc = ns_intent_get(se->x->ns, c->key, c->key_len, in);
+	if (rc == 0 && strcmp(in->token, token) == 0)
+		rc = sync_intent_settle(se, in, landed);
+	else if (rc == 0 || rc == ENOENT)
+		rc = 0;
+	free(in);
+	return rc;
+}
+
 static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age,
 			   struct sync_result *res)
 {
@@ -385,6 +506,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	struct s3_meta_pair meta[S3_META_MAX];
 	struct s3_put_opts opts = { 0 };
 	struct s3_object_info info = { 0 };
+	struct sync_upload_ctx up = { .se = se };
 	int fd = -1, rc;
 
 	c = malloc(sizeof *c);
@@ -412,9 +534,21 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	rc = sync_meta_for(&c->in, meta, &opts.n_meta);
 	if (rc)
 		goto out;
+	/* This upload's token, for an intent (ns.h) to recognise the object by. */
+	up.c = c;
+	rc = ns_token_new(x->ns, up.token);
+	if (rc == 0 && opts.n_meta >= S3_META_MAX)
+		rc = EOVERFLOW;
+	if (rc)
+		goto out;
+	snprintf(meta[opts.n_meta].name, sizeof meta[opts.n_meta].name, "%s", NS_TOKEN_META);
+	snprintf(meta[opts.n_meta].value, sizeof meta[opts.n_meta].value, "%s", up.token);
+	opts.n_meta++;
 	opts.meta = meta;
 	opts.upload_hook = sync_upload_hook;
 	opts.upload_hook_arg = se;
+	opts.etag_hook = sync_intent_hook;
+	opts.etag_hook_arg = &up;
 	if (c->in.type != META_T_DIR) {
 		if (c->prev_etag[0])
 			opts.cond.if_match = c->prev_etag;
@@ -426,7 +560,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		char cur_etag[S3_ETAG_MAX];
 		bool src_changed, upload;
 
-		rc = sync_copy_moved(se, c, &opts, &info, &src_changed, cur_etag);
+		rc = sync_copy_moved(se, c, &opts, up.token, &info, &src_changed, cur_etag);
 		if (rc == 0 && !src_changed)
 			goto copied;
 		if (rc == 0) {
@@ -442,6 +576,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	switch (c->in.type) {
 	case META_T_DIR:
 		opts.content_type = "application/x-directory";
+		up.size = 0;
 		rc = s3_object_put_buf(x->s3, c->key, "", 0, &opts, &info);
 		break;
 	case META_T_LNK:
@@ -458,6 +593,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 			if (rc)
 				break;
 		}
+		up.size = c->target_len;
 		rc = s3_object_put_buf(x->s3, c->key, c->target, c->target_len, &opts, &info);
 		break;
 	default:
@@ -487,6 +623,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		 * client writes may, and show as a newer dirty_gen at ns_commit_done. */
 		rc = sync_upload_ready(x, ino, c->in.size);
 		TP("sync.commit.upload");
+		up.size = c->in.size;
 		if (rc == 0)
 			rc = s3_object_put_fd(x->s3, c->key, fd, 0, c->in.size, &opts, &info);
 		data_file_unlock(fd);
@@ -499,12 +636,22 @@ put_done:
 		goto out;
 	}
 	if (rc == S3F_E_S3_PRECOND) {
+		bool landed;
+
+		rc = sync_refused_own(se, c, up.token, &landed);
+		if (rc == 0 && landed) {
+			res->committed++;
+			goto out;
+		}
+		if (rc)
+			goto failed;	/* not known: tried again at the next pass */
 		sync_conflict(se, c);
 		rc = sync_conflict_resolve(se, ino, res);
 		goto out;
 	}
 	if (rc) {
 		struct journal_field f[2];
+failed:
 
 		res->failed++;
 		__atomic_add_fetch(&se->n_commit_errors, 1, __ATOMIC_RELAXED);
@@ -516,6 +663,7 @@ put_done:
 		goto out;
 	}
 copied:
+	TP("sync.commit.uploaded");
 	rc = ns_commit_done(x->ns, c, &info);
 	if (rc) {
 		LOG_ERROR(LOG_C_SYNC, "export %u: recording commit of '%s' failed: %s",
@@ -717,6 +865,7 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 	/* each key's check and DELETE one round trip apart, several keys at a time */
 	if (nc)
 		(void)s3_objects_delete_if(x->s3, ckeys, cetags, nc, crcs);
+	TP("sync.delete.deleted");
 	for (size_t i = 0; i < nc; i++) {
 		struct s3_object_info cur;
 

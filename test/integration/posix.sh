@@ -287,14 +287,16 @@ if [ $guest_rc -ne 0 ] && ! grep -q '^FAIL ' "$WORK/guest.out"; then
 fi
 
 # ---- the data tier kept the 1 GiB file sparse ----
-big=$(find "$STATE/data" -type f -size 1073741824c | head -n 1)
+# Growing a file only records the new size (the bytes past the data file's end read as
+# zeros), so the tier's file ends at the last chunk written, or at 1 GiB once settled.
+big=$(find "$STATE/data" -type f -size +512M | head -n 1)
 if [ -n "$big" ]; then
   alloc=$(( $(stat -c %b "$big") * 512 ))
   echo "# 1 GiB sparse file: $alloc bytes allocated in the data tier"
   if [ "$alloc" -lt $((8 * 1048576)) ]; then t_pass sparse_in_data_tier
   else t_fail sparse_in_data_tier "$alloc bytes allocated"; fi
 else
-  t_fail sparse_in_data_tier "no 1 GiB file in $STATE/data"
+  t_fail sparse_in_data_tier "no data file over 512 MiB in $STATE/data"
 fi
 
 # ---- commit the tree; every file is an object ----

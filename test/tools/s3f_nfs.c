@@ -9,7 +9,7 @@
  *   s3f_nfs chmod URL MODE      set the mode (octal)
  *   s3f_nfs rename URL NEWPATH  rename URL's entry to NEWPATH, relative to URL's directory
  *                               (libnfs mounts that directory): /sub/new.txt
- *   s3f_nfs stat URL            print "MODE UID GID SIZE FILEID" (mode in octal, with type)
+ *   s3f_nfs stat URL            print "MODE UID GID SIZE FILEID MTIME" (mode in octal, with type; seconds)
  *   s3f_nfs overwrite URL FILE  open the existing file O_WRONLY|O_TRUNC (no O_CREAT: libnfs's
  *                               v4 create is GUARDED and fails on an existing name), write
  *                               FILE's bytes (at most 1 MiB, in 3,000-byte WRITEs: libnfs's
@@ -209,8 +209,9 @@ int main(int argc, char **argv)
 	} else {
 		rc = nfs_stat64(t.nfs, t.url->file, &st);
 		if (rc == 0)
-			printf("%" PRIo64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			       st.nfs_mode, st.nfs_uid, st.nfs_gid, st.nfs_size, st.nfs_ino);
+			printf("%" PRIo64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			       "\n", st.nfs_mode, st.nfs_uid, st.nfs_gid, st.nfs_size, st.nfs_ino,
+			       st.nfs_mtime);
 	}
 	if (rc) {
 		fprintf(stderr, "s3f_nfs: %s %s: %s\n", op, t.url->file, nfs_get_error(t.nfs));
