@@ -100,7 +100,7 @@ run: deps
 
 # make soak: the long forms of the suites in SOAK_SUITES (each reads SOAK=1), one after the
 # other against one RGW; "N passed, N failed" as make test.
-SOAK_SUITES ?= crash pcut
+SOAK_SUITES ?= crash pcut stress
 soak: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(abspath $(BUILD)) SOAK=1 SUITE_TIMEOUT=$${SUITE_TIMEOUT:-21600} \

@@ -7,6 +7,7 @@
  *   s3filesctl [-f GANESHA_CONF] evict [-e EXPORT_ID]
  *   s3filesctl [-f GANESHA_CONF] ls [-e EXPORT_ID] [PATH]
  *   s3filesctl [-f GANESHA_CONF] events [-e EXPORT_ID] [--from SEQ] [--kind KIND]
+ *   s3filesctl [-f GANESHA_CONF] fsck [-e EXPORT_ID] [--repair] [--online] [--json]
  *   s3filesctl [-f GANESHA_CONF] config-check
  *   s3filesctl config-help
  *
@@ -29,6 +30,22 @@
  * the S3 ETag last seen or "-";
  * NAME %-escaped like wait-synced's paths. A directory whose S3 listing was never
  * imported (no client looked into it yet) says so on stderr.
+ *
+ * fsck checks one export's local state (metadata store against itself and against the
+ * data tier; core/fsck.h lists what, the kinds and classes of findings, and what --repair
+ * does). It opens the store directly (no daemon needed, no S3 call). One line per finding,
+ *   CLASS KIND INODE PATH ACTION DETAIL
+ * (PATH %-escaped like ls's names, "-" if unknown), then a summary line; --json prints
+ * one JSON object per finding and a last object with "summary": true instead. A check
+ * alone runs while ganesha and the daemon run. --repair fixes what fsck.h says it fixes;
+ * without --online it first takes the single-instance locks of ganesha's FSAL and of the
+ * daemon (refused, exit 2, naming the process, while either runs); --online --repair
+ * makes only the repairs that are safe while they run. Data files are moved to
+ * State_Dir/fsck-orphans/<UTC time>/ (with a MANIFEST), never deleted.
+ * Exit status: 0 when nothing is left but legal states and garbage (harmless leftovers
+ * that --repair cleans); 1 when a finding of class powercut, error or loss is left
+ * unrepaired (a repair that failed included); 2 when the check could not run (usage,
+ * configuration, the store or the tier unreadable, --repair refused).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -44,6 +62,8 @@
 
 #include "conf.h"
 #include "err.h"
+#include "export_ctx.h"
+#include "fsck.h"
 #include "journal.h"
 #include "json.h"
 #include "log.h"
@@ -63,6 +83,12 @@ static void usage(FILE *out)
 		"                                TYPE SIZE STATE ETAG NAME per entry\n"
 		"  events [-e ID] [--from SEQ] [--kind KIND]\n"
 		"                                print journal events as JSON lines\n"
+		"  fsck [-e ID] [--repair] [--online] [--json]\n"
+		"                                check the export's metadata store and data\n"
+		"                                tier; --repair fixes what is safe to fix\n"
+		"                                (gateway stopped, or --online: online-safe\n"
+		"                                repairs only); exit 0 clean, 1 defects left,\n"
+		"                                2 could not check\n"
 		"  config-check                  validate the config file\n"
 		"  config-help                   list every S3FILES setting\n");
 }
@@ -446,6 +472,183 @@ static int print_event(void *arg, uint64_t seq, const char *kind, const char *li
 	return 0;
 }
 
+/* ---- fsck ---- */
+
+struct fsck_out {
+	bool json;
+	unsigned long long left[FSCK_NCLASS];	/* findings left unrepaired, by class */
+};
+
+/* A JSON string: quotes, backslash and control bytes escaped; bytes that are not UTF-8
+ * as U+FFFD (JSON text must be UTF-8). */
+static void json_put_str(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', out);
+	while (*p) {
+		unsigned char c = *p;
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+			   (c & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = n > 0;
+
+		for (size_t i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		/* overlong two-byte forms and values above U+10FFFF */
+		if (ok && n == 2 && c < 0xc2)
+			ok = false;
+		if (ok && n == 4 && (c > 0xf4 || (c == 0xf4 && p[1] > 0x8f)))
+			ok = false;
+		if (!ok) {
+			fputs("\\ufffd", out);
+			p++;
+			continue;
+		}
+		if (n > 1) {
+			fwrite(p, 1, n, out);
+		} else if (c == '"' || c == '\\') {
+			fputc('\\', out);
+			fputc(c, out);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(out, "\\u%04x", c);
+		} else {
+			fputc(c, out);
+		}
+		p += n;
+	}
+	fputc('"', out);
+}
+
+static void fsck_print(void *arg, const struct fsck_finding *f)
+{
+	struct fsck_out *o = arg;
+
+	if (f->action != FSCK_A_REPAIRED && f->action != FSCK_A_GONE && (unsigned)f->cls < FSCK_NCLASS)
+		o->left[f->cls]++;
+	if (o->json) {
+		fputs("{\"class\":", stdout);
+		json_put_str(stdout, fsck_class_name(f->cls));
+		fputs(",\"kind\":", stdout);
+		json_put_str(stdout, f->kind);
+		printf(",\"ino\":%llu,\"path\":", (unsigned long long)f->ino);
+		json_put_str(stdout, f->path);
+		fputs(",\"action\":", stdout);
+		json_put_str(stdout, fsck_action_name(f->action));
+		if (f->action == FSCK_A_FAILED) {
+			fputs(",\"error\":", stdout);
+			json_put_str(stdout, s3f_strerror(f->rc));
+		}
+		printf(",\"bytes\":%llu,\"detail\":", (unsigned long long)f->bytes);
+		json_put_str(stdout, f->detail);
+		fputs("}\n", stdout);
+	} else {
+		char *esc = f->path[0] ? ctl_escape(f->path) : NULL;
+
+		printf("%s %s %llu %s %s", fsck_class_name(f->cls), f->kind,
+		       (unsigned long long)f->ino, esc ? esc : "-", fsck_action_name(f->action));
+		if (f->action == FSCK_A_FAILED)
+			printf(" (%s)", s3f_strerror(f->rc));
+		printf(" %s\n", f->detail);
+		free(esc);
+	}
+}
+
+static int fsck_cmd(const struct conf_export *ce, bool repair, bool online, bool json)
+{
+	struct fsck_out out = { .json = json };
+	struct fsck_opts o = { .repair = repair, .online = online, .report = fsck_print,
+			       .arg = &out };
+	struct fsck_excl *excl = NULL;
+	struct export_ctx *x = NULL;
+	struct fsck_stats st;
+	char who[640], mdb[4096];
+	struct stat sb;
+	int rc, status;
+
+	/* Opening a store creates one where there is none: a wrong State_Dir would check as
+	 * an empty, clean export. */
+	snprintf(mdb, sizeof mdb, "%s/data.mdb", ce->meta_dir);
+	if (stat(mdb, &sb) != 0) {
+		fprintf(stderr, "s3filesctl: fsck: export %u: no metadata store at %s: %s\n",
+			ce->export_id, mdb, strerror(errno));
+		return 2;
+	}
+	if (repair && !online) {
+		rc = fsck_exclusive_begin(ce->state_dir, &excl, who, sizeof who);
+		if (rc == EWOULDBLOCK) {
+			fprintf(stderr, "s3filesctl: fsck --repair: %s runs on %s; stop the gateway "
+				"first, or repair what is safe while it runs with --online\n",
+				who[0] ? who : "another process", ce->state_dir);
+			return 2;
+		}
+		if (rc) {
+			fprintf(stderr, "s3filesctl: fsck: lock %s: %s\n", ce->state_dir,
+				s3f_strerror(rc));
+			return 2;
+		}
+	}
+	rc = export_ctx_open(ce, EXPORT_CTX_NO_S3, &x);
+	if (rc) {
+		fprintf(stderr, "s3filesctl: fsck: export %u: cannot open its state in %s: %s\n",
+			ce->export_id, ce->state_dir, s3f_strerror(rc));
+		status = 2;
+		goto out;
+	}
+	rc = fsck_run(x, &o, &st);
+	fflush(stdout);
+	if (rc) {
+		fprintf(stderr, "s3filesctl: fsck: export %u: the check stopped: %s\n",
+			ce->export_id, s3f_strerror(rc));
+		status = 2;
+		goto out;
+	}
+	/* Legal states and garbage (harmless) left: 0; anything else left: 1. */
+	status = out.left[FSCK_POWERCUT] || out.left[FSCK_ERROR] || out.left[FSCK_LOSS] ? 1 : 0;
+	if (json) {
+		printf("{\"summary\":true,\"export\":%u,\"inodes\":%llu,\"files\":%llu,"
+		       "\"dirs\":%llu,\"symlinks\":%llu,\"specials\":%llu,\"data_files\":%llu,"
+		       "\"data_bytes\":%llu,"
+		       "\"unused_data_files\":%llu,\"legal\":%llu,\"garbage\":%llu,"
+		       "\"powercut\":%llu,\"error\":%llu,\"loss\":%llu,\"repaired\":%llu,"
+		       "\"unrepaired\":%llu,\"moved_files\":%llu,\"moved_bytes\":%llu,"
+		       "\"status\":%d}\n", ce->export_id, (unsigned long long)st.inodes,
+		       (unsigned long long)st.files, (unsigned long long)st.dirs,
+		       (unsigned long long)st.symlinks, (unsigned long long)st.specials,
+		       (unsigned long long)st.data_files,
+		       (unsigned long long)st.data_bytes, (unsigned long long)st.unused_data_files,
+		       (unsigned long long)st.found[FSCK_LEGAL],
+		       (unsigned long long)st.found[FSCK_GARBAGE],
+		       (unsigned long long)st.found[FSCK_POWERCUT],
+		       (unsigned long long)st.found[FSCK_ERROR],
+		       (unsigned long long)st.found[FSCK_LOSS], (unsigned long long)st.repaired,
+		       (unsigned long long)st.unrepaired, (unsigned long long)st.moved_files,
+		       (unsigned long long)st.moved_bytes, status);
+	} else {
+		printf("fsck export %u: %llu inodes (%llu files, %llu dirs, %llu symlinks, "
+		       "%llu special), "
+		       "%llu data files, %llu data bytes; found: %llu legal, %llu garbage, "
+		       "%llu powercut, %llu error, %llu loss; %llu repaired, %llu unrepaired",
+		       ce->export_id, (unsigned long long)st.inodes, (unsigned long long)st.files,
+		       (unsigned long long)st.dirs, (unsigned long long)st.symlinks,
+		       (unsigned long long)st.specials, (unsigned long long)st.data_files, (unsigned long long)st.data_bytes,
+		       (unsigned long long)st.found[FSCK_LEGAL],
+		       (unsigned long long)st.found[FSCK_GARBAGE],
+		       (unsigned long long)st.found[FSCK_POWERCUT],
+		       (unsigned long long)st.found[FSCK_ERROR],
+		       (unsigned long long)st.found[FSCK_LOSS], (unsigned long long)st.repaired,
+		       (unsigned long long)st.unrepaired);
+		if (st.moved_files)
+			printf(" (%llu files, %llu bytes moved to %s/fsck-orphans/)",
+			       (unsigned long long)st.moved_files, (unsigned long long)st.moved_bytes,
+			       ce->state_dir);
+		printf("\n");
+	}
+out:
+	export_ctx_close(x);
+	fsck_exclusive_end(excl);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf_path = getenv("S3FILES_CONF");
@@ -492,17 +695,21 @@ int main(int argc, char **argv)
 	}
 	if (rc) {
 		fprintf(stderr, "s3filesctl: invalid configuration:\n%s\n", err);
-		return 1;
+		return strcmp(cmd, "fsck") == 0 ? 2 : 1;	/* fsck: "could not check" */
 	}
 
 	long export_id = -1;
 	double timeout_s = -1;
 	const char *from = NULL, *kind = NULL;
+	bool repair = false, online = false, json = false;
 	static const struct option longopts[] = {
 		{ "export", required_argument, NULL, 'e' },
 		{ "from", required_argument, NULL, 'F' },
 		{ "kind", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "repair", no_argument, NULL, 'R' },
+		{ "online", no_argument, NULL, 'O' },
+		{ "json", no_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -513,6 +720,9 @@ int main(int argc, char **argv)
 		case 'e': export_id = strtol(optarg, NULL, 10); break;
 		case 'F': from = optarg; break;
 		case 'k': kind = optarg; break;
+		case 'R': repair = true; break;
+		case 'O': online = true; break;
+		case 'J': json = true; break;
 		case 'T': {
 			char *end;
 
@@ -580,6 +790,19 @@ int main(int argc, char **argv)
 		} else {
 			snprintf(req, sizeof req, "EVICT %u", ce->export_id);
 			rc = c->daemon.control_socket ? ctl_request(c->daemon.control_socket, req) : 1;
+		}
+	} else if (strcmp(cmd, "fsck") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+			rc = 2;
+		} else if (optind < argc) {
+			fprintf(stderr, "s3filesctl: fsck takes no PATH (it checks the whole "
+				"export)\n");
+			rc = 2;
+		} else {
+			rc = fsck_cmd(ce, repair, online, json);
 		}
 	} else if (strcmp(cmd, "events") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);

@@ -1540,6 +1540,10 @@ static const struct conf_item conf_fsal_items[] = {
 	  "keep the setuid and setgid bits of x-amz-meta-mode on files imported from S3 "
 	  "(false: dropped; anyone who can write to the bucket could otherwise plant a "
 	  "setuid program)" },
+	{ "S3_Devices", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(s3_devices),
+	  "show objects whose x-amz-meta-mode says character or block device as devices "
+	  "(false: as empty regular files; a device node planted in the bucket would open "
+	  "the client's device of that number wherever the mount allows devices)" },
 	{ "S3_Root_Owner", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(s3_root_owner),
 	  "keep uid 0 and gid 0 of x-amz-meta-uid/gid on entries imported from S3 (false: "
 	  "they become S3_Squash_Uid and S3_Squash_Gid)" },

@@ -72,6 +72,7 @@ struct conf_export {
 	uint32_t import_warn_objects;	/* import_warning above this many objects (50,000,000) */
 	/* trust in the x-amz-meta-* attributes of objects imported from S3 (keymap.h) */
 	bool s3_setid;			/* keep setuid/setgid bits (false) */
+	bool s3_devices;		/* show device objects as devices (false) */
 	bool s3_root_owner;		/* keep uid 0 / gid 0 (false) */
 	uint32_t s3_squash_uid;		/* what uid 0 becomes otherwise (65534) */
 	uint32_t s3_squash_gid;		/* what gid 0 becomes otherwise (65534) */

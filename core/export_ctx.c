@@ -109,6 +109,7 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 	/* What the metadata of imported objects may set (S3_Setid, S3_Root_Owner); a
 	 * hand-made cfg without squash ids keeps keymap_init's. */
 	x->km.trust.setid = cfg->s3_setid;
+	x->km.trust.devices = cfg->s3_devices;
 	x->km.trust.root_owner = cfg->s3_root_owner;
 	if (cfg->s3_squash_uid)
 		x->km.trust.squash_uid = cfg->s3_squash_uid;

@@ -302,6 +302,7 @@ int keymap_dir_prefix(const struct keymap *km, const char *const *comp, const si
 #define KEYMAP_META_UID "uid"
 #define KEYMAP_META_GID "gid"
 #define KEYMAP_META_MTIME "mtime"
+#define KEYMAP_META_RDEV "rdev"
 
 /* A plausible st_mode: no bits above S_IFMT|07777, and the type is none or a real one. */
 static bool keymap_mode_valid(uint64_t m)
@@ -346,6 +347,8 @@ int keymap_meta_encode(const struct keymap_attrs *a, struct s3_meta_pair *pairs,
 		KEYMAP_PUT(KEYMAP_META_MODE, "%" PRIu32, a->mode);
 	if (a->has_uid)
 		KEYMAP_PUT(KEYMAP_META_UID, "%" PRIu32, a->uid);
+	if (a->has_rdev)
+		KEYMAP_PUT(KEYMAP_META_RDEV, "%" PRIu64, a->rdev);
 	if (a->has_gid)
 		KEYMAP_PUT(KEYMAP_META_GID, "%" PRIu32, a->gid);
 	if (a->has_mtime) {
@@ -506,6 +509,7 @@ void keymap_meta_decode(const struct s3_meta_pair *pairs, unsigned n, struct key
 			const char **bad_field)
 {
 	bool seen_mode = false, seen_uid = false, seen_gid = false, seen_mtime = false;
+	bool seen_rdev = false;
 	const char *bad = NULL;
 
 	memset(out, 0, sizeof *out);
@@ -541,6 +545,12 @@ void keymap_meta_decode(const struct s3_meta_pair *pairs, unsigned n, struct key
 			out->has_mtime = ok;
 			if (!ok && !bad)
 				bad = KEYMAP_META_MTIME;
+		} else if (!seen_rdev && keymap_meta_name_is(p, KEYMAP_META_RDEV)) {
+			seen_rdev = true;
+			ok = keymap_parse_uint(v, vlen, 10, UINT64_MAX, &out->rdev);
+			out->has_rdev = ok;
+			if (!ok && !bad)
+				bad = KEYMAP_META_RDEV;
 		}
 	}
 	if (!out->has_mode)
@@ -553,6 +563,8 @@ void keymap_meta_decode(const struct s3_meta_pair *pairs, unsigned n, struct key
 		out->mtime_sec = 0;
 		out->mtime_nsec = 0;
 	}
+	if (!out->has_rdev)
+		out->rdev = 0;
 	if (bad_field)
 		*bad_field = bad;
 }
@@ -564,6 +576,14 @@ unsigned keymap_attrs_trust(const struct keymap_trust *t, struct keymap_attrs *a
 	if (!t->setid && a->has_mode && (a->mode & (S_ISUID | S_ISGID))) {
 		a->mode &= ~(uint32_t)(S_ISUID | S_ISGID);
 		changed |= KEYMAP_DISTRUST_SETID;
+	}
+	if (!t->devices && a->has_mode && (S_ISCHR(a->mode) || S_ISBLK(a->mode))) {
+		/* A device node planted in the bucket would open the client's device of
+		 * that number wherever the mount allows devices. */
+		a->mode = S_IFREG | (a->mode & 07777);
+		a->has_rdev = false;
+		a->rdev = 0;
+		changed |= KEYMAP_DISTRUST_DEVICE;
 	}
 	if (!t->root_owner && a->has_uid && a->uid == 0) {
 		a->uid = t->squash_uid;

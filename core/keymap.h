@@ -30,6 +30,8 @@
  * one. */
 struct keymap_trust {
 	bool setid;		/* keep S_ISUID and S_ISGID (false: dropped) */
+	bool devices;		/* show character and block devices as such (false: as empty
+				   regular files of the same permissions) */
 	bool root_owner;	/* keep uid 0 and gid 0 (false: squash_uid / squash_gid) */
 	uint32_t squash_uid;	/* what uid 0 becomes (KEYMAP_SQUASH_ID) */
 	uint32_t squash_gid;	/* what gid 0 becomes (KEYMAP_SQUASH_ID) */
@@ -136,14 +138,15 @@ int keymap_dir_prefix(const struct keymap *km, const char *const *comp, const si
  * unparsable value is reported through *bad_field (name of the first one, or NULL).
  */
 struct keymap_attrs {
-	bool has_mode, has_uid, has_gid, has_mtime;
+	bool has_mode, has_uid, has_gid, has_mtime, has_rdev;
 	uint32_t mode;		/* st_mode incl. S_IFMT bits */
+	uint64_t rdev;		/* x-amz-meta-rdev (s3fs): a device's number, Linux dev_t */
 	uint32_t uid, gid;
 	int64_t mtime_sec;	/* any int64 (floor); callers converting to ns must clamp */
 	uint32_t mtime_nsec;	/* 0 .. 999,999,999 */
 };
 
-/* Write up to 4 pairs (only the has_* fields) into pairs[] (capacity cap); *n gets the
+/* Write up to 5 pairs (only the has_* fields) into pairs[] (capacity cap); *n gets the
  * count. ENOSPC if cap is too small; EINVAL if mtime_nsec >= 1e9 or mode is not a valid
  * st_mode (bits outside S_IFMT|07777, unknown file type): what decode would reject. */
 int keymap_meta_encode(const struct keymap_attrs *a, struct s3_meta_pair *pairs, unsigned cap,
@@ -160,6 +163,7 @@ void keymap_meta_decode(const struct s3_meta_pair *pairs, unsigned n, struct key
 #define KEYMAP_DISTRUST_SETID 0x1u
 #define KEYMAP_DISTRUST_UID   0x2u
 #define KEYMAP_DISTRUST_GID   0x4u
+#define KEYMAP_DISTRUST_DEVICE 0x8u	/* a device type turned into a regular file */
 unsigned keymap_attrs_trust(const struct keymap_trust *t, struct keymap_attrs *a);
 
 /* keymap_meta_decode, then keymap_attrs_trust with km->trust: what every import of an

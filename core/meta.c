@@ -40,8 +40,10 @@
 /* Schema 3 added the moves and dirjobs tables (they start empty, which is exactly an
  * older store's state); schema 4 the s3dirs index, which an upgrade builds from the
  * inodes, and the prefetch queue (empty); schema 5 the intents table (empty: an older
- * daemon recorded no intents). Stores of schema 2 to 4 are upgraded in place. */
-#define META_SCHEMA 5
+ * daemon recorded no intents); schema 6 the special file types (FIFO, socket, devices:
+ * no table changes, but an older build would take such records for corrupt, so it must
+ * refuse the store). Stores of schema 2 to 5 are upgraded in place. */
+#define META_SCHEMA 6
 #define META_SCHEMA_S3DIRS 4	/* the first schema with the s3dirs index */
 #define META_SCHEMA_UPGRADABLE_MIN 2
 #define META_REC_VERSION 2
@@ -347,8 +349,10 @@ static size_t meta_inode_encode(const struct meta_inode *in, uint8_t *buf, size_
 	wb_str(&b, in->version_id, strnlen(in->version_id, sizeof in->version_id));
 	wb_str(&b, in->name, in->name_len);
 	/* Optional trailing fields (see meta_inode_decode): written only when set. */
-	if (in->due_gen)
+	if (in->due_gen || in->rdev)
 		wb_u64(&b, in->due_gen);
+	if (in->rdev)
+		wb_u64(&b, in->rdev);
 	return b.len;
 }
 
@@ -389,7 +393,9 @@ static int meta_inode_decode(uint64_t ino, const void *data, size_t len, struct 
 	 * the name and ignore what follows; writing such a record back drops the field). */
 	if (!b.bad && b.off < b.len)
 		in->due_gen = rb_u64(&b);
-	if (b.bad || in->type < META_T_REG || in->type > META_T_LNK) {
+	if (!b.bad && b.off < b.len)
+		in->rdev = rb_u64(&b);
+	if (b.bad || in->type < META_T_REG || in->type > META_T_MAX) {
 		LOG_ERROR(LOG_C_META, "corrupt inode record %llu (%zu bytes)",
 			  (unsigned long long)ino, len);
 		return S3F_E_META_CORRUPT;
@@ -1142,6 +1148,47 @@ int meta_dirent_add(struct meta_txn *t, struct meta_inode *parent_io, const char
 	if (cookie_out)
 		*cookie_out = cookie;
 	return meta_inode_put(t, p);
+}
+
+int meta_dirent_set_type(struct meta_txn *t, uint64_t parent, const char *name, size_t len,
+			 uint8_t type)
+{
+	uint8_t kb[8 + META_NAME_MAX], vb[DIRENT_VAL], ckb[16], cvb[9 + META_NAME_MAX];
+	MDB_val k, v;
+	uint64_t cookie;
+	int rc;
+
+	if (len > META_NAME_MAX)
+		return ENAMETOOLONG;
+	k.mv_data = kb;
+	k.mv_size = meta_dkey(kb, parent, name, len);
+	rc = mdb_get(t->txn, DBI(t, DB_DIRENTS), &k, &v);
+	if (rc)
+		return meta_rc(rc);
+	if (v.mv_size != DIRENT_VAL)
+		return S3F_E_META_CORRUPT;
+	memcpy(vb, v.mv_data, DIRENT_VAL);
+	if (vb[16] == type)
+		return 0;
+	vb[16] = type;
+	v.mv_data = vb;
+	v.mv_size = sizeof vb;
+	if ((rc = mdb_put(t->txn, DBI(t, DB_DIRENTS), &k, &v, 0)))
+		return meta_rc(rc);
+	memcpy(&cookie, vb + 8, 8);
+	meta_be64(ckb, parent);
+	meta_be64(ckb + 8, cookie);
+	k.mv_data = ckb;
+	k.mv_size = sizeof ckb;
+	rc = mdb_get(t->txn, DBI(t, DB_COOKIES), &k, &v);
+	if (rc)
+		return meta_rc(rc);
+	if (v.mv_size < 9 || v.mv_size > sizeof cvb)
+		return S3F_E_META_CORRUPT;
+	memcpy(cvb, v.mv_data, v.mv_size);
+	cvb[8] = type;
+	v.mv_data = cvb;
+	return meta_rc(mdb_put(t->txn, DBI(t, DB_COOKIES), &k, &v, 0));
 }
 
 int meta_dirent_del(struct meta_txn *t, uint64_t parent, const char *name, size_t len)

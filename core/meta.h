@@ -60,7 +60,16 @@
 struct meta_env;
 struct meta_txn;
 
-enum meta_type { META_T_REG = 1, META_T_DIR = 2, META_T_LNK = 3 };
+/* FIFO, SOCK, CHR, BLK: special files (mknod). No bytes (size 0, data FULL, no data file);
+ * CHR and BLK carry a device number (rdev). In S3 an empty object whose x-amz-meta-mode has
+ * the type, plus x-amz-meta-rdev for devices: the format s3fs writes and reads. */
+enum meta_type {
+	META_T_REG = 1, META_T_DIR = 2, META_T_LNK = 3,
+	META_T_FIFO = 4, META_T_SOCK = 5, META_T_CHR = 6, META_T_BLK = 7,
+};
+#define META_T_MAX META_T_BLK
+/* Is type a special file (no bytes, no data file)? */
+#define META_T_SPECIAL(t) ((t) >= META_T_FIFO && (t) <= META_T_BLK)
 
 /* File-side vs S3 state of an inode. */
 enum meta_sync {
@@ -112,6 +121,7 @@ struct meta_inode {
 	uint64_t next_cookie;		/* dir: next readdir cookie to hand out */
 	int64_t dirty_since_ns;		/* last file-side change not yet in S3 (0 if none) */
 	uint64_t dirty_gen;		/* bumps with each file-side change (commit race check) */
+	uint64_t rdev;			/* CHR, BLK: the device number (Linux dev_t: makedev) */
 	uint64_t due_gen;		/* Commit_On_Close: the file side asked for the state as of
 					   this dirty_gen to be uploaded now, not after the commit
 					   interval (0: not asked; never set on a clean inode) */
@@ -190,6 +200,10 @@ int meta_dirent_get(struct meta_txn *txn, uint64_t parent, const char *name, siz
 int meta_dirent_add(struct meta_txn *txn, struct meta_inode *parent, const char *name,
 		    size_t len, uint64_t ino, uint8_t type, uint64_t *cookie);
 int meta_dirent_del(struct meta_txn *txn, uint64_t parent, const char *name, size_t len);
+/* The entry's type (in both the entry and its cookie row), when an import learns that a
+ * file is a symlink or a special file. ENOENT if there is no such entry. */
+int meta_dirent_set_type(struct meta_txn *txn, uint64_t parent, const char *name, size_t len,
+			 uint8_t type);
 
 /* Entries of dir with cookie > after, in cookie order; fn returning non-zero stops
  * the walk and is returned. */

@@ -720,6 +720,8 @@ static int ns_create_txn(struct meta_txn *t, void *arg)
 		return rc;
 	if (c->nw->type == META_T_LNK)
 		in->size = c->nw->target_len;
+	if (c->nw->type == META_T_CHR || c->nw->type == META_T_BLK)
+		in->rdev = c->nw->rdev;
 	/* New on the file side: nothing in S3 yet; commit creates the object / marker. */
 	ns_mark_dirty(in, now);
 	/* A new directory's listing is known: it is empty. Without the flag its first use
@@ -751,6 +753,8 @@ int ns_create(struct ns *ns, uint64_t dir, const char *name, size_t len, const s
 		return rc;
 	if (ns_is_reserved(dir, name, len))
 		return EPERM;
+	if (nw->type < META_T_REG || nw->type > META_T_MAX)
+		return EINVAL;
 	if (nw->type == META_T_LNK && (nw->target_len == 0 || nw->target_len >= 4096))
 		return nw->target_len ? ENAMETOOLONG : EINVAL;
 	rc = meta_write(ns->me, ns_create_txn, &c);
@@ -1292,6 +1296,48 @@ static int ns_intent_covers(struct meta_txn *t, const char *key, size_t len, uin
 	return rc == ENOENT ? 0 : rc;
 }
 
+/* The type an object's attributes give a non-directory of size bytes: a symlink, or a
+ * special file (both as s3fs writes them: the type in x-amz-meta-mode, a special file an
+ * empty object), else a regular file. An object with bytes is never a special file: its
+ * bytes stay readable. */
+static uint8_t ns_type_of(const struct keymap_attrs *a, uint64_t size)
+{
+	if (!a || !a->has_mode)
+		return META_T_REG;
+	switch (a->mode & S_IFMT) {
+	case S_IFLNK:
+		return META_T_LNK;
+	case S_IFIFO:
+		return size ? META_T_REG : META_T_FIFO;
+	case S_IFSOCK:
+		return size ? META_T_REG : META_T_SOCK;
+	case S_IFCHR:
+		return size ? META_T_REG : META_T_CHR;
+	case S_IFBLK:
+		return size ? META_T_REG : META_T_BLK;
+	}
+	return META_T_REG;
+}
+
+/* A regular file that an object's attributes say is a symlink or a special file takes that
+ * type, in its record (*in, written by the caller) and its directory entry. */
+static int ns_retype(struct meta_txn *t, struct meta_inode *in, const struct keymap_attrs *a,
+		     uint64_t size)
+{
+	uint8_t type = ns_type_of(a, size);
+
+	if (in->type != META_T_REG || type == META_T_REG)
+		return 0;
+	in->type = type;
+	if (META_T_SPECIAL(type)) {
+		in->data = META_D_NONE;
+		in->rdev = (type == META_T_CHR || type == META_T_BLK) && a->has_rdev ? a->rdev : 0;
+	}
+	if (in->ino == META_ROOT_INO)
+		return 0;
+	return meta_dirent_set_type(t, in->parent, in->name, in->name_len, type);
+}
+
 static void ns_apply_attrs(struct ns *ns, struct meta_inode *in, const struct ns_import_entry *e)
 {
 	const struct keymap_attrs *a = e->attrs;
@@ -1397,8 +1443,10 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 		if ((rc = meta_inode_set_name(&in, e->name, e->len)))
 			return rc;
 		ns_apply_attrs(c->ns, &in, e);
-		if (e->attrs && e->attrs->has_mode && S_ISLNK(e->attrs->mode) && !e->is_dir)
-			in.type = META_T_LNK;
+		if (!e->is_dir)
+			in.type = ns_type_of(e->attrs, e->size);
+		if (in.type == META_T_CHR || in.type == META_T_BLK)
+			in.rdev = e->attrs->has_rdev ? e->attrs->rdev : 0;
 		if (e->is_dir && in.mtime_ns == 0 && !(e->attrs && e->attrs->has_mtime)) {
 			/* A common prefix has no time: until its own listing tells, it
 			 * takes the newest object of this listing, or the time it was seen
@@ -1415,7 +1463,7 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 			in.size = in.s3_size = e->size;
 			in.s3_mtime = e->mtime_s;
 			snprintf(in.etag, sizeof in.etag, "%s", e->etag ? e->etag : "");
-			in.data = e->size ? META_D_NONE : META_D_FULL;
+			in.data = e->size || META_T_SPECIAL(in.type) ? META_D_NONE : META_D_FULL;
 			if ((rc = meta_key_put(t, key, keylen, ino)))
 				return rc;
 		}
@@ -1514,8 +1562,8 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 	}
 	/* Clean file changed in S3: take the new state, drop local data. */
 	ns_apply_attrs(c->ns, &in, e);
-	if (e->attrs && e->attrs->has_mode && S_ISLNK(e->attrs->mode))
-		in.type = META_T_LNK;
+	if ((rc = ns_retype(t, &in, e->attrs, e->size)))
+		return rc;
 	in.size = in.s3_size = e->size;
 	in.s3_mtime = e->mtime_s;
 	snprintf(in.etag, sizeof in.etag, "%s", e->etag ? e->etag : "");
@@ -1526,7 +1574,7 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 	else
 		in.flags &= ~(uint32_t)META_F_ATTRS;	/* the new version's come with its fetch */
 	in.synced_ns = now;
-	in.data = e->size ? META_D_NONE : META_D_FULL;
+	in.data = e->size || META_T_SPECIAL(in.type) ? META_D_NONE : META_D_FULL;
 	ns_touch(&in, now, false);
 	if ((rc = meta_extents_put(t, in.ino, NULL)) || (rc = meta_symlink_del(t, in.ino)) ||
 	    (rc = meta_key_put(t, key, keylen, in.ino)) ||
@@ -1937,8 +1985,8 @@ static int ns_object_one(struct meta_txn *t, const struct keymap *km, uint64_t i
 	(void)keymap_meta_import(km, info->meta, info->n_meta, &a, &bad);
 	if (a.has_mode) {
 		in.mode = a.mode & 07777;
-		if (S_ISLNK(a.mode) && in.type == META_T_REG)
-			in.type = META_T_LNK;
+		if ((rc = ns_retype(t, &in, &a, info->size)))
+			return rc;
 	}
 	if (a.has_uid)
 		in.uid = a.uid;
@@ -1951,7 +1999,7 @@ static int ns_object_one(struct meta_txn *t, const struct keymap *km, uint64_t i
 		in.s3_mtime = info->last_modified;
 	snprintf(in.version_id, sizeof in.version_id, "%s", info->version_id);
 	in.flags |= META_F_ATTRS;
-	if (fetched) {
+	if (fetched && !META_T_SPECIAL(in.type)) {
 		in.data = META_D_FULL;
 		if ((rc = meta_extents_put(t, in.ino, NULL)))
 			return rc;

@@ -69,6 +69,7 @@ struct ns_new {
 	uint32_t uid, gid;
 	const char *target;	/* symlink target (type META_T_LNK) */
 	size_t target_len;
+	uint64_t rdev;		/* device number (META_T_CHR, META_T_BLK) */
 };
 /* Create name in dir. EEXIST (and *out = the existing inode) if the name exists;
  * ENOTDIR; EINVAL/ENAMETOOLONG for bad names; EPERM for reserved names at the root.

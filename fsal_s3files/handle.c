@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -38,6 +39,10 @@ static object_file_type_t s3f_type(uint8_t t)
 	switch (t) {
 	case META_T_DIR: return DIRECTORY;
 	case META_T_LNK: return SYMBOLIC_LINK;
+	case META_T_FIFO: return FIFO_FILE;
+	case META_T_SOCK: return SOCKET_FILE;
+	case META_T_CHR: return CHARACTER_FILE;
+	case META_T_BLK: return BLOCK_FILE;
 	default: return REGULAR_FILE;
 	}
 }
@@ -80,6 +85,10 @@ void s3f_attrs_fill(struct s3f_export *exp, const struct meta_inode *in, struct 
 	a->owner = in->uid;
 	a->group = in->gid;
 	a->rawdev.major = a->rawdev.minor = 0;
+	if (in->type == META_T_CHR || in->type == META_T_BLK) {
+		a->rawdev.major = major((dev_t)in->rdev);
+		a->rawdev.minor = minor((dev_t)in->rdev);
+	}
 	a->atime = s3f_ts(in->atime_ns);
 	a->mtime = s3f_ts(in->mtime_ns);
 	a->ctime = s3f_ts(in->ctime_ns);
@@ -273,6 +282,8 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 		.gid = op_ctx->creds.caller_gid,
 		.target = target,
 		.target_len = target ? strlen(target) : 0,
+		.rdev = (type == META_T_CHR || type == META_T_BLK) && attrs_in ?
+			makedev(attrs_in->rawdev.major, attrs_in->rawdev.minor) : 0,
 	};
 	struct meta_inode dir;
 	int rc;
@@ -300,6 +311,9 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 		if (rc && ns_lookup(x->ns, d->ino, name, strlen(name), in) == 0)
 			rc = EEXIST;
 	}
+	/* As mknod(2): a device node needs privilege (CAP_MKNOD), a FIFO or socket not. */
+	if (rc == 0 && (type == META_T_CHR || type == META_T_BLK) && !s3f_access_privileged())
+		rc = EPERM;
 	if (rc == 0) {
 		s3f_access_new_inode(&dir, type, &nw.gid, &nw.mode);
 		rc = ns_create(x->ns, d->ino, name, strlen(name), &nw, in, NULL);
@@ -340,14 +354,19 @@ static fsal_status_t s3f_mknode(struct fsal_obj_handle *dir_hdl, const char *nam
 				object_file_type_t nodetype, struct fsal_attrlist *attrs_in,
 				struct fsal_obj_handle **new_obj, struct fsal_attrlist *attrs_out)
 {
-	(void)dir_hdl;
-	(void)name;
-	(void)nodetype;
-	(void)attrs_in;
-	(void)new_obj;
-	(void)attrs_out;
-	/* Devices, FIFOs and sockets have no S3 representation. */
-	return fsalstat(ERR_FSAL_NOTSUPP, ENOTSUP);
+	struct meta_inode in;
+	enum meta_type type;
+
+	switch (nodetype) {
+	case FIFO_FILE: type = META_T_FIFO; break;
+	case SOCKET_FILE: type = META_T_SOCK; break;
+	case CHARACTER_FILE: type = META_T_CHR; break;
+	case BLOCK_FILE: type = META_T_BLK; break;
+	default: return fsalstat(ERR_FSAL_BADTYPE, EINVAL);
+	}
+	/* Stored as s3fs stores them (core/meta.h): an empty object, the type in its mode. */
+	return s3f_create_obj(s3f_h(dir_hdl), name, type, attrs_in, NULL, new_obj, attrs_out,
+			      &in);
 }
 
 static fsal_status_t s3f_readlink(struct fsal_obj_handle *obj, struct gsh_buffdesc *link_content,

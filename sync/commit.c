@@ -285,7 +285,12 @@ static int sync_meta_for(const struct meta_inode *in, struct s3_meta_pair *pairs
 		.has_mode = true, .has_uid = true, .has_gid = true, .has_mtime = true,
 		.uid = in->uid, .gid = in->gid,
 	};
-	uint32_t type = in->type == META_T_DIR ? S_IFDIR : in->type == META_T_LNK ? S_IFLNK : S_IFREG;
+	static const uint32_t types[] = {
+		[META_T_REG] = S_IFREG, [META_T_DIR] = S_IFDIR, [META_T_LNK] = S_IFLNK,
+		[META_T_FIFO] = S_IFIFO, [META_T_SOCK] = S_IFSOCK, [META_T_CHR] = S_IFCHR,
+		[META_T_BLK] = S_IFBLK,
+	};
+	uint32_t type = in->type <= META_T_MAX && types[in->type] ? types[in->type] : S_IFREG;
 	int64_t sec = in->mtime_ns / 1000000000LL, nsec = in->mtime_ns % 1000000000LL;
 
 	if (nsec < 0) {
@@ -293,6 +298,9 @@ static int sync_meta_for(const struct meta_inode *in, struct s3_meta_pair *pairs
 		nsec += 1000000000LL;
 	}
 	a.mode = type | (in->mode & 07777);
+	/* A device's number, as s3fs writes it (decimal dev_t). */
+	a.has_rdev = in->type == META_T_CHR || in->type == META_T_BLK;
+	a.rdev = a.has_rdev ? in->rdev : 0;
 	a.mtime_sec = sec;
 	a.mtime_nsec = (uint32_t)nsec;
 	return keymap_meta_encode(&a, pairs, S3_META_MAX, n);
@@ -595,6 +603,14 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		}
 		up.size = c->target_len;
 		rc = s3_object_put_buf(x->s3, c->key, c->target, c->target_len, &opts, &info);
+		break;
+	case META_T_FIFO:
+	case META_T_SOCK:
+	case META_T_CHR:
+	case META_T_BLK:
+		/* A special file is its metadata: an empty object (s3fs's format). */
+		up.size = 0;
+		rc = s3_object_put_buf(x->s3, c->key, "", 0, &opts, &info);
 		break;
 	default:
 		/* The whole object goes up: fetch what is not local yet (from the version

@@ -311,6 +311,10 @@ static const char *ctl_type_name(uint8_t type)
 	case META_T_REG: return "f";
 	case META_T_DIR: return "d";
 	case META_T_LNK: return "l";
+	case META_T_FIFO: return "p";
+	case META_T_SOCK: return "s";
+	case META_T_CHR: return "c";
+	case META_T_BLK: return "b";
 	default: return "?";
 	}
 }

@@ -118,12 +118,16 @@ static void fuzz_meta(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(a.mtime_nsec < 1000000000u);
 	if (!a.has_mode)
 		FUZZ_ASSERT(a.mode == 0);
+	if (!a.has_rdev)
+		FUZZ_ASSERT(a.rdev == 0);
 	FUZZ_ASSERT(keymap_meta_encode(&a, enc, S3_META_MAX, &ne) == 0);
-	FUZZ_ASSERT(ne == (unsigned)a.has_mode + a.has_uid + a.has_gid + a.has_mtime);
+	FUZZ_ASSERT(ne == (unsigned)a.has_mode + a.has_uid + a.has_gid + a.has_mtime + a.has_rdev);
 	keymap_meta_decode(enc, ne, &b, &bad);
 	FUZZ_ASSERT(bad == NULL);
 	FUZZ_ASSERT(a.has_mode == b.has_mode && a.has_uid == b.has_uid &&
-		    a.has_gid == b.has_gid && a.has_mtime == b.has_mtime);
+		    a.has_gid == b.has_gid && a.has_mtime == b.has_mtime &&
+		    a.has_rdev == b.has_rdev);
+	FUZZ_ASSERT(a.rdev == b.rdev);
 	FUZZ_ASSERT(a.mode == b.mode && a.uid == b.uid && a.gid == b.gid);
 	FUZZ_ASSERT(a.mtime_sec == b.mtime_sec && a.mtime_nsec == b.mtime_nsec);
 }

@@ -27,6 +27,11 @@
 #      check-s3`: each file's object byte-exact, directory markers only of directories
 #      that exist (required for empty ones), nothing else; the daemon counted no new
 #      conflict (`status`: there is no other S3 writer).
+# After step 4, `s3filesctl fsck --online --json` (read-only, the gateway running) checks
+# the store against itself and the data tier: a finding of class error or loss fails the
+# iteration, and so does one of class powercut (kill -9 keeps the page cache: nothing
+# only a power cut can leave may be there). The findings by class over the run are printed
+# at the end ("# fsck: ...").
 # A failed iteration prints what differs and the suite goes on in a fresh tree (so one
 # soak run finds more than one defect); its log and the daemons' logs are kept.
 #
@@ -149,6 +154,25 @@ bad() {
   EPOCH=$((EPOCH + 1)) ROOT=w$EPOCH LOG=$WORK/work.$EPOCH.log
 }
 
+# fsck_state: `s3filesctl fsck --online --json` on the running stack; adds the findings
+# by class to FSCK_N; 0 when nothing of class powercut, error or loss was found, 1 (the
+# findings in $WORK/fsck.bad) otherwise, 2 when the check did not run.
+declare -A FSCK_N=([legal]=0 [garbage]=0 [powercut]=0 [error]=0 [loss]=0)
+FSCK_RUNS=0
+fsck_state() {
+  local s c n
+  s3f_ctl "$STACK" fsck -e 1 --online --json >"$WORK/fsck.json" 2>"$WORK/fsck.err"
+  s=$(grep '"summary":true' "$WORK/fsck.json" | tail -n 1)
+  if [ -z "$s" ]; then cp "$WORK/fsck.err" "$WORK/fsck.bad"; return 2; fi
+  FSCK_RUNS=$((FSCK_RUNS + 1))
+  for c in legal garbage powercut error loss; do
+    n=$(sed -n "s/.*\"$c\":\([0-9]*\).*/\1/p" <<<"$s")
+    FSCK_N[$c]=$(( ${FSCK_N[$c]} + ${n:-0} ))
+  done
+  grep -E '"class":"(powercut|error|loss)"' "$WORK/fsck.json" >"$WORK/fsck.bad" && return 1
+  return 0
+}
+
 # s3_fetch DIR: list the keys under the tree into DIR.keys, download every object into
 # DIR/<key relative to the prefix> (independent client, four at a time)
 s3_fetch() {
@@ -247,6 +271,14 @@ for it in $(seq 1 "$ITER"); do
     continue
   fi
 
+  # 4b: the store and the data tier (read-only, online)
+  fsck_state; frc=$?
+  if [ $frc -ne 0 ]; then
+    bad "$it" "fsck after the kill of $targets: $([ $frc = 2 ] && echo "did not run" ||
+      echo "$(wc -l <"$WORK/fsck.bad") finding(s) of class powercut, error or loss")" "$WORK/fsck.bad"
+    continue
+  fi
+
   # 5: S3
   # (the tree only: a file a failed iteration broke must not stop the next ones)
   rm -f "$WORK/commit.out" "$WORK/ws.out"
@@ -281,6 +313,7 @@ for f in "$WORK"/work.*.log; do
   [ -f "$f" ] && TRIED=$((TRIED + $(grep -c '^B ' "$f")))
 done
 echo "# $ITER iterations in $(( $(date +%s) - T_START )) s, $EPOCH tree(s)"
+echo "# fsck: $FSCK_RUNS runs; findings by class: legal ${FSCK_N[legal]}, garbage ${FSCK_N[garbage]}, powercut ${FSCK_N[powercut]}, error ${FSCK_N[error]}, loss ${FSCK_N[loss]}"
 echo "tried $TRIED, faults $FAULTS, lost $LOST"
 if [ $BAD -eq 0 ] && [ "$T_FAILED" -eq 0 ]; then
   t_pass "no_loss: tried $TRIED, faults $FAULTS, lost $LOST ($ITER iterations)"

@@ -58,6 +58,11 @@
 # objects are copied back from a pristine copy). Uploads are off during the recording
 # (Commit_Interval of a day, Commit_On_Close off), so S3 stays as it was.
 #
+# Each state is also checked, before the gateway starts on it, by `s3filesctl fsck
+# --online --json` (read-only): findings of class powercut are what a power cut may leave
+# (counted), a finding of class error or loss fails the state. The findings by class over
+# all states are printed ("# fsck: ...").
+#
 # Prints "tried N, faults M, lost L": N workload operations, M distinct crash states
 # checked, L acknowledged-durable operations found missing or wrong in some state.
 #
@@ -208,6 +213,34 @@ export S3FILES_NFSV3=0
 "$PY" "$PC" plan "$WORK/fuse.log" "$WORK/run.acks" "$NSTATES" "$SEED" >"$WORK/plan" 2>"$WORK/plan.err" ||
   { t_fail states "plan: $(tail -n 3 "$WORK/plan.err")"; t_done; }
 CS=$WORK/cs
+# fsck_state NAME: `s3filesctl fsck --online --json` (read-only) on the crash state $CS as
+# the power cut left it (a config of its own: the gateway is not started yet); adds the
+# findings by class to FSCK_N; 0, or 1 with a line in results (error or loss found, or the
+# check did not run).
+declare -A FSCK_N=([legal]=0 [garbage]=0 [powercut]=0 [error]=0 [loss]=0)
+FSCK_RUNS=0
+mkdir -p "$WORK/fsckconf"
+fsck_state() {
+  local s c n
+  s3f__write_conf "$WORK/fsckconf" "$CS" 0
+  s3f_ctl "$WORK/fsckconf" fsck -e 1 --online --json >"$WORK/fsck.json" 2>"$WORK/fsck.err"
+  s=$(grep '"summary":true' "$WORK/fsck.json" | tail -n 1)
+  if [ -z "$s" ]; then
+    echo "$1 fsck: did not run: $(tail -n 2 "$WORK/fsck.err" | tr '\n' ' ')" >>"$WORK/results"
+    return 1
+  fi
+  FSCK_RUNS=$((FSCK_RUNS + 1))
+  for c in legal garbage powercut error loss; do
+    n=$(sed -n "s/.*\"$c\":\([0-9]*\).*/\1/p" <<<"$s")
+    FSCK_N[$c]=$(( ${FSCK_N[$c]} + ${n:-0} ))
+  done
+  if grep -qE '"class":"(error|loss)"' "$WORK/fsck.json"; then
+    echo "$1 fsck: $(grep -E '"class":"(error|loss)"' "$WORK/fsck.json" | head -n 3 | tr '\n' ' ')" >>"$WORK/results"
+    cp "$WORK/fsck.json" "$WORK/fsck.$1.json"
+    return 1
+  fi
+  return 0
+}
 : >"$WORK/digests"; : >"$WORK/results"; : >"$WORK/lost"
 faults=0 bad=0 s3checks=0 s3bad=0 startbad=0 dups=0
 T0=$(date +%s%N)
@@ -219,6 +252,7 @@ while read -r name point strat tcrash; do
   if grep -qx "$dg" "$WORK/digests"; then dups=$((dups + 1)); continue; fi
   echo "$dg" >>"$WORK/digests"
   faults=$((faults + 1))
+  fsck_state "$name" || bad=$((bad + 1))
   if ! S3FILES_STATE_DIR=$CS s3f_stack_start "$WORK/chk" >"$WORK/chk-start.out" 2>&1; then
     echo "$name: the gateway did not start: $(grep -E 'S3FILES|MDB|mdb|corrupt' "$WORK/chk-start.out" | tail -n 3 | tr '\n' ' ')" >>"$WORK/results"
     cp -a "$WORK/chk-start.out" "$WORK/chk-start.$name.out"
@@ -270,6 +304,7 @@ if [ "$bad" -gt 0 ]; then
     awk -v id="$id" '$1 == id { k = $4; if (k == "WRITE") k = k ($9 == 0 ? "(committed)" : "(stable)"); print k }' \
       "$WORK/run.acks" "$WORK/init.acks"; done | sort | uniq -c | awk '{ printf "%s %s ", $1, $2 }')"
 fi
+echo "# fsck: $FSCK_RUNS states checked; findings by class: legal ${FSCK_N[legal]}, garbage ${FSCK_N[garbage]}, powercut ${FSCK_N[powercut]}, error ${FSCK_N[error]}, loss ${FSCK_N[loss]}"
 echo "tried $tried, faults $faults, lost $lost"
 echo "# power cuts: tried $tried, faults $faults, lost $lost"
 if [ "$faults" -gt 0 ] && [ "$bad" = 0 ] && [ "$lost" = 0 ]; then t_pass power_cut_states

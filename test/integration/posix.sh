@@ -136,6 +136,19 @@ step rmdir_nonempty_fails sh -c "! rmdir $M/cpa/sub 2>/tmp/e && grep -qi 'not em
 step unlink_and_rmdir sh -c "rm $M/cpa/sub/b $M/cpa/sub/c && rmdir $M/cpa/sub && test ! -e $M/cpa/sub"
 step statfs sh -c "df -k $M | tail -n 1 | awk '{ exit !(\$2 > 0) }' && stat -f -c '%b %f' $M"
 
+# special files: a workflow engine's task wrapper tees its output through FIFOs in the
+# work directory (Nextflow's .command.run); a device node keeps its number
+fifo_tee() {
+  mkfifo $M/cpa/out.fifo && test -p $M/cpa/out.fifo || return 1
+  tee $M/cpa/out.log < $M/cpa/out.fifo > /dev/null &
+  tp=$!
+  echo hello-through-a-fifo > $M/cpa/out.fifo
+  wait $tp || return 1
+  test "$(cat $M/cpa/out.log)" = hello-through-a-fifo && rm $M/cpa/out.fifo
+}
+step fifo_tee fifo_tee
+step mknod_device sh -c "mknod $M/cpa/null c 1 3 && test -c $M/cpa/null && test \"\$(stat -c '%t %T' $M/cpa/null)\" = '1 3' && echo x > $M/cpa/null && rm $M/cpa/null"
+
 # sparse 1 GiB
 step sparse_create sh -c "truncate -s 1073741824 $M/sparse && test \$(stat -c %s $M/sparse) = 1073741824"
 write_chunks() {

@@ -9,6 +9,8 @@
  *   s3f_nfs chmod URL MODE      set the mode (octal)
  *   s3f_nfs rename URL NEWPATH  rename URL's entry to NEWPATH, relative to URL's directory
  *                               (libnfs mounts that directory): /sub/new.txt
+ *   s3f_nfs mknod URL MODE DEV  mknod (MODE in octal with the type: 010644 a FIFO,
+ *                               020600 a character device; DEV a dev_t, 0x103 = 1,3)
  *   s3f_nfs stat URL            print "MODE UID GID SIZE FILEID MTIME" (mode in octal, with type; seconds)
  *   s3f_nfs overwrite URL FILE  open the existing file O_WRONLY|O_TRUNC (no O_CREAT: libnfs's
  *                               v4 create is GUARDED and fails on an existing name), write
@@ -41,7 +43,7 @@ struct tgt {
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: s3f_nfs rm|rmdir|mkdir|stat URL | chmod URL MODE | "
+	fprintf(stderr, "usage: s3f_nfs rm|rmdir|mkdir|stat URL | mknod URL MODE DEV | chmod URL MODE | "
 		"rename URL NEWPATH | both URL_A URL_B\n");
 	return 2;
 }
@@ -182,7 +184,10 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return usage();
 	op = argv[1];
-	if (strcmp(op, "rename") == 0 || strcmp(op, "chmod") == 0 || strcmp(op, "both") == 0 ||
+	if (strcmp(op, "mknod") == 0) {
+		if (argc != 5)
+			return usage();
+	} else if (strcmp(op, "rename") == 0 || strcmp(op, "chmod") == 0 || strcmp(op, "both") == 0 ||
 	    strcmp(op, "overwrite") == 0) {
 		if (argc != 4)
 			return usage();
@@ -206,6 +211,9 @@ int main(int argc, char **argv)
 		rc = nfs_chmod(t.nfs, t.url->file, (int)strtol(argv[3], NULL, 8));
 	} else if (strcmp(op, "overwrite") == 0) {
 		rc = overwrite(&t, argv[3]);
+	} else if (strcmp(op, "mknod") == 0) {
+		rc = nfs_mknod(t.nfs, t.url->file, (int)strtol(argv[3], NULL, 8),
+			       (int)strtol(argv[4], NULL, 0));
 	} else {
 		rc = nfs_stat64(t.nfs, t.url->file, &st);
 		if (rc == 0)

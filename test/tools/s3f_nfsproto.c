@@ -42,6 +42,7 @@
  * checks answer. Each line of STEPS is
  *   LABEL UID GID OP ARGS...
  * with OP: unlink P | rmdir P | rename P Q | mkdir P MODE | create P MODE (GUARDED) |
+ * mknod P fifo|sock MODE | mknod P chr|blk MODE MAJOR MINOR |
  * chmod P MODE | chown P UID|-1 GID|-1 | truncate P SIZE | write P (one byte at the end) |
  * mode P (prints "MODE UID GID", MODE in octal with the set-id and sticky bits); paths
  * relative to PSEUDO, modes octal. unlink and rmdir check the type first, as a client's
@@ -1449,6 +1450,32 @@ static nfsstat4 script_step(struct ctx *c, const char *pseudo, char **a, int na,
 		a_putfh(&ops[0], &dir);
 		ops[1].argop = OP_CREATE;
 		ca->objtype.type = NF4DIR;
+		a_str(&ca->objname, name);
+		fb_to(&ca->createattrs, &fb);
+		if (call(c, ops, 2, &r))
+			return NFS4ERR_IO;
+		return r.status;
+	}
+	if (strcmp(op, "mknod") == 0 && na > 3) {
+		nfs_argop4 ops[2];
+		CREATE4args *ca = &ops[1].nfs_argop4_u.opcreate;
+		const char *t = a[2];
+
+		memset(ops, 0, sizeof ops);
+		fb_mode(&fb, (uint32_t)strtoul(a[3], NULL, 8));
+		a_putfh(&ops[0], &dir);
+		ops[1].argop = OP_CREATE;
+		if (strcmp(t, "fifo") == 0) {
+			ca->objtype.type = NF4FIFO;
+		} else if (strcmp(t, "sock") == 0) {
+			ca->objtype.type = NF4SOCK;
+		} else if ((strcmp(t, "chr") == 0 || strcmp(t, "blk") == 0) && na > 5) {
+			ca->objtype.type = t[0] == 'c' ? NF4CHR : NF4BLK;
+			ca->objtype.createtype4_u.devdata.specdata1 = (uint32_t)strtoul(a[4], NULL, 0);
+			ca->objtype.createtype4_u.devdata.specdata2 = (uint32_t)strtoul(a[5], NULL, 0);
+		} else {
+			return NFS4ERR_INVAL;
+		}
 		a_str(&ca->objname, name);
 		fb_to(&ca->createattrs, &fb);
 		if (call(c, ops, 2, &r))

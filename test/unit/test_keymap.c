@@ -988,6 +988,50 @@ static void test_meta_trust_settings(void)
 	keymap_fini(&km);
 }
 
+/* Devices: x-amz-meta-rdev as s3fs writes it (decimal dev_t) both ways; without
+ * S3_Devices a device from S3 becomes a regular file (bits kept, number dropped), FIFOs
+ * and sockets always pass. */
+static void test_meta_rdev_and_devices(void)
+{
+	struct s3_meta_pair p[S3_META_MAX];
+	struct keymap_attrs a = { .has_mode = true, .mode = S_IFCHR | 0620, .has_rdev = true,
+				  .rdev = 34816 }, b;
+	struct keymap km;
+	const char *bad = "x";
+	unsigned n = 0;
+
+	CHECK_OK(keymap_meta_encode(&a, p, S3_META_MAX, &n));
+	CHECK_INT_EQ(n, 2);
+	CHECK_STR_EQ(pair_value(p, n, "rdev"), "34816");
+	keymap_meta_decode(p, n, &b, &bad);
+	CHECK(bad == NULL);
+	CHECK(b.has_rdev);
+	CHECK_U64_EQ(b.rdev, 34816);
+	CHECK_INT_EQ(b.mode, S_IFCHR | 0620);
+	snprintf(p[1].value, sizeof p[1].value, "12x");
+	keymap_meta_decode(p, n, &b, &bad);
+	CHECK(!b.has_rdev);
+	CHECK_STR_EQ(bad, "rdev");
+
+	CHECK_OK(keymap_init(&km, ""));
+	keymap_meta_decode(p, 1, &b, NULL);
+	CHECK_INT_EQ(keymap_attrs_trust(&km.trust, &b), KEYMAP_DISTRUST_DEVICE);
+	CHECK_INT_EQ(b.mode, S_IFREG | 0620);
+	CHECK(!b.has_rdev);
+	km.trust.devices = true;
+	keymap_meta_decode(p, 1, &b, NULL);
+	CHECK_INT_EQ(keymap_attrs_trust(&km.trust, &b), 0);
+	CHECK_INT_EQ(b.mode, S_IFCHR | 0620);
+	km.trust.devices = false;
+	a.mode = S_IFIFO | 0600;
+	a.has_rdev = false;
+	CHECK_OK(keymap_meta_encode(&a, p, S3_META_MAX, &n));
+	keymap_meta_decode(p, n, &b, NULL);
+	CHECK_INT_EQ(keymap_attrs_trust(&km.trust, &b), 0);
+	CHECK_INT_EQ(b.mode, S_IFIFO | 0600);
+	keymap_fini(&km);
+}
+
 int main(void)
 {
 	CHECK_RUN(test_init_normalizes_prefix);
@@ -1009,6 +1053,7 @@ int main(void)
 	CHECK_RUN(test_dir_prefix);
 	CHECK_RUN(test_roundtrip_property);
 	CHECK_RUN(test_meta_encode_canonical);
+	CHECK_RUN(test_meta_rdev_and_devices);
 	CHECK_RUN(test_meta_decode_peers);
 	CHECK_RUN(test_meta_decode_rejects);
 	CHECK_RUN(test_meta_decode_mixed);

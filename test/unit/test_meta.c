@@ -801,7 +801,7 @@ static void test_schema_upgrade(void)
 		CHECK_OK(meta_info_get(t, "schema", &now, sizeof now, &len));
 		CHECK_OK(meta_inode_get(t, META_ROOT_INO, &root));
 		meta_txn_abort(t);
-		CHECK_INT_EQ(now, 5);	/* upgraded to the current schema (intents: 5) */
+		CHECK_INT_EQ(now, 6);	/* upgraded to the current schema (special files: 6) */
 		l = s3dirs(me);
 		CHECK_INT_EQ(l.n, 2);		/* the root and d1, not the unbound directory */
 		CHECK_U64_EQ(l.ino[0], META_ROOT_INO);

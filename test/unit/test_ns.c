@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "err.h"
@@ -1280,8 +1281,110 @@ static void test_rename_dir_left(void)
 	fx_close(&f);
 }
 
+/* Special files: made through the file view with their type (and a device's number), kept
+ * across a reopen, committed as empty objects; imported from S3 (s3fs's format: the type
+ * in x-amz-meta-mode) as such only when the object is empty, the entry's type following. */
+static void test_special_files(void)
+{
+	struct fx f;
+	struct ns_new nw = { .type = META_T_FIFO, .mode = 0600, .uid = 7, .gid = 8 };
+	struct ns_commit *c = malloc(sizeof *c);
+	struct meta_inode in;
+	struct meta_txn *t;
+	struct meta_dirent de;
+	struct ns_import_entry e[3];
+	enum ns_import_result r[3];
+	uint64_t inos[3], fifo;
+	struct keymap_attrs fifo_a = { .has_mode = true, .mode = S_IFIFO | 0640 };
+	struct keymap_attrs chr_a = { .has_mode = true, .mode = S_IFCHR | 0600, .has_rdev = true,
+				      .rdev = 0x103 };
+	struct s3_object_info info = { 0 };
+
+	struct meta_opts o = { .nosync = true };
+	char dir[4096];
+
+	CHECK(c != NULL);
+	snprintf(dir, sizeof dir, "%s", check_tmpdir());
+	CHECK_OK(meta_env_open(dir, &o, &f.me));
+	CHECK_OK(keymap_init(&f.km, ""));
+	CHECK_OK(ns_open(f.me, &f.km, NULL, NULL, &f.ns));
+	CHECK_OK(ns_create(f.ns, META_ROOT_INO, "p", 1, &nw, &in, NULL));
+	fifo = in.ino;
+	CHECK_INT_EQ(in.type, META_T_FIFO);
+	CHECK_U64_EQ(in.size, 0);
+	nw.type = META_T_CHR;
+	nw.rdev = 0x10203;
+	CHECK_OK(ns_create(f.ns, META_ROOT_INO, "cdev", 4, &nw, &in, NULL));
+	CHECK_U64_EQ(in.rdev, 0x10203);
+	nw.type = 9;
+	CHECK_INT_EQ(ns_create(f.ns, META_ROOT_INO, "bad", 3, &nw, &in, NULL), EINVAL);
+	/* The record keeps type and device number (the optional tail of the record). */
+	fx_close(&f);
+	CHECK_OK(meta_env_open(dir, &o, &f.me));
+	CHECK_OK(keymap_init(&f.km, ""));
+	CHECK_OK(ns_open(f.me, &f.km, NULL, NULL, &f.ns));
+	CHECK_OK(ns_lookup(f.ns, META_ROOT_INO, "cdev", 4, &in));
+	CHECK_INT_EQ(in.type, META_T_CHR);
+	CHECK_U64_EQ(in.rdev, 0x10203);
+	CHECK_OK(ns_commit_prepare(f.ns, fifo, 0, c));
+	CHECK_INT_EQ(c->in.type, META_T_FIFO);
+	CHECK_STR_EQ(c->key, "p");
+	strcpy(info.etag, "d41d8cd98f00b204e9800998ecf8427e");
+	CHECK_OK(ns_commit_done(f.ns, c, &info));
+	CHECK_OK(ns_getattr(f.ns, fifo, &in));
+	CHECK_INT_EQ(in.sync, META_S_CLEAN);
+	CHECK_INT_EQ(in.type, META_T_FIFO);
+
+	/* Imported: an empty object with a FIFO mode is a FIFO; one with bytes stays a
+	 * regular file; a device keeps its number. */
+	e[0] = (struct ns_import_entry){ .name = "q", .len = 1, .size = 0, .mtime_s = 100,
+					 .etag = "e0", .attrs = &fifo_a };
+	e[1] = (struct ns_import_entry){ .name = "r", .len = 1, .size = 3, .mtime_s = 100,
+					 .etag = "e1", .attrs = &fifo_a };
+	e[2] = (struct ns_import_entry){ .name = "d", .len = 1, .size = 0, .mtime_s = 100,
+					 .etag = "e2", .attrs = &chr_a };
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, e, 3, meta_now_ns(), r, inos));
+	CHECK_OK(ns_getattr(f.ns, inos[0], &in));
+	CHECK_INT_EQ(in.type, META_T_FIFO);
+	CHECK_INT_EQ(in.mode, 0640);
+	CHECK_INT_EQ(in.data, META_D_NONE);
+	CHECK_OK(ns_getattr(f.ns, inos[1], &in));
+	CHECK_INT_EQ(in.type, META_T_REG);
+	CHECK_OK(ns_getattr(f.ns, inos[2], &in));
+	CHECK_INT_EQ(in.type, META_T_CHR);
+	CHECK_U64_EQ(in.rdev, 0x103);
+	CHECK_OK(meta_txn_begin(f.me, false, &t));
+	CHECK_OK(meta_dirent_get(t, META_ROOT_INO, "q", 1, &de));
+	CHECK_INT_EQ(de.type, META_T_FIFO);
+	meta_txn_abort(t);
+
+	/* Listed without metadata (a regular file), then its HEAD tells: the record and the
+	 * entry both become a FIFO. */
+	e[0] = (struct ns_import_entry){ .name = "late", .len = 4, .size = 0, .mtime_s = 100,
+					 .etag = "e3" };
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, e, 1, meta_now_ns(), r, inos));
+	CHECK_OK(ns_getattr(f.ns, inos[0], &in));
+	CHECK_INT_EQ(in.type, META_T_REG);
+	memset(&info, 0, sizeof info);
+	strcpy(info.etag, "e3");
+	info.n_meta = 1;
+	strcpy(info.meta[0].name, "mode");
+	snprintf(info.meta[0].value, sizeof info.meta[0].value, "%u", (unsigned)(S_IFIFO | 0644));
+	CHECK_OK(ns_import_objects(f.ns, inos, &info, NULL, 1, false));
+	CHECK_OK(ns_getattr(f.ns, inos[0], &in));
+	CHECK_INT_EQ(in.type, META_T_FIFO);
+	CHECK_INT_EQ(in.mode, 0644);
+	CHECK_OK(meta_txn_begin(f.me, false, &t));
+	CHECK_OK(meta_dirent_get(t, META_ROOT_INO, "late", 4, &de));
+	CHECK_INT_EQ(de.type, META_T_FIFO);
+	meta_txn_abort(t);
+	free(c);
+	fx_close(&f);
+}
+
 int main(void)
 {
+	CHECK_RUN(test_special_files);
 	CHECK_RUN(test_create_lookup);
 	CHECK_RUN(test_readdir_paging);
 	CHECK_RUN(test_remove_rules);
