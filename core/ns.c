@@ -1244,15 +1244,16 @@ struct ns_import_ctx {
 	int64_t newest_s;	/* the newest LastModified of the batch (0: none) */
 };
 
-/* Is the object at key bound to a live inode other than ino (a renamed file whose object
- * has not been moved yet)? */
-static int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_t ino, bool *taken)
+/* The live inode other than ino the object at key is bound to (a renamed file whose
+ * object has not been moved yet): *holder, 0 if none. */
+static int ns_key_holder(struct meta_txn *t, const char *key, size_t len, uint64_t ino,
+			 uint64_t *holder)
 {
 	struct meta_inode other;
 	uint64_t b;
 	int rc;
 
-	*taken = false;
+	*holder = 0;
 	rc = meta_key_get(t, key, len, &b);
 	if (rc == ENOENT || (rc == 0 && b == ino))
 		return 0;
@@ -1262,7 +1263,16 @@ static int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_
 	if (rc == ENOENT)
 		return 0;
 	if (rc == 0)
-		*taken = true;
+		*holder = b;
+	return rc;
+}
+
+static int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_t ino, bool *taken)
+{
+	uint64_t b;
+	int rc = ns_key_holder(t, key, len, ino, &b);
+
+	*taken = b != 0;
 	return rc;
 }
 
@@ -2102,10 +2112,11 @@ static int ns_prepare_txn(struct meta_txn *t, void *arg)
 	struct ns_jobs js = { 0 };
 	struct meta_delete pd;
 	struct meta_move *m = NULL;
-	bool found = false, taken;
+	bool found = false;
 	int rc;
 
 	c->moved = c->copy = c->keep_src = c->replaces = false;
+	c->blocker = 0;
 	c->src_len = 0;
 	c->src_key[0] = c->src_etag[0] = '\0';
 	rc = meta_inode_get(t, x->ino, &c->in);
@@ -2137,9 +2148,9 @@ static int ns_prepare_txn(struct meta_txn *t, void *arg)
 		rc = EAGAIN;
 		goto out;
 	}
-	if ((rc = ns_key_taken(t, c->key, c->key_len, x->ino, &taken)))
+	if ((rc = ns_key_holder(t, c->key, c->key_len, x->ino, &c->blocker)))
 		goto out;
-	if (taken) {
+	if (c->blocker) {
 		rc = EAGAIN;
 		goto out;
 	}
@@ -3793,6 +3804,212 @@ int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c)
 	return meta_write(ns->me, ns_lost_txn, &x);
 }
 
+/* ---- sources in transit (the daemon) ---- */
+
+/* Does inode in read its data from the object at key? */
+static int ns_reads_from(struct ns *ns, struct meta_txn *t, const struct meta_inode *in,
+			 const char *key, size_t len, char etag[S3_ETAG_MAX], bool *moved,
+			 bool *yes)
+{
+	struct ns_jobs js = { 0 };
+	char *src = malloc(S3_KEY_MAX + 1);
+	size_t slen = 0;
+	bool found = false;
+	int rc;
+
+	*yes = false;
+	if (!src)
+		return ENOMEM;
+	rc = ns_file_source(ns, t, in, &js, src, &slen, etag, &found, moved, NULL);
+	if (rc == 0)
+		*yes = found && slen == len && memcmp(src, key, len) == 0;
+	ns_jobs_free(&js);
+	free(src);
+	return rc;
+}
+
+struct ns_holder_ctx {
+	struct ns *ns;
+	const char *key;
+	size_t len;
+	uint64_t skip, ino;
+};
+
+static int ns_holder_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_holder_ctx *c = arg;
+	struct meta_inode in;
+	char etag[S3_ETAG_MAX];
+	uint64_t b;
+	bool moved, yes;
+	int rc;
+
+	c->ino = 0;
+	rc = ns_key_holder(t, c->key, c->len, c->skip, &b);
+	if (rc || !b)
+		return rc;
+	rc = meta_inode_get(t, b, &in);
+	if (rc == 0)
+		rc = ns_reads_from(c->ns, t, &in, c->key, c->len, etag, &moved, &yes);
+	if (rc == 0 && yes)
+		c->ino = b;
+	return rc == ENOENT ? 0 : rc;
+}
+
+int ns_source_holder(struct ns *ns, const char *key, size_t len, uint64_t skip, uint64_t *ino)
+{
+	struct ns_holder_ctx c = { ns, key, len, skip, 0 };
+	int rc = meta_read(ns->me, ns_holder_txn, &c);
+
+	*ino = rc == 0 ? c.ino : 0;
+	return rc;
+}
+
+struct ns_cycle_ctx {
+	struct ns *ns;
+	uint64_t ino, blocker;
+	bool cycle;
+};
+
+static int ns_cycle_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_cycle_ctx *c = arg;
+	struct ns_jobs js = { 0 };
+	char *key = malloc(S3_KEY_MAX + 1);
+	size_t len;
+	uint64_t cur = c->blocker, next;
+	int rc = 0;
+
+	c->cycle = false;
+	if (!key)
+		return ENOMEM;
+	/* Each link: the file cur wants its own key, which the next one still reads from. */
+	for (int i = 0; i < 64 && cur; i++, cur = next) {
+		next = 0;
+		rc = ns_key(c->ns, t, cur, key, S3_KEY_MAX + 1, &len);
+		if (rc)
+			break;
+		if ((rc = ns_jobs_get(t, &js)))
+			break;
+		if (ns_jobs_cover(&js, key, len, true, false))
+			break;	/* a directory job empties it: no circle */
+		if ((rc = ns_key_holder(t, key, len, cur, &next)))
+			break;
+		if (next == c->ino) {
+			c->cycle = true;
+			break;
+		}
+	}
+	ns_jobs_free(&js);
+	free(key);
+	return rc == ENOENT ? 0 : rc;
+}
+
+int ns_commit_cycle(struct ns *ns, uint64_t ino, uint64_t blocker, bool *cycle)
+{
+	struct ns_cycle_ctx c = { ns, ino, blocker, false };
+	int rc = meta_read(ns->me, ns_cycle_txn, &c);
+
+	*cycle = rc == 0 && c.cycle;
+	return rc;
+}
+
+struct ns_release_ctx {
+	struct ns *ns;
+	uint64_t ino;
+	const char *key;
+	size_t len;
+	bool done;
+};
+
+/* Are all of in's bytes in the store (what its upload would read)? */
+static int ns_all_local(struct meta_txn *t, const struct meta_inode *in, bool *all)
+{
+	struct rangeset have = RANGESET_INIT;
+	char probe[1];
+	size_t plen;
+	int rc = 0;
+
+	*all = true;
+	switch (in->type) {
+	case META_T_REG:
+		if (in->data == META_D_FULL || in->size == 0)
+			break;
+		if (in->data == META_D_NONE) {
+			*all = false;
+			break;
+		}
+		rc = meta_extents_get(t, in->ino, &have);
+		*all = rc == 0 && rangeset_covers(&have, 0, in->size);
+		break;
+	case META_T_LNK:
+		rc = meta_symlink_get(t, in->ino, probe, sizeof probe, &plen);
+		if (rc == ERANGE)
+			rc = 0;
+		if (rc == ENOENT) {
+			*all = false;	/* imported, target never read */
+			rc = 0;
+		}
+		break;
+	default:
+		break;		/* a special file is its metadata */
+	}
+	rangeset_free(&have);
+	return rc;
+}
+
+static int ns_release_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_release_ctx *c = arg;
+	struct meta_inode in;
+	char etag[S3_ETAG_MAX];
+	bool moved, yes, all;
+	int rc;
+
+	c->done = false;
+	rc = meta_inode_get(t, c->ino, &in);
+	if (rc)
+		return rc == ENOENT ? 0 : rc;
+	if ((rc = ns_reads_from(c->ns, t, &in, c->key, c->len, etag, &moved, &yes)))
+		return rc;
+	if (!yes)
+		return 0;
+	if (in.sync == META_S_CONFLICT)
+		return EBUSY;
+	if ((rc = ns_all_local(t, &in, &all)))
+		return rc;
+	if (!all)
+		return EAGAIN;
+	if (moved && (rc = meta_move_del(t, in.ino)))
+		return rc;
+	if (ns_key_binds(t, c->key, c->len, in.ino) && (rc = meta_key_del(t, c->key, c->len)))
+		return rc;
+	/* The object goes (or is replaced by whoever wanted the key), as long as it is the
+	 * version the file read from. */
+	if ((rc = meta_delete_add(t, c->key, c->len, etag, 0, in.ino)))
+		return rc;
+	in.flags &= ~(uint32_t)META_F_IN_S3;
+	in.sync = META_S_DIRTY;
+	if (!in.dirty_since_ns)
+		in.dirty_since_ns = meta_now_ns();
+	if ((rc = meta_dirty_add(t, in.ino)) || (rc = meta_inode_put(t, &in)))
+		return rc;
+	c->done = true;
+	return 0;
+}
+
+int ns_source_release(struct ns *ns, uint64_t ino, const char *key, size_t len, bool *done)
+{
+	struct ns_release_ctx c = { ns, ino, key, len, false };
+	int rc = meta_write(ns->me, ns_release_txn, &c);
+
+	/* Durable before anything may overwrite or delete the object. */
+	if (rc == 0 && c.done)
+		rc = meta_sync(ns->me);
+	*done = rc == 0 && c.done;
+	return rc;
+}
+
 /* ---- directory renames in S3 (the daemon) ---- */
 
 int ns_prefix_moving(struct ns *ns, struct meta_txn *txn, const char *prefix, size_t len,
@@ -3855,6 +4072,49 @@ int ns_dirjob_iter(struct ns *ns, meta_dirjob_fn fn, void *arg)
 	return meta_read(ns->me, ns_dirjob_iter_txn, &c);
 }
 
+/* Where job js->j[self] sends the object at key: a file the view knows (ino) to where
+ * its path is now, any other object (a directory marker, a key in a directory never
+ * listed, a key with no file name) to the same relative place under the new prefix and
+ * on through the renames made since. Unless that place is below the old prefix of a
+ * later job, which has still to empty it (directories that traded places: its objects
+ * may still be there): then one step only, to the same relative place under this job's
+ * new prefix, from where the later jobs carry it on. dst has S3_KEY_MAX + 1 bytes. */
+static int ns_plan_dst(struct ns *ns, struct meta_txn *t, const struct ns_jobs *js, size_t self,
+		       uint64_t ino, const char *key, size_t key_len, char *dst, size_t *dst_len)
+{
+	const struct ns_job_pfx *j = &js->j[self];
+	int rc;
+
+	if (ino) {
+		rc = ns_key(ns, t, ino, dst, S3_KEY_MAX + 1, dst_len);
+		if (rc)
+			return rc;
+	} else {
+		memcpy(dst, key, key_len + 1);
+		*dst_len = key_len;
+		if (ns_key_swap(dst, dst_len, j->old_len, j->new_prefix, j->new_len))
+			return ENAMETOOLONG;
+		for (size_t i = self + 1; i < js->n; i++) {
+			const struct ns_job_pfx *p = &js->j[i];
+
+			if (ns_has_prefix(dst, *dst_len, p->old_prefix, p->old_len) &&
+			    ns_key_swap(dst, dst_len, p->old_len, p->new_prefix, p->new_len))
+				return ENAMETOOLONG;
+		}
+	}
+	for (size_t i = self + 1; i < js->n; i++) {
+		const struct ns_job_pfx *p = &js->j[i];
+
+		if (!ns_has_prefix(dst, *dst_len, p->old_prefix, p->old_len))
+			continue;
+		memcpy(dst, key, key_len + 1);
+		*dst_len = key_len;
+		return ns_key_swap(dst, dst_len, j->old_len, j->new_prefix, j->new_len) ?
+			ENAMETOOLONG : 0;
+	}
+	return 0;
+}
+
 /* Where one listed object goes (see ns_dirjob_plan in ns.h). */
 static int ns_plan_one(struct ns_dirjob_ctx *c, struct meta_txn *t, const struct ns_jobs *js,
 		       size_t self, struct ns_move_item *it)
@@ -3889,39 +4149,17 @@ static int ns_plan_one(struct ns_dirjob_ctx *c, struct meta_txn *t, const struct
 			return 0;	/* renamed on its own as well: its commit copies it */
 		if (rc != ENOENT)
 			return rc;
-		/* A file the view knows: straight to where its path is now (also through
-		 * later renames of the directories above it). */
-		rc = ns_key(c->ns, t, ino, it->dst, sizeof it->dst, &it->dst_len);
-		if (rc == ENAMETOOLONG) {
-			it->action = NS_MOVE_TOO_LONG;
-			return 0;
-		}
-		if (rc)
-			return rc;
 		it->ino = ino;
-	} else if (rc == ENOENT) {
-		/* An object the view does not track (a directory marker, a key in a directory
-		 * never listed, a key with no file name): same relative place under the new
-		 * prefix, and on through renames made since this one. */
-		memcpy(it->dst, it->key, it->key_len + 1);
-		it->dst_len = it->key_len;
-		if (ns_key_swap(it->dst, &it->dst_len, j->old_len, j->new_prefix, j->new_len)) {
-			it->action = NS_MOVE_TOO_LONG;
-			return 0;
-		}
-		for (size_t i = self + 1; i < js->n; i++) {
-			const struct ns_job_pfx *p = &js->j[i];
-
-			if (ns_has_prefix(it->dst, it->dst_len, p->old_prefix, p->old_len) &&
-			    ns_key_swap(it->dst, &it->dst_len, p->old_len, p->new_prefix,
-					p->new_len)) {
-				it->action = NS_MOVE_TOO_LONG;
-				return 0;
-			}
-		}
-	} else {
+	} else if (rc != ENOENT) {
 		return rc;
 	}
+	rc = ns_plan_dst(c->ns, t, js, self, it->ino, it->key, it->key_len, it->dst, &it->dst_len);
+	if (rc == ENAMETOOLONG) {
+		it->action = NS_MOVE_TOO_LONG;
+		return 0;
+	}
+	if (rc)
+		return rc;
 	if (it->dst_len == it->key_len && memcmp(it->dst, it->key, it->key_len) == 0)
 		return 0;	/* already where it belongs (renamed back) */
 	it->action = NS_MOVE_COPY;
@@ -4019,8 +4257,8 @@ static int ns_record_garbage(struct meta_txn *t, struct ns_move_item *it)
 
 /* Record one copied object. *retry: the view changed under the copy in a way that needs
  * this object planned again. */
-static int ns_record_one(struct ns_dirjob_ctx *c, struct meta_txn *t, struct ns_move_item *it,
-			 int64_t now, bool *retry)
+static int ns_record_one(struct ns_dirjob_ctx *c, struct meta_txn *t, const struct ns_jobs *js,
+			 size_t self, struct ns_move_item *it, int64_t now, bool *retry)
 {
 	struct meta_inode in;
 	struct meta_move m;
@@ -4069,7 +4307,7 @@ static int ns_record_one(struct ns_dirjob_ctx *c, struct meta_txn *t, struct ns_
 	path = malloc(S3_KEY_MAX + 1);
 	if (!path)
 		return ENOMEM;
-	rc = ns_key(c->ns, t, it->ino, path, S3_KEY_MAX + 1, &plen);
+	rc = ns_plan_dst(c->ns, t, js, self, it->ino, it->key, it->key_len, path, &plen);
 	if (rc == 0 && (plen != it->dst_len || memcmp(path, it->dst, plen) != 0)) {
 		/* Renamed again during the copy: the copy is useless, the object is planned
 		 * again from its old key. */
@@ -4127,22 +4365,25 @@ static int ns_record_txn(struct meta_txn *t, void *arg)
 	struct ns_dirjob_ctx *c = arg;
 	struct ns_dirjob_outcome *o = c->out;
 	struct meta_dirjob *j = c->job;
+	struct ns_jobs js = { 0 };
 	int64_t now = meta_now_ns();
-	size_t done = 0;
+	size_t done = 0, self;
 	bool deleting = false;
 	int rc;
 
 	memset(o, 0, sizeof *o);
 	rc = meta_dirjob_get(t, c->id, j);
-	if (rc)
-		return rc;
-	for (; done < c->n; done++) {
+	if (rc == 0)
+		rc = ns_jobs_get(t, &js);
+	if (rc == 0)
+		rc = ns_find_job(&js, c->id, &self);
+	for (; rc == 0 && done < c->n; done++) {
 		struct ns_move_item *it = &c->items[done];
 		bool retry;
 
-		rc = ns_record_one(c, t, it, now, &retry);
+		rc = ns_record_one(c, t, &js, self, it, now, &retry);
 		if (rc)
-			return rc;
+			break;
 		if (retry)
 			break;
 		if (it->moved)
@@ -4151,6 +4392,9 @@ static int ns_record_txn(struct meta_txn *t, void *arg)
 			o->skipped++;
 		deleting |= it->delete_src;
 	}
+	ns_jobs_free(&js);
+	if (rc)
+		return rc;
 	o->done = done;
 	if (done) {
 		const struct ns_move_item *last = &c->items[done - 1];

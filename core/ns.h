@@ -244,6 +244,9 @@ struct ns_commit {
 	/* Due only because of ns_commit_request (its last change is younger than min_age):
 	 * a commit on close, for the metrics. */
 	bool early;
+	/* EAGAIN from ns_commit_prepare because key is the source of another renamed file,
+	 * not moved yet: that file (0: the wait has another cause). */
+	uint64_t blocker;
 };
 /* Commit_On_Close: the file side is done with ino for now (its last writer closed it, or
  * a client flushed it to stable storage with no other writer open), so the daemon should
@@ -280,6 +283,34 @@ int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_obj
 int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c);
 /* A pending delete of key was carried out (or found already gone). */
 int ns_delete_done(struct ns *ns, const char *key, size_t len);
+
+/* ---- sources in transit (the daemon) ----
+ *
+ * A renamed file keeps reading from its old object until that object has moved (its
+ * commit copies or uploads it, or a directory job moves it). Renames can make such an
+ * object stand in the way of another one: files that trade places (each one's new key
+ * holds the other's old object), or a directory moved onto a name whose file was renamed
+ * away. Such a wait is broken by releasing the source: the file's bytes are made local
+ * first, then it stops depending on the object (an ordinary new file, uploaded whole),
+ * and the object gets a pending delete that the new occupant's upload or copy replaces.
+ */
+/* The live inode, other than skip, that reads its data from the object at key (a renamed
+ * file's old object, or a file below a directory being moved): *ino, 0 if none. */
+int ns_source_holder(struct ns *ns, const char *key, size_t len, uint64_t skip, uint64_t *ino);
+/* Does the wait of ino's commit on blocker (c->blocker of ns_commit_prepare) run in a
+ * circle back to ino (every file of it waits for the next one's old object)? A chain
+ * that ends in a free key, or in a key a directory job still has to empty, is no
+ * circle: it resolves by itself. At most 64 links are followed. */
+int ns_commit_cycle(struct ns *ns, uint64_t ino, uint64_t blocker, bool *cycle);
+/* Release key as the source of ino. The caller holds ino's data file with its SHARED
+ * data lock (no eviction can run) and has made every byte of [0, size) local and
+ * durable (fdatasync): the record check below is then still true when S3's copy goes.
+ * In one transaction: ino must still read from key (else 0 and *done false: moved on
+ * meanwhile), hold all its bytes (EAGAIN otherwise) and not be in conflict (EBUSY); its
+ * moves record and binding of key go, key gets a pending delete with the object's ETag,
+ * and ino becomes a dirty file that is not in S3. The transaction is synced before the
+ * return (meta_sync): only then may the object be overwritten or deleted. */
+int ns_source_release(struct ns *ns, uint64_t ino, const char *key, size_t len, bool *done);
 
 /* ---- upload intents (the daemon, sync/commit.c) ----
  *

@@ -601,8 +601,11 @@ static fsal_status_t s3f_link(struct fsal_obj_handle *obj, struct fsal_obj_handl
 	(void)obj;
 	(void)dir;
 	(void)name;
-	/* One object per key cannot be two names: hard links are refused. */
-	return fsalstat(ERR_FSAL_NOTSUPP, ENOTSUP);
+	/* One object per key cannot be two names: hard links are refused, with link(2)'s
+	 * own error for a file system that has none (EPERM, as vfat gives). NOTSUPP would
+	 * reach programs as the kernel-internal ENOTSUPP (524, "Unknown error 524"): the
+	 * Linux client passes NFS4ERR_NOTSUPP through untranslated. */
+	return fsalstat(ERR_FSAL_PERM, EPERM);
 }
 
 /* ---- open / close ---- */

@@ -221,6 +221,9 @@ bool sync_s3_unreachable(struct sync_export *se, int rc)
 	return true;
 }
 
+/* Rounds of one commit pass at most (see sync_commit_pass). */
+#define SYNC_COMMIT_ROUNDS 16
+
 struct sync_dirty_list {
 	uint64_t *ino;
 	size_t n, cap;
@@ -521,6 +524,19 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	if (!c)
 		return ENOMEM;
 	rc = sync_commit_snapshot(x, ino, min_age, c);
+	if (rc == EAGAIN && c->blocker) {
+		/* Its key is still another renamed file's old object. That file commits
+		 * first and frees it, unless it waits for this one in turn (files that traded
+		 * places): then it lets go of its old object (fetched whole, uploaded whole
+		 * later) and this one goes now. */
+		bool cycle = false;
+
+		if (ns_commit_cycle(x->ns, ino, c->blocker, &cycle) == 0 && cycle &&
+		    sync_source_release(x, c->blocker, c->key, c->key_len) == 0)
+			rc = sync_commit_snapshot(x, ino, min_age, c);
+		if (rc == EAGAIN && c->blocker)
+			res->blocked++;
+	}
 	if (rc == EAGAIN) {
 		res->skipped++;
 		goto out;
@@ -653,6 +669,7 @@ put_done:
 	}
 	if (rc == S3F_E_S3_PRECOND) {
 		bool landed;
+		struct s3_object_info cur;
 
 		rc = sync_refused_own(se, c, up.token, &landed);
 		if (rc == 0 && landed) {
@@ -661,6 +678,16 @@ put_done:
 		}
 		if (rc)
 			goto failed;	/* not known: tried again at the next pass */
+		if (c->replaces && (rc = s3_object_head(x->s3, c->key, &cur)) != 0) {
+			/* The removed file's object it was to replace is gone: deleted by the
+			 * delete pass in the meantime. Nothing of anyone's is in the way: the
+			 * next pass uploads to a free key. */
+			if (rc != ENOENT)
+				goto failed;
+			res->skipped++;
+			rc = 0;
+			goto out;
+		}
 		sync_conflict(se, c);
 		rc = sync_conflict_resolve(se, ino, res);
 		goto out;
@@ -736,25 +763,37 @@ int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 		sync_pass_failed(se, first_err, res);
 		return first_err;
 	}
-	rc = meta_read(se->x->meta, sync_dirty_txn, &l);
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < l.n; i++) {
-		if (under && under != META_ROOT_INO) {
-			struct sync_under_ctx uc = { l.ino[i], under, false };
+	/* A file waiting for another one's old object to move goes in a later round of
+	 * the same pass, once that one has committed (a chain of renames: one link per
+	 * round). */
+	for (unsigned round = 0; round < SYNC_COMMIT_ROUNDS; round++) {
+		uint64_t blocked = res->blocked, committed = res->committed;
+		bool stop = false;
 
-			rc = meta_read(se->x->meta, sync_under_txn, &uc);
-			if (rc || !uc.inside)
-				continue;
+		l.n = 0;
+		rc = meta_read(se->x->meta, sync_dirty_txn, &l);
+		if (rc)
+			goto out;
+		for (size_t i = 0; i < l.n; i++) {
+			if (under && under != META_ROOT_INO) {
+				struct sync_under_ctx uc = { l.ino[i], under, false };
+
+				rc = meta_read(se->x->meta, sync_under_txn, &uc);
+				if (rc || !uc.inside)
+					continue;
+			}
+			rc = sync_commit_one(se, l.ino[i], min_age_ns, res);
+			if (rc && !first_err)
+				first_err = rc;
+			if (rc && sync_s3_unreachable(se, rc)) {
+				LOG_INFO(LOG_C_SYNC, "export %u: S3 unreachable; %zu more dirty inodes "
+					 "wait for the next pass", se->cfg->export_id, l.n - i - 1);
+				stop = true;
+				break;
+			}
 		}
-		rc = sync_commit_one(se, l.ino[i], min_age_ns, res);
-		if (rc && !first_err)
-			first_err = rc;
-		if (rc && sync_s3_unreachable(se, rc)) {
-			LOG_INFO(LOG_C_SYNC, "export %u: S3 unreachable; %zu more dirty inodes wait for "
-				 "the next pass", se->cfg->export_id, l.n - i - 1);
+		if (stop || res->blocked == blocked || res->committed == committed)
 			break;
-		}
 	}
 	rc = first_err;
 out:

@@ -9,14 +9,17 @@
  *   1. LIST after the marker (the last key done, so a restarted daemon resumes there);
  *   2. plan in one read transaction where each object goes (ns_dirjob_plan: a file the
  *      view knows goes to its current path, anything else to the same place under the
- *      new prefix; objects about to be deleted or moved by a file commit stay);
+ *      new prefix; objects about to be deleted or moved by a file commit stay; a place a
+ *      later job has still to empty is reached in steps, through this job's new prefix);
  *   3. copy, up to SYNC_RENAME_THREADS at once, metadata and content type kept (COPY),
  *      each on condition that the source is still the version listed and the destination
  *      is free (s3_object_copy_if: by the server where it can, else by HEAD). A source
  *      changed since the listing is planned again from a new listing; a destination that
  *      holds a copy of the same version (ours, from an attempt whose record a crash lost)
  *      counts as copied; one that holds an object the file side removed (a pending
- *      delete) is replaced, as the view did; one that holds anything else is another
+ *      delete) is replaced, as the view did; one that is still the old object of a file
+ *      renamed away is released first (sync_source_release: the file's bytes made local,
+ *      the object then a pending delete) and replaced; one that holds anything else is another
  *      client's object: the source stays where it is (an "object_left" event) and a
  *      file's commit resolves the clash as a conflict;
  *   4. record in one write transaction: bindings follow the copies, each old key gets a
@@ -49,6 +52,8 @@
 #include <string.h>
 
 #include "err.h"
+#include "fio.h"
+#include "hydrate.h"
 #include "log.h"
 #include "tp.h"
 
@@ -79,6 +84,55 @@ static int sync_dst_pending_txn(struct meta_txn *t, void *arg)
 	return rc == ENOENT ? 0 : rc;
 }
 
+int sync_source_release(struct export_ctx *x, uint64_t ino, const char *key, size_t len)
+{
+	struct meta_inode in;
+	char target[4096];
+	size_t tlen;
+	int fd = -1, rc;
+	bool done = false;
+
+	rc = ns_getattr(x->ns, ino, &in);
+	if (rc)
+		return rc == ENOENT ? 0 : rc;
+	switch (in.type) {
+	case META_T_REG:
+		/* All of it here first (from the very object being released), without the
+		 * data lock (hydrate.h); the release re-checks under the lock. */
+		rc = hydrate_range(x, ino, 0, in.size, NULL);
+		if (rc == ENODATA)
+			rc = 0;
+		if (rc == 0)
+			rc = fio_settle(x, ino);
+		if (rc == 0)
+			rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+		/* Fetched bytes are durable already (hydrate_install); client writes not
+		 * yet synced may be in the page cache: all of it goes to disk now, as the
+		 * object stops being a copy of it. */
+		if (rc == 0)
+			rc = data_file_durable(x->data, ino, fd);
+		break;
+	case META_T_LNK:
+		rc = hydrate_symlink(x, ino, target, sizeof target, &tlen);
+		break;
+	default:
+		break;
+	}
+	if (rc == 0)
+		rc = ns_source_release(x->ns, ino, key, len, &done);
+	if (fd >= 0) {
+		data_file_unlock(fd);
+		data_file_close(x->data, fd);
+	}
+	if (rc)
+		LOG_WARN(LOG_C_SYNC, "releasing '%s' as the old object of inode %llu failed: %s "
+			 "(will retry)", LOG_ESCS(key), (unsigned long long)ino, s3f_strerror(rc));
+	else if (done)
+		LOG_INFO(LOG_C_SYNC, "'%s' released as the old object of inode %llu: it is "
+			 "uploaded whole from the file side", LOG_ESCS(key), (unsigned long long)ino);
+	return rc;
+}
+
 /* The conditional copy of it was refused: why, and what now (the item's copy result). */
 static int sync_copy_refused(struct sync_copy_work *w, struct ns_move_item *it,
 			     const struct s3_cond *src, struct s3_object_info *out, bool *taken)
@@ -99,6 +153,19 @@ static int sync_copy_refused(struct sync_copy_work *w, struct ns_move_item *it,
 	rc = meta_read(w->x->meta, sync_dst_pending_txn, &p);
 	if (rc)
 		return rc;
+	if (!p.found) {
+		/* Still the old object of a renamed file (one renamed away from here, not
+		 * committed yet): released, it is replaced like a removed file's. */
+		uint64_t holder;
+
+		rc = ns_source_holder(w->x->ns, it->dst, it->dst_len, it->ino, &holder);
+		if (rc == 0 && holder)
+			rc = sync_source_release(w->x, holder, it->dst, it->dst_len);
+		if (rc == 0 && holder)
+			rc = meta_read(w->x->meta, sync_dst_pending_txn, &p);
+		if (rc)
+			return rc == S3F_E_S3_CLIENT ? EAGAIN : rc;	/* tried again */
+	}
 	if (p.found && (!p.d.etag[0] || strcmp(p.d.etag, cur.etag) == 0))	/* removed in the view */
 		return s3_object_copy_if(w->x->s3, it->key, it->dst, NULL, src, NULL, out);
 	*taken = true;

@@ -13,6 +13,8 @@
 #     (nosharecache: separate inodes, so only the server can see the conflict) and to
 #     another process; disjoint ranges and shared locks coexist; a blocking lock waits for
 #     the release;
+#   - hard links are refused with EPERM: ln and cp -al fail and leave nothing, git
+#     clone of a path copies instead, git clone --local fails, --no-hardlinks works;
 #   - handles survive a ganesha restart: an open file keeps reading, a shell whose working
 #     directory is in the export still lists it (the host restarts ganesha while the guest
 #     waits at a rendezvous).
@@ -226,6 +228,30 @@ git_case() {
   $G clone -q /mnt/s3/repo /tmp/clone && cmp /tmp/clone/src/f01 /host$DATA/tree/d01/f01
 }
 step git_init_add_commit git_case
+
+# hard links are refused (doc/SEMANTICS.md, "Hard links"): what the programs that ask for
+# them do, each checked on its outcome
+hardlink_case() {
+  G="host_run env HOME=/tmp GIT_CONFIG_NOSYSTEM=1 git -c user.name=t -c user.email=t@example.com"
+  echo one > $M/hl-src || return 1
+  if host_run ln /mnt/s3/hl-src /mnt/s3/hl-dst 2>/tmp/ln.err; then echo "ln succeeded"; return 1; fi
+  grep -q "Operation not permitted" /tmp/ln.err || { echo "ln said: $(cat /tmp/ln.err)"; return 1; }
+  [ ! -e $M/hl-dst ] || { echo "ln left hl-dst"; return 1; }
+  [ "$(stat -c %h $M/hl-src)" = 1 ] && [ "$(cat $M/hl-src)" = one ] || { echo "hl-src changed"; return 1; }
+  # cp -al: an error per file, exit 1, the directories made, no file
+  if host_run cp -al /mnt/s3/repo/src /mnt/s3/cpal 2>/tmp/cpal.err; then echo "cp -al succeeded"; return 1; fi
+  [ -d $M/cpal ] && [ ! -e $M/cpal/f01 ] || { echo "cp -al left: $(ls $M/cpal 2>&1)"; return 1; }
+  # git clone of a path: links refused, it copies instead; --local insists on links
+  $G clone -q /mnt/s3/repo /mnt/s3/clone-path || { echo "git clone (path) failed"; return 1; }
+  $G -C /mnt/s3/clone-path fsck --strict >/dev/null 2>&1 || { echo "git fsck of the clone failed"; return 1; }
+  cmp $M/clone-path/src/f01 /host$DATA/tree/d01/f01 || return 1
+  if $G clone -q --local /mnt/s3/repo /mnt/s3/clone-local 2>/tmp/gl.err; then
+    echo "git clone --local succeeded"; return 1
+  fi
+  grep -q "failed to create link" /tmp/gl.err || { echo "git clone --local said: $(cat /tmp/gl.err)"; return 1; }
+  $G clone -q --local --no-hardlinks /mnt/s3/repo /mnt/s3/clone-nohl || { echo "git clone --no-hardlinks failed"; return 1; }
+}
+step hard_links_refused hardlink_case
 
 # a deep path and an s3fs symlink in a cold directory, found without listing it
 step cold_deep_path cmp $M/cold/a/b/c/file /host$DATA/deep

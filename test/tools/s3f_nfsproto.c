@@ -1613,6 +1613,8 @@ int main(int argc, char **argv)
 	char path[512];
 	nfsstat4 st;
 
+	for (unsigned i = 0; i < sizeof wbuf; i++)
+		wbuf[i] = (char)('a' + i % 26);
 	if (argc == 5 && strcmp(argv[1], "script") == 0)
 		return script_main(argv[2], atoi(argv[3]), argv[4]);
 	if (argc < 5)
@@ -1642,8 +1644,6 @@ int main(int argc, char **argv)
 	}
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	memset(&BYPASS_SID, 0xff, sizeof BYPASS_SID);
-	for (unsigned i = 0; i < sizeof wbuf; i++)
-		wbuf[i] = (char)('a' + i % 26);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	c.rpc = rpc_init_context();

@@ -1382,6 +1382,148 @@ static void test_special_files(void)
 	fx_close(&f);
 }
 
+/* Two directories trade places (mv d t; mv e d; mv t e): three jobs, each one's
+ * destination still held by objects the next one has to move. A job sends an object
+ * to its final place only when no later job has still to empty that place; otherwise
+ * one step, to its own new prefix. */
+static void test_rename_dir_swap(void)
+{
+	struct fx f;
+	struct ns_rename_result *r = malloc(sizeof *r);
+	struct meta_dirjob *j = malloc(sizeof *j);
+	struct ns_move_item it[3];
+	struct ns_dirjob_outcome o;
+	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX];
+	size_t keylen;
+	uint64_t d, e, f1, f2, job1, job2, job3, ino;
+
+	fx_open(&f, "");
+	d = imp_dir(&f, META_ROOT_INO, "d");
+	f1 = imp_file(&f, d, "f", "e1");
+	imp_done(&f, d);
+	e = imp_dir(&f, META_ROOT_INO, "e");
+	f2 = imp_file(&f, e, "f", "e2");
+	imp_done(&f, e);
+	CHECK_OK(rn(&f, META_ROOT_INO, "d", META_ROOT_INO, "t", r));
+	job1 = r->job;
+	CHECK_OK(rn(&f, META_ROOT_INO, "e", META_ROOT_INO, "d", r));
+	job2 = r->job;
+	CHECK_OK(rn(&f, META_ROOT_INO, "t", META_ROOT_INO, "e", r));
+	job3 = r->job;
+
+	/* job 1 (d/ -> t/): f1's path is e/f, which job 2 has still to empty: t/f.
+	 * An object the view does not track goes the same way. */
+	memset(it, 0, sizeof it);
+	it[0] = (struct ns_move_item){ .key = "d/f", .key_len = 3, .etag = "e1" };
+	it[1] = (struct ns_move_item){ .key = "d/m", .key_len = 3, .etag = "em" };
+	CHECK_OK(ns_dirjob_plan(f.ns, job1, it, 2));
+	CHECK_INT_EQ(it[0].action, NS_MOVE_COPY);
+	CHECK_STR_EQ(it[0].dst, "t/f");
+	CHECK_STR_EQ(it[1].dst, "t/m");
+	strcpy(it[0].dst_etag, "e1");
+	strcpy(it[1].dst_etag, "em");
+	CHECK_OK(ns_dirjob_record(f.ns, job1, it, 2, true, j, &o));
+	CHECK_U64_EQ(o.moved, 2);
+	CHECK(key_bound(&f, "t/f", &ino));
+	CHECK_U64_EQ(ino, f1);
+	CHECK_OK(ns_data_source(f.ns, f1, key, sizeof key, &keylen, etag));
+	CHECK_STR_EQ(key, "t/f");
+	CHECK_OK(ns_delete_done(f.ns, "d/f", 3));
+	CHECK_OK(ns_delete_done(f.ns, "d/m", 3));
+	CHECK_OK(ns_dirjob_record(f.ns, job1, it, 0, true, j, &o));
+	CHECK(o.finished);
+
+	/* job 2 (e/ -> d/): f2 straight to its path, d/f, emptied by job 1. */
+	memset(it, 0, sizeof it);
+	it[0] = (struct ns_move_item){ .key = "e/f", .key_len = 3, .etag = "e2" };
+	CHECK_OK(ns_dirjob_plan(f.ns, job2, it, 1));
+	CHECK_STR_EQ(it[0].dst, "d/f");
+	strcpy(it[0].dst_etag, "e2");
+	CHECK_OK(ns_dirjob_record(f.ns, job2, it, 1, true, j, &o));
+	CHECK_U64_EQ(o.moved, 1);
+	CHECK_OK(ns_delete_done(f.ns, "e/f", 3));
+	CHECK_OK(ns_dirjob_record(f.ns, job2, it, 0, true, j, &o));
+	CHECK(o.finished);
+	CHECK_OK(ns_data_source(f.ns, f2, key, sizeof key, &keylen, etag));
+	CHECK_STR_EQ(key, "d/f");
+
+	/* job 3 (t/ -> e/): the rest of the way. */
+	memset(it, 0, sizeof it);
+	it[0] = (struct ns_move_item){ .key = "t/f", .key_len = 3, .etag = "e1" };
+	it[1] = (struct ns_move_item){ .key = "t/m", .key_len = 3, .etag = "em" };
+	CHECK_OK(ns_dirjob_plan(f.ns, job3, it, 2));
+	CHECK_STR_EQ(it[0].dst, "e/f");
+	CHECK_STR_EQ(it[1].dst, "e/m");
+	CHECK(ns_dirjob_first(f.ns, j) == 0 && j->id == job3);
+	free(j);
+	free(r);
+	fx_close(&f);
+}
+
+/* Files that trade places (mv a t; mv b a; mv t b): each one's key is the other's old
+ * object. The wait is found to be a circle, and releasing one file's old object lets
+ * the other commit; a plain chain is no circle. */
+static void test_source_release(void)
+{
+	struct fx f;
+	struct ns_rename_result *r = malloc(sizeof *r);
+	struct ns_commit *c = malloc(sizeof *c);
+	struct meta_inode in;
+	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX];
+	size_t keylen;
+	uint64_t dir, a, b, x, y, holder;
+	bool cycle, done;
+
+	fx_open(&f, "");
+	dir = imp_dir(&f, META_ROOT_INO, "s");
+	a = imp_file(&f, dir, "a", "ea");
+	b = imp_file(&f, dir, "b", "eb");
+	x = imp_file(&f, dir, "x", "ex");
+	imp_done(&f, dir);
+	CHECK_OK(rn(&f, dir, "a", dir, "t", r));
+	CHECK_OK(rn(&f, dir, "b", dir, "a", r));
+	CHECK_OK(rn(&f, dir, "t", dir, "b", r));
+	/* a's file is at s/b, which b's file still reads from, and the other way round */
+	CHECK_INT_EQ(ns_commit_prepare(f.ns, a, 0, c), EAGAIN);
+	CHECK_U64_EQ(c->blocker, b);
+	CHECK_OK(ns_source_holder(f.ns, "s/b", 3, a, &holder));
+	CHECK_U64_EQ(holder, b);
+	CHECK_OK(ns_commit_cycle(f.ns, a, b, &cycle));
+	CHECK(cycle);
+	/* Not before all of b's bytes are local. */
+	CHECK_INT_EQ(ns_source_release(f.ns, b, "s/b", 3, &done), EAGAIN);
+	CHECK_OK(ns_data_fetched(f.ns, b, "eb", 0, 10, &in));
+	/* Not for a key the file does not read from. */
+	CHECK_OK(ns_source_release(f.ns, b, "s/a", 3, &done));
+	CHECK(!done);
+	CHECK_OK(ns_source_release(f.ns, b, "s/b", 3, &done));
+	CHECK(done);
+	CHECK(!key_bound(&f, "s/b", &holder));
+	CHECK(pending_delete(&f, "s/b", etag));
+	CHECK_STR_EQ(etag, "eb");
+	CHECK_OK(ns_getattr(f.ns, b, &in));
+	CHECK_INT_EQ(in.sync, META_S_DIRTY);
+	CHECK(!(in.flags & META_F_IN_S3));
+	CHECK_INT_EQ(ns_data_source(f.ns, b, key, sizeof key, &keylen, etag), ENODATA);
+	/* a's file goes now, replacing b's old object (conditional on its ETag). */
+	CHECK_OK(ns_commit_prepare(f.ns, a, 0, c));
+	CHECK_STR_EQ(c->key, "s/b");
+	CHECK(c->moved && c->copy && c->replaces);
+	CHECK_STR_EQ(c->src_key, "s/a");
+	CHECK_STR_EQ(c->prev_etag, "eb");
+
+	/* A chain (mv x y0; mv ... ) that ends in a free key is no circle. */
+	CHECK_OK(rn(&f, dir, "x", dir, "y0", r));
+	y = mk(&f, dir, "x", META_T_REG);
+	CHECK_INT_EQ(ns_commit_prepare(f.ns, y, 0, c), EAGAIN);
+	CHECK_U64_EQ(c->blocker, x);
+	CHECK_OK(ns_commit_cycle(f.ns, y, x, &cycle));
+	CHECK(!cycle);
+	free(c);
+	free(r);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	CHECK_RUN(test_special_files);
@@ -1398,6 +1540,8 @@ int main(void)
 	CHECK_RUN(test_rename_s3_file);
 	CHECK_RUN(test_rename_dir_job);
 	CHECK_RUN(test_rename_dir_chain);
+	CHECK_RUN(test_rename_dir_swap);
+	CHECK_RUN(test_source_release);
 	CHECK_RUN(test_rename_dir_left);
 	CHECK_RUN(test_rename_persist);
 	return check_done();
