@@ -711,6 +711,17 @@ static int ns_create_txn(struct meta_txn *t, void *arg)
 		return EACCES;
 	if (rc != ENOENT)
 		return rc;
+	/* Its key (a directory's marker key) must fit in S3's 1,024 bytes, prefix included:
+	 * a file that could never be uploaded is not made. */
+	{
+		char key[S3_KEY_MAX + 1];
+		size_t keylen;
+
+		rc = ns_key_in_dir(c->ns, t, c->dir, c->name, c->len, c->nw->type == META_T_DIR,
+				   key, sizeof key, &keylen);
+		if (rc)
+			return rc;
+	}
 
 	rc = meta_ino_alloc(t, &ino, &gen);
 	if (rc)
@@ -3467,6 +3478,68 @@ static int ns_rename_walk(struct meta_txn *t, uint64_t dir, uint64_t ino, bool *
 	return S3F_E_META_CORRUPT;
 }
 
+/* The longest key below a directory, relative to the directory's own key (which ends in
+ * '/'), as far as the view knows the subtree (a subdirectory never listed counts empty). */
+struct ns_longest_ctx {
+	uint64_t *ino;
+	size_t *rel;
+	size_t n, cap;
+	size_t cur;		/* relative length of the directory being walked */
+	size_t max, limit;	/* stop once max passes limit */
+};
+
+static int ns_longest_cb(void *arg, const struct meta_dirent *de)
+{
+	struct ns_longest_ctx *c = arg;
+	size_t rel = c->cur + de->name_len + (de->type == META_T_DIR ? 1 : 0);
+
+	if (rel > c->max)
+		c->max = rel;
+	if (c->max > c->limit)
+		return 1;
+	if (de->type != META_T_DIR)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		uint64_t *i = realloc(c->ino, cap * sizeof *i);
+		size_t *r;
+
+		if (!i)
+			return ENOMEM;
+		c->ino = i;
+		r = realloc(c->rel, cap * sizeof *r);
+		if (!r)
+			return ENOMEM;
+		c->rel = r;
+		c->cap = cap;
+	}
+	c->ino[c->n] = de->ino;
+	c->rel[c->n++] = rel;
+	return 0;
+}
+
+/* Does every key below dir still fit when dir's key is keylen bytes long? */
+static int ns_subtree_fits(struct meta_txn *t, uint64_t dir, size_t keylen, bool *fits)
+{
+	struct ns_longest_ctx c = { .limit = S3_KEY_MAX - keylen };
+	uint64_t cur = dir;
+	int rc = 0;
+
+	for (;;) {
+		rc = meta_dir_iter(t, cur, 0, ns_longest_cb, &c);
+		if (rc || c.n == 0)
+			break;
+		cur = c.ino[--c.n];
+		c.cur = c.rel[c.n];
+	}
+	*fits = rc == 0;
+	if (rc == 1)
+		rc = 0;
+	free(c.ino);
+	free(c.rel);
+	return rc;
+}
+
 struct ns_rename_ctx {
 	struct ns *ns;
 	uint64_t odir, ndir;
@@ -3612,6 +3685,17 @@ static int ns_rename_txn(struct meta_txn *t, void *arg)
 	    (rc = ns_key_in_dir(c->ns, t, c->ndir, c->nname, c->nlen, is_dir, c->nkey,
 				sizeof c->nkey, &nkeylen)))
 		goto out;
+	if (is_dir && nkeylen > okeylen) {
+		/* A longer name must not push a key below it past the limit: that file could
+		 * never be uploaded. */
+		bool fits;
+
+		if ((rc = ns_subtree_fits(t, src->ino, nkeylen, &fits)))
+			goto out;
+		rc = ENAMETOOLONG;
+		if (!fits)
+			goto out;
+	}
 
 	if (r->replaced) {
 		/* The replaced inode goes exactly as with unlink/rmdir. */

@@ -15,6 +15,8 @@
 #     the release;
 #   - hard links are refused with EPERM: ln and cp -al fail and leave nothing, git
 #     clone of a path copies instead, git clone --local fails, --no-hardlinks works;
+#   - keys over 1,024 bytes: every call that would make one fails with ENAMETOOLONG (a key
+#     of exactly 1,024 bytes works), lookups say ENOENT;
 #   - handles survive a ganesha restart: an open file keeps reading, a shell whose working
 #     directory is in the export still lists it (the host restarts ganesha while the guest
 #     waits at a rendezvous).
@@ -253,6 +255,35 @@ hardlink_case() {
 }
 step hard_links_refused hardlink_case
 
+# paths whose key would pass 1,024 bytes (prefix included) cannot exist: each call that
+# would make one says ENAMETOOLONG, lookups of one say ENOENT (doc/SEMANTICS.md, Names)
+long_case() {
+  c=$(head -c 250 /dev/zero | tr '\0' d)
+  mkdir -p $M/long/$c/$c/$c || { echo "mkdir of a key of $((PLEN + 758)) bytes failed"; return 1; }
+  # one more level, so that a 100-byte name below it makes a key of exactly 1,024 bytes
+  s=$(head -c $((1024 - PLEN - 758 - 1 - 100)) /dev/zero | tr '\0' s)
+  D=$M/long/$c/$c/$c/$s
+  n=$(head -c 100 /dev/zero | tr '\0' n)
+  mkdir $D && echo fits > $D/$n || { echo "a key of exactly 1,024 bytes failed"; return 1; }
+  [ "$(cat $D/$n)" = fits ] || return 1
+  for call in "touch $D/${n}x" "mkdir $D/${n}x" "ln -s t $D/${n}x" "mkfifo $D/${n}x" \
+              "mv $D/$n $D/${n}x" "mkdir $D/$c"; do
+    if $call 2>/tmp/long.err; then echo "'${call%% *}' of a key over 1,024 bytes succeeded"; return 1; fi
+    grep -q "name too long" /tmp/long.err || { echo "${call%% *}: $(cat /tmp/long.err)"; return 1; }
+  done
+  # a name of 256 bytes, anywhere
+  if touch $M/long/${c}dddddd 2>/tmp/long.err; then echo "a 256-byte name was made"; return 1; fi
+  grep -q "name too long" /tmp/long.err || { echo "256-byte name: $(cat /tmp/long.err)"; return 1; }
+  # looking one up is no error of its own: it does not exist
+  if stat $D/${n}x 2>/tmp/long.err; then echo "stat of a too long path succeeded"; return 1; fi
+  grep -q "No such file" /tmp/long.err || { echo "stat: $(cat /tmp/long.err)"; return 1; }
+  # a directory rename that would push a key below it over the limit
+  if mv $M/long/$c $M/long/${c}eeeee 2>/tmp/long.err; then echo "a rename pushing a key over 1,024 bytes succeeded"; return 1; fi
+  grep -q "name too long" /tmp/long.err || { echo "mv of the directory: $(cat /tmp/long.err)"; return 1; }
+  [ "$(cat $D/$n)" = fits ] || return 1
+}
+step long_paths long_case
+
 # a deep path and an s3fs symlink in a cold directory, found without listing it
 step cold_deep_path cmp $M/cold/a/b/c/file /host$DATA/deep
 step cold_s3fs_symlink sh -c "test \"\$(readlink $M/cold/a/ln)\" = b/c/file && cmp $M/cold/a/ln /host$DATA/deep"
@@ -286,7 +317,7 @@ GUEST
 "$S3F_ROOT/test/vm/run-guest.sh" --suite "$T_SUITE" --script "$WORK/guest.sh" --timeout 900 \
   --log "$WORK/console.log" --rendezvous "$RV" --mem 1024 \
   --env NFS_PORT="$NFS_PORT" --env DATA="$WORK/data" --env NFILES="$NFILES" \
-  --env HOLE="$hole" --env ZERO_SHA="$ZERO_SHA" >"$WORK/guest.out" 2>"$WORK/guest.err" &
+  --env HOLE="$hole" --env ZERO_SHA="$ZERO_SHA" --env PLEN="${#P}" >"$WORK/guest.out" 2>"$WORK/guest.err" &
 GPID=$!
 
 # The host's part of the cold lookups: cold/a was not listed for them.

@@ -1524,6 +1524,49 @@ static void test_source_release(void)
 	fx_close(&f);
 }
 
+/* A directory rename that would push a key below it past 1,024 bytes is refused. */
+static void test_rename_subtree_too_long(void)
+{
+	struct fx f;
+	struct ns_rename_result *r = malloc(sizeof *r);
+	char name[256];
+	uint64_t d;
+
+	fx_open(&f, "");
+	memset(name, 'n', 250);
+	name[250] = '\0';
+	d = mk(&f, META_ROOT_INO, "a", META_T_DIR);	/* "a/": 2 */
+	for (int i = 0; i < 3; i++)
+		d = mk(&f, d, name, META_T_DIR);	/* + 3 * 251 = 755 */
+	d = mk(&f, d, "x", META_T_DIR);		/* 757 */
+	memset(name, 'f', 255);
+	name[255] = '\0';
+	(void)mk(&f, d, name, META_T_REG);	/* 1,012 */
+	CHECK_OK(rn(&f, META_ROOT_INO, "a", META_ROOT_INO, "abcdefghijkl", r));	/* 1,023 */
+	CHECK_INT_EQ(rn(&f, META_ROOT_INO, "abcdefghijkl", META_ROOT_INO, "abcdefghijklmn", r),
+		     ENAMETOOLONG);	/* would be 1,025 */
+	CHECK(look(&f, META_ROOT_INO, "abcdefghijkl") != 0);
+	CHECK(look(&f, META_ROOT_INO, "abcdefghijklmn") == 0);
+	/* Creating: the key (a directory's marker key) must fit too. d's key is now 768. */
+	{
+		struct ns_new nw = { .type = META_T_REG, .mode = 0640 };
+		struct meta_inode in;
+		uint64_t z;
+
+		memset(name, 'z', 250);
+		name[250] = '\0';
+		z = mk(&f, d, name, META_T_DIR);	/* 1,019 */
+		CHECK_OK(ns_create(f.ns, z, "abcde", 5, &nw, &in, NULL));	/* 1,024 */
+		CHECK_INT_EQ(ns_create(f.ns, z, "abcdef", 6, &nw, &in, NULL), ENAMETOOLONG);
+		nw.type = META_T_DIR;
+		CHECK_OK(ns_create(f.ns, z, "abcd", 4, &nw, &in, NULL));	/* "abcd/": 1,024 */
+		CHECK_INT_EQ(ns_create(f.ns, z, "abcdx", 5, &nw, &in, NULL), ENAMETOOLONG);
+	}
+	CHECK_OK(rn(&f, META_ROOT_INO, "abcdefghijkl", META_ROOT_INO, "b", r));	/* shorter */
+	free(r);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	CHECK_RUN(test_special_files);
@@ -1542,6 +1585,7 @@ int main(void)
 	CHECK_RUN(test_rename_dir_chain);
 	CHECK_RUN(test_rename_dir_swap);
 	CHECK_RUN(test_source_release);
+	CHECK_RUN(test_rename_subtree_too_long);
 	CHECK_RUN(test_rename_dir_left);
 	CHECK_RUN(test_rename_persist);
 	return check_done();
