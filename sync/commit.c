@@ -523,6 +523,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	c = malloc(sizeof *c);
 	if (!c)
 		return ENOMEM;
+	c->blocker = 0;
 	rc = sync_commit_snapshot(x, ino, min_age, c);
 	if (rc == EAGAIN && c->blocker) {
 		/* Its key is still another renamed file's old object. That file commits
