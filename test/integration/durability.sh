@@ -208,8 +208,10 @@ SPID=$!
 vm_rv_ack "$RV" base
 
 if vm_rv_wait "$RV" w1 600; then
-  # failed uploads are journaled and counted before the kill
-  if t_wait_for 60 sh -c "[ \$(grep -c '\"kind\":\"commit_failed\"' '$JOURNAL') -ge 2 ]"; then
+  # failed uploads are journaled and counted before the kill (one event per failed pass;
+  # a pass that finds S3 gone spends ~20 s per request on retries first, and a pass may
+  # make two such requests: 150 s leaves room for two passes)
+  if t_wait_for 150 sh -c "[ \$(grep -c '\"kind\":\"commit_failed\"' '$JOURNAL') -ge 2 ]"; then
     t_pass commit_failed_journaled
   else
     t_fail commit_failed_journaled "$(grep -c '"kind":"commit_failed"' "$JOURNAL") commit_failed events"
