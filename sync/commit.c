@@ -784,6 +784,8 @@ int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 					continue;
 			}
 			rc = sync_commit_one(se, l.ino[i], min_age_ns, res);
+			if (rc == EAGAIN)
+				rc = 0;	/* not due, or waiting (res->skipped): not a failure */
 			if (rc && !first_err)
 				first_err = rc;
 			if (rc && sync_s3_unreachable(se, rc)) {

@@ -15,6 +15,10 @@
 #             server-side copies)
 #   nest      mv p q; mv q/s r; mv r p              (a subdirectory lifted out and back in
 #                                                    under the old name)
+#   chain     mv c x; mv b c; mv a b                (each file's new key is the next one's
+#                                                    old object; no circle: the files commit
+#                                                    one after the other, in rounds of the
+#                                                    same pass)
 # After `s3filesctl commit` and `wait-synced`, the bucket must hold exactly the expected
 # keys, each with the expected bytes (nothing left under an old key, nothing missing), no
 # conflict event may have fired, lost+found must be empty and fsck clean. A second round
@@ -39,7 +43,7 @@ D=$WORK/data
 # put KEY: an object whose bytes name its original key
 put() { printf 'object first put at %s\n' "$1" >"$D/obj" && s3_put_file "$B" "$P$1" "$D/obj" >/dev/null; }
 KEYS="swap/a swap/b rot/a rot/b rot/c dswap/d/f dswap/d/g dswap/e/f dswap/e/h
-freed/d/f freed/e/f freed/e/k wswap/a wswap/b nest/p/top nest/p/s/deep"
+freed/d/f freed/e/f freed/e/k wswap/a wswap/b nest/p/top nest/p/s/deep chain/a chain/b chain/c"
 put_all() {
   local k
   for k in $KEYS; do put "$k" || { echo "PUT $k failed"; return 1; }; done
@@ -68,7 +72,7 @@ ops() {
 
 listed() {
   local d
-  for d in / /swap /rot /dswap /dswap/d /dswap/e /freed /freed/d /freed/e /wswap /nest /nest/p /nest/p/s; do
+  for d in / /swap /rot /dswap /dswap/d /dswap/e /freed /freed/d /freed/e /wswap /nest /nest/p /nest/p/s /chain; do
     nfs-ls "$(url "$d")" >/dev/null 2>&1 || { echo "nfs-ls $d failed"; return 1; }
   done
 }
@@ -81,7 +85,8 @@ chains() {
     "11 0 0 rename freed/d/f freed/x" "12 0 0 rmdir freed/d" "13 0 0 rename freed/e freed/d" \
     "14 0 0 rename wswap/a wswap/t" "15 0 0 write wswap/t" "16 0 0 rename wswap/b wswap/a" \
     "17 0 0 write wswap/a" "18 0 0 rename wswap/t wswap/b" \
-    "19 0 0 rename nest/p nest/q" "20 0 0 rename nest/q/s nest/r" "21 0 0 rename nest/r nest/p"
+    "19 0 0 rename nest/p nest/q" "20 0 0 rename nest/q/s nest/r" "21 0 0 rename nest/r nest/p" \
+    "22 0 0 rename chain/c chain/x" "23 0 0 rename chain/b chain/c" "24 0 0 rename chain/a chain/b"
 }
 t_step renamed chains
 
@@ -123,7 +128,8 @@ expect() {
 ROUND1="swap/a=swap/b swap/b=swap/a rot/a=rot/b rot/b=rot/c rot/c=rot/a
 dswap/d/f=dswap/e/f dswap/d/h=dswap/e/h dswap/e/f=dswap/d/f dswap/e/g=dswap/d/g
 freed/x=freed/d/f freed/d/f=freed/e/f freed/d/k=freed/e/k
-wswap/a=wswap/b+ wswap/b=wswap/a+ nest/q/top=nest/p/top nest/p/deep=nest/p/s/deep"
+wswap/a=wswap/b+ wswap/b=wswap/a+ nest/q/top=nest/p/top nest/p/deep=nest/p/s/deep
+chain/b=chain/a chain/c=chain/b chain/x=chain/c"
 # shellcheck disable=SC2086
 t_step committed_round1 expect $ROUND1
 
@@ -135,7 +141,8 @@ t_step renamed_back back
 ROUND2="swap/a=swap/a swap/b=swap/b rot/a=rot/b rot/b=rot/c rot/c=rot/a
 dswap/d/f=dswap/d/f dswap/d/g=dswap/d/g dswap/e/f=dswap/e/f dswap/e/h=dswap/e/h
 freed/x=freed/d/f freed/d/f=freed/e/f freed/d/k=freed/e/k
-wswap/a=wswap/b+ wswap/b=wswap/a+ nest/q/top=nest/p/top nest/p/deep=nest/p/s/deep"
+wswap/a=wswap/b+ wswap/b=wswap/a+ nest/q/top=nest/p/top nest/p/deep=nest/p/s/deep
+chain/b=chain/a chain/c=chain/b chain/x=chain/c"
 # shellcheck disable=SC2086
 t_step committed_round2 expect $ROUND2
 
