@@ -1215,6 +1215,17 @@ int ns_symlink_fetched(struct ns *ns, uint64_t ino, const char *etag, const char
 	return meta_write(ns->me, ns_symfetch_txn, &c);
 }
 
+/* The byte ranges of regular file in that are local, into rs (cleared first). */
+static int ns_present_in(struct meta_txn *t, const struct meta_inode *in, struct rangeset *rs)
+{
+	rangeset_clear(rs);
+	if (in->data == META_D_FULL)
+		return in->size ? rangeset_add(rs, 0, in->size) : 0;
+	if (in->data == META_D_NONE)
+		return 0;
+	return meta_extents_get(t, in->ino, rs);
+}
+
 static int ns_present_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_fetch_ctx *c = arg;
@@ -1223,12 +1234,7 @@ static int ns_present_txn(struct meta_txn *t, void *arg)
 	rc = meta_inode_get(t, c->ino, &c->out);
 	if (rc)
 		return rc;
-	rangeset_clear(c->rs);
-	if (c->out.data == META_D_FULL)
-		return c->out.size ? rangeset_add(c->rs, 0, c->out.size) : 0;
-	if (c->out.data == META_D_NONE)
-		return 0;
-	return meta_extents_get(t, c->ino, c->rs);
+	return ns_present_in(t, &c->out, c->rs);
 }
 
 int ns_data_present(struct ns *ns, uint64_t ino, struct rangeset *out, struct meta_inode *in)
@@ -1256,11 +1262,10 @@ struct ns_import_ctx {
 };
 
 /* The live inode other than ino the object at key is bound to (a renamed file whose
- * object has not been moved yet): *holder, 0 if none. */
+ * object has not been moved yet): *holder, 0 if none; *other gets its record. */
 static int ns_key_holder(struct meta_txn *t, const char *key, size_t len, uint64_t ino,
-			 uint64_t *holder)
+			 uint64_t *holder, struct meta_inode *other)
 {
-	struct meta_inode other;
 	uint64_t b;
 	int rc;
 
@@ -1270,7 +1275,7 @@ static int ns_key_holder(struct meta_txn *t, const char *key, size_t len, uint64
 		return 0;
 	if (rc)
 		return rc;
-	rc = meta_inode_get(t, b, &other);
+	rc = meta_inode_get(t, b, other);
 	if (rc == ENOENT)
 		return 0;
 	if (rc == 0)
@@ -1280,8 +1285,9 @@ static int ns_key_holder(struct meta_txn *t, const char *key, size_t len, uint64
 
 static int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_t ino, bool *taken)
 {
+	struct meta_inode other;
 	uint64_t b;
-	int rc = ns_key_holder(t, key, len, ino, &b);
+	int rc = ns_key_holder(t, key, len, ino, &b, &other);
 
 	*taken = b != 0;
 	return rc;
@@ -2123,6 +2129,7 @@ static int ns_prepare_txn(struct meta_txn *t, void *arg)
 	struct ns_jobs js = { 0 };
 	struct meta_delete pd;
 	struct meta_move *m = NULL;
+	struct meta_inode other;
 	bool found = false;
 	int rc;
 
@@ -2159,7 +2166,7 @@ static int ns_prepare_txn(struct meta_txn *t, void *arg)
 		rc = EAGAIN;
 		goto out;
 	}
-	if ((rc = ns_key_holder(t, c->key, c->key_len, x->ino, &c->blocker)))
+	if ((rc = ns_key_holder(t, c->key, c->key_len, x->ino, &c->blocker, &other)))
 		goto out;
 	if (c->blocker) {
 		rc = EAGAIN;
@@ -3478,14 +3485,15 @@ static int ns_rename_walk(struct meta_txn *t, uint64_t dir, uint64_t ino, bool *
 	return S3F_E_META_CORRUPT;
 }
 
-/* The longest key below a directory, relative to the directory's own key (which ends in
- * '/'), as far as the view knows the subtree (a subdirectory never listed counts empty). */
+/* Keys below a directory, relative to the directory's own key (which ends in '/'), as far
+ * as the view knows the subtree (a subdirectory never listed counts empty): a walk that
+ * stops at the first one longer than limit. */
 struct ns_longest_ctx {
 	uint64_t *ino;
 	size_t *rel;
 	size_t n, cap;
 	size_t cur;		/* relative length of the directory being walked */
-	size_t max, limit;	/* stop once max passes limit */
+	size_t limit;		/* stop at the first key longer than this */
 };
 
 static int ns_longest_cb(void *arg, const struct meta_dirent *de)
@@ -3493,9 +3501,7 @@ static int ns_longest_cb(void *arg, const struct meta_dirent *de)
 	struct ns_longest_ctx *c = arg;
 	size_t rel = c->cur + de->name_len + (de->type == META_T_DIR ? 1 : 0);
 
-	if (rel > c->max)
-		c->max = rel;
-	if (c->max > c->limit)
+	if (rel > c->limit)
 		return 1;
 	if (de->type != META_T_DIR)
 		return 0;
@@ -3929,12 +3935,10 @@ static int ns_holder_txn(struct meta_txn *t, void *arg)
 	int rc;
 
 	c->ino = 0;
-	rc = ns_key_holder(t, c->key, c->len, c->skip, &b);
+	rc = ns_key_holder(t, c->key, c->len, c->skip, &b, &in);
 	if (rc || !b)
 		return rc;
-	rc = meta_inode_get(t, b, &in);
-	if (rc == 0)
-		rc = ns_reads_from(c->ns, t, &in, c->key, c->len, etag, &moved, &yes);
+	rc = ns_reads_from(c->ns, t, &in, c->key, c->len, etag, &moved, &yes);
 	if (rc == 0 && yes)
 		c->ino = b;
 	return rc == ENOENT ? 0 : rc;
@@ -3958,6 +3962,7 @@ struct ns_cycle_ctx {
 static int ns_cycle_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_cycle_ctx *c = arg;
+	struct meta_inode in;
 	struct ns_jobs js = { 0 };
 	char *key = malloc(S3_KEY_MAX + 1);
 	size_t len;
@@ -3977,7 +3982,7 @@ static int ns_cycle_txn(struct meta_txn *t, void *arg)
 			break;
 		if (ns_jobs_cover(&js, key, len, true, false))
 			break;	/* a directory job empties it: no circle */
-		if ((rc = ns_key_holder(t, key, len, cur, &next)))
+		if ((rc = ns_key_holder(t, key, len, cur, &next, &in)))
 			break;
 		if (next == c->ino) {
 			c->cycle = true;
@@ -4017,14 +4022,8 @@ static int ns_all_local(struct meta_txn *t, const struct meta_inode *in, bool *a
 	*all = true;
 	switch (in->type) {
 	case META_T_REG:
-		if (in->data == META_D_FULL || in->size == 0)
-			break;
-		if (in->data == META_D_NONE) {
-			*all = false;
-			break;
-		}
-		rc = meta_extents_get(t, in->ino, &have);
-		*all = rc == 0 && rangeset_covers(&have, 0, in->size);
+		rc = ns_present_in(t, in, &have);
+		*all = rc == 0 && (in->size == 0 || rangeset_covers(&have, 0, in->size));
 		break;
 	case META_T_LNK:
 		rc = meta_symlink_get(t, in->ino, probe, sizeof probe, &plen);
