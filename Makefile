@@ -222,7 +222,7 @@ $(BUILD)/lib/libpcut_shim.so: test/pcut/pcut_shim.c
 $(BUILD)/bench/%: test/bench/%.c $(CORE_LIB)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(BASE) $(RELFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
+	$(Q)$(CC) $(BASE) $(RELFLAGS) -o $@ $< $(CORE_LIB) $(LIBS) $(if $(findstring nfs,$*),-lnfs,)
 
 # libFuzzer targets: the module under test is compiled in directly with clang.
 $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_SRC)

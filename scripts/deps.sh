@@ -29,6 +29,8 @@ PKGS=(
   rpcbind socat util-linux
   # benchmark peers (make bench): FUSE file systems over S3, run in the same qemu guest
   fuse3 s3fs rclone
+  # the server-side chart (test/bench/server.sh)
+  gnuplot-nox
   # power-cut tests (test/integration/pcut.sh): the recorder is a FUSE file system
   libfuse3-dev
   # sanitizers and fuzzing

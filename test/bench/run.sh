@@ -16,6 +16,12 @@
 #      Sizes: BENCH_COLD_OBJECTS, BENCH_COLD_BIG, BENCH_SEQ_MB, BENCH_SMALL; BENCH_CAP
 #      (seconds before a measurement is stopped), BENCH_PEERS, BENCH_WORKLOADS (see fs.sh;
 #      BENCH_WORKLOADS=none skips the part).
+#   4. at the server (test/bench/server.sh): a user-space libnfs client on the host with many
+#      requests in flight (s3f_nfsload) against s3files and against ganesha's own FSAL_VFS on
+#      the same disk, and raw S3 (curl x8) for cold data: creates, 3 KiB writes, warm stat,
+#      hot and cold reads (4/16/64 in flight), random cold reads, per-request latency, a
+#      cold 10,000-entry listing; ratios to the limits, JSON in bench-out/server.json and a
+#      chart in bench-out/server.png. BENCH_SERVER=0 skips the part.
 #
 # Uses S3_ENDPOINT/S3_BUCKET/AWS_* when S3_ENDPOINT is set, else starts its own RGW in
 # $BUILD/bench-rgw and stops it at the end (that RGW keeps the cold tree of part 3 for the
@@ -39,7 +45,9 @@ SUMMARY=$WORK/summary
 : > "$SUMMARY"
 RGW_STARTED=0
 . test/bench/fs.sh
+. test/bench/server.sh
 cleanup() {
+  sv_cleanup
   fs_cleanup
   [ $RGW_STARTED = 1 ] && test/lib/rgw.sh stop "$BUILD/bench-rgw" >/dev/null 2>&1 || true
   mv "$WORK/summary" "$BUILD/bench-summary.txt" 2>/dev/null || true
@@ -135,6 +143,11 @@ fi
 # ---- 3. file-system workloads, s3files vs s3fs and rclone ----
 if [ "${BENCH_WORKLOADS:-}" != none ]; then
   bench_fs || { echo "file-system workloads: failed (logs in $LOGS)" >&2; FS_FAILED=1; }
+fi
+
+# ---- 4. at the server: s3files against FSAL_VFS and raw S3, through s3f_nfsload ----
+if [ "${BENCH_SERVER:-1}" != 0 ]; then
+  bench_server || { echo "server-side measurements: failed (logs in $LOGS)" >&2; FS_FAILED=1; }
 fi
 
 echo

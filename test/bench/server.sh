@@ -1,0 +1,223 @@
+# test/bench/server.sh — part 4 of `make bench` (sourced by run.sh): the gateway measured
+# at the server, with a user-space client on the host (test/bench/s3f_nfsload: libnfs,
+# NFSv4.0, many requests in flight), next to its physical limits measured in the same run:
+#
+#   FSAL_VFS  ganesha (the same binary) exporting a local directory on the same disk: the
+#             limit for data already local and for metadata
+#   raw S3    8 curl processes, one Range GET each, of the same object from the same RGW:
+#             the limit for cold data
+#
+# Lines (each "BENCH server_<case> ...": s3files, the limit, the ratio):
+#   create     4 connections, each create + one 3,000-byte WRITE + CLOSE in a loop, files/s
+#   write      3 KiB UNSTABLE WRITEs (libnfs's NFSv4 write size), 16 in flight, 64 MiB,
+#              one COMMIT at the end, MB/s
+#   stat       2,000 files, LOOKUP+GETATTR, 16 in flight, 3 rounds, ops/s
+#   read_hot   the 64 MiB file just written (in the data tier), 256 KiB READs, 16 in flight
+#   read_cold  a 1 GiB object put straight into S3 (read bypass), 1 MiB READs, 4, 16 and
+#              64 in flight, each on a gateway restarted on an empty State_Dir
+#   random_cold  the same object, 64 KiB READs at random offsets, 16 in flight, 64 MiB
+#   latency    p50/p99 of GETATTR, LOOKUP, 4 KiB READ of hot data, 3 KiB WRITE + COMMIT,
+#              one request at a time
+#   ls_cold    READDIR with attributes of a directory of BENCH_SERVER_LS (10,000) objects
+#              never listed (fresh State_Dir), against the bare paged LIST of the prefix
+# Results: $LOGS/server.json (one JSON object per measurement) and, when gnuplot is there,
+# $LOGS/server.png (s3files / limit per line).
+# Settings: BENCH_SERVER=0 skips the part; BENCH_SERVER_COLD_MB (1024), BENCH_SERVER_LS
+# (10000).
+
+SV_LOAD=$BUILD/bench/s3f_nfsload
+SV_STACK=
+SV_VFS=
+SV_VPID=
+SV_JSON=
+
+sv_cleanup() {
+  [ -n "$SV_VPID" ] && kill "$SV_VPID" 2>/dev/null && wait "$SV_VPID" 2>/dev/null
+  SV_VPID=
+  [ -n "$SV_STACK" ] && s3f_stack_stop "$SV_STACK" >/dev/null 2>&1
+  SV_STACK=
+}
+
+# sv_vfs_start DIR: ganesha with FSAL_VFS exporting DIR/export as /vfs; sets SV_VPORT.
+sv_vfs_start() {
+  local d=$1 so
+  so=$(ls /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so 2>/dev/null | head -n 1)
+  [ -n "$so" ] || { echo "  FSAL_VFS (nfs-ganesha-vfs) is not installed" >&2; return 1; }
+  mkdir -p "$d/export" "$d/recov" "$d/ccache"
+  SV_VPORT=$(pick_port) || return 1
+  cat >"$d/ganesha.conf" <<CONF
+NFS_CORE_PARAM {
+  NFS_Port = $SV_VPORT; Bind_Addr = 127.0.0.1; Protocols = 4;
+  Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
+  Plugins_Dir = "$(dirname "$so")"; Dbus_Name_Prefix = "s3fbench$SV_VPORT";
+}
+NFSV4 { RecoveryRoot = "$d/recov"; Graceless = true; Only_Numeric_Owners = true; }
+NFS_KRB5 { Active_krb5 = false; CCacheDir = "$d/ccache"; }
+EXPORT {
+  Export_Id = 1; Path = "$d/export"; Pseudo = /vfs; Access_Type = RW;
+  Squash = No_Root_Squash; Protocols = 4; Transports = TCP; SecType = sys;
+  FSAL { Name = VFS; }
+}
+LOG { Default_Log_Level = EVENT; }
+CONF
+  setsid /usr/bin/ganesha.nfsd -F -f "$d/ganesha.conf" -L "$d/ganesha.log" -p "$d/ganesha.pid" \
+    >"$d/stdout" 2>&1 </dev/null &
+  SV_VPID=$!
+  local i
+  for i in $(seq 1 300); do
+    ss -Htln "sport = :$SV_VPORT" | grep -q . && return 0
+    kill -0 "$SV_VPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "  FSAL_VFS ganesha did not start: $(tail -n 3 "$d/ganesha.log" 2>/dev/null)" >&2
+  return 1
+}
+
+# sv_load NAME URL CASE ARGS...: one s3f_nfsload run; its JSON line, tagged with NAME,
+# appended to SV_JSON; prints the value.
+sv_load() {
+  local name=$1 url=$2 out; shift 2
+  out=$("$SV_LOAD" "$url" "$@" 2>>"$LOGS/server.err") || { echo "  $name: s3f_nfsload $* failed (see $LOGS/server.err)" >&2; return 1; }
+  printf '%s\n' "$out" | sed "s/^{/{\"system\":\"$name\",/" >>"$SV_JSON"
+  printf '%s\n' "$out" | sed -n 's/.*"value":\([0-9.]*\).*/\1/p' | head -n 1
+}
+
+sv_field() {  # JSON-LINE FIELD
+  printf '%s\n' "$1" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"
+}
+
+sv_line() {  # NAME S3FILES LIMIT UNIT LIMIT-NAME NOTE
+  local r
+  r=$(calc "$2 / $3")
+  line "server_$1 $(printf '%.1f' "$2") $4 vs $5 $(printf '%.1f' "$3") $4 = $(printf '%.2f' "$r")x (goal >= 0.9x: $(is "$r >= 0.9" && echo yes || echo no); $6)"
+}
+
+sv_stack_fresh() {
+  [ -n "$SV_STACK" ] && s3f_stack_stop "$SV_STACK" >/dev/null 2>&1
+  SV_STACK=$WORK/sv-stack
+  rm -rf "$SV_STACK/state"
+  S3_PREFIX=$SV_PREFIX NFS_PORT=${SV_PORT:-} s3f_stack_start "$SV_STACK" >>"$LOGS/server-stack.out" 2>&1 ||
+    { echo "  s3files did not start (see $LOGS/server-stack.out)" >&2; return 1; }
+  SV_PORT=$(cat "$SV_STACK/nfs_port")
+  SV_URL="nfs://127.0.0.1/s3files"
+}
+
+bench_server() {
+  local cold_mb=${BENCH_SERVER_COLD_MB:-1024} ls_n=${BENCH_SERVER_LS:-10000}
+  local s v q key src t0 t1 size part pids i a b want raw
+  [ -x "$SV_LOAD" ] || { echo "  $SV_LOAD not built" >&2; return 1; }
+  S3F_ROOT=$ROOT S3F_BUILD=$BUILD
+  . "$ROOT/test/lib/s3files.sh"
+  SV_JSON=$LOGS/server.json
+  : >"$SV_JSON"
+  SV_PREFIX=s3files-bench/srv-$$/
+  export S3FILES_COMMIT_INTERVAL=3600
+  echo "=== server side: s3files and FSAL_VFS through s3f_nfsload, raw S3 with curl"
+  sv_stack_fresh || return 1
+  sv_vfs_start "$WORK/sv-vfs" || return 1
+  local S="nfs://127.0.0.1/s3files" V="nfs://127.0.0.1/vfs" so="version=4&nfsport=$SV_PORT" vo="version=4&nfsport=$SV_VPORT"
+  # every case in its own directory, made through the mount
+  mkdir -p "$WORK/sv-vfs/export/"{create,write,stat}
+  for d in create write stat; do
+    "$BUILD/bin/s3f_nfs" mkdir "$S/$d?$so" >/dev/null 2>>"$LOGS/server.err" || true
+  done
+
+  s=$(sv_load s3files "$S/create?$so" create -c 4 -n 2000 -s 3000) || return 1
+  v=$(sv_load vfs "$V/create?$vo" create -c 4 -n 2000 -s 3000) || return 1
+  sv_line create "$s" "$v" files/s FSAL_VFS "4 connections, create + 3,000 B + close"
+
+  s=$(sv_load s3files "$S/write?$so" write -q 16 -s 3072 -b 64M) || return 1
+  v=$(sv_load vfs "$V/write?$vo" write -q 16 -s 3072 -b 64M) || return 1
+  sv_line write_3k "$s" "$v" MB/s FSAL_VFS "3 KiB UNSTABLE WRITEs, 16 in flight, 64 MiB + COMMIT"
+
+  s=$(sv_load s3files "$S/write?$so" read -f w -q 16 -s 256K) || return 1
+  v=$(sv_load vfs "$V/write?$vo" read -f w -q 16 -s 256K) || return 1
+  sv_line read_hot "$s" "$v" MB/s FSAL_VFS "64 MiB from the data tier, 256 KiB READs, 16 in flight"
+
+  "$SV_LOAD" "$S/stat?$so" mkfiles -n 2000 2>>"$LOGS/server.err" || return 1
+  "$SV_LOAD" "$V/stat?$vo" mkfiles -n 2000 2>>"$LOGS/server.err" || return 1
+  s=$(sv_load s3files "$S/stat?$so" stat -n 2000 -q 16 -r 3) || return 1
+  v=$(sv_load vfs "$V/stat?$vo" stat -n 2000 -q 16 -r 3) || return 1
+  sv_line stat "$s" "$v" ops/s FSAL_VFS "2,000 files, LOOKUP+GETATTR, 16 in flight, warm"
+
+  # latency: one request at a time, on the hot 64 MiB file
+  local lat_s lat_v k
+  lat_s=$("$SV_LOAD" "$S/write?$so" lat -f w -n 2000 2>>"$LOGS/server.err") || return 1
+  lat_v=$("$SV_LOAD" "$V/write?$vo" lat -f w -n 2000 2>>"$LOGS/server.err") || return 1
+  printf '%s\n' "$lat_s" | sed 's/^{/{"system":"s3files",/' >>"$SV_JSON"
+  printf '%s\n' "$lat_v" | sed 's/^{/{"system":"vfs",/' >>"$SV_JSON"
+  for k in getattr lookup read4k write3k_commit; do
+    a=$(grep "\"case\":\"$k\"" <<<"$lat_s"); b=$(grep "\"case\":\"$k\"" <<<"$lat_v")
+    line "server_latency_$k p50 $(sv_field "$a" p50_us) us p99 $(sv_field "$a" p99_us) us vs FSAL_VFS p50 $(sv_field "$b" p50_us) us p99 $(sv_field "$b" p99_us) us (ratio p50 $(printf '%.2f' "$(calc "$(sv_field "$b" p50_us) / $(sv_field "$a" p50_us)")")x; one request at a time)"
+  done
+
+  # cold: an object put straight into S3, read through the read bypass
+  key=${SV_PREFIX}cold.bin
+  src=$WORK/sv-cold.bin
+  size=$((cold_mb << 20))
+  head -c "$size" /dev/urandom >"$src"
+  "$BUILD/bin/s3f_s3" put "$key" "$src" >/dev/null 2>>"$LOGS/server.err" || return 1
+  rm -f "$src"
+  # raw: 8 curl processes, one Range each
+  raw=
+  for r in 1 2; do
+    part=$(( (size + 7) / 8 ))
+    t0=$(now); pids=()
+    for i in 0 1 2 3 4 5 6 7; do
+      a=$((i * part)); b=$((a + part - 1)); [ $b -ge $size ] && b=$((size - 1))
+      s3_curl GET "$S3_BUCKET" "$key" -r "$a-$b" -o /dev/null --fail &
+      pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    t1=$(now)
+    v=$(calc "$size / ($t1 - $t0) / 1000000")
+    if [ -z "$raw" ] || is "$v > $raw"; then raw=$v; fi
+  done
+  echo "{\"system\":\"raw_s3\",\"case\":\"get_x8\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
+  for q in 4 16 64; do
+    sv_stack_fresh || return 1
+    s=$(sv_load s3files "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q $q -s 1M) || return 1
+    a=$(tail -n 1 "$SV_JSON")
+    sv_line "read_cold_q$q" "$s" "$raw" MB/s "raw S3 (8 ranged GETs)" "$cold_mb MiB never read, 1 MiB READs, $q in flight, first byte $(sv_field "$a" ttfb_ms) ms"
+  done
+  sv_stack_fresh || return 1
+  s=$(sv_load s3files "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q 16 -s 64K -b 64M -R) || return 1
+  line "server_random_cold_64k $(printf '%.1f' "$s") MB/s (64 KiB READs at random offsets of the cold $cold_mb MiB object, 16 in flight, 64 MiB; raw S3 streaming $(printf '%.0f' "$raw") MB/s)"
+
+  # cold metadata: READDIR with attributes of ls_n objects never listed, vs the bare LIST
+  "$BUILD/bin/s3f_s3" -c 16 put-tree "${SV_PREFIX}tree/" "$ls_n" "$ls_n" >/dev/null 2>>"$LOGS/server.err" || return 1
+  t0=$(now)
+  "$BUILD/bin/s3f_s3" ls "${SV_PREFIX}tree/big/" >"$WORK/sv-ls" 2>>"$LOGS/server.err" || return 1
+  t1=$(now)
+  raw=$(calc "$t1 - $t0")
+  sv_stack_fresh || return 1
+  a=$("$SV_LOAD" "$S?version=4&nfsport=$SV_PORT" ls -f tree/big 2>>"$LOGS/server.err") || return 1
+  printf '%s\n' "$a" | sed 's/^{/{"system":"s3files",/' >>"$SV_JSON"
+  s=$(sv_field "$a" value); n=$(sv_field "$a" ops)
+  echo "{\"system\":\"raw_s3\",\"case\":\"list\",\"value\":$raw,\"unit\":\"s\",\"ops\":$(wc -l <"$WORK/sv-ls")}" >>"$SV_JSON"
+  line "server_ls_cold $(printf '%.2f' "$s") s vs bare LIST $(printf '%.2f' "$raw") s = $(printf '%.2f' "$(calc "$s / $raw")")x of the LIST time (goal <= 1.2x: $(is "$s / $raw <= 1.2" && echo yes || echo no); $n entries with attributes, never listed before)"
+
+  fs_rm_prefix "$SV_PREFIX"
+  sv_cleanup
+  sv_chart
+}
+
+# A PNG of s3files / limit per line, when gnuplot is installed.
+sv_chart() {
+  command -v gnuplot >/dev/null || { echo "  (no gnuplot: no chart)"; return 0; }
+  grep '^BENCH server_' "$SUMMARY" | grep ' = [0-9.]*x' |
+    sed -n 's/^BENCH server_\([^ ]*\) .* = \([0-9.]*\)x .*/\1 \2/p' >"$WORK/sv-ratios"
+  [ -s "$WORK/sv-ratios" ] || return 0
+  gnuplot <<GP 2>>"$LOGS/server.err" || true
+set terminal pngcairo size 900,480
+set output "$LOGS/server.png"
+set title "s3files at the server: ratio to the limit measured in the same run (FSAL_VFS, raw S3)"
+set style data histograms
+set style fill solid 0.8
+set yrange [0:*]
+set xtics rotate by -30
+set grid ytics
+plot "$WORK/sv-ratios" using 2:xtic(1) title "s3files / limit", 0.9 with lines lw 2 title "goal 0.9"
+GP
+  [ -s "$LOGS/server.png" ] && echo "  chart: $LOGS/server.png"
+}
