@@ -31,18 +31,99 @@
 
 #define FIO_TRIES 8
 #define FIO_STRIPES 64
+#define FIO_PENDING 16
 
-/* Per-inode writer lock of this process (writes and resizes of one inode one at a time:
- * a write past the end first drops stale bytes beyond the old end, which must not race
- * another write there). Striped by inode: two inodes may share a stripe, never one inode
- * two. Taken before the data lock. */
-static pthread_mutex_t fio_stripes[FIO_STRIPES] = {
-	[0 ... FIO_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER
+/*
+ * Per-inode writer lock of this process, striped by inode (two inodes may share a
+ * stripe, never one inode two); taken before the data lock. A write holds it while it
+ * decides where the file ends and changes bytes (a write past the end first drops stale
+ * bytes beyond the old end, which must not race another write there); a resize holds it
+ * for the whole operation.
+ *
+ * A write lets go of it before recording what it wrote (ns_write_record), so writes to
+ * one file record together: their transactions join one group commit (meta_write)
+ * instead of one fsync each. Until its record is committed, a write stays in the
+ * stripe's pending table: the end of its bytes, which the record does not show yet. The
+ * next write takes the file's end as the larger of the record's size and the pending
+ * ends, so it never drops a pending write's bytes as stale (every byte between the
+ * record's size and a pending end is a pending write's or a zero: a write that started
+ * past the end cleared the tail before it wrote). A resize waits until the inode has no
+ * pending write (idle), so it decides from a record that shows every write before it.
+ * A write that finds the table full keeps the lock through its record, as before.
+ */
+struct fio_stripe {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;		/* a pending write of this stripe was recorded */
+	struct {
+		uint64_t ino;		/* 0: free */
+		uint64_t end;		/* the largest end of its pending writes */
+		unsigned n;		/* its pending writes */
+	} pending[FIO_PENDING];		/* protected by lock */
 };
 
-static pthread_mutex_t *fio_stripe(uint64_t ino)
+static struct fio_stripe fio_stripes[FIO_STRIPES] = {
+	[0 ... FIO_STRIPES - 1] = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.idle = PTHREAD_COND_INITIALIZER,
+	}
+};
+
+static struct fio_stripe *fio_stripe(uint64_t ino)
 {
 	return &fio_stripes[(ino * 0x9E3779B97F4A7C15ULL) >> 58];
+}
+
+/* ino's slot in the pending table, -1 when it has no pending write. Stripe lock held. */
+static int fio_pending_find(struct fio_stripe *st, uint64_t ino)
+{
+	for (int i = 0; i < FIO_PENDING; i++)
+		if (st->pending[i].ino == ino)
+			return i;
+	return -1;
+}
+
+/* Register a pending write ending at end; its slot, or -1 when the table is full. Stripe
+ * lock held. */
+static int fio_pending_add(struct fio_stripe *st, uint64_t ino, uint64_t end)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < FIO_PENDING; i++) {
+		if (st->pending[i].ino == ino) {
+			st->pending[i].n++;
+			if (end > st->pending[i].end)
+				st->pending[i].end = end;
+			return i;
+		}
+		if (!st->pending[i].ino && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0) {
+		st->pending[free_slot].ino = ino;
+		st->pending[free_slot].end = end;
+		st->pending[free_slot].n = 1;
+	}
+	return free_slot;
+}
+
+/* A pending write's record is committed (or failed): out of the table. */
+static void fio_pending_done(struct fio_stripe *st, int slot)
+{
+	pthread_mutex_lock(&st->lock);
+	if (--st->pending[slot].n == 0) {
+		st->pending[slot].ino = 0;
+		st->pending[slot].end = 0;
+		pthread_cond_broadcast(&st->idle);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Lock the stripe with no pending write of ino left (for a resize). */
+static void fio_stripe_lock_idle(struct fio_stripe *st, uint64_t ino)
+{
+	pthread_mutex_lock(&st->lock);
+	while (fio_pending_find(st, ino) >= 0)
+		pthread_cond_wait(&st->idle, &st->lock);
 }
 
 /* Bytes of the data file beyond the logical size belong to no one (an older, longer
@@ -100,16 +181,22 @@ static void fio_iov_zero(const struct iovec *iov, int n, uint64_t off, uint64_t 
 int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, size_t *written,
 	      struct meta_inode *out)
 {
+	struct fio_stripe *st = fio_stripe(ino);
 	size_t want = fio_iov_len(w->iov, w->iovcnt), total = 0;
 	struct meta_inode in;
-	int fd = -1, rc;
+	int fd = -1, slot = -1, rc;
+	bool stripe_held;
 
 	*written = 0;
 	if (w->off > INT64_MAX || want > INT64_MAX - w->off)
 		return EFBIG;
-	pthread_mutex_lock(fio_stripe(ino));
+	pthread_mutex_lock(&st->lock);
+	stripe_held = true;
 	rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
 	if (rc == 0) {
+		uint64_t end;
+		int p;
+
 		rc = ns_getattr(x->ns, ino, &in);
 		if (rc == ENOENT)
 			rc = ESTALE;
@@ -119,8 +206,13 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 		/* Announced before the first byte changes (crash safety; ns_write_begin). */
 		if (rc == 0 && fio_must_announce(&in))
 			rc = ns_write_begin(x->ns, ino, &in);
-		if (rc == 0 && w->off > in.size)
-			rc = fio_clear_tail(x, ino, fd, in.size);
+		/* Where the file ends: its record, or a write not recorded yet. */
+		end = in.size;
+		p = fio_pending_find(st, ino);
+		if (p >= 0 && st->pending[p].end > end)
+			end = st->pending[p].end;
+		if (rc == 0 && w->off > end)
+			rc = fio_clear_tail(x, ino, fd, end);
 		for (int i = 0; rc == 0 && i < w->iovcnt; i++) {
 			rc = data_file_write(fd, w->iov[i].iov_base, w->iov[i].iov_len, w->off + total);
 			total += w->iov[i].iov_len;
@@ -128,14 +220,24 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 		TP("fio.write.written");
 		if (rc == 0 && w->stable)
 			rc = data_file_durable(x->data, ino, fd);
+		/* Recorded without the stripe, so that writes to this file group their
+		 * commits (see struct fio_stripe); the data lock stays held. */
+		if (rc == 0 && (slot = fio_pending_add(st, ino, w->off + want)) >= 0) {
+			pthread_mutex_unlock(&st->lock);
+			stripe_held = false;
+		}
+		TP("fio.write.pending");
 		if (rc == 0)
 			rc = ns_write_record(x->ns, ino, w->off, want, w->clear_mode, out);
+		if (slot >= 0)
+			fio_pending_done(st, slot);
 		if (rc == 0 && w->stable)
 			rc = meta_sync(x->meta);
 		data_file_unlock(fd);
 		data_file_close(x->data, fd);
 	}
-	pthread_mutex_unlock(fio_stripe(ino));
+	if (stripe_held)
+		pthread_mutex_unlock(&st->lock);
 	if (rc == 0)
 		*written = want;
 	return rc;
@@ -228,7 +330,7 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 		return EFBIG;
 	sa.mask |= NS_SET_SIZE;
 	sa.size = size;
-	pthread_mutex_lock(fio_stripe(ino));
+	fio_stripe_lock_idle(fio_stripe(ino), ino);
 	rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
 	if (rc == 0) {
 		rc = ns_getattr(x->ns, ino, &in);
@@ -258,7 +360,7 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 		data_file_unlock(fd);
 		data_file_close(x->data, fd);
 	}
-	pthread_mutex_unlock(fio_stripe(ino));
+	pthread_mutex_unlock(&fio_stripe(ino)->lock);
 	return rc;
 }
 

@@ -8,8 +8,10 @@
  *    operation, from reading the record to recording the result, so a fetch installing
  *    bytes, an eviction or a commit marking the file clean (all EXCLUSIVE) sees either
  *    none or all of it — in this process and in the daemon.
- *  - Writes and resizes of one inode are serialized inside the process by fio's own
- *    per-inode lock (striped), taken before the data lock.
+ *  - fio's own per-inode lock (striped), taken before the data lock: a resize holds it
+ *    throughout and waits until no write of the inode is pending; a write holds it until
+ *    its bytes are in the file and lets go before its record (pending until that commits),
+ *    so writes to one file record in shared group commits (fio.c, struct fio_stripe).
  *  - A write or resize of a CLEAN file marks it dirty (ns_write_begin) before the data
  *    file changes; the record it decides from is read under the data lock.
  *  - Reads re-read the record under the data lock and read only what it says is

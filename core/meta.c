@@ -98,6 +98,22 @@ struct meta_env {
 	bool syncing;
 	uint64_t syncs;			/* syncs done (statistics) */
 	int sync_err;			/* error of the last sync (0: none) */
+	/* Group commit of meta_write: group_lock protects the queue and group_leading;
+	 * group_cond wakes the queued callers when a group ends. */
+	pthread_mutex_t group_lock;
+	pthread_cond_t group_cond;
+	struct meta_job *group_head, **group_tail;
+	bool group_leading;
+	uint64_t groups, group_jobs;	/* statistics: groups committed, jobs in them */
+};
+
+/* One caller of meta_write waiting in (or leading) a group. */
+struct meta_job {
+	meta_txn_fn fn;
+	void *arg;
+	int rc;
+	bool done;
+	struct meta_job *next;
 };
 
 struct meta_txn {
@@ -615,6 +631,9 @@ int meta_env_open(const char *dir, const struct meta_opts *opts, struct meta_env
 	me->nosync = o.nosync;
 	pthread_mutex_init(&me->sync_lock, NULL);
 	pthread_cond_init(&me->sync_cond, NULL);
+	pthread_mutex_init(&me->group_lock, NULL);
+	pthread_cond_init(&me->group_cond, NULL);
+	me->group_tail = &me->group_head;
 	me->dir = strdup(dir);
 	if (!me->dir) {
 		rc = ENOMEM;
@@ -677,6 +696,8 @@ fail_env:
 fail_lock:
 	pthread_rwlock_destroy(&me->resize_lock);
 fail_alloc:
+	pthread_cond_destroy(&me->group_cond);
+	pthread_mutex_destroy(&me->group_lock);
 	pthread_cond_destroy(&me->sync_cond);
 	pthread_mutex_destroy(&me->sync_lock);
 	free(me->dir);
@@ -690,6 +711,8 @@ void meta_env_close(struct meta_env *me)
 		return;
 	mdb_env_close(me->env);
 	pthread_rwlock_destroy(&me->resize_lock);
+	pthread_cond_destroy(&me->group_cond);
+	pthread_mutex_destroy(&me->group_lock);
 	pthread_cond_destroy(&me->sync_cond);
 	pthread_mutex_destroy(&me->sync_lock);
 	free(me->dir);
@@ -745,6 +768,14 @@ uint64_t meta_sync_count(struct meta_env *me)
 	n = me->syncs;
 	pthread_mutex_unlock(&me->sync_lock);
 	return n;
+}
+
+void meta_write_counts(struct meta_env *me, uint64_t *groups, uint64_t *jobs)
+{
+	pthread_mutex_lock(&me->group_lock);
+	*groups = me->groups;
+	*jobs = me->group_jobs;
+	pthread_mutex_unlock(&me->group_lock);
 }
 
 /* Grow the map (called with no transaction of ours open). */
@@ -833,7 +864,8 @@ void meta_txn_abort(struct meta_txn *t)
 	free(t);
 }
 
-int meta_write(struct meta_env *me, meta_txn_fn fn, void *arg)
+/* One transaction for one caller: the plain path, and a group of one. */
+static int meta_write_one(struct meta_env *me, meta_txn_fn fn, void *arg)
 {
 	struct meta_txn *t;
 	int rc;
@@ -854,6 +886,104 @@ int meta_write(struct meta_env *me, meta_txn_fn fn, void *arg)
 			return rc;
 	}
 	return MDB_MAP_FULL;
+}
+
+/*
+ * A group: one write transaction, each job in a nested transaction of its own (so a job
+ * that fails takes back only its own writes, as its own transaction would have), one
+ * commit — one fsync — for all. Each job's rc is its fn's, or its nested commit's, or the
+ * group commit's. A full map anywhere: everything is taken back, the map grows and the
+ * whole group runs again (fn is idempotent up to its writes, meta_write's contract).
+ */
+static void meta_write_group(struct meta_env *me, struct meta_job *jobs)
+{
+	struct meta_txn *t;
+	struct meta_job *j;
+	int rc;
+
+	for (int tries = 0; tries < 40; tries++) {
+		bool full = false;
+
+		rc = meta_txn_begin(me, true, &t);
+		if (rc)
+			break;
+		for (j = jobs; j && !full; j = j->next) {
+			struct meta_txn child = { .env = me, .write = true };
+
+			j->rc = mdb_txn_begin(me->env, t->txn, 0, &child.txn);
+			if (j->rc)
+				continue;
+			j->rc = j->fn(&child, j->arg);
+			if (j->rc == 0)
+				j->rc = mdb_txn_commit(child.txn);
+			else
+				mdb_txn_abort(child.txn);
+			full = j->rc == MDB_MAP_FULL;
+		}
+		if (full) {
+			meta_txn_abort(t);
+			rc = MDB_MAP_FULL;
+		} else {
+			rc = meta_txn_commit(t);
+		}
+		if (rc != MDB_MAP_FULL)
+			break;
+		rc = meta_env_grow(me);
+		if (rc)
+			break;
+	}
+	for (j = jobs; j; j = j->next)
+		if (rc || j->rc == MDB_MAP_FULL)
+			j->rc = rc ? rc : MDB_MAP_FULL;
+}
+
+/*
+ * Group commit. Callers queue their job; one of them (the leader) takes the whole queue
+ * and runs it as one transaction while the next callers queue behind; each caller
+ * returns when the group that held its job has committed, so what it wrote is exactly as
+ * durable as with a transaction of its own (MDB_NOMETASYNC: data pages fsync'd by the
+ * commit). Concurrent callers share one fsync instead of taking turns for one each. A
+ * caller alone runs its own transaction, as before.
+ */
+int meta_write(struct meta_env *me, meta_txn_fn fn, void *arg)
+{
+	struct meta_job job = { .fn = fn, .arg = arg };
+	struct meta_job *batch, *j, *next;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&me->group_lock);
+	*me->group_tail = &job;
+	me->group_tail = &job.next;
+	while (!job.done && me->group_leading)
+		pthread_cond_wait(&me->group_cond, &me->group_lock);
+	if (job.done) {
+		pthread_mutex_unlock(&me->group_lock);
+		return job.rc;
+	}
+	/* Lead: the queue (this job included) is the group. */
+	me->group_leading = true;
+	batch = me->group_head;
+	me->group_head = NULL;
+	me->group_tail = &me->group_head;
+	pthread_mutex_unlock(&me->group_lock);
+
+	if (!batch->next)
+		batch->rc = meta_write_one(me, batch->fn, batch->arg);
+	else
+		meta_write_group(me, batch);
+
+	pthread_mutex_lock(&me->group_lock);
+	for (j = batch; j; j = next) {
+		next = j->next;	/* j lives on its caller's stack: read before it may return */
+		j->done = true;
+		n++;
+	}
+	me->groups++;
+	me->group_jobs += n;
+	me->group_leading = false;
+	pthread_cond_broadcast(&me->group_cond);
+	pthread_mutex_unlock(&me->group_lock);
+	return job.rc;
 }
 
 int meta_read(struct meta_env *me, meta_txn_fn fn, void *arg)

@@ -153,7 +153,13 @@ void meta_txn_abort(struct meta_txn *txn);	/* frees txn; NULL is fine */
 
 /* Run fn in a write transaction and commit when it returns 0 (abort otherwise; its rc is
  * returned). Retried from the start after the map grew: fn must be idempotent up to
- * its writes through txn (no side effects outside the transaction). */
+ * its writes through txn (no side effects outside the transaction).
+ * Group commit: concurrent callers of one process share one commit (one fsync). fn may
+ * run on another caller's thread, inside a nested transaction of that group's: it must
+ * not depend on the calling thread (thread-locals, locks it expects to hold), and it
+ * must never call meta_write itself. Each caller returns after the commit that holds its
+ * writes, with the same durability as a transaction of its own; a failing fn takes back
+ * only its own writes. */
 typedef int (*meta_txn_fn)(struct meta_txn *txn, void *arg);
 int meta_write(struct meta_env *env, meta_txn_fn fn, void *arg);
 /* Same for a read-only transaction (always aborted at the end). */
@@ -168,6 +174,9 @@ int meta_read(struct meta_env *env, meta_txn_fn fn, void *arg);
 int meta_sync(struct meta_env *env);
 /* Syncs done by this process (for tests and metrics). */
 uint64_t meta_sync_count(struct meta_env *env);
+/* meta_write's group commit in this process: commits (groups) and callers served by them
+ * (jobs); jobs / groups is the mean group size (for tests and benchmarks). */
+void meta_write_counts(struct meta_env *env, uint64_t *groups, uint64_t *jobs);
 
 /* ---- inodes ---- */
 int meta_inode_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *out);

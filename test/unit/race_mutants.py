@@ -47,11 +47,11 @@ MUTANTS = [
     ("write_decides_from_old_record", "core/fio.c",
      (("\t\tif (rc == 0 && fio_must_announce(&in))\n"
        "\t\t\trc = ns_write_begin(x->ns, ino, &in);\n"
-       "\t\tif (rc == 0 && w->off > in.size)",
+       "\t\t/* Where the file ends",
        "\t\tif (rc == 0 && fio_must_announce(&in)) {\n"
        "\t\t\tstruct meta_inode old;\n\n"
        "\t\t\trc = ns_write_begin(x->ns, ino, &old);\n\t\t}\n"
-       "\t\tif (rc == 0 && w->off > in.size)"),),
+       "\t\t/* Where the file ends"),),
      None,
      "test_write_vs_import"),
     ("resize_decides_from_old_record", "core/fio.c",
@@ -64,6 +64,14 @@ MUTANTS = [
        "\t\t\trc = ns_write_begin(x->ns, ino, &old);\n\t\t}"),),
      None,
      "test_resize_vs_import"),
+    ("write_ignores_pending_end", "core/fio.c",
+     "\t\tif (p >= 0 && st->pending[p].end > end)\n\t\t\tend = st->pending[p].end;\n",
+     "\t\t(void)p;\n",
+     "test_write_vs_pending_write"),
+    ("resize_ignores_pending_writes", "core/fio.c",
+     "\twhile (fio_pending_find(st, ino) >= 0)\n\t\tpthread_cond_wait(&st->idle, &st->lock);",
+     "\t(void)ino;",
+     "test_resize_vs_pending_write"),
     ("announce_only_clean", "core/fio.c",
      "\treturn in->sync == META_S_CLEAN || !(in->flags & META_F_CHANGING);",
      "\treturn in->sync == META_S_CLEAN;",

@@ -1,5 +1,6 @@
 /* test_meta.c — the LMDB metadata store: records, tables, cookies, growth, processes. */
 #include <errno.h>
+#include <pthread.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,6 +534,108 @@ static void test_map_growth(void)
 	meta_env_close(me);
 }
 
+/* ---- group commit: callers queued behind a running transaction share one commit ---- */
+
+struct grp {
+	struct meta_env *me;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int entered;		/* fns running or run */
+	bool release;		/* the leader's fn may return */
+};
+
+struct grp_job {
+	struct grp *g;
+	uint64_t ino;
+	bool fail;		/* write, then fail: only this job's write is taken back */
+	bool lead;		/* wait in fn until released */
+	int rc;
+};
+
+static int grp_fn(struct meta_txn *t, void *arg)
+{
+	struct grp_job *j = arg;
+	struct meta_inode in;
+	int rc;
+
+	meta_inode_init(&in, j->ino, 1, META_ROOT_INO, META_T_REG, 0644, 0, 0, 1);
+	rc = meta_inode_put(t, &in);
+	pthread_mutex_lock(&j->g->lock);
+	j->g->entered++;
+	pthread_cond_broadcast(&j->g->cond);
+	while (j->lead && !j->g->release)
+		pthread_cond_wait(&j->g->cond, &j->g->lock);
+	pthread_mutex_unlock(&j->g->lock);
+	return rc ? rc : j->fail ? EIO : 0;
+}
+
+static void *grp_thread(void *arg)
+{
+	struct grp_job *j = arg;
+
+	j->rc = meta_write(j->g->me, grp_fn, j);
+	return NULL;
+}
+
+static void test_group_commit(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_env *me = open_env(dir, 0);
+	struct grp g = { .me = me };
+	struct grp_job jobs[5] = {
+		{ .g = &g, .ino = 900001, .lead = true },
+		{ .g = &g, .ino = 900002 },
+		{ .g = &g, .ino = 900003, .fail = true },
+		{ .g = &g, .ino = 900004 },
+		{ .g = &g, .ino = 900005 },
+	};
+	pthread_t th[5];
+	uint64_t groups0, jobs0, groups1, jobs1;
+	struct meta_txn *t;
+	struct meta_inode in;
+
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_cond_init(&g.cond, NULL);
+	meta_write_counts(me, &groups0, &jobs0);
+	/* The leader enters its fn and stays there; the other four queue behind it. */
+	CHECK_INT_EQ(pthread_create(&th[0], NULL, grp_thread, &jobs[0]), 0);
+	pthread_mutex_lock(&g.lock);
+	while (g.entered < 1)
+		pthread_cond_wait(&g.cond, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+	for (int i = 1; i < 5; i++)
+		CHECK_INT_EQ(pthread_create(&th[i], NULL, grp_thread, &jobs[i]), 0);
+	/* None of the four runs while the leader's transaction is open. */
+	usleep(200000);
+	pthread_mutex_lock(&g.lock);
+	CHECK_INT_EQ(g.entered, 1);
+	g.release = true;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+	for (int i = 0; i < 5; i++)
+		pthread_join(th[i], NULL);
+	CHECK_INT_EQ(jobs[0].rc, 0);
+	CHECK_INT_EQ(jobs[1].rc, 0);
+	CHECK_INT_EQ(jobs[2].rc, EIO);
+	CHECK_INT_EQ(jobs[3].rc, 0);
+	CHECK_INT_EQ(jobs[4].rc, 0);
+	/* Two commits for five callers: the leader's, then one for the four queued. */
+	meta_write_counts(me, &groups1, &jobs1);
+	CHECK_INT_EQ(groups1 - groups0, 2);
+	CHECK_INT_EQ(jobs1 - jobs0, 5);
+	/* The failed job's write was taken back, its group's others kept. */
+	CHECK_OK(meta_txn_begin(me, false, &t));
+	for (int i = 0; i < 5; i++) {
+		int rc = meta_inode_get(t, jobs[i].ino, &in);
+
+		CHECK_INT_EQ(rc, jobs[i].fail ? ENOENT : 0);
+	}
+	meta_txn_abort(t);
+	pthread_cond_destroy(&g.cond);
+	pthread_mutex_destroy(&g.lock);
+	meta_env_close(me);
+}
+
 /* Two processes write the same store; a child grows the map under the parent. */
 static void test_two_processes(void)
 {
@@ -822,6 +925,7 @@ int main(void)
 	CHECK_RUN(test_dirty_extents_symlinks);
 	CHECK_RUN(test_change_feed);
 	CHECK_RUN(test_map_growth);
+	CHECK_RUN(test_group_commit);
 	CHECK_RUN(test_two_processes);
 	CHECK_RUN(test_schema_mismatch);
 	CHECK_RUN(test_badkeys);

@@ -17,7 +17,13 @@
  *  - install_vs_evict: an install waits for the exclusive lock while an eviction runs;
  *  - announce_before_bytes: a write stopped between its bytes and its record (as a crash
  *    would leave it) while the daemon's commit snapshot is taken: the snapshot must see
- *    the change announced (dirty_gen bumped), so the commit cannot call the file clean.
+ *    the change announced (dirty_gen bumped), so the commit cannot call the file clean;
+ *  - write_vs_pending_write: a write stopped after letting go of the per-inode lock and
+ *    before its record (fio.write.pending: its bytes in the file, its size not in the
+ *    record) while a second write lands past its end: the second must not drop the
+ *    first's bytes as stale ones beyond the recorded end;
+ *  - resize_vs_pending_write: the same first write, and a truncate: the truncate waits
+ *    for the record and cuts the file as it is after the write.
  * These use exactly the functions ganesha's FSAL calls (fio_*) and the daemon calls
  * (import_prefetch, hydrate_*, ns_commit_prepare, data_file_evict_if).
  *
@@ -573,6 +579,117 @@ static void test_announce_before_bytes(void)
 	fx_close(&f);
 }
 
+struct pend_arg {
+	struct fx *f;
+	uint64_t ino;
+	uint64_t size;
+	int rc;
+};
+
+static void *resize_thread(void *arg)
+{
+	struct pend_arg *a = arg;
+
+	a->rc = fio_resize(a->f->x, a->ino, a->size, NULL, NULL);
+	return NULL;
+}
+
+/* A file with stale bytes beyond its recorded end (as a shrink cut short by a crash
+ * leaves it), and a first write appended at that end held before its record. */
+static uint64_t pending_setup(struct fx *f, struct gate *g, struct write_arg *a, pthread_t *th,
+			      const char *w1, size_t w1len)
+{
+	static const char stale[] = "STALE-STALE-STALE-STALE-STALE-STALE-STALE-STALE-STALE";
+	struct ns_new nw = { .type = META_T_REG, .mode = 0644 };
+	struct meta_inode in;
+	int fd;
+
+	CHECK_OK(ns_create(f->x->ns, META_ROOT_INO, "pw", 2, &nw, &in, NULL));
+	client_write(f, in.ino, 0, "head", 4);
+	CHECK_OK(data_file_open(f->x->data, in.ino, 0, &fd));
+	CHECK_OK(data_file_write(fd, stale, sizeof stale - 1, 4));
+	data_file_close(f->x->data, fd);
+	CHECK_OK(tp_set("fio.write.pending", gate_cb, g));
+	a->f = f;
+	a->ino = in.ino;
+	a->off = 4;
+	a->data = w1;
+	a->len = w1len;
+	CHECK_INT_EQ(pthread_create(th, NULL, write_thread, a), 0);
+	CHECK_MSG(gate_wait(g), "the first write never reached its record");
+	CHECK_OK(ns_getattr(f->x->ns, in.ino, &in));
+	CHECK_U64_EQ(in.size, 4);	/* its bytes are in, its size is not recorded */
+	return in.ino;
+}
+
+static void test_write_vs_pending_write(void)
+{
+	static const char w1[] = "first-write-bytes", w2[] = "second";
+	static struct fx f;
+	static struct gate g;
+	static struct write_arg a;
+	pthread_t th;
+	uint64_t ino;
+	size_t len;
+	char *got, want[64];
+
+	fx_open(&f);
+	gate_init(&g);
+	ino = pending_setup(&f, &g, &a, &th, w1, sizeof w1 - 1);
+	/* The second write lands past the first's end: [21, 25) is a hole between them. */
+	client_write(&f, ino, 4 + sizeof w1 - 1 + 4, w2, sizeof w2 - 1);
+	gate_release(&g);
+	pthread_join(th, NULL);
+	CHECK_OK(a.rc);
+	got = client_read_all(&f, ino, &len);
+	memset(want, 0, sizeof want);
+	memcpy(want, "head", 4);
+	memcpy(want + 4, w1, sizeof w1 - 1);
+	memcpy(want + 4 + sizeof w1 - 1 + 4, w2, sizeof w2 - 1);
+	CHECK_U64_EQ(len, 4 + sizeof w1 - 1 + 4 + sizeof w2 - 1);
+	CHECK_MSG(memcmp(got, want, len) == 0,
+		  "the pending write's bytes were dropped or stale bytes show: '%.*s'", (int)len, got);
+	free(got);
+	gate_fini(&g);
+	fx_close(&f);
+}
+
+static void test_resize_vs_pending_write(void)
+{
+	static const char w1[] = "first-write-bytes";
+	static struct fx f;
+	static struct gate g;
+	static struct write_arg a;
+	static struct pend_arg r;
+	pthread_t th, tr;
+	uint64_t ino;
+	size_t len;
+	char *got;
+
+	fx_open(&f);
+	gate_init(&g);
+	ino = pending_setup(&f, &g, &a, &th, w1, sizeof w1 - 1);
+	/* A truncate to 10 bytes while the first write waits for its record. */
+	r.f = &f;
+	r.ino = ino;
+	r.size = 10;
+	CHECK_INT_EQ(pthread_create(&tr, NULL, resize_thread, &r), 0);
+	usleep(300000);
+	gate_release(&g);
+	pthread_join(th, NULL);
+	pthread_join(tr, NULL);
+	CHECK_OK(a.rc);
+	CHECK_OK(r.rc);
+	/* Write then truncate is the only order the truncate can have taken (it started
+	 * after the write had changed bytes): 10 bytes, "head" and the write's first six. */
+	got = client_read_all(&f, ino, &len);
+	CHECK_U64_EQ(len, 10);
+	CHECK_MSG(memcmp(got, "headfirst-", 10) == 0, "after the truncate: '%.*s'", (int)len, got);
+	free(got);
+	gate_fini(&g);
+	fx_close(&f);
+}
+
 /* A stable write and a COMMIT each leave the store synced (meta_sync ran after them). */
 static void test_stable_syncs_store(void)
 {
@@ -613,6 +730,8 @@ int main(void)
 	CHECK_RUN(test_resize_vs_import);
 	CHECK_RUN(test_install_vs_evict);
 	CHECK_RUN(test_announce_before_bytes);
+	CHECK_RUN(test_write_vs_pending_write);
+	CHECK_RUN(test_resize_vs_pending_write);
 	CHECK_RUN(test_stable_syncs_store);
 	return check_done();
 }
