@@ -14,7 +14,8 @@
 #   lib/libs3fcore.a         core, PIC, linked into the FSAL and both programs
 #   lib/libfsals3files.so    the FSAL ganesha loads from Plugins_Dir
 #   bin/s3files-syncd bin/s3filesctl
-#   asan/...                 the same under AddressSanitizer + UBSan, plus unit tests
+#   asan/...                 the same under AddressSanitizer + UBSan (the FSAL too, for
+#                            test/integration/proto.sh), plus unit tests
 #   fuzz/...                 libFuzzer targets (clang)
 
 BUILD    ?= build
@@ -81,7 +82,7 @@ CTL_ASAN      := $(BUILD)/asan/bin/s3filesctl
 
 all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(TOOL_BIN) $(PCUT_BIN)
 
-asan: $(CORE_ASAN_LIB) $(SYNCD_ASAN) $(CTL_ASAN) $(UNIT_BIN)
+asan: $(CORE_ASAN_LIB) $(SYNCD_ASAN) $(CTL_ASAN) $(UNIT_BIN) $(FSAL_ASAN_SO) $(NODEEPBIND_SO)
 
 deps:
 	$(Q)BUILD=$(abspath $(BUILD)) scripts/deps.sh
@@ -174,6 +175,29 @@ abi-variant: $(CORE_LIB) | check-ganesha
 	@mkdir -p $(ABI_OUT)
 	$(Q)$(CC) -isystem $(ABI_CONFIG_DIR) $(FSAL_CFLAGS) -shared -Wl,--no-undefined -Wl,-z,defs \
 	   -Wl,--exclude-libs,ALL -o $(ABI_OUT)/libfsals3files.so $(FSAL_SRC) $(CORE_LIB) $(FSAL_LIBS)
+
+# The FSAL under AddressSanitizer + UBSan, for ganesha started with the sanitizer runtime
+# preloaded (test/integration/proto.sh): objects built with the FSAL's flags plus the
+# sanitizers, the sanitizer core; and the shim that lets it load (test/asan/nodeepbind.c).
+FSAL_ASAN_OBJ := $(FSAL_SRC:%.c=$(BUILD)/asan/obj/%.o)
+FSAL_ASAN_SO  := $(BUILD)/asan/lib/libfsals3files.so
+NODEEPBIND_SO := $(BUILD)/asan/lib/libnodeepbind.so
+
+$(BUILD)/asan/obj/fsal_s3files/%.o: fsal_s3files/%.c | check-ganesha
+	@mkdir -p $(@D)
+	@echo "  CC-ASAN $<"
+	$(Q)$(CC) $(filter-out -O2,$(FSAL_CFLAGS)) $(SANFLAGS) -MMD -MP -c -o $@ $<
+
+$(FSAL_ASAN_SO): $(FSAL_ASAN_OBJ) $(CORE_ASAN_LIB)
+	@mkdir -p $(@D)
+	@echo "  LD-ASAN $@"
+	$(Q)$(CC) -shared $(SANFLAGS) -Wl,--no-undefined -Wl,--exclude-libs,ALL -o $@ \
+	   $(FSAL_ASAN_OBJ) $(CORE_ASAN_LIB) $(FSAL_LIBS)
+
+$(NODEEPBIND_SO): test/asan/nodeepbind.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CSTD) $(WARN) -g -O2 -fPIC -shared -o $@ $< -ldl
 
 $(SYNCD): $(SYNC_OBJ) $(CORE_LIB)
 	@mkdir -p $(@D)

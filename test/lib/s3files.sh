@@ -25,6 +25,8 @@
 #   S3FILES_DAEMON_EXTRA     extra lines for the top-level S3FILES block (tests), e.g.
 #                            'Notify_Listen = "127.0.0.1:PORT";'
 #   S3FILES_PLUGINS          directory holding libfsals3files.so (default $S3F_BUILD/lib)
+#   S3FILES_GANESHA_ENV      VAR=VALUE words set for ganesha.nfsd alone (no spaces inside a
+#                            value), e.g. LD_PRELOAD and ASAN_OPTIONS for the sanitizer FSAL
 #   S3FILES_SYNCD            syncd binary (default $S3F_BUILD/bin/s3files-syncd)
 #   S3FILES_BIND             address ganesha listens on (default 127.0.0.1)
 #   S3FILES_NFSV3=1          serve NFSv3 (with MOUNT) besides NFSv4, from a network
@@ -390,6 +392,8 @@ s3f_ganesha_start() {
   port=$(cat "$dir/nfs_port")
   holder=$(s3f__ns_holder "$dir")
   [ -n "$holder" ] && pre=(nsenter -t "$holder" -m -n --)
+  # shellcheck disable=SC2206  # word splitting intended: VAR=VALUE words
+  [ -n "${S3FILES_GANESHA_ENV:-}" ] && pre+=(env $S3FILES_GANESHA_ENV)
   # -F: foreground (we keep its PID); the pid file is ganesha's own, the PID we stop by
   # is the one we started (nsenter execs ganesha, it does not fork).
   setsid "${pre[@]}" /usr/bin/ganesha.nfsd -F -f "$dir/ganesha.conf" -L "$dir/ganesha.log" \

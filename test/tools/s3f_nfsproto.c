@@ -734,7 +734,8 @@ static int setup(struct ctx *c, enum state s, enum op opi, struct obj *o, const 
 	int rc = 0;
 
 	memset(o, 0, sizeof *o);
-	snprintf(o->name, sizeof o->name, "%s.%s.%u", state_names[s], op_names[opi], c->serial++);
+	snprintf(o->name, sizeof o->name, "%s.%s.%d.%u", state_names[s], op_names[opi],
+		 (int)getpid(), c->serial++);
 	o->is_file = s != S_DIR && s != S_SYMLINK && s != S_GARBAGE;
 	o->parent = s == S_COLD ? &c->cold : &c->dir;
 	switch (s) {
