@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include "nfs_core.h"
+
 #include "err.h"
 #include "log.h"
 #include "readahead.h"
@@ -87,7 +89,9 @@ static void s3f_up_recall(struct s3f_export *me, uint64_t ino, struct gsh_buffde
 {
 	state_status_t st;
 
-	if (!s3f_deleg_changed(me, ino))
+	/* With delegations off nothing was granted: no marks to keep either. */
+	if (!me->cfg->delegations || !nfs_param.nfsv4_param.allow_delegations ||
+	    !s3f_deleg_changed(me, ino))
 		return;
 	st = me->export.up_ops->delegrecall(me->export.up_ops, key);
 	if (st == STATE_SUCCESS)
