@@ -269,8 +269,8 @@ enum meta_change_kind {
 	META_CH_DIR = 2,	/* entries of directory ino changed */
 	META_CH_GONE = 3,	/* ino was removed */
 	META_CH_S3 = 4,		/* content or attributes of ino replaced from S3 (a new version,
-				   its metadata differing from what was shown, or S3's version
-				   taking the name in a conflict) */
+				   its metadata differing from what was shown), or ino moved to
+				   lost+found because S3's version took its name (a conflict) */
 };
 int meta_change_add(struct meta_txn *txn, uint64_t ino, enum meta_change_kind kind);
 typedef int (*meta_change_fn)(void *arg, uint64_t seq, uint64_t ino, enum meta_change_kind kind);

@@ -24,12 +24,17 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 {
 	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
 
+	uint64_t granted, recalled;
+
 	s3f_up_stop(me);
-	if (me->deleg_granted_total)
+	pthread_mutex_lock(&me->deleg_lock);
+	granted = me->deleg_granted_total;
+	recalled = me->deleg_recalls_total;
+	pthread_mutex_unlock(&me->deleg_lock);
+	if (granted)
 		LogEvent(COMPONENT_FSAL, "S3FILES: export %u: %llu read delegations granted, "
 			 "%llu recalled for S3-side changes", me->cfg->export_id,
-			 (unsigned long long)me->deleg_granted_total,
-			 (unsigned long long)me->deleg_recalls_total);
+			 (unsigned long long)granted, (unsigned long long)recalled);
 	fsal_detach_export(exp_hdl->fsal, &exp_hdl->exports);
 	free_export_ops(exp_hdl);
 	readahead_close(me->ra);
