@@ -1503,6 +1503,9 @@ static const struct conf_item conf_fsal_items[] = {
 	  "seconds from the last change of a file to its upload" },
 	{ "Commit_On_Close", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(commit_on_close),
 	  "also upload a changed file at once when its last writer closes or fsyncs it" },
+	{ "Delegations", CT_BOOL, 0, 0, 0, "true", NULL, NULL, NULL, EXP(delegations),
+	  "grant NFSv4 read delegations (recalled when the file changes in S3); also needs "
+	  "ganesha's NFSV4 { Delegations = true; } and the EXPORT's Delegations = R" },
 	{ "Read_Bypass_Threshold", CT_SIZE, 0, 0, TiB, "8M", NULL, NULL, NULL,
 	  EXP(read_bypass_threshold),
 	  "sequential reads of files this large come straight from S3 (parallel ranged "

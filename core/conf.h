@@ -57,6 +57,7 @@ struct conf_export {
 	uint64_t hydrate_threshold;	/* files below this get data on import (128 KiB) */
 	uint32_t commit_interval;	/* seconds from last change to upload (60) */
 	bool commit_on_close;		/* also commit when the last writer closes or fsyncs (false) */
+	bool delegations;		/* grant NFSv4 read delegations (true) */
 	uint64_t read_bypass_threshold;	/* sequential reads of files this large bypass the
 					   stage (8 MiB; 0: never; core/readahead.h) */
 	uint32_t poll_interval_ms;	/* re-list of hydrated directories (5000) */

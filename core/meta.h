@@ -268,11 +268,18 @@ int meta_symlink_get(struct meta_txn *txn, uint64_t ino, char *buf, size_t cap, 
 int meta_symlink_put(struct meta_txn *txn, uint64_t ino, const char *target, size_t len);
 int meta_symlink_del(struct meta_txn *txn, uint64_t ino);
 
-/* ---- change feed (namespace changes made outside the FSAL, for cache invalidation) ---- */
+/* ---- change feed (namespace changes made outside the FSAL, for cache invalidation) ----
+ * META_CH_S3 and META_CH_GONE are the kinds after which a client may no longer keep what
+ * it cached of ino (the FSAL recalls NFSv4 delegations on them); META_CH_ATTR is a change
+ * no client could have seen differently (sync state, metadata the same version already
+ * showed, a rename the FSAL itself made). */
 enum meta_change_kind {
-	META_CH_ATTR = 1,	/* attributes / content of ino changed */
+	META_CH_ATTR = 1,	/* attributes of ino changed (not its content, as a client saw it) */
 	META_CH_DIR = 2,	/* entries of directory ino changed */
 	META_CH_GONE = 3,	/* ino was removed */
+	META_CH_S3 = 4,		/* content or attributes of ino replaced from S3 (a new version,
+				   its metadata differing from what was shown), or ino moved to
+				   lost+found because S3's version took its name (a conflict) */
 };
 int meta_change_add(struct meta_txn *txn, uint64_t ino, enum meta_change_kind kind);
 typedef int (*meta_change_fn)(void *arg, uint64_t seq, uint64_t ino, enum meta_change_kind kind);

@@ -1605,7 +1605,7 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 	ns_touch(&in, now, false);
 	if ((rc = meta_extents_put(t, in.ino, NULL)) || (rc = meta_symlink_del(t, in.ino)) ||
 	    (rc = meta_key_put(t, key, keylen, in.ino)) ||
-	    (rc = meta_inode_put(t, &in)) || (rc = meta_change_add(t, in.ino, META_CH_ATTR)))
+	    (rc = meta_inode_put(t, &in)) || (rc = meta_change_add(t, in.ino, META_CH_S3)))
 		return rc;
 	*res = NS_IMP_CHANGED;
 	return 0;
@@ -1995,11 +1995,19 @@ struct ns_obj_ctx {
 	const struct keymap *km;	/* its trust in S3's attributes (S3_Setid, ...) */
 };
 
+/* Does in show a client anything else than shown did (type, mode, owner, size, mtime)? */
+static bool ns_object_shown_differs(const struct meta_inode *shown, const struct meta_inode *in)
+{
+	return shown->type != in->type || shown->mode != in->mode || shown->uid != in->uid ||
+	       shown->gid != in->gid || shown->size != in->size ||
+	       shown->mtime_ns != in->mtime_ns || shown->rdev != in->rdev;
+}
+
 static int ns_object_one(struct meta_txn *t, const struct keymap *km, uint64_t ino,
 			 const struct s3_object_info *info, bool fetched)
 {
 	struct keymap_attrs a;
-	struct meta_inode in;
+	struct meta_inode in, shown;
 	const char *bad = NULL;
 	int rc;
 
@@ -2009,6 +2017,7 @@ static int ns_object_one(struct meta_txn *t, const struct keymap *km, uint64_t i
 	/* Only a clean inode still based on this version takes it. */
 	if (in.sync != META_S_CLEAN || strcmp(in.etag, info->etag) != 0)
 		return 0;
+	shown = in;
 	(void)keymap_meta_import(km, info->meta, info->n_meta, &a, &bad);
 	if (a.has_mode) {
 		in.mode = a.mode & 07777;
@@ -2034,7 +2043,9 @@ static int ns_object_one(struct meta_txn *t, const struct keymap *km, uint64_t i
 	in.change++;
 	if ((rc = meta_inode_put(t, &in)))
 		return rc;
-	return meta_change_add(t, in.ino, META_CH_ATTR);
+	/* The listing showed this version with default metadata: a client saw it otherwise. */
+	return meta_change_add(t, in.ino, ns_object_shown_differs(&shown, &in) ? META_CH_S3 :
+				META_CH_ATTR);
 }
 
 static int ns_objects_txn(struct meta_txn *t, void *arg)
@@ -2912,7 +2923,7 @@ static int ns_conflict_resolve_txn(struct meta_txn *t, void *arg)
 	ns_touch(&lfd, x->now, true);
 	if ((rc = meta_dirent_add(t, &lfd, o->lf_name, o->lf_len, in.ino, in.type, NULL)) ||
 	    (rc = meta_change_add(t, lfd.ino, META_CH_DIR)) ||
-	    (rc = meta_change_add(t, in.ino, META_CH_ATTR)))
+	    (rc = meta_change_add(t, in.ino, META_CH_S3)))
 		goto out;
 	rc = ns_counter_bump(t, NS_CONFLICTS, 1);
 out:
@@ -4414,7 +4425,7 @@ static int ns_record_one(struct ns_dirjob_ctx *c, struct meta_txn *t, const stru
 		in.data = it->size ? META_D_NONE : META_D_FULL;
 		in.change++;
 		if ((rc = meta_extents_put(t, in.ino, NULL)) ||
-		    (rc = meta_change_add(t, in.ino, META_CH_ATTR)))
+		    (rc = meta_change_add(t, in.ino, META_CH_S3)))
 			return rc;
 	} else {
 		/* ... while the file side changed it too: a conflict, as at import. */

@@ -24,7 +24,17 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 {
 	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
 
+	uint64_t granted, recalled;
+
 	s3f_up_stop(me);
+	pthread_mutex_lock(&me->deleg_lock);
+	granted = me->deleg_granted_total;
+	recalled = me->deleg_recalls_total;
+	pthread_mutex_unlock(&me->deleg_lock);
+	if (granted)
+		LogEvent(COMPONENT_FSAL, "S3FILES: export %u: %llu read delegations granted, "
+			 "%llu recalled for S3-side changes", me->cfg->export_id,
+			 (unsigned long long)granted, (unsigned long long)recalled);
 	fsal_detach_export(exp_hdl->fsal, &exp_hdl->exports);
 	free_export_ops(exp_hdl);
 	readahead_close(me->ra);
@@ -34,6 +44,7 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 	pthread_mutex_destroy(&me->up_lock);
 	pthread_mutex_destroy(&me->quota_lock);
 	pthread_cond_destroy(&me->up_cond);
+	s3f_deleg_destroy(me);
 	LogEvent(COMPONENT_FSAL, "S3FILES: export %u released", me->cfg->export_id);
 	gsh_free(me);
 }
@@ -207,8 +218,27 @@ static struct state_t *s3f_alloc_state(struct fsal_export *exp_hdl, enum state_t
 			  state_type, related_state);
 }
 
+/* ganesha's default fs_supports (the module's static fs_info), kept by s3f_export_ops_init */
+static bool (*s3f_fs_supports_default)(struct fsal_export *, fsal_fsinfo_options_t);
+
+/* Delegations per export: read ones as the export's Delegations setting says (the
+ * module's fs_info offers read delegations), never write ones (deleg.c). */
+static bool s3f_fs_supports(struct fsal_export *exp_hdl, fsal_fsinfo_options_t option)
+{
+	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
+
+	if (option == fso_delegations_r)
+		return me->cfg->delegations &&
+		       s3f_fs_supports_default(exp_hdl, fso_delegations_r);
+	if (option == fso_delegations_w)
+		return false;
+	return s3f_fs_supports_default(exp_hdl, option);
+}
+
 static void s3f_export_ops_init(struct export_ops *ops)
 {
+	s3f_fs_supports_default = ops->fs_supports;
+	ops->fs_supports = s3f_fs_supports;
 	ops->release = s3f_release_export;
 	ops->lookup_path = s3f_lookup_path;
 	ops->wire_to_host = s3f_wire_to_host;
@@ -246,6 +276,7 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 	pthread_mutex_init(&me->up_lock, NULL);
 	pthread_cond_init(&me->up_cond, NULL);
 	pthread_mutex_init(&me->quota_lock, NULL);
+	s3f_deleg_init(me);
 	fsal_export_init(&me->export);
 	s3f_export_ops_init(&me->export.exp_ops);
 
@@ -279,6 +310,11 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 	}
 	LogEvent(COMPONENT_FSAL, "S3FILES: export %u serves s3://%s/%s (state %s)", export_id,
 		 ce->bucket, ce->prefix, ce->state_dir);
+	LogEvent(COMPONENT_FSAL, "S3FILES: export %u: read delegations %s", export_id,
+		!ce->delegations ? "off (Delegations = false)" :
+		!nfs_param.nfsv4_param.allow_delegations ?
+		"off (ganesha's NFSV4 { Delegations } is false)" :
+		"on (where the EXPORT's Delegations include R)");
 	if (ce->read_bypass_threshold)
 		LogInfo(COMPONENT_FSAL, "S3FILES: export %u: sequential reads of files from %llu "
 			"bytes bypass the data tier (%u streams x %u x %llu MiB read-ahead at most)",
@@ -300,6 +336,7 @@ fail_ops:
 	pthread_mutex_destroy(&me->up_lock);
 	pthread_mutex_destroy(&me->quota_lock);
 	pthread_cond_destroy(&me->up_cond);
+	s3f_deleg_destroy(me);
 	gsh_free(me);
 	return s3f_status(rc);
 }

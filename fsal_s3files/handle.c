@@ -1171,6 +1171,7 @@ void s3f_handle_ops_init(struct fsal_obj_ops *ops)
 	ops->write2 = s3f_write2;
 	ops->commit2 = s3f_commit2;
 	ops->lock_op2 = s3f_lock_op2;
+	ops->lease_op2 = s3f_lease_op2;
 	ops->close2 = s3f_close2;
 	ops->handle_to_wire = s3f_handle_to_wire;
 	ops->handle_to_key = s3f_handle_to_key;

@@ -54,6 +54,8 @@ struct s3f_module S3F = {
 			.readdir_plus = true,
 			.expire_time_parent = -1,
 			.whence_is_name = false,
+			/* read only (deleg.c); per export, Delegations (export.c) */
+			.delegations = FSAL_OPTION_FILE_READ_DELEG,
 		},
 	},
 	.conf_lock = PTHREAD_MUTEX_INITIALIZER,

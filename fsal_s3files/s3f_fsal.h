@@ -49,6 +49,9 @@ struct s3f_module {
 };
 
 struct readahead;
+struct s3f_deleg_ent;
+
+#define S3F_DELEG_BUCKETS 1024
 
 struct s3f_export {
 	struct fsal_export export;
@@ -72,6 +75,13 @@ struct s3f_export {
 	int64_t quota_over_ns;		/* since when writes are held back (0: they are not) */
 	uint64_t quota_over_freed;	/* ns_evict_freed when that began */
 	int64_t quota_asked_ns;		/* last time the daemon was asked for room */
+	/* read delegations (deleg.c): delegated and recently S3-changed inodes; all fields
+	 * under deleg_lock (a leaf lock) */
+	pthread_mutex_t deleg_lock;
+	struct s3f_deleg_ent *deleg_tab[S3F_DELEG_BUCKETS];
+	size_t deleg_entries;
+	uint64_t deleg_granted_total;	/* grants lease_op2 accepted */
+	uint64_t deleg_recalls_total;	/* S3-side changes of delegated inodes (recalls asked) */
 };
 
 struct s3f_handle {
@@ -151,6 +161,20 @@ void s3f_access_new_inode(const struct meta_inode *dir, enum meta_type type, uin
  * by an explicit NS_SET_MODE. */
 bool s3f_access_setid_drops(bool regular, bool size, bool owner);
 void s3f_access_setattr_setid(const struct meta_inode *cur, struct ns_setattr *sa);
+
+/* deleg.c: NFSv4 read delegations against S3-side changes. s3f_deleg_grant: 0, or EAGAIN
+ * when ino changed from S3 within the quiet time (no delegation then); s3f_deleg_return
+ * undoes a grant; s3f_deleg_changed marks an S3-side change of ino (the up thread, after
+ * invalidating it) and says whether delegations on it must be recalled; s3f_deleg_sweep
+ * forgets what no longer matters (up thread). Each takes deleg_lock itself. */
+void s3f_deleg_init(struct s3f_export *me);
+void s3f_deleg_destroy(struct s3f_export *me);
+int s3f_deleg_grant(struct s3f_export *me, uint64_t ino);
+void s3f_deleg_return(struct s3f_export *me, uint64_t ino);
+bool s3f_deleg_changed(struct s3f_export *me, uint64_t ino);
+void s3f_deleg_sweep(struct s3f_export *me);
+fsal_status_t s3f_lease_op2(struct fsal_obj_handle *obj, struct state_t *state, void *owner,
+			    fsal_deleg_t deleg);
 
 /* status.c: the one place core return codes become fsal_status_t */
 fsal_status_t s3f_status(int rc);

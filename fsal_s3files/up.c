@@ -6,11 +6,20 @@
  * per export reads the feed every 100 ms and invalidates the affected entries through
  * the upcall vector, then trims what it applied. The same thread does the read bypass's
  * housekeeping (readahead_tick: idle streams, counters into the store).
+ *
+ * A file replaced or removed from the S3 side (META_CH_S3, META_CH_GONE) also has its
+ * NFSv4 delegations recalled (deleg.c), right after its invalidation: a client holding
+ * one asks the server again after returning it. The feed carries no change made through
+ * ganesha itself (its writes, setattrs, creates; its removes and renames only as the
+ * store's bookkeeping, which ganesha already recalled for), so a client's own writes never
+ * recall its delegation here.
  */
 #include "s3f_fsal.h"
 
 #include <errno.h>
 #include <time.h>
+
+#include "nfs_core.h"
 
 #include "err.h"
 #include "log.h"
@@ -75,6 +84,24 @@ static uint32_t s3f_up_gen(struct s3f_export *me)
 	return 0;
 }
 
+/* ino changed or went on the S3 side: recall the delegations held on it, if any. */
+static void s3f_up_recall(struct s3f_export *me, uint64_t ino, struct gsh_buffdesc *key)
+{
+	state_status_t st;
+
+	/* With delegations off nothing was granted: no marks to keep either. */
+	if (!me->cfg->delegations || !nfs_param.nfsv4_param.allow_delegations ||
+	    !s3f_deleg_changed(me, ino))
+		return;
+	st = me->export.up_ops->delegrecall(me->export.up_ops, key);
+	if (st == STATE_SUCCESS)
+		LOG_INFO(LOG_C_FSAL, "recalling delegations on inode %llu: changed in S3",
+			 (unsigned long long)ino);
+	else
+		LOG_WARN(LOG_C_FSAL, "delegation recall on inode %llu: %s",
+			 (unsigned long long)ino, state_err_str(st));
+}
+
 static void *s3f_up_thread(void *arg)
 {
 	struct s3f_export *me = arg;
@@ -121,7 +148,10 @@ static void *s3f_up_thread(void *arg)
 				LOG_DEBUG(LOG_C_FSAL, "invalidate of %llu: %s",
 					  (unsigned long long)r->items[i].ino,
 					  msg_fsal_err(st.major));
+			if (r->items[i].kind == META_CH_S3 || r->items[i].kind == META_CH_GONE)
+				s3f_up_recall(me, r->items[i].ino, &key);
 		}
+		s3f_deleg_sweep(me);
 		if (r->n) {
 			uint64_t upto = r->last;
 

@@ -124,6 +124,7 @@ NFSV4 {
 	Minor_Versions = ${S3FILES_MINOR_VERSIONS:-0, 1, 2};
 	Only_Numeric_Owners = true;
 	Lease_Lifetime = ${S3FILES_LEASE:-60};
+	Delegations = true;
 }
 NFS_KRB5 {
 	Active_krb5 = false;
@@ -147,6 +148,7 @@ EXPORT {
 	Access_Type = RW;
 	Squash = No_Root_Squash;
 	SecType = sys;
+	Delegations = R;
 	$(s3f__subst "${S3FILES_EXPORT_CLIENTS:-}" "$host_addr" "$ns_addr" "$s3_lines")
 	FSAL {
 		Name = S3FILES;

@@ -282,6 +282,35 @@ static void removed_cb(void *arg, uint64_t ino, uint8_t type)
 	n_removed_cb++;
 }
 
+/* The kind of ino's last entry in the change feed (0: none). */
+struct last_kind_arg {
+	uint64_t ino;
+	int kind;
+};
+
+static int last_kind_cb(void *arg, uint64_t seq, uint64_t ino, enum meta_change_kind kind)
+{
+	struct last_kind_arg *a = arg;
+
+	(void)seq;
+	if (ino == a->ino)
+		a->kind = (int)kind;
+	return 0;
+}
+
+static int last_kind_txn(struct meta_txn *t, void *arg)
+{
+	return meta_change_iter(t, 0, last_kind_cb, arg);
+}
+
+static int feed_last_kind(struct fx *f, uint64_t ino)
+{
+	struct last_kind_arg a = { ino, 0 };
+
+	CHECK_OK(meta_read(f->me, last_kind_txn, &a));
+	return a.kind;
+}
+
 static void test_import_cycle(void)
 {
 	struct fx f;
@@ -322,6 +351,28 @@ static void test_import_cycle(void)
 	e[0] = (struct ns_import_entry){ .name = "a", .len = 1, .size = 50, .mtime_s = 200, .etag = "ea2" };
 	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, e, 1, t1, r, inos));
 	CHECK_INT_EQ(r[0], NS_IMP_CHANGED);
+	/* A new version from S3: the kind after which delegations are recalled. */
+	CHECK_INT_EQ(feed_last_kind(&f, inos[0]), META_CH_S3);
+	{
+		/* Its HEAD: metadata showing what the listing showed is no S3-side change to a
+		 * client; a mode that differs is. */
+		struct s3_object_info *oi = calloc(1, sizeof *oi);
+		int orc = 0;
+
+		snprintf(oi->etag, sizeof oi->etag, "ea2");
+		oi->size = 50;
+		oi->last_modified = 200;
+		CHECK_OK(ns_import_objects(f.ns, &inos[0], oi, &orc, 1, false));
+		CHECK_INT_EQ(feed_last_kind(&f, inos[0]), META_CH_ATTR);
+		oi->n_meta = 1;
+		snprintf(oi->meta[0].name, sizeof oi->meta[0].name, "mode");
+		snprintf(oi->meta[0].value, sizeof oi->meta[0].value, "100600");
+		CHECK_OK(ns_import_objects(f.ns, &inos[0], oi, &orc, 1, false));
+		CHECK_INT_EQ(feed_last_kind(&f, inos[0]), META_CH_S3);
+		CHECK_OK(ns_getattr(f.ns, inos[0], &in));
+		CHECK_INT_EQ(in.mode, 0600);
+		free(oi);
+	}
 	CHECK_OK(ns_getattr(f.ns, inos[0], &in));
 	CHECK_U64_EQ(in.size, 50);
 	CHECK_STR_EQ(in.etag, "ea2");
