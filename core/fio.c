@@ -339,7 +339,15 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 		if (rc == 0 && in.type != META_T_REG)
 			rc = in.type == META_T_DIR ? EISDIR : EINVAL;
 		TP("fio.resize.locked");
-		if (rc == 0 && fio_must_announce(&in))
+		/* A resize to the current size of a file that is not clean (open with O_TRUNC
+		 * of a file just made) changes no byte and only the record's times, like a
+		 * chmod: no announcement. A clean file is always announced first: an import
+		 * may change its record until then (no data lock), and only the record
+		 * ns_write_begin returns is one imports no longer touch. (A dirty file stays
+		 * dirty while we hold the data lock: only a commit, under the exclusive lock,
+		 * makes it clean.) */
+		if (rc == 0 && fio_must_announce(&in) &&
+		    (size != in.size || in.sync == META_S_CLEAN))
 			rc = ns_write_begin(x->ns, ino, &in);
 		if (rc == 0 && size < in.size) {
 			/* Record first: a crash before the truncate leaves bytes beyond the end,

@@ -686,6 +686,14 @@ struct ns_create_ctx {
 	struct meta_inode dir_in;
 };
 
+struct ns_setattr_ctx {
+	uint64_t ino;
+	const struct ns_setattr *sa;
+	struct meta_inode out;
+};
+
+static int ns_setattr_txn(struct meta_txn *t, void *arg);
+
 static int ns_create_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_create_ctx *c = arg;
@@ -745,6 +753,15 @@ static int ns_create_txn(struct meta_txn *t, void *arg)
 	if (c->nw->type == META_T_LNK &&
 	    (rc = meta_symlink_put(t, ino, c->nw->target, c->nw->target_len)))
 		return rc;
+
+	/* The attributes asked for with the create: one transaction, one sync for both. */
+	if (c->nw->attrs && c->nw->attrs->mask) {
+		struct ns_setattr_ctx sc = { .ino = ino, .sa = c->nw->attrs };
+
+		if ((rc = ns_setattr_txn(t, &sc)))
+			return rc;
+		*in = sc.out;
+	}
 
 	ns_touch(d, now, true);
 	if (c->nw->type == META_T_DIR)
@@ -944,12 +961,6 @@ out:
 	rangeset_free(&rs);
 	return rc;
 }
-
-struct ns_setattr_ctx {
-	uint64_t ino;
-	const struct ns_setattr *sa;
-	struct meta_inode out;
-};
 
 static int ns_setattr_txn(struct meta_txn *t, void *arg)
 {

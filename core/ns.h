@@ -63,6 +63,8 @@ int ns_readdir(struct ns *ns, uint64_t dir, uint64_t after, struct ns_dirent *ou
 	       size_t *n, bool *eof);
 
 /* ---- file-side changes ---- */
+struct ns_setattr;
+
 struct ns_new {
 	enum meta_type type;
 	uint32_t mode;		/* permission bits */
@@ -70,6 +72,9 @@ struct ns_new {
 	const char *target;	/* symlink target (type META_T_LNK) */
 	size_t target_len;
 	uint64_t rdev;		/* device number (META_T_CHR, META_T_BLK) */
+	/* Attributes the client asked for at creation (owner, times, size), set in the
+	 * create's own transaction as ns_setattr would; NULL or an empty mask: none. */
+	const struct ns_setattr *attrs;
 };
 /* Create name in dir. EEXIST (and *out = the existing inode) if the name exists;
  * ENOTDIR; EINVAL/ENAMETOOLONG for bad names; EPERM for reserved names at the root.

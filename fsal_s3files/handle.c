@@ -236,37 +236,35 @@ out:
 }
 
 /* Apply the attributes a create carried beyond the mode (owner, times). */
-static int s3f_create_attrs(struct export_ctx *x, struct meta_inode *in,
-			    struct fsal_attrlist *attrs_in)
+/* What of attrs_in a new inode made from nw still needs (owner and group the caller did
+ * not get anyway, times, a size): into sa, set by ns_create in its own transaction. */
+static void s3f_create_attrs(const struct ns_new *nw, const struct fsal_attrlist *attrs_in,
+			     struct ns_setattr *sa)
 {
-	struct ns_setattr sa = { 0 };
-
+	memset(sa, 0, sizeof *sa);
 	if (!attrs_in)
-		return 0;
-	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_OWNER) && attrs_in->owner != in->uid) {
-		sa.mask |= NS_SET_UID;
-		sa.uid = (uint32_t)attrs_in->owner;
+		return;
+	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_OWNER) && attrs_in->owner != nw->uid) {
+		sa->mask |= NS_SET_UID;
+		sa->uid = (uint32_t)attrs_in->owner;
 	}
-	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_GROUP) && attrs_in->group != in->gid) {
-		sa.mask |= NS_SET_GID;
-		sa.gid = (uint32_t)attrs_in->group;
+	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_GROUP) && attrs_in->group != nw->gid) {
+		sa->mask |= NS_SET_GID;
+		sa->gid = (uint32_t)attrs_in->group;
 	}
 	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_ATIME)) {
-		sa.mask |= NS_SET_ATIME;
-		sa.atime_ns = s3f_ns(&attrs_in->atime);
+		sa->mask |= NS_SET_ATIME;
+		sa->atime_ns = s3f_ns(&attrs_in->atime);
 	}
 	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_MTIME)) {
-		sa.mask |= NS_SET_MTIME;
-		sa.mtime_ns = s3f_ns(&attrs_in->mtime);
+		sa->mask |= NS_SET_MTIME;
+		sa->mtime_ns = s3f_ns(&attrs_in->mtime);
 	}
 	if (FSAL_TEST_MASK(attrs_in->valid_mask, ATTR_SIZE) && attrs_in->filesize != 0 &&
-	    in->type == META_T_REG) {
-		sa.mask |= NS_SET_SIZE;
-		sa.size = attrs_in->filesize;
+	    nw->type == META_T_REG) {
+		sa->mask |= NS_SET_SIZE;
+		sa->size = attrs_in->filesize;
 	}
-	if (!sa.mask)
-		return 0;
-	return ns_setattr(x->ns, in->ino, &sa, in);
 }
 
 static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum meta_type type,
@@ -285,6 +283,7 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 		.rdev = (type == META_T_CHR || type == META_T_BLK) && attrs_in ?
 			makedev(attrs_in->rawdev.major, attrs_in->rawdev.minor) : 0,
 	};
+	struct ns_setattr sa;
 	struct meta_inode dir;
 	int rc;
 
@@ -316,10 +315,10 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 		rc = EPERM;
 	if (rc == 0) {
 		s3f_access_new_inode(&dir, type, &nw.gid, &nw.mode);
+		s3f_create_attrs(&nw, attrs_in, &sa);
+		nw.attrs = &sa;
 		rc = ns_create(x->ns, d->ino, name, strlen(name), &nw, in, NULL);
 	}
-	if (rc == 0)
-		rc = s3f_create_attrs(x, in, attrs_in);
 	s3f_access_unlock();
 	if (rc)
 		return s3f_status(rc);

@@ -55,11 +55,11 @@ MUTANTS = [
      None,
      "test_write_vs_import"),
     ("resize_decides_from_old_record", "core/fio.c",
-     (("\t\tTP(\"fio.resize.locked\");\n"
-       "\t\tif (rc == 0 && fio_must_announce(&in))\n"
+     (("\t\tif (rc == 0 && fio_must_announce(&in) &&\n"
+       "\t\t    (size != in.size || in.sync == META_S_CLEAN))\n"
        "\t\t\trc = ns_write_begin(x->ns, ino, &in);",
-       "\t\tTP(\"fio.resize.locked\");\n"
-       "\t\tif (rc == 0 && fio_must_announce(&in)) {\n"
+       "\t\tif (rc == 0 && fio_must_announce(&in) &&\n"
+       "\t\t    (size != in.size || in.sync == META_S_CLEAN)) {\n"
        "\t\t\tstruct meta_inode old;\n\n"
        "\t\t\trc = ns_write_begin(x->ns, ino, &old);\n\t\t}"),),
      None,

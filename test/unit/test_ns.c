@@ -46,6 +46,39 @@ static uint64_t mk(struct fx *f, uint64_t dir, const char *name, enum meta_type 
 	return in.ino;
 }
 
+/* Attributes asked for with a create are set in the create's transaction: one commit. */
+static void test_create_with_attrs(void)
+{
+	struct fx f;
+	struct ns_setattr sa = { .mask = NS_SET_UID | NS_SET_MTIME | NS_SET_SIZE, .uid = 1234,
+				 .mtime_ns = 1000000000LL * 1000000000LL, .size = 4096 };
+	struct ns_new nw = { .type = META_T_REG, .mode = 0600, .uid = 7, .gid = 8, .attrs = &sa };
+	struct meta_inode in, got;
+	uint64_t groups0, jobs0, groups1, jobs1;
+
+	fx_open(&f, "pre/fix");
+	meta_write_counts(f.me, &groups0, &jobs0);
+	CHECK_OK(ns_create(f.ns, META_ROOT_INO, "attrs", 5, &nw, &in, NULL));
+	meta_write_counts(f.me, &groups1, &jobs1);
+	CHECK_U64_EQ(jobs1 - jobs0, 1);
+	CHECK_INT_EQ(in.uid, 1234);
+	CHECK_INT_EQ(in.gid, 8);
+	CHECK_U64_EQ(in.size, 4096);
+	CHECK(in.mtime_ns == sa.mtime_ns);
+	CHECK_OK(ns_lookup(f.ns, META_ROOT_INO, "attrs", 5, &got));
+	CHECK_U64_EQ(got.ino, in.ino);
+	CHECK_INT_EQ(got.uid, 1234);
+	CHECK_U64_EQ(got.size, 4096);
+	CHECK(got.mtime_ns == sa.mtime_ns);
+	CHECK_INT_EQ(got.sync, META_S_DIRTY);
+	/* An existing name: EEXIST, and the attributes are not applied to it. */
+	sa.uid = 999;
+	CHECK_INT_EQ(ns_create(f.ns, META_ROOT_INO, "attrs", 5, &nw, &got, NULL), EEXIST);
+	CHECK_OK(ns_lookup(f.ns, META_ROOT_INO, "attrs", 5, &got));
+	CHECK_INT_EQ(got.uid, 1234);
+	fx_close(&f);
+}
+
 static void test_create_lookup(void)
 {
 	struct fx f;
@@ -1622,6 +1655,7 @@ int main(void)
 {
 	CHECK_RUN(test_special_files);
 	CHECK_RUN(test_create_lookup);
+	CHECK_RUN(test_create_with_attrs);
 	CHECK_RUN(test_readdir_paging);
 	CHECK_RUN(test_remove_rules);
 	CHECK_RUN(test_setattr_write);
