@@ -20,6 +20,18 @@
  * uploads what the data tier holds (Commit_On_Close, wait-synced) and cannot recall;
  * doc/SEMANTICS.md, Delegations.
  *
+ * No delegation is granted with an OPEN that reclaims (FSAL_O_RECLAIM: CLAIM_PREVIOUS,
+ * CLAIM_DELEGATE_CUR, CLAIM_DELEG_CUR_FH). Ganesha 4.3 refuses one for CLAIM_DELEGATE_CUR
+ * but not for its NFSv4.1 form CLAIM_DELEG_CUR_FH, which the Linux client sends to turn
+ * the opens it covered with a delegation into real opens when it returns that delegation
+ * (before a rename over the file, on a recall). A delegation in that reply is an error to
+ * the client ("Broken NFSv4 server ... is returning a delegation for
+ * OPEN(CLAIM_DELEGATE_CUR)"), after which a reader on that client kept seeing an old
+ * version of a file replaced by rename (conformance.sh, os_replace). lease_op2 cannot see
+ * the claim, but it runs on the worker thread of the OPEN, right after the FSAL's open2 or
+ * reopen2, which see it in the open flags: they note it in a thread-local flag that
+ * lease_op2 reads and clears.
+ *
  * Lock: me->deleg_lock guards the table; it is a leaf lock, never held across a ganesha
  * call or a store transaction. lease_op2 runs under ganesha's state lock of the file, the
  * up thread calls delegrecall (which takes that state lock) without deleg_lock held.
@@ -161,6 +173,14 @@ void s3f_deleg_sweep(struct s3f_export *me)
 	pthread_mutex_unlock(&me->deleg_lock);
 }
 
+/* This worker thread's current OPEN reclaims (see the top of this file). */
+static __thread bool s3f_deleg_open_reclaims;
+
+void s3f_deleg_note_open(fsal_openflags_t openflags)
+{
+	s3f_deleg_open_reclaims = (openflags & FSAL_O_RECLAIM) != 0;
+}
+
 fsal_status_t s3f_lease_op2(struct fsal_obj_handle *obj, struct state_t *state, void *owner,
 			    fsal_deleg_t deleg)
 {
@@ -173,6 +193,13 @@ fsal_status_t s3f_lease_op2(struct fsal_obj_handle *obj, struct state_t *state, 
 	case FSAL_DELEG_RD:
 		if (obj->type != REGULAR_FILE || !h->exp->cfg->delegations) {
 			rc = ENOTSUP;
+			break;
+		}
+		if (s3f_deleg_open_reclaims) {
+			s3f_deleg_open_reclaims = false;
+			LOG_DEBUG(LOG_C_FSAL, "no delegation on %llu: the OPEN reclaims",
+				  (unsigned long long)h->ino);
+			rc = EAGAIN;
 			break;
 		}
 		rc = s3f_deleg_grant(h->exp, h->ino);

@@ -700,6 +700,8 @@ static fsal_status_t s3f_open2(struct fsal_obj_handle *obj, struct state_t *stat
 	bool created = false;
 	struct meta_inode in;
 
+	s3f_deleg_note_open(openflags);
+
 	if (createmode >= FSAL_EXCLUSIVE) {
 		if (!attrs_set) {
 			memset(&verifier_attr, 0, sizeof verifier_attr);
@@ -843,6 +845,8 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 	fsal_openflags_t old;
 	fsal_status_t status;
 	bool last_writer;
+
+	s3f_deleg_note_open(openflags);
 
 	if (!state)	/* ganesha reopens only open states; refuse rather than crash */
 		return fsalstat(ERR_FSAL_INVAL, EINVAL);

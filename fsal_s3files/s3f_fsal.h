@@ -170,6 +170,10 @@ void s3f_access_setattr_setid(const struct meta_inode *cur, struct ns_setattr *s
 void s3f_deleg_init(struct s3f_export *me);
 void s3f_deleg_destroy(struct s3f_export *me);
 int s3f_deleg_grant(struct s3f_export *me, uint64_t ino);
+/* s3f_deleg_note_open: open2/reopen2 tell which claim this worker thread's OPEN is (a
+ * reclaim: CLAIM_PREVIOUS, CLAIM_DELEGATE_CUR, CLAIM_DELEG_CUR_FH); lease_op2 of the same
+ * OPEN refuses a grant for a reclaim (deleg.c says why). */
+void s3f_deleg_note_open(fsal_openflags_t openflags);
 void s3f_deleg_return(struct s3f_export *me, uint64_t ino);
 bool s3f_deleg_changed(struct s3f_export *me, uint64_t ino);
 void s3f_deleg_sweep(struct s3f_export *me);

@@ -463,6 +463,13 @@ if [ $guest_rc -ne 0 ] && ! grep -q '^FAIL ' "$WORK/guest.out"; then
   t_fail guest "run-guest exited $guest_rc: $(tail -n 3 "$WORK/guest.err" | tr '\n' ' ')"
 fi
 
+# The kernel client's own verdict on the server: any "Broken NFSv4 server" report fails.
+if grep -q "Broken NFSv4 server" "$WORK/console.log"; then
+  t_fail client_reports_no_server_bug "$(grep -m1 'Broken NFSv4 server' "$WORK/console.log")"
+else
+  t_pass client_reports_no_server_bug
+fi
+
 # ---- syscalls: the transcripts, case by case, against the list of deliberate differences
 if [ -s "$WORK/sys.ref" ] && [ -s "$WORK/sys.nfs" ]; then
   # conformance.expect: "CASE.STEP NFS-RESULT    # why (SEMANTICS section)"

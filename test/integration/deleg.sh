@@ -14,6 +14,10 @@
 #     server: another minor version means another nfs_client and client id) writes the file
 #     the v4.1 mount holds a delegation on; ganesha recalls it, the writer goes ahead, and
 #     the v4.1 mount reads what it wrote;
+#   - replace_under_reader: a delegated file replaced by a rename on the same client while
+#     a reader holds it open, 8 times; each new version is read, and the client never
+#     reports a delegation handed out with its reclaiming OPEN (CLAIM_DELEG_CUR_FH) as a
+#     broken server (console);
 #   - traffic: 200 files of 64 KiB, each opened and read 20 times (cat, so closed in
 #     between), counting OPEN, OPEN_NOATTR (the Linux client's reopen by file handle),
 #     CLOSE, GETATTR, ACCESS, READ, LOOKUP and DELEGRETURN in /proc/self/mountstats; with
@@ -172,6 +176,24 @@ if [ "$PART" = on ]; then
   step workload_on workload
   # At least half of the 4,000 opens of the workload stayed on the client.
   step workload_on_delegated fewer_opens_than 2000
+
+  # A file this client holds a delegation on, replaced by a rename on the same client
+  # while a reader keeps it open: the client returns the delegation first and turns the
+  # reader's open into a real one (OPEN with CLAIM_DELEG_CUR_FH); the server must not hand
+  # a delegation back in that reply (the host checks the console for the client's
+  # complaint), and every reader sees each new version.
+  replace_under_reader() {
+    echo "version 0" > $M/d/rep.txt || return 1
+    for v in 1 2 3 4 5 6 7 8; do
+      exec 4< $M/d/rep.txt
+      cat $M/d/rep.txt > /dev/null; cat $M/d/rep.txt > /dev/null
+      echo "version $v" > $M/d/.rep.tmp && mv $M/d/.rep.tmp $M/d/rep.txt || return 1
+      got=$(cat $M/d/rep.txt)
+      exec 4<&-
+      [ "$got" = "version $v" ] || { echo "after replacing with version $v a reader read '$got'"; return 1; }
+    done
+  }
+  step replace_under_reader replace_under_reader
 else
   step workload_off workload
   # The grant check must fail with delegations off: every open goes to the server.
@@ -207,6 +229,12 @@ NFS_PORT=$(cat "$STACK/nfs_port")
 run_guest on
 if grep -q "recalling delegations on inode" "$STACK/ganesha.log"; then t_pass fsal_recall_logged
 else t_fail fsal_recall_logged "no recall line in ganesha.log"; fi
+# The Linux client reports a delegation handed out with a reclaiming OPEN as a server bug.
+if grep -q "Broken NFSv4 server" "$WORK/console.on.log"; then
+  t_fail no_delegation_on_reclaim "$(grep -m1 'Broken NFSv4 server' "$WORK/console.on.log")"
+else
+  t_pass no_delegation_on_reclaim
+fi
 
 # ---- delegations off (the FSAL's setting), same state ----
 s3f_stack_stop "$STACK"
