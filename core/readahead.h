@@ -30,8 +30,9 @@
  * are not changes of content: the stream ends quietly and a new one may start.
  *
  * Detection. Streams are per (inode, owner); owner is an opaque pointer naming the reader
- * (the FSAL passes the NFS open state; NULL for anonymous reads: those share one stream per
- * file). A reader becomes a stream once it read seq_bytes in one cluster of reads, each
+ * (the FSAL passes the NFSv4 client behind the READ's stateid — open, lock or
+ * delegation, which one client switches between mid-read —; NULL for stateless reads:
+ * those share one stream per file). A reader becomes a stream once it read seq_bytes in one cluster of reads, each
  * less than `reorder` bytes from the next (a few clusters are kept per reader): parallel
  * READs arriving out of order count, scattered reads never add up (gaps do not count).
  * An active stream serves reads from its

@@ -15,6 +15,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "sal_data.h"
+
 #include "err.h"
 #include "fio.h"
 #include "hydrate.h"
@@ -235,7 +237,6 @@ out:
 	return s3f_status(rc);
 }
 
-/* Apply the attributes a create carried beyond the mode (owner, times). */
 /* What of attrs_in a new inode made from nw still needs (owner and group the caller did
  * not get anyway, times, a size): into sa, set by ns_create in its own transaction. */
 static void s3f_create_attrs(const struct ns_new *nw, const struct fsal_attrlist *attrs_in,
@@ -874,6 +875,26 @@ static fsal_status_t s3f_reopen2(struct fsal_obj_handle *obj, struct state_t *st
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
 }
 
+/*
+ * The reader the read bypass keys a stream on (readahead.h: one object version per
+ * reader). For NFSv4 it is the client behind the state, not the state: a client reads a
+ * file through its open stateid, a lock stateid or its delegation's, and switches from
+ * one to another mid-read (a delegation recalled because the object changed in S3 makes
+ * the next READs carry the open stateid). Keyed on the state, that switch started a fresh
+ * stream on the new version, and the reader got the old bytes, then the new ones, without
+ * an error. All of a client's opens of a file share its page cache anyway. Stateless
+ * reads (NFSv3, anonymous stateids): NULL, one reader per file.
+ */
+static const void *s3f_reader(struct state_t *state)
+{
+	state_owner_t *o = state ? state->state_owner : NULL;
+
+	if (o && (o->so_type == STATE_OPEN_OWNER_NFSV4 || o->so_type == STATE_LOCK_OWNER_NFSV4 ||
+		  o->so_type == STATE_CLIENTID_OWNER_NFSV4) && o->so_owner.so_nfs4_owner.so_clientrec)
+		return o->so_owner.so_nfs4_owner.so_clientrec;
+	return state;
+}
+
 static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *state)
 {
 	struct s3f_handle *h = s3f_h(obj);
@@ -899,7 +920,7 @@ static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *sta
 	if (last_writer && !FSAL_IS_ERROR(status))
 		s3f_commit_soon(h, "close");
 	/* the reader is done: its read-bypass stream (or abort) goes */
-	readahead_release(h->exp->ra, h->ino, state);
+	readahead_release(h->exp->ra, h->ino, s3f_reader(state));
 	return status;
 }
 
@@ -977,9 +998,9 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 	if (rc)
 		goto done;
 	/* Large sequential reads come straight from S3 (readahead.h); the rest, and whatever
-	 * the bypass leaves to us, through the data tier. The reader is the open state. */
+	 * the bypass leaves to us, through the data tier. The reader: s3f_reader. */
 	if (arg->offset < in.size) {
-		rc = readahead_read(h->exp->ra, &in, arg->state, arg->offset, arg->iov,
+		rc = readahead_read(h->exp->ra, &in, s3f_reader(arg->state), arg->offset, arg->iov,
 				    arg->iov_count, &rr);
 		if (rc)
 			goto done;
