@@ -4304,6 +4304,48 @@ int ns_dirjob_plan(struct ns *ns, uint64_t job, struct ns_move_item *items, size
 	return meta_read(ns->me, ns_plan_txn, &c);
 }
 
+struct ns_guard_ctx {
+	const struct ns_move_item *items;
+	size_t n;
+};
+
+static int ns_guard_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_guard_ctx *c = arg;
+	int rc;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct ns_move_item *it = &c->items[i];
+		struct meta_delete pd;
+		uint64_t b;
+
+		if (it->action != NS_MOVE_COPY || !it->etag || !it->etag[0])
+			continue;
+		/* A key the view holds is the view's (the plan does not copy onto it
+		 * unless it is free); a pending delete already there stays as it is. */
+		if (meta_key_get(t, it->dst, it->dst_len, &b) == 0)
+			continue;
+		rc = meta_delete_get(t, it->dst, it->dst_len, &pd);
+		if (rc == 0)
+			continue;
+		if (rc != ENOENT)
+			return rc;
+		rc = meta_delete_add(t, it->dst, it->dst_len, it->etag, 0, it->ino);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int ns_dirjob_guard(struct ns *ns, const struct ns_move_item *items, size_t n)
+{
+	struct ns_guard_ctx c = { .items = items, .n = n };
+	int rc = meta_write(ns->me, ns_guard_txn, &c);
+
+	/* Durable before the first COPY: a power cut must not keep the copy and lose this. */
+	return rc ? rc : meta_sync(ns->me);
+}
+
 /* Permanent copy failures: retrying cannot help, the object is left where it is. */
 static bool ns_move_permanent(int rc)
 {

@@ -576,6 +576,15 @@ struct ns_move_item {
  * file the view knows goes to its current path key (following later renames of the
  * directories above it); anything else keeps its place relative to the prefix. */
 int ns_dirjob_plan(struct ns *ns, uint64_t job, struct ns_move_item *items, size_t n);
+/* Before the copies of planned items: each destination key of a COPY that no inode holds
+ * and no pending delete names gets a pending delete of the object the copy will put there
+ * (the source's ETag), in one transaction, synced. ns_dirjob_record drops it when it
+ * records the copy; if the record never comes (the daemon killed between COPY and
+ * record) and the job, planned again, does not copy that object any more (its file was
+ * renamed or removed since), the copy is an orphan: the delete pass removes it, and no
+ * listing shows it as a new file meanwhile (import skips a key whose pending delete names
+ * its ETag). */
+int ns_dirjob_guard(struct ns *ns, const struct ns_move_item *items, size_t n);
 
 struct ns_dirjob_outcome {
 	size_t done;		/* items[0..done) recorded; the job's marker is items[done-1] */

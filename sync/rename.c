@@ -344,6 +344,11 @@ static int sync_rename_page(struct sync_export *se, struct meta_dirjob *j, char 
 	rc = ns_dirjob_plan(x->ns, j->id, items, n);
 	if (rc)
 		goto out;
+	/* Each copy's destination named for deletion until its record (a crash between the
+	 * two must not leave an object no record knows: ns_dirjob_guard). */
+	rc = ns_dirjob_guard(x->ns, items, n);
+	if (rc)
+		goto out;
 	sync_copy_all(x, items, dst_taken, n);
 	rc = ns_dirjob_record(x->ns, j->id, items, n, !pg.truncated, j, &o);
 	if (rc)

@@ -1026,6 +1026,68 @@ static void test_rename_s3_file(void)
 	fx_close(&f);
 }
 
+/* The daemon killed between a directory job's COPY and its record, and the copied file
+ * renamed away before the job runs again: the copy at the new prefix is an orphan no
+ * record knows. ns_dirjob_guard named it for deletion before the copy, so the delete pass
+ * removes it and a listing of the new directory does not show it as a new file. */
+static void test_dirjob_orphan_copy(void)
+{
+	struct fx f;
+	struct ns_rename_result *r = malloc(sizeof *r);
+	struct meta_dirjob *j = malloc(sizeof *j);
+	struct ns_move_item *it = calloc(2, sizeof *it);
+	struct ns_dirjob_outcome o;
+	struct ns_import_entry e;
+	enum ns_import_result res;
+	char etag[S3_ETAG_MAX];
+	uint64_t a, f9, ino;
+
+	fx_open(&f, "p");
+	a = imp_dir(&f, META_ROOT_INO, "a");
+	f9 = imp_file(&f, a, "f9", "e9");
+	imp_file(&f, a, "f8", "e8");
+	imp_done(&f, a);
+	CHECK_OK(rn(&f, META_ROOT_INO, "a", META_ROOT_INO, "b", r));
+	CHECK_OK(ns_dirjob_first(f.ns, j));
+	/* The first run: planned, guarded, copied (S3 now has p/b/f8 and p/b/f9), killed
+	 * before the record. */
+	it[0] = (struct ns_move_item){ .key = "p/a/f8", .key_len = 6, .etag = "e8", .size = 10 };
+	it[1] = (struct ns_move_item){ .key = "p/a/f9", .key_len = 6, .etag = "e9", .size = 10 };
+	CHECK_OK(ns_dirjob_plan(f.ns, j->id, it, 2));
+	CHECK_INT_EQ(it[1].action, NS_MOVE_COPY);
+	CHECK_STR_EQ(it[1].dst, "p/b/f9");
+	CHECK_OK(ns_dirjob_guard(f.ns, it, 2));
+	CHECK(pending_delete(&f, "p/b/f9", etag));
+	CHECK_STR_EQ(etag, "e9");
+	/* Meanwhile the file is renamed away: its own commit will move it from p/a/f9. */
+	CHECK_OK(rn(&f, a, "f9", META_ROOT_INO, "f5", r));
+	/* The restarted daemon plans the page again: f9 is no longer the job's; f8 is
+	 * copied (again) and recorded, and the job ends. */
+	CHECK_OK(ns_dirjob_plan(f.ns, j->id, it, 2));
+	CHECK_INT_EQ(it[0].action, NS_MOVE_COPY);
+	CHECK_INT_EQ(it[1].action, NS_MOVE_SKIP);
+	CHECK_OK(ns_dirjob_guard(f.ns, it, 2));
+	strcpy(it[0].dst_etag, "e8");
+	CHECK_OK(ns_dirjob_record(f.ns, j->id, it, 2, true, j, &o));
+	CHECK_INT_EQ(o.done, 2);
+	CHECK_OK(ns_dirjob_record(f.ns, j->id, it, 0, true, j, &o));
+	CHECK(o.finished);
+	CHECK(!pending_delete(&f, "p/b/f8", NULL));	/* recorded: its guard is gone */
+	CHECK(key_bound(&f, "p/b/f8", &ino));
+	CHECK(pending_delete(&f, "p/b/f9", etag));	/* the orphan goes */
+	CHECK_STR_EQ(etag, "e9");
+	/* A listing of b shows the orphan copy: not a new file. */
+	e = (struct ns_import_entry){ .name = "f9", .len = 2, .size = 10, .etag = "e9" };
+	CHECK_OK(ns_import_apply(f.ns, a, &e, 1, meta_now_ns(), &res, &ino));
+	CHECK_INT_EQ(res, NS_IMP_PENDING_DELETE);
+	CHECK_U64_EQ(look(&f, a, "f9"), 0);
+	CHECK_U64_EQ(look(&f, META_ROOT_INO, "f5"), f9);
+	free(it);
+	free(j);
+	free(r);
+	fx_close(&f);
+}
+
 static void test_rename_dir_job(void)
 {
 	struct fx f;
@@ -1667,6 +1729,7 @@ int main(void)
 	CHECK_RUN(test_rename_cookies_feed);
 	CHECK_RUN(test_rename_s3_file);
 	CHECK_RUN(test_rename_dir_job);
+	CHECK_RUN(test_dirjob_orphan_copy);
 	CHECK_RUN(test_rename_dir_chain);
 	CHECK_RUN(test_rename_dir_swap);
 	CHECK_RUN(test_source_release);
