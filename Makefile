@@ -76,6 +76,11 @@ SYNCD         := $(BUILD)/bin/s3files-syncd
 CTL           := $(BUILD)/bin/s3filesctl
 SYNCD_ASAN    := $(BUILD)/asan/bin/s3files-syncd
 CTL_ASAN      := $(BUILD)/asan/bin/s3filesctl
+# Defined here, before `asan:` names them: make expands a rule's prerequisites as it reads
+# the rule, so a variable set further down would be empty there.
+FSAL_ASAN_OBJ := $(FSAL_SRC:%.c=$(BUILD)/asan/obj/%.o)
+FSAL_ASAN_SO  := $(BUILD)/asan/lib/libfsals3files.so
+NODEEPBIND_SO := $(BUILD)/asan/lib/libnodeepbind.so
 
 .PHONY: all deps test run bench fuzz asan unit clean distclean check-ganesha install deb soak
 .DEFAULT_GOAL := all
@@ -179,9 +184,6 @@ abi-variant: $(CORE_LIB) | check-ganesha
 # The FSAL under AddressSanitizer + UBSan, for ganesha started with the sanitizer runtime
 # preloaded (test/integration/proto.sh): objects built with the FSAL's flags plus the
 # sanitizers, the sanitizer core; and the shim that lets it load (test/asan/nodeepbind.c).
-FSAL_ASAN_OBJ := $(FSAL_SRC:%.c=$(BUILD)/asan/obj/%.o)
-FSAL_ASAN_SO  := $(BUILD)/asan/lib/libfsals3files.so
-NODEEPBIND_SO := $(BUILD)/asan/lib/libnodeepbind.so
 
 $(BUILD)/asan/obj/fsal_s3files/%.o: fsal_s3files/%.c | check-ganesha
 	@mkdir -p $(@D)

@@ -140,7 +140,8 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$WORK/asan/report"
   fi
   unset S3FILES_GANESHA_ENV
 else
-  echo "# no sanitizer FSAL ($ASAN_FSAL): make asan"
+  # make test builds it (make asan): its absence is a failure, not a skip
+  t_fail asan_fsal "no sanitizer FSAL at $ASAN_FSAL (make asan)"
 fi
 
 t_done
