@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
@@ -627,19 +628,88 @@ static const char *import_page_last(const struct s3_list_page *pg)
 	return last;
 }
 
+/* The next page's LIST, run by a thread of its own while this thread applies the page
+ * before it (and runs the caller's page function): the listing then costs about the
+ * LISTs alone instead of LISTs + applies. The thread owns copies of what the request
+ * points at; the page it fills belongs to import_dir once joined. */
+struct import_ahead {
+	pthread_t thread;
+	bool running;
+	struct export_ctx *x;
+	char *prefix, *token;
+	struct s3_list_page pg;
+	int rc;
+};
+
+static void *import_ahead_main(void *arg)
+{
+	struct import_ahead *a = arg;
+	struct s3_list_req req = {
+		.prefix = a->prefix,
+		.delimiter = "/",
+		.continuation_token = a->token,
+		.max_keys = IMPORT_PAGE_KEYS,
+	};
+
+	a->rc = s3_list(a->x->s3, &req, &a->pg);
+	return NULL;
+}
+
+/* Start the LIST after token; on failure to start a thread it runs here, at once (the
+ * listing is then serial, as before, and still correct). */
+static int import_ahead_start(struct import_ahead *a, struct export_ctx *x, const char *prefix,
+			      const char *token)
+{
+	memset(a, 0, sizeof *a);
+	a->x = x;
+	a->prefix = strdup(prefix);
+	a->token = strdup(token);
+	if (!a->prefix || !a->token) {
+		free(a->prefix);
+		free(a->token);
+		return ENOMEM;
+	}
+	if (pthread_create(&a->thread, NULL, import_ahead_main, a) == 0)
+		a->running = true;
+	else
+		import_ahead_main(a);
+	return 0;
+}
+
+/* Wait for the LIST; its page moves to *pg (freed by the caller). Returns its status. */
+static int import_ahead_join(struct import_ahead *a, struct s3_list_page *pg)
+{
+	if (a->running)
+		pthread_join(a->thread, NULL);
+	a->running = false;
+	*pg = a->pg;
+	memset(&a->pg, 0, sizeof a->pg);
+	free(a->prefix);
+	free(a->token);
+	a->prefix = a->token = NULL;
+	return a->rc;
+}
+
 int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
+{
+	return import_dir_pages(x, dir, stats, NULL, NULL);
+}
+
+int import_dir_pages(struct export_ctx *x, uint64_t dir, struct import_stats *stats,
+		     import_page_fn fn, void *arg)
 {
 	struct import_prefix_ctx pc = { .x = x, .dir = dir };
 	struct import_stats st_local = { 0 }, *st = stats ? stats : &st_local;
 	struct import_cursor_ctx cc = { 0 };
 	struct import_page *ip = NULL;
+	struct import_ahead ahead = { 0 };
 	struct name_set seen = { 0 };
 	struct s3_list_page pg = { 0 };
-	char *token = NULL, *after = NULL;
-	bool resumed = false;
+	char *after = NULL;
+	bool resumed = false, fn_on = fn != NULL;
 	int64_t start;
 	uint64_t removed = 0, listed = 0;
-	int rc;
+	int rc, lrc;
 
 	if (!x->s3)
 		return EINVAL;
@@ -673,34 +743,36 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 				 (unsigned long long)listed);
 		}
 	}
-	for (;;) {
-		struct s3_list_req req = {
-			.prefix = pc.prefix,
-			.delimiter = "/",
-			.continuation_token = token,
-			.start_after = token ? NULL : after,
-			.max_keys = IMPORT_PAGE_KEYS,
-		};
-		const char *last;
+	struct s3_list_req first = {
+		.prefix = pc.prefix,
+		.delimiter = "/",
+		.start_after = after,
+		.max_keys = IMPORT_PAGE_KEYS,
+	};
 
-		rc = s3_list(x->s3, &req, &pg);
-		free(token);
-		token = NULL;
-		if (rc) {
+	lrc = s3_list(x->s3, &first, &pg);
+	for (;;) {
+		const char *last;
+		bool more;
+
+		if (lrc) {
+			rc = lrc;
 			LOG_WARN(LOG_C_SYNC, "export %u: LIST '%s' failed: %s", x->cfg->export_id,
 				 LOG_ESCS(pc.prefix), s3f_strerror(rc));
 			goto out;
 		}
 		st->pages++;
 		listed += pg.n_entries + pg.n_prefixes;
-		rc = import_page_apply(x, dir, pc.depth, pc.prefix, &pg, ip, &seen, start, st);
-		if (rc == 0 && pg.truncated && pg.next_token) {
-			token = strdup(pg.next_token);
-			if (!token)
-				rc = ENOMEM;
-		}
+		more = pg.truncated && pg.next_token;
+		/* The next page is asked for before this one is applied. Its failure is
+		 * seen only after this page is in: a listing cut short keeps every page it
+		 * got, as a serial one would. */
+		if (more)
+			rc = import_ahead_start(&ahead, x, pc.prefix, pg.next_token);
+		if (rc == 0)
+			rc = import_page_apply(x, dir, pc.depth, pc.prefix, &pg, ip, &seen, start, st);
 		last = import_page_last(&pg);
-		if (rc == 0 && !pc.imported && pg.truncated && last && strlen(last) <= S3_KEY_MAX) {
+		if (rc == 0 && !pc.imported && more && last && strlen(last) <= S3_KEY_MAX) {
 			/* The page is in the store: a restart may go on after it. */
 			cc.cur->start_ns = start;
 			cc.cur->listed = listed;
@@ -710,14 +782,18 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 			if (meta_write(x->meta, import_cursor_put_txn, &cc) != 0)
 				LOG_DEBUG(LOG_C_CORE, "import cursor of '%s' not saved", LOG_ESCS(pc.prefix));
 		}
-		bool more = pg.truncated;
-
 		s3_list_page_free(&pg);
+		/* Outside any transaction, while the next LIST runs. */
+		if (rc == 0 && fn_on && fn(arg) != 0)
+			fn_on = false;
+		if (!more || ahead.prefix == NULL)
+			break;
+		lrc = import_ahead_join(&ahead, &pg);
 		if (rc)
 			goto out;
-		if (!more)
-			break;
 	}
+	if (rc)
+		goto out;
 	/* A resumed listing saw only part of the names: nothing is removed this time. */
 	rc = ns_import_finish(x->ns, dir, start, resumed ? import_seen_all : name_set_has, &seen,
 			      import_removed, x, &removed);
@@ -729,7 +805,13 @@ int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats)
 	if (rc == 0)
 		import_warn_large(x, dir, pc.prefix, listed);
 out:
-	free(token);
+	if (ahead.prefix) {
+		struct s3_list_page left = { 0 };
+
+		(void)import_ahead_join(&ahead, &left);
+		s3_list_page_free(&left);
+	}
+	s3_list_page_free(&pg);
 	free(after);
 	free(cc.cur);
 	name_set_free(&seen);
@@ -756,14 +838,19 @@ static int import_state_txn(struct meta_txn *t, void *arg)
 	return 0;
 }
 
-int import_dir_ensure(struct export_ctx *x, uint64_t dir)
+int import_dir_ensure_pages(struct export_ctx *x, uint64_t dir, import_page_fn fn, void *arg)
 {
 	struct import_state_ctx c = { .dir = dir };
 	int rc = meta_read(x->meta, import_state_txn, &c);
 
 	if (rc || c.imported)
 		return rc;
-	return import_dir(x, dir, NULL);
+	return import_dir_pages(x, dir, NULL, fn, arg);
+}
+
+int import_dir_ensure(struct export_ctx *x, uint64_t dir)
+{
+	return import_dir_ensure_pages(x, dir, NULL, NULL);
 }
 
 /* ---- one name, without listing its directory ---- */

@@ -33,8 +33,21 @@ struct import_stats {
 
 /* Import dir (an inode number of a directory). stats may be NULL. EAGAIN while a
  * directory rename at or above dir is being carried out in S3 (its listing would show
- * half of the move; see ns_rename): try again after the move. */
+ * half of the move; see ns_rename): try again after the move. The LIST of the next page
+ * runs (in a thread of its own) while a page is applied; a LIST that fails ends the
+ * import after the pages before it are in, as a serial listing would. */
 int import_dir(struct export_ctx *x, uint64_t dir, struct import_stats *stats);
+
+/* A page function: called by import_dir_pages after each page is in the store, with no
+ * transaction open and no lock of this module held, while the next page's LIST runs; it
+ * may read the namespace (the FSAL's READDIR hands the new entries to the client waiting
+ * for them) and must not import the same directory. Non-zero: no more calls (the import
+ * goes on). */
+typedef int (*import_page_fn)(void *arg);
+
+/* import_dir, calling fn(arg) after each page (fn may be NULL). */
+int import_dir_pages(struct export_ctx *x, uint64_t dir, struct import_stats *stats,
+		     import_page_fn fn, void *arg);
 
 /* Fetch the data of up to max small files a listing queued (ns_prefetch_*), 64 GETs at
  * a time, and record them as local; files changed, written or removed meanwhile are
@@ -44,6 +57,10 @@ int import_prefetch(struct export_ctx *x, size_t max, struct import_stats *st);
 
 /* Import dir only if it was never imported. */
 int import_dir_ensure(struct export_ctx *x, uint64_t dir);
+
+/* import_dir_ensure with a page function (import_dir_pages); fn is not called when dir
+ * was imported already. */
+int import_dir_ensure_pages(struct export_ctx *x, uint64_t dir, import_page_fn fn, void *arg);
 
 /* Make the entry name (len bytes) of dir known if S3 has it, without listing dir: for a
  * lookup in a directory never listed (a deep path on a cold mount, `mkdir -p`, a stat of

@@ -25,6 +25,11 @@
 #include "readahead.h"
 
 #define S3F_READDIR_BATCH 128
+/* Entries handed to MDCACHE past the one that filled its chunk (DIR_READAHEAD). Bounded:
+ * MDCACHE drops what it cached of a directory whenever the directory's attributes change
+ * (a first listing sets its mtime), so a READDIR that read the whole directory ahead
+ * would have it read whole again by the next one. */
+#define S3F_READDIR_AHEAD 1024
 
 static inline struct s3f_handle *s3f_h(struct fsal_obj_handle *o)
 {
@@ -178,62 +183,112 @@ static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name
 	return s3f_new_obj(d->exp, &in, handle, attrs_out);
 }
 
-static fsal_status_t s3f_readdir(struct fsal_obj_handle *dir_hdl, fsal_cookie_t *whence,
-				 void *dir_state, fsal_readdir_cb cb, attrmask_t attrmask,
-				 bool *eof)
-{
-	struct s3f_handle *d = s3f_h(dir_hdl);
-	struct export_ctx *x = s3f_x(d);
+/* One READDIR's progress: what has been handed to ganesha so far. */
+struct s3f_rd {
+	struct s3f_handle *d;
 	struct ns_dirent *ents;
-	uint64_t after = whence ? *whence : 0;
-	bool eof_unused;
-	int rc;
+	fsal_readdir_cb cb;
+	void *dir_state;
+	attrmask_t attrmask;
+	uint64_t after;		/* cookie of the last entry handed out */
+	size_t ahead;		/* entries handed out after the first DIR_READAHEAD */
+	bool readahead;		/* ganesha said DIR_READAHEAD once */
+	bool stop;		/* ganesha wants no more entries (or read ahead enough) */
+	bool end;		/* every entry the namespace has now was handed out */
+	int rc;			/* a failure inside a page function */
+};
 
-	if (!cb)
-		return fsalstat(ERR_FSAL_INVAL, EINVAL);
-	if (!eof)
-		eof = &eof_unused;
-	rc = s3f_dir_ready(d);
-	if (rc)
-		return s3f_status(rc);
-	ents = gsh_malloc(S3F_READDIR_BATCH * sizeof *ents);
-	*eof = false;
-	for (;;) {
+/* Hand ganesha the entries after rd->after that the namespace has now. */
+static int s3f_readdir_emit(struct s3f_rd *rd)
+{
+	struct export_ctx *x = s3f_x(rd->d);
+	int rc = 0;
+
+	rd->end = false;
+	while (!rd->stop && !rd->end) {
 		size_t n = 0;
-		bool end = false;
 
 		/* Entries are copied out of the transaction before any callback runs. */
-		rc = ns_readdir(x->ns, d->ino, after, ents, S3F_READDIR_BATCH, &n, &end);
+		rc = ns_readdir(x->ns, rd->d->ino, rd->after, rd->ents, S3F_READDIR_BATCH, &n,
+				&rd->end);
 		if (rc)
 			break;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && !rd->stop; i++) {
 			struct fsal_attrlist attrs;
 			struct fsal_obj_handle *obj;
 			struct meta_inode in;
 			enum fsal_dir_result res;
 
-			rc = ns_getattr(x->ns, ents[i].ino, &in);
+			rc = ns_getattr(x->ns, rd->ents[i].ino, &in);
 			if (rc == ENOENT) {
 				rc = 0;		/* removed since the batch was read */
 				continue;
 			}
 			if (rc)
-				goto out;
-			fsal_prepare_attrs(&attrs, attrmask);
-			s3f_new_obj(d->exp, &in, &obj, &attrs);
-			res = cb(ents[i].name, obj, &attrs, dir_state, ents[i].cookie);
+				return rc;
+			fsal_prepare_attrs(&attrs, rd->attrmask);
+			s3f_new_obj(rd->d->exp, &in, &obj, &attrs);
+			res = rd->cb(rd->ents[i].name, obj, &attrs, rd->dir_state,
+				     rd->ents[i].cookie);
 			fsal_release_attrs(&attrs);
-			after = ents[i].cookie;
-			if (res >= DIR_TERMINATE)
-				goto out;
-		}
-		if (end) {
-			*eof = true;
-			break;
+			rd->after = rd->ents[i].cookie;
+			if (rd->readahead)
+				rd->ahead++;
+			else if (res == DIR_READAHEAD)
+				rd->readahead = true;
+			if (res >= DIR_TERMINATE || rd->ahead >= S3F_READDIR_AHEAD)
+				rd->stop = true;
 		}
 	}
-out:
-	gsh_free(ents);
+	return rc;
+}
+
+/* import_page_fn of a first listing: a page's entries go to ganesha while the next page
+ * is listed (up to MDCACHE's chunk and S3F_READDIR_AHEAD; later READDIRs ask for the
+ * rest by cookie). New entries get larger cookies (meta.h), so handing out "everything
+ * after the last cookie" after each page misses nothing. */
+static int s3f_readdir_page(void *arg)
+{
+	struct s3f_rd *rd = arg;
+
+	rd->rc = s3f_readdir_emit(rd);
+	return rd->rc || rd->stop;
+}
+
+static fsal_status_t s3f_readdir(struct fsal_obj_handle *dir_hdl, fsal_cookie_t *whence,
+				 void *dir_state, fsal_readdir_cb cb, attrmask_t attrmask,
+				 bool *eof)
+{
+	struct s3f_rd rd = {
+		.d = s3f_h(dir_hdl),
+		.cb = cb,
+		.dir_state = dir_state,
+		.attrmask = attrmask,
+		.after = whence ? *whence : 0,
+	};
+	int rc;
+
+	if (!cb)
+		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	if (eof)
+		*eof = false;
+	rd.ents = gsh_malloc(S3F_READDIR_BATCH * sizeof *rd.ents);
+	/* A directory never listed is listed now, its entries handed out page by page. A
+	 * failure to reach S3 is not fatal for entries already known: we serve what we
+	 * have and log (as s3f_dir_ready). */
+	rc = import_dir_ensure_pages(s3f_x(rd.d), rd.d->ino, s3f_readdir_page, &rd);
+	if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER) {
+		LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local entries",
+			 (unsigned long long)rd.d->ino, s3f_strerror(rc));
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = rd.rc;
+	if (rc == 0 && !rd.stop)
+		rc = s3f_readdir_emit(&rd);
+	if (rc == 0 && !rd.stop && rd.end && eof)
+		*eof = true;
+	gsh_free(rd.ents);
 	return s3f_status(rc);
 }
 

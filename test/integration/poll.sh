@@ -74,6 +74,22 @@ s3_rm "$B" "${P}deep/x/y/f" >/dev/null
 gone() { ! nfs-cat "$url" >/dev/null 2>&1; }
 t_step deep_path_delete_seen t_wait_for 30 gone
 
+# A directory of 2,600 objects never listed (three LIST pages, the next one asked for
+# while a page is applied; READDIR hands the entries out page by page and reads ahead a
+# bounded number): every name exactly once, as S3 has them, on the first (cold) listing
+# and on a second one.
+"$S3F_BUILD/bin/s3f_s3" -c 16 put-tree "${P}many/" 2600 2600 >/dev/null 2>"$WORK/put-tree.err" ||
+  t_fail put_tree "$(tail -n 3 "$WORK/put-tree.err")"
+s3_ls "$B" "${P}many/big/" | sed 's|.*/||' | sort >"$WORK/many.s3"
+many_listed() {
+  names /many/big | grep -vx '\.\|\.\.' | sort >"$WORK/many.nfs$1"
+  [ "$(wc -l <"$WORK/many.s3")" = 2600 ] && cmp -s "$WORK/many.s3" "$WORK/many.nfs$1"
+}
+for pass in 1 2; do
+  if many_listed $pass; then t_pass "cold_listing_whole_$pass"
+  else t_fail "cold_listing_whole_$pass" "S3 $(wc -l <"$WORK/many.s3") names, NFS $(wc -l <"$WORK/many.nfs$pass") ($(sort -u "$WORK/many.nfs$pass" | wc -l) distinct); first difference: $(diff "$WORK/many.s3" "$WORK/many.nfs$pass" | sed -n 2p)"; fi
+done
+
 # "cold" was never listed through the mount: no inode for its children yet.
 out=$(s3f_ctl "$STACK" ls cold 2>&1)
 if ! grep -q 'ENTRY\|^f ' <<<"$out"; then t_pass unlisted_not_imported

@@ -126,6 +126,34 @@ static void delete_objects(struct export_ctx *x)
 	free(buf);
 }
 
+/* Page function of the list-ahead check. The second LIST is held back AHEAD_DELAY_MS
+ * (fault rule): with the next page listed while this one is applied, the function runs
+ * for page 1 while that LIST waits, long before the delay is over; a serial listing
+ * calls it only after the second LIST came back. */
+#define AHEAD_DELAY_MS 4000
+
+struct ahead_check {
+	struct export_ctx *x;
+	struct import_stats *st;
+	unsigned calls;
+	int64_t start_ns, first_ns;
+	size_t entries_at_first;
+	uint64_t dir;
+};
+
+static int ahead_page(void *arg)
+{
+	struct ahead_check *a = arg;
+
+	a->calls++;
+	CHECK_U64_EQ(a->st->pages, a->calls);	/* called once per page, after it */
+	if (a->calls == 1) {
+		a->first_ns = meta_now_ns();
+		a->entries_at_first = count_entries(a->x, a->dir);
+	}
+	return 0;
+}
+
 static void test_resume_and_warn(void)
 {
 	char state[4096];
@@ -191,6 +219,25 @@ static void test_resume_and_warn(void)
 	CHECK(look(x, big, "k00005") == 0);
 	CHECK_INT_EQ(warnings(x, "large_directory"), 1);
 	CHECK_INT_EQ(warnings(x, "large_file_view"), 1);
+
+	/* The LIST of the next page is sent while a page is applied (and its page function
+	 * runs), and the function sees the page's entries. */
+	struct ahead_check ac = { .x = x, .st = &st, .dir = big };
+	struct s3_fault_rule hold = { .op = S3_OP_LIST, .nth = 2, .count = 1,
+				      .action = S3_FAULT_DELAY, .delay_ms = AHEAD_DELAY_MS };
+
+	CHECK_OK(s3_fault_set(x->s3, &hold, 1));
+	memset(&st, 0, sizeof st);
+	ac.start_ns = meta_now_ns();
+	CHECK_OK(import_dir_pages(x, big, &st, ahead_page, &ac));
+	s3_fault_fired(x->s3, &fired, 1);
+	CHECK_INT_EQ(fired, 1);
+	CHECK_INT_EQ(ac.calls, 3);
+	CHECK_U64_EQ(st.pages, 3);
+	CHECK_U64_EQ(ac.entries_at_first, N_OBJ);
+	CHECK_MSG(ac.first_ns - ac.start_ns < (int64_t)AHEAD_DELAY_MS * 1000000 * 3 / 4,
+		  "page 1 handed over %.0f ms after the start: the second LIST was not in "
+		  "flight meanwhile", (ac.first_ns - ac.start_ns) / 1e6);
 
 	/* An interrupted re-list of an imported directory keeps no cursor: it starts over. */
 	CHECK_OK(s3_fault_set(x->s3, &deny, 1));
