@@ -20,10 +20,22 @@
 #              one request at a time
 #   ls_cold    READDIR with attributes of a directory of BENCH_SERVER_LS (10,000) objects
 #              never listed (fresh State_Dir), against the bare paged LIST of the prefix
+#   genomics   many workers on large cold files at once (a fresh State_Dir each):
+#              8x      8 s3f_nfsload processes, one BENCH_SERVER_GENOMICS_MB (2048) object
+#                      each, 1 MiB READs, 16 in flight each: aggregate MB/s against 8
+#                      curl GETs of the 8 whole objects at once; time to first byte p50/max
+#              quarters  4 processes (4 clients) reading disjoint quarters of one object of
+#                      twice that size: aggregate MB/s against 4 curl Range GETs of the
+#                      quarters at once
+#              indexed 8 processes, each reads its 1 MiB index object whole (64 KiB READs),
+#                      then 64 KiB READs at random offsets of its data object (16 in flight,
+#                      BENCH_SERVER_GENOMICS_RANDOM_MB (256) each): aggregate MB/s and the
+#                      index's time to first byte (no raw peer: curl has no random reader)
 # Results: $LOGS/server.json (one JSON object per measurement) and, when gnuplot is there,
 # $LOGS/server.png (s3files / limit per line).
 # Settings: BENCH_SERVER=0 skips the part; BENCH_SERVER_COLD_MB (1024), BENCH_SERVER_LS
-# (10000).
+# (10000), BENCH_SERVER_GENOMICS_MB (2048; 0 skips the genomics lines),
+# BENCH_SERVER_GENOMICS_RANDOM_MB (256).
 
 SV_LOAD=$BUILD/bench/s3f_nfsload
 SV_STACK=
@@ -197,9 +209,98 @@ bench_server() {
   echo "{\"system\":\"raw_s3\",\"case\":\"list\",\"value\":$raw,\"unit\":\"s\",\"ops\":$(wc -l <"$WORK/sv-ls")}" >>"$SV_JSON"
   line "server_ls_cold $(printf '%.2f' "$s") s vs bare LIST $(printf '%.2f' "$raw") s = $(printf '%.2f' "$(calc "$s / $raw")")x of the LIST time (goal <= 1.2x: $(is "$s / $raw <= 1.2" && echo yes || echo no); $n entries with attributes, never listed before)"
 
+  if [ "${BENCH_SERVER_GENOMICS_MB:-2048}" != 0 ]; then
+    sv_genomics "$S" || return 1
+  fi
+
   fs_rm_prefix "$SV_PREFIX"
   sv_cleanup
   sv_chart
+}
+
+# sv_par OUT N CMD...: run CMD N times at once, the i-th with @I@ replaced by i, each's
+# JSON line into OUT.i; prints the wall time of the whole (seconds). Fails if any failed.
+sv_par() {
+  local out=$1 n=$2 i t0 t1 rc=0 pids=(); shift 2
+  t0=$(now)
+  for ((i = 0; i < n; i++)); do
+    "${@//@I@/$i}" >"$out.$i" 2>>"$LOGS/server.err" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || rc=1; done
+  t1=$(now)
+  [ $rc = 0 ] || { echo "  a parallel s3f_nfsload run failed (see $LOGS/server.err)" >&2; return 1; }
+  calc "$t1 - $t0"
+}
+
+# sv_ttfb OUT N: "p50 P max M" of the ttfb_ms fields of the first lines of OUT.0 .. OUT.N-1
+sv_ttfb() {
+  local i
+  for ((i = 0; i < $2; i++)); do sv_field "$(head -n 1 "$1.$i")" ttfb_ms; done | sort -n |
+    awk '{ v[NR] = $1 } END { printf "p50 %.0f ms, max %.0f ms", v[int((NR + 1) / 2)], v[NR] }'
+}
+
+# The genomics case: many workers read large cold files at once.
+sv_genomics() {
+  local S=$1 gmb=${BENCH_SERVER_GENOMICS_MB:-2048} rmb=${BENCH_SERVER_GENOMICS_RANDOM_MB:-256}
+  local gsize src i t raw agg q pids t0 t1 a b url
+  gsize=$((gmb << 20))
+  src=$WORK/sv-g.bin
+  head -c "$gsize" /dev/urandom >"$src"
+  for i in 0 1 2 3 4 5 6 7; do
+    "$BUILD/bin/s3f_s3" put "${SV_PREFIX}g/r$i.bam" "$src" >/dev/null 2>>"$LOGS/server.err" || return 1
+    head -c 1048576 "$src" >"$src.bai"
+    "$BUILD/bin/s3f_s3" put "${SV_PREFIX}g/r$i.bai" "$src.bai" >/dev/null 2>>"$LOGS/server.err" || return 1
+  done
+  cat "$src" "$src" >"$src.2"
+  "$BUILD/bin/s3f_s3" put "${SV_PREFIX}g/shared.bam" "$src.2" >/dev/null 2>>"$LOGS/server.err" || return 1
+  rm -f "$src" "$src.2" "$src.bai"
+
+  # raw: the 8 whole objects at once; the 4 quarters of the shared one at once
+  t0=$(now); pids=()
+  for i in 0 1 2 3 4 5 6 7; do
+    s3_curl GET "$S3_BUCKET" "${SV_PREFIX}g/r$i.bam" -o /dev/null --fail & pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+  t1=$(now)
+  raw=$(calc "8 * $gsize / ($t1 - $t0) / 1000000")
+  echo "{\"system\":\"raw_s3\",\"case\":\"genomics_8x\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
+  sv_stack_fresh || return 1
+  url="$S?version=4&nfsport=$SV_PORT"
+  t=$(sv_par "$WORK/sv-g8" 8 "$SV_LOAD" "$url" read -f "g/r@I@.bam" -q 16 -s 1M) || return 1
+  agg=$(calc "8 * $gsize / $t / 1000000")
+  echo "{\"system\":\"s3files\",\"case\":\"genomics_8x\",\"value\":$agg,\"unit\":\"MB/s\",\"seconds\":$t}" >>"$SV_JSON"
+  sv_line genomics_8x "$agg" "$raw" MB/s "raw S3 (8 whole-object GETs at once)" "8 readers, one $gmb MiB cold file each, 1 MiB READs, 16 in flight each; first byte $(sv_ttfb "$WORK/sv-g8" 8)"
+
+  q=$((gsize / 2))
+  t0=$(now); pids=()
+  for i in 0 1 2 3; do
+    a=$((i * q)); b=$((a + q - 1))
+    s3_curl GET "$S3_BUCKET" "${SV_PREFIX}g/shared.bam" -r "$a-$b" -o /dev/null --fail & pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+  t1=$(now)
+  raw=$(calc "4 * $q / ($t1 - $t0) / 1000000")
+  echo "{\"system\":\"raw_s3\",\"case\":\"genomics_quarters\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
+  sv_stack_fresh || return 1
+  url="$S?version=4&nfsport=$SV_PORT"
+  t0=$(now); pids=()
+  for i in 0 1 2 3; do
+    "$SV_LOAD" "$url" read -f g/shared.bam -q 16 -s 1M -o $((i * q)) -b "$q" >"$WORK/sv-gq.$i" 2>>"$LOGS/server.err" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || { echo "  a quarter reader failed (see $LOGS/server.err)" >&2; return 1; }; done
+  t1=$(now)
+  agg=$(calc "4 * $q / ($t1 - $t0) / 1000000")
+  echo "{\"system\":\"s3files\",\"case\":\"genomics_quarters\",\"value\":$agg,\"unit\":\"MB/s\"}" >>"$SV_JSON"
+  sv_line genomics_quarters "$agg" "$raw" MB/s "raw S3 (4 Range GETs of the quarters at once)" "4 clients on disjoint quarters of one $((2 * gmb)) MiB cold file, 1 MiB READs, 16 in flight each; first byte $(sv_ttfb "$WORK/sv-gq" 4)"
+
+  sv_stack_fresh || return 1
+  url="$S?version=4&nfsport=$SV_PORT"
+  t=$(sv_par "$WORK/sv-gi" 8 sh -c "\"\$0\" \"\$1\" read -f g/r\$2.bai -q 4 -s 64K && \"\$0\" \"\$1\" read -f g/r\$2.bam -q 16 -s 64K -b ${rmb}M -R | tail -n 1" "$SV_LOAD" "$url" @I@) || return 1
+  agg=$(calc "8 * ($rmb + 1) * 1048576 / $t / 1000000")
+  echo "{\"system\":\"s3files\",\"case\":\"genomics_indexed\",\"value\":$agg,\"unit\":\"MB/s\",\"seconds\":$t}" >>"$SV_JSON"
+  line "server_genomics_indexed $(printf '%.1f' "$agg") MB/s (8 readers at once, each its 1 MiB index then $rmb MiB of 64 KiB READs at random offsets of its cold $gmb MiB file, 16 in flight; $(printf '%.1f' "$t") s; index first byte $(sv_ttfb "$WORK/sv-gi" 8); no raw peer)"
 }
 
 # A PNG of s3files / limit per line, when gnuplot is installed.

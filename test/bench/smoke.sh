@@ -8,6 +8,8 @@
 #   - fs.sh's summary lines from given results: values, ratios, stopped, wrong and failed
 #     measurements, durable verdicts;
 #   - s3f_s3 put-tree puts the tree it promises (checked with the independent client);
+#   - server.sh parses, and its genomics lines come out (numbers, ratios, first-byte times)
+#     on 2 MiB files through a real gateway;
 #   - in one qemu guest, s3fs and rclone (the host's binaries) mount the bucket through
 #     guest-fs.sh, list the tree and read an object, and unmount.
 # Uses the RGW of $RGW_TEST_DIR (default $BUILD/test-rgw; test/run.sh starts it), or
@@ -142,6 +144,39 @@ if s3_get_file "$S3_BUCKET" "${PFX}t/big/f0000003" "$W/obj" && [ "$(stat -c %s "
   pass put_tree_bytes
 else
   fail put_tree_bytes "${PFX}t/big/f0000003 is not the 100-byte body"
+fi
+
+# ---- server.sh's genomics lines, on tiny files through a real stack ----
+# The three lines come out with numbers and ratios (no timing is judged).
+bash -n test/bench/server.sh && pass server_sh_syntax || fail server_sh_syntax "bash -n test/bench/server.sh"
+out=$(
+  ROOT=$PWD WORK=$W/sv LOGS=$W/sv/logs SUMMARY=$W/sv/summary S3F_ROOT=$PWD S3F_BUILD=$BUILD
+  mkdir -p "$LOGS"; : >"$SUMMARY"
+  now() { date +%s.%N; }
+  line() { printf 'BENCH %s\n' "$*" | tee -a "$SUMMARY"; }
+  calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+  is() { awk "BEGIN { exit !($1) }"; }
+  . test/lib/s3files.sh
+  . test/bench/fs.sh
+  . test/bench/server.sh
+  SV_JSON=$LOGS/server.json; : >"$SV_JSON"
+  SV_PREFIX=${PFX}sv/
+  export S3FILES_COMMIT_INTERVAL=3600
+  trap sv_cleanup EXIT
+  sv_stack_fresh && BENCH_SERVER_GENOMICS_MB=2 BENCH_SERVER_GENOMICS_RANDOM_MB=1 \
+    sv_genomics "nfs://127.0.0.1/s3files" 2>&1
+)
+for k in genomics_8x genomics_quarters; do
+  if grep -Eq "^BENCH server_$k [0-9.]+ MB/s vs raw S3 .* [0-9.]+ MB/s = [0-9.]+x .*first byte p50 [0-9]+ ms" <<<"$out"; then
+    pass "server_line_$k"
+  else
+    fail "server_line_$k" "$(tail -n 4 <<<"$out" | tr '\n' ' ' | cut -c1-400)"
+  fi
+done
+if grep -Eq "^BENCH server_genomics_indexed [0-9.]+ MB/s .*index first byte p50 [0-9]+ ms" <<<"$out"; then
+  pass server_line_genomics_indexed
+else
+  fail server_line_genomics_indexed "$(tail -n 4 <<<"$out" | tr '\n' ' ' | cut -c1-400)"
 fi
 
 # ---- the FUSE peers mount in the guest ----
