@@ -39,50 +39,12 @@
 
 SV_LOAD=$BUILD/bench/s3f_nfsload
 SV_STACK=
-SV_VFS=
-SV_VPID=
 SV_JSON=
 
 sv_cleanup() {
-  [ -n "$SV_VPID" ] && kill "$SV_VPID" 2>/dev/null && wait "$SV_VPID" 2>/dev/null
-  SV_VPID=
+  ! declare -F s3f_vfs_stop >/dev/null || s3f_vfs_stop
   [ -n "$SV_STACK" ] && s3f_stack_stop "$SV_STACK" >/dev/null 2>&1
   SV_STACK=
-}
-
-# sv_vfs_start DIR: ganesha with FSAL_VFS exporting DIR/export as /vfs; sets SV_VPORT.
-sv_vfs_start() {
-  local d=$1 so
-  so=$(ls /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so 2>/dev/null | head -n 1)
-  [ -n "$so" ] || { echo "  FSAL_VFS (nfs-ganesha-vfs) is not installed" >&2; return 1; }
-  mkdir -p "$d/export" "$d/recov" "$d/ccache"
-  SV_VPORT=$(pick_port) || return 1
-  cat >"$d/ganesha.conf" <<CONF
-NFS_CORE_PARAM {
-  NFS_Port = $SV_VPORT; Bind_Addr = 127.0.0.1; Protocols = 4;
-  Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
-  Plugins_Dir = "$(dirname "$so")"; Dbus_Name_Prefix = "s3fbench$SV_VPORT";
-}
-NFSV4 { RecoveryRoot = "$d/recov"; Graceless = true; Only_Numeric_Owners = true; }
-NFS_KRB5 { Active_krb5 = false; CCacheDir = "$d/ccache"; }
-EXPORT {
-  Export_Id = 1; Path = "$d/export"; Pseudo = /vfs; Access_Type = RW;
-  Squash = No_Root_Squash; Protocols = 4; Transports = TCP; SecType = sys;
-  FSAL { Name = VFS; }
-}
-LOG { Default_Log_Level = EVENT; }
-CONF
-  setsid /usr/bin/ganesha.nfsd -F -f "$d/ganesha.conf" -L "$d/ganesha.log" -p "$d/ganesha.pid" \
-    >"$d/stdout" 2>&1 </dev/null &
-  SV_VPID=$!
-  local i
-  for i in $(seq 1 300); do
-    ss -Htln "sport = :$SV_VPORT" | grep -q . && return 0
-    kill -0 "$SV_VPID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "  FSAL_VFS ganesha did not start: $(tail -n 3 "$d/ganesha.log" 2>/dev/null)" >&2
-  return 1
 }
 
 # sv_load NAME URL CASE ARGS...: one s3f_nfsload run; its JSON line, tagged with NAME,
@@ -126,7 +88,8 @@ bench_server() {
   export S3FILES_COMMIT_INTERVAL=3600
   echo "=== server side: s3files and FSAL_VFS through s3f_nfsload, raw S3 with curl"
   sv_stack_fresh || return 1
-  sv_vfs_start "$WORK/sv-vfs" || return 1
+  s3f_vfs_start "$WORK/sv-vfs" || return 1
+  SV_VPORT=$S3F_VFS_PORT
   local S="nfs://127.0.0.1/s3files" V="nfs://127.0.0.1/vfs" so="version=4&nfsport=$SV_PORT" vo="version=4&nfsport=$SV_VPORT"
   # every case in its own directory, made through the mount
   mkdir -p "$WORK/sv-vfs/export/"{create,write,stat}

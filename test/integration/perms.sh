@@ -38,10 +38,9 @@ T_SUITE=perms
 
 s3f_test_setup pm
 GPID=
-VPID=
 cleanup() {
   [ -n "$GPID" ] && kill "$GPID" 2>/dev/null
-  [ -n "$VPID" ] && kill "$VPID" 2>/dev/null
+  s3f_vfs_stop
   s3f_stack_stop "$STACK"
 }
 trap cleanup EXIT
@@ -269,7 +268,6 @@ grep -E '^\s*\[[a-z_0-9]+\] ' "$WORK/console.log" | sed 's/^/# /' | head -n 400
 
 # ---- host: the server's own checks, through libnfs, against FSAL_VFS as the reference ----
 TOOL=$S3F_BUILD/bin/s3f_nfsproto
-VFS_SO=$(dpkg -L nfs-ganesha-vfs 2>/dev/null | grep '/libfsalvfs\.so$' | head -n1)
 cat >"$WORK/host.steps" <<'STEPS'
 mk 0 0 mkdir hp 755
 s_mk 0 0 mkdir hp/s 777
@@ -306,43 +304,22 @@ n_create 65534 65534 create hp/r/g 644
 n_mkdir 65534 65534 mkdir hp/r/d 755
 n_mode_f 0 0 mode hp/r/f
 STEPS
-if [ -z "$VFS_SO" ] || [ ! -x "$TOOL" ]; then
-  t_fail host_reference "FSAL_VFS (nfs-ganesha-vfs) or $TOOL missing"
+if [ ! -x "$TOOL" ]; then
+  t_fail host_reference "$TOOL missing"
   t_done
 fi
-VFS=$WORK/vfs
-mkdir -p "$VFS/export" "$VFS/recov" "$VFS/ccache"
-chmod 755 "$VFS/export"
-VPORT=$(pick_port) || { t_fail host_reference "no free port"; t_done; }
-cat >"$VFS/ganesha.conf" <<CONF
-NFS_CORE_PARAM {
-  NFS_Port = $VPORT; Bind_Addr = 127.0.0.1; Protocols = 4;
-  Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
-  Plugins_Dir = "$(dirname "$VFS_SO")"; Dbus_Name_Prefix = "s3fperms$VPORT";
-}
-NFSV4 { RecoveryRoot = "$VFS/recov"; Graceless = true; Only_Numeric_Owners = true; }
-NFS_KRB5 { Active_krb5 = false; CCacheDir = "$VFS/ccache"; }
-EXPORT {
-  Export_Id = 1; Path = "$VFS/export"; Pseudo = /vfs; Access_Type = RW;
-  Squash = No_Root_Squash; Protocols = 4; Transports = TCP; SecType = sys;
-  FSAL { Name = VFS; }
-}
-LOG { Default_Log_Level = EVENT; }
-CONF
-setsid /usr/bin/ganesha.nfsd -F -f "$VFS/ganesha.conf" -L "$VFS/ganesha.log" -p "$VFS/ganesha.pid" \
-  >"$VFS/stdout" 2>&1 </dev/null &
-VPID=$!
-if ! t_wait_for 30 sh -c "ss -Htln 'sport = :$VPORT' | grep -q ." || ! kill -0 "$VPID" 2>/dev/null; then
-  t_fail host_reference "ganesha with FSAL_VFS did not start: $(tail -n 3 "$VFS/ganesha.log" | tr '\n' ' ')"
+if ! s3f_vfs_start "$WORK/vfs" 2>"$WORK/vfs.err"; then
+  t_fail host_reference "$(cat "$WORK/vfs.err")"
   t_done
 fi
+VPORT=$S3F_VFS_PORT
 "$TOOL" script 127.0.0.1 "$VPORT" /vfs <"$WORK/host.steps" \
   >"$WORK/host.ref" 2>"$WORK/host.ref.err"
 ref_rc=$?
 "$TOOL" script 127.0.0.1 "$NFS_PORT" /s3files <"$WORK/host.steps" \
   >"$WORK/host.s3f" 2>"$WORK/host.s3f.err"
 s3f_rc=$?
-kill "$VPID" 2>/dev/null; wait "$VPID" 2>/dev/null; VPID=
+s3f_vfs_stop
 if [ $ref_rc != 0 ] || [ $s3f_rc != 0 ]; then
   t_fail host_script "reference rc $ref_rc, s3files rc $s3f_rc: $(cat "$WORK/host.ref.err" "$WORK/host.s3f.err" | tail -n 3 | tr '\n' ' ')"
 else

@@ -11,6 +11,11 @@
 #   s3f_ns_exec DIR CMD... run CMD in the stack's network namespace (S3FILES_NFSV3=1 only);
 #                          a client there reaches ganesha at 127.0.0.1 or at the namespace's
 #                          address, and ganesha sees it come from that same address
+#   s3f_vfs_start DIR      the reference server: the same ganesha binary with FSAL_VFS
+#                          (nfs-ganesha-vfs) exporting DIR/export as /vfs, NFSv4 on
+#                          127.0.0.1; sets S3F_VFS_PORT and S3F_VFS_PID; 1 with the reason
+#                          on stderr if it is not installed or does not start
+#   s3f_vfs_stop           stop it (idempotent)
 #
 # Settings (environment; S3_* and AWS_* as written by test/lib/rgw.sh into its env file):
 #   S3_ENDPOINT S3_REGION S3_BUCKET S3_PREFIX AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
@@ -483,6 +488,49 @@ s3f_stack_stop() {
 # S3_PREFIX=NAME-<pid>/, sets P (prefix), B (bucket), WORK (a fresh scratch dir with a
 # data/ subdir) and STACK ($WORK/stack). Without the RGW it reports "setup" failed and
 # exits the suite.
+S3F_VFS_PID=
+S3F_VFS_PORT=
+s3f_vfs_start() {
+  local d=$1 so i
+  so=$(dpkg -L nfs-ganesha-vfs 2>/dev/null | grep '/libfsalvfs\.so$' | head -n 1)
+  [ -n "$so" ] && [ -f "$so" ] || { echo "FSAL_VFS (nfs-ganesha-vfs) is not installed" >&2; return 1; }
+  mkdir -p "$d/export" "$d/recov" "$d/ccache"
+  chmod 755 "$d/export"
+  S3F_VFS_PORT=$(pick_port) || return 1
+  cat >"$d/ganesha.conf" <<CONF
+NFS_CORE_PARAM {
+  NFS_Port = $S3F_VFS_PORT; Bind_Addr = 127.0.0.1; Protocols = 4;
+  Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
+  Plugins_Dir = "$(dirname "$so")"; Dbus_Name_Prefix = "s3fvfs$S3F_VFS_PORT";
+}
+NFSV4 { RecoveryRoot = "$d/recov"; Graceless = true; Only_Numeric_Owners = true; }
+NFS_KRB5 { Active_krb5 = false; CCacheDir = "$d/ccache"; }
+EXPORT {
+  Export_Id = 1; Path = "$d/export"; Pseudo = /vfs; Access_Type = RW;
+  Squash = No_Root_Squash; Protocols = 4; Transports = TCP; SecType = sys;
+  FSAL { Name = VFS; }
+}
+LOG { Default_Log_Level = EVENT; }
+CONF
+  setsid /usr/bin/ganesha.nfsd -F -f "$d/ganesha.conf" -L "$d/ganesha.log" -p "$d/ganesha.pid" \
+    >"$d/stdout" 2>&1 </dev/null &
+  S3F_VFS_PID=$!
+  for i in $(seq 1 300); do
+    port_listening "$S3F_VFS_PORT" && return 0
+    kill -0 "$S3F_VFS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "ganesha with FSAL_VFS did not start: $(tail -n 3 "$d/ganesha.log" 2>/dev/null | tr '\n' ' ')" >&2
+  s3f_vfs_stop
+  return 1
+}
+
+s3f_vfs_stop() {
+  [ -n "$S3F_VFS_PID" ] && kill "$S3F_VFS_PID" 2>/dev/null && wait "$S3F_VFS_PID" 2>/dev/null
+  S3F_VFS_PID=
+  return 0
+}
+
 s3f_test_setup() {
   local rgw=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
   if [ ! -f "$rgw/env" ]; then
