@@ -2676,6 +2676,39 @@ int ns_delete_done(struct ns *ns, const char *key, size_t len)
 	return meta_write(ns->me, ns_deldone_txn, &c);
 }
 
+struct ns_dellost_ctx {
+	const char *key;
+	size_t len;
+	int64_t when;
+	bool dropped;
+};
+
+static int ns_dellost_txn(struct meta_txn *t, void *arg)
+{
+	struct ns_dellost_ctx *c = arg;
+	struct meta_delete pd;
+	int rc;
+
+	c->dropped = false;
+	rc = meta_delete_get(t, c->key, c->len, &pd);
+	/* Gone: a listing showed S3's version and reported it. Another time: the name
+	 * was removed again since, a new delete. */
+	if (rc == ENOENT || (rc == 0 && pd.when_ns != c->when))
+		return 0;
+	if (rc == 0 && (rc = meta_delete_del(t, c->key, c->len)) == 0)
+		c->dropped = true;
+	return rc;
+}
+
+int ns_delete_lost(struct ns *ns, const char *key, size_t len, int64_t when_ns, bool *dropped)
+{
+	struct ns_dellost_ctx c = { key, len, when_ns, false };
+	int rc = meta_write(ns->me, ns_dellost_txn, &c);
+
+	*dropped = rc == 0 && c.dropped;
+	return rc;
+}
+
 /* ---- conflicts: S3 wins ----
  *
  * The loser is the inode itself, moved: its data file, extents, handle and open states

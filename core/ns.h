@@ -288,6 +288,12 @@ int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_obj
 int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c);
 /* A pending delete of key was carried out (or found already gone). */
 int ns_delete_done(struct ns *ns, const char *key, size_t len);
+/* The pending delete of key recorded at when_ns lost to another version in S3 (the delete
+ * pass found it there): it is dropped if it is still that one; *dropped says whether this
+ * call dropped it. A listing may have dropped it first (ns_import_apply's
+ * NS_IMP_DELETE_LOST, in its own transaction), and whoever drops it reports the conflict,
+ * so that it is journaled and counted once. */
+int ns_delete_lost(struct ns *ns, const char *key, size_t len, int64_t when_ns, bool *dropped);
 
 /* ---- sources in transit (the daemon) ----
  *

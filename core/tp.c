@@ -54,14 +54,28 @@ static bool tp_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
-/* The S3F_TP_DIR protocol. Serialized per process by tp_dir_lock, so two threads that
- * reach a paused point stop one after the other, each reported by its own .reached. */
+/* The S3F_TP_DIR protocol. One thread at a time is paused at a given name (a second one
+ * that reaches it waits, then stops too if NAME.pause exists again, each stop reported by
+ * its own .reached); threads at different names pause independently, so a test can hold
+ * two operations of one process at once (a delete pass and a poll). tp_dir_busy holds the
+ * names with a thread paused at them, under tp_dir_lock. */
 static pthread_mutex_t tp_dir_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tp_dir_cond = PTHREAD_COND_INITIALIZER;
+static const char *tp_dir_busy[TP_MAX];
+
+static int tp_dir_slot(const char *name)
+{
+	for (int i = 0; i < TP_MAX; i++)
+		if (tp_dir_busy[i] && strcmp(tp_dir_busy[i], name) == 0)
+			return i;
+	return -1;
+}
 
 static void tp_hit_dir(const char *name)
 {
 	char path[640], reached[640];
 	FILE *f;
+	int slot = -1;
 
 	snprintf(path, sizeof path, "%s/%s.delay", tp_dir, name);
 	f = fopen(path, "r");
@@ -76,6 +90,19 @@ static void tp_hit_dir(const char *name)
 	if (!tp_exists(path))
 		return;
 	pthread_mutex_lock(&tp_dir_lock);
+	for (;;) {
+		if (tp_dir_slot(name) < 0) {
+			for (int i = 0; i < TP_MAX && slot < 0; i++)
+				if (!tp_dir_busy[i])
+					slot = i;
+			if (slot >= 0)
+				break;
+		}
+		pthread_cond_wait(&tp_dir_cond, &tp_dir_lock);
+	}
+	tp_dir_busy[slot] = name;
+	pthread_mutex_unlock(&tp_dir_lock);
+
 	snprintf(reached, sizeof reached, "%s/%s.reached", tp_dir, name);
 	if (tp_exists(path)) {
 		int fd = open(reached, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -93,6 +120,9 @@ static void tp_hit_dir(const char *name)
 			tp_sleep_ms(5);
 		(void)unlink(reached);
 	}
+	pthread_mutex_lock(&tp_dir_lock);
+	tp_dir_busy[slot] = NULL;
+	pthread_cond_broadcast(&tp_dir_cond);
 	pthread_mutex_unlock(&tp_dir_lock);
 }
 

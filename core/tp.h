@@ -17,7 +17,8 @@
  *                       until NAME.pause is removed (polled every 5 ms), then remove
  *                       NAME.reached. One waiter at a time per name: a second thread that
  *                       reaches a paused point waits behind the first (and stops too
- *                       if NAME.pause exists again by then).
+ *                       if NAME.pause exists again by then); threads at different
+ *                       names stop independently (up to TP_MAX names at once).
  *    A test arms a point by creating NAME.pause, waits for NAME.reached, does the
  *    interleaving it wants, and removes NAME.pause.
  *

@@ -858,13 +858,18 @@ static int sync_del_txn(struct meta_txn *t, void *arg)
 }
 
 /* The pending delete d found the key holding another version (cur_etag): S3 wins, the
- * object stays and will show through import; the conflict is journaled. */
+ * object stays and will show through import; the conflict is journaled, unless a listing
+ * (a poll in the worker thread while this pass runs from the control socket, or the
+ * FSAL's) saw the new version first, dropped the delete and journaled it itself. */
 static void sync_del_conflict(struct sync_export *se, const struct sync_del *d, const char *cur_etag,
 			      struct sync_result *res)
 {
 	struct export_ctx *x = se->x;
 	struct journal_field f[4];
+	bool dropped = false;
 
+	if (ns_delete_lost(x->ns, d->key, d->len, d->when, &dropped) != 0 || !dropped)
+		return;
 	f[0] = JF_B("key", d->key, d->len);
 	f[1] = JF_S("s3", "changed_after_remove");
 	f[2] = JF_S("etag_base", d->etag);
@@ -873,7 +878,6 @@ static void sync_del_conflict(struct sync_export *se, const struct sync_del *d, 
 	(void)ns_conflicts_add(x->ns, 1);
 	LOG_WARN(LOG_C_SYNC, "export %u: '%s' changed in S3 after it was removed on the file side; "
 		 "S3 wins, it stays", se->cfg->export_id, LOG_ESCS(d->key));
-	(void)ns_delete_done(x->ns, d->key, d->len);
 	res->conflicts++;
 }
 

@@ -28,6 +28,7 @@
 #include "err.h"
 #include "import.h"
 #include "log.h"
+#include "tp.h"
 
 struct sync_inos {
 	uint64_t *ino;
@@ -159,6 +160,7 @@ int sync_poll_pass(struct sync_export *se)
 	size_t from = 0;
 	int rc, first = 0;
 
+	TP("sync.poll.pass");
 	rc = meta_read(se->x->meta, sync_dirs_txn, &d);
 	if (rc)
 		goto out;

@@ -81,6 +81,9 @@ delete_race() {
   if ! t_wait_for 60 reached s3.delete.before; then
     release s3.delete.before; wait $cpid; echo "the delete pass never reached s3.delete.before"; return 1
   fi
+  # RGW checks the delete against the Last-Modified second the HEAD saw (SEMANTICS.md:
+  # a write in that same second would be deleted): the other client writes a second later.
+  sleep 1.1
   s3_put_file "$B" "${P}d/victim.txt" "$D/other" || { release s3.delete.before; wait $cpid; return 1; }
   release s3.delete.before
   wait $cpid
@@ -100,6 +103,7 @@ rename_race() {
   if ! t_wait_for 60 reached sync.rename.delete; then
     release sync.rename.delete; wait $cpid; echo "the rename never reached sync.rename.delete"; return 1
   fi
+  sleep 1.1	# a later second than the version the delete was checked against (above)
   s3_put_file "$B" "${P}r/a.txt" "$D/other" || { release sync.rename.delete; wait $cpid; return 1; }
   release sync.rename.delete
   wait $cpid
