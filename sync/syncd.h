@@ -61,6 +61,14 @@ struct sync_export {
 	uint64_t n_evicted;
 	uint64_t n_prefetched;		/* small files fetched in the background (import_prefetch) */
 	uint64_t n_close_commits;	/* of n_commits: due only because of Commit_On_Close */
+	/* What the commit pass is doing, for `s3filesctl state` (atomic, written by commit.c
+	 * under commit_lock, read without it): the inode being uploaded now (0: none), and the
+	 * last commit of an inode that failed: which, its error, when (CLOCK_REALTIME ns).
+	 * The three fail_ fields are not read as one snapshot: a diagnostic, not a state. */
+	uint64_t committing_ino;
+	uint64_t fail_ino;
+	int fail_rc;
+	int64_t fail_ns;
 };
 
 struct sync_result {
