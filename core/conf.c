@@ -1568,6 +1568,9 @@ static const struct conf_item conf_daemon_items[] = {
 	  DMN(notify_listen), "host:port receiving S3 event notifications (HTTP POST)" },
 	{ "Metrics_Listen", CT_STR, 0, 3, 262, NULL, "off", NULL, conf_check_hostport,
 	  DMN(metrics_listen), "host:port serving Prometheus metrics at /metrics" },
+	{ "Syslog", CT_STR, 0, 2, 107, NULL, "off", NULL, conf_check_abspath, DMN(syslog),
+	  "syslog socket (e.g. /dev/log) that s3files-syncd also sends journal events to, "
+	  "facility daemon, severity by kind (conflict: warning, commit_failed: error)" },
 };
 
 /* Ganesha's own values, read so the FSAL can compare them with nfs_param. Ganesha 4.3

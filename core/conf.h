@@ -89,6 +89,7 @@ struct conf_daemon {
 	char *log_level;		/* error|warn|info|debug (info) */
 	char *notify_listen;		/* "127.0.0.1:PORT" for S3 event notifications, NULL = off */
 	char *metrics_listen;		/* "127.0.0.1:PORT" Prometheus text, NULL = off */
+	char *syslog;			/* syslog datagram socket for journal events, NULL = off */
 };
 
 /* Ganesha core values, with ganesha 4.3's defaults where the file is silent. */

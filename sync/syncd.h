@@ -167,6 +167,7 @@ struct syncd {
 	struct sync_notify *notify;
 	struct http_server *notify_http;
 	struct http_server *metrics_http;
+	struct sync_syslog *syslog;	/* Syslog (syslog.c; NULL when off) */
 };
 
 struct sync_export *syncd_export_by_id(struct syncd *d, uint32_t id);
@@ -181,6 +182,16 @@ void sync_notify_stop(struct sync_notify *n);
 /* http_handler_fn for POST (any path); arg: the struct sync_notify. */
 void sync_notify_post(void *arg, const struct http_req *req, const char *body, size_t len,
 		      struct http_response *resp);
+
+/* syslog.c — journal events copied to a syslog socket (Syslog): a thread follows every
+ * export's journal from its end at start and sends each new event, facility daemon, at
+ * the severity of its kind. Start after the exports are open; stop before they close
+ * (what was appended until then is sent first). */
+struct sync_syslog;
+int sync_syslog_start(struct syncd *d, const char *path, struct sync_syslog **out);
+void sync_syslog_stop(struct sync_syslog *s);
+/* The syslog severity of an event kind (RFC 5424: 3 error, 4 warning, 5 notice, 6 info). */
+int sync_syslog_severity(const char *kind);
 
 /* metrics_http.c — http_handler_fn for GET /metrics (arg: the struct syncd): the
  * registry of core/metrics.c plus per-export counters and backlog. */

@@ -1047,7 +1047,7 @@ static void test_describe(void)
 		"S3_Root_Owner", "S3_Squash_Uid", "S3_Squash_Gid", "Allow_Network_State_Dir",
 		"Export_Id", "Path",
 		"Pseudo",
-		"Control_Socket", "Log_Level", "Notify_Listen", "Metrics_Listen", "NFS_Port",
+		"Control_Socket", "Log_Level", "Notify_Listen", "Metrics_Listen", "Syslog", "NFS_Port",
 		"Lease_Lifetime", "PrincipalName",
 	};
 
