@@ -1210,7 +1210,10 @@ int main(int argc, char **argv)
 	argv++;
 	argc--;
 	if (strcmp(cmd, "config-help") == 0) {
-		conf_describe(stdout);
+		if (argc >= 2 && strcmp(argv[1], "--man") == 0)
+			conf_describe_man(stdout);	/* the build's s3files.conf(5) */
+		else
+			conf_describe(stdout);
 		return 0;
 	}
 	rc = conf_load(conf_path, &c, err, sizeof err);

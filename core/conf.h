@@ -134,5 +134,8 @@ const struct conf_export *conf_export_by_id(const struct conf *c, uint32_t expor
 /* Write the settings table (name, type, default, limits, description) as text, for docs
  * and `s3filesctl config-help`. */
 void conf_describe(FILE *out);
+/* The same table as roff (.SS per block, .TP per setting), the body of the
+ * s3files.conf(5) page that the build makes from doc/man/s3files.conf.5.in. */
+void conf_describe_man(FILE *out);
 
 #endif
