@@ -8,10 +8,18 @@
 #              the data tier would go over Data_Quota (exit 3, nothing evicted, nothing
 #              fetched past the quota)
 #   state      clean (ETag as S3 has it), dirty waiting for Commit_Interval, committing
-#              (the daemon held inside an upload), local (lost+found)
+#              (the daemon held inside an upload), local (lost+found), and with S3 cut off
+#              (the gateway reaches RGW through a relay the suite stops): s3_unreachable,
+#              then, S3 back, commit_failed, then clean
 #   conflicts  a file changed through NFS and in S3: its lost+found entry with both ETags
 #              and times
 #   --json     of status, ls, state, conflicts, wait-synced: parsed and checked
+#   syslog     every journal event of the run (conflict, unrepresentable_key,
+#              commit_failed) read back from a datagram socket at its kind's severity
+#   dashboard  every metric packaging/grafana/s3files.json queries is in a real scrape,
+#              every scraped metric is on it
+#   completion every command of the usage text, options, paths from the daemon's view
+#   man pages  s3filesctl(8) names every command, s3files.conf(5) every setting
 set -uo pipefail
 T_SUITE=ops
 . "$(dirname "$0")/../lib/common.sh"
@@ -30,6 +38,28 @@ cleanup() {
   [ -n "$BGPID" ] && kill "$BGPID" 2>/dev/null
   s3f_stack_stop "$STACK"
   [ -n "$SYSLOG_PID" ] && kill "$SYSLOG_PID" 2>/dev/null
+  relay_stop
+}
+
+# The gateway reaches S3 through a relay this suite can cut (S3 unreachable) and restore.
+# setsid: socat and the children it forks per connection form one process group, ended
+# together (open keep-alive connections included). Its pid is kept in a file: steps run
+# in subshells (t_step), the cleanup in the suite's shell.
+RELAY_PORT=$(t_free_port)
+RGW_HOSTPORT=${S3_ENDPOINT#http://}
+relay_start() {
+  setsid socat "TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,fork,reuseaddr" "TCP:$RGW_HOSTPORT" \
+    </dev/null >/dev/null 2>&1 &
+  echo $! >"$WORK/relay.pid"
+  t_wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RELAY_PORT"
+}
+relay_stop() {
+  local pid
+  pid=$(cat "$WORK/relay.pid" 2>/dev/null) || return 0
+  kill -- -"$pid" 2>/dev/null
+  rm -f "$WORK/relay.pid"
+  # gone when nothing listens any more (the process may stay a zombie of another shell)
+  t_wait_for 5 bash -c "if (exec 3<>/dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null; then exit 1; fi"
 }
 trap cleanup EXIT
 
@@ -74,7 +104,8 @@ export S3FILES_EXPORT_EXTRA='Data_Quota = "16M";'
 CTL_ASAN=$S3F_BUILD/asan/bin/s3filesctl
 [ -x "$S3F_BUILD/asan/bin/s3files-syncd" ] && export S3FILES_SYNCD=$S3F_BUILD/asan/bin/s3files-syncd
 [ -x "$CTL_ASAN" ] && export S3FILES_CTL=$CTL_ASAN
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
+relay_start || { t_fail relay "socat relay to RGW did not listen"; t_done; }
+if ! S3_ENDPOINT=http://127.0.0.1:$RELAY_PORT s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
   t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
   t_done
 fi
@@ -301,10 +332,43 @@ json_rest() {
 }
 t_step json_rest json_rest
 
+# S3 unreachable: the commit fails (a commit_failed event, an error in syslog), the file
+# waits with why=s3_unreachable; S3 back, after the back-off its reason is the failed
+# commit; then it commits.
+echo "committed while S3 was away" >"$D/w/down.txt"
+s3_down() {
+  local i why
+  nfs-cp "$D/w/down.txt" "$(url /w/down.txt)" >/dev/null 2>&1 || { echo "nfs-cp failed"; return 1; }
+  relay_stop
+  if ctl commit /w >"$WORK/commit3.out" 2>&1; then
+    relay_start; echo "commit succeeded with S3 away: $(cat "$WORK/commit3.out")"; return 1
+  fi
+  ctl state --json /w/down.txt >"$WORK/st6.json"
+  relay_start || { echo "relay did not come back"; return 1; }
+  [ "$(jget "$WORK/st6.json" 'o["state"], o["why"]')" = "('dirty', 's3_unreachable')" ] ||
+    { echo "state with S3 away: $(cat "$WORK/st6.json")"; return 1; }
+  for i in $(seq 1 100); do
+    ctl state --json /w/down.txt >"$WORK/st7.json"
+    why=$(jget "$WORK/st7.json" 'o["why"]')
+    [ "$why" != s3_unreachable ] && break
+    sleep 0.2
+  done
+  [ "$why" = commit_failed ] && grep -q '"detail":"the last upload failed [0-9]* s ago: ' "$WORK/st7.json" ||
+    { echo "state after S3 came back: $(cat "$WORK/st7.json")"; return 1; }
+  ctl commit /w >"$WORK/commit4.out" 2>&1 || { echo "commit after: $(cat "$WORK/commit4.out")"; return 1; }
+  ctl state --json /w/down.txt >"$WORK/st8.json"
+  [ "$(jget "$WORK/st8.json" 'o["state"], o["why"]')" = "('clean', None)" ] ||
+    { echo "state after the commit: $(cat "$WORK/st8.json")"; return 1; }
+  ctl events --kind commit_failed | grep -q '"key":"'"${P}"'w/down.txt"' ||
+    { echo "no commit_failed event for it"; return 1; }
+}
+t_step s3_unreachable s3_down
+
 # ---- syslog ----
 
 # Every journal event of this run reached the syslog socket once, at its kind's severity
-# (facility daemon): here a conflict and an unrepresentable key (warning, <28>).
+# (facility daemon): here a conflict and an unrepresentable key (warning, <28>) and the
+# failed commit (error, <27>).
 syslog_events() {
   local out
   ctl prefetch /bad >"$WORK/pfbad.out" 2>&1 || { echo "prefetch /bad: $(cat "$WORK/pfbad.out")"; return 1; }
@@ -318,7 +382,7 @@ sev = {"conflict": 4, "unrepresentable_key": 4, "import_warning": 4, "backlog": 
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 msgs = open(sys.argv[2], encoding="utf-8", errors="replace").read().splitlines()
 kinds = {e["kind"] for e in events}
-assert {"conflict", "unrepresentable_key"} <= kinds, "events of this run: %s" % kinds
+assert {"conflict", "unrepresentable_key", "commit_failed"} <= kinds, "events of this run: %s" % kinds
 seen = {}
 for m in msgs:
     r = re.match(r'<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d s3files-syncd\[\d+\]: export 1: ([a-z_]+): (\{.*\})$', m)
