@@ -51,10 +51,11 @@
  *
  * prefetch makes the data of every file under PATH local (the daemon does the work;
  * directories no client listed yet are listed first). On a terminal it draws a progress
- * bar (bytes, files, rate), otherwise a plain line at most once a second. Files already
- * local are skipped, so running it again resumes an interrupted run. It stops, exit 3,
- * before a file whose missing bytes would take the data tier over Data_Quota (evicting
- * to make room would drop what it just fetched); 1 on other errors.
+ * bar (bytes, files, rate, time left), otherwise a plain line at most once a second.
+ * Files already local are skipped, so running it again resumes an interrupted run. It
+ * stops, exit 3, before a file whose missing bytes would take the data tier over
+ * Data_Quota (evicting to make room would drop what it just fetched); 1 on other errors
+ * (S3 unreachable: it stops at the first file it cannot fetch).
  *
  * fsck checks one export's local state (metadata store against itself and against the
  * data tier; core/fsck.h lists what, the kinds and classes of findings, and what --repair
@@ -701,7 +702,8 @@ static int status_json(const char *sock)
 /* ---- state ---- */
 
 static const char *const state_numeric[] = {
-	"ino", "size", "s3_size", "local_bytes", "dirty_since", "last_modified", "confirmed", NULL
+	"ino", "size", "s3_size", "local_bytes", "dirty_since", "last_modified", "confirmed",
+	"subtree_dirty", "subtree_deletes", "subtree_conflicts", "subtree_renames", NULL
 };
 
 /* Unix seconds as UTC, "-" for 0 (unknown). */
@@ -763,6 +765,11 @@ static int state_cmd(const char *sock, uint32_t export_id, const char *path, boo
 		       utc((long long)field_u(l, "last_modified"), t, sizeof t));
 		printf("confirmed:      %s (last commit or listing that showed it)\n",
 		       utc((long long)field_u(l, "confirmed"), t, sizeof t));
+		if (strstr(l, " subtree_dirty="))
+			printf("below it:       %llu dirty (%llu in conflict), %llu deletes pending, "
+			       "%llu directory renames moving\n", field_u(l, "subtree_dirty"),
+			       field_u(l, "subtree_conflicts"), field_u(l, "subtree_deletes"),
+			       field_u(l, "subtree_renames"));
 	}
 	free(buf);
 	return rc ? 1 : 0;
@@ -859,6 +866,11 @@ static void pf_show(struct pf_view *v, const char *l, bool final)
 		bar[30] = '\0';
 		n = printf("\r[%s] %3d%%  %s / %s  %llu/%llu files  %s/s", bar, pct, hb, hs,
 			   fd, fs, hr);
+		if (!final && rate > 0 && bs > bd) {
+			unsigned long long eta = (unsigned long long)((double)(bs - bd) / rate);
+
+			n += printf("  ETA %llu:%02llu", eta / 60, eta % 60);
+		}
 		if (sk)
 			n += printf("  %llu skipped", sk);
 		/* clear what a longer earlier line left */
@@ -978,6 +990,21 @@ static int prefetch_cmd(const char *sock, uint32_t export_id, const char *path)
 			p[0] ? p : "?", hn, field_u(last, "fetched_files"),
 			field_u(last, "left_files"));
 		rc = 3;
+	} else if (strncmp(last, "ERR fetch", 9) == 0 || strncmp(last, "ERR interrupted", 15) == 0) {
+		char p[4200], e[256];
+
+		field_s(last, "path", p, sizeof p);
+		field_s(last, "error", e, sizeof e);
+		if (last[4] == 'f')
+			fprintf(stderr, "s3filesctl: prefetch stopped: fetching %s: %s. ",
+				p[0] ? p : "?", e[0] ? e : "error");
+		else
+			fprintf(stderr, "s3filesctl: prefetch interrupted: s3files-syncd is "
+				"stopping. ");
+		fprintf(stderr, "%llu files were fetched and stay local, %llu are left; run it "
+			"again to go on.\n", field_u(last, "fetched_files"),
+			field_u(last, "left_files"));
+		rc = 1;
 	} else {
 		fprintf(stderr, "s3filesctl: prefetch: %s\n", last[0] ? last :
 			"no answer (s3files-syncd stopped?); what was fetched stays local, run it "

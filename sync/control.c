@@ -46,7 +46,9 @@
  *                                    version=.. data=none|partial|full|- local_bytes=..
  *                                    dirty_since=.. last_modified=.. confirmed=.. key=..
  *                                    [source=<old key of a renamed file>] why=<word>
- *                                    detail=<escaped prose>" (times: Unix seconds, 0 unknown;
+ *                                    detail=<escaped prose> [a directory: subtree_dirty=..
+ *                                    subtree_deletes=.. subtree_conflicts=..
+ *                                    subtree_renames=..]" (times: Unix seconds, 0 unknown;
  *                                    strings %-escaped, "-" when empty); OK
  *   CONFLICTS <export_id>         -> one "CONFLICT name=.. ino=.. type=.. size=.. mtime_file=..
  *                                    key=.. s3=changed|deleted etag_base=.. etag_s3=..
@@ -464,7 +466,7 @@ static void ctl_ls(struct syncd *d, char *args, FILE *out)
  * writes) plus the bytes installed since, recounted every CTL_PF_RESCAN_NS.
  */
 #define CTL_PF_EVERY_NS 250000000LL	/* progress lines: at most 4 a second */
-#define CTL_PF_RESCAN_NS 5000000000LL
+#define CTL_PF_RESCAN_NS 10000000000LL	/* a recount walks the whole tier */
 #define CTL_PF_BLOCK 4096ULL		/* allocation unit assumed for the quota estimate */
 
 struct ctl_pf_file {
@@ -844,6 +846,9 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 			char *path = malloc(S3_KEY_MAX + 1);
 			size_t len = 0;
 
+			LOG_WARN(LOG_C_SYNC, "export %u: prefetch of /%s stopped: inode %llu: %s",
+				 se->cfg->export_id, LOG_ESCS(shown), (unsigned long long)f->ino,
+				 s3f_strerror(rc));
 			ctl_pf_progress(&p, true);
 			ctl_pf_say(&p, "ERR fetch %s error=", ctl_pf_summary(&p, sum, sizeof sum));
 			if (!p.gone)
@@ -1063,6 +1068,18 @@ static void ctl_state(struct syncd *d, char *args, FILE *out)
 		ctl_kv_escaped(out, "source", src, srclen);
 	fprintf(out, " why=%s", why);
 	ctl_kv_str(out, "detail", detail);
+	/* A directory: what its subtree still owes S3 (as wait-synced sees it). */
+	if (in.type == META_T_DIR) {
+		struct ns_pending pend;
+		uint64_t jobs = 0;
+
+		if (ns_subtree_pending(se->x->ns, ino, &pend) == 0)
+			fprintf(out, " subtree_dirty=%llu subtree_deletes=%llu subtree_conflicts=%llu",
+				(unsigned long long)pend.dirty, (unsigned long long)pend.deletes,
+				(unsigned long long)pend.conflicts);
+		if (ns_dirjob_pending(se->x->ns, ino, &jobs) == 0)
+			fprintf(out, " subtree_renames=%llu", (unsigned long long)jobs);
+	}
 	fputc('\n', out);
 	fprintf(out, "OK\n");
 out:

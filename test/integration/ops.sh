@@ -264,6 +264,10 @@ state_dirty() {
   ctl state --json /w/new.txt >"$WORK/st2.json"
   [ "$(jget "$WORK/st2.json" 'o["state"], o["why"], o["size"], o["etag"], o["dirty_since"] > 1700000000')" = \
     "('dirty', 'interval', 20, None, True)" ] || { echo "json: $(cat "$WORK/st2.json")"; return 1; }
+  # the directory: one dirty file below it (and itself, if its own change is not in S3)
+  ctl state --json /w >"$WORK/st2d.json"
+  [ "$(jget "$WORK/st2d.json" 'o["type"], o["subtree_dirty"] - (o["state"] == "dirty"), o["subtree_deletes"], o["subtree_renames"]')" = \
+    "('d', 1, 0, 0)" ] || { echo "json of /w: $(cat "$WORK/st2d.json")"; return 1; }
 }
 t_step state_dirty state_dirty
 
@@ -339,14 +343,20 @@ echo "committed while S3 was away" >"$D/w/down.txt"
 s3_down() {
   local i why
   nfs-cp "$D/w/down.txt" "$(url /w/down.txt)" >/dev/null 2>&1 || { echo "nfs-cp failed"; return 1; }
+  nfs-ls "$(url /big)" >/dev/null 2>&1 || { echo "nfs-ls /big failed"; return 1; }	# listed now
   relay_stop
   if ctl commit /w >"$WORK/commit3.out" 2>&1; then
     relay_start; echo "commit succeeded with S3 away: $(cat "$WORK/commit3.out")"; return 1
   fi
   ctl state --json /w/down.txt >"$WORK/st6.json"
+  # prefetch cannot fetch: it stops at the first file and says so
+  ctl prefetch /big >"$WORK/pf6.out" 2>"$WORK/pf6.err"
+  local pfrc=$?
   relay_start || { echo "relay did not come back"; return 1; }
   [ "$(jget "$WORK/st6.json" 'o["state"], o["why"]')" = "('dirty', 's3_unreachable')" ] ||
     { echo "state with S3 away: $(cat "$WORK/st6.json")"; return 1; }
+  [ $pfrc -eq 1 ] && grep -q "^s3files[a-z]*: prefetch stopped: fetching ${P}big/z1: .*0 files were fetched and stay local, 3 are left; run it again" "$WORK/pf6.err" ||
+    { echo "prefetch with S3 away: exit $pfrc: $(cat "$WORK/pf6.out" "$WORK/pf6.err")"; return 1; }
   for i in $(seq 1 100); do
     ctl state --json /w/down.txt >"$WORK/st7.json"
     why=$(jget "$WORK/st7.json" 'o["why"]')
@@ -459,6 +469,9 @@ completion() {
   got=$(bash -c '. "$1"; COMP_WORDS=("$2" -f "$3" events --kind con); COMP_CWORD=5; _s3filesctl; echo "${COMPREPLY[*]}"' \
     _ "$S3F_ROOT/cli/s3filesctl.bash-completion" "$bin" "$STACK/ganesha.conf")
   [ "$got" = "conflict" ] || { echo "--kind: '$got'"; return 1; }
+  got=$(bash -c '. "$1"; COMP_WORDS=("$2" -f "$3" state -e ""); COMP_CWORD=5; _s3filesctl; echo "${COMPREPLY[*]}"' \
+    _ "$S3F_ROOT/cli/s3filesctl.bash-completion" "$bin" "$STACK/ganesha.conf")
+  [ "$got" = "1" ] || { echo "-e: '$got'"; return 1; }
 }
 t_step completion completion
 
