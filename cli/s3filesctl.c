@@ -43,7 +43,10 @@
  * state prints what the daemon knows of one file: clean, dirty, committing, conflict or
  * local (lost+found), both sizes, the ETag, its times, and for a file not in S3 yet why it
  * waits (a word and a sentence): s3_unreachable, conflict, pending_rename, commit_failed,
- * due, settling (changed after its close), interval (Commit_Interval not reached).
+ * due, settling (changed after its close), interval (Commit_Interval not reached). A file
+ * below a directory whose rename is still moving in S3 is dirty (pending_rename) even
+ * though its record is clean: S3 does not show it under its path yet. A directory also
+ * gets what its subtree still owes S3.
  *
  * conflicts lists lost+found with, per entry, the conflict event that put it there: when,
  * the file-side version's time and the ETag it was based on, S3's version's time and ETag

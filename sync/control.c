@@ -986,7 +986,7 @@ static void ctl_state(struct syncd *d, char *args, FILE *out)
 	char src_etag[S3_ETAG_MAX];
 	const char *state, *why = "-";
 	size_t keylen = 0, srclen = 0;
-	uint64_t ino, local = 0;
+	uint64_t ino, local = 0, jobs = 0;
 	unsigned long id;
 	long plen;
 	int rc;
@@ -1046,6 +1046,11 @@ static void ctl_state(struct syncd *d, char *args, FILE *out)
 			state = "dirty";
 			ctl_state_why(se, &in, key, keylen, &why, detail, sizeof detail);
 		}
+	} else if (ns_dirjob_pending(se->x->ns, ino, &jobs) == 0 && jobs) {
+		/* Clean by its record, but below a directory renamed whose objects are still
+		 * moving in S3: S3 does not show it under this path yet. */
+		state = "dirty";
+		ctl_state_why(se, &in, key, keylen, &why, detail, sizeof detail);
 	} else {
 		state = "clean";
 		snprintf(detail, sizeof detail, "%s", (in.flags & META_F_IN_S3) || ino == META_ROOT_INO ?
@@ -1064,21 +1069,24 @@ static void ctl_state(struct syncd *d, char *args, FILE *out)
 		(long long)(in.synced_ns / 1000000000LL));
 	ctl_kv_escaped(out, "key", key, keylen);
 	/* A renamed file still reads from its old object until its commit moves it. */
-	if (srclen && (srclen != keylen || memcmp(src, key, srclen) != 0))
+	if (srclen && (srclen != keylen || memcmp(src, key, srclen) != 0)) {
 		ctl_kv_escaped(out, "source", src, srclen);
+		if (in.sync == META_S_DIRTY && strlen(detail) + 64 < sizeof detail)
+			strcat(detail, " (renamed: its commit moves the old object to this key)");
+	}
 	fprintf(out, " why=%s", why);
 	ctl_kv_str(out, "detail", detail);
 	/* A directory: what its subtree still owes S3 (as wait-synced sees it). */
 	if (in.type == META_T_DIR) {
 		struct ns_pending pend;
-		uint64_t jobs = 0;
+		uint64_t moving = 0;
 
 		if (ns_subtree_pending(se->x->ns, ino, &pend) == 0)
 			fprintf(out, " subtree_dirty=%llu subtree_deletes=%llu subtree_conflicts=%llu",
 				(unsigned long long)pend.dirty, (unsigned long long)pend.deletes,
 				(unsigned long long)pend.conflicts);
-		if (ns_dirjob_pending(se->x->ns, ino, &jobs) == 0)
-			fprintf(out, " subtree_renames=%llu", (unsigned long long)jobs);
+		if (ns_dirjob_pending(se->x->ns, ino, &moving) == 0)
+			fprintf(out, " subtree_renames=%llu", (unsigned long long)moving);
 	}
 	fputc('\n', out);
 	fprintf(out, "OK\n");

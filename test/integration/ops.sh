@@ -336,6 +336,38 @@ json_rest() {
 }
 t_step json_rest json_rest
 
+# A directory renamed through NFS: until the daemon has moved its objects in S3, a file
+# below it is not in S3 under its new path: dirty, pending_rename, reading from its old
+# key; status lists the move. The daemon is held before its first copy.
+rename_pending() {
+  local i st
+  : >"$TP/s3.copy.before.pause"
+  if ! "$S3F_BUILD/bin/s3f_nfs" rename "$(url /pf/c)" /c2; then
+    rm -f "$TP/s3.copy.before.pause"; echo "rename failed"; return 1
+  fi
+  if ! t_wait_for 60 test -f "$TP/s3.copy.before.reached"; then
+    rm -f "$TP/s3.copy.before.pause"; echo "the move never started"; return 1
+  fi
+  ctl state --json /pf/c2/deep/h >"$WORK/st9.json"
+  ctl state /pf/c2/deep/h >"$WORK/st9.out"
+  ctl status --json >"$WORK/status2.json"
+  rm -f "$TP/s3.copy.before.pause"
+  cat "$WORK/st9.out"
+  [ "$(jget "$WORK/st9.json" 'o["state"], o["why"], o["key"], o["source"]')" = \
+    "('dirty', 'pending_rename', '${P}pf/c2/deep/h', '${P}pf/c/deep/h')" ] ||
+    { echo "state while moving: $(cat "$WORK/st9.json")"; return 1; }
+  [ "$(jget "$WORK/status2.json" '[(r["state"], r["from"], r["to"]) for r in o["exports"][0]["renames"]]')" = \
+    "[('moving', '${P}pf/c/', '${P}pf/c2/')]" ] || { echo "status while moving: $(cat "$WORK/status2.json")"; return 1; }
+  for i in $(seq 1 150); do
+    st=$(ctl state --json /pf/c2/deep/h | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    [ "$st" = clean ] && break
+    sleep 0.2
+  done
+  [ "$st" = clean ] || { echo "still $st after the move was released"; return 1; }
+  s3_exists "$B" "${P}pf/c2/deep/h" || { echo "not in S3 under the new name"; return 1; }
+}
+t_step state_pending_rename rename_pending
+
 # S3 unreachable: the commit fails (a commit_failed event, an error in syslog), the file
 # waits with why=s3_unreachable; S3 back, after the back-off its reason is the failed
 # commit; then it commits.
@@ -511,7 +543,7 @@ quota_bound() {
   [ "$(ctl state --json /big/z2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"])')" = none ] ||
     { echo "z2 fetched past the quota"; return 1; }
   local f
-  for f in /pf/a/f1 /pf/b/g1 /pf/b/g2 /pf/c/deep/h; do
+  for f in /pf/a/f1 /pf/b/g1 /pf/b/g2 /pf/c2/deep/h; do
     [ "$(ctl state --json $f | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"])')" = full ] ||
       { echo "$f lost its data (evicted?)"; return 1; }
   done
