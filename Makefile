@@ -268,7 +268,7 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_SRC)
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/asan $(BUILD)/lib $(BUILD)/bin $(BUILD)/fuzz $(BUILD)/bench \
-	       $(BUILD)/pkg
+	       $(BUILD)/pkg $(BUILD)/man
 
 distclean:
 	rm -rf $(BUILD)

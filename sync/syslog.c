@@ -109,6 +109,20 @@ static void sync_syslog_seek_end(struct sync_syslog *s, struct sync_syslog_src *
 		while (r > 0 && s->buf[r - 1] != '\n')
 			r--;	/* a torn or half-written last line: read it when complete */
 		src->off = from + (r > 0 ? r : 0);
+		/* The last complete event's seq: should the journal be replaced later, what
+		 * is read again from its start is not sent twice. */
+		if (r > 1) {
+			ssize_t b = r - 1;
+			struct json_doc jd = { 0 };
+			size_t i;
+
+			while (b > 0 && s->buf[b - 1] != '\n')
+				b--;
+			if (json_parse(s->buf + b, (size_t)(r - 1 - b), 4, 64, &jd) == 0 &&
+			    (i = json_obj_get(&jd, 0, "seq")))
+				(void)json_u64_get(&jd, i, &src->last_seq);
+			json_doc_free(&jd);
+		}
 	}
 	close(fd);
 }
