@@ -81,11 +81,20 @@ CTL_ASAN      := $(BUILD)/asan/bin/s3filesctl
 FSAL_ASAN_OBJ := $(FSAL_SRC:%.c=$(BUILD)/asan/obj/%.o)
 FSAL_ASAN_SO  := $(BUILD)/asan/lib/libfsals3files.so
 NODEEPBIND_SO := $(BUILD)/asan/lib/libnodeepbind.so
+# s3files.conf(5): doc/man/s3files.conf.5.in with the settings table spliced in
+MAN_CONF      := $(BUILD)/man/s3files.conf.5
 
 .PHONY: all deps test run bench fuzz asan unit clean distclean check-ganesha install deb soak
 .DEFAULT_GOAL := all
 
-all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(TOOL_BIN) $(PCUT_BIN)
+all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(TOOL_BIN) $(PCUT_BIN) $(MAN_CONF)
+
+# The settings section comes from the table the programs use (core/conf.c), so the page
+# cannot drift from them; the other pages are doc/man/ as they are.
+$(MAN_CONF): doc/man/s3files.conf.5.in $(CTL)
+	@mkdir -p $(dir $@)
+	$(Q)$(CTL) config-help --man >$@.body
+	$(Q)sed -e '/^@SETTINGS@$$/{r $@.body' -e 'd;}' $< >$@.tmp && rm -f $@.body && mv $@.tmp $@
 
 asan: $(CORE_ASAN_LIB) $(SYNCD_ASAN) $(CTL_ASAN) $(UNIT_BIN) $(FSAL_ASAN_SO) $(NODEEPBIND_SO)
 
@@ -259,7 +268,7 @@ $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(CORE_SRC)
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/asan $(BUILD)/lib $(BUILD)/bin $(BUILD)/fuzz $(BUILD)/bench \
-	       $(BUILD)/pkg
+	       $(BUILD)/pkg $(BUILD)/man
 
 distclean:
 	rm -rf $(BUILD)

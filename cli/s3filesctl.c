@@ -1,15 +1,18 @@
 /*
  * s3filesctl — operator tool for s3files.
  *
- *   s3filesctl [-f GANESHA_CONF] status
+ *   s3filesctl [-f GANESHA_CONF] status [--json]
  *   s3filesctl [-f GANESHA_CONF] commit [-e EXPORT_ID] [PATH]
- *   s3filesctl [-f GANESHA_CONF] wait-synced [-e EXPORT_ID] [--timeout SEC] [PATH]
+ *   s3filesctl [-f GANESHA_CONF] wait-synced [-e EXPORT_ID] [--timeout SEC] [--json] [PATH]
  *   s3filesctl [-f GANESHA_CONF] evict [-e EXPORT_ID]
- *   s3filesctl [-f GANESHA_CONF] ls [-e EXPORT_ID] [PATH]
+ *   s3filesctl [-f GANESHA_CONF] ls [-e EXPORT_ID] [--json] [PATH]
+ *   s3filesctl [-f GANESHA_CONF] state [-e EXPORT_ID] [--json] PATH
+ *   s3filesctl [-f GANESHA_CONF] conflicts [-e EXPORT_ID] [--json]
+ *   s3filesctl [-f GANESHA_CONF] prefetch [-e EXPORT_ID] [PATH]
  *   s3filesctl [-f GANESHA_CONF] events [-e EXPORT_ID] [--from SEQ] [--kind KIND]
  *   s3filesctl [-f GANESHA_CONF] fsck [-e EXPORT_ID] [--repair] [--online] [--json]
  *   s3filesctl [-f GANESHA_CONF] config-check
- *   s3filesctl config-help
+ *   s3filesctl config-help [--man]
  *
  * PATH is relative to the export root ("/" or omitted: the whole export). The config
  * file defaults to $S3FILES_CONF, else /etc/ganesha/ganesha.conf. status and commit talk
@@ -30,6 +33,32 @@
  * the S3 ETag last seen or "-";
  * NAME %-escaped like wait-synced's paths. A directory whose S3 listing was never
  * imported (no client looked into it yet) says so on stderr.
+ *
+ * --json (status, ls, state, conflicts, wait-synced; events are JSON lines already, fsck
+ * has its own): status prints one object {"exports":[...]}, each export's directory
+ * renames in "renames"; the others one object per line (an ls entry, a wait-synced file
+ * {"etag","path"}, the state of PATH, a lost+found entry). Names and keys are decoded
+ * (not %-escaped); bytes that are not UTF-8 show as U+FFFD; "-" of the text form is null.
+ *
+ * state prints what the daemon knows of one file: clean, dirty, committing, conflict or
+ * local (lost+found), both sizes, the ETag, its times, and for a file not in S3 yet why it
+ * waits (a word and a sentence): s3_unreachable, conflict, pending_rename, commit_failed,
+ * due, settling (changed after its close), interval (Commit_Interval not reached). A file
+ * below a directory whose rename is still moving in S3 is dirty (pending_rename) even
+ * though its record is clean: S3 does not show it under its path yet. A directory also
+ * gets what its subtree still owes S3.
+ *
+ * conflicts lists lost+found with, per entry, the conflict event that put it there: when,
+ * the file-side version's time and the ETag it was based on, S3's version's time and ETag
+ * (or that S3 deleted it), and the key.
+ *
+ * prefetch makes the data of every file under PATH local (the daemon does the work;
+ * directories no client listed yet are listed first). On a terminal it draws a progress
+ * bar (bytes, files, rate, time left), otherwise a plain line at most once a second.
+ * Files already local are skipped, so running it again resumes an interrupted run. It
+ * stops, exit 3, before a file whose missing bytes would take the data tier over
+ * Data_Quota (evicting to make room would drop what it just fetched); 1 on other errors
+ * (S3 unreachable: it stops at the first file it cannot fetch).
  *
  * fsck checks one export's local state (metadata store against itself and against the
  * data tier; core/fsck.h lists what, the kinds and classes of findings, and what --repair
@@ -73,14 +102,20 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: s3filesctl [-f GANESHA_CONF] COMMAND [ARGS]\n"
 		"commands:\n"
-		"  status                        backlog and counters of every export\n"
+		"  status [--json]               backlog and counters of every export\n"
 		"  commit [-e ID] [PATH]         upload everything dirty under PATH now\n"
-		"  wait-synced [-e ID] [--timeout SEC] [PATH]\n"
+		"  wait-synced [-e ID] [--timeout SEC] [--json] [PATH]\n"
 		"                                wait until everything under PATH is in S3;\n"
 		"                                print each file's ETag\n"
 		"  evict [-e ID]                 drop local data now by the age and quota rules\n"
-		"  ls [-e ID] [PATH]             what the file view holds for PATH (no S3 call):\n"
+		"  ls [-e ID] [--json] [PATH]    what the file view holds for PATH (no S3 call):\n"
 		"                                TYPE SIZE STATE ETAG NAME per entry\n"
+		"  state [-e ID] [--json] PATH   one file's sync state and why it waits\n"
+		"  conflicts [-e ID] [--json]    lost+found entries with both versions' times\n"
+		"                                and ETags\n"
+		"  prefetch [-e ID] [PATH]       fetch the data of every file under PATH into\n"
+		"                                the local data tier (resumable, stops at\n"
+		"                                Data_Quota: exit 3)\n"
 		"  events [-e ID] [--from SEQ] [--kind KIND]\n"
 		"                                print journal events as JSON lines\n"
 		"  fsck [-e ID] [--repair] [--online] [--json]\n"
@@ -90,7 +125,7 @@ static void usage(FILE *out)
 		"                                repairs only); exit 0 clean, 1 defects left,\n"
 		"                                2 could not check\n"
 		"  config-check                  validate the config file\n"
-		"  config-help                   list every S3FILES setting\n");
+		"  config-help [--man]           list every S3FILES setting (--man: as roff)\n");
 }
 
 static double mono_s(void)
@@ -319,8 +354,11 @@ static int conflicts_seen_cb(void *arg, uint64_t seq, const char *kind, const ch
  * its own schedule (or `s3filesctl commit`) and resolves conflicts at once; this only
  * watches. Conflicts under PATH that were resolved meanwhile (S3 won: the file-side
  * version went to lost+found) are read from the journal and make the result 3. */
+static void json_put_str(FILE *out, const char *s);
+static void unescape_inplace(char *s);
+
 static int wait_synced(const struct conf_export *ce, const char *sock, const char *path,
-		       double timeout_s)
+		       double timeout_s, bool json)
 {
 	uint32_t export_id = ce->export_id;
 	char *esc = ctl_escape(path), req[16384], last[8192] = "", want[1100];
@@ -373,6 +411,23 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 					if (!rel)
 						continue;
 					*rel++ = '\0';
+					if (json) {
+						char *full = NULL;
+
+						unescape_inplace(rel);
+						if (asprintf(&full, "%s%s%s", base,
+							     base[0] && rel[0] &&
+							     base[strlen(base) - 1] != '/' ? "/" : "",
+							     rel) < 0)
+							continue;
+						fputs("{\"etag\":", stdout);
+						json_put_str(stdout, etag);
+						fputs(",\"path\":", stdout);
+						json_put_str(stdout, full);
+						fputs("}\n", stdout);
+						free(full);
+						continue;
+					}
 					printf("%s  %s%s%s\n", etag, base,
 					       base[0] && rel[0] && base[strlen(base) - 1] != '/' ? "/" : "",
 					       rel);
@@ -413,7 +468,10 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 }
 
 /* LS: the daemon's "ENTRY ..." lines without the tag. */
-static int list_path(const char *sock, uint32_t export_id, const char *path)
+static void json_put_str(FILE *out, const char *s);
+static void unescape_inplace(char *s);
+
+static int list_path(const char *sock, uint32_t export_id, const char *path, bool json)
 {
 	char *esc = ctl_escape(path), req[16384], last[8192] = "";
 	char *buf = NULL;
@@ -439,14 +497,524 @@ static int list_path(const char *sock, uint32_t export_id, const char *path)
 		nl = strchr(l, '\n');
 		if (nl)
 			*nl = '\0';
-		if (strncmp(l, "ENTRY ", 6) == 0)
+		if (strncmp(l, "ENTRY ", 6) != 0)
+			continue;
+		if (!json) {
 			printf("%s\n", l + 6);
+			continue;
+		}
+		/* ENTRY TYPE SIZE STATE ETAG NAME */
+		char type[8], st[16], etag[128];
+		unsigned long long size;
+		int off = 0;
+
+		if (sscanf(l + 6, "%7s %llu %15s %127s %n", type, &size, st, etag, &off) < 4 ||
+		    off == 0)
+			continue;
+		printf("{\"type\":\"%s\",\"size\":%llu,\"state\":\"%s\",\"etag\":", type, size, st);
+		if (strcmp(etag, "-") == 0)
+			fputs("null", stdout);
+		else
+			json_put_str(stdout, etag);
+		fputs(",\"name\":", stdout);
+		unescape_inplace(l + 6 + off);
+		json_put_str(stdout, l + 6 + off);
+		fputs("}\n", stdout);
 	}
 	free(buf);
 	if (strstr(last, " listed=0"))
 		fprintf(stderr, "s3filesctl: %s: not listed from S3 yet (no client has looked "
 			"into it); showing what is known\n", path);
 	return 0;
+}
+
+/* ---- protocol lines as text and as JSON ---- */
+
+/* Decode a %-escaped protocol value (in place). */
+static void unescape_inplace(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		int hi, lo;
+
+		if (*r == '%' && (hi = hexnib(r[1])) >= 0 && (lo = hexnib(r[2])) >= 0) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+/* A "key=value" field of a protocol line as a decoded string (cap bytes): false if
+ * absent. "-" (the protocol's empty) decodes to "". */
+static bool field_s(const char *line, const char *key, char *buf, size_t cap)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = line; (p = strstr(p, key)); p += n) {
+		if ((p == line || p[-1] == ' ') && p[n] == '=') {
+			size_t len = strcspn(p + n + 1, " \n");
+
+			snprintf(buf, cap, "%.*s", (int)len, p + n + 1);
+			if (strcmp(buf, "-") == 0)
+				buf[0] = '\0';
+			unescape_inplace(buf);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The same as a number with a fraction (0 if absent). */
+static double field_d(const char *line, const char *key)
+{
+	char buf[64];
+
+	return field_s(line, key, buf, sizeof buf) ? strtod(buf, NULL) : 0;
+}
+
+static bool name_in(const char *name, size_t len, const char *const *set)
+{
+	for (; set && *set; set++)
+		if (strlen(*set) == len && memcmp(*set, name, len) == 0)
+			return true;
+	return false;
+}
+
+static void json_put_str(FILE *out, const char *s);
+
+/* The key=value fields of a protocol line (after its tag) as the members of a JSON object
+ * (without braces): values of the keys in `numeric` that are integers as numbers, "-" as
+ * null, everything else as strings, %-escapes decoded. */
+static void kv_json_members(FILE *out, const char *fields, const char *const *numeric, bool first)
+{
+	const char *p = fields;
+
+	while (*p) {
+		size_t tl = strcspn(p, " \n");
+		const char *eq = memchr(p, '=', tl);
+
+		if (eq && eq > p) {
+			size_t kl = (size_t)(eq - p), vl = tl - kl - 1;
+			char *v = strndup(eq + 1, vl);
+			char *k = strndup(p, kl);
+			char *end = NULL;
+
+			if (!v || !k) {
+				free(v);
+				free(k);
+				return;
+			}
+			if (!first)
+				fputc(',', out);
+			first = false;
+			json_put_str(out, k);
+			fputc(':', out);
+			if (strcmp(v, "-") == 0) {
+				fputs("null", out);
+			} else if (name_in(p, kl, numeric) && vl &&
+				   (strtoll(v, &end, 10), end && *end == '\0')) {
+				fputs(v, out);
+			} else {
+				unescape_inplace(v);
+				json_put_str(out, v);
+			}
+			free(v);
+			free(k);
+		}
+		p += tl;
+		p += strspn(p, " \n");
+	}
+}
+
+/* Run a request and collect its whole answer (data lines in *buf, final line in last). */
+static int ctl_collect(const char *sock, const char *req, char **buf, char *last, size_t lastlen,
+		       int timeout_s)
+{
+	size_t len = 0;
+	FILE *mem = open_memstream(buf, &len);
+	int rc;
+
+	if (!mem)
+		return 1;
+	rc = ctl_call_t(sock, req, mem, last, lastlen, timeout_s);
+	fclose(mem);
+	if (rc)
+		fprintf(stderr, "s3filesctl: %s\n", last[0] ? last : "no answer");
+	return rc;
+}
+
+static char *next_line(char **cur)
+{
+	char *l = *cur, *nl;
+
+	if (!l || !*l)
+		return NULL;
+	nl = strchr(l, '\n');
+	if (nl) {
+		*nl = '\0';
+		*cur = nl + 1;
+	} else {
+		*cur = NULL;
+	}
+	return l;
+}
+
+static const char *const status_numeric[] = {
+	"id", "dirty", "deletes", "commits", "errors", "conflicts", "polls", "evicted",
+	"tier_bytes", "export", "job", "moved", "listed", "skipped", NULL
+};
+
+/* status --json: one object per export, its directory renames in "renames". */
+static int status_json(const char *sock)
+{
+	char *buf = NULL, *cur, *l, last[8192] = "";
+	bool open_obj = false, renames = false;
+	int rc = ctl_collect(sock, "STATUS", &buf, last, sizeof last, CTL_STATUS_TIMEOUT_S);
+
+	if (rc) {
+		free(buf);
+		return 1;
+	}
+	printf("{\"exports\":[");
+	for (cur = buf; (l = next_line(&cur));) {
+		if (strncmp(l, "EXPORT ", 7) == 0) {
+			if (open_obj)
+				printf("%s},", renames ? "]" : ",\"renames\":[]");
+			putchar('{');
+			kv_json_members(stdout, l + 7, status_numeric, true);
+			open_obj = true;
+			renames = false;
+		} else if (strncmp(l, "RENAME ", 7) == 0 && open_obj) {
+			printf(renames ? ",{" : ",\"renames\":[{");
+			kv_json_members(stdout, l + 7, status_numeric, true);
+			putchar('}');
+			renames = true;
+		}
+	}
+	if (open_obj)
+		printf("%s}", renames ? "]" : ",\"renames\":[]");
+	printf("]}\n");
+	free(buf);
+	return 0;
+}
+
+/* ---- state ---- */
+
+static const char *const state_numeric[] = {
+	"ino", "size", "s3_size", "local_bytes", "dirty_since", "last_modified", "confirmed",
+	"subtree_dirty", "subtree_deletes", "subtree_conflicts", "subtree_renames", NULL
+};
+
+/* Unix seconds as UTC, "-" for 0 (unknown). */
+static const char *utc(long long t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&tt, &tm))
+		return "-";
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static int state_cmd(const char *sock, uint32_t export_id, const char *path, bool json)
+{
+	char *esc = ctl_escape(path), req[16384], last[8192] = "", *buf = NULL, *cur, *l;
+	int rc;
+
+	if (!esc)
+		return 1;
+	snprintf(req, sizeof req, "STATE %u %s", export_id, esc);
+	free(esc);
+	rc = ctl_collect(sock, req, &buf, last, sizeof last, CTL_READ_REPLY_TIMEOUT_S);
+	for (cur = buf; rc == 0 && (l = next_line(&cur));) {
+		char v[4200], w[64], t[64];
+
+		if (strncmp(l, "STATE ", 6) != 0)
+			continue;
+		if (json) {
+			putchar('{');
+			kv_json_members(stdout, l + 6, state_numeric, true);
+			printf("}\n");
+			continue;
+		}
+		field_s(l, "path", v, sizeof v);
+		printf("path:           /%s\n", v + strspn(v, "/"));
+		field_s(l, "state", v, sizeof v);
+		field_s(l, "why", w, sizeof w);
+		printf("state:          %s\n", v);
+		field_s(l, "detail", v, sizeof v);
+		printf("why:            %s: %s\n", w[0] ? w : "-", v);
+		printf("size:           %llu local, %llu in S3\n", field_u(l, "size"),
+		       field_u(l, "s3_size"));
+		field_s(l, "data", v, sizeof v);
+		if (v[0])
+			printf("local data:     %s (%llu bytes)\n", v, field_u(l, "local_bytes"));
+		field_s(l, "etag", v, sizeof v);
+		printf("etag:           %s\n", v[0] ? v : "-");
+		field_s(l, "version", v, sizeof v);
+		if (v[0])
+			printf("version:        %s\n", v);
+		field_s(l, "key", v, sizeof v);
+		printf("S3 key:         %s\n", v[0] ? v : "-");
+		if (field_s(l, "source", v, sizeof v))
+			printf("reads from:     %s (its old key, until the commit moves it)\n", v);
+		printf("dirty since:    %s\n", utc((long long)field_u(l, "dirty_since"), t, sizeof t));
+		printf("last modified:  %s (S3's Last-Modified of the version above)\n",
+		       utc((long long)field_u(l, "last_modified"), t, sizeof t));
+		printf("confirmed:      %s (last commit or listing that showed it)\n",
+		       utc((long long)field_u(l, "confirmed"), t, sizeof t));
+		if (strstr(l, " subtree_dirty="))
+			printf("below it:       %llu dirty (%llu in conflict), %llu deletes pending, "
+			       "%llu directory renames moving\n", field_u(l, "subtree_dirty"),
+			       field_u(l, "subtree_conflicts"), field_u(l, "subtree_deletes"),
+			       field_u(l, "subtree_renames"));
+	}
+	free(buf);
+	return rc ? 1 : 0;
+}
+
+/* ---- conflicts ---- */
+
+static const char *const conflict_numeric[] = {
+	"ino", "size", "mtime_file", "mtime_s3", NULL
+};
+
+static int conflicts_cmd(const char *sock, uint32_t export_id, bool json)
+{
+	char req[64], last[8192] = "", *buf = NULL, *cur, *l;
+	int rc;
+
+	snprintf(req, sizeof req, "CONFLICTS %u", export_id);
+	rc = ctl_collect(sock, req, &buf, last, sizeof last, CTL_READ_REPLY_TIMEOUT_S);
+	if (rc == 0 && !json && field_u(last, "entries"))
+		printf("%-20s %-20s %-34s %-20s %-34s %-8s %s\n", "RESOLVED", "FILE_MTIME",
+		       "ETAG_BASE", "S3_MTIME", "ETAG_S3", "S3", "LOST+FOUND -> KEY");
+	for (cur = buf; rc == 0 && (l = next_line(&cur));) {
+		char name[1100], key[1100], eb[128], es[128], s3[32], when[64], t1[64], t2[64];
+		char *nesc, *kesc;
+
+		if (strncmp(l, "CONFLICT ", 9) != 0)
+			continue;
+		if (json) {
+			putchar('{');
+			kv_json_members(stdout, l + 9, conflict_numeric, true);
+			printf("}\n");
+			continue;
+		}
+		field_s(l, "name", name, sizeof name);
+		field_s(l, "key", key, sizeof key);
+		field_s(l, "etag_base", eb, sizeof eb);
+		field_s(l, "etag_s3", es, sizeof es);
+		field_s(l, "s3", s3, sizeof s3);
+		field_s(l, "resolved", when, sizeof when);
+		nesc = ctl_escape(name);
+		kesc = ctl_escape(key);
+		printf("%-20.20s %-20s %-34s %-20s %-34s %-8s lost+found/%s -> %s\n",
+		       when[0] ? when : "-", utc((long long)field_u(l, "mtime_file"), t1, sizeof t1),
+		       eb[0] ? eb : "-", utc((long long)field_u(l, "mtime_s3"), t2, sizeof t2),
+		       es[0] ? es : "-", s3[0] ? s3 : "-", nesc ? nesc : "?",
+		       kesc && key[0] ? kesc : "-");
+		free(nesc);
+		free(kesc);
+	}
+	free(buf);
+	return rc ? 1 : 0;
+}
+
+/* ---- prefetch ---- */
+
+struct pf_view {
+	bool tty;
+	double last_s;		/* when the last plain line was printed */
+	int width;		/* characters of the last bar drawn */
+	unsigned long long files, bytes;	/* from PLAN */
+};
+
+static void human_bytes(unsigned long long b, char *buf, size_t cap)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void pf_show(struct pf_view *v, const char *l, bool final)
+{
+	unsigned long long fd = field_u(l, "files_done"), fs = field_u(l, "files");
+	unsigned long long bd = field_u(l, "bytes_done"), bs = field_u(l, "bytes");
+	unsigned long long ms = field_u(l, "elapsed_ms"), sk = field_u(l, "skipped");
+	double rate = ms ? (double)field_u(l, "fetched") * 1000.0 / (double)ms : 0;
+	char hb[32], hs[32], hr[32];
+
+	human_bytes(bd, hb, sizeof hb);
+	human_bytes(bs, hs, sizeof hs);
+	human_bytes((unsigned long long)rate, hr, sizeof hr);
+	if (v->tty) {
+		int pct = bs ? (int)(bd * 100 / bs) : (fs ? (int)((fd + sk) * 100 / fs) : 100);
+		char bar[31];
+		int fill = pct * 30 / 100, n;
+
+		for (int i = 0; i < 30; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[30] = '\0';
+		n = printf("\r[%s] %3d%%  %s / %s  %llu/%llu files  %s/s", bar, pct, hb, hs,
+			   fd, fs, hr);
+		if (!final && rate > 0 && bs > bd) {
+			unsigned long long eta = (unsigned long long)((double)(bs - bd) / rate);
+
+			n += printf("  ETA %llu:%02llu", eta / 60, eta % 60);
+		}
+		if (sk)
+			n += printf("  %llu skipped", sk);
+		/* clear what a longer earlier line left */
+		for (int i = n; i < v->width; i++)
+			putchar(' ');
+		v->width = n;
+		if (final)
+			putchar('\n');
+		fflush(stdout);
+		return;
+	}
+	if (!final && mono_s() - v->last_s < 1.0)
+		return;
+	v->last_s = mono_s();
+	printf("prefetch: %llu/%llu files, %s of %s, %s/s%s\n", fd, fs, hb, hs, hr,
+	       sk ? ", some skipped" : "");
+	fflush(stdout);
+}
+
+/* PREFETCH streams its progress: lines are shown as they arrive, no timeout (a large
+ * file's window may take long). Exit 0 done, 3 stopped at the quota, 1 otherwise. */
+static int prefetch_cmd(const char *sock, uint32_t export_id, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pf_view v = { .tty = isatty(STDOUT_FILENO) == 1 };
+	char *esc = ctl_escape(path), req[16384], line[16384], last[16384] = "";
+	double t0 = mono_s();
+	int rc = 1;
+
+	if (!esc)
+		return 1;
+	snprintf(req, sizeof req, "PREFETCH %u %s\n", export_id, esc);
+	free(esc);
+	if (strlen(sock) >= sizeof sa.sun_path) {
+		fprintf(stderr, "s3filesctl: control socket path too long\n");
+		return 1;
+	}
+	strcpy(sa.sun_path, sock);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool busy = false, first = true;
+		FILE *in;
+
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+			fprintf(stderr, "s3filesctl: cannot reach s3files-syncd at %s: %s\n", sock,
+				strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return 1;
+		}
+		if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+		    errno != ECONNRESET) {
+			fprintf(stderr, "s3filesctl: write to %s: %s\n", sock, strerror(errno));
+			close(fd);
+			return 1;
+		}
+		shutdown(fd, SHUT_WR);
+		in = fdopen(fd, "r");
+		if (!in) {
+			close(fd);
+			return 1;
+		}
+		last[0] = '\0';
+		while (fgets(line, sizeof line, in)) {
+			if (first && strncmp(line, "ERR busy", 8) == 0)
+				busy = true;
+			first = false;
+			line[strcspn(line, "\n")] = '\0';
+			if (strncmp(line, "PLAN ", 5) == 0) {
+				char hb[32], hl[32];
+
+				v.files = field_u(line, "fetch_files");
+				v.bytes = field_u(line, "fetch_bytes");
+				human_bytes(field_u(line, "fetch_bytes"), hb, sizeof hb);
+				human_bytes(field_u(line, "local_bytes"), hl, sizeof hl);
+				printf("prefetch: %llu files under %s; %llu already local (%s); "
+				       "%llu to fetch (%s)\n", field_u(line, "files"), path,
+				       field_u(line, "local_files"), hl, v.files, hb);
+				fflush(stdout);
+			} else if (strncmp(line, "PROGRESS ", 9) == 0) {
+				snprintf(last, sizeof last, "%s", line);
+				pf_show(&v, line, false);
+			} else if (strncmp(line, "OK", 2) == 0 || strncmp(line, "ERR", 3) == 0) {
+				if (last[0] && strncmp(line, "OK", 2) == 0)
+					pf_show(&v, last, true);
+				else if (last[0] && v.tty)
+					putchar('\n');
+				snprintf(last, sizeof last, "%s", line);
+				break;
+			}
+		}
+		fclose(in);
+		if (!busy || mono_s() - t0 >= CTL_BUSY_RETRY_S)
+			break;
+		usleep(200000);
+	}
+	if (strncmp(last, "OK", 2) == 0) {
+		char hb[32];
+
+		human_bytes(field_u(last, "fetched_bytes"), hb, sizeof hb);
+		printf("prefetch: done: %llu files fetched (%s) in %.1f s; %llu were local; "
+		       "%llu skipped (changed in S3, removed or never uploaded)\n",
+		       field_u(last, "fetched_files"), hb, field_d(last, "seconds"),
+		       field_u(last, "local_files"), field_u(last, "skipped"));
+		rc = 0;
+	} else if (strncmp(last, "ERR quota", 9) == 0) {
+		char hu[32], hq[32], hn[32], p[4200];
+
+		human_bytes(field_u(last, "tier"), hu, sizeof hu);
+		human_bytes(field_u(last, "quota"), hq, sizeof hq);
+		human_bytes(field_u(last, "need"), hn, sizeof hn);
+		field_s(last, "path", p, sizeof p);
+		fprintf(stderr, "s3filesctl: prefetch stopped at the data tier's quota: %s of "
+			"Data_Quota %s in use, the next file (%s) needs %s more. %llu files were "
+			"fetched and stay local; %llu are left. Raise Data_Quota or prefetch a "
+			"smaller subtree (nothing was evicted for this).\n", hu, hq,
+			p[0] ? p : "?", hn, field_u(last, "fetched_files"),
+			field_u(last, "left_files"));
+		rc = 3;
+	} else if (strncmp(last, "ERR fetch", 9) == 0 || strncmp(last, "ERR interrupted", 15) == 0) {
+		char p[4200], e[256];
+
+		field_s(last, "path", p, sizeof p);
+		field_s(last, "error", e, sizeof e);
+		if (last[4] == 'f')
+			fprintf(stderr, "s3filesctl: prefetch stopped: fetching %s: %s. ",
+				p[0] ? p : "?", e[0] ? e : "error");
+		else
+			fprintf(stderr, "s3filesctl: prefetch interrupted: s3files-syncd is "
+				"stopping. ");
+		fprintf(stderr, "%llu files were fetched and stay local, %llu are left; run it "
+			"again to go on.\n", field_u(last, "fetched_files"),
+			field_u(last, "left_files"));
+		rc = 1;
+	} else {
+		fprintf(stderr, "s3filesctl: prefetch: %s\n", last[0] ? last :
+			"no answer (s3files-syncd stopped?); what was fetched stays local, run it "
+			"again to go on");
+		rc = 1;
+	}
+	return rc;
 }
 
 static const struct conf_export *pick_export(const struct conf *c, long id)
@@ -672,7 +1240,10 @@ int main(int argc, char **argv)
 	argv++;
 	argc--;
 	if (strcmp(cmd, "config-help") == 0) {
-		conf_describe(stdout);
+		if (argc >= 2 && strcmp(argv[1], "--man") == 0)
+			conf_describe_man(stdout);	/* the build's s3files.conf(5) */
+		else
+			conf_describe(stdout);
 		return 0;
 	}
 	rc = conf_load(conf_path, &c, err, sizeof err);
@@ -741,8 +1312,12 @@ int main(int argc, char **argv)
 
 	rc = 2;
 	if (strcmp(cmd, "status") == 0) {
-		rc = c->daemon.control_socket ?
-		     ctl_request_t(c->daemon.control_socket, "STATUS", CTL_STATUS_TIMEOUT_S) : 1;
+		if (!c->daemon.control_socket)
+			rc = 1;
+		else if (json)
+			rc = status_json(c->daemon.control_socket);
+		else
+			rc = ctl_request_t(c->daemon.control_socket, "STATUS", CTL_STATUS_TIMEOUT_S);
 	} else if (strcmp(cmd, "commit") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);
 		const char *path = optind < argc ? argv[optind] : "/";
@@ -767,7 +1342,7 @@ int main(int argc, char **argv)
 			rc = 2;
 		} else {
 			rc = c->daemon.control_socket ?
-			     wait_synced(ce, c->daemon.control_socket, path, timeout_s) : 1;
+			     wait_synced(ce, c->daemon.control_socket, path, timeout_s, json) : 1;
 		}
 	} else if (strcmp(cmd, "ls") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);
@@ -778,7 +1353,34 @@ int main(int argc, char **argv)
 			rc = 2;
 		} else {
 			rc = c->daemon.control_socket ?
-			     list_path(c->daemon.control_socket, ce->export_id, path) : 1;
+			     list_path(c->daemon.control_socket, ce->export_id, path, json) : 1;
+		}
+	} else if (strcmp(cmd, "state") == 0 || strcmp(cmd, "prefetch") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+		const char *path = optind < argc ? argv[optind] : NULL;
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+			rc = 2;
+		} else if (cmd[0] == 's' && !path) {
+			fprintf(stderr, "s3filesctl: state wants a PATH\n");
+			rc = 2;
+		} else if (!c->daemon.control_socket) {
+			rc = 1;
+		} else if (cmd[0] == 's') {
+			rc = state_cmd(c->daemon.control_socket, ce->export_id, path, json);
+		} else {
+			rc = prefetch_cmd(c->daemon.control_socket, ce->export_id, path ? path : "/");
+		}
+	} else if (strcmp(cmd, "conflicts") == 0) {
+		const struct conf_export *ce = pick_export(c, export_id);
+
+		if (!ce) {
+			fprintf(stderr, "s3filesctl: name the export with -e ID\n");
+			rc = 2;
+		} else {
+			rc = c->daemon.control_socket ?
+			     conflicts_cmd(c->daemon.control_socket, ce->export_id, json) : 1;
 		}
 	} else if (strcmp(cmd, "evict") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);

@@ -1568,6 +1568,9 @@ static const struct conf_item conf_daemon_items[] = {
 	  DMN(notify_listen), "host:port receiving S3 event notifications (HTTP POST)" },
 	{ "Metrics_Listen", CT_STR, 0, 3, 262, NULL, "off", NULL, conf_check_hostport,
 	  DMN(metrics_listen), "host:port serving Prometheus metrics at /metrics" },
+	{ "Syslog", CT_STR, 0, 2, 107, NULL, "off", NULL, conf_check_abspath, DMN(syslog),
+	  "syslog socket (e.g. /dev/log) that s3files-syncd also sends journal events to, "
+	  "facility daemon, severity by kind (conflict: warning, commit_failed: error)" },
 };
 
 /* Ganesha's own values, read so the FSAL can compare them with nfs_param. Ganesha 4.3
@@ -2361,37 +2364,46 @@ static const char *conf_type_name(const struct conf_item *it)
 	return "?";
 }
 
+/* The default and the limits of an item, as both descriptions show them. */
+static void conf_item_doc(const struct conf_item *it, char *def, size_t defcap, char *lim,
+			  size_t limcap)
+{
+	char a[32], b[32];
+
+	if (it->flags & CF_REQUIRED)
+		snprintf(def, defcap, "required");
+	else if (it->def_doc)
+		snprintf(def, defcap, "default: %s", it->def_doc);
+	else if (it->def && it->def[0])
+		snprintf(def, defcap, "default: %s", it->def);
+	else if (it->def)
+		snprintf(def, defcap, "default: \"\"");
+	else
+		snprintf(def, defcap, "default: none");
+
+	lim[0] = '\0';
+	if (it->type == CT_U16 || it->type == CT_U32 || it->type == CT_SIZE) {
+		snprintf(lim, limcap, "%s..%s", conf_fmt_num(it, it->min, a, sizeof a),
+			 conf_fmt_num(it, it->max, b, sizeof b));
+	} else if (it->type == CT_ENUM) {
+		size_t o = 0;
+
+		for (size_t k = 0; it->choices[k] && o < limcap; k++)
+			o += (size_t)snprintf(lim + o, limcap - o, "%s%s", k ? "|" : "",
+					      it->choices[k]);
+	} else if (it->type == CT_STR && it->off != CONF_NOSTORE) {
+		snprintf(lim, limcap, "%" PRIu64 "..%" PRIu64 " chars", it->min, it->max);
+	}
+}
+
 static void conf_describe_table(FILE *out, const struct conf_table *tb)
 {
 	fprintf(out, "\n%s\n", tb->heading);
 	for (size_t i = 0; i < tb->n; i++) {
 		const struct conf_item *it = &tb->items[i];
-		char def[96], lim[96], a[32], b[32];
+		char def[96], lim[96];
 
-		if (it->flags & CF_REQUIRED)
-			snprintf(def, sizeof def, "required");
-		else if (it->def_doc)
-			snprintf(def, sizeof def, "default: %s", it->def_doc);
-		else if (it->def && it->def[0])
-			snprintf(def, sizeof def, "default: %s", it->def);
-		else if (it->def)
-			snprintf(def, sizeof def, "default: \"\"");
-		else
-			snprintf(def, sizeof def, "default: none");
-
-		lim[0] = '\0';
-		if (it->type == CT_U16 || it->type == CT_U32 || it->type == CT_SIZE) {
-			snprintf(lim, sizeof lim, "%s..%s", conf_fmt_num(it, it->min, a, sizeof a),
-				 conf_fmt_num(it, it->max, b, sizeof b));
-		} else if (it->type == CT_ENUM) {
-			size_t o = 0;
-
-			for (size_t k = 0; it->choices[k] && o < sizeof lim; k++)
-				o += (size_t)snprintf(lim + o, sizeof lim - o, "%s%s", k ? "|" : "",
-						      it->choices[k]);
-		} else if (it->type == CT_STR && it->off != CONF_NOSTORE) {
-			snprintf(lim, sizeof lim, "%" PRIu64 "..%" PRIu64 " chars", it->min, it->max);
-		}
+		conf_item_doc(it, def, sizeof def, lim, sizeof lim);
 		fprintf(out, "  %-22s %-8s %-15s %s\n", it->name, conf_type_name(it), lim, def);
 		if (it->desc[0])
 			fprintf(out, "  %-22s %s\n", "", it->desc);
@@ -2399,6 +2411,62 @@ static void conf_describe_table(FILE *out, const struct conf_table *tb)
 			fprintf(out, "  %-22s (not implemented yet: accepted, warned about, no "
 				"effect)\n", "");
 	}
+}
+
+/* Text for roff: a backslash as \e, '-' as \- (a real minus, as in option names), and
+ * a line never starting with '.' or '\'' (a request). */
+static void conf_roff(FILE *out, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", out);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", out);
+		else if (*s == '-')
+			fputs("\\-", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static void conf_describe_table_man(FILE *out, const struct conf_table *tb)
+{
+	fputs(".SS \"", out);
+	conf_roff(out, tb->heading);
+	fputs("\"\n", out);
+	for (size_t i = 0; i < tb->n; i++) {
+		const struct conf_item *it = &tb->items[i];
+		char def[96], lim[96];
+
+		conf_item_doc(it, def, sizeof def, lim, sizeof lim);
+		fputs(".TP\n.B ", out);
+		conf_roff(out, it->name);
+		fprintf(out, "\n\\fI%s\\fR", conf_type_name(it));
+		if (lim[0]) {
+			fputs(", ", out);
+			conf_roff(out, lim);
+		}
+		fputs("; ", out);
+		conf_roff(out, def);
+		fputs("\n", out);
+		if (it->desc[0]) {
+			fputs(".br\n", out);
+			conf_roff(out, it->desc);
+			fputs("\n", out);
+		}
+		if (it->flags & CF_PLANNED)
+			fputs(".br\n(Not implemented yet: accepted, warned about, no effect.)\n", out);
+	}
+}
+
+void conf_describe_man(FILE *out)
+{
+	conf_describe_table_man(out, &conf_tab_fsal);
+	conf_describe_table_man(out, &conf_tab_export);
+	conf_describe_table_man(out, &conf_tab_daemon);
+	conf_describe_table_man(out, &conf_tab_core);
+	conf_describe_table_man(out, &conf_tab_nfsv4);
+	conf_describe_table_man(out, &conf_tab_krb5);
 }
 
 void conf_describe(FILE *out)

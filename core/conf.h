@@ -89,6 +89,7 @@ struct conf_daemon {
 	char *log_level;		/* error|warn|info|debug (info) */
 	char *notify_listen;		/* "127.0.0.1:PORT" for S3 event notifications, NULL = off */
 	char *metrics_listen;		/* "127.0.0.1:PORT" Prometheus text, NULL = off */
+	char *syslog;			/* syslog datagram socket for journal events, NULL = off */
 };
 
 /* Ganesha core values, with ganesha 4.3's defaults where the file is silent. */
@@ -133,5 +134,8 @@ const struct conf_export *conf_export_by_id(const struct conf *c, uint32_t expor
 /* Write the settings table (name, type, default, limits, description) as text, for docs
  * and `s3filesctl config-help`. */
 void conf_describe(FILE *out);
+/* The same table as roff (.SS per block, .TP per setting), the body of the
+ * s3files.conf(5) page that the build makes from doc/man/s3files.conf.5.in. */
+void conf_describe_man(FILE *out);
 
 #endif

@@ -7,6 +7,9 @@
 #   /usr/sbin/s3files-syncd  /usr/bin/s3filesctl
 #   /lib/systemd/system/s3files-syncd.service  /etc/default/s3files
 #   /usr/share/doc/s3files/{README.md,SEMANTICS.md,examples/ganesha.conf}
+#   /usr/share/man/man8/{s3files-syncd,s3filesctl}.8.gz  /usr/share/man/man5/s3files.conf.5.gz
+#   /usr/share/bash-completion/completions/s3filesctl
+#   /usr/share/s3files/grafana/s3files.json   (Grafana dashboard of Metrics_Listen)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=${1:?usage: install.sh DESTDIR}
@@ -14,7 +17,8 @@ BUILD=${BUILD:-build}
 MA=$(gcc -print-multiarch 2>/dev/null || true)
 LIBDIR=/usr/lib${MA:+/$MA}
 
-for f in "$BUILD/lib/libfsals3files.so" "$BUILD/bin/s3files-syncd" "$BUILD/bin/s3filesctl"; do
+for f in "$BUILD/lib/libfsals3files.so" "$BUILD/bin/s3files-syncd" "$BUILD/bin/s3filesctl" \
+         "$BUILD/man/s3files.conf.5"; do
   [ -f "$f" ] || { echo "install.sh: $f is missing: run make first" >&2; exit 1; }
 done
 install -d "$DEST$LIBDIR/ganesha" "$DEST/usr/sbin" "$DEST/usr/bin" "$DEST/lib/systemd/system" \
@@ -30,4 +34,15 @@ if [ ! -e "$DEST/etc/default/s3files" ]; then
 fi
 install -m 0644 README.md doc/SEMANTICS.md "$DEST/usr/share/doc/s3files/"
 install -m 0644 conf/ganesha.conf.example "$DEST/usr/share/doc/s3files/examples/ganesha.conf"
+# Man pages (s3files.conf.5 is made by the build from the settings table), completion,
+# the dashboard.
+install -d "$DEST/usr/share/man/man5" "$DEST/usr/share/man/man8" \
+  "$DEST/usr/share/bash-completion/completions" "$DEST/usr/share/s3files/grafana"
+for m in doc/man/s3files-syncd.8 doc/man/s3filesctl.8 "$BUILD/man/s3files.conf.5"; do
+  sect=${m##*.}
+  gzip -9n <"$m" >"$DEST/usr/share/man/man$sect/$(basename "$m").gz"
+  chmod 0644 "$DEST/usr/share/man/man$sect/$(basename "$m").gz"
+done
+install -m 0644 cli/s3filesctl.bash-completion "$DEST/usr/share/bash-completion/completions/s3filesctl"
+install -m 0644 packaging/grafana/s3files.json "$DEST/usr/share/s3files/grafana/s3files.json"
 echo "installed into ${DEST:-/} (FSAL in $LIBDIR/ganesha)"

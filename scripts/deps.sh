@@ -27,6 +27,8 @@ PKGS=(
   # NFSv3 (S3FILES_NFSV3=1): the private rpcbind in ganesha's namespace (nfs-ganesha
   # depends on it anyway), the TCP relays between the namespace and this host, nsenter
   rpcbind socat util-linux
+  # man pages rendered and checked (test/integration/ops.sh, packaging.sh)
+  man-db groff-base
   # benchmark peers (make bench): FUSE file systems over S3, run in the same qemu guest
   fuse3 s3fs rclone
   # the server-side chart (test/bench/server.sh)

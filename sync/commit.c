@@ -556,6 +556,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 		rc = 0;
 		goto out;
 	}
+	__atomic_store_n(&se->committing_ino, ino, __ATOMIC_RELAXED);
 	rc = sync_meta_for(&c->in, meta, &opts.n_meta);
 	if (rc)
 		goto out;
@@ -699,6 +700,9 @@ failed:
 
 		res->failed++;
 		__atomic_add_fetch(&se->n_commit_errors, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&se->fail_rc, rc, __ATOMIC_RELAXED);
+		__atomic_store_n(&se->fail_ns, meta_now_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&se->fail_ino, ino, __ATOMIC_RELAXED);
 		f[0] = JF_B("key", c->key, c->key_len);
 		f[1] = JF_S("error", s3f_strerror(rc));
 		(void)journal_append(x->journal, JOURNAL_COMMIT_FAILED, f, 2, NULL);
@@ -716,11 +720,15 @@ copied:
 	}
 	res->committed++;
 	__atomic_add_fetch(&se->n_commits, 1, __ATOMIC_RELAXED);
+	/* A success clears the record of an earlier failure of the same inode. */
+	__atomic_compare_exchange_n(&se->fail_ino, &(uint64_t){ ino }, 0, false, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
 	if (c->early)
 		__atomic_add_fetch(&se->n_close_commits, 1, __ATOMIC_RELAXED);
 	LOG_DEBUG(LOG_C_SYNC, "committed '%s' etag %s (%llu bytes)%s", LOG_ESCS(c->key), info.etag,
 		  (unsigned long long)c->in.size, c->early ? " on close" : "");
 out:
+	__atomic_store_n(&se->committing_ino, 0, __ATOMIC_RELAXED);
 	if (fd >= 0)
 		data_file_close(x->data, fd);
 	free(c);

@@ -13,7 +13,7 @@
  *      is marked clean.
  *   3. Otherwise ns_conflict_resolve moves the inode into lost+found (one transaction),
  *      and the directory is listed again at once, so S3's version takes the name.
- *   4. One `conflict` event (key, path, lost+found name, both ETags) and the export's
+ *   4. One `conflict` event (key, path, lost+found name, both ETags and times) and the export's
  *      conflicts counter.
  * Nothing is ever deleted here: the file-side version is kept locally in lost+found (it
  * is never uploaded or evicted), S3's is untouched.
@@ -123,7 +123,7 @@ static void sync_conflict_event(struct sync_export *se, const struct ns_conflict
 				bool s3_deleted)
 {
 	char lf[sizeof "lost+found/" + META_NAME_MAX];
-	struct journal_field f[9];
+	struct journal_field f[11];
 	size_t n = 0;
 
 	snprintf(lf, sizeof lf, "lost+found/%s", r->lf_name);
@@ -135,6 +135,11 @@ static void sync_conflict_event(struct sync_export *se, const struct ns_conflict
 	f[n++] = JF_U("ino", c->ino);
 	f[n++] = JF_U("size", c->in.size);
 	f[n++] = JF_U("lost_bytes", r->lost_bytes ? 1 : 0);
+	/* Both versions' times (`s3filesctl conflicts`): the file side's last change, and
+	 * S3's Last-Modified (absent when S3 deleted the object). */
+	f[n++] = JF_I("mtime_file", c->in.mtime_ns / 1000000000LL);
+	if (!s3_deleted)
+		f[n++] = JF_I("mtime_s3", cur->last_modified);
 	(void)journal_append(se->x->journal, JOURNAL_CONFLICT, f, n, NULL);
 }
 

@@ -399,6 +399,13 @@ int main(int argc, char **argv)
 	rc = syncd_http_start(d);
 	if (rc)
 		goto out;
+	if (d->conf->daemon.syslog) {
+		rc = sync_syslog_start(d, d->conf->daemon.syslog, &d->syslog);
+		if (rc) {
+			LOG_ERROR(LOG_C_SYNC, "Syslog %s: %s", d->conf->daemon.syslog, strerror(rc));
+			goto out;
+		}
+	}
 	if (pidfile && (rc = syncd_write_pidfile(pidfile)) != 0) {
 		LOG_ERROR(LOG_C_SYNC, "pid file %s: %s", pidfile, strerror(rc));
 		goto out;
@@ -433,6 +440,11 @@ out:
 	for (size_t i = 0; i < d->n_exports; i++) {
 		if (d->exports[i].started)
 			pthread_join(d->exports[i].thread, NULL);
+	}
+	/* after the workers (their last events), before the journals close */
+	sync_syslog_stop(d->syslog);
+	d->syslog = NULL;
+	for (size_t i = 0; i < d->n_exports; i++) {
 		export_ctx_close(d->exports[i].x);
 		pthread_mutex_destroy(&d->exports[i].commit_lock);
 		pthread_mutex_destroy(&d->exports[i].evict_lock);

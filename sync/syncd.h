@@ -61,6 +61,14 @@ struct sync_export {
 	uint64_t n_evicted;
 	uint64_t n_prefetched;		/* small files fetched in the background (import_prefetch) */
 	uint64_t n_close_commits;	/* of n_commits: due only because of Commit_On_Close */
+	/* What the commit pass is doing, for `s3filesctl state` (atomic, written by commit.c
+	 * under commit_lock, read without it): the inode being uploaded now (0: none), and the
+	 * last commit of an inode that failed: which, its error, when (CLOCK_REALTIME ns).
+	 * The three fail_ fields are not read as one snapshot: a diagnostic, not a state. */
+	uint64_t committing_ino;
+	uint64_t fail_ino;
+	int fail_rc;
+	int64_t fail_ns;
 };
 
 struct sync_result {
@@ -159,6 +167,7 @@ struct syncd {
 	struct sync_notify *notify;
 	struct http_server *notify_http;
 	struct http_server *metrics_http;
+	struct sync_syslog *syslog;	/* Syslog (syslog.c; NULL when off) */
 };
 
 struct sync_export *syncd_export_by_id(struct syncd *d, uint32_t id);
@@ -173,6 +182,16 @@ void sync_notify_stop(struct sync_notify *n);
 /* http_handler_fn for POST (any path); arg: the struct sync_notify. */
 void sync_notify_post(void *arg, const struct http_req *req, const char *body, size_t len,
 		      struct http_response *resp);
+
+/* syslog.c — journal events copied to a syslog socket (Syslog): a thread follows every
+ * export's journal from its end at start and sends each new event, facility daemon, at
+ * the severity of its kind. Start after the exports are open; stop before they close
+ * (what was appended until then is sent first). */
+struct sync_syslog;
+int sync_syslog_start(struct syncd *d, const char *path, struct sync_syslog **out);
+void sync_syslog_stop(struct sync_syslog *s);
+/* The syslog severity of an event kind (RFC 5424: 3 error, 4 warning, 5 notice, 6 info). */
+int sync_syslog_severity(const char *kind);
 
 /* metrics_http.c — http_handler_fn for GET /metrics (arg: the struct syncd): the
  * registry of core/metrics.c plus per-export counters and backlog. */

@@ -48,10 +48,27 @@ missing=
 for f in "usr/lib/$ma/ganesha/libfsals3files.so" usr/sbin/s3files-syncd usr/bin/s3filesctl \
          lib/systemd/system/s3files-syncd.service etc/default/s3files \
          usr/share/doc/s3files/README.md usr/share/doc/s3files/SEMANTICS.md \
-         usr/share/doc/s3files/examples/ganesha.conf; do
+         usr/share/doc/s3files/examples/ganesha.conf \
+         usr/share/man/man8/s3files-syncd.8.gz usr/share/man/man8/s3filesctl.8.gz \
+         usr/share/man/man5/s3files.conf.5.gz usr/share/bash-completion/completions/s3filesctl \
+         usr/share/s3files/grafana/s3files.json; do
   [ -e "$X/$f" ] || missing+=" $f"
 done
 if [ -z "$missing" ]; then t_pass contents; else t_fail contents "missing:$missing"; fi
+# The packaged s3files.conf(5) documents every setting the packaged CLI knows.
+missing=
+page=$(zcat "$X/usr/share/man/man5/s3files.conf.5.gz" | LC_ALL=C MANWIDTH=200 man -l - 2>/dev/null)
+for name in $("$X/usr/bin/s3filesctl" config-help | sed -n 's/^  \([A-Za-z][A-Za-z0-9_]*\) .*/\1/p'); do
+  grep -Eq "^ {7}$name( |$)" <<<"$page" || missing+=" $name"
+done
+if [ -z "$missing" ] && [ -n "$page" ]; then t_pass man_conf_every_setting
+else t_fail man_conf_every_setting "s3files.conf(5) lacks:${missing:- (no page)}"; fi
+if bash -c '. "$1" && complete -p s3filesctl' _ "$X/usr/share/bash-completion/completions/s3filesctl" >/dev/null 2>&1 &&
+   python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$X/usr/share/s3files/grafana/s3files.json"; then
+  t_pass completion_dashboard_load
+else
+  t_fail completion_dashboard_load "the completion does not register or the dashboard is no JSON"
+fi
 # Debian's ganesha finds FSALs in its multiarch dir: its own VFS FSAL is there too.
 if dpkg -L nfs-ganesha-vfs 2>/dev/null | grep -q "^/usr/lib/$ma/ganesha/"; then
   t_pass fsal_dir_is_debians

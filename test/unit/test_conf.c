@@ -1047,7 +1047,7 @@ static void test_describe(void)
 		"S3_Root_Owner", "S3_Squash_Uid", "S3_Squash_Gid", "Allow_Network_State_Dir",
 		"Export_Id", "Path",
 		"Pseudo",
-		"Control_Socket", "Log_Level", "Notify_Listen", "Metrics_Listen", "NFS_Port",
+		"Control_Socket", "Log_Level", "Notify_Listen", "Metrics_Listen", "Syslog", "NFS_Port",
 		"Lease_Lifetime", "PrincipalName",
 	};
 
@@ -1065,6 +1065,23 @@ static void test_describe(void)
 	CHECK(strstr(buf, "  Dir_Rename_Warn_Objects integer  1..1000000000   default: 10000\n"));
 	CHECK(strstr(buf, "  Bucket                 string   3..255 chars    required\n"));
 	CHECK(strstr(buf, "  Log_Level              enum     error|warn|info|debug default: info\n"));
+	free(buf);
+
+	/* The roff form (s3files.conf(5)): every key a .TP tag, minus signs escaped. */
+	buf = NULL;
+	len = 0;
+	f = open_memstream(&buf, &len);
+	CHECK(f != NULL);
+	conf_describe_man(f);
+	fclose(f);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		char needle[64];
+
+		snprintf(needle, sizeof needle, ".TP\n.B %s\n", keys[i]);
+		CHECK_MSG(strstr(buf, needle) != NULL, "%s missing from the man form", keys[i]);
+	}
+	CHECK(strstr(buf, ".B Region\n\\fIstring\\fR, 1..64 chars; default: us\\-east\\-1\n"));
+	CHECK(strstr(buf, ".SS \"S3FILES { ... } (top level, optional)\"\n"));
 	free(buf);
 }
 
