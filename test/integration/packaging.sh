@@ -48,7 +48,10 @@ missing=
 for f in "usr/lib/$ma/ganesha/libfsals3files.so" usr/sbin/s3files-syncd usr/bin/s3filesctl \
          lib/systemd/system/s3files-syncd.service etc/default/s3files \
          usr/share/doc/s3files/README.md usr/share/doc/s3files/SEMANTICS.md \
-         usr/share/doc/s3files/examples/ganesha.conf; do
+         usr/share/doc/s3files/examples/ganesha.conf \
+         usr/sbin/s3files-genconf lib/systemd/system/s3files-ganesha.service \
+         usr/lib/s3files/entrypoint usr/share/doc/s3files/DEPLOY.md \
+         usr/share/doc/s3files/examples/s3files.conf usr/share/doc/s3files/examples/cloud-init.yaml; do
   [ -e "$X/$f" ] || missing+=" $f"
 done
 if [ -z "$missing" ]; then t_pass contents; else t_fail contents "missing:$missing"; fi
@@ -70,6 +73,13 @@ if [ -x "$X$exe" ] && [ -f "$X$envf" ] && grep -q '^\[Install\]' "$unit"; then
   t_pass unit_refers_to_packaged_files
 else
   t_fail unit_refers_to_packaged_files "ExecStart '$exe' / EnvironmentFile '$envf'"
+fi
+# The example s3files.conf renders a ganesha.conf the packaged CLI accepts.
+if out=$(S3FILESCTL="$X/usr/bin/s3filesctl" "$X/usr/sbin/s3files-genconf" -n \
+           -c "$X/usr/share/doc/s3files/examples/s3files.conf" 2>&1); then
+  t_pass example_s3files_conf_valid
+else
+  t_fail example_s3files_conf_valid "$out"
 fi
 if out=$("$X/usr/bin/s3filesctl" -f "$X/usr/share/doc/s3files/examples/ganesha.conf" config-check 2>&1); then
   t_pass example_config_valid
