@@ -24,6 +24,9 @@
 #                       before ganesha is executed
 #   kernel mount        a qemu guest mounts the export with vers=4.1, writes a file and
 #                       reads it back
+#   daemon_killed_...   kill -9 of the daemon: systemd restarts it (Restart=) and ganesha,
+#                       stopped with it (BindsTo=), comes back too (Upholds=); the dirty
+#                       files survive it
 #   stop_order          `systemctl stop s3files-syncd` stops ganesha first, then the daemon's
 #                       ExecStop commits, then the daemon stops
 #   written_file_in_s3  the guest's files (commit interval one hour) are in S3 with their
@@ -47,10 +50,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Can systemd boot a container here? (It cannot on this machine; if it ever can, this is
-# the place to boot the root with systemd-nspawn --boot instead of unitrun.py.)
+# What this machine offers (systemd-nspawn --boot is tried below, unitrun.py is the fallback).
 echo "# PID 1 is '$(cat /proc/1/comm)', /sys/fs/cgroup is $(stat -fc %T /sys/fs/cgroup 2>/dev/null || echo absent)," \
-     "systemd-nspawn $(command -v systemd-nspawn >/dev/null && echo present || echo absent): running the units with test/lib/unitrun.py"
+     "systemd-nspawn $(command -v systemd-nspawn >/dev/null && echo present || echo absent)"
 
 # ---- the clean root and the package ----
 T0=$(date +%s%N)
@@ -139,6 +141,21 @@ fi
 echo "# units run by: $MODE"
 started=0
 if [ $MODE = systemd ]; then
+  # A bad line in s3files.conf: the start fails in ExecStartPre, and the journal names
+  # file, line and setting; ganesha never starts.
+  cp "$R/etc/s3files/s3files.conf" "$WORK/s3files.conf.good"
+  sed -i 's/^commit_interval = .*/commit_interval = soon/' "$R/etc/s3files/s3files.conf"
+  bad_line=$(grep -n '^commit_interval = soon' "$R/etc/s3files/s3files.conf" | cut -d: -f1)
+  if ! in_ct systemctl start s3files-ganesha.service >/dev/null 2>&1 &&
+     in_ct journalctl --no-pager -u s3files-syncd 2>&1 |
+       grep -q "/etc/s3files/s3files.conf:$bad_line: commit_interval: \"soon\" is not a number" &&
+     [ "$(ct_prop s3files-ganesha.service ActiveState)" != active ]; then
+    t_pass bad_line_fails_start_named
+  else
+    t_fail bad_line_fails_start_named "$(in_ct journalctl --no-pager -n 5 -u s3files-syncd 2>&1 | tr '\n' ' ')"
+  fi
+  cp "$WORK/s3files.conf.good" "$R/etc/s3files/s3files.conf"
+  in_ct systemctl reset-failed >/dev/null 2>&1
   # The operator's one command: the ganesha unit pulls in the daemon (BindsTo=).
   if in_ct systemctl start s3files-ganesha.service >"$WORK/start.out" 2>&1 &&
      [ "$(ct_prop s3files-syncd.service ActiveState)" = active ] &&
@@ -217,6 +234,23 @@ if [ $started = 1 ]; then
     t_fail dirty_until_stop "k.bin in S3 before the stop (commit interval is an hour)"
   else
     t_pass dirty_until_stop
+  fi
+fi
+
+# ---- the daemon killed: systemd restarts it, and ganesha with it (Upholds=) ----
+if [ $MODE = systemd ] && [ $started = 1 ]; then
+  sp=$(ct_prop s3files-syncd.service MainPID)
+  in_ct kill -KILL "$sp"
+  back() {
+    [ "$(in_ct systemctl is-active s3files-syncd.service s3files-ganesha.service | xargs)" = "active active" ] &&
+      [ "$(ct_prop s3files-syncd.service MainPID)" != "$sp" ]
+  }
+  T0=$(date +%s%N)
+  if t_wait_for 90 back && t_wait_for 30 s3f__listening "$NFS_PORT"; then
+    t_pass daemon_killed_both_restart
+    echo "# kill -9 of the daemon: both units active again after $(( ($(date +%s%N) - T0) / 1000000 )) ms"
+  else
+    t_fail daemon_killed_both_restart "$(in_ct systemctl is-active s3files-syncd.service s3files-ganesha.service | xargs)"
   fi
 fi
 
