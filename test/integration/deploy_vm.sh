@@ -112,6 +112,11 @@ in_ct() { nsenter -t "$LEADER" -a "$@"; }
 # ct_prop UNIT PROP: a unit property from systemd in the container.
 ct_prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null; }
 if [ -z "${S3F_NO_NSPAWN:-}" ] && command -v systemd-nspawn >/dev/null; then
+  # The root shares this host's network: Debian's own ganesha and rpcbind, enabled by
+  # their packages, must not start there (they would take ports 2049 and 111 of this
+  # host); an operator turns nfs-ganesha off as well (doc/DEPLOY.md).
+  chroot "$R" systemctl mask nfs-ganesha.service nfs-ganesha-lock.service rpcbind.service \
+    rpcbind.socket >/dev/null 2>&1
   # --register=no --keep-unit: no machined and no systemd on this host to register with
   systemd-nspawn --boot -D "$R" --register=no --keep-unit --console=pipe -q \
     </dev/null >"$WORK/boot.out" 2>&1 &
