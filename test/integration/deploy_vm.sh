@@ -46,6 +46,8 @@ R=$WORK/root
 UPID=
 cleanup() {
   [ -n "$UPID" ] && kill -TERM "$UPID" 2>/dev/null && sleep 5 && kill -KILL "$UPID" 2>/dev/null
+  # The roots take ~1 GB a run: kept only when something failed, to look into.
+  [ "$T_FAILED" -eq 0 ] && rm -rf "$R" "$WORK/image-root" "$WORK/oci" "$WORK/oci.tar"
   return 0
 }
 trap cleanup EXIT
