@@ -26,6 +26,7 @@ while read -r lib; do
     owner=$(dpkg -S "$lib" 2>/dev/null | head -n 1 | cut -d: -f1) || true
   [ -n "$owner" ] && pkgs[$owner]=1
 done < <(for b in "$ROOT"/usr/sbin/* "$ROOT"/usr/bin/* "$ROOT"/usr/lib/*/ganesha/*.so; do
+           [ "$(head -c 4 "$b")" = "$(printf '\177ELF')" ] || continue   # scripts: no libraries
            for so in $(objdump -p "$b" | awk '$1 == "NEEDED" { print $2 }'); do
              ldd "$b" | awk -v so="$so" '$1 == so && $3 ~ /^\// { print $3 }'
            done

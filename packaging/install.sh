@@ -4,9 +4,11 @@
 #
 #   <multiarch libdir>/ganesha/libfsals3files.so   where Debian's ganesha looks for FSALs
 #                                                   (no Plugins_Dir setting needed)
-#   /usr/sbin/s3files-syncd  /usr/bin/s3filesctl
-#   /lib/systemd/system/s3files-syncd.service  /etc/default/s3files
-#   /usr/share/doc/s3files/{README.md,SEMANTICS.md,examples/ganesha.conf}
+#   /usr/sbin/s3files-syncd  /usr/sbin/s3files-genconf  /usr/bin/s3filesctl
+#   /lib/systemd/system/s3files-{syncd,ganesha}.service  /etc/default/s3files
+#   /usr/lib/s3files/entrypoint                     the container entrypoint
+#   /usr/share/doc/s3files/{README.md,SEMANTICS.md,DEPLOY.md,
+#                           examples/{ganesha.conf,s3files.conf,cloud-init.yaml}}
 #   /usr/share/man/man8/{s3files-syncd,s3filesctl}.8.gz  /usr/share/man/man5/s3files.conf.5.gz
 #   /usr/share/bash-completion/completions/s3filesctl
 #   /usr/share/s3files/grafana/s3files.json   (Grafana dashboard of Metrics_Listen)
@@ -22,18 +24,23 @@ for f in "$BUILD/lib/libfsals3files.so" "$BUILD/bin/s3files-syncd" "$BUILD/bin/s
   [ -f "$f" ] || { echo "install.sh: $f is missing: run make first" >&2; exit 1; }
 done
 install -d "$DEST$LIBDIR/ganesha" "$DEST/usr/sbin" "$DEST/usr/bin" "$DEST/lib/systemd/system" \
-  "$DEST/etc/default" "$DEST/usr/share/doc/s3files/examples"
+  "$DEST/etc/default" "$DEST/usr/share/doc/s3files/examples" "$DEST/usr/lib/s3files"
 # Stripped of debug info (kept in the build tree); the FSAL keeps its dynamic symbols.
 install -m 0644 "$BUILD/lib/libfsals3files.so" "$DEST$LIBDIR/ganesha/libfsals3files.so"
 strip --strip-debug "$DEST$LIBDIR/ganesha/libfsals3files.so"
 install -m 0755 -s "$BUILD/bin/s3files-syncd" "$DEST/usr/sbin/s3files-syncd"
 install -m 0755 -s "$BUILD/bin/s3filesctl" "$DEST/usr/bin/s3filesctl"
-install -m 0644 packaging/s3files-syncd.service "$DEST/lib/systemd/system/s3files-syncd.service"
+install -m 0755 packaging/s3files-genconf "$DEST/usr/sbin/s3files-genconf"
+install -m 0755 packaging/container/entrypoint "$DEST/usr/lib/s3files/entrypoint"
+install -m 0644 packaging/s3files-syncd.service packaging/s3files-ganesha.service \
+  "$DEST/lib/systemd/system/"
 if [ ! -e "$DEST/etc/default/s3files" ]; then
   install -m 0644 packaging/default "$DEST/etc/default/s3files"
 fi
-install -m 0644 README.md doc/SEMANTICS.md "$DEST/usr/share/doc/s3files/"
+install -m 0644 README.md doc/SEMANTICS.md doc/DEPLOY.md "$DEST/usr/share/doc/s3files/"
 install -m 0644 conf/ganesha.conf.example "$DEST/usr/share/doc/s3files/examples/ganesha.conf"
+install -m 0644 packaging/examples/s3files.conf packaging/examples/cloud-init.yaml \
+  "$DEST/usr/share/doc/s3files/examples/"
 # Man pages (s3files.conf.5 is made by the build from the settings table), completion,
 # the dashboard.
 install -d "$DEST/usr/share/man/man5" "$DEST/usr/share/man/man8" \

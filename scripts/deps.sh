@@ -39,6 +39,9 @@ PKGS=(
   clang libclang-rt-14-dev
   # apt-get source
   dpkg-dev
+  # deployment tests (test/integration/deploy_vm.sh): a clean Debian root for the .deb,
+  # booted with systemd-nspawn to run the units under systemd
+  debootstrap systemd-container
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }

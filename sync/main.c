@@ -11,6 +11,9 @@
  * is served (metrics_http.c). SIGTERM/SIGINT stop it cleanly; all state is
  * in the store, so a kill -9 loses nothing that was acknowledged.
  *
+ * Under systemd (Type=notify) it sends READY=1 to $NOTIFY_SOCKET once every export's store
+ * is open, its control socket serves and its workers run (sdnotify.c).
+ *
  * One daemon per State_Dir: before anything of an export is opened, the daemon takes
  * <State_Dir>/syncd.lock (instlock.h) for its whole life; a second daemon on the same
  * State_Dir (or on a network file system, unless Allow_Network_State_Dir) exits 1 with a
@@ -422,6 +425,11 @@ int main(int argc, char **argv)
 	}
 	LOG_INFO(LOG_C_SYNC, "s3files-syncd ready: %zu export(s), control %s", d->n_exports,
 		 d->conf->daemon.control_socket ? d->conf->daemon.control_socket : "(none)");
+	/* Type=notify: every store is open and the control socket serves, so ganesha
+	 * (ordered after this unit) may start serving the exports. A failed notification is
+	 * logged and not fatal: systemd then fails the start by its own timeout. */
+	if (!d->stop)
+		(void)sync_sdnotify_send("READY=1\nSTATUS=serving exports");
 
 	if (!d->stop) {
 		int sig = 0;
@@ -429,6 +437,7 @@ int main(int argc, char **argv)
 		sigwait(&sigs, &sig);
 	}
 	LOG_INFO(LOG_C_SYNC, "s3files-syncd stopping");
+	(void)sync_sdnotify_send("STOPPING=1");
 	rc = 0;
 out:
 	d->stop = 1;

@@ -201,4 +201,10 @@ void sync_metrics_get(void *arg, const struct http_req *req, const char *body, s
 void sync_health_get(void *arg, const struct http_req *req, const char *body, size_t len,
 		     struct http_response *resp);
 
+/* sdnotify.c — the service manager's readiness protocol (sd_notify(3)), spoken directly:
+ * one datagram of "KEY=VALUE" lines to the AF_UNIX socket named by $NOTIFY_SOCKET (a path,
+ * or '@' for the abstract namespace). Without $NOTIFY_SOCKET it does nothing and returns 0
+ * (not run by systemd with Type=notify); otherwise 0 once sent, or an errno. Main thread. */
+int sync_sdnotify_send(const char *state);
+
 #endif

@@ -51,7 +51,10 @@ for f in "usr/lib/$ma/ganesha/libfsals3files.so" usr/sbin/s3files-syncd usr/bin/
          usr/share/doc/s3files/examples/ganesha.conf \
          usr/share/man/man8/s3files-syncd.8.gz usr/share/man/man8/s3filesctl.8.gz \
          usr/share/man/man5/s3files.conf.5.gz usr/share/bash-completion/completions/s3filesctl \
-         usr/share/s3files/grafana/s3files.json; do
+         usr/share/s3files/grafana/s3files.json \
+         usr/sbin/s3files-genconf lib/systemd/system/s3files-ganesha.service \
+         usr/lib/s3files/entrypoint usr/share/doc/s3files/DEPLOY.md \
+         usr/share/doc/s3files/examples/s3files.conf usr/share/doc/s3files/examples/cloud-init.yaml; do
   [ -e "$X/$f" ] || missing+=" $f"
 done
 if [ -z "$missing" ]; then t_pass contents; else t_fail contents "missing:$missing"; fi
@@ -87,6 +90,13 @@ if [ -x "$X$exe" ] && [ -f "$X$envf" ] && grep -q '^\[Install\]' "$unit"; then
   t_pass unit_refers_to_packaged_files
 else
   t_fail unit_refers_to_packaged_files "ExecStart '$exe' / EnvironmentFile '$envf'"
+fi
+# The example s3files.conf renders a ganesha.conf the packaged CLI accepts.
+if out=$(S3FILESCTL="$X/usr/bin/s3filesctl" "$X/usr/sbin/s3files-genconf" -n \
+           -c "$X/usr/share/doc/s3files/examples/s3files.conf" 2>&1); then
+  t_pass example_s3files_conf_valid
+else
+  t_fail example_s3files_conf_valid "$out"
 fi
 if out=$("$X/usr/bin/s3filesctl" -f "$X/usr/share/doc/s3files/examples/ganesha.conf" config-check 2>&1); then
   t_pass example_config_valid
