@@ -15,7 +15,8 @@
  *   s3filesctl config-help [--man]
  *
  * PATH is relative to the export root ("/" or omitted: the whole export). The config
- * file defaults to $S3FILES_CONF, else /etc/ganesha/ganesha.conf. status and commit talk
+ * file defaults to $S3FILES_CONF, else /etc/s3files/ganesha.conf if it exists (what the
+ * packaged units render), else /etc/ganesha/ganesha.conf. status and commit talk
  * to s3files-syncd over its control socket; events and config-check read files directly.
  * A request the daemon refuses as busy (all its control connections taken) is sent again
  * for up to 15 s; status gives up after 60 s without an answer, ls and wait-synced's
@@ -1225,8 +1226,11 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int rc;
 
+	/* The packaged units render /etc/s3files/ganesha.conf (s3files-genconf); a host
+	 * configured by hand keeps Debian's ganesha.conf. */
 	if (!conf_path)
-		conf_path = "/etc/ganesha/ganesha.conf";
+		conf_path = access("/etc/s3files/ganesha.conf", F_OK) == 0 ?
+			"/etc/s3files/ganesha.conf" : "/etc/ganesha/ganesha.conf";
 	if (argc >= 3 && strcmp(argv[1], "-f") == 0) {
 		conf_path = argv[2];
 		argv += 2;

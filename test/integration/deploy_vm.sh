@@ -243,6 +243,14 @@ if [ $started = 1 ]; then
     t_pass dirty_until_stop
   fi
 fi
+# s3filesctl finds the rendered configuration by itself (no -f, no S3FILES_CONF)
+if [ $MODE = systemd ] && [ $started = 1 ]; then
+  if out=$(in_ct env -u S3FILES_CONF s3filesctl status 2>&1) && grep -q ' dirty=[1-9]' <<<"$out"; then
+    t_pass ctl_default_conf
+  else
+    t_fail ctl_default_conf "s3filesctl status without -f in the root: $(tr '\n' ' ' <<<"$out" | cut -c1-300)"
+  fi
+fi
 
 # ---- the daemon killed: systemd restarts it, and ganesha with it (Upholds=) ----
 if [ $MODE = systemd ] && [ $started = 1 ]; then
