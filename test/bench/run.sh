@@ -22,6 +22,9 @@
 #      hot and cold reads (4/16/64 in flight), random cold reads, per-request latency, a
 #      cold 10,000-entry listing; ratios to the limits, JSON in bench-out/server.json and a
 #      chart in bench-out/server.png. BENCH_SERVER=0 skips the part.
+#   5. sizing (test/bench/sizing.sh): LMDB and data-tier bytes per object, memory per
+#      read-bypass stream, open descriptors, resident memory, on a real gateway: the
+#      figures of doc/DEPLOY.md's sizing guide. BENCH_SIZING=0 skips the part.
 #
 # Uses S3_ENDPOINT/S3_BUCKET/AWS_* when S3_ENDPOINT is set, else starts its own RGW in
 # $BUILD/bench-rgw and stops it at the end (that RGW keeps the cold tree of part 3 for the
@@ -46,8 +49,10 @@ SUMMARY=$WORK/summary
 RGW_STARTED=0
 . test/bench/fs.sh
 . test/bench/server.sh
+. test/bench/sizing.sh
 cleanup() {
   sv_cleanup
+  sz_cleanup
   fs_cleanup
   [ $RGW_STARTED = 1 ] && test/lib/rgw.sh stop "$BUILD/bench-rgw" >/dev/null 2>&1 || true
   mv "$WORK/summary" "$BUILD/bench-summary.txt" 2>/dev/null || true
@@ -148,6 +153,11 @@ fi
 # ---- 4. at the server: s3files against FSAL_VFS and raw S3, through s3f_nfsload ----
 if [ "${BENCH_SERVER:-1}" != 0 ]; then
   bench_server || { echo "server-side measurements: failed (logs in $LOGS)" >&2; FS_FAILED=1; }
+fi
+
+# ---- 5. sizing: the figures of doc/DEPLOY.md's sizing guide ----
+if [ "${BENCH_SIZING:-1}" != 0 ]; then
+  bench_sizing || { echo "sizing measurements: failed (logs in $LOGS)" >&2; FS_FAILED=1; }
 fi
 
 echo
