@@ -11,6 +11,7 @@
  * gets a HEAD-and-compare before the write (not atomic; documented in s3.h).
  */
 #include "s3_int.h"
+#include "s3_credp.h"
 #include "err.h"
 #include "log.h"
 #include "tp.h"
@@ -151,7 +152,7 @@ int s3_client_open(const struct s3_config *cfg, struct s3_client **out)
 
 	*out = NULL;
 	if (!cfg->region || !*cfg->region || !cfg->bucket || !*cfg->bucket ||
-	    !cfg->creds.access_key_id[0] || !cfg->creds.secret_access_key[0])
+	    (!cfg->credp && (!cfg->creds.access_key_id[0] || !cfg->creds.secret_access_key[0])))
 		return EINVAL;
 	pthread_once(&s3_curl_once, s3_curl_init);
 	if (s3_curl_init_rc != CURLE_OK)
@@ -2538,22 +2539,30 @@ int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, cha
 	struct s3_sb p = { 0 }, u = { 0 };
 	const struct s3_header h[] = { { "host", c->host_hdr } };
 	struct s3_sigv4_out so;
+	struct s3_creds cr_copy;
+	const struct s3_creds *cr = &c->cfg.creds;
 	char *path = NULL, *q = NULL;
 	int rc;
 
 	*url = NULL;
 	if (!key_ok(key))
 		return EINVAL;
+	if (c->cfg.credp) {
+		rc = s3_credp_get(c->cfg.credp, &cr_copy);
+		if (rc)
+			return rc;
+		cr = &cr_copy;
+	}
 	s3_sb_adds(&p, c->path_prefix);
 	s3_sb_addc(&p, '/');
 	s3_sb_add_uri(&p, key, strlen(key), true);
 	rc = s3_sb_done(&p, &path);
 	if (rc)
-		return rc;
+		goto out;
 	struct s3_sigv4_req sr = {
 		.method = "GET", .path = path, .headers = h, .n_headers = 1,
 		.payload_sha256 = "UNSIGNED-PAYLOAD", .region = c->region, .service = "s3",
-		.now = (int64_t)time(NULL), .creds = &c->cfg.creds,
+		.now = (int64_t)time(NULL), .creds = cr,
 	};
 	rc = s3_sigv4_presign(&sr, expires_s, &so, &q);
 	if (rc)
@@ -2562,6 +2571,7 @@ int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, cha
 	s3_sb_addf(&u, "%s%s?%s", c->scheme_host, path, q);
 	rc = s3_sb_done(&u, url);
 out:
+	explicit_bzero(&cr_copy, sizeof cr_copy);
 	free(path);
 	free(q);
 	return rc;
