@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# credp: S3 credentials from the providers of temporary credentials (core/s3_credp.h), with
+# the real daemon and ganesha (the FSAL's read path included) on the real RGW.
+# The endpoints themselves cannot exist on this machine (169.254.170.2, 169.254.169.254,
+# AWS STS), so test/lib/credsrv.py stands in for them on loopback, speaking their
+# documented protocols and serving the RGW's real key and secret with a session token
+# (RGW 16 without STS checks the signature over x-amz-security-token and ignores its
+# value, so the token is signed end to end) and a short Expiration, so that refreshes
+# happen during the test. The server counts its answers (DIR/fetches).
+#   container: the authorization token is required (401 without it: the clear error of
+#   both processes, retries, recovery once the token file is right); refreshes observed
+#   in both processes while commits and a read through the FSAL keep working; the
+#   endpoint down at refresh: the old credentials keep working until they expire, then
+#   commits wait (not dropped) and land once the endpoint is back.
+#   imds: IMDSv2 session token fetched once and reused across refreshes.
+#   web_identity: STS AssumeRoleWithWebIdentity; the token file is re-read at each refresh
+#   (rotated during the test; the server accepts only the current token).
+set -uo pipefail
+T_SUITE=credp
+. "$(dirname "$0")/../lib/common.sh"
+. "$S3F_ROOT/test/lib/s3files.sh"
+. "$S3F_ROOT/test/lib/s3.sh"
+
+s3f_test_setup cp
+export LC_ALL=C
+exec 3>&1	# measurements ("# ..." lines) from inside t_step go to the suite's output
+SRV_PIDS=()
+cleanup() {
+  s3f_stack_stop "$STACK"
+  local p
+  for p in "${SRV_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+}
+trap cleanup EXIT
+
+KEY=$AWS_ACCESS_KEY_ID
+SESSION_TOKEN='fake-session/token+=='
+export S3FILES_COMMIT_INTERVAL=1
+
+# srv_start NAME MODE LIFETIME ARGS...: start credsrv in $WORK/NAME, wait for its port.
+srv_start() {
+  local name=$1 mode=$2 life=$3 d=$WORK/$1; shift 3
+  mkdir -p "$d"
+  python3 "$S3F_ROOT/test/lib/credsrv.py" --mode "$mode" --dir "$d" --key "$KEY" \
+    --secret "$AWS_SECRET_ACCESS_KEY" --token "$SESSION_TOKEN" --lifetime "$life" "$@" \
+    2>"$d/log" &
+  SRV_PIDS+=($!)
+  t_wait_for 10 test -s "$d/port" || { echo "credsrv $name did not start"; return 1; }
+}
+srv_port() { cat "$WORK/$1/port"; }
+fetched_more() { [ "$(fetches "$1")" -gt "$2" ]; }
+fetches() { [ -f "$WORK/$1/fetches" ] && wc -l <"$WORK/$1/fetches" || echo 0; }
+
+url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s' "$1" "$(cat "$STACK/nfs_port")"; }
+# put_nfs NAME: a small file written through the mount
+put_nfs() {
+  echo "content of $1 $(date +%s%N)" >"$WORK/data/$1"
+  nfs-cp "$WORK/data/$1" "$(url "/$1")" >/dev/null 2>&1
+}
+# landed NAME SECS: the object appears in S3 within SECS (the daemon is asked to commit)
+landed() {
+  local end=$(( $(date +%s) + $2 ))
+  s3f_ctl "$STACK" commit >/dev/null 2>&1
+  while [ "$(date +%s)" -lt "$end" ]; do
+    s3_exists "$B" "$P$1" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  return 1
+}
+count() { grep -c -- "$1" "$2" 2>/dev/null || true; }
+
+# ---------------------------------------------------------------- container
+srv_start ecs container 30 --auth "Bearer good-token" || { t_fail setup "credsrv"; t_done; }
+export AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$(srv_port ecs)/v2/credentials/task"
+export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$WORK/authtok
+echo "Bearer wrong-token" >"$WORK/authtok"
+
+auth_required() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$AWS_CONTAINER_CREDENTIALS_FULL_URI")
+  [ "$code" = 401 ] || { echo "endpoint without a token: HTTP $code"; return 1; }
+}
+t_step endpoint_401_without_token auth_required
+
+export S3FILES_EXPORT_EXTRA='Credentials_Provider = container;'
+if ! s3f_stack_start "$STACK" >"$WORK/start1.out" 2>&1; then
+  t_fail stack_start "$(tail -n 5 "$WORK/start1.out" | tr '\n' ' ')"
+  t_done
+fi
+
+refused_at_start() {
+  local f
+  for f in syncd ganesha; do
+    grep -q "credentials from container: GET $AWS_CONTAINER_CREDENTIALS_FULL_URI: HTTP 401.*S3 requests fail" \
+      "$STACK/$f.log" || { echo "no clear error in $f.log"; tail -n 5 "$STACK/$f.log"; return 1; }
+  done
+  # S3 is not touched: the daemon says why it waits
+  t_wait_for 10 grep -q "S3 does not answer (S3: no valid credentials" "$STACK/syncd.log" ||
+    { echo "the daemon did not say why it waits"; return 1; }
+  sleep 3
+  [ "$(count "HTTP 401" "$STACK/syncd.log")" -ge 2 ] || { echo "no retry"; return 1; }
+}
+t_step wrong_token_clear_error_retries refused_at_start
+
+recovered() {
+  echo "Bearer good-token" >"$WORK/authtok"
+  t_wait_for 40 grep -q "credentials from container (again, after failures): key id $KEY" \
+    "$STACK/syncd.log" || { echo "no recovery line in syncd.log within 40 s"; return 1; }
+  put_nfs early && landed early 30 || { echo "not committed after the recovery"; return 1; }
+}
+t_step token_fixed_commit_lands recovered
+
+# Refreshes in both processes, with commits and a read through the FSAL in between.
+refresh_observed() {
+  local n0 t_end i=0 big=$WORK/data/big
+  n0=$(fetches ecs)
+  head -c $((9 * 1024 * 1024)) /dev/urandom >"$big"
+  t_end=$(( $(date +%s) + 35 ))
+  while [ "$(date +%s)" -lt "$t_end" ]; do
+    i=$((i + 1))
+    put_nfs "r$i" && landed "r$i" 20 || { echo "r$i not committed"; return 1; }
+    sleep 3
+  done
+  # read bypass (files of 8 MiB and more): ganesha's own GETs, signed with its credentials
+  s3_put_file "$B" "${P}big" "$big" >/dev/null || { echo "put big failed"; return 1; }
+  # (the gateway sees the new object at its next poll of the directory)
+  t_wait_for 30 nfs-cp "$(url /big)" "$WORK/big.read" && cmp -s "$big" "$WORK/big.read" ||
+    { echo "reading big through the mount failed or differs"; return 1; }
+  local n1 s g
+  n1=$(fetches ecs)
+  s=$(count "credentials from container.*key id $KEY" "$STACK/syncd.log")
+  g=$(count "credentials from container.*key id $KEY" "$STACK/ganesha.log")
+  echo "# container: $((n1 - n0)) fetches in 35 s (2 processes, 30 s credentials), $i commits; log lines syncd $s ganesha $g" >&3
+  [ $((n1 - n0)) -ge 4 ] || { echo "only $((n1 - n0)) fetches in 35 s"; return 1; }
+  [ "$s" -ge 3 ] && [ "$g" -ge 2 ] || { echo "refreshes not logged (syncd $s, ganesha $g)"; return 1; }
+}
+t_step refresh_during_commits_and_fsal_read refresh_observed
+
+# The endpoint goes down right after a fetch: the refresh at +15 s fails, the old
+# credentials serve until +30 s, then commits wait until the endpoint is back.
+down_at_refresh() {
+  local n0 t0 w
+  # both processes fetch in the same second (they started together): wait for both
+  n0=$(fetches ecs)
+  t_wait_for 20 fetched_more ecs $((n0 + 1)) || { echo "no 2 fetches within 20 s"; return 1; }
+  t0=$(date +%s)
+  touch "$WORK/ecs/down"
+  w=$(count "refresh failed" "$STACK/syncd.log")
+  while [ "$(date +%s)" -lt $((t0 + 17)) ]; do sleep 0.5; done
+  [ "$(count "refresh failed" "$STACK/syncd.log")" -gt "$w" ] ||
+    { echo "no failed refresh logged by +17 s"; return 1; }
+  put_nfs old1 && landed old1 $((t0 + 28 - $(date +%s))) ||
+    { echo "commit with the old credentials (before they expire) failed"; return 1; }
+  while [ "$(date +%s)" -lt $((t0 + 32)) ]; do sleep 0.5; done
+  put_nfs late1 || { echo "write failed"; return 1; }
+  if landed late1 8; then echo "committed with expired credentials?"; return 1; fi
+  rm -f "$WORK/ecs/down"
+  landed late1 60 || { echo "late1 not committed within 60 s of the endpoint's return"; return 1; }
+}
+t_step down_at_refresh_old_until_expiry_then_wait down_at_refresh
+s3f_stack_stop "$STACK"
+unset AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+
+# ---------------------------------------------------------------- IMDSv2
+srv_start imds imds 20 || { t_fail setup "credsrv imds"; t_done; }
+export AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$(srv_port imds)"
+export S3FILES_EXPORT_EXTRA='Credentials_Provider = imds;'
+imds() {
+  s3f_stack_start "$STACK" >"$WORK/start2.out" 2>&1 || { tail -n 5 "$WORK/start2.out"; return 1; }
+  grep -q "credentials from imds: key id $KEY" "$STACK/syncd.log" || { echo "not from imds"; return 1; }
+  sleep 22
+  put_nfs i1 && landed i1 20 || { echo "commit failed"; return 1; }
+  local f t
+  f=$(fetches imds); t=$(wc -l <"$WORK/imds/tokens")
+  echo "# imds: $f credential fetches, $t session tokens" >&3
+  [ "$f" -ge 4 ] || { echo "only $f fetches (2 processes, 20 s credentials, 22 s)"; return 1; }
+  [ "$t" -eq 2 ] || { echo "$t session tokens for 2 processes: not reused"; return 1; }
+}
+t_step imds_v2_token_reused_refreshes imds
+s3f_stack_stop "$STACK"
+unset AWS_EC2_METADATA_SERVICE_ENDPOINT
+
+# ---------------------------------------------------------------- web identity
+echo "jwt-one" >"$WORK/jwt"
+cp "$WORK/jwt" "$WORK/jwt.expected"
+srv_start sts sts 20 --jwt-file "$WORK/jwt.expected" --role-arn "arn:aws:iam::123456789012:role/s3files" ||
+  { t_fail setup "credsrv sts"; t_done; }
+export AWS_WEB_IDENTITY_TOKEN_FILE=$WORK/jwt AWS_ROLE_ARN=arn:aws:iam::123456789012:role/s3files
+export S3FILES_EXPORT_EXTRA="Credentials_Provider = web_identity; STS_Endpoint = \"http://127.0.0.1:$(srv_port sts)\";"
+webid() {
+  s3f_stack_start "$STACK" >"$WORK/start3.out" 2>&1 || { tail -n 5 "$WORK/start3.out"; return 1; }
+  grep -q "credentials from web_identity: key id $KEY" "$STACK/syncd.log" ||
+    { echo "not from web_identity"; return 1; }
+  # the identity provider rotates the token: only the new one is accepted from now on
+  echo "jwt-two" >"$WORK/jwt.expected"
+  echo "jwt-two" >"$WORK/jwt"
+  local n0; n0=$(fetches sts)
+  sleep 22
+  put_nfs w1 && landed w1 20 || { echo "commit failed"; return 1; }
+  local n1; n1=$(fetches sts)
+  echo "# web identity: $((n1 - n0)) fetches after the rotation" >&3
+  [ $((n1 - n0)) -ge 2 ] || { echo "only $((n1 - n0)) fetches after the rotation"; return 1; }
+  [ ! -s "$WORK/sts/refused" ] || { echo "STS refused: $(head -n 3 "$WORK/sts/refused")"; return 1; }
+}
+t_step web_identity_token_reread webid
+
+t_done
