@@ -1717,7 +1717,8 @@ static void *delif_run(void *arg)
 		rc = key_ok(w->keys[i]) && w->etags[i]
 			     ? s3_object_delete_if(w->c, w->keys[i], w->etags[i], NULL) : EINVAL;
 		w->results[i] = rc;
-		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED)
+		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
+		    rc == S3F_E_S3_CREDS)
 			__atomic_store_n(&w->stop, rc, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -2414,7 +2415,8 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
 	s3_req_free(r);
 	if (rc == 0)
 		*versioned = strcmp(status, "Enabled") == 0;
-	else if (rc != S3F_E_S3_NET && rc != S3F_E_S3_SERVER && rc != ENOMEM) {
+	else if (rc != S3F_E_S3_NET && rc != S3F_E_S3_SERVER && rc != S3F_E_S3_CREDS &&
+		 rc != ENOMEM) {
 		LOG_INFO(LOG_C_S3, "bucket versioning unknown (%s): taken as off", s3f_strerror(rc));
 		rc = 0;
 	}
@@ -2427,7 +2429,7 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
 static int probe_further(int rc, const char *what, struct s3_caps *caps)
 {
 	if (rc == 0 || rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
-	    rc == ENOMEM)
+	    rc == S3F_E_S3_CREDS || rc == ENOMEM)
 		return rc;
 	LOG_INFO(LOG_C_S3, "probing conditional %s failed (%s): the client checks them itself",
 		 what, s3f_strerror(rc));
