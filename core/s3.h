@@ -49,7 +49,8 @@ struct s3_credp;
 struct s3_creds {
 	char access_key_id[128];
 	char secret_access_key[128];
-	char session_token[2048];	/* "" if none */
+	char session_token[4096];	/* "" if none; STS sets no fixed limit, temporary
+					   tokens seen are 1-2 KiB */
 };
 
 /*

@@ -719,6 +719,8 @@ static void credp_apply(struct s3_credp *p, int rc, struct s3_creds *cr, int64_t
 		p->valid = true;
 		p->expiration = exp;
 		p->next_at = s3_credp_refresh_at(now, exp);
+		if (p->next_at < now + 1)	/* lifetimes of a second or two: no busy loop */
+			p->next_at = now + 1;
 		p->fetches++;
 		credp_time_str(exp, e1);
 		credp_time_str(p->next_at, e2);

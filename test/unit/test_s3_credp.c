@@ -97,11 +97,11 @@ static void test_json(void)
 		CHECK(cr.access_key_id[0] == '\0' && cr.secret_access_key[0] == '\0');
 	}
 	/* a token longer than struct s3_creds holds is refused, not cut */
-	char *big = malloc(4096);
+	char *big = malloc(8192);
 	CHECK(big);
-	int n = snprintf(big, 4096, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"");
-	memset(big + n, 'T', 2100);
-	strcpy(big + n + 2100, "\"}");
+	int n = snprintf(big, 8192, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"");
+	memset(big + n, 'T', sizeof cr.session_token);
+	strcpy(big + n + sizeof cr.session_token, "\"}");
 	CHECK_INT_EQ(s3_credp_parse_json(big, strlen(big), &cr, &exp, err, sizeof err), EBADMSG);
 	CHECK(strstr(err, "TTTT") == NULL);
 	free(big);
