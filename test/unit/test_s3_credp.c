@@ -5,7 +5,8 @@
  * this process speaking the container endpoint's protocol — the authorization token,
  * refreshes that swap credentials under concurrent readers without ever mixing two
  * fetches, and a refresh that fails (old credentials kept until they expire, then
- * S3F_E_S3_CREDS, then recovery).
+ * S3F_E_S3_CREDS, then recovery); and that a metadata endpoint that never answers costs
+ * the chain about 2 s, not a hang.
  */
 #include "check.h"
 #include "err.h"
@@ -586,6 +587,43 @@ static void test_refresh_failure(void)
 	env_clear();
 }
 
+/* A metadata endpoint that accepts connections and never answers (what a firewall that
+ * drops packets looks like once connected): the chain gives up after IMDS's short
+ * timeouts instead of hanging the start. */
+static void test_imds_silent(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	struct s3_credp_opts o = { .src = { .use_env = true } };
+	struct s3_credp *p = NULL;
+	struct timespec t0, t1;
+	char url[64], err[512];
+	double secs;
+	int fd, rc;
+
+	env_clear();
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK(listen(fd, 16) == 0);	/* the kernel completes handshakes; nobody reads */
+	CHECK(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = s3_credp_open(&o, &p, err, sizeof err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	close(fd);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("# silent IMDS: the chain gave up after %.2f s\n", secs);
+	if (rc == 0)
+		s3_credp_close(p);
+	CHECK_INT_EQ(rc, ENOENT);
+	CHECK_MSG(strstr(err, "instance metadata does not answer") && strstr(err, "imeout"),
+		  "%s", err);
+	CHECK_MSG(secs >= 1.5 && secs < 5.0, "%.2f s", secs);
+	env_clear();
+}
+
 int main(void)
 {
 	CHECK_RUN(test_json);
@@ -596,5 +634,6 @@ int main(void)
 	CHECK_RUN(test_container_auth);
 	CHECK_RUN(test_refresh_concurrent);
 	CHECK_RUN(test_refresh_failure);
+	CHECK_RUN(test_imds_silent);
 	return check_done();
 }
