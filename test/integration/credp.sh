@@ -16,6 +16,10 @@
 #   imds: IMDSv2 session token fetched once and reused across refreshes.
 #   web_identity: STS AssumeRoleWithWebIdentity; the token file is re-read at each refresh
 #   (rotated during the test; the server accepts only the current token).
+#   web_identity against Ceph RGW's own STS (real temporary credentials and session token):
+#   the shared RGW is restarted with STS on, an OIDC provider, a role and a JWT are set up
+#   here (see that case), the daemon commits and ganesha reads with them; the RGW is
+#   restarted with STS off afterwards (also when the suite fails).
 #   The daemon runs under ASan/UBSan when built (no report, no leak).
 set -uo pipefail
 T_SUITE=credp
@@ -31,6 +35,9 @@ cleanup() {
   s3f_stack_stop "$STACK"
   local p
   for p in "${SRV_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  [ -f "$WORK/jwks.pid" ] && kill "$(cat "$WORK/jwks.pid")" 2>/dev/null
+  # the shared RGW goes back to STS off if a failure left it on
+  [ -f "$WORK/sts_on" ] && rgw_sts off
 }
 trap cleanup EXIT
 
@@ -212,6 +219,108 @@ webid() {
 }
 t_step web_identity_token_reread webid
 s3f_stack_stop "$STACK"
+unset AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
+
+# ---------------------------------------------------------------- web identity, real STS
+# Ceph RGW 16 does AssumeRoleWithWebIdentity itself: with STS on (a restart of the shared
+# RGW, undone at the end), an OIDC provider registered for a JWKS served here (an RSA key
+# and a self-signed certificate made with openssl; RGW fetches
+# /.well-known/openid-configuration and the jwks_uri, and checks the certificate's SHA-1
+# thumbprint), a role trusting it, and a JWT signed with that key, the gateway gets real
+# temporary credentials (their own key id, a real session token that RGW decrypts and
+# checks) and works with them.
+RGWD=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
+RGWSH=$S3F_ROOT/test/lib/rgw.sh
+# (t_step runs its function in a subshell: state that cleanup needs lives in files)
+rgw_sts() {
+  if [ "$1" = on ]; then
+    "$RGWSH" ceph "$RGWD" config set global rgw_s3_auth_use_sts true &&
+      "$RGWSH" ceph "$RGWD" config set global rgw_sts_key "$(openssl rand -hex 8)" ||
+      return 1
+    : >"$WORK/sts_on"
+  else
+    "$RGWSH" ceph "$RGWD" config rm global rgw_s3_auth_use_sts
+    "$RGWSH" ceph "$RGWD" config rm global rgw_sts_key
+    rm -f "$WORK/sts_on"
+  fi
+  "$RGWSH" stop "$RGWD" >>"$WORK/rgw-restart.log" 2>&1
+  RGW_BUCKETS=$S3_BUCKET "$RGWSH" start "$RGWD" >>"$WORK/rgw-restart.log" 2>&1
+}
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+# jwt ISS SUB LIFETIME: an RS256 JWT signed with $WORK/oidc/key.pem
+jwt() {
+  local now h p
+  now=$(date +%s)
+  h=$(printf '{"alg":"RS256","typ":"JWT","kid":"k1"}' | b64url)
+  p=$(printf '{"iss":"%s","aud":"s3files","sub":"%s","iat":%d,"exp":%d}' "$1" "$2" "$now" \
+      $((now + $3)) | b64url)
+  printf '%s.%s.%s\n' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$WORK/oidc/key.pem" | b64url)"
+}
+real_sts() {
+  local O=$WORK/oidc idp port tp x5c role pol
+  mkdir -p "$O/www/.well-known" "$O/www/protocol/openid-connect"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$O/key.pem" -out "$O/cert.pem" \
+    -subj /CN=s3files-oidc-test -days 1 >/dev/null 2>&1 || { echo "openssl req failed"; return 1; }
+  tp=$(openssl x509 -in "$O/cert.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+  x5c=$(openssl x509 -in "$O/cert.pem" -outform DER | base64 -w0)
+  (cd "$O/www" && exec python3 -u -m http.server --bind 127.0.0.1 0) >"$O/http.log" 2>&1 &
+  echo $! >"$WORK/jwks.pid"
+  t_wait_for 10 grep -q "port" "$O/http.log" || { echo "JWKS server did not start"; return 1; }
+  port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$O/http.log" | head -n 1)
+  idp=http://127.0.0.1:$port
+  printf '{"issuer":"%s","jwks_uri":"%s/protocol/openid-connect/certs"}' "$idp" "$idp" \
+    >"$O/www/.well-known/openid-configuration"
+  printf '{"keys":[{"kty":"RSA","use":"sig","alg":"RS256","kid":"k1","x5c":["%s"]}]}' "$x5c" \
+    >"$O/www/protocol/openid-connect/certs"
+  rgw_sts on || { echo "RGW restart with STS failed: $(tail -n 3 "$WORK/rgw-restart.log")"; return 1; }
+  "$RGWSH" admin "$RGWD" caps add --uid=s3files --caps="oidc-provider=*" >/dev/null 2>&1
+  curl -s --aws-sigv4 "aws:amz:$S3_REGION:iam" --user "$KEY:$AWS_SECRET_ACCESS_KEY" \
+    -X POST "$S3_ENDPOINT/" --data-urlencode Action=CreateOpenIDConnectProvider \
+    --data-urlencode "Url=$idp" --data-urlencode ClientIDList.member.1=s3files \
+    --data-urlencode "ThumbprintList.member.1=$tp" >"$O/provider.xml"
+  grep -q "<OpenIDConnectProviderArn>" "$O/provider.xml" ||
+    { echo "CreateOpenIDConnectProvider: $(head -c 300 "$O/provider.xml")"; return 1; }
+  role=s3files-credp-$$
+  pol='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":["arn:aws:iam:::oidc-provider/127.0.0.1:'$port'"]},"Action":["sts:AssumeRoleWithWebIdentity"]}]}'
+  "$RGWSH" admin "$RGWD" role create --role-name="$role" --assume-role-policy-doc="$pol" \
+    >"$O/role.out" 2>&1 || { echo "role create: $(tail -n 2 "$O/role.out")"; return 1; }
+  "$RGWSH" admin "$RGWD" role-policy put --role-name="$role" --policy-name=s3 \
+    --policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}' \
+    >>"$O/role.out" 2>&1 || { echo "role-policy put: $(tail -n 2 "$O/role.out")"; return 1; }
+  jwt "$idp" gateway 3600 >"$WORK/jwt"
+  export AWS_WEB_IDENTITY_TOKEN_FILE=$WORK/jwt AWS_ROLE_ARN=arn:aws:iam:::role/$role
+  export S3FILES_EXPORT_EXTRA="Credentials_Provider = web_identity; STS_Endpoint = \"$S3_ENDPOINT\";"
+  local ns ng line kid
+  ns=$(wc -l <"$STACK/syncd.log"); ng=$(wc -l <"$STACK/ganesha.log")
+  s3f_stack_start "$STACK" >"$WORK/start4.out" 2>&1 || { tail -n 5 "$WORK/start4.out"; return 1; }
+  line=$(tail -n +$((ns + 1)) "$STACK/syncd.log" | grep -m1 "credentials from web_identity: key id")
+  kid=$(printf '%s' "$line" | sed 's/.*key id \([^,]*\),.*/\1/')
+  echo "# real STS: ${line#*INFO }" >&3
+  [ -n "$kid" ] && [ "$kid" != "$KEY" ] || { echo "no temporary key id ($line)"; return 1; }
+  tail -n +$((ng + 1)) "$STACK/ganesha.log" | grep -q "credentials from web_identity: key id" ||
+    { echo "ganesha got none"; return 1; }
+  # the user's own key with a made-up token is refused now: the token is checked for real
+  AWS_SESSION_TOKEN=made-up "$S3F_BUILD/bin/s3f_s3" ls >/dev/null 2>&1 &&
+    { echo "RGW accepted a made-up session token: STS is not on"; return 1; }
+  # (an object the role wrote is the role's: the test user's key may not HEAD it; the
+  # daemon says when it is in S3, with its ETag)
+  put_nfs sts1 && s3f_ctl "$STACK" commit >/dev/null 2>&1 &&
+    timeout 40 "${S3FILES_CTL:-$S3F_BUILD/bin/s3filesctl}" -f "$STACK/ganesha.conf" \
+      wait-synced --timeout 30 /sts1 >"$WORK/sts1.synced" 2>&1 ||
+    { echo "commit with the STS credentials failed: $(tail -n 2 "$WORK/sts1.synced")"; return 1; }
+  # RGW's access log names who wrote it: the web identity's subject, not the test user
+  cat "$RGWD"/log/client.rgw.*.log | grep -F "\"PUT /$S3_BUCKET/${P}sts1 " |
+    grep -qF ' $oidc$gateway [' || { echo "sts1 was not written by the web identity"; return 1; }
+  s3_put_file "$B" "${P}sts-big" "$WORK/data/big" >/dev/null || { echo "put failed"; return 1; }
+  t_wait_for 30 nfs-cp "$(url /sts-big)" "$WORK/sts-big.read" && cmp -s "$WORK/data/big" "$WORK/sts-big.read" ||
+    { echo "read through the mount failed or differs"; return 1; }
+}
+t_step web_identity_real_rgw_sts real_sts
+s3f_stack_stop "$STACK"
+[ -f "$WORK/jwks.pid" ] && kill "$(cat "$WORK/jwks.pid")" 2>/dev/null
+if [ -f "$WORK/sts_on" ]; then
+  rgw_sts off || t_fail rgw_sts_off "$(tail -n 3 "$WORK/rgw-restart.log")"
+fi
 
 # syncd.out collects the three daemons' stderr (the stop above ended the last one)
 sanitizers() {
