@@ -650,7 +650,9 @@ static int credp_fetch_web_identity(struct s3_credp *p, struct s3_creds *cr, int
 	if (rc)
 		return rc;
 	if (status != 200) {
-		if (b.data && s3_xml_parse_sts_error(b.data, b.len, &xe) == 0)
+		/* AWS answers an STS ErrorResponse; Ceph RGW an S3 <Error> document */
+		if (b.data && (s3_xml_parse_sts_error(b.data, b.len, &xe) == 0 ||
+			       s3_xml_parse_error(b.data, b.len, &xe) == 0))
 			credp_err(err, errlen, "STS %s AssumeRoleWithWebIdentity for %s: HTTP %ld "
 				  "%s: %s", p->url, p->role_arn, status, xe.code, xe.message);
 		else
