@@ -1440,6 +1440,9 @@ bad:
 }
 
 static const char *const conf_log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const conf_credentials_providers[] = {
+	"auto", "config", "env", "web_identity", "file", "container", "imds", NULL
+};
 
 #define EXP(m) offsetof(struct conf_export, m)
 #define DMN(m) offsetof(struct conf_daemon, m)
@@ -1483,6 +1486,16 @@ static const struct conf_item conf_fsal_items[] = {
 	  "AWS-format credentials file, mode 0600 (used when no keys are given)" },
 	{ "Profile", CT_STR, 0, 1, 128, NULL, "AWS_PROFILE or default", NULL, NULL, EXP(profile),
 	  "profile in Credentials_File" },
+	{ "Credentials_Provider", CT_ENUM, 0, 0, 0, "auto", NULL, conf_credentials_providers,
+	  NULL, EXP(credentials_provider),
+	  "where S3 credentials come from; auto tries, in this order: config (Access_Key_Id), "
+	  "env (AWS_ACCESS_KEY_ID), web_identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, "
+	  "via STS), file (Credentials_File), container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI "
+	  "or _FULL_URI), imds (EC2 instance metadata, IMDSv2); temporary credentials are "
+	  "refreshed before they expire" },
+	{ "STS_Endpoint", CT_STR, 0, 1, 1024, NULL, "AWS_ENDPOINT_URL_STS, else "
+	  "https://sts.<Region>.amazonaws.com", NULL, conf_check_url, EXP(sts_endpoint),
+	  "STS endpoint for web_identity credentials (AssumeRoleWithWebIdentity)" },
 	{ "State_Dir", CT_STR, CF_REQUIRED, 1, PATH_MAX - 64, NULL, NULL, NULL, conf_check_abspath,
 	  EXP(state_dir), "local state of the export: meta/, data/, events.jsonl" },
 	{ "Meta_Dir", CT_STR, 0, 1, PATH_MAX, NULL, "<State_Dir>/meta", NULL, conf_check_abspath,

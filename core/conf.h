@@ -47,6 +47,9 @@ struct conf_export {
 	char *secret_access_key;
 	char *credentials_file;
 	char *profile;
+	char *credentials_provider;	/* auto|config|env|web_identity|file|container|imds
+					   (auto: the chain of core/s3_credp.h) */
+	char *sts_endpoint;		/* NULL: AWS_ENDPOINT_URL_STS or https://sts.<region>... */
 
 	char *state_dir;		/* required: holds meta/, data/, events.jsonl */
 	char *meta_dir;			/* default <state_dir>/meta */

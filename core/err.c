@@ -18,6 +18,8 @@ const char *s3f_strerror(int rc)
 	case S3F_E_S3_PRECOND: return "S3: precondition failed (object changed)";
 	case S3F_E_S3_CLIENT: return "S3: request rejected (4xx)";
 	case S3F_E_S3_PROTO: return "S3: malformed or unexpected response";
+	case S3F_E_S3_CREDS: return "S3: no valid credentials (the credential provider has none "
+				    "yet, or they expired and could not be refreshed)";
 	case S3F_E_S3_AUTH: return "S3: authentication or authorization failed";
 	case S3F_E_S3_NOBUCKET: return "S3: no such bucket";
 	case S3F_E_S3_NOUPLOAD: return "S3: no such multipart upload";

@@ -31,6 +31,9 @@ enum s3f_err {
 					   try again later */
 	S3F_E_S3_CORRUPT = -112,	/* a whole-object GET whose bytes do not match the ETag (the
 					   MD5 of a single-part object), twice in a row */
+	S3F_E_S3_CREDS = -113,		/* no valid credentials to sign with: the provider has not
+					   got any yet, or they expired and every refresh since
+					   failed (core/s3_credp.h); transient, the provider retries */
 	/* metadata store (-200..-299); LMDB's own codes are passed through as they are */
 	S3F_E_META_CORRUPT = -200,	/* record with an unknown version or bad length */
 	S3F_E_META_VERSION = -201,	/* store written by an incompatible schema version */

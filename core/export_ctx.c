@@ -12,18 +12,8 @@
 #include "log.h"
 #include "metrics.h"
 
-int export_ctx_s3_config(const struct conf_export *cfg, struct s3_config *out, char *err,
-			 size_t errlen)
+static void export_ctx_s3_base(const struct conf_export *cfg, struct s3_config *out)
 {
-	struct s3_creds_source src = {
-		.access_key_id = cfg->access_key_id,
-		.secret_access_key = cfg->secret_access_key,
-		.credentials_file = cfg->credentials_file,
-		.profile = cfg->profile,
-		.use_env = true,
-	};
-	int rc;
-
 	memset(out, 0, sizeof *out);
 	out->endpoint = cfg->endpoint;
 	out->region = cfg->region;
@@ -36,8 +26,52 @@ int export_ctx_s3_config(const struct conf_export *cfg, struct s3_config *out, c
 	out->multipart_threshold = cfg->multipart_threshold;
 	out->observer = metrics_s3_observer;
 	s3_config_defaults(out);
-	rc = s3_creds_load(&src, &out->creds, err, errlen);
-	return rc;
+}
+
+static struct s3_creds_source export_ctx_creds_source(const struct conf_export *cfg)
+{
+	return (struct s3_creds_source){
+		.access_key_id = cfg->access_key_id,
+		.secret_access_key = cfg->secret_access_key,
+		.credentials_file = cfg->credentials_file,
+		.profile = cfg->profile,
+		.use_env = true,
+	};
+}
+
+int export_ctx_s3_config(const struct conf_export *cfg, struct s3_config *out, char *err,
+			 size_t errlen)
+{
+	struct s3_creds_source src = export_ctx_creds_source(cfg);
+
+	export_ctx_s3_base(cfg, out);
+	return s3_creds_load(&src, &out->creds, err, errlen);
+}
+
+/* The export's credential provider: chosen once here, logged by s3_credp_open. */
+static int export_ctx_credp_open(const struct conf_export *cfg, struct s3_credp **out)
+{
+	struct s3_credp_opts o = {
+		.src = export_ctx_creds_source(cfg),
+		.sts_endpoint = cfg->sts_endpoint,
+		.region = cfg->region,
+		.ca_file = cfg->ca_file,
+	};
+	char err[512] = "";
+	int rc;
+
+	if (cfg->credentials_provider &&
+	    s3_credp_kind_parse(cfg->credentials_provider, &o.kind) != 0) {
+		LOG_ERROR(LOG_C_CORE, "export %u: unknown Credentials_Provider %s", cfg->export_id,
+			  cfg->credentials_provider);
+		return S3F_E_CONFIG;
+	}
+	rc = s3_credp_open(&o, out, err, sizeof err);
+	if (rc) {
+		LOG_ERROR(LOG_C_CORE, "export %u: credentials: %s", cfg->export_id, err);
+		return rc == ENOMEM ? rc : S3F_E_CONFIG;
+	}
+	return 0;
 }
 
 /* Refuse a state dir that was created for another bucket or prefix. */
@@ -135,20 +169,17 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 	}
 	if (!(flags & EXPORT_CTX_NO_S3)) {
 		struct s3_config sc;
-		char err[512] = "";
 
-		rc = export_ctx_s3_config(cfg, &sc, err, sizeof err);
-		if (rc) {
-			LOG_ERROR(LOG_C_CORE, "export %u: credentials: %s", cfg->export_id, err);
-			rc = S3F_E_CONFIG;
+		rc = export_ctx_credp_open(cfg, &x->credp);
+		if (rc)
 			goto fail_journal;
-		}
+		export_ctx_s3_base(cfg, &sc);
+		sc.credp = x->credp;
 		rc = s3_client_open(&sc, &x->s3);
-		memset(&sc.creds, 0, sizeof sc.creds);
 		if (rc) {
 			LOG_ERROR(LOG_C_CORE, "export %u: S3 client: %s", cfg->export_id,
 				  s3f_strerror(rc));
-			goto fail_journal;
+			goto fail_credp;
 		}
 	}
 	rc = ns_open(x->meta, &x->km, x->journal, &nd, &x->ns);
@@ -159,6 +190,8 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 
 fail_s3:
 	s3_client_close(x->s3);
+fail_credp:
+	s3_credp_close(x->credp);
 fail_journal:
 	journal_close(x->journal);
 fail_data:
@@ -179,6 +212,7 @@ void export_ctx_close(struct export_ctx *x)
 	ns_close(x->ns);
 	if (x->s3)
 		s3_client_close(x->s3);
+	s3_credp_close(x->credp);	/* after its user, the client */
 	journal_close(x->journal);
 	data_tier_close(x->data);
 	meta_env_close(x->meta);

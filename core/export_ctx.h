@@ -19,6 +19,7 @@
 #include "meta.h"
 #include "ns.h"
 #include "s3.h"
+#include "s3_credp.h"
 
 struct export_ctx {
 	const struct conf_export *cfg;
@@ -26,6 +27,8 @@ struct export_ctx {
 	struct meta_env *meta;
 	struct data_tier *data;
 	struct journal *journal;
+	struct s3_credp *credp;	/* the S3 client's credentials (s3_credp.h); NULL with
+				   EXPORT_CTX_NO_S3 */
 	struct s3_client *s3;	/* NULL when opened with EXPORT_CTX_NO_S3 */
 	struct ns *ns;
 };
@@ -37,7 +40,9 @@ struct export_ctx {
 int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export_ctx **out);
 void export_ctx_close(struct export_ctx *x);
 
-/* The S3 client settings of an export (credentials resolved); for tools and tests. */
+/* The S3 client settings of an export with static credentials resolved (s3_creds_load:
+ * config, environment, file); for tools and tests. export_ctx_open uses the export's
+ * credential provider instead (Credentials_Provider, s3_credp.h). */
 int export_ctx_s3_config(const struct conf_export *cfg, struct s3_config *out, char *err,
 			 size_t errlen);
 

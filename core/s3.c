@@ -11,6 +11,7 @@
  * gets a HEAD-and-compare before the write (not atomic; documented in s3.h).
  */
 #include "s3_int.h"
+#include "s3_credp.h"
 #include "err.h"
 #include "log.h"
 #include "tp.h"
@@ -151,7 +152,7 @@ int s3_client_open(const struct s3_config *cfg, struct s3_client **out)
 
 	*out = NULL;
 	if (!cfg->region || !*cfg->region || !cfg->bucket || !*cfg->bucket ||
-	    !cfg->creds.access_key_id[0] || !cfg->creds.secret_access_key[0])
+	    (!cfg->credp && (!cfg->creds.access_key_id[0] || !cfg->creds.secret_access_key[0])))
 		return EINVAL;
 	pthread_once(&s3_curl_once, s3_curl_init);
 	if (s3_curl_init_rc != CURLE_OK)
@@ -1716,7 +1717,8 @@ static void *delif_run(void *arg)
 		rc = key_ok(w->keys[i]) && w->etags[i]
 			     ? s3_object_delete_if(w->c, w->keys[i], w->etags[i], NULL) : EINVAL;
 		w->results[i] = rc;
-		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED)
+		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
+		    rc == S3F_E_S3_CREDS)
 			__atomic_store_n(&w->stop, rc, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -2413,7 +2415,8 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
 	s3_req_free(r);
 	if (rc == 0)
 		*versioned = strcmp(status, "Enabled") == 0;
-	else if (rc != S3F_E_S3_NET && rc != S3F_E_S3_SERVER && rc != ENOMEM) {
+	else if (rc != S3F_E_S3_NET && rc != S3F_E_S3_SERVER && rc != S3F_E_S3_CREDS &&
+		 rc != ENOMEM) {
 		LOG_INFO(LOG_C_S3, "bucket versioning unknown (%s): taken as off", s3f_strerror(rc));
 		rc = 0;
 	}
@@ -2426,7 +2429,7 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
 static int probe_further(int rc, const char *what, struct s3_caps *caps)
 {
 	if (rc == 0 || rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
-	    rc == ENOMEM)
+	    rc == S3F_E_S3_CREDS || rc == ENOMEM)
 		return rc;
 	LOG_INFO(LOG_C_S3, "probing conditional %s failed (%s): the client checks them itself",
 		 what, s3f_strerror(rc));
@@ -2538,22 +2541,30 @@ int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, cha
 	struct s3_sb p = { 0 }, u = { 0 };
 	const struct s3_header h[] = { { "host", c->host_hdr } };
 	struct s3_sigv4_out so;
+	struct s3_creds cr_copy;
+	const struct s3_creds *cr = &c->cfg.creds;
 	char *path = NULL, *q = NULL;
 	int rc;
 
 	*url = NULL;
 	if (!key_ok(key))
 		return EINVAL;
+	if (c->cfg.credp) {
+		rc = s3_credp_get(c->cfg.credp, &cr_copy);
+		if (rc)
+			return rc;
+		cr = &cr_copy;
+	}
 	s3_sb_adds(&p, c->path_prefix);
 	s3_sb_addc(&p, '/');
 	s3_sb_add_uri(&p, key, strlen(key), true);
 	rc = s3_sb_done(&p, &path);
 	if (rc)
-		return rc;
+		goto out;
 	struct s3_sigv4_req sr = {
 		.method = "GET", .path = path, .headers = h, .n_headers = 1,
 		.payload_sha256 = "UNSIGNED-PAYLOAD", .region = c->region, .service = "s3",
-		.now = (int64_t)time(NULL), .creds = &c->cfg.creds,
+		.now = (int64_t)time(NULL), .creds = cr,
 	};
 	rc = s3_sigv4_presign(&sr, expires_s, &so, &q);
 	if (rc)
@@ -2562,6 +2573,7 @@ int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, cha
 	s3_sb_addf(&u, "%s%s?%s", c->scheme_host, path, q);
 	rc = s3_sb_done(&u, url);
 out:
+	explicit_bzero(&cr_copy, sizeof cr_copy);
 	free(path);
 	free(q);
 	return rc;

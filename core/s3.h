@@ -42,13 +42,15 @@
 #define S3_MEM_BODY_MAX (64ull << 20)	/* fd bodies up to this are sent from memory */
 
 struct s3_client;
+struct s3_credp;
 
 /* ---- configuration ---- */
 
 struct s3_creds {
 	char access_key_id[128];
 	char secret_access_key[128];
-	char session_token[2048];	/* "" if none */
+	char session_token[4096];	/* "" if none; STS sets no fixed limit, temporary
+					   tokens seen are 1-2 KiB */
 };
 
 /*
@@ -71,6 +73,12 @@ struct s3_creds_source {
  * then the default file and profile. use_env also governs AWS_SHARED_CREDENTIALS_FILE
  * and AWS_PROFILE. */
 int s3_creds_load(const struct s3_creds_source *src, struct s3_creds *out, char *err, size_t errlen);
+/* Step 3 alone: the credentials file and profile of src (src->access_key_id and the
+ * environment keys are not looked at). *explicit_out (may be NULL) tells whether the file
+ * was named (src->credentials_file or AWS_SHARED_CREDENTIALS_FILE) rather than the
+ * default ~/.aws/credentials. Same results as s3_creds_load. */
+int s3_creds_load_file(const struct s3_creds_source *src, struct s3_creds *out,
+		       bool *explicit_out, char *err, size_t errlen);
 
 /* Per-call statistics, delivered to s3_config.observer when a request finishes. */
 enum s3_op {
@@ -100,7 +108,10 @@ struct s3_config {
 	bool tls_skip_verify;	/* true: no peer or host name verification (an explicit opt-out,
 				   logged at open); the zero value verifies */
 	const char *ca_file;	/* NULL: system store */
-	struct s3_creds creds;
+	struct s3_creds creds;	/* static credentials, used when credp is NULL */
+	struct s3_credp *credp;	/* NULL: creds above; else where each request attempt takes
+				   its key, secret and token (core/s3_credp.h; borrowed: it
+				   must outlive the client) */
 	unsigned max_connections;	/* parallel transfers on the multi handle (default 16) */
 	unsigned max_retries;		/* per request (default 8); 0 = default */
 	unsigned retry_base_ms;		/* first backoff (default 100) */

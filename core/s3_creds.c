@@ -1,5 +1,6 @@
 /*
- * s3_creds.c — s3_creds_load, see s3.h.
+ * s3_creds.c — s3_creds_load and s3_creds_load_file (static keys), see s3.h. The
+ * providers of temporary credentials (web identity, container, IMDS) are in s3_credp.c.
  *
  * The credentials file is the AWS INI format ("[default]", "[name]" or "[profile name]";
  * aws_access_key_id, aws_secret_access_key, aws_session_token). A file that group or
@@ -210,9 +211,7 @@ static int creds_file(const char *path, bool explicit_path, const char *profile,
 int s3_creds_load(const struct s3_creds_source *src, struct s3_creds *out, char *err, size_t errlen)
 {
 	static const struct s3_creds_source dflt = { .use_env = true };
-	const char *path, *profile, *home, *id, *secret;
-	char buf[4096];
-	bool explicit_path = false;
+	const char *id, *secret;
 	int rc;
 
 	if (err && errlen)
@@ -246,10 +245,25 @@ int s3_creds_load(const struct s3_creds_source *src, struct s3_creds *out, char 
 		}
 	}
 	/* 3. credentials file */
+	return s3_creds_load_file(src, out, NULL, err, errlen);
+}
+
+int s3_creds_load_file(const struct s3_creds_source *src, struct s3_creds *out,
+		       bool *explicit_out, char *err, size_t errlen)
+{
+	const char *path, *profile, *home;
+	char buf[4096];
+	bool explicit_path;
+
+	if (err && errlen)
+		err[0] = '\0';
+	memset(out, 0, sizeof *out);
 	path = src->credentials_file;
 	explicit_path = path != NULL;
 	if (!path && src->use_env && (path = getenv("AWS_SHARED_CREDENTIALS_FILE")) && *path)
 		explicit_path = true;
+	if (explicit_out)
+		*explicit_out = explicit_path;
 	if (!path || !*path) {
 		home = getenv("HOME");
 		if (!home || !*home) {

@@ -22,6 +22,7 @@
  * so every caller (fd, buffer, batch, parallel) gets it without a second read.
  */
 #include "s3_int.h"
+#include "s3_credp.h"
 #include "err.h"
 #include "log.h"
 
@@ -779,26 +780,41 @@ static int io_sign(struct s3_req *r)
 	size_t n = 0;
 	int rc;
 	int64_t now = (int64_t)time(NULL);
+	/* One consistent key/secret/token for this attempt, whatever a refresh does
+	 * meanwhile: a copy taken under the provider's lock (s3_credp.h). */
+	struct s3_creds cr_copy;
+	const struct s3_creds *cr = &c->cfg.creds;
 
+	if (c->cfg.credp) {
+		rc = s3_credp_get(c->cfg.credp, &cr_copy);
+		if (rc)
+			return rc;
+		cr = &cr_copy;
+	}
 	s3_amz_date(now, amz_date);
 	for (size_t i = 0; i < r->n_hdrs; i++)
 		hs[n++] = (struct s3_header){ r->hdrs[i].name, r->hdrs[i].value };
 	hs[n++] = (struct s3_header){ "x-amz-date", amz_date };
-	if (c->cfg.creds.session_token[0])
-		hs[n++] = (struct s3_header){ "x-amz-security-token", c->cfg.creds.session_token };
+	if (cr->session_token[0])
+		hs[n++] = (struct s3_header){ "x-amz-security-token", cr->session_token };
 	struct s3_sigv4_req sr = {
 		.method = r->method, .path = r->path, .query = r->query, .headers = hs,
 		.n_headers = n, .payload_sha256 = r->payload_hash, .normalize_path = false,
-		.region = c->region, .service = "s3", .now = now, .creds = &c->cfg.creds,
+		.region = c->region, .service = "s3", .now = now, .creds = cr,
 	};
 	rc = s3_sigv4_sign(&sr, &so);
+	if (rc == 0) {
+		/* the list holds copies: the token copy can be wiped right after */
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = io_slist_add(&r->slist, hs[i].name, hs[i].value);
+		if (rc == 0)
+			rc = io_slist_add(&r->slist, "Authorization", so.authorization);
+		s3_sigv4_out_free(&so);
+	}
+	if (cr == &cr_copy)
+		explicit_bzero(&cr_copy, sizeof cr_copy);
 	if (rc)
 		return rc;
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = io_slist_add(&r->slist, hs[i].name, hs[i].value);
-	if (rc == 0)
-		rc = io_slist_add(&r->slist, "Authorization", so.authorization);
-	s3_sigv4_out_free(&so);
 	/* small bodies go at once; large ones wait for 100-continue so a refusal is cheap.
 	 * "Expect:" (colon, no value) is curl's syntax for "do not send this header". */
 	if (rc == 0 && r->src != S3_SRC_NONE && r->src_len < IO_EXPECT_MIN) {

@@ -913,3 +913,83 @@ int s3_xml_parse_versions(const char *xml, size_t len, struct s3_xml_versions *o
 		s3_xml_versions_free(out);
 	return rc;
 }
+
+/* ---- STS AssumeRoleWithWebIdentity ---- */
+
+struct sts_ctx {
+	struct s3_creds *cr;
+	int64_t *expiration;
+	bool have_exp;
+};
+
+static int sts_end(struct xp *x, const char *t, size_t n)
+{
+	struct sts_ctx *c = x->ctx;
+	const char *f;
+
+	/* <Response>/<Result>/Credentials/<field>: depth 4 */
+	if (x->depth != 4 || strcmp(x->names[1], "AssumeRoleWithWebIdentityResult") != 0 ||
+	    strcmp(x->names[2], "Credentials") != 0)
+		return 0;
+	f = x->names[3];
+	if (strcmp(f, "AccessKeyId") == 0)
+		return xp_copy(c->cr->access_key_id, sizeof c->cr->access_key_id, t, n, false);
+	if (strcmp(f, "SecretAccessKey") == 0)
+		return xp_copy(c->cr->secret_access_key, sizeof c->cr->secret_access_key, t, n,
+			       false);
+	if (strcmp(f, "SessionToken") == 0)
+		return xp_copy(c->cr->session_token, sizeof c->cr->session_token, t, n, false);
+	if (strcmp(f, "Expiration") == 0) {
+		c->have_exp = true;
+		return xp_date(t, c->expiration);
+	}
+	return 0;
+}
+
+int s3_xml_parse_sts_creds(const char *xml, size_t len, struct s3_creds *out, int64_t *expiration)
+{
+	struct sts_ctx c = { .cr = out, .expiration = expiration };
+	struct xp x = { .root = "AssumeRoleWithWebIdentityResponse", .on_end = sts_end, .ctx = &c };
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	*expiration = 0;
+	rc = xp_run(&x, xml, len);
+	/* temporary credentials always come with a token and an end */
+	if (rc == 0 && (!out->access_key_id[0] || !out->secret_access_key[0] ||
+			!out->session_token[0] || !c.have_exp))
+		rc = S3F_E_S3_PROTO;
+	if (rc) {
+		explicit_bzero(out, sizeof *out);
+		*expiration = 0;
+	}
+	return rc;
+}
+
+static int sts_err_end(struct xp *x, const char *t, size_t n)
+{
+	struct err_ctx *c = x->ctx;
+
+	if (xp_at(x, "Error", "Code"))
+		return xp_copy(c->e->code, sizeof c->e->code, t, n, false);
+	if (xp_at(x, "Error", "Message"))
+		return xp_copy(c->e->message, sizeof c->e->message, t, n, true);
+	if (xp_at(x, "RequestId", NULL))
+		return xp_copy(c->e->request_id, sizeof c->e->request_id, t, n, true);
+	return 0;
+}
+
+int s3_xml_parse_sts_error(const char *xml, size_t len, struct s3_xml_error *out)
+{
+	struct err_ctx c = { out };
+	struct xp x = { .root = "ErrorResponse", .on_end = sts_err_end, .ctx = &c };
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	rc = xp_run(&x, xml, len);
+	if (rc == 0 && !out->code[0])
+		rc = S3F_E_S3_PROTO;
+	if (rc)
+		memset(out, 0, sizeof *out);
+	return rc;
+}

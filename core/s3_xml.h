@@ -90,4 +90,12 @@ struct s3_xml_versions {
 int s3_xml_parse_versions(const char *xml, size_t len, struct s3_xml_versions *out);
 void s3_xml_versions_free(struct s3_xml_versions *v);
 
+/* STS AssumeRoleWithWebIdentity (core/s3_credp.c). The answer
+ * AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult/Credentials with
+ * AccessKeyId, SecretAccessKey, SessionToken and Expiration (ISO 8601, required, into
+ * *expiration as Unix seconds); a field too long for struct s3_creds is S3F_E_S3_PROTO.
+ * The error document ErrorResponse/Error/{Code,Message}, RequestId. */
+int s3_xml_parse_sts_creds(const char *xml, size_t len, struct s3_creds *out, int64_t *expiration);
+int s3_xml_parse_sts_error(const char *xml, size_t len, struct s3_xml_error *out);
+
 #endif

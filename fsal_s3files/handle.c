@@ -147,7 +147,8 @@ static int s3f_dir_ready(struct s3f_handle *dir)
 {
 	int rc = import_dir_ensure(s3f_x(dir), dir->ino);
 
-	if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER) {
+	/* no valid credentials (core/s3_credp.h) is the same for us: S3 cannot be asked */
+	if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS) {
 		LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local entries",
 			 (unsigned long long)dir->ino, s3f_strerror(rc));
 		return 0;
@@ -170,7 +171,7 @@ static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name
 	rc = ns_lookup(s3f_x(d)->ns, d->ino, name, strlen(name), &in);
 	if (rc == ENOENT) {
 		rc = import_lookup(s3f_x(d), d->ino, name, strlen(name));
-		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER) {
+		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS) {
 			LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local "
 				 "entries", (unsigned long long)d->ino, s3f_strerror(rc));
 			rc = 0;

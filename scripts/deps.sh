@@ -24,6 +24,8 @@ PKGS=(
   libnfs-utils libnfs-dev s3cmd python3 curl jq iproute2 procps psmisc git
   # real programs through the kernel client (test/integration/conformance.sh)
   rsync sqlite3
+  # the OIDC key, certificate and JWT of test/integration/credp.sh
+  openssl
   # NFSv3 (S3FILES_NFSV3=1): the private rpcbind in ganesha's namespace (nfs-ganesha
   # depends on it anyway), the TCP relays between the namespace and this host, nsenter
   rpcbind socat util-linux

@@ -58,7 +58,8 @@
 
 static bool sync_s3_transient(int rc)
 {
-	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER;
+	/* no valid credentials: the provider retries; the change waits, it is not dropped */
+	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS;
 }
 
 static int64_t sync_mono_ns(void)
