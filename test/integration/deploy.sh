@@ -82,6 +82,20 @@ gen_err genconf_relative_path $'bucket = bkt\nstate_dir = var/x' '@F@:2: state_d
 gen_err genconf_bad_listen $'bucket = bkt\nmetrics_listen = 9100' '@F@:2: metrics_listen: "9100" is not host:port'
 gen_err genconf_bucket_required $'region = us-east-1' 'bucket: required'
 
+# The credential provider, STS endpoint and syslog socket are rendered where the
+# settings table has them, and accepted by config-check.
+printf 'bucket = bkt\ncredentials_provider = container\nsts_endpoint = https://sts.example.net\nsyslog = /dev/log\n' >"$G/cred.conf"
+if "$GENCONF" -c "$G/cred.conf" -o "$G/cred.out" 2>"$G/cred.err" &&
+   "$S3FILESCTL" -f "$G/cred.out" config-check >/dev/null 2>&1 &&
+   grep -q 'Credentials_Provider = container;' "$G/cred.out" &&
+   grep -q 'STS_Endpoint = "https://sts.example.net";' "$G/cred.out" &&
+   grep -q 'Syslog = "/dev/log";' "$G/cred.out"; then
+  t_pass genconf_credentials_and_syslog
+else
+  t_fail genconf_credentials_and_syslog "$(tr '\n' ' ' <"$G/cred.err") $(grep -i 'credentials_provider\|sts\|syslog' "$G/cred.out" 2>/dev/null | tr '\n' ' ')"
+fi
+gen_err genconf_bad_provider $'bucket = bkt\ncredentials_provider = magic' '@F@:2: credentials_provider:'
+
 # The environment wins over the file, and names itself in errors.
 printf 'bucket = bkt\ncommit_interval = 60\n' >"$G/env.conf"
 if S3FILES_COMMIT_INTERVAL=7 S3FILES_BUCKET=fromenv "$GENCONF" -c "$G/env.conf" >"$G/env.out" 2>&1 &&
