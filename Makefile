@@ -51,7 +51,7 @@ CLI_SRC   := $(sort $(wildcard cli/*.c))
 UNIT_SRC  := $(sort $(wildcard test/unit/test_*.c))
 UNIT_LIB  := $(filter-out $(UNIT_SRC),$(wildcard test/unit/*.c))
 FUZZ_SRC  := $(sort $(wildcard test/fuzz/fuzz_*.c))
-BENCH_SRC := $(sort $(wildcard test/bench/bench_*.c))
+BENCH_SRC := $(sort $(wildcard test/bench/bench_*.c test/bench/s3f_*.c))
 TOOL_SRC  := $(sort $(wildcard test/tools/*.c))
 
 CORE_OBJ      := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)

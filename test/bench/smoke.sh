@@ -170,13 +170,13 @@ for k in genomics_8x genomics_quarters; do
   if grep -Eq "^BENCH server_$k [0-9.]+ MB/s vs raw S3 .* [0-9.]+ MB/s = [0-9.]+x .*first byte p50 [0-9]+ ms" <<<"$out"; then
     pass "server_line_$k"
   else
-    fail "server_line_$k" "$(tail -n 4 <<<"$out" | tr '\n' ' ' | cut -c1-400)"
+    fail "server_line_$k" "$(tail -n 4 <<<"$out" | tr '\n' ' ' | cut -c1-400) $(tail -n 5 "$W/sv/logs/server.err" 2>/dev/null | tr '\n' ' ' | cut -c1-600)"
   fi
 done
 if grep -Eq "^BENCH server_genomics_indexed [0-9.]+ MB/s .*index first byte p50 [0-9]+ ms" <<<"$out"; then
   pass server_line_genomics_indexed
 else
-  fail server_line_genomics_indexed "$(tail -n 4 <<<"$out" | tr '\n' ' ' | cut -c1-400)"
+  fail server_line_genomics_indexed "$(tail -n 4 <<<"$out" | tr '\n' ' ' | cut -c1-400) $(tail -n 5 "$W/sv/logs/server.err" 2>/dev/null | tr '\n' ' ' | cut -c1-600)"
 fi
 
 # ---- the FUSE peers mount in the guest ----
