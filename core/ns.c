@@ -4215,7 +4215,8 @@ int ns_dirjob_iter(struct ns *ns, meta_dirjob_fn fn, void *arg)
  * listed, a key with no file name) to the same relative place under the new prefix and
  * on through the renames made since. Unless that place is below the old prefix of a
  * later job, which has still to empty it (directories that traded places: its objects
- * may still be there): then one step only, to the same relative place under this job's
+ * may still be there), or, for an object with no file, below this job's own old prefix
+ * (which it lists): then one step only, to the same relative place under this job's
  * new prefix, from where the later jobs carry it on. dst has S3_KEY_MAX + 1 bytes. */
 static int ns_plan_dst(struct ns *ns, struct meta_txn *t, const struct ns_jobs *js, size_t self,
 		       uint64_t ino, const char *key, size_t key_len, char *dst, size_t *dst_len)
@@ -4239,6 +4240,17 @@ static int ns_plan_dst(struct ns *ns, struct meta_txn *t, const struct ns_jobs *
 			    ns_key_swap(dst, dst_len, p->old_len, p->new_prefix, p->new_len))
 				return ENAMETOOLONG;
 		}
+	}
+	/* Carried on through the later jobs, an object with no file may land back below this
+	 * job's own old prefix (a directory renamed into the one it came out of: d1/d3 ->
+	 * d2/d3, then d2 -> d1/d3). This job lists that prefix: it would take the copy again,
+	 * one level deeper each time, until the key is too long. One step only, as for a later
+	 * job's old prefix; the later jobs carry it on. */
+	if (!ino && ns_has_prefix(dst, *dst_len, j->old_prefix, j->old_len)) {
+		memcpy(dst, key, key_len + 1);
+		*dst_len = key_len;
+		return ns_key_swap(dst, dst_len, j->old_len, j->new_prefix, j->new_len) ?
+			ENAMETOOLONG : 0;
 	}
 	for (size_t i = self + 1; i < js->n; i++) {
 		const struct ns_job_pfx *p = &js->j[i];

@@ -19,6 +19,11 @@
 #                                                    old object; no circle: the files commit
 #                                                    one after the other, in rounds of the
 #                                                    same pass)
+#   into      (third round) mkdir d1/d3 and commit its marker; then mv d1/d3 d2/d3;
+#             mv d2 d1/d3: the marker's job (d1/d3/ -> d2/d3/) and the next (d2/ ->
+#             d1/d3/) send it back below the first job's own old prefix. Before the fix
+#             the first job took its own copy again, one level deeper each time
+#             (d1/d3/d3/d3/... up to 1,024 bytes, found by crash.sh); now: d1/d3/d3/.
 # After `s3filesctl commit` and `wait-synced`, the bucket must hold exactly the expected
 # keys, each with the expected bytes (nothing left under an old key, nothing missing), no
 # conflict event may have fired, lost+found must be empty and fsck clean. A second round
@@ -43,7 +48,8 @@ D=$WORK/data
 # put KEY: an object whose bytes name its original key
 put() { printf 'object first put at %s\n' "$1" >"$D/obj" && s3_put_file "$B" "$P$1" "$D/obj" >/dev/null; }
 KEYS="swap/a swap/b rot/a rot/b rot/c dswap/d/f dswap/d/g dswap/e/f dswap/e/h
-freed/d/f freed/e/f freed/e/k wswap/a wswap/b nest/p/top nest/p/s/deep chain/a chain/b chain/c"
+freed/d/f freed/e/f freed/e/k wswap/a wswap/b nest/p/top nest/p/s/deep chain/a chain/b chain/c
+into/d1/f1 into/d2/f2"
 put_all() {
   local k
   for k in $KEYS; do put "$k" || { echo "PUT $k failed"; return 1; }; done
@@ -72,7 +78,7 @@ ops() {
 
 listed() {
   local d
-  for d in / /swap /rot /dswap /dswap/d /dswap/e /freed /freed/d /freed/e /wswap /nest /nest/p /nest/p/s /chain; do
+  for d in / /swap /rot /dswap /dswap/d /dswap/e /freed /freed/d /freed/e /wswap /nest /nest/p /nest/p/s /chain /into /into/d1 /into/d2; do
     nfs-ls "$(url "$d")" >/dev/null 2>&1 || { echo "nfs-ls $d failed"; return 1; }
   done
 }
@@ -129,7 +135,7 @@ ROUND1="swap/a=swap/b swap/b=swap/a rot/a=rot/b rot/b=rot/c rot/c=rot/a
 dswap/d/f=dswap/e/f dswap/d/h=dswap/e/h dswap/e/f=dswap/d/f dswap/e/g=dswap/d/g
 freed/x=freed/d/f freed/d/f=freed/e/f freed/d/k=freed/e/k
 wswap/a=wswap/b+ wswap/b=wswap/a+ nest/q/top=nest/p/top nest/p/deep=nest/p/s/deep
-chain/b=chain/a chain/c=chain/b chain/x=chain/c"
+chain/b=chain/a chain/c=chain/b chain/x=chain/c into/d1/f1=into/d1/f1 into/d2/f2=into/d2/f2"
 # shellcheck disable=SC2086
 t_step committed_round1 expect $ROUND1
 
@@ -142,9 +148,26 @@ ROUND2="swap/a=swap/a swap/b=swap/b rot/a=rot/b rot/b=rot/c rot/c=rot/a
 dswap/d/f=dswap/d/f dswap/d/g=dswap/d/g dswap/e/f=dswap/e/f dswap/e/h=dswap/e/h
 freed/x=freed/d/f freed/d/f=freed/e/f freed/d/k=freed/e/k
 wswap/a=wswap/b+ wswap/b=wswap/a+ nest/q/top=nest/p/top nest/p/deep=nest/p/s/deep
-chain/b=chain/a chain/c=chain/b chain/x=chain/c"
+chain/b=chain/a chain/c=chain/b chain/x=chain/c into/d1/f1=into/d1/f1 into/d2/f2=into/d2/f2"
 # shellcheck disable=SC2086
 t_step committed_round2 expect $ROUND2
+
+into() {
+  ops "1 0 0 mkdir into/d1/d3 755" || return 1
+  s3f_ctl "$STACK" commit >/dev/null 2>&1
+  s3_exists "$B" "${P}into/d1/d3/" || { echo "no marker into/d1/d3/ after the commit"; return 1; }
+  ops "2 0 0 rename into/d1/d3 into/d2/d3" "3 0 0 rename into/d2 into/d1/d3"
+}
+t_step renamed_into into
+ROUND3="${ROUND2% into/d1/f1=into/d1/f1 into/d2/f2=into/d2/f2} into/d1/f1=into/d1/f1 into/d1/d3/f2=into/d2/f2"
+# shellcheck disable=SC2086
+t_step committed_round3 expect $ROUND3
+markers() {
+  local got
+  got=$(s3_ls "$B" "${P}into/" | sed "s|^$P||" | grep '/$' | tr '\n' ' ')
+  [ "$got" = "into/d1/d3/d3/ " ] || { echo "markers under into/: '$(printf '%s' "$got" | cut -c1-200)', want 'into/d1/d3/d3/ '"; return 1; }
+}
+t_step into_marker markers
 
 reads() {
   local got
