@@ -119,6 +119,36 @@ static long ctl_unescape(char *s)
 	return w - s;
 }
 
+/* "<export_id> <path>" of a request cmd: *se the export, *path (in args) the unescaped
+ * path of *plen bytes, preceded by the separator (callers use *path + 1). Not 0: the
+ * error was answered on out. */
+static int ctl_export_path(struct syncd *d, char *args, const char *cmd, FILE *out,
+			   struct sync_export **se, char **path, long *plen)
+{
+	char *sp = strchr(args, ' ');
+	unsigned long id;
+
+	if (!sp) {
+		fprintf(out, "ERR usage: %s <export_id> <path>\n", cmd);
+		return -1;
+	}
+	*sp = '\0';
+	id = strtoul(args, NULL, 10);
+	*se = syncd_export_by_id(d, (uint32_t)id);
+	if (!*se) {
+		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
+		return -1;
+	}
+	*plen = ctl_unescape(sp + 1);
+	if (*plen < 0) {
+		fprintf(out, "ERR bad path escape\n");
+		return -1;
+	}
+	*path = sp;
+	return 0;
+}
+
+
 /* Resolve a path (components separated by '/') to an inode, without importing. */
 static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
 {
@@ -194,28 +224,13 @@ static void ctl_commit(struct syncd *d, char *args, FILE *out)
 {
 	struct sync_result res = { 0 };
 	struct sync_export *se;
-	char *sp = strchr(args, ' ');
-	unsigned long id;
+	char *sp = NULL;
 	uint64_t under;
 	long plen;
 	int rc, rc2;
 
-	if (!sp) {
-		fprintf(out, "ERR usage: COMMIT <export_id> <path>\n");
+	if (ctl_export_path(d, args, "COMMIT", out, &se, &sp, &plen) != 0)
 		return;
-	}
-	*sp = '\0';
-	id = strtoul(args, NULL, 10);
-	se = syncd_export_by_id(d, (uint32_t)id);
-	if (!se) {
-		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
-		return;
-	}
-	plen = ctl_unescape(sp + 1);
-	if (plen < 0) {
-		fprintf(out, "ERR bad path escape\n");
-		return;
-	}
 	rc = ctl_resolve(se, sp + 1, (size_t)plen, &under);
 	if (rc) {
 		ctl_err_path(out, "", sp + 1, plen, rc);
@@ -257,28 +272,13 @@ static void ctl_synced(struct syncd *d, char *args, FILE *out)
 {
 	struct ns_pending p;
 	struct sync_export *se;
-	char *sp = strchr(args, ' ');
-	unsigned long id;
+	char *sp = NULL;
 	uint64_t under;
 	long plen;
 	int rc;
 
-	if (!sp) {
-		fprintf(out, "ERR usage: SYNCED <export_id> <path>\n");
+	if (ctl_export_path(d, args, "SYNCED", out, &se, &sp, &plen) != 0)
 		return;
-	}
-	*sp = '\0';
-	id = strtoul(args, NULL, 10);
-	se = syncd_export_by_id(d, (uint32_t)id);
-	if (!se) {
-		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
-		return;
-	}
-	plen = ctl_unescape(sp + 1);
-	if (plen < 0) {
-		fprintf(out, "ERR bad path escape\n");
-		return;
-	}
 	rc = ctl_resolve(se, sp + 1, (size_t)plen, &under);
 	if (rc == 0)
 		rc = ns_subtree_pending(se->x->ns, under, &p);
@@ -381,30 +381,15 @@ static void ctl_ls(struct syncd *d, char *args, FILE *out)
 	struct ns_dirent *ents = NULL;
 	struct sync_export *se;
 	struct meta_inode in;
-	char *sp = strchr(args, ' ');
+	char *sp = NULL;
 	unsigned long long entries = 0;
 	uint64_t ino, after = 0;
-	unsigned long id;
 	bool eof = false;
 	long plen;
 	int rc;
 
-	if (!sp) {
-		fprintf(out, "ERR usage: LS <export_id> <path>\n");
+	if (ctl_export_path(d, args, "LS", out, &se, &sp, &plen) != 0)
 		return;
-	}
-	*sp = '\0';
-	id = strtoul(args, NULL, 10);
-	se = syncd_export_by_id(d, (uint32_t)id);
-	if (!se) {
-		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
-		return;
-	}
-	plen = ctl_unescape(sp + 1);
-	if (plen < 0) {
-		fprintf(out, "ERR bad path escape\n");
-		return;
-	}
 	rc = ctl_resolve(se, sp + 1, (size_t)plen, &ino);
 	if (rc == 0)
 		rc = ns_getattr(se->x->ns, ino, &in);
@@ -725,31 +710,16 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 {
 	struct ctl_pf p = { .stop = &d->stop, .out = out };
 	struct sync_export *se;
-	char *sp = strchr(args, ' '), sum[512];
+	char *sp = NULL, sum[512];
 	const char *shown;
 	uint64_t top, used = 0, quota;
 	int64_t scanned_ns;
-	unsigned long id;
 	long plen;
 	int rc;
 
-	if (!sp) {
-		fprintf(out, "ERR usage: PREFETCH <export_id> <path>\n");
+	if (ctl_export_path(d, args, "PREFETCH", out, &se, &sp, &plen) != 0)
 		return;
-	}
-	*sp = '\0';
-	id = strtoul(args, NULL, 10);
-	se = syncd_export_by_id(d, (uint32_t)id);
-	if (!se) {
-		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
-		return;
-	}
 	p.se = se;
-	plen = ctl_unescape(sp + 1);
-	if (plen < 0) {
-		fprintf(out, "ERR bad path escape\n");
-		return;
-	}
 	shown = sp + 1 + strspn(sp + 1, "/");
 	p.t0_ns = p.last_ns = ctl_mono_ns();
 	rc = ctl_resolve_import(se, sp + 1, (size_t)plen, &top);
@@ -982,32 +952,17 @@ static void ctl_state(struct syncd *d, char *args, FILE *out)
 	struct sync_export *se;
 	struct meta_inode in;
 	struct rangeset rs;
-	char *sp = strchr(args, ' '), *key = NULL, *src = NULL, detail[256] = "";
+	char *sp = NULL, *key = NULL, *src = NULL, detail[256] = "";
 	char src_etag[S3_ETAG_MAX];
 	const char *state, *why = "-";
 	size_t keylen = 0, srclen = 0;
 	uint64_t ino, local = 0, jobs = 0;
-	unsigned long id;
 	long plen;
 	int rc;
 
 	rangeset_init(&rs);
-	if (!sp) {
-		fprintf(out, "ERR usage: STATE <export_id> <path>\n");
+	if (ctl_export_path(d, args, "STATE", out, &se, &sp, &plen) != 0)
 		return;
-	}
-	*sp = '\0';
-	id = strtoul(args, NULL, 10);
-	se = syncd_export_by_id(d, (uint32_t)id);
-	if (!se) {
-		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
-		return;
-	}
-	plen = ctl_unescape(sp + 1);
-	if (plen < 0) {
-		fprintf(out, "ERR bad path escape\n");
-		return;
-	}
 	key = malloc(S3_KEY_MAX + 1);
 	src = malloc(S3_KEY_MAX + 1);
 	if (!key || !src) {
