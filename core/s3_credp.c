@@ -86,20 +86,6 @@ static void credp_curl_init(void)
 	credp_curl_rc = curl_global_init(CURL_GLOBAL_ALL);
 }
 
-static void credp_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void credp_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static const char *const credp_names[] = {
 	[S3_CREDP_AUTO] = "auto", [S3_CREDP_CONFIG] = "config", [S3_CREDP_ENV] = "env",
 	[S3_CREDP_WEB_IDENTITY] = "web_identity", [S3_CREDP_FILE] = "file",
@@ -209,14 +195,14 @@ static int credp_json_str(const struct json_doc *d, const char *name, char *buf,
 	if (!i) {
 		if (!required)
 			return 0;
-		credp_err(err, errlen, "answer lacks %s", name);
+		s3_errf(err, errlen, "answer lacks %s", name);
 		return EBADMSG;
 	}
 	if (d->tok[i].type == JSON_NULL && !required)
 		return 0;
 	if (json_str_get(d, i, buf, cap, &len) != 0 || strlen(buf) != len) {
 		buf[0] = '\0';
-		credp_err(err, errlen, "%s is not a string of at most %zu bytes", name, cap - 1);
+		s3_errf(err, errlen, "%s is not a string of at most %zu bytes", name, cap - 1);
 		return EBADMSG;
 	}
 	return 0;
@@ -233,17 +219,17 @@ int s3_credp_parse_json(const char *body, size_t len, struct s3_creds *out,
 	*expiration = 0;
 	rc = json_parse(body, len, 4, 256, &d);
 	if (rc) {
-		credp_err(err, errlen, "answer is not JSON");
+		s3_errf(err, errlen, "answer is not JSON");
 		return EBADMSG;
 	}
 	if (d.tok[0].type != JSON_OBJECT) {
-		credp_err(err, errlen, "answer is not a JSON object");
+		s3_errf(err, errlen, "answer is not a JSON object");
 		rc = EBADMSG;
 		goto out;
 	}
 	rc = credp_json_str(&d, "Code", code, sizeof code, false, err, errlen);
 	if (rc == 0 && code[0] && strcmp(code, "Success") != 0) {
-		credp_err(err, errlen, "answer has Code %s", code);
+		s3_errf(err, errlen, "answer has Code %s", code);
 		rc = EBADMSG;
 	}
 	if (rc == 0)
@@ -258,11 +244,11 @@ int s3_credp_parse_json(const char *body, size_t len, struct s3_creds *out,
 	if (rc == 0)
 		rc = credp_json_str(&d, "Expiration", exp, sizeof exp, false, err, errlen);
 	if (rc == 0 && (!out->access_key_id[0] || !out->secret_access_key[0])) {
-		credp_err(err, errlen, "answer has an empty AccessKeyId or SecretAccessKey");
+		s3_errf(err, errlen, "answer has an empty AccessKeyId or SecretAccessKey");
 		rc = EBADMSG;
 	}
 	if (rc == 0 && exp[0] && (s3_parse_iso8601(exp, expiration) != 0 || *expiration <= 0)) {
-		credp_err(err, errlen, "Expiration is not an ISO 8601 time");
+		s3_errf(err, errlen, "Expiration is not an ISO 8601 time");
 		rc = EBADMSG;
 	}
 out:
@@ -333,7 +319,7 @@ static int credp_http_do(const struct s3_credp *p, const struct credp_http *h, l
 	memset(b, 0, sizeof *b);
 	pthread_once(&credp_curl_once, credp_curl_init);
 	if (credp_curl_rc != CURLE_OK) {
-		credp_err(err, errlen, "libcurl did not initialize");
+		s3_errf(err, errlen, "libcurl did not initialize");
 		return EIO;
 	}
 	e = curl_easy_init();
@@ -374,10 +360,10 @@ static int credp_http_do(const struct s3_credp *p, const struct credp_http *h, l
 	cc = curl_easy_perform(e);
 	if (cc != CURLE_OK) {
 		if (b->over)
-			credp_err(err, errlen, "%s %s: answer larger than %u bytes", h->method,
+			s3_errf(err, errlen, "%s %s: answer larger than %u bytes", h->method,
 				  h->url, CREDP_BODY_MAX);
 		else
-			credp_err(err, errlen, "%s %s: %s", h->method, h->url,
+			s3_errf(err, errlen, "%s %s: %s", h->method, h->url,
 				  curl_easy_strerror(cc));
 		rc = cc == CURLE_OUT_OF_MEMORY ? ENOMEM : S3F_E_S3_NET;
 		credp_body_free(b);
@@ -400,7 +386,7 @@ static void credp_status_err(const struct credp_http *h, long status, const stru
 	for (size_t i = 0; b->data && i < b->len && n < sizeof snip - 1; i++)
 		snip[n++] = isprint((unsigned char)b->data[i]) ? b->data[i] : ' ';
 	snip[n] = '\0';
-	credp_err(err, errlen, "%s %s: HTTP %ld%s%s", h->method, h->url, status, n ? ": " : "",
+	s3_errf(err, errlen, "%s %s: HTTP %ld%s%s", h->method, h->url, status, n ? ": " : "",
 		  snip);
 }
 
@@ -416,7 +402,7 @@ static int credp_read_token(const char *path, char **out, char *err, size_t errl
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = errno;
-		credp_err(err, errlen, "cannot open token file %s: %s", path, strerror(rc));
+		s3_errf(err, errlen, "cannot open token file %s: %s", path, strerror(rc));
 		return rc;
 	}
 	buf = malloc(CREDP_TOKEN_FILE_MAX + 1);
@@ -430,7 +416,7 @@ static int credp_read_token(const char *path, char **out, char *err, size_t errl
 			if (errno == EINTR)
 				continue;
 			rc = errno;
-			credp_err(err, errlen, "cannot read token file %s: %s", path, strerror(rc));
+			s3_errf(err, errlen, "cannot read token file %s: %s", path, strerror(rc));
 			goto fail;
 		}
 		len += (size_t)got;
@@ -442,7 +428,7 @@ static int credp_read_token(const char *path, char **out, char *err, size_t errl
 	buf[len] = '\0';
 	if (len == 0 || len >= CREDP_TOKEN_FILE_MAX || strlen(buf) != len ||
 	    strpbrk(buf, "\r\n")) {
-		credp_err(err, errlen, "token file %s is empty, too long or not one line", path);
+		s3_errf(err, errlen, "token file %s is empty, too long or not one line", path);
 		rc = EINVAL;
 		goto fail;
 	}
@@ -492,7 +478,7 @@ static int credp_fetch_container(struct s3_credp *p, struct s3_creds *cr, int64_
 	} else {
 		rc = s3_credp_parse_json(b.data ? b.data : "", b.len, cr, exp, perr, sizeof perr);
 		if (rc)
-			credp_err(err, errlen, "GET %s: %s", p->url, perr);
+			s3_errf(err, errlen, "GET %s: %s", p->url, perr);
 	}
 	credp_body_free(&b);
 out:
@@ -537,7 +523,7 @@ static int credp_imds_get(struct s3_credp *p, const char *path, struct credp_bod
 			    tb.len >= sizeof p->imds_token || strlen(tb.data) != tb.len ||
 			    strpbrk(tb.data, "\r\n")) {
 				if (status == 200)
-					credp_err(err, errlen, "PUT %s: not a session token", url);
+					s3_errf(err, errlen, "PUT %s: not a session token", url);
 				else
 					credp_status_err(&h, status, &tb, err, errlen);
 				credp_body_free(&tb);
@@ -582,14 +568,14 @@ static int credp_fetch_imds(struct s3_credp *p, struct s3_creds *cr, int64_t *ex
 
 			rc = credp_imds_get(p, base, &b, err, errlen);
 			if (rc == ENOENT)
-				credp_err(err, errlen, "IMDS %s: no IAM role attached to this "
+				s3_errf(err, errlen, "IMDS %s: no IAM role attached to this "
 					  "instance", p->url);
 			if (rc)
 				return rc;
 			/* one role per instance profile: the first line */
 			n = b.data ? strcspn(b.data, "\r\n") : 0;
 			if (n == 0 || n >= sizeof p->imds_role || memchr(b.data, '/', n)) {
-				credp_err(err, errlen, "IMDS %s: no role name in the answer", p->url);
+				s3_errf(err, errlen, "IMDS %s: no role name in the answer", p->url);
 				credp_body_free(&b);
 				return S3F_E_S3_PROTO;
 			}
@@ -608,7 +594,7 @@ static int credp_fetch_imds(struct s3_credp *p, struct s3_creds *cr, int64_t *ex
 			return rc;
 		rc = s3_credp_parse_json(b.data ? b.data : "", b.len, cr, exp, perr, sizeof perr);
 		if (rc)
-			credp_err(err, errlen, "IMDS %s: %s", p->url, perr);
+			s3_errf(err, errlen, "IMDS %s: %s", p->url, perr);
 		credp_body_free(&b);
 		return rc;
 	}
@@ -653,13 +639,13 @@ static int credp_fetch_web_identity(struct s3_credp *p, struct s3_creds *cr, int
 		/* AWS answers an STS ErrorResponse; Ceph RGW an S3 <Error> document */
 		if (b.data && (s3_xml_parse_sts_error(b.data, b.len, &xe) == 0 ||
 			       s3_xml_parse_error(b.data, b.len, &xe) == 0))
-			credp_err(err, errlen, "STS %s AssumeRoleWithWebIdentity for %s: HTTP %ld "
+			s3_errf(err, errlen, "STS %s AssumeRoleWithWebIdentity for %s: HTTP %ld "
 				  "%s: %s", p->url, p->role_arn, status, xe.code, xe.message);
 		else
 			credp_status_err(&h, status, &b, err, errlen);
 		rc = status >= 500 ? S3F_E_S3_SERVER : S3F_E_S3_AUTH;
 	} else if (s3_xml_parse_sts_creds(b.data ? b.data : "", b.len, cr, exp) != 0) {
-		credp_err(err, errlen, "STS %s: the AssumeRoleWithWebIdentity answer does not "
+		s3_errf(err, errlen, "STS %s: the AssumeRoleWithWebIdentity answer does not "
 			  "parse", p->url);
 		rc = S3F_E_S3_PROTO;
 	}
@@ -686,7 +672,7 @@ static int credp_fetch(struct s3_credp *p, struct s3_creds *cr, int64_t *exp, ch
 		return EINVAL;
 	}
 	if (rc == 0 && *exp && *exp <= (int64_t)time(NULL)) {
-		credp_err(err, errlen, "%s gave credentials that have already expired (check "
+		s3_errf(err, errlen, "%s gave credentials that have already expired (check "
 			  "this machine's clock)", s3_credp_kind_name(p->kind));
 		explicit_bzero(cr, sizeof *cr);
 		rc = S3F_E_S3_PROTO;
@@ -824,7 +810,7 @@ static int credp_setup_container(struct s3_credp *p, const struct s3_credp_opts 
 
 	if (rel) {
 		if (rel[0] != '/') {
-			credp_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start "
+			s3_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start "
 				  "with /");
 			return EINVAL;
 		}
@@ -834,7 +820,7 @@ static int credp_setup_container(struct s3_credp *p, const struct s3_credp_opts 
 		}
 	} else if (full) {
 		if (!s3_credp_full_uri_ok(full)) {
-			credp_err(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI %s: over http only "
+			s3_errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI %s: over http only "
 				  "a loopback address, localhost, 169.254.170.2, 169.254.170.23 or "
 				  "fd00:ec2::23 may be used (else https)", full);
 			return EINVAL;
@@ -843,12 +829,12 @@ static int credp_setup_container(struct s3_credp *p, const struct s3_credp_opts 
 		if (rc)
 			return rc;
 	} else {
-		credp_err(err, errlen, "container credentials need "
+		s3_errf(err, errlen, "container credentials need "
 			  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI");
 		return EINVAL;
 	}
 	if (tok && strpbrk(tok, "\r\n")) {
-		credp_err(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN holds a line break");
+		s3_errf(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN holds a line break");
 		return EINVAL;
 	}
 	rc = credp_dup(&p->auth_token_file, credp_env(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
@@ -869,7 +855,7 @@ static int credp_setup_web_identity(struct s3_credp *p, const struct s3_credp_op
 	int rc;
 
 	if (!file || !arn) {
-		credp_err(err, errlen, "web identity credentials need AWS_WEB_IDENTITY_TOKEN_FILE "
+		s3_errf(err, errlen, "web identity credentials need AWS_WEB_IDENTITY_TOKEN_FILE "
 			  "and AWS_ROLE_ARN");
 		return EINVAL;
 	}
@@ -893,7 +879,7 @@ static int credp_setup_web_identity(struct s3_credp *p, const struct s3_credp_op
 	while (n > 8 && p->url[n - 1] == '/')
 		p->url[--n] = '\0';
 	if (strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0) {
-		credp_err(err, errlen, "STS endpoint %s is not an http(s) URL", p->url);
+		s3_errf(err, errlen, "STS endpoint %s is not an http(s) URL", p->url);
 		return EINVAL;
 	}
 	rc = credp_dup(&p->token_file, file);
@@ -913,7 +899,7 @@ static int credp_setup_imds(struct s3_credp *p, const struct s3_credp_opts *o, c
 	int rc;
 
 	if (off && strcasecmp(off, "true") == 0) {
-		credp_err(err, errlen, "instance metadata is disabled (AWS_EC2_METADATA_DISABLED)");
+		s3_errf(err, errlen, "instance metadata is disabled (AWS_EC2_METADATA_DISABLED)");
 		return EINVAL;
 	}
 	rc = credp_dup(&p->url, ep ? ep : CREDP_IMDS_DEFAULT);
@@ -923,7 +909,7 @@ static int credp_setup_imds(struct s3_credp *p, const struct s3_credp_opts *o, c
 	while (n > 8 && p->url[n - 1] == '/')
 		p->url[--n] = '\0';
 	if (strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0) {
-		credp_err(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT %s is not an http(s) URL",
+		s3_errf(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT %s is not an http(s) URL",
 			  p->url);
 		return EINVAL;
 	}
@@ -949,7 +935,7 @@ static int credp_choose(struct s3_credp *p, const struct s3_credp_opts *o, struc
 			return s3_creds_load(&only, cr, err, errlen);
 		}
 		if (k == S3_CREDP_CONFIG) {
-			credp_err(err, errlen, "Credentials_Provider config: no Access_Key_Id and "
+			s3_errf(err, errlen, "Credentials_Provider config: no Access_Key_Id and "
 				  "Secret_Access_Key configured");
 			return EINVAL;
 		}
@@ -961,14 +947,14 @@ static int credp_choose(struct s3_credp *p, const struct s3_credp_opts *o, struc
 			p->kind = S3_CREDP_ENV;
 			if (!credp_env(o, "AWS_ACCESS_KEY_ID") ||
 			    !credp_env(o, "AWS_SECRET_ACCESS_KEY")) {
-				credp_err(err, errlen, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+				s3_errf(err, errlen, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
 					  "must both be set");
 				return EINVAL;
 			}
 			return s3_creds_load(&env, cr, err, errlen);
 		}
 		if (k == S3_CREDP_ENV) {
-			credp_err(err, errlen, "Credentials_Provider env: AWS_ACCESS_KEY_ID and "
+			s3_errf(err, errlen, "Credentials_Provider env: AWS_ACCESS_KEY_ID and "
 				  "AWS_SECRET_ACCESS_KEY are not set");
 			return EINVAL;
 		}
@@ -985,7 +971,7 @@ static int credp_choose(struct s3_credp *p, const struct s3_credp_opts *o, struc
 		 * absent (or lack the profile) for the chain to go on */
 		if (rc == 0 || k == S3_CREDP_FILE || explicit_file || rc != ENOENT) {
 			if (rc)
-				credp_err(err, errlen, "%s", ferr);
+				s3_errf(err, errlen, "%s", ferr);
 			return rc;
 		}
 	}
@@ -999,7 +985,7 @@ static int credp_choose(struct s3_credp *p, const struct s3_credp_opts *o, struc
 	p->via_chain = k == S3_CREDP_AUTO;
 	rc = credp_setup_imds(p, o, err, errlen);
 	if (rc && p->via_chain) {
-		credp_err(err, errlen, "no credentials: none configured, none in the environment, "
+		s3_errf(err, errlen, "no credentials: none configured, none in the environment, "
 			  "%s; no container endpoint; instance metadata disabled", ferr);
 		return ENOENT;
 	}
@@ -1039,7 +1025,7 @@ int s3_credp_open(const struct s3_credp_opts *opts, struct s3_credp **out, char 
 	}
 	rc = credp_fetch(p, &cr, &exp, why, sizeof why);
 	if (rc && p->via_chain) {
-		credp_err(err, errlen, "no credentials: none configured, none in the environment, "
+		s3_errf(err, errlen, "no credentials: none configured, none in the environment, "
 			  "no credentials file, no container endpoint, and instance metadata does "
 			  "not answer (%s)", why);
 		rc = ENOENT;

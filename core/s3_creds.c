@@ -9,6 +9,7 @@
  * Messages name files, profiles and key ids, never secrets or tokens.
  */
 #include "s3.h"
+#include "s3_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,20 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void creds_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void creds_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool creds_set(char *dst, size_t cap, const char *v)
 {
@@ -99,7 +86,7 @@ static int creds_file_parse(FILE *f, const char *path, const char *profile, stru
 
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
-			creds_err(err, errlen, "%s:%u: line too long", path, lineno);
+			s3_errf(err, errlen, "%s:%u: line too long", path, lineno);
 			rc = EINVAL;
 			goto out;
 		}
@@ -130,29 +117,29 @@ static int creds_file_parse(FILE *f, const char *path, const char *profile, stru
 				rc = EINVAL;
 		}
 		if (rc) {
-			creds_err(err, errlen, "%s:%u: value of %s too long", path, lineno, k);
+			s3_errf(err, errlen, "%s:%u: value of %s too long", path, lineno, k);
 			goto out;
 		}
 	}
 	if (ferror(f)) {
 		rc = EIO;
-		creds_err(err, errlen, "%s: read error", path);
+		s3_errf(err, errlen, "%s: read error", path);
 		goto out;
 	}
 	if (!found) {
 		rc = ENOENT;
-		creds_err(err, errlen, "%s: no profile [%s]", path, profile);
+		s3_errf(err, errlen, "%s: no profile [%s]", path, profile);
 		goto out;
 	}
 	if (!id[0] || !secret[0]) {
 		rc = EINVAL;
-		creds_err(err, errlen, "%s: profile [%s] lacks aws_access_key_id or "
+		s3_errf(err, errlen, "%s: profile [%s] lacks aws_access_key_id or "
 			  "aws_secret_access_key", path, profile);
 		goto out;
 	}
 	rc = creds_fill(out, id, secret, token);
 	if (rc)
-		creds_err(err, errlen, "%s: profile [%s]: invalid credentials", path, profile);
+		s3_errf(err, errlen, "%s: profile [%s]: invalid credentials", path, profile);
 out:
 	explicit_bzero(secret, sizeof secret);
 	explicit_bzero(token, sizeof out->session_token);
@@ -172,27 +159,27 @@ static int creds_file(const char *path, bool explicit_path, const char *profile,
 	if (fd < 0) {
 		rc = errno;
 		if (rc == ENOENT && !explicit_path)
-			creds_err(err, errlen, "no credentials: none configured, none in the "
+			s3_errf(err, errlen, "no credentials: none configured, none in the "
 				  "environment, and no file %s", path);
 		else
-			creds_err(err, errlen, "cannot open credentials file %s: %s", path,
+			s3_errf(err, errlen, "cannot open credentials file %s: %s", path,
 				  strerror(rc));
 		return rc == ENOENT ? ENOENT : (rc == EACCES ? EACCES : rc);
 	}
 	if (fstat(fd, &st) != 0) {
 		rc = errno;
 		close(fd);
-		creds_err(err, errlen, "cannot stat credentials file %s: %s", path, strerror(rc));
+		s3_errf(err, errlen, "cannot stat credentials file %s: %s", path, strerror(rc));
 		return rc;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		creds_err(err, errlen, "credentials file %s is not a regular file", path);
+		s3_errf(err, errlen, "credentials file %s is not a regular file", path);
 		return EINVAL;
 	}
 	if (st.st_mode & (S_IRGRP | S_IROTH)) {
 		close(fd);
-		creds_err(err, errlen, "credentials file %s has mode %04o: readable by group or "
+		s3_errf(err, errlen, "credentials file %s has mode %04o: readable by group or "
 			  "others; refusing it (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
 			  path);
 		return EACCES;
@@ -222,14 +209,14 @@ int s3_creds_load(const struct s3_creds_source *src, struct s3_creds *out, char 
 	/* 1. explicit values */
 	if (src->access_key_id || src->secret_access_key) {
 		if (!src->access_key_id || !src->secret_access_key) {
-			creds_err(err, errlen, "configured credentials need both the access key id "
+			s3_errf(err, errlen, "configured credentials need both the access key id "
 				  "and the secret access key");
 			return EINVAL;
 		}
 		rc = creds_fill(out, src->access_key_id, src->secret_access_key,
 				src->session_token);
 		if (rc)
-			creds_err(err, errlen, "configured credentials are empty or too long");
+			s3_errf(err, errlen, "configured credentials are empty or too long");
 		return rc;
 	}
 	/* 2. environment */
@@ -239,7 +226,7 @@ int s3_creds_load(const struct s3_creds_source *src, struct s3_creds *out, char 
 		if (id && *id && secret && *secret) {
 			rc = creds_fill(out, id, secret, getenv("AWS_SESSION_TOKEN"));
 			if (rc)
-				creds_err(err, errlen, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/"
+				s3_errf(err, errlen, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/"
 					  "AWS_SESSION_TOKEN: value too long");
 			return rc;
 		}
@@ -267,7 +254,7 @@ int s3_creds_load_file(const struct s3_creds_source *src, struct s3_creds *out,
 	if (!path || !*path) {
 		home = getenv("HOME");
 		if (!home || !*home) {
-			creds_err(err, errlen, "no credentials: none configured or in the environment, "
+			s3_errf(err, errlen, "no credentials: none configured or in the environment, "
 				  "and no HOME for ~/.aws/credentials");
 			return ENOENT;
 		}

@@ -21,6 +21,9 @@ struct s3_sb {
 	bool oom;
 };
 
+/* printf into err (errlen bytes); nothing when err is NULL or errlen 0. */
+void s3_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void s3_sb_add(struct s3_sb *sb, const char *s, size_t n);
 void s3_sb_adds(struct s3_sb *sb, const char *s);
 void s3_sb_addc(struct s3_sb *sb, char ch);
