@@ -23,6 +23,7 @@
 #include "meta.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -1052,6 +1053,73 @@ int meta_inode_get(struct meta_txn *t, uint64_t ino, struct meta_inode *out)
 	return meta_inode_decode(ino, v.mv_data, v.mv_size, out);
 }
 
+/* ---- walking a table ----
+ *
+ * Every iterator below is meta_walk plus a row function that checks and decodes one record
+ * and hands it to the caller's callback; what differs between them is only that. */
+
+/* A row function's result: 0 goes on, META_WALK_END ends the walk with 0 (a range walk
+ * that left its range), anything else ends it and is the walk's result. */
+#define META_WALK_END INT_MIN
+
+typedef int (*meta_row_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
+
+/* What a row function needs: the caller's callback and argument, and per iterator a
+ * decode buffer too big for the stack or the range being walked. */
+struct meta_walk_cb {
+	union {
+		meta_ino_fn ino;
+		meta_inode_fn inode;
+		meta_dirent_fn dirent;
+		meta_dirent_row_fn dirent_row;
+		meta_delete_fn del;
+		meta_change_fn change;
+		meta_dirjob_fn dirjob;
+		meta_intent_fn intent;
+		meta_key_row_fn key_row;
+	} fn;
+	void *arg;
+	void *scratch;
+	uint64_t dir, after;
+	const MDB_val *skip;	/* a key not to report (meta_key_walk's `after`) */
+};
+
+/* Call row for each record of db in key order, from the first key or, when from is not
+ * NULL, from the first key >= *from. */
+static int meta_walk(struct meta_txn *t, int db, const MDB_val *from, meta_row_fn row,
+		     void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k = { 0, NULL }, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, DBI(t, db), &cur);
+	if (rc)
+		return rc;
+	if (from)
+		k = *from;
+	for (rc = mdb_cursor_get(cur, &k, &v, from ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		rc = row(ctx, &k, &v);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == META_WALK_END ? 0 : rc;
+}
+
+static int meta_row_ino(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	uint64_t ino;
+
+	(void)v;
+	if (k->mv_size != sizeof ino)
+		return S3F_E_META_CORRUPT;
+	memcpy(&ino, k->mv_data, sizeof ino);
+	return cb->fn.ino(cb->arg, ino);
+}
+
 /* ---- sets of inode numbers (dirty queue, prefetch queue): ino -> () ---- */
 
 static int meta_iset_add(struct meta_txn *t, int db, uint64_t ino)
@@ -1071,24 +1139,9 @@ static int meta_iset_del(struct meta_txn *t, int db, uint64_t ino)
 
 static int meta_iset_iter(struct meta_txn *t, int db, meta_ino_fn fn, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	struct meta_walk_cb cb = { .fn.ino = fn, .arg = arg };
 
-	rc = mdb_cursor_open(t->txn, DBI(t, db), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t ino;
-
-		memcpy(&ino, k.mv_data, 8);
-		rc = fn(arg, ino);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return meta_walk(t, db, NULL, meta_row_ino, &cb);
 }
 
 int meta_inode_put(struct meta_txn *t, const struct meta_inode *in)
@@ -1127,31 +1180,27 @@ int meta_s3dir_iter(struct meta_txn *t, meta_ino_fn fn, void *arg)
 	return meta_iset_iter(t, DB_S3DIRS, fn, arg);
 }
 
-int meta_inode_iter(struct meta_txn *t, uint64_t after, meta_inode_fn fn, void *arg)
+static int meta_row_inode(void *ctx, const MDB_val *k, const MDB_val *v)
 {
-	MDB_cursor *cur;
-	uint64_t from = after + 1;
-	MDB_val k = meta_u64_val(&from), v;
+	struct meta_walk_cb *cb = ctx;
+	struct meta_inode in;
+	uint64_t ino;
 	int rc;
 
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_INODES), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct meta_inode in;
-		uint64_t ino;
+	if (k->mv_size != sizeof ino)
+		return S3F_E_META_CORRUPT;
+	memcpy(&ino, k->mv_data, sizeof ino);
+	rc = meta_inode_decode(ino, v->mv_data, v->mv_size, &in);
+	return rc ? rc : cb->fn.inode(cb->arg, &in);
+}
 
-		memcpy(&ino, k.mv_data, 8);
-		rc = meta_inode_decode(ino, v.mv_data, v.mv_size, &in);
-		if (rc)
-			break;
-		rc = fn(arg, &in);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+int meta_inode_iter(struct meta_txn *t, uint64_t after, meta_inode_fn fn, void *arg)
+{
+	struct meta_walk_cb cb = { .fn.inode = fn, .arg = arg };
+	uint64_t from = after + 1;
+	MDB_val k = meta_u64_val(&from);
+
+	return meta_walk(t, DB_INODES, &k, meta_row_inode, &cb);
 }
 
 static int meta_info_u64(struct meta_txn *t, const char *name, uint64_t *v)
@@ -1344,43 +1393,42 @@ int meta_dirent_del(struct meta_txn *t, uint64_t parent, const char *name, size_
 	return rc == MDB_NOTFOUND ? S3F_E_META_CORRUPT : rc;
 }
 
-int meta_dir_iter(struct meta_txn *t, uint64_t dir, uint64_t after, meta_dirent_fn fn, void *arg)
+/* A cookies record: key = parent, cookie (big-endian); value = ino, type, name. */
+static int meta_cookie_decode(const MDB_val *k, const MDB_val *v, struct meta_dirent *de)
 {
-	MDB_cursor *cur;
-	uint8_t ckb[16];
-	MDB_val k, v;
+	if (k->mv_size != 16 || v->mv_size < 9)
+		return S3F_E_META_CORRUPT;
+	de->cookie = meta_get_be64((uint8_t *)k->mv_data + 8);
+	memcpy(&de->ino, v->mv_data, 8);
+	de->type = ((uint8_t *)v->mv_data)[8];
+	de->name = (const char *)v->mv_data + 9;
+	de->name_len = v->mv_size - 9;
+	return 0;
+}
+
+static int meta_row_dir(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	struct meta_dirent de;
 	int rc;
 
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_COOKIES), &cur);
+	if (k->mv_size != 16 || meta_get_be64(k->mv_data) != cb->dir)
+		return META_WALK_END;
+	rc = meta_cookie_decode(k, v, &de);
 	if (rc)
 		return rc;
+	return de.cookie <= cb->after ? 0 : cb->fn.dirent(cb->arg, &de);
+}
+
+int meta_dir_iter(struct meta_txn *t, uint64_t dir, uint64_t after, meta_dirent_fn fn, void *arg)
+{
+	struct meta_walk_cb cb = { .fn.dirent = fn, .arg = arg, .dir = dir, .after = after };
+	uint8_t ckb[16];
+	MDB_val k = { sizeof ckb, ckb };
+
 	meta_be64(ckb, dir);
 	meta_be64(ckb + 8, after == UINT64_MAX ? after : after + 1);
-	k.mv_data = ckb;
-	k.mv_size = sizeof ckb;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct meta_dirent de;
-
-		if (k.mv_size != 16 || meta_get_be64(k.mv_data) != dir)
-			break;
-		if (v.mv_size < 9) {
-			rc = S3F_E_META_CORRUPT;
-			break;
-		}
-		de.cookie = meta_get_be64((uint8_t *)k.mv_data + 8);
-		if (de.cookie <= after)
-			continue;
-		memcpy(&de.ino, v.mv_data, 8);
-		de.type = ((uint8_t *)v.mv_data)[8];
-		de.name = (const char *)v.mv_data + 9;
-		de.name_len = v.mv_size - 9;
-		rc = fn(arg, &de);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return meta_walk(t, DB_COOKIES, &k, meta_row_dir, &cb);
 }
 
 static int meta_dir_empty_cb(void *arg, const struct meta_dirent *de)
@@ -1582,28 +1630,21 @@ int meta_delete_any_under(struct meta_txn *t, const char *prefix, size_t len, bo
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static int meta_row_delete(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	struct meta_delete d;
+	int rc = meta_delete_decode(v, &d);
+
+	(void)k;
+	return rc ? rc : cb->fn.del(cb->arg, &d);
+}
+
 int meta_delete_iter(struct meta_txn *t, meta_delete_fn fn, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	struct meta_walk_cb cb = { .fn.del = fn, .arg = arg };
 
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_DELETES), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct meta_delete d;
-
-		rc = meta_delete_decode(&v, &d);
-		if (rc)
-			break;
-		rc = fn(arg, &d);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return meta_walk(t, DB_DELETES, NULL, meta_row_delete, &cb);
 }
 
 /* ---- extents ---- */
@@ -1703,32 +1744,25 @@ int meta_change_add(struct meta_txn *t, uint64_t ino, enum meta_change_kind kind
 	return meta_info_put(t, "change_seq", &seq, sizeof seq);
 }
 
+static int meta_row_change(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	uint64_t seq, ino;
+
+	if (k->mv_size != 8 || v->mv_size != 9)
+		return S3F_E_META_CORRUPT;
+	memcpy(&seq, k->mv_data, 8);
+	memcpy(&ino, v->mv_data, 8);
+	return cb->fn.change(cb->arg, seq, ino, (enum meta_change_kind)((uint8_t *)v->mv_data)[8]);
+}
+
 int meta_change_iter(struct meta_txn *t, uint64_t after, meta_change_fn fn, void *arg)
 {
-	MDB_cursor *cur;
+	struct meta_walk_cb cb = { .fn.change = fn, .arg = arg };
 	uint64_t from = after + 1;
-	MDB_val k = meta_u64_val(&from), v;
-	int rc;
+	MDB_val k = meta_u64_val(&from);
 
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_CHANGES), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t seq, ino;
-
-		if (v.mv_size != 9) {
-			rc = S3F_E_META_CORRUPT;
-			break;
-		}
-		memcpy(&seq, k.mv_data, 8);
-		memcpy(&ino, v.mv_data, 8);
-		rc = fn(arg, seq, ino, (enum meta_change_kind)((uint8_t *)v.mv_data)[8]);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return meta_walk(t, DB_CHANGES, &k, meta_row_change, &cb);
 }
 
 int meta_change_last(struct meta_txn *t, uint64_t *seq)
@@ -1952,35 +1986,29 @@ int meta_dirjob_del(struct meta_txn *t, uint64_t id)
 	return meta_rc(mdb_del(t->txn, DBI(t, DB_DIRJOBS), &k, NULL));
 }
 
-int meta_dirjob_iter(struct meta_txn *t, meta_dirjob_fn fn, void *arg)
+static int meta_row_dirjob(void *ctx, const MDB_val *k, const MDB_val *v)
 {
-	struct meta_dirjob *j = malloc(sizeof *j);
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
+	struct meta_walk_cb *cb = ctx;
+	uint64_t id;
 	int rc;
 
-	if (!j)
-		return ENOMEM;
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_DIRJOBS), &cur);
-	if (rc)
-		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t id;
+	if (k->mv_size != sizeof id)
+		return S3F_E_META_CORRUPT;
+	memcpy(&id, k->mv_data, sizeof id);
+	rc = meta_dirjob_decode(id, v, cb->scratch);
+	return rc ? rc : cb->fn.dirjob(cb->arg, cb->scratch);
+}
 
-		memcpy(&id, k.mv_data, 8);
-		rc = meta_dirjob_decode(id, &v, j);
-		if (rc)
-			break;
-		rc = fn(arg, j);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-out:
-	free(j);
+int meta_dirjob_iter(struct meta_txn *t, meta_dirjob_fn fn, void *arg)
+{
+	struct meta_walk_cb cb = { .fn.dirjob = fn, .arg = arg };
+	int rc;
+
+	cb.scratch = malloc(sizeof(struct meta_dirjob));
+	if (!cb.scratch)
+		return ENOMEM;
+	rc = meta_walk(t, DB_DIRJOBS, NULL, meta_row_dirjob, &cb);
+	free(cb.scratch);
 	return rc;
 }
 
@@ -2086,32 +2114,25 @@ int meta_intent_del(struct meta_txn *t, const char *key, size_t len)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static int meta_row_intent(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	int rc = meta_intent_decode(v, cb->scratch);
+
+	(void)k;
+	return rc ? rc : cb->fn.intent(cb->arg, cb->scratch);
+}
+
 int meta_intent_iter(struct meta_txn *t, meta_intent_fn fn, void *arg)
 {
-	struct meta_intent *in = malloc(sizeof *in);
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
+	struct meta_walk_cb cb = { .fn.intent = fn, .arg = arg };
 	int rc;
 
-	if (!in)
+	cb.scratch = malloc(sizeof(struct meta_intent));
+	if (!cb.scratch)
 		return ENOMEM;
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_INTENTS), &cur);
-	if (rc)
-		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		rc = meta_intent_decode(&v, in);
-		if (rc)
-			break;
-		rc = fn(arg, in);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-out:
-	free(in);
+	rc = meta_walk(t, DB_INTENTS, NULL, meta_row_intent, &cb);
+	free(cb.scratch);
 	return rc;
 }
 
@@ -2193,34 +2214,16 @@ static int meta_itable_db(enum meta_itable which)
 int meta_itable_walk(struct meta_txn *t, enum meta_itable which, uint64_t after, meta_ino_fn fn,
 		     void *arg)
 {
+	struct meta_walk_cb cb = { .fn.ino = fn, .arg = arg };
 	int db = meta_itable_db(which);
 	uint64_t from = after + 1;
-	MDB_cursor *cur;
-	MDB_val k = meta_u64_val(&from), v;
-	int rc;
+	MDB_val k = meta_u64_val(&from);
 
 	if (db < 0)
 		return EINVAL;
 	if (after == UINT64_MAX)
 		return 0;
-	rc = mdb_cursor_open(t->txn, DBI(t, db), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t ino;
-
-		if (k.mv_size != sizeof ino) {
-			rc = S3F_E_META_CORRUPT;
-			break;
-		}
-		memcpy(&ino, k.mv_data, sizeof ino);
-		rc = fn(arg, ino);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return meta_walk(t, db, &k, meta_row_ino, &cb);
 }
 
 int meta_itable_has(struct meta_txn *t, enum meta_itable which, uint64_t ino, bool *has)
@@ -2238,108 +2241,82 @@ int meta_itable_has(struct meta_txn *t, enum meta_itable which, uint64_t ino, bo
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* A dirents record: key = parent (big-endian), name; value = ino, cookie, type. */
+static int meta_row_dirent(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	struct meta_dirent de;
+
+	if (k->mv_size < 8 || v->mv_size != DIRENT_VAL)
+		return S3F_E_META_CORRUPT;
+	memcpy(&de.ino, v->mv_data, 8);
+	memcpy(&de.cookie, (uint8_t *)v->mv_data + 8, 8);
+	de.type = ((uint8_t *)v->mv_data)[16];
+	de.name = (const char *)k->mv_data + 8;
+	de.name_len = k->mv_size - 8;
+	return cb->fn.dirent_row(cb->arg, meta_get_be64(k->mv_data), &de);
+}
+
 int meta_dirent_walk(struct meta_txn *t, uint64_t parent, const char *name, size_t len,
 		     meta_dirent_row_fn fn, void *arg)
 {
+	struct meta_walk_cb cb = { .fn.dirent_row = fn, .arg = arg };
 	uint8_t kb[8 + META_NAME_MAX];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	MDB_val k = { 0, kb };
 
 	if (!name)
 		len = 0;
 	if (len > META_NAME_MAX)
 		return ENAMETOOLONG;
-	k.mv_data = kb;
 	k.mv_size = meta_dkey(kb, parent, name ? name : "", len);
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_DIRENTS), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct meta_dirent de;
+	return meta_walk(t, DB_DIRENTS, &k, meta_row_dirent, &cb);
+}
 
-		if (k.mv_size < 8 || v.mv_size != DIRENT_VAL) {
-			rc = S3F_E_META_CORRUPT;
-			break;
-		}
-		memcpy(&de.ino, v.mv_data, 8);
-		memcpy(&de.cookie, (uint8_t *)v.mv_data + 8, 8);
-		de.type = ((uint8_t *)v.mv_data)[16];
-		de.name = (const char *)k.mv_data + 8;
-		de.name_len = k.mv_size - 8;
-		rc = fn(arg, meta_get_be64(k.mv_data), &de);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+static int meta_row_cookie(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	struct meta_dirent de;
+	int rc = meta_cookie_decode(k, v, &de);
+
+	return rc ? rc : cb->fn.dirent_row(cb->arg, meta_get_be64(k->mv_data), &de);
 }
 
 int meta_cookie_walk(struct meta_txn *t, uint64_t parent, uint64_t cookie,
 		     meta_dirent_row_fn fn, void *arg)
 {
+	struct meta_walk_cb cb = { .fn.dirent_row = fn, .arg = arg };
 	uint8_t ckb[16];
-	MDB_cursor *cur;
-	MDB_val k = { sizeof ckb, ckb }, v;
-	int rc;
+	MDB_val k = { sizeof ckb, ckb };
 
 	meta_be64(ckb, parent);
 	meta_be64(ckb + 8, cookie);
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_COOKIES), &cur);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct meta_dirent de;
+	return meta_walk(t, DB_COOKIES, &k, meta_row_cookie, &cb);
+}
 
-		if (k.mv_size != 16 || v.mv_size < 9) {
-			rc = S3F_E_META_CORRUPT;
-			break;
-		}
-		de.cookie = meta_get_be64((uint8_t *)k.mv_data + 8);
-		memcpy(&de.ino, v.mv_data, 8);
-		de.type = ((uint8_t *)v.mv_data)[8];
-		de.name = (const char *)v.mv_data + 9;
-		de.name_len = v.mv_size - 9;
-		rc = fn(arg, meta_get_be64(k.mv_data), &de);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+static int meta_row_key(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_walk_cb *cb = ctx;
+	struct meta_key_row r = { k->mv_data, k->mv_size, 0 };
+
+	/* The walk starts at `after` itself when it is still there: not reported. */
+	if (cb->skip && k->mv_size == cb->skip->mv_size &&
+	    memcmp(k->mv_data, cb->skip->mv_data, k->mv_size) == 0)
+		return 0;
+	if (v->mv_size != 8)
+		return S3F_E_META_CORRUPT;
+	memcpy(&r.ino, v->mv_data, 8);
+	return cb->fn.key_row(cb->arg, &r);
 }
 
 int meta_key_walk(struct meta_txn *t, const void *after, size_t after_len, meta_key_row_fn fn,
 		  void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k = { after_len, (void *)after }, v;
-	int rc;
+	struct meta_walk_cb cb = { .fn.key_row = fn, .arg = arg };
+	MDB_val k = { after_len, (void *)after };
 
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_KEYS), &cur);
-	if (rc)
-		return rc;
-	rc = after && after_len ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) :
-				  mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	/* SET_RANGE lands on `after` itself when it is still there: skip it. */
-	if (rc == 0 && after && after_len && k.mv_size == after_len &&
-	    memcmp(k.mv_data, after, after_len) == 0)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct meta_key_row r = { k.mv_data, k.mv_size, 0 };
-
-		if (v.mv_size != 8) {
-			rc = S3F_E_META_CORRUPT;
-			break;
-		}
-		memcpy(&r.ino, v.mv_data, 8);
-		rc = fn(arg, &r);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	if (after && after_len)
+		cb.skip = &k;
+	return meta_walk(t, DB_KEYS, cb.skip, meta_row_key, &cb);
 }
 
 _Static_assert(META_KEY_STORED_MAX == META_BKEY_MAX, "meta.h's META_KEY_STORED_MAX");
