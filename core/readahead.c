@@ -3,7 +3,10 @@
  *
  * A stream's window is an array of `depth` slots; chunk i (bytes [i*chunk, (i+1)*chunk)
  * of the pinned object) lives in slot i % depth, so a window [lo, lo + depth) never needs
- * two chunks in one slot. A slot goes EMPTY -> FETCHING (its GET is one s3_batch of one
+ * two chunks in one slot. Slots are pointers to chunks, so that a window can widen (more
+ * slots, chunks moved to their new places) while GETs write into chunks and readers copy
+ * out of them; a widening that would have to move a busy chunk onto another waits for a
+ * later read. A slot goes EMPTY -> FETCHING (its GET is one s3_batch of one
  * request) -> READY or FAILED, and back to FETCHING for a later chunk once nobody copies
  * from it. A FETCHING slot stays so until some reader waits for its batch: GETs finish in
  * the background, and the first reader that needs the chunk collects the result (an
@@ -70,7 +73,9 @@ struct ra_stream {
 	char etag[S3_ETAG_MAX];
 	uint64_t obj_size;
 	uint64_t lo;			/* first chunk of the window */
-	struct ra_chunk *ch;		/* depth slots */
+	uint64_t lag;			/* bytes the window keeps behind next_off */
+	unsigned depth;			/* slots: lag's chunks + ra->ahead */
+	struct ra_chunk **ch;		/* depth slots, each a chunk of its own */
 };
 
 struct readahead {
@@ -82,9 +87,11 @@ struct readahead {
 	struct ra_stream *grave;	/* dead, no reader left: to free outside the lock */
 	unsigned tracked;		/* streams in the list */
 	unsigned active;		/* streams holding a window (live or in the grave) */
+	unsigned slots;			/* their slots, at most max_streams x depth */
+	unsigned ahead;			/* chunks a window reaches past the furthest read */
 	uint64_t mem;			/* chunk buffers allocated */
 	/* counters (atomic, any thread) */
-	_Atomic uint64_t n_bypass, n_tier, n_fetched, n_streams, n_aborted, n_refused;
+	_Atomic uint64_t n_bypass, n_tier, n_fetched, n_streams, n_aborted, n_refused, n_widened;
 	/* readahead_flush / readahead_tick only (one thread) */
 	struct ns_read_stats flushed;
 	int64_t flushed_ns;
@@ -137,7 +144,14 @@ int readahead_open(struct export_ctx *x, const struct readahead_opts *opts,
 		ra->o.reorder = (uint64_t)(ra->o.depth - 1) * ra->o.chunk;
 	if (!ra->o.idle_ms)
 		ra->o.idle_ms = READAHEAD_IDLE_MS;
-	if (ra->o.chunk > SIZE_MAX / 2) {
+	if (!ra->o.depth_max)
+		ra->o.depth_max = READAHEAD_WIDEN * ra->o.depth;
+	if (ra->o.depth_max > READAHEAD_DEPTH_MAX)
+		ra->o.depth_max = READAHEAD_DEPTH_MAX;
+	if (ra->o.depth_max < ra->o.depth)
+		ra->o.depth_max = ra->o.depth;
+	ra->ahead = ra->o.depth - (unsigned)((ra->o.reorder + ra->o.chunk - 1) / ra->o.chunk);
+	if (ra->o.depth > READAHEAD_DEPTH_MAX || ra->o.chunk > SIZE_MAX / 2) {
 		free(ra);
 		return EINVAL;
 	}
@@ -246,8 +260,8 @@ static void ra_drain(struct readahead *ra)
 		uint64_t freed = 0;
 
 		g = g->next;
-		for (unsigned i = 0; s->ch && i < ra->o.depth; i++) {
-			struct ra_chunk *c = &s->ch[i];
+		for (unsigned i = 0; s->ch && i < s->depth; i++) {
+			struct ra_chunk *c = s->ch[i];
 
 			/* nobody is inside the stream, so nobody waits for this GET */
 			if (c->batch)
@@ -256,11 +270,14 @@ static void ra_drain(struct readahead *ra)
 				free(c->buf.data);
 				freed += ra->o.chunk;
 			}
+			free(c);
 		}
 		pthread_mutex_lock(&ra->lock);
 		ra->mem -= freed;
-		if (s->active)
+		if (s->active) {
 			ra->active--;
+			ra->slots -= s->depth;
+		}
 		pthread_mutex_unlock(&ra->lock);
 		free(s->ch);
 		free(s);
@@ -299,7 +316,82 @@ static uint64_t ra_chunk_len(const struct readahead *ra, const struct ra_stream 
 static struct ra_chunk *ra_slot(const struct readahead *ra, const struct ra_stream *s,
 				uint64_t i)
 {
-	return &s->ch[i % ra->o.depth];
+	(void)ra;
+	return s->ch[i % s->depth];
+}
+
+static bool ra_busy(const struct ra_chunk *c)
+{
+	return c->state == RA_FETCHING || c->refs;
+}
+
+/*
+ * Give s `depth` slots, more than it has (none: a new window). Every chunk moves to slot
+ * idx % depth; a chunk whose new place is taken goes empty, keeping its buffer, if nobody
+ * uses it, and stops the change (EBUSY: tried again at a later read) if a GET writes into
+ * it or a reader copies from it, because those find it by its place. 0, EBUSY or ENOMEM;
+ * nothing changed on error. ra->lock held.
+ */
+static int ra_window_grow(struct readahead *ra, struct ra_stream *s, unsigned depth)
+{
+	struct ra_chunk **ch = calloc(depth, sizeof *ch), *spare[READAHEAD_DEPTH_MAX];
+	struct ra_chunk *fresh[READAHEAD_DEPTH_MAX];
+	unsigned nspare = 0, nfresh = 0, t;
+	int rc = 0;
+
+	if (!ch)
+		return ENOMEM;
+	/* one new chunk per new slot: every old chunk keeps a slot */
+	while (nfresh < depth - s->depth) {
+		fresh[nfresh] = calloc(1, sizeof *fresh[nfresh]);
+		if (!fresh[nfresh]) {
+			rc = ENOMEM;
+			goto fail;
+		}
+		nfresh++;
+	}
+	/* busy chunks first: they must keep being found at idx % depth */
+	for (unsigned i = 0; i < s->depth; i++) {
+		struct ra_chunk *c = s->ch[i];
+
+		if (!ra_busy(c))
+			continue;
+		if (ch[c->idx % depth]) {
+			rc = EBUSY;
+			goto fail;
+		}
+		ch[c->idx % depth] = c;
+	}
+	for (unsigned i = 0; i < s->depth; i++) {
+		struct ra_chunk *c = s->ch[i];
+
+		if (ra_busy(c))
+			continue;
+		if (c->state != RA_EMPTY && !ch[c->idx % depth])
+			ch[c->idx % depth] = c;
+		else
+			spare[nspare++] = c;
+	}
+	for (t = 0; t < depth; t++) {
+		if (ch[t])
+			continue;
+		if (nspare) {
+			ch[t] = spare[--nspare];
+			ch[t]->state = RA_EMPTY;
+		} else {
+			ch[t] = fresh[--nfresh];
+		}
+	}
+	free(s->ch);
+	s->ch = ch;
+	ra->slots += depth - s->depth;
+	s->depth = depth;
+	return 0;
+fail:
+	while (nfresh > 0)
+		free(fresh[--nfresh]);
+	free(ch);
+	return rc;
 }
 
 /* Start the GET of chunk i into slot c (not FETCHING, nobody copying from it). */
@@ -367,7 +459,7 @@ static void ra_prefetch(struct readahead *ra, struct ra_stream *s, const struct 
 {
 	uint64_t n = ra_chunks(ra, s);
 
-	for (uint64_t i = s->lo; i < s->lo + ra->o.depth && i < n; i++) {
+	for (uint64_t i = s->lo; i < s->lo + s->depth && i < n; i++) {
 		struct ra_chunk *c = ra_slot(ra, s, i);
 		uint64_t start = i * ra->o.chunk;
 
@@ -465,8 +557,10 @@ struct ra_copy {
 	int iovcnt;
 	uint64_t off;			/* file offset of the start of the iovs */
 	int fd;				/* data tier file, -1: none */
-	const struct ra_stream *s;
 	const struct readahead *ra;
+	struct ra_chunk *const *held;	/* the held chunks, from chunk `first` on (taken under
+					   the lock: a window may widen while we copy) */
+	uint64_t first;
 	uint64_t tier, bypass;		/* bytes copied from each */
 };
 
@@ -500,7 +594,7 @@ static int ra_copy_run(struct ra_copy *cp, uint64_t pos, uint64_t n, bool local)
 				cp->tier += k;
 			} else {
 				uint64_t ci = pos / cp->ra->o.chunk, in = pos - ci * cp->ra->o.chunk;
-				const struct ra_chunk *c = ra_slot(cp->ra, cp->s, ci);
+				const struct ra_chunk *c = cp->held[ci - cp->first];
 
 				if (k > cp->ra->o.chunk - in)
 					k = cp->ra->o.chunk - in;
@@ -578,9 +672,10 @@ static uint64_t ra_seen_add(const struct readahead *ra, struct ra_stream *s, uin
 }
 
 /* The first chunk of the window of a reader whose reads reached next_off. */
-static uint64_t ra_want_lo(const struct readahead *ra, uint64_t next_off)
+static uint64_t ra_want_lo(const struct readahead *ra, const struct ra_stream *s,
+			   uint64_t next_off)
 {
-	return (next_off > ra->o.reorder ? next_off - ra->o.reorder : 0) / ra->o.chunk;
+	return (next_off > s->lag ? next_off - s->lag : 0) / ra->o.chunk;
 }
 
 /* The stream aborts: its reader gets EIO from now on (ra->lock held). */
@@ -615,6 +710,37 @@ static void ra_restart(struct readahead *ra, struct ra_stream *s, uint64_t off, 
 		t->next_off = end;
 		(void)ra_seen_add(ra, t, off, end);
 	}
+}
+
+/* The slots a window needs to keep lag bytes behind its furthest read. */
+static unsigned ra_depth_for(const struct readahead *ra, uint64_t lag)
+{
+	return (unsigned)((lag + ra->o.chunk - 1) / ra->o.chunk) + ra->ahead;
+}
+
+/*
+ * A deep client (many READs in flight, arriving out of order) reads further behind or
+ * ahead of its stream's furthest byte than the window reaches. Let the window keep lag
+ * bytes behind the furthest read, with the slots that takes, up to depth_max slots and
+ * while the slots of all windows stay within max_streams x depth less one window's worth
+ * (so that another reader can still start a stream). True if the window now keeps lag
+ * bytes behind. ra->lock held.
+ */
+static bool ra_widen(struct readahead *ra, struct ra_stream *s, uint64_t lag)
+{
+	unsigned depth = ra_depth_for(ra, lag);
+
+	if (lag <= s->lag)
+		return true;
+	if (depth > s->depth) {
+		if (depth > ra->o.depth_max ||
+		    ra->slots + (depth - s->depth) + ra->o.depth > ra->o.max_streams * ra->o.depth ||
+		    ra_window_grow(ra, s, depth) != 0)
+			return false;
+		ra_count(&ra->n_widened, 1);
+	}
+	s->lag = lag;
+	return true;
 }
 
 /* What the first look at a read decided (under the lock, before any I/O). */
@@ -654,11 +780,24 @@ static enum ra_plan ra_plan(struct readahead *ra, const struct meta_inode *in, c
 		}
 		goto go;
 	}
-	if (off < s->lo * ra->o.chunk)
-		return RA_PASS;	/* behind the window: a straggler or a re-read */
-	if (off >= (s->lo + ra->o.depth + 1) * ra->o.chunk) {
-		ra_restart(ra, s, off, end, false, now);	/* jumped ahead: not this stream */
-		return RA_PASS;
+	if (off < s->lo * ra->o.chunk) {
+		/* behind the window: a straggler of a deep client (the window widens back to
+		 * it) or a re-read (the usual path) */
+		if (!ra_widen(ra, s, s->next_off - off))
+			return RA_PASS;
+		s->lo = off / ra->o.chunk;
+	} else if (off >= (s->lo + s->depth + 1) * ra->o.chunk) {
+		/* ahead of the window: a deep client's READs overtaking each other, up to
+		 * depth_max's reach past the furthest read (the window widens forward, keeping
+		 * its start, or when it cannot, slides forward to the read), or further: a
+		 * jump, not this stream */
+		uint64_t by = end > s->next_off ? end - s->next_off : 0;
+
+		if (by > (uint64_t)(ra->o.depth_max - ra->ahead) * ra->o.chunk) {
+			ra_restart(ra, s, off, end, false, now);
+			return RA_PASS;
+		}
+		(void)ra_widen(ra, s, s->lag + by);
 	}
 	if (end > s->next_off)
 		s->next_off = end;
@@ -677,7 +816,8 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX];
 	size_t keylen;
 	uint64_t len = 0, end, first = 0, last = 0;
-	bool need[64], held[64];
+	bool need[READAHEAD_DEPTH_MAX], held[READAHEAD_DEPTH_MAX];
+	struct ra_chunk *hc[READAHEAD_DEPTH_MAX];
 	int64_t now;
 	int fd = -1, rc = 0;
 	enum ra_plan plan;
@@ -738,17 +878,18 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		goto out_unlock;
 	}
 	if (!s->active) {
-		if (ra->active >= ra->o.max_streams) {
+		if (ra->active >= ra->o.max_streams ||
+		    ra->slots + ra->o.depth > ra->o.max_streams * ra->o.depth) {
 			ra_count(&ra->n_refused, 1);
 			goto out_unlock;	/* stays a candidate: tried again at its next read */
 		}
-		s->ch = calloc(ra->o.depth, sizeof *s->ch);
-		if (!s->ch)
+		if (ra_window_grow(ra, s, ra->o.depth) != 0)
 			goto out_unlock;
+		s->lag = ra->o.reorder;
 		memcpy(s->key, key, keylen + 1);
 		snprintf(s->etag, sizeof s->etag, "%s", etag);
 		s->obj_size = cur.s3_size;
-		s->lo = ra_want_lo(ra, s->next_off);
+		s->lo = ra_want_lo(ra, s, s->next_off);
 		s->active = true;
 		s->saw_dirty = cur.sync != META_S_CLEAN;
 		ra->active++;
@@ -776,14 +917,14 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		goto out_unlock;
 	/* The window follows the reader; the chunks this read needs must fit in it. */
 	{
-		uint64_t want_lo = ra_want_lo(ra, s->next_off);
+		uint64_t want_lo = ra_want_lo(ra, s, s->next_off);
 
 		first = miss.r[0].start / ra->o.chunk;
 		last = (miss.r[miss.n - 1].end - 1) / ra->o.chunk;
 		if (want_lo > s->lo)
 			s->lo = want_lo;
-		if (last >= s->lo + ra->o.depth)
-			s->lo = last - ra->o.depth + 1;
+		if (last >= s->lo + s->depth)
+			s->lo = last - s->depth + 1;
 		if (first < s->lo || last - first + 1 > sizeof need / sizeof need[0])
 			goto out_unlock;	/* more than a window: the usual path */
 	}
@@ -811,11 +952,13 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	}
 	if (rc)
 		goto out_unlock;
+	for (uint64_t i = first; i <= last; i++)
+		hc[i - first] = held[i - first] ? ra_slot(ra, s, i) : NULL;
 	pthread_mutex_unlock(&ra->lock);
 
 	{
-		struct ra_copy cp = { .iov = iov, .iovcnt = iovcnt, .off = off, .fd = fd, .s = s,
-				      .ra = ra };
+		struct ra_copy cp = { .iov = iov, .iovcnt = iovcnt, .off = off, .fd = fd,
+				      .ra = ra, .held = hc, .first = first };
 
 		rc = ra_copy_all(&cp, off, end, &miss);
 		ra_count(&ra->n_tier, cp.tier);
@@ -927,6 +1070,7 @@ void readahead_stats_get(struct readahead *ra, struct readahead_stats *out)
 	out->streams = ra_load(&ra->n_streams);
 	out->aborted = ra_load(&ra->n_aborted);
 	out->refused = ra_load(&ra->n_refused);
+	out->widened = ra_load(&ra->n_widened);
 	pthread_mutex_lock(&ra->lock);
 	out->active = ra->active;
 	out->mem_bytes = ra->mem;

@@ -37,13 +37,23 @@
  * READs arriving out of order count, scattered reads never add up (gaps do not count).
  * An active stream serves reads from its
  * window's first chunk up to one chunk past its end. The window follows the furthest
- * byte read so far, keeping `reorder` bytes behind it for READs that arrive late; a read
- * further ahead than the window ends the stream (detection starts over), a read behind it
- * is left to the caller.
+ * byte read so far, keeping `reorder` bytes behind it for READs that arrive late, and
+ * reaching depth chunks in all.
  *
- * Memory. At most max_streams streams hold a window at once, each up to depth x chunk bytes
- * (defaults: 8 x 4 x 8 MiB = 256 MiB in all); while all are taken, further sequential
- * readers use the ordinary path. Up to max_tracked readers are tracked for detection (about
+ * Deep readers. A client with many READs in flight sends them in order but they arrive
+ * (and are answered) out of order, over a span wider than the window. A read behind the
+ * window but within depth_max chunks of the furthest read widens the window back to it
+ * (it keeps that many bytes behind from then on) and is served; a read ahead of the window
+ * but within depth_max chunks of the furthest read widens it forward (or, when it cannot
+ * widen, the window slides forward to the read). A window never shrinks until its stream
+ * ends. A read further ahead than that ends the stream (a jump: detection starts over); one
+ * further behind is left to the caller.
+ *
+ * Memory. At most max_streams streams hold a window at once, and their windows hold at
+ * most max_streams x depth chunks in all (defaults: 8 x 4 x 8 MiB = 256 MiB); a window
+ * widens only while that leaves room for one more window of depth chunks, and to
+ * depth_max chunks at most (default 16: 128 MiB). While no window can start, further
+ * sequential readers use the ordinary path. Up to max_tracked readers are tracked for detection (about
  * 1.3 KiB each). readahead_tick frees streams unused for idle_ms; readahead_release frees a
  * reader's at once.
  *
@@ -69,6 +79,8 @@
 #define READAHEAD_TRACKED 256		/* readers tracked for detection */
 #define READAHEAD_SEQ_BYTES (2ull << 20)	/* contiguous bytes read that make a stream */
 #define READAHEAD_IDLE_MS 30000		/* unused streams are freed after this */
+#define READAHEAD_WIDEN 4		/* default depth_max: this many times depth */
+#define READAHEAD_DEPTH_MAX 64		/* chunks per window, at the most */
 
 struct readahead;
 
@@ -82,6 +94,8 @@ struct readahead_opts {
 	uint64_t seq_bytes;
 	uint64_t reorder;	/* default: one chunk; at most depth - 1 chunks */
 	unsigned idle_ms;
+	unsigned depth_max;	/* a window may widen to this many chunks (default
+				   READAHEAD_WIDEN x depth, at most READAHEAD_DEPTH_MAX) */
 };
 
 /* Open the read bypass of an export. x is borrowed (ns, data tier and S3 client are used)
@@ -132,6 +146,7 @@ struct readahead_stats {
 	uint64_t streams;	/* streams started */
 	uint64_t aborted;	/* streams aborted because the object changed in S3 */
 	uint64_t refused;	/* sequential readers sent the usual way: all windows taken */
+	uint64_t widened;	/* windows widened for a deep reader */
 	/* now */
 	uint64_t active;	/* streams holding a window */
 	uint64_t mem_bytes;	/* chunk memory allocated */
