@@ -136,16 +136,8 @@ bench_server() {
   # raw: 8 curl processes, one Range each
   raw=
   for r in 1 2; do
-    part=$(( (size + 7) / 8 ))
-    t0=$(now); pids=()
-    for i in 0 1 2 3 4 5 6 7; do
-      a=$((i * part)); b=$((a + part - 1)); [ $b -ge $size ] && b=$((size - 1))
-      s3_curl GET "$S3_BUCKET" "$key" -r "$a-$b" -o /dev/null --fail &
-      pids+=($!)
-    done
-    for p in "${pids[@]}"; do wait "$p"; done
-    t1=$(now)
-    v=$(calc "$size / ($t1 - $t0) / 1000000")
+    t=$(sv_par "$WORK/sv-raw" 8 sv_raw_range "$key" @I@ 8 "$size") || return 1
+    v=$(calc "$size / $t / 1000000")
     if [ -z "$raw" ] || is "$v > $raw"; then raw=$v; fi
   done
   echo "{\"system\":\"raw_s3\",\"case\":\"get_x8\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
@@ -192,8 +184,23 @@ sv_par() {
   done
   for i in "${pids[@]}"; do wait "$i" || rc=1; done
   t1=$(now)
-  [ $rc = 0 ] || { echo "  a parallel s3f_nfsload run failed (see $LOGS/server.err)" >&2; return 1; }
+  [ $rc = 0 ] || { echo "  a parallel run of $1 failed (see $LOGS/server.err)" >&2; return 1; }
   calc "$t1 - $t0"
+}
+
+# sv_raw_range KEY I N SIZE: GET the I-th of N equal ranges of the SIZE-byte object KEY with
+# curl (the raw S3 peer; run N of them at once through sv_par).
+sv_raw_range() {
+  local part=$(( ($4 + $3 - 1) / $3 )) a b
+  a=$(( $2 * part )); b=$(( a + part - 1 )); [ $b -ge $4 ] && b=$(( $4 - 1 ))
+  s3_curl GET "$S3_BUCKET" "$1" -r "$a-$b" -o /dev/null --fail
+}
+
+# sv_load_part URL FILE I N SIZE: s3f_nfsload reads the I-th of N equal parts of the SIZE-byte
+# FILE (1 MiB READs, 16 in flight): one of N clients on disjoint parts of one file.
+sv_load_part() {
+  local part=$(( $5 / $4 ))
+  "$SV_LOAD" "$1" read -f "$2" -q 16 -s 1M -o $(( $3 * part )) -b "$part"
 }
 
 # sv_ttfb OUT N: "p50 P max M" of the ttfb_ms fields of the first lines of OUT.0 .. OUT.N-1
@@ -220,13 +227,9 @@ sv_genomics() {
   rm -f "$src" "$src.2" "$src.bai"
 
   # raw: the 8 whole objects at once; the 4 quarters of the shared one at once
-  t0=$(now); pids=()
-  for i in 0 1 2 3 4 5 6 7; do
-    s3_curl GET "$S3_BUCKET" "${SV_PREFIX}g/r$i.bam" -o /dev/null --fail & pids+=($!)
-  done
-  for i in "${pids[@]}"; do wait "$i"; done
-  t1=$(now)
-  raw=$(calc "8 * $gsize / ($t1 - $t0) / 1000000")
+  t=$(sv_par "$WORK/sv-raw" 8 s3_curl GET "$S3_BUCKET" "${SV_PREFIX}g/r@I@.bam" -o /dev/null --fail) ||
+    return 1
+  raw=$(calc "8 * $gsize / $t / 1000000")
   echo "{\"system\":\"raw_s3\",\"case\":\"genomics_8x\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
   sv_stack_fresh || return 1
   url="$S?version=4&nfsport=$SV_PORT"
@@ -236,25 +239,13 @@ sv_genomics() {
   sv_line genomics_8x "$agg" "$raw" MB/s "raw S3 (8 whole-object GETs at once)" "8 readers, one $gmb MiB cold file each, 1 MiB READs, 16 in flight each; first byte $(sv_ttfb "$WORK/sv-g8" 8)"
 
   q=$((gsize / 2))
-  t0=$(now); pids=()
-  for i in 0 1 2 3; do
-    a=$((i * q)); b=$((a + q - 1))
-    s3_curl GET "$S3_BUCKET" "${SV_PREFIX}g/shared.bam" -r "$a-$b" -o /dev/null --fail & pids+=($!)
-  done
-  for i in "${pids[@]}"; do wait "$i"; done
-  t1=$(now)
-  raw=$(calc "4 * $q / ($t1 - $t0) / 1000000")
+  t=$(sv_par "$WORK/sv-raw" 4 sv_raw_range "${SV_PREFIX}g/shared.bam" @I@ 4 $((4 * q))) || return 1
+  raw=$(calc "4 * $q / $t / 1000000")
   echo "{\"system\":\"raw_s3\",\"case\":\"genomics_quarters\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
   sv_stack_fresh || return 1
   url="$S?version=4&nfsport=$SV_PORT"
-  t0=$(now); pids=()
-  for i in 0 1 2 3; do
-    "$SV_LOAD" "$url" read -f g/shared.bam -q 16 -s 1M -o $((i * q)) -b "$q" >"$WORK/sv-gq.$i" 2>>"$LOGS/server.err" &
-    pids+=($!)
-  done
-  for i in "${pids[@]}"; do wait "$i" || { echo "  a quarter reader failed (see $LOGS/server.err)" >&2; return 1; }; done
-  t1=$(now)
-  agg=$(calc "4 * $q / ($t1 - $t0) / 1000000")
+  t=$(sv_par "$WORK/sv-gq" 4 sv_load_part "$url" g/shared.bam @I@ 4 $((4 * q))) || return 1
+  agg=$(calc "4 * $q / $t / 1000000")
   echo "{\"system\":\"s3files\",\"case\":\"genomics_quarters\",\"value\":$agg,\"unit\":\"MB/s\"}" >>"$SV_JSON"
   sv_line genomics_quarters "$agg" "$raw" MB/s "raw S3 (4 Range GETs of the quarters at once)" "4 clients on disjoint quarters of one $((2 * gmb)) MiB cold file, 1 MiB READs, 16 in flight each; first byte $(sv_ttfb "$WORK/sv-gq" 4)"
 

@@ -54,12 +54,8 @@ METRICS_URL=http://127.0.0.1:$MP
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=1000
 export S3FILES_DAEMON_EXTRA="Metrics_Listen = \"127.0.0.1:$MP\";"
 export S3FILES_EXPORT_EXTRA="Commit_On_Close = true;"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-export NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
+export NFS_PORT
 if grep -q "Commit_On_Close" "$STACK/syncd.out" "$STACK/ganesha.log" 2>/dev/null; then
   t_fail no_not_implemented_warning "$(grep -h Commit_On_Close "$STACK/syncd.out" "$STACK/ganesha.log" | head -n 1)"
 else

@@ -27,11 +27,9 @@ T_SUITE=cond_s3
 
 s3f_test_setup cs
 export LC_ALL=C
-TP=$WORK/tp
-mkdir -p "$TP"
-export S3F_TP_DIR=$TP
+tp_dir "$WORK/tp"
 cleanup() {
-  rm -f "$TP"/*.pause
+  tp_release_all
   s3f_stack_stop "$STACK"
 }
 trap cleanup EXIT
@@ -53,11 +51,7 @@ s3_put_file "$B" "${P}q/c.txt" "$D/c1" || ok=0
 # Uploads and deletes happen when the test commits; nothing is fetched in the background.
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=600000
 export S3FILES_EXPORT_EXTRA="Hydrate_Threshold = 0;"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s' "$1" "$NFS_PORT"; }
 JOURNAL=$STACK/state/events.jsonl
 
@@ -66,26 +60,22 @@ same() {
   rm -f "$WORK/got"
   s3_get_file "$B" "$2" "$WORK/got" 2>/dev/null && cmp -s "$1" "$WORK/got"
 }
-# hold NAME: arm test point NAME (the daemon stops there until release NAME).
-hold() { rm -f "$TP/$1.reached"; : >"$TP/$1.pause"; }
-release() { rm -f "$TP/$1.pause"; }
-reached() { [ -e "$TP/$1.reached" ]; }
 
 # ---- delete_race ----
 delete_race() {
   nfs-ls "$(url /d)" >/dev/null || { echo "nfs-ls /d failed"; return 1; }
   "$S3F_BUILD/bin/s3f_nfs" rm "$(url /d/victim.txt)" || { echo "rm failed"; return 1; }
-  hold s3.delete.before
+  tp_hold s3.delete.before
   s3f_ctl "$STACK" commit >"$WORK/commit1.out" 2>&1 &
   local cpid=$!
-  if ! t_wait_for 60 reached s3.delete.before; then
-    release s3.delete.before; wait $cpid; echo "the delete pass never reached s3.delete.before"; return 1
+  if ! t_wait_for 60 tp_reached s3.delete.before; then
+    tp_release s3.delete.before; wait $cpid; echo "the delete pass never reached s3.delete.before"; return 1
   fi
   # RGW checks the delete against the Last-Modified second the HEAD saw (SEMANTICS.md:
   # a write in that same second would be deleted): the other client writes a second later.
   sleep 1.1
-  s3_put_file "$B" "${P}d/victim.txt" "$D/other" || { release s3.delete.before; wait $cpid; return 1; }
-  release s3.delete.before
+  s3_put_file "$B" "${P}d/victim.txt" "$D/other" || { tp_release s3.delete.before; wait $cpid; return 1; }
+  tp_release s3.delete.before
   wait $cpid
   same "$D/other" "${P}d/victim.txt" || { echo "the other client's version was deleted"; return 1; }
   grep '"changed_after_remove"' "$JOURNAL" | grep -q "d/victim.txt" ||
@@ -96,16 +86,16 @@ t_step delete_race delete_race
 # ---- rename_race ----
 rename_race() {
   nfs-ls "$(url /r)" >/dev/null || { echo "nfs-ls /r failed"; return 1; }
-  hold sync.rename.delete
-  "$S3F_BUILD/bin/s3f_nfs" rename "$(url /r)" /r2 || { release sync.rename.delete; echo "rename failed"; return 1; }
+  tp_hold sync.rename.delete
+  "$S3F_BUILD/bin/s3f_nfs" rename "$(url /r)" /r2 || { tp_release sync.rename.delete; echo "rename failed"; return 1; }
   s3f_ctl "$STACK" commit >"$WORK/commit2.out" 2>&1 &
   local cpid=$!
-  if ! t_wait_for 60 reached sync.rename.delete; then
-    release sync.rename.delete; wait $cpid; echo "the rename never reached sync.rename.delete"; return 1
+  if ! t_wait_for 60 tp_reached sync.rename.delete; then
+    tp_release sync.rename.delete; wait $cpid; echo "the rename never reached sync.rename.delete"; return 1
   fi
   sleep 1.1	# a later second than the version the delete was checked against (above)
-  s3_put_file "$B" "${P}r/a.txt" "$D/other" || { release sync.rename.delete; wait $cpid; return 1; }
-  release sync.rename.delete
+  s3_put_file "$B" "${P}r/a.txt" "$D/other" || { tp_release sync.rename.delete; wait $cpid; return 1; }
+  tp_release sync.rename.delete
   wait $cpid
   s3f_ctl "$STACK" commit >>"$WORK/commit2.out" 2>&1
   same "$D/other" "${P}r/a.txt" || { echo "the other client's version of r/a.txt was deleted"; return 1; }
@@ -119,15 +109,15 @@ t_step rename_race rename_race
 copy_race() {
   nfs-cat "$(url /q/c.txt)" >"$WORK/c.read" 2>/dev/null && cmp -s "$WORK/c.read" "$D/c1" ||
     { echo "reading q/c.txt before the rename failed"; return 1; }
-  hold s3.copy.before
-  "$S3F_BUILD/bin/s3f_nfs" rename "$(url /q)" /q2 || { release s3.copy.before; echo "rename failed"; return 1; }
+  tp_hold s3.copy.before
+  "$S3F_BUILD/bin/s3f_nfs" rename "$(url /q)" /q2 || { tp_release s3.copy.before; echo "rename failed"; return 1; }
   s3f_ctl "$STACK" commit >"$WORK/commit3.out" 2>&1 &
   local cpid=$!
-  if ! t_wait_for 60 reached s3.copy.before; then
-    release s3.copy.before; wait $cpid; echo "the rename never reached s3.copy.before"; return 1
+  if ! t_wait_for 60 tp_reached s3.copy.before; then
+    tp_release s3.copy.before; wait $cpid; echo "the rename never reached s3.copy.before"; return 1
   fi
-  s3_put_file "$B" "${P}q/c.txt" "$D/c2" || { release s3.copy.before; wait $cpid; return 1; }
-  release s3.copy.before
+  s3_put_file "$B" "${P}q/c.txt" "$D/c2" || { tp_release s3.copy.before; wait $cpid; return 1; }
+  tp_release s3.copy.before
   wait $cpid
   s3f_ctl "$STACK" commit >>"$WORK/commit3.out" 2>&1
   same "$D/c2" "${P}q2/c.txt" || { echo "q2/c.txt is not the second version"; return 1; }

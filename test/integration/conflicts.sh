@@ -51,12 +51,7 @@ MP=$(t_free_port)
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=3600000
 export S3FILES_DAEMON_EXTRA="Metrics_Listen = \"127.0.0.1:$MP\";"
 [ -x "$S3F_BUILD/asan/bin/s3files-syncd" ] && export S3FILES_SYNCD=$S3F_BUILD/asan/bin/s3files-syncd
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 
 conflict_events() { s3f_ctl "$STACK" events --kind conflict 2>/dev/null | grep -c '"kind":"conflict"'; }
 # wait_events N SECS: until the journal holds N conflict events

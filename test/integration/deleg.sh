@@ -220,12 +220,7 @@ run_guest() {
 }
 
 # ---- delegations on ----
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 run_guest on
 if grep -q "recalling delegations on inode" "$STACK/ganesha.log"; then t_pass fsal_recall_logged
 else t_fail fsal_recall_logged "no recall line in ganesha.log"; fi

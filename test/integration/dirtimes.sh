@@ -21,11 +21,7 @@ done
 t_pass put_objects
 
 export S3FILES_COMMIT_INTERVAL=3600
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s' "$1" "$NFS_PORT"; }
 mtime() { "$S3F_BUILD/bin/s3f_nfs" stat "$(url "$1")" 2>/dev/null | cut -d' ' -f6; }
 # near T: within the run's clock (S3's LastModified has whole seconds; a few s of slack)

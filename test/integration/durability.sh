@@ -106,12 +106,7 @@ M100_SHA=$(sha256sum "$D/m100.bin" | cut -d' ' -f1)
 MP=$(t_free_port)
 export S3FILES_COMMIT_INTERVAL=2 S3FILES_POLL_MS=2000
 export S3FILES_DAEMON_EXTRA="Metrics_Listen = \"127.0.0.1:$MP\";"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 JOURNAL=$STACK/state/events.jsonl
 commit_errors() {
   curl -sf "http://127.0.0.1:$MP/metrics" |

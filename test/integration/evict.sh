@@ -36,12 +36,7 @@ t_step put_objects bash -c "
 
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=1000
 export S3FILES_EXPORT_EXTRA='Data_Quota = "3M"; Quota_Wait = 3;'
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 STATE=${S3FILES_STATE_DIR:-$STACK/state}
 DATA_DIR=$STATE/data
 

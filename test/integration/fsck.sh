@@ -41,11 +41,7 @@ head -c 2500 /dev/urandom >"$D/w/dirty"
 "$S3F_BUILD/bin/s3f_s3" -e "$RGW_TEST_DIR/env" -c 4 put-dir "$D/imp" "${P}imp/" >"$WORK/put.out" 2>&1 ||
   { t_fail put_objects "$(tail -n 3 "$WORK/put.out")"; t_done; }
 
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s' "$1" "$NFS_PORT"; }
 fileid() { "$S3F_BUILD/bin/s3f_nfs" stat "$(url "$1")" | awk '{print $5}'; }
 datafile() { printf '%s/data/%02x/%016x' "$STATE" $(($1 & 255)) "$1"; }

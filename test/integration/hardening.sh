@@ -37,10 +37,9 @@ SYNCD=${S3FILES_SYNCD:-$S3F_BUILD/bin/s3files-syncd}
 STACK2=$WORK/stack2
 FUSE_MNT=$WORK/fuse
 RUNPID=""
-export S3F_TP_DIR=$WORK/tp
-mkdir -p "$S3F_TP_DIR"
+tp_dir "$WORK/tp"
 cleanup() {
-  rm -f "$S3F_TP_DIR"/*.pause
+  tp_release_all
   [ -n "$RUNPID" ] && kill -TERM "$RUNPID" 2>/dev/null && wait "$RUNPID" 2>/dev/null
   s3f_stack_stop "$STACK2" 2>/dev/null
   s3f__stop_pid "$WORK/syncd2.pid"
@@ -50,12 +49,7 @@ cleanup() {
 trap cleanup EXIT
 
 export S3FILES_POLL_MS=500 S3FILES_COMMIT_INTERVAL=3600 S3FILES_LOG_LEVEL=debug
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 URL="nfs://127.0.0.1/s3files"
 Q="?version=4&nfsport=$NFS_PORT"
 SOCK=$STACK/syncd.sock
@@ -172,23 +166,23 @@ echo "$out"
 if [ $rc -eq 0 ]; then t_pass idle_clients_over_cap; else t_fail idle_clients_over_cap "$out"; fi
 
 # ---- a COMMIT held at a test point does not hold up STATUS ----
-: >"$S3F_TP_DIR/sync.control.commit.pause"
+tp_hold sync.control.commit
 timeout 120 "$CTL" -f "$STACK/ganesha.conf" commit >"$WORK/commit.out" 2>&1 &
 cpid=$!
-if t_wait_for 30 test -e "$S3F_TP_DIR/sync.control.commit.reached"; then
+if t_wait_for 30 tp_reached sync.control.commit; then
   t0=$(now_ms)
   timeout 60 "$CTL" -f "$STACK/ganesha.conf" status >"$WORK/status.out" 2>&1; rc=$?
   ms=$(( $(now_ms) - t0 ))
   held=no; kill -0 "$cpid" 2>/dev/null && held=yes
   echo "# status during a held COMMIT: exit $rc in $ms ms (commit still held: $held)"
-  rm -f "$S3F_TP_DIR/sync.control.commit.pause"
+  tp_release sync.control.commit
   wait "$cpid"; crc=$?
   if [ $rc -eq 0 ] && [ $held = yes ] && [ $crc -eq 0 ] && grep -q '^OK committed=' "$WORK/commit.out"
   then t_pass status_during_commit
   else t_fail status_during_commit "status exit $rc, held $held, commit exit $crc: $(cat "$WORK/commit.out")"
   fi
 else
-  rm -f "$S3F_TP_DIR/sync.control.commit.pause"
+  tp_release sync.control.commit
   wait "$cpid"
   t_fail status_during_commit "the COMMIT never reached sync.control.commit"
 fi

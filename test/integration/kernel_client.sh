@@ -46,12 +46,7 @@ t_step put_before_mount bash -c "
 
 # Long commit interval: nothing goes up until we ask (explicit commit is what we test).
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=1000
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 RGW_PORT=${S3_ENDPOINT##*:}
 
 # ---- the guest ----

@@ -17,11 +17,9 @@ T_SUITE=lost_delete
 . "$S3F_ROOT/test/lib/s3.sh"
 
 s3f_test_setup ld
-TP=$WORK/tp
-mkdir -p "$TP"
-export S3F_TP_DIR=$TP
+tp_dir "$WORK/tp"
 cleanup() {
-  rm -f "$TP"/*.pause
+  tp_release_all
   s3f_stack_stop "$STACK"
 }
 trap cleanup EXIT
@@ -37,42 +35,35 @@ s3_put_file "$B" "${P}dl/keep.txt" "$D/keep" >/dev/null || ok=0
 
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=500
 export S3FILES_EXPORT_EXTRA="Hydrate_Threshold = 0;"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s' "$1" "$NFS_PORT"; }
 JOURNAL=$STACK/state/events.jsonl
-hold() { rm -f "$TP/$1.reached"; : >"$TP/$1.pause"; }
-release() { rm -f "$TP/$1.pause"; }
-reached() { [ -e "$TP/$1.reached" ]; }
 events() { grep '"changed_after_remove"' "$JOURNAL" 2>/dev/null | grep -c "dl/victim.txt"; }
 listed_again() { events | grep -qx 1; }
 
 race() {
   nfs-ls "$(url /dl)" | grep -q victim.txt || { echo "nfs-ls /dl does not show victim.txt"; return 1; }
   "$S3F_BUILD/bin/s3f_nfs" rm "$(url /dl/victim.txt)" || { echo "rm failed"; return 1; }
-  hold sync.poll.pass
-  t_wait_for 30 reached sync.poll.pass || { release sync.poll.pass; echo "no poll reached sync.poll.pass"; return 1; }
-  hold s3.delete.before
+  tp_hold sync.poll.pass
+  t_wait_for 30 tp_reached sync.poll.pass || { tp_release sync.poll.pass; echo "no poll reached sync.poll.pass"; return 1; }
+  tp_hold s3.delete.before
   s3f_ctl "$STACK" commit >"$WORK/commit.out" 2>&1 &
   local cpid=$!
-  if ! t_wait_for 60 reached s3.delete.before; then
-    release s3.delete.before; release sync.poll.pass; wait $cpid
+  if ! t_wait_for 60 tp_reached s3.delete.before; then
+    tp_release s3.delete.before; tp_release sync.poll.pass; wait $cpid
     echo "the delete pass never reached s3.delete.before"; return 1
   fi
   # RGW checks the delete against the Last-Modified second the HEAD saw (SEMANTICS.md: a
   # write in that same second would be deleted): the other client writes a second later.
   sleep 1.1
   s3_put_file "$B" "${P}dl/victim.txt" "$D/other" >/dev/null ||
-    { release s3.delete.before; release sync.poll.pass; wait $cpid; return 1; }
-  release sync.poll.pass
+    { tp_release s3.delete.before; tp_release sync.poll.pass; wait $cpid; return 1; }
+  tp_release sync.poll.pass
   if ! t_wait_for 30 listed_again; then
-    release s3.delete.before; wait $cpid
+    tp_release s3.delete.before; wait $cpid
     echo "the poll did not report the lost delete ($(events) events)"; return 1
   fi
-  release s3.delete.before
+  tp_release s3.delete.before
   wait $cpid
   echo "# commit: $(tr '\n' ' ' <"$WORK/commit.out")"
 }

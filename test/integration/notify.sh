@@ -76,12 +76,7 @@ if [ -z "${S3FILES_SYNCD:-}" ] && [ -x "$S3F_BUILD/asan/bin/s3files-syncd" ]; th
 fi
 export S3FILES_POLL_MS=600000 S3FILES_COMMIT_INTERVAL=3600
 export S3FILES_DAEMON_EXTRA="Notify_Listen = \"127.0.0.1:$NP\"; Metrics_Listen = \"127.0.0.1:$MP\";"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 NOTIFY_URL="http://127.0.0.1:$NP"
 METRICS_URL="http://127.0.0.1:$MP"
 

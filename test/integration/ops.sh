@@ -28,13 +28,11 @@ T_SUITE=ops
 
 s3f_test_setup ops
 export LC_ALL=C
-TP=$WORK/tp
-mkdir -p "$TP"
-export S3F_TP_DIR=$TP
+tp_dir "$WORK/tp"
 BGPID=
 SYSLOG_PID=
 cleanup() {
-  rm -f "$TP"/*.pause "$TP"/*.delay
+  tp_release_all
   [ -n "$BGPID" ] && kill "$BGPID" 2>/dev/null
   s3f_stack_stop "$STACK"
   [ -n "$SYSLOG_PID" ] && kill "$SYSLOG_PID" 2>/dev/null
@@ -132,9 +130,9 @@ PY
 pipe_progress() {
   local rc
   # One file at a time, slowly enough for a progress line per file.
-  echo 400 >"$TP/sync.control.prefetch.delay"
+  tp_delay sync.control.prefetch 400
   ctl prefetch /pf/a >"$WORK/pf1.out" 2>"$WORK/pf1.err"; rc=$?
-  rm -f "$TP/sync.control.prefetch.delay"
+  tp_delay sync.control.prefetch 0
   cat "$WORK/pf1.out"
   [ $rc -eq 0 ] || { echo "exit $rc: $(cat "$WORK/pf1.err")"; return 1; }
   grep -q '^prefetch: 4 files under /pf/a; 0 already local .*4 to fetch (4.0 MiB)' "$WORK/pf1.out" ||
@@ -157,7 +155,7 @@ t_step prefetch_pipe pipe_progress
 # The bar under a pseudo-terminal: carriage returns, a percentage, a rate, and 100 % at
 # the end.
 pty_bar() {
-  echo 300 >"$TP/sync.control.prefetch.delay"
+  tp_delay sync.control.prefetch 300
   python3 - "${S3FILES_CTL:-$S3F_BUILD/bin/s3filesctl}" "$STACK/ganesha.conf" "$WORK/pty.out" <<'PY'
 import os, pty, sys
 ctl, conf, out = sys.argv[1:4]
@@ -178,7 +176,7 @@ open(out, "wb").write(data)
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
   local rc=$?
-  rm -f "$TP/sync.control.prefetch.delay"
+  tp_delay sync.control.prefetch 0
   tr '\r' '\n' <"$WORK/pty.out" | sed -n '1,12p'
   [ $rc -eq 0 ] || { echo "exit $rc"; return 1; }
   grep -q $'\r\\[#*\\.*\\] *[0-9]*%' "$WORK/pty.out" || { echo "no bar"; return 1; }
@@ -190,7 +188,7 @@ t_step prefetch_pty_bar pty_bar
 # Killed between two files: what was fetched stays recorded; the next run skips it.
 resume() {
   local i n
-  echo 2000 >"$TP/sync.control.prefetch.delay"
+  tp_delay sync.control.prefetch 2000
   # the binary itself in the background (a shell function would run in a subshell that
   # the kill below would hit instead)
   "${S3FILES_CTL:-$S3F_BUILD/bin/s3filesctl}" -f "$STACK/ganesha.conf" prefetch /pf >"$WORK/pf2.out" 2>&1 &
@@ -202,7 +200,7 @@ resume() {
     sleep 0.025
   done
   kill "$BGPID"; wait "$BGPID" 2>/dev/null; BGPID=
-  rm -f "$TP/sync.control.prefetch.delay"
+  tp_delay sync.control.prefetch 0
   grep -q '^prefetch: 1/2 files' "$WORK/pf2.out" || { echo "g1 never done: $(cat "$WORK/pf2.out")"; return 1; }
   n=$(ctl state --json /pf/b/g1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"])')
   [ "$n" = full ] || { echo "g1 not recorded local: $n"; return 1; }
@@ -274,12 +272,12 @@ t_step state_dirty state_dirty
 # The daemon held after the upload, before recording it: the file is "committing".
 state_committing() {
   local i
-  : >"$TP/sync.commit.uploaded.pause"
+  tp_hold sync.commit.uploaded
   ctl commit /w >"$WORK/commit1.out" 2>&1 &
   BGPID=$!
-  for i in $(seq 1 300); do [ -f "$TP/sync.commit.uploaded.reached" ] && break; sleep 0.05; done
+  for i in $(seq 1 300); do tp_reached sync.commit.uploaded && break; sleep 0.05; done
   ctl state --json /w/new.txt >"$WORK/st3.json"
-  rm -f "$TP/sync.commit.uploaded.pause"
+  tp_release sync.commit.uploaded
   wait "$BGPID"; BGPID=
   [ "$(jget "$WORK/st3.json" 'o["state"], o["why"]')" = "('committing', 'uploading')" ] ||
     { echo "json while held: $(cat "$WORK/st3.json")"; return 1; }
@@ -341,17 +339,17 @@ t_step json_rest json_rest
 # key; status lists the move. The daemon is held before its first copy.
 rename_pending() {
   local i st
-  : >"$TP/s3.copy.before.pause"
+  tp_hold s3.copy.before
   if ! "$S3F_BUILD/bin/s3f_nfs" rename "$(url /pf/c)" /c2; then
-    rm -f "$TP/s3.copy.before.pause"; echo "rename failed"; return 1
+    tp_release s3.copy.before; echo "rename failed"; return 1
   fi
-  if ! t_wait_for 60 test -f "$TP/s3.copy.before.reached"; then
-    rm -f "$TP/s3.copy.before.pause"; echo "the move never started"; return 1
+  if ! t_wait_for 60 tp_reached s3.copy.before; then
+    tp_release s3.copy.before; echo "the move never started"; return 1
   fi
   ctl state --json /pf/c2/deep/h >"$WORK/st9.json"
   ctl state /pf/c2/deep/h >"$WORK/st9.out"
   ctl status --json >"$WORK/status2.json"
-  rm -f "$TP/s3.copy.before.pause"
+  tp_release s3.copy.before
   cat "$WORK/st9.out"
   [ "$(jget "$WORK/st9.json" 'o["state"], o["why"], o["key"], o["source"]')" = \
     "('dirty', 'pending_rename', '${P}pf/c2/deep/h', '${P}pf/c/deep/h')" ] ||

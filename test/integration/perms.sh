@@ -48,12 +48,7 @@ trap cleanup EXIT
 t_step build_guest "$S3F_ROOT/test/vm/build-guest.sh" "$S3F_BUILD/vm" || t_done
 
 export S3FILES_COMMIT_INTERVAL=3600
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 
 cat >"$WORK/guest.sh" <<'GUEST'
 A="s3f-guest-util as"

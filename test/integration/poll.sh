@@ -22,12 +22,7 @@ MP=$(t_free_port)
 export S3FILES_POLL_MS=300 S3FILES_COMMIT_INTERVAL=3600
 export S3FILES_EXPORT_EXTRA="Poll_Max_Lists = 1;"
 export S3FILES_DAEMON_EXTRA="Metrics_Listen = \"127.0.0.1:$MP\";"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 
 names() { nfs-ls "nfs://127.0.0.1/s3files$1?version=4&nfsport=$NFS_PORT" 2>/dev/null | awk '{print $NF}'; }
 metric() { curl -sf "http://127.0.0.1:$MP/metrics" | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }

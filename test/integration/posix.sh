@@ -79,12 +79,7 @@ code=$(s3_status PUT "$B" "${P}cold/a/ln" -H 'x-amz-meta-mode: 41471' --data-bin
 [ "$code" = 200 ] || echo "# PUT of the symlink object: HTTP $code"
 
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=1000
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 STATE=$STACK/state
 
 # ---- the guest ----

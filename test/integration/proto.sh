@@ -59,12 +59,7 @@ done
 if [ $put_ok = 1 ]; then t_pass put_cold_objects; else t_fail put_cold_objects "PUT failed"; fi
 
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_MINOR_VERSIONS="0, 1"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 
 # run_tool TOOL LABEL COLD: the cases of TOOL (cold files in its directory's COLD) until
 # all ran; ganesha is restarted after each death and the run goes on after the case that

@@ -34,21 +34,16 @@ T_SUITE=race
 
 s3f_test_setup rc
 export LC_ALL=C
-TP=$WORK/tp
-mkdir -p "$TP"
-export S3F_TP_DIR=$TP
+tp_dir "$WORK/tp"
 N=${RACE_FILES:-40}
 cleanup() {
-  rm -f "$TP"/*.pause
+  tp_release_all
   s3f_stack_stop "$STACK"
 }
 trap cleanup EXIT
-hold() { rm -f "$TP/$1.reached"; : >"$TP/$1.pause"; }
 # count TRIED FAULTS LOST: a case's acknowledged operations checked, interleavings or kills
 # forced, and operations whose bytes were lost or wrong (summed into the last line)
 count() { echo "$1 $2 $3" >>"$WORK/counts"; }
-release() { rm -f "$TP/$1.pause"; }
-reached() { [ -e "$TP/$1.reached" ]; }
 
 # Old objects: ~210 bytes each, as in the report.
 OLD=$WORK/data/old NEW=$WORK/data/new
@@ -61,26 +56,22 @@ done
   t_pass put_objects || { t_fail put_objects "$(tail -n 3 "$WORK/put.out")"; t_done; }
 
 export S3FILES_COMMIT_INTERVAL=3600
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s' "$1" "$NFS_PORT"; }
 
 prefetch_vs_overwrite() {
   local i bad=0
-  hold import.prefetch.fetched
-  nfs-ls "$(url /pf)" >"$WORK/ls.out" 2>&1 || { release import.prefetch.fetched; echo "nfs-ls failed"; return 1; }
-  if ! t_wait_for 60 reached import.prefetch.fetched; then
-    release import.prefetch.fetched; echo "the daemon never fetched the listed files"; return 1
+  tp_hold import.prefetch.fetched
+  nfs-ls "$(url /pf)" >"$WORK/ls.out" 2>&1 || { tp_release import.prefetch.fetched; echo "nfs-ls failed"; return 1; }
+  if ! t_wait_for 60 tp_reached import.prefetch.fetched; then
+    tp_release import.prefetch.fetched; echo "the daemon never fetched the listed files"; return 1
   fi
   # Held with old bytes fetched: the client overwrites every file (O_TRUNC + write).
   for i in $(seq 1 "$N"); do
     "$S3F_BUILD/bin/s3f_nfs" overwrite "$(url "/pf/f$i")" "$NEW/f$i" 2>&1 ||
       { echo "overwrite of f$i failed"; bad=1; }
   done
-  release import.prefetch.fetched
+  tp_release import.prefetch.fetched
   # Let the daemon install (or drop) what it fetched: the queue empties.
   sleep 3
   for i in $(seq 1 "$N"); do
@@ -149,15 +140,15 @@ upload_killed() {
   c0=$(conflicts_journaled)
   e1=$(s3_head_etag "$B" "$P$f")
   "$S3F_BUILD/bin/s3f_nfs" overwrite "$(url "/$f")" "$WORK/v2" || { echo "write of v2 failed"; return 1; }
-  hold sync.commit.uploaded
+  tp_hold sync.commit.uploaded
   s3f_ctl "$STACK" commit "/$f" >"$WORK/commit.$c.out" 2>&1 &
   local cpid=$!
-  if ! t_wait_for 60 reached sync.commit.uploaded; then
-    release sync.commit.uploaded; kill "$cpid" 2>/dev/null
+  if ! t_wait_for 60 tp_reached sync.commit.uploaded; then
+    tp_release sync.commit.uploaded; kill "$cpid" 2>/dev/null
     echo "the daemon never reached sync.commit.uploaded"; return 1
   fi
   kill_syncd
-  release sync.commit.uploaded
+  tp_release sync.commit.uploaded
   wait "$cpid" 2>/dev/null
   rm -f "$WORK/got"
   s3_get_file "$B" "$P$f" "$WORK/got" 2>/dev/null && cmp -s "$WORK/got" "$WORK/v2" ||

@@ -74,12 +74,7 @@ else t_fail put_before_mount "bulk: $n of $BULK; $(head -n 3 "$WORK/put.err" | t
 # half the bulk size.
 export S3FILES_COMMIT_INTERVAL=3600 S3FILES_POLL_MS=1000
 export S3FILES_EXPORT_EXTRA="Hydrate_Threshold = 0; Dir_Rename_Warn_Objects = $((BULK / 2));"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 
 # ---- the guest ----
 cat >"$WORK/guest.sh" <<'GUEST'

@@ -58,11 +58,7 @@ t_step put_objects put_all || t_done
 
 export S3FILES_COMMIT_INTERVAL=3600
 export S3FILES_EXPORT_EXTRA="Hydrate_Threshold = 0;"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s' "$1" "$NFS_PORT"; }
 TOOL=$S3F_BUILD/bin/s3f_nfsproto
 script() { printf '%s\n' "$@" | "$TOOL" script 127.0.0.1 "$NFS_PORT" /s3files; }

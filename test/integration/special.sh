@@ -16,11 +16,7 @@ s3f_test_setup sp
 export LC_ALL=C
 trap 's3f_stack_stop "$STACK"' EXIT
 export S3FILES_COMMIT_INTERVAL=3600
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 url() { printf 'nfs://127.0.0.1/s3files%s?version=4&nfsport=%s%s' "$1" "$NFS_PORT" "${2:-}"; }
 nfs() { "$S3F_BUILD/bin/s3f_nfs" "$@"; }
 # meta KEY NAME: a user metadata header of the object, as S3 gives it

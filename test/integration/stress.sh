@@ -206,12 +206,7 @@ fi
 export S3FILES_COMMIT_INTERVAL=2 S3FILES_POLL_MS=1000
 export S3FILES_EXPORT_EXTRA='Commit_On_Close = true; Data_Quota = "24M"; Quota_Wait = 600;'
 export S3FILES_DAEMON_EXTRA="Metrics_Listen = \"127.0.0.1:$MP\";"
-if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-  t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-  t_done
-fi
-t_pass stack_start
-NFS_PORT=$(cat "$STACK/nfs_port")
+s3f_test_stack_start
 DATA=$STACK/state/data
 echo "# gateway: ${S3FILES_PLUGINS:-$S3F_BUILD/lib}/libfsals3files.so," \
   "${S3FILES_SYNCD:-$S3F_BUILD/bin/s3files-syncd}"

@@ -43,6 +43,23 @@ t_wait_for() {
   return 1
 }
 
+# Test points across processes (core/tp.h). tp_dir DIR: the directory the daemon and the
+# FSAL read S3F_TP_DIR from (call before the stack starts). tp_hold NAME: the next process to
+# reach NAME stops there; tp_reached NAME: true once one has; tp_release NAME: let it go.
+# tp_delay NAME MS: every pass through NAME sleeps MS (0: no more). tp_release_all: for
+# cleanup traps, so that nothing stays held when a suite stops early.
+tp_dir() { export S3F_TP_DIR=$1; mkdir -p "$1"; }
+tp_hold() { rm -f "$S3F_TP_DIR/$1.reached"; : >"$S3F_TP_DIR/$1.pause"; }
+tp_release() { rm -f "$S3F_TP_DIR/$1.pause"; }
+tp_reached() { [ -e "$S3F_TP_DIR/$1.reached" ]; }
+tp_delay() {
+  if [ "$2" -gt 0 ]; then echo "$2" >"$S3F_TP_DIR/$1.delay"; else rm -f "$S3F_TP_DIR/$1.delay"; fi
+}
+tp_release_all() {
+  [ -n "${S3F_TP_DIR:-}" ] && rm -f "$S3F_TP_DIR"/*.pause "$S3F_TP_DIR"/*.delay
+  return 0
+}
+
 # Host side of the guest's host_signal/host_wait (test/vm/run-guest.sh --rendezvous DIR).
 # vm_rv_wait DIR NAME [SEC]: wait until the guest signalled NAME (default 300 s).
 vm_rv_wait() {

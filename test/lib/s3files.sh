@@ -483,6 +483,18 @@ s3f_stack_stop() {
   s3f__ns_down "$1"
 }
 
+# s3f_test_stack_start: start the suite's stack ($STACK, s3f_stack_start with the
+# environment as the suite set it); then a PASS stack_start line and NFS_PORT set, or a
+# FAIL with the start log's last lines and the suite ends there (t_done).
+s3f_test_stack_start() {
+  if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
+    t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
+    t_done
+  fi
+  t_pass stack_start
+  NFS_PORT=$(cat "$STACK/nfs_port")
+}
+
 # s3f_test_setup NAME: common start of an integration suite that uses the shared test RGW
 # (test/run.sh starts it): loads its settings into the environment with
 # S3_PREFIX=NAME-<pid>/, sets P (prefix), B (bucket), WORK (a fresh scratch dir with a
