@@ -1,7 +1,9 @@
 /* check.c — see check.h. Linked into every unit-test program. */
 #include "check.h"
+#include "s3.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdarg.h>
@@ -85,15 +87,13 @@ const char *check_tmpdir(void)
 	return check_tmp_path;
 }
 
-int check_rgw_env_load(char *endpoint, size_t endpoint_len, char *region, size_t region_len,
-		       char *bucket, size_t bucket_len, char *id, size_t id_len, char *secret,
-		       size_t secret_len)
+int check_rgw_load(struct check_rgw *r)
 {
 	const char *dir = getenv("RGW_TEST_DIR");
 	char path[4096], line[1024];
 	FILE *f;
 
-	endpoint[0] = region[0] = bucket[0] = id[0] = secret[0] = '\0';
+	memset(r, 0, sizeof *r);
 	if (!dir || !*dir) {
 		printf("FAIL %s/env: RGW_TEST_DIR is not set (test/run.sh starts the shared RGW "
 		       "and sets it)\n", check_suite);
@@ -113,23 +113,49 @@ int check_rgw_env_load(char *endpoint, size_t endpoint_len, char *region, size_t
 			continue;
 		*eq++ = '\0';
 		if (strcmp(line, "S3_ENDPOINT") == 0)
-			snprintf(endpoint, endpoint_len, "%s", eq);
+			snprintf(r->endpoint, sizeof r->endpoint, "%s", eq);
 		else if (strcmp(line, "S3_REGION") == 0)
-			snprintf(region, region_len, "%s", eq);
+			snprintf(r->region, sizeof r->region, "%s", eq);
 		else if (strcmp(line, "S3_BUCKET") == 0)
-			snprintf(bucket, bucket_len, "%s", eq);
+			snprintf(r->bucket, sizeof r->bucket, "%s", eq);
 		else if (strcmp(line, "AWS_ACCESS_KEY_ID") == 0)
-			snprintf(id, id_len, "%s", eq);
+			snprintf(r->id, sizeof r->id, "%s", eq);
 		else if (strcmp(line, "AWS_SECRET_ACCESS_KEY") == 0)
-			snprintf(secret, secret_len, "%s", eq);
+			snprintf(r->secret, sizeof r->secret, "%s", eq);
 	}
 	fclose(f);
-	if (!endpoint[0] || !bucket[0] || !id[0] || !secret[0]) {
+	if (!r->endpoint[0] || !r->bucket[0] || !r->id[0] || !r->secret[0]) {
 		printf("FAIL %s/env: %s lacks S3_ENDPOINT, S3_BUCKET or credentials\n", check_suite,
 		       path);
 		return -1;
 	}
-	if (!region[0])
-		snprintf(region, region_len, "us-east-1");
+	if (!r->region[0])
+		snprintf(r->region, sizeof r->region, "us-east-1");
 	return 0;
+}
+
+void check_rgw_s3_config(const struct check_rgw *r, struct s3_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	s3_config_defaults(cfg);
+	cfg->endpoint = r->endpoint;
+	cfg->region = r->region;
+	cfg->bucket = r->bucket;
+	cfg->path_style = true;
+	snprintf(cfg->creds.access_key_id, sizeof cfg->creds.access_key_id, "%s", r->id);
+	snprintf(cfg->creds.secret_access_key, sizeof cfg->creds.secret_access_key, "%s",
+		 r->secret);
+}
+
+void check_fill(void *p, size_t n, unsigned seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	unsigned char *q = p;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		q[i] = (unsigned char)x;
+	}
 }

@@ -33,12 +33,26 @@ int check_done(void);
 /* Directory for a test's scratch files: $BUILD/test-tmp/<suite>-<pid>-<n>, created empty. */
 const char *check_tmpdir(void);
 
-/* Settings of the shared RGW from $RGW_TEST_DIR/env (test/run.sh starts it): endpoint,
- * region ("us-east-1" when absent), bucket and credentials into the caller's buffers.
- * 0, or -1 after printing a FAIL line that says what is missing. */
-int check_rgw_env_load(char *endpoint, size_t endpoint_len, char *region, size_t region_len,
-		       char *bucket, size_t bucket_len, char *id, size_t id_len, char *secret,
-		       size_t secret_len);
+/* The shared RGW (test/run.sh starts it and sets RGW_TEST_DIR). */
+struct check_rgw {
+	char endpoint[256];
+	char region[64];		/* "us-east-1" when its env file has none */
+	char bucket[128];
+	char id[128];
+	char secret[128];
+};
+struct s3_config;
+
+/* Its settings from $RGW_TEST_DIR/env. 0, or -1 after printing a FAIL line that says what
+ * is missing. */
+int check_rgw_load(struct check_rgw *r);
+
+/* An S3 client configuration for it: s3_config_defaults, then its endpoint, region,
+ * bucket and credentials, path-style requests. The strings are r's (r must outlive cfg). */
+void check_rgw_s3_config(const struct check_rgw *r, struct s3_config *cfg);
+
+/* n pseudo-random bytes from seed into p (xorshift64: the same seed, the same bytes). */
+void check_fill(void *p, size_t n, unsigned seed);
 
 #define CHECK(cond) \
 	do { if (!(cond)) check_fail_at(__FILE__, __LINE__, "%s", #cond); } while (0)

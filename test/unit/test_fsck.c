@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char base_prefix[128];
 static int fx_seq;
 
@@ -77,7 +77,7 @@ static void fx_open(struct fx *f)
 		 "  FSAL { Name = S3FILES; Bucket = \"%s\"; Prefix = \"%s\"; Endpoint = \"%s\";\n"
 		 "    Region = \"%s\"; Access_Key_Id = \"%s\"; Secret_Access_Key = \"%s\";\n"
 		 "    State_Dir = \"%s\"; } }\n",
-		 env_bucket, f->prefix, env_endpoint, env_region, env_id, env_secret, f->state);
+		 rgw.bucket, f->prefix, rgw.endpoint, rgw.region, rgw.id, rgw.secret, f->state);
 	rc = conf_load_string("test_fsck.conf", text, &f->conf, err, sizeof err);
 	CHECK_MSG(rc == 0, "config: %s", err);
 	CHECK_OK(export_ctx_open(&f->conf->exports[0], 0, &f->x));
@@ -90,14 +90,6 @@ static void fx_close(struct fx *f)
 	export_ctx_close(f->x);
 	conf_free(f->conf);
 	memset(f, 0, sizeof *f);
-}
-
-static void fill(char *buf, size_t len, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (char)(seed >> 16);
-	}
 }
 
 static void put(struct fx *f, const char *rel, const void *data, size_t len)
@@ -479,14 +471,14 @@ static void tree_make(struct fx *f, struct tree *t, bool big)
 {
 	free(t->bbytes);	/* left by a case that failed */
 	memset(t, 0, sizeof *t);
-	fill(t->cbytes, sizeof t->cbytes, 11);
-	fill(t->dbytes, sizeof t->dbytes, 12);
+	check_fill(t->cbytes, sizeof t->cbytes, 11);
+	check_fill(t->dbytes, sizeof t->dbytes, 12);
 	put(f, "d/clean", t->cbytes, sizeof t->cbytes);
 	if (big) {
 		t->bsize = 3 * 1024 * 1024 + 123;	/* above the prefetch threshold */
 		t->bbytes = malloc(t->bsize);
 		CHECK(t->bbytes != NULL);
-		fill(t->bbytes, t->bsize, 13);
+		check_fill(t->bbytes, t->bsize, 13);
 		put(f, "d/big", t->bbytes, t->bsize);
 	}
 	CHECK_OK(import_dir(f->x, META_ROOT_INO, NULL));
@@ -761,7 +753,7 @@ static void test_clean_data_lost(void)
 	bool eof;
 
 	fx_open(&fx);
-	fill(small, sizeof small, 21);
+	check_fill(small, sizeof small, 21);
 	put(&fx, "d/c2", small, sizeof small);
 	tree_make(&fx, &tr, true);
 	c2 = look(&fx, tr.d, "c2");
@@ -943,7 +935,7 @@ static void test_extents(void)
 	uint64_t r[2];
 
 	fx_open(&fx);
-	fill(small, sizeof small, 31);
+	check_fill(small, sizeof small, 31);
 	put(&fx, "d/c2", small, sizeof small);
 	put(&fx, "d/c3", small, sizeof small);
 	put(&fx, "d/c4", small, sizeof small);
@@ -1173,7 +1165,7 @@ static void test_rows_and_bindings(void)
 	uint64_t c2, c3;
 
 	fx_open(&fx);
-	fill(small, sizeof small, 41);
+	check_fill(small, sizeof small, 41);
 	put(&fx, "d/c2", small, sizeof small);
 	put(&fx, "d/c3", small, sizeof small);
 	tree_make(&fx, &tr, false);
@@ -1295,7 +1287,7 @@ static void test_records_manual(void)
 	uint64_t c2, c3, orphan_child, loc;
 
 	fx_open(&fx);
-	fill(small, sizeof small, 51);
+	check_fill(small, sizeof small, 51);
 	put(&fx, "d/c2", small, sizeof small);
 	put(&fx, "d/c3", small, sizeof small);
 	tree_make(&fx, &tr, false);
@@ -1357,7 +1349,7 @@ static void test_conflict_legal(void)
 	CHECK_INT_EQ(rec(&fx, tr.big).sync, META_S_DIRTY);
 	v2 = malloc(tr.bsize);
 	CHECK(v2 != NULL);
-	fill(v2, tr.bsize, 99);
+	check_fill(v2, tr.bsize, 99);
 	put(&fx, "d/big", v2, tr.bsize);
 	free(v2);
 	CHECK_OK(import_dir(fx.x, tr.d, NULL));
@@ -1522,7 +1514,7 @@ static void *busy_writer(void *arg)
 	unsigned seed = 77;
 	uint64_t inos[8] = { 0 };
 
-	fill(buf, sizeof buf, 5);
+	check_fill(buf, sizeof buf, 5);
 	for (unsigned i = 0; !atomic_load(&b->stop) && b->rc == 0; i++) {
 		unsigned k = i % 8;
 		struct ns_new nw = { .type = META_T_REG, .mode = 0644 };
@@ -1663,9 +1655,7 @@ static void test_concurrent_readonly(void)
 
 int main(void)
 {
-	if (check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-			       env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-			       sizeof env_secret))
+	if (check_rgw_load(&rgw))
 		return check_done();
 	snprintf(base_prefix, sizeof base_prefix, "test-fsck/%d/", (int)getpid());
 	CHECK_RUN(test_healthy);

@@ -21,7 +21,7 @@
 
 #define N_OBJ 2500
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char prefix[128];
 
 static struct conf *conf_make(const char *state, unsigned warn)
@@ -35,7 +35,7 @@ static struct conf *conf_make(const char *state, unsigned warn)
 		 "  FSAL { Name = S3FILES; Bucket = \"%s\"; Prefix = \"%s\"; Endpoint = \"%s\";\n"
 		 "    Region = \"%s\"; Access_Key_Id = \"%s\"; Secret_Access_Key = \"%s\";\n"
 		 "    State_Dir = \"%s\"; Import_Warn_Objects = %u; } }\n",
-		 env_bucket, prefix, env_endpoint, env_region, env_id, env_secret, state, warn);
+		 rgw.bucket, prefix, rgw.endpoint, rgw.region, rgw.id, rgw.secret, state, warn);
 	rc = conf_load_string("test_import.conf", text, &c, err, sizeof err);
 	CHECK_MSG(rc == 0, "config: %s", err);
 	return c;
@@ -465,9 +465,7 @@ static void test_prefetch(void)
 
 int main(void)
 {
-	if (check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-			       env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-			       sizeof env_secret))
+	if (check_rgw_load(&rgw))
 		return check_done();
 	snprintf(prefix, sizeof prefix, "test-import/%d/", (int)getpid());
 	CHECK_RUN(test_resume_and_warn);

@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char prefix[128];
 
 /* ---- a gate: the first thread to reach a test point waits there until opened ---- */
@@ -143,7 +143,7 @@ static void fx_open(struct fx *f)
 		 "  FSAL { Name = S3FILES; Bucket = \"%s\"; Prefix = \"%s\"; Endpoint = \"%s\";\n"
 		 "    Region = \"%s\"; Access_Key_Id = \"%s\"; Secret_Access_Key = \"%s\";\n"
 		 "    State_Dir = \"%s\"; } }\n",
-		 env_bucket, prefix, env_endpoint, env_region, env_id, env_secret, f->state);
+		 rgw.bucket, prefix, rgw.endpoint, rgw.region, rgw.id, rgw.secret, f->state);
 	rc = conf_load_string("test_race.conf", text, &f->conf, err, sizeof err);
 	CHECK_MSG(rc == 0, "config: %s", err);
 	CHECK_OK(export_ctx_open(&f->conf->exports[0], 0, &f->x));
@@ -215,14 +215,6 @@ static char *client_read_all(struct fx *f, uint64_t ino, size_t *len)
 	CHECK_U64_EQ(got, in.size);
 	*len = got;
 	return buf;
-}
-
-static void fill(char *buf, size_t len, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (char)(seed >> 16);
-	}
 }
 
 /* ---- the cases ---- */
@@ -310,7 +302,7 @@ static void test_hydrate_vs_write(void)
 	size_t len;
 
 	CHECK(obj != NULL);
-	fill(obj, size, 7);
+	check_fill(obj, size, 7);
 	fx_open(&f);
 	gate_init(&g);
 	put(&f, "hy/big", obj, size);
@@ -360,7 +352,7 @@ static void test_read_vs_evict(void)
 	pthread_t th;
 	uint64_t d, ino;
 
-	fill(obj, sizeof obj, 3);
+	check_fill(obj, sizeof obj, 3);
 	fx_open(&f);
 	gate_init(&g);
 	put(&f, "ev/f", obj, sizeof obj);
@@ -500,7 +492,7 @@ static void test_install_vs_evict(void)
 	pthread_t te, tr;
 	uint64_t d, ino;
 
-	fill(obj, sizeof obj, 11);
+	check_fill(obj, sizeof obj, 11);
 	fx_open(&f);
 	gate_init(&g);
 	put(&f, "ie/f", obj, sizeof obj);
@@ -718,9 +710,7 @@ static void test_stable_syncs_store(void)
 
 int main(void)
 {
-	if (check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-			       env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-			       sizeof env_secret))
+	if (check_rgw_load(&rgw))
 		return check_done();
 	snprintf(prefix, sizeof prefix, "test-race/%d/", (int)getpid());
 	CHECK_RUN(test_prefetch_vs_write);

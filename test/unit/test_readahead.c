@@ -31,7 +31,7 @@
 #define RD (64u << 10)
 #define SEQ (3 * RD)		/* contiguous bytes read that make a stream */
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char prefix[128];
 static struct s3_client *C;
 
@@ -44,26 +44,6 @@ static void observer(void *arg, const struct s3_call_stats *st)
 	if (st->op == S3_OP_GET) {
 		atomic_fetch_add(&get_calls, 1);
 		atomic_fetch_add(&get_bytes, st->bytes_received);
-	}
-}
-
-static int env_load(void)
-{
-	return check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-				  env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-				  sizeof env_secret);
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-	unsigned char *q = p;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		q[i] = (unsigned char)x;
 	}
 }
 
@@ -254,7 +234,7 @@ static void test_sequential_bypass(void)
 	int owner;
 
 	CHECK(data && got);
-	fill(data, size, 1);
+	check_fill(data, size, 1);
 	fx_open(&f, "seq", NULL);
 	ino = object(&f, "big", data, size);
 	g0 = atomic_load(&get_bytes);
@@ -314,7 +294,7 @@ static void test_reordered_reads(void)
 	int owner;
 
 	CHECK(data && got);
-	fill(data, size, 18);
+	check_fill(data, size, 18);
 	fx_open(&f, "reord", NULL);
 	ino = object(&f, "big", data, size);
 	for (uint64_t g = 0; g < size / (8 * RD); g++) {
@@ -357,7 +337,7 @@ static void test_deep_client(void)
 	int owner;
 
 	CHECK(data && got);
-	fill(data, size, 19);
+	check_fill(data, size, 19);
 	fx_open(&f, "deep", &o);
 	ino = object(&f, "big", data, size);
 	warm(&f, ino, &owner, data, WARM);
@@ -414,7 +394,7 @@ static void test_random_reads_hydrate(void)
 	int owner;
 
 	CHECK(data != NULL);
-	fill(data, size, 2);
+	check_fill(data, size, 2);
 	fx_open(&f, "rnd", NULL);
 	ino = object(&f, "big", data, size);
 	for (int i = 0; i < 40; i++) {
@@ -448,7 +428,7 @@ static void test_threshold(void)
 	int owner;
 
 	CHECK(data && got);
-	fill(data, size, 3);
+	check_fill(data, size, 3);
 	for (int k = 0; k < 2; k++) {
 		struct fx f;
 		uint64_t ino;
@@ -481,8 +461,8 @@ static void test_local_ranges_preferred(void)
 	int owner;
 
 	CHECK(data && want && got);
-	fill(data, size, 4);
-	fill(patch, sizeof patch, 99);
+	check_fill(data, size, 4);
+	check_fill(patch, sizeof patch, 99);
 	fx_open(&f, "loc", NULL);
 	ino = object(&f, "big", data, size);
 	memcpy(want, data, size);
@@ -495,7 +475,7 @@ static void test_local_ranges_preferred(void)
 		char *whole = malloc(CHUNK);
 
 		CHECK(whole != NULL);
-		fill(whole, CHUNK, 77);
+		check_fill(whole, CHUNK, 77);
 		local_write(&f, ino, 9 * CHUNK, whole, CHUNK);
 		memcpy(want + 9 * CHUNK, whole, CHUNK);
 		free(whole);
@@ -537,8 +517,8 @@ static void test_overwrite_mid_stream(void)
 	int owner, rc;
 
 	CHECK(v1 && v2 && got);
-	fill(v1, size, 5);
-	fill(v2, size, 6);
+	check_fill(v1, size, 5);
+	check_fill(v2, size, 6);
 	fx_open(&f, "ow", NULL);
 	ino = object(&f, "big", v1, size);
 	warm(&f, ino, &owner, v1, WARM);
@@ -594,8 +574,8 @@ static void test_overwrite_imported(void)
 	int owner;
 
 	CHECK(v1 && v2 && got);
-	fill(v1, size, 7);
-	fill(v2, size, 8);
+	check_fill(v1, size, 7);
+	check_fill(v2, size, 8);
 	fx_open(&f, "owi", NULL);
 	ino = object(&f, "big", v1, size);
 	warm(&f, ino, &owner, v1, WARM);
@@ -625,8 +605,8 @@ static void test_own_commit_repins(void)
 	int owner;
 
 	CHECK(data && got && c);
-	fill(data, size, 9);
-	fill(patch, sizeof patch, 10);
+	check_fill(data, size, 9);
+	check_fill(patch, sizeof patch, 10);
 	fx_open(&f, "own", NULL);
 	ino = object(&f, "big", data, size);
 	local_write(&f, ino, 100, patch, sizeof patch);
@@ -669,7 +649,7 @@ static void test_renamed_file(void)
 	int owner;
 
 	CHECK(data && got && c && rr);
-	fill(data, size, 19);
+	check_fill(data, size, 19);
 	fx_open(&f, "ren", NULL);
 	ino = object(&f, "orig", data, size);
 	CHECK_OK(ns_rename(f.ns, META_ROOT_INO, "orig", 4, META_ROOT_INO, "moved", 5, rr));
@@ -716,8 +696,8 @@ static void test_stream_limit(void)
 	bool served;
 
 	CHECK(a && b && got);
-	fill(a, size, 11);
-	fill(b, size, 12);
+	check_fill(a, size, 11);
+	check_fill(b, size, 12);
 	fx_open(&f, "lim", &o);
 	ia = object(&f, "a", a, size);
 	ib = object(&f, "b", b, size);
@@ -769,7 +749,7 @@ static void test_idle_and_jump(void)
 	bool served;
 
 	CHECK(data && got);
-	fill(data, size, 13);
+	check_fill(data, size, 13);
 	fx_open(&f, "idle", &o);
 	ino = object(&f, "big", data, size);
 	warm(&f, ino, &owner, data, WARM);
@@ -814,7 +794,7 @@ static void test_get_failure(void)
 	int owner, rc = 0;
 
 	CHECK(data && got);
-	fill(data, size, 14);
+	check_fill(data, size, 14);
 	fx_open(&f, "fail", NULL);
 	ino = object(&f, "big", data, size);
 	warm(&f, ino, &owner, data, WARM);
@@ -886,8 +866,8 @@ static void test_threads(void)
 	unsigned served_a = 0;
 
 	CHECK(a && b);
-	fill(a, size, 15);
-	fill(b, size, 16);
+	check_fill(a, size, 15);
+	check_fill(b, size, 16);
 	fx_open(&f, "thr", NULL);
 	ia = object(&f, "a", a, size);
 	ib = object(&f, "b", b, size);
@@ -940,7 +920,7 @@ static void test_stats_flush(void)
 	int owner;
 
 	CHECK(data && got);
-	fill(data, size, 17);
+	check_fill(data, size, 17);
 	fx_open(&f, "flush", NULL);
 	ino = object(&f, "big", data, size);
 	CHECK_OK(ns_read_stats_get(f.ns, &ns1));
@@ -968,20 +948,13 @@ int main(void)
 	int rc;
 
 	check_suite = "test_readahead";
-	if (env_load() != 0)
+	if (check_rgw_load(&rgw) != 0)
 		return 1;
 	snprintf(prefix, sizeof prefix, "test-readahead/%d/", (int)getpid());
-	memset(&cfg, 0, sizeof cfg);
-	s3_config_defaults(&cfg);
-	cfg.endpoint = env_endpoint;
-	cfg.region = env_region;
-	cfg.bucket = env_bucket;
-	cfg.path_style = true;
+	check_rgw_s3_config(&rgw, &cfg);
 	cfg.max_retries = 3;
 	cfg.retry_base_ms = 5;
 	cfg.retry_max_ms = 40;
-	snprintf(cfg.creds.access_key_id, sizeof cfg.creds.access_key_id, "%s", env_id);
-	snprintf(cfg.creds.secret_access_key, sizeof cfg.creds.secret_access_key, "%s", env_secret);
 	cfg.observer = observer;
 	rc = s3_client_open(&cfg, &C);
 	if (rc) {

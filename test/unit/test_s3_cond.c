@@ -22,28 +22,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char prefix[128];
 static struct s3_client *C;
 static struct s3_caps probed;
 
-static int env_load(void)
-{
-	return check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-				  env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-				  sizeof env_secret);
-}
-
 static void cfg_init(struct s3_config *cfg, const char *bucket)
 {
-	memset(cfg, 0, sizeof *cfg);
-	s3_config_defaults(cfg);
-	cfg->endpoint = env_endpoint;
-	cfg->region = env_region;
+	check_rgw_s3_config(&rgw, cfg);
 	cfg->bucket = bucket;
-	cfg->path_style = true;
-	snprintf(cfg->creds.access_key_id, sizeof cfg->creds.access_key_id, "%s", env_id);
-	snprintf(cfg->creds.secret_access_key, sizeof cfg->creds.secret_access_key, "%s", env_secret);
 }
 
 static char *K(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -332,7 +319,7 @@ static void test_copy_multipart_source(void)
 
 	CHECK(data != NULL);
 	memset(data, 'm', size);
-	cfg_init(&cfg, env_bucket);
+	cfg_init(&cfg, rgw.bucket);
 	cfg.part_size = 5 << 20;
 	CHECK_OK(s3_client_open(&cfg, &c));
 	s3_caps_set(c, &probed);
@@ -538,10 +525,10 @@ int main(void)
 	int rc;
 
 	check_suite = "test_s3_cond";
-	if (env_load() != 0)
+	if (check_rgw_load(&rgw) != 0)
 		return 1;
 	snprintf(prefix, sizeof prefix, "test-s3-cond/%d/", (int)getpid());
-	cfg_init(&cfg, env_bucket);
+	cfg_init(&cfg, rgw.bucket);
 	rc = s3_client_open(&cfg, &C);
 	if (rc) {
 		printf("FAIL %s/open: %s\n", check_suite, s3f_strerror(rc));

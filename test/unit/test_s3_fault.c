@@ -16,7 +16,7 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char prefix[128];
 static struct s3_client *C;
 
@@ -61,24 +61,9 @@ static struct s3_call_stats obs_one(unsigned mark)
 	return st;
 }
 
-/* The shared RGW's settings (test/run.sh starts it and sets RGW_TEST_DIR). */
-static int env_load(void)
-{
-	return check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-				  env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-				  sizeof env_secret);
-}
-
 static void cfg_init(struct s3_config *cfg)
 {
-	memset(cfg, 0, sizeof *cfg);
-	s3_config_defaults(cfg);
-	cfg->endpoint = env_endpoint;
-	cfg->region = env_region;
-	cfg->bucket = env_bucket;
-	cfg->path_style = true;
-	snprintf(cfg->creds.access_key_id, sizeof cfg->creds.access_key_id, "%s", env_id);
-	snprintf(cfg->creds.secret_access_key, sizeof cfg->creds.secret_access_key, "%s", env_secret);
+	check_rgw_s3_config(&rgw, cfg);
 	cfg->max_retries = MAX_RETRIES;
 	cfg->retry_base_ms = BASE_MS;
 	cfg->retry_max_ms = CAP_MS;
@@ -99,19 +84,6 @@ static char *K(const char *fmt, ...)
 	vsnprintf(b + n, sizeof bufs[0] - (size_t)n, fmt, ap);
 	va_end(ap);
 	return b;
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-	unsigned char *q = p;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		q[i] = (unsigned char)x;
-	}
 }
 
 static uint64_t ms_since(uint64_t t0)
@@ -143,7 +115,7 @@ static void test_500_once_then_ok(void)
 	struct s3_call_stats st;
 	unsigned m;
 
-	fill(data, sizeof data, 1);
+	check_fill(data, sizeof data, 1);
 	faults(&r, 1);
 	m = obs_mark();
 	CHECK_OK(s3_object_put_buf(C, K("f500/x"), data, sizeof data, NULL, NULL));
@@ -291,7 +263,7 @@ static void test_reset_mid_get(void)
 	unsigned m;
 
 	CHECK(data && back && fd >= 0);
-	fill(data, size, 2);
+	check_fill(data, size, 2);
 	/* the file starts with stale bytes that the retry must overwrite exactly */
 	memset(back, 0xAA, size);
 	CHECK(pwrite(fd, back, size, 0) == (ssize_t)size);
@@ -335,7 +307,7 @@ static void test_reset_mid_put(void)
 	unsigned m;
 
 	CHECK(data && fd >= 0);
-	fill(data, size, 3);
+	check_fill(data, size, 3);
 	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
 	faults(&r, 1);
 	m = obs_mark();
@@ -505,7 +477,7 @@ static void test_multipart_part_faults(void)
 	size_t n;
 
 	CHECK(data && fd >= 0);
-	fill(data, size, 4);
+	check_fill(data, size, 4);
 	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
 	cfg_init(&cfg);
 	cfg.part_size = 5 << 20;
@@ -582,7 +554,7 @@ static void test_upload_hook(void)
 	size_t n;
 
 	CHECK(data && fd >= 0);
-	fill(data, size, 9);
+	check_fill(data, size, 9);
 	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
 	cfg_init(&cfg);
 	cfg.part_size = 5 << 20;
@@ -666,7 +638,7 @@ static void test_parallel_get_faults(void)
 	int fd = tmp_fd("par");
 
 	CHECK(data && back && fd >= 0);
-	fill(data, size, 5);
+	check_fill(data, size, 5);
 	CHECK_OK(s3_object_put_buf(C, K("parf/x"), data, size, NULL, NULL));
 	faults(r, 2);
 	int rc = s3_object_get_parallel(C, K("parf/x"), 0, UINT64_MAX, fd, 0, 1 << 20, 4, NULL, NULL);
@@ -705,7 +677,7 @@ static void test_batch_get_buf_faults(void)
 	unsigned counts[2];
 
 	CHECK(data != NULL);
-	fill(data, size, 9);
+	check_fill(data, size, 9);
 	CHECK_OK(s3_object_put_buf(C, K("bgbf/x"), data, size, NULL, &out));
 	pin.if_match = out.etag;
 	memset(bufs, 0, sizeof bufs);
@@ -752,7 +724,7 @@ static void test_observer_every_call(void)
 	struct s3_list_req lr = { .prefix = K("obs/") };
 	unsigned m = obs_mark();
 
-	fill(data, sizeof data, 6);
+	check_fill(data, sizeof data, 6);
 	CHECK_OK(s3_object_put_buf(C, K("obs/x"), data, sizeof data, NULL, NULL));
 	CHECK_OK(s3_object_head(C, K("obs/x"), NULL));
 	CHECK_OK(s3_object_get_buf(C, K("obs/x"), 10, 100, &b, NULL, NULL));
@@ -836,7 +808,7 @@ static void test_put_corrupt_digest(void)
 	unsigned m;
 
 	CHECK(data && fd >= 0);
-	fill(data, size, 31);
+	check_fill(data, size, 31);
 	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
 	faults(&once, 1);
 	m = obs_mark();
@@ -874,7 +846,7 @@ static void test_part_corrupt_digest(void)
 	unsigned f = 0;
 
 	CHECK(data && back && fd >= 0);
-	fill(data, size, 32);
+	check_fill(data, size, 32);
 	CHECK(pwrite(fd, data, size, 0) == (ssize_t)size);
 	cfg_init(&cfg);
 	cfg.part_size = 5 << 20;
@@ -937,7 +909,7 @@ static void test_put_file_changes(void)
 	int rc;
 
 	CHECK(data && back && fd >= 0);
-	fill(data, big, 33);
+	check_fill(data, big, 33);
 	CHECK(pwrite(fd, data, big, 0) == (ssize_t)big);
 	cfg_init(&cfg);
 	cfg.multipart_threshold = 2 * S3_MEM_BODY_MAX;
@@ -994,7 +966,7 @@ static void test_get_corrupt(void)
 	int rc, brc = -1;
 
 	CHECK(data && back && fd >= 0);
-	fill(data, size, 34);
+	check_fill(data, size, 34);
 	CHECK_OK(s3_object_put_buf(C, K("corrupt/x"), data, size, NULL, NULL));
 	/* once: read again, exact */
 	faults(&once, 1);
@@ -1050,7 +1022,7 @@ int main(void)
 	int rc;
 
 	check_suite = "test_s3_fault";
-	if (env_load() != 0)
+	if (check_rgw_load(&rgw) != 0)
 		return 1;
 	snprintf(prefix, sizeof prefix, "test-s3-fault/%d/", (int)getpid());
 	cfg_init(&cfg);

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char prefix[128];
 static struct s3_client *C;
 
@@ -34,24 +34,9 @@ static void observer(void *arg, const struct s3_call_stats *st)
 	atomic_fetch_add(&obs_recv, st->bytes_received);
 }
 
-/* The shared RGW's settings (test/run.sh starts it and sets RGW_TEST_DIR). */
-static int env_load(void)
-{
-	return check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-				  env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-				  sizeof env_secret);
-}
-
 static void cfg_init(struct s3_config *cfg)
 {
-	memset(cfg, 0, sizeof *cfg);
-	s3_config_defaults(cfg);
-	cfg->endpoint = env_endpoint;
-	cfg->region = env_region;
-	cfg->bucket = env_bucket;
-	cfg->path_style = true;
-	snprintf(cfg->creds.access_key_id, sizeof cfg->creds.access_key_id, "%s", env_id);
-	snprintf(cfg->creds.secret_access_key, sizeof cfg->creds.secret_access_key, "%s", env_secret);
+	check_rgw_s3_config(&rgw, cfg);
 	cfg->observer = observer;
 }
 
@@ -72,19 +57,6 @@ static char *K(const char *fmt, ...)
 	return b;
 }
 
-static void fill(void *p, size_t n, unsigned seed)
-{
-	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-	unsigned char *q = p;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		q[i] = (unsigned char)x;
-	}
-}
-
 static int tmpfile_fd(const char *name, size_t size, unsigned seed, char *path_out, size_t cap)
 {
 	char path[4200];
@@ -98,7 +70,7 @@ static int tmpfile_fd(const char *name, size_t size, unsigned seed, char *path_o
 	for (size_t off = 0; fd >= 0 && buf && off < size; off += 1 << 20) {
 		size_t n = size - off < (1 << 20) ? size - off : (1 << 20);
 
-		fill(buf, n, seed + (unsigned)(off >> 20));
+		check_fill(buf, n, seed + (unsigned)(off >> 20));
 		if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
 			close(fd);
 			fd = -1;
@@ -191,7 +163,7 @@ static void test_roundtrip_buf(void)
 	struct s3_meta_pair meta[2] = { { "mode", "0100644" }, { "Owner-UID", "1000" } };
 	struct s3_put_opts opts = { .content_type = "text/plain", .n_meta = 2, .meta = meta };
 
-	fill(data, 100000, 1);
+	check_fill(data, 100000, 1);
 	CHECK_OK(s3_object_put_buf(C, key, data, 100000, &opts, &out));
 	CHECK(strlen(out.etag) == 32);
 	CHECK_OK(s3_object_head(C, key, &hi));
@@ -286,7 +258,7 @@ static void test_ranged_get(void)
 	struct s3_buf b = { 0 }, fixed = { .data = small, .cap = sizeof small, .fixed = true };
 	struct s3_object_info gi;
 
-	fill(data, sizeof data, 3);
+	check_fill(data, sizeof data, 3);
 	CHECK_OK(s3_object_put_buf(C, key, data, sizeof data, NULL, NULL));
 	static const struct { uint64_t off, len, want; } cases[] = {
 		{ 0, 1, 1 }, { 1000, 500, 500 }, { 9990, UINT64_MAX, 10 }, { 9995, 100, 5 },
@@ -881,7 +853,7 @@ static void test_batch_get_buf(void)
 	struct s3_cond pin, stale = { .if_match = "0123456789abcdef0123456789abcdef" };
 
 	CHECK(data != NULL);
-	fill(data, size, 21);
+	check_fill(data, size, 21);
 	CHECK_OK(s3_object_put_buf(C, key, data, size, NULL, &out));
 	pin.if_match = out.etag;
 	pin.if_none_match_any = false;
@@ -942,7 +914,7 @@ static void test_presigned_get(void)
 	/* the signature covers the key: another key with the same query is refused */
 	CHECK_OK(s3_presign_get(C, key, 300, &url));
 	char *q = strchr(url, '?');
-	snprintf(cmd, sizeof cmd, "curl -s -f -o /dev/null '%s/%s/%s%s'", env_endpoint, env_bucket,
+	snprintf(cmd, sizeof cmd, "curl -s -f -o /dev/null '%s/%s/%s%s'", rgw.endpoint, rgw.bucket,
 		 "other", q);
 	free(url);
 	CHECK(system(cmd) != 0);
@@ -1034,7 +1006,7 @@ static void *worker_main(void *arg)
 		struct s3_buf b = { 0 };
 
 		snprintf(key, sizeof key, "%sthreads/%d/%d", prefix, w->id, i);
-		fill(data, sizeof data, (unsigned)(w->id * 100 + i));
+		check_fill(data, sizeof data, (unsigned)(w->id * 100 + i));
 		w->rc = s3_object_put_buf(C, key, data, sizeof data, NULL, NULL);
 		if (!w->rc)
 			w->rc = s3_object_get_buf(C, key, 0, UINT64_MAX, &b, NULL, NULL);
@@ -1069,7 +1041,7 @@ static void test_observer_totals(void)
 	char data[5000];
 	struct s3_buf b = { 0 };
 
-	fill(data, sizeof data, 10);
+	check_fill(data, sizeof data, 10);
 	CHECK_OK(s3_object_put_buf(C, K("obs/x"), data, sizeof data, NULL, NULL));
 	CHECK_OK(s3_object_get_buf(C, K("obs/x"), 0, UINT64_MAX, &b, NULL, NULL));
 	free(b.data);
@@ -1096,7 +1068,7 @@ int main(void)
 	int rc;
 
 	check_suite = "test_s3_rgw";
-	if (env_load() != 0)
+	if (check_rgw_load(&rgw) != 0)
 		return 1;
 	snprintf(prefix, sizeof prefix, "test-s3-rgw/%d/", (int)getpid());
 	cfg_init(&cfg);

@@ -564,7 +564,7 @@ static void test_done_and_drop(void)
 
 /* ---- the S3 client against the real RGW ---- */
 
-static char env_endpoint[256], env_region[64], env_bucket[128], env_id[128], env_secret[128];
+static struct check_rgw rgw;
 static char prefix[128];
 
 struct hook_seen {
@@ -610,14 +610,7 @@ static void test_rgw_etags(void)
 	int fd;
 
 	CHECK(buf != NULL);
-	memset(&cfg, 0, sizeof cfg);
-	s3_config_defaults(&cfg);
-	cfg.endpoint = env_endpoint;
-	cfg.region = env_region;
-	cfg.bucket = env_bucket;
-	cfg.path_style = true;
-	snprintf(cfg.creds.access_key_id, sizeof cfg.creds.access_key_id, "%s", env_id);
-	snprintf(cfg.creds.secret_access_key, sizeof cfg.creds.secret_access_key, "%s", env_secret);
+	check_rgw_s3_config(&rgw, &cfg);
 	cfg.part_size = 5u << 20;
 	cfg.multipart_threshold = 8u << 20;
 	CHECK_OK(s3_client_open(&cfg, &s3));
@@ -690,9 +683,7 @@ int main(void)
 	CHECK_RUN(test_settle_dir_renamed);
 	CHECK_RUN(test_settle_undoes_conflict);
 	CHECK_RUN(test_done_and_drop);
-	if (check_rgw_env_load(env_endpoint, sizeof env_endpoint, env_region, sizeof env_region,
-			       env_bucket, sizeof env_bucket, env_id, sizeof env_id, env_secret,
-			       sizeof env_secret) == 0) {
+	if (check_rgw_load(&rgw) == 0) {
 		snprintf(prefix, sizeof prefix, "test-upload-intent/%d/", (int)getpid());
 		CHECK_RUN(test_rgw_etags);
 	}
