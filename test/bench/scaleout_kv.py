@@ -12,8 +12,9 @@ Phases, THREADS clients (threads, each with its own connection) doing OPS each:
            parent inode must be as last read (mod_revision), then put the inode, the
            dirent, the readdir cookie row, the dirty-queue row and the parent inode (its
            next_cookie, mtime, change). A failed compare re-reads the parent in the same
-           round trip and retries (counted: create_retries). "relaxed": no parent update,
-           the cookie is a hash of the name (doc/SCALE-OUT.md, "hot directories").
+           round trip and retries (counted: create_retries). "relaxed": the parent inode is
+           not compared nor written; the cookie is a hash of the name and the directory's
+           mtime key is put blind (doc/SCALE-OUT.md, 3.1).
            rados: TWO write ops: (1) the inode and its dirty row in the omap of the inode's
            shard object (ino % 64), (2) on the directory's object: the name absent
            (omap_cmp), the object at the version last seen (assert_version), then the dirent,
@@ -132,6 +133,12 @@ def ckey(parent, cookie):
     return 'c/%016x/%016x' % (parent, cookie)
 
 
+def mkey(parent):
+    # relaxed directories: their mtime, written blind (no compare: concurrent creates never
+    # fail on it); its mod_revision is the directory's change attribute
+    return 'm/%016x' % parent
+
+
 class EtcdClient:
     """One client of the store: a gateway thread."""
 
@@ -178,7 +185,8 @@ class EtcdClient:
                 [put(ikey(ino), inode_val(ino, parent)),
                  put(dkey(parent, name), struct.pack('<QQQ', ino, ck, 1)),
                  put(ckey(parent, ck), struct.pack('<QB', ino, 1) + name.encode()),
-                 put('q/dirty/%016x' % ino, b'')])
+                 put('q/dirty/%016x' % ino, b''),
+                 put(mkey(parent), struct.pack('<q', time.time_ns()))])
             if not r.get('succeeded'):
                 raise RuntimeError('exists: ' + name)
             return
@@ -262,7 +270,8 @@ class EtcdGrpcClient:
                 [t.put(ikey(ino), inode_val(ino, parent)),
                  t.put(dkey(parent, name), struct.pack('<QQQ', ino, ck, 1)),
                  t.put(ckey(parent, ck), struct.pack('<QB', ino, 1) + name.encode()),
-                 t.put('q/dirty/%016x' % ino, b'')], [])
+                 t.put('q/dirty/%016x' % ino, b''),
+                 t.put(mkey(parent), struct.pack('<q', time.time_ns()))], [])
             if not ok:
                 raise RuntimeError('exists: ' + name)
             return
