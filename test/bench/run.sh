@@ -169,7 +169,7 @@ if [ "${BENCH_SCALEOUT:-1}" != 0 ]; then
   # the RGW's cluster when this run started one (its RADOS is the one measured)
   so_rgw=; [ $RGW_STARTED = 1 ] && so_rgw=$BUILD/bench-rgw
   if SCALEOUT_RGW_DIR=$so_rgw test/bench/scaleout.sh > "$LOGS/scaleout.out" 2>&1; then
-    sed -n '/^| store/,/^$/p' "$LOGS/scaleout.out"
+    grep '^|' "$LOGS/scaleout.out"
     grep '^BENCH ' "$LOGS/scaleout.out" | tee -a "$SUMMARY"
   else
     tail -20 "$LOGS/scaleout.out" >&2
