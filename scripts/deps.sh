@@ -35,6 +35,9 @@ PKGS=(
   fuse3 s3fs rclone
   # the server-side chart (test/bench/server.sh)
   gnuplot-nox
+  # the scale-out measurements (test/bench/scaleout.sh, doc/SCALE-OUT.md): a single-node
+  # etcd and its gRPC client for Python, and librados for Python against the test cluster
+  etcd-server etcd-client python3-etcd3 python3-rados
   # power-cut tests (test/integration/pcut.sh): the recorder is a FUSE file system
   libfuse3-dev
   # sanitizers and fuzzing

@@ -25,6 +25,10 @@
 #   5. sizing (test/bench/sizing.sh): LMDB and data-tier bytes per object, memory per
 #      read-bypass stream, open descriptors, resident memory, on a real gateway: the
 #      figures of doc/DEPLOY.md's sizing guide. BENCH_SIZING=0 skips the part.
+#   6. scale-out (test/bench/scaleout.sh): the namespace's create, lookup and readdir
+#      transactions on LMDB, on a single-node etcd and on RADOS omap (the RGW's cluster),
+#      1 and 16 clients: the table of doc/SCALE-OUT.md. About 5 minutes.
+#      BENCH_SCALEOUT=0 skips the part.
 #
 # Uses S3_ENDPOINT/S3_BUCKET/AWS_* when S3_ENDPOINT is set, else starts its own RGW in
 # $BUILD/bench-rgw and stops it at the end (that RGW keeps the cold tree of part 3 for the
@@ -158,6 +162,19 @@ fi
 # ---- 5. sizing: the figures of doc/DEPLOY.md's sizing guide ----
 if [ "${BENCH_SIZING:-1}" != 0 ]; then
   bench_sizing || { echo "sizing measurements: failed (logs in $LOGS)" >&2; FS_FAILED=1; }
+fi
+
+# ---- 6. scale-out: the namespace's transactions on etcd and RADOS next to LMDB ----
+if [ "${BENCH_SCALEOUT:-1}" != 0 ]; then
+  # the RGW's cluster when this run started one (its RADOS is the one measured)
+  so_rgw=; [ $RGW_STARTED = 1 ] && so_rgw=$BUILD/bench-rgw
+  if SCALEOUT_RGW_DIR=$so_rgw test/bench/scaleout.sh > "$LOGS/scaleout.out" 2>&1; then
+    grep '^|' "$LOGS/scaleout.out"
+    grep '^BENCH ' "$LOGS/scaleout.out" | tee -a "$SUMMARY"
+  else
+    tail -20 "$LOGS/scaleout.out" >&2
+    echo "scale-out measurements: failed (logs in $LOGS)" >&2; FS_FAILED=1
+  fi
 fi
 
 echo

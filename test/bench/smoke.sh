@@ -4,6 +4,8 @@
 # in `make bench` only.
 #
 #   - bench_meta runs, prints every key, and the store it built is complete;
+#   - scaleout.sh (bench_nsops, a single-node etcd, RADOS omap on the test cluster) fills
+#     every row of its table on a few operations;
 #   - run.sh, fs.sh (bash) and the guest scripts (busybox sh) parse;
 #   - fs.sh's summary lines from given results: values, ratios, stopped, wrong and failed
 #     measurements, durable verdicts;
@@ -121,6 +123,19 @@ if ! test/lib/rgw.sh status "$RGW_DIR" >/dev/null 2>&1; then
   fi
 fi
 set -a; . "$RGW_DIR/env"; set +a
+
+# scaleout.sh: every store and shape measured, on a few operations, against this cluster
+if SCALEOUT_OPS=8 SCALEOUT_RGW_DIR=$RGW_DIR timeout 240 test/bench/scaleout.sh > "$W/scaleout.out" 2>&1; then
+  rows=$(grep -cE '^\| (lmdb|etcd|etcdjson|rados) \|' "$W/scaleout.out")
+  if [ "$rows" = 12 ] && ! grep -E '^\| (lmdb|etcd|etcdjson|rados) ' "$W/scaleout.out" | grep -qE '\|  \|'; then
+    pass scaleout_runs
+  else
+    fail scaleout_runs "$rows of 12 table rows, or an empty cell: $(grep '^|' "$W/scaleout.out" | tr '\n' ' ' | cut -c1-600)"
+  fi
+else
+  fail scaleout_runs "exit $?: $(tail -n 5 "$W/scaleout.out" | tr '\n' ' ')"
+fi
+
 export S3_REGION=${S3_REGION:-us-east-1}
 . test/lib/s3.sh
 PFX=bench-smoke-$$/
