@@ -5,19 +5,20 @@
 # address and port. Client recovery state lives in RADOS: ganesha's own rados_cluster
 # recovery backend (libganesha_rados_recov.so, nfs-ganesha-ceph), in a pool of the test
 # Ceph cluster, with the grace database made by ganesha-rados-grace and the same nodeid on
-# A and B.
+# A and B; the recovery settings are rendered by s3files-genconf from s3files.conf keys.
 #
 #   before:   each guest (two qemu guests at once, Linux 6.1) writes a file and closes it,
 #             and holds a second file open (s3f-guest-util hold): written, fsync'd, a write
 #             lock on its first 4 KiB. Nothing is in S3 yet (Commit_Interval is an hour);
 #             A's recovery object in RADOS holds one record per client.
-#   takeover: SIGKILL ganesha and s3files-syncd of A; start B on the same State_Dir and
-#             port. Each guest then appends to its held file through the *same* descriptor
-#             and fsyncs (reclaim of the open state), reads it back, and its
-#             name_to_handle_at handle is the one it had before; the time from the kill to
-#             that fsync returning is printed. Each guest's conflicting F_SETLK on the other
-#             guest's locked range fails with EAGAIN (the lock was reclaimed), and succeeds
-#             once the holder unlocked.
+#   takeover: SIGKILL ganesha and s3files-syncd of A; fence A's RADOS client (osd
+#             blocklist: its watch on the grace database goes); start B on the same
+#             State_Dir and port. Each guest then appends to its held file through the
+#             *same* descriptor and fsyncs (reclaim of the open state), reads it back, and
+#             its name_to_handle_at handle is the one it had before. Each guest's
+#             conflicting F_SETLK on the other guest's locked range fails with EAGAIN (the
+#             lock was reclaimed), and succeeds once the holder unlocked. The times from
+#             the kill to B serving, to the fsync and to the lock answer are printed.
 #   after:    B's daemon uploads what A left dirty plus what came after (wait-synced):
 #             every object byte for byte as written (independent S3 client); the recovery
 #             records are RADOS objects in the pool/namespace, and no recovery directory
@@ -40,7 +41,8 @@ BB=$WORK/b
 VOL=$WORK/volume
 RV=$WORK/rv
 D=$WORK/data
-G1PID= G2PID=
+G1PID='' G2PID=''
+FENCED=''
 mkdir -p "$VOL"
 
 cleanup() {
@@ -49,6 +51,7 @@ cleanup() {
   s3f_stack_stop "$BB"
   s3f_stack_stop "$A"
   rados_ns ls 2>/dev/null | while read -r o; do rados_ns rm "$o" 2>/dev/null; done
+  for a in $FENCED; do ceph_cli osd blocklist rm "$a" >/dev/null 2>&1; done
   [ "$T_FAILED" -eq 0 ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -56,6 +59,7 @@ ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 grace() { CEPH_ARGS=--admin-socket= ganesha-rados-grace --cephconf "$CEPH_CONF" --pool "$POOL" --ns "$RNS" "$@"; }
 # Ceph clients' admin sockets (client.admin.asok in the cluster's run dir) are not needed:
 # several at once (ganesha, these tools) would collide on the one name.
+ceph_cli() { "$S3F_ROOT/test/lib/rgw.sh" ceph "$RGWD" "$@"; }
 rados_ns() { rados -c "$CEPH_CONF" --admin-socket= -p "$POOL" -N "$RNS" "$@"; }
 
 for p in /usr/lib/ganesha/libganesha_rados_recov.so /usr/bin/ganesha-rados-grace; do
@@ -81,14 +85,35 @@ done
 # ---- gateway A: the same settings B gets, but its own directory ----
 NFS_PORT=$(pick_port)
 export NFS_PORT S3FILES_STATE_DIR=$VOL/state S3FILES_COMMIT_INTERVAL=3600
-export S3FILES_GRACELESS=false S3FILES_LEASE=10
-export S3FILES_NFSV4_EXTRA="RecoveryBackend = rados_cluster; Grace_Period = 20;"
-export S3FILES_CONF_EXTRA="RADOS_KV {
-	ceph_conf = \"$CEPH_CONF\";
-	pool = \"$POOL\";
-	namespace = \"$RNS\";
-	nodeid = \"$NODEID\";
-}"
+export S3FILES_LEASE=10
+# The recovery settings as an operator gives them (s3files.conf), rendered by
+# s3files-genconf: its RecoveryBackend, Grace_Period, Graceless and RADOS_KV block are
+# what both gateways run with.
+cat >"$WORK/s3files.conf" <<EOF
+bucket = $B
+recovery_backend = rados_cluster
+rados_ceph_conf = $CEPH_CONF
+rados_pool = $POOL
+rados_namespace = $RNS
+rados_nodeid = $NODEID
+grace_period = 20
+graceless = false
+EOF
+if ! S3FILESCTL=$S3F_BUILD/bin/s3filesctl "$S3F_ROOT/packaging/s3files-genconf" \
+       -c "$WORK/s3files.conf" -o "$WORK/generated.conf" 2>"$WORK/genconf.err"; then
+  t_fail genconf "$(tr '\n' ' ' <"$WORK/genconf.err")"; t_done
+fi
+S3FILES_NFSV4_EXTRA=$(sed -n '/^NFSV4 {/,/^}/p' "$WORK/generated.conf" |
+  grep -E '^\s*(RecoveryBackend|Grace_Period) =')
+S3FILES_GRACELESS=$(sed -n 's/^\s*Graceless = \(.*\);/\1/p' "$WORK/generated.conf")
+S3FILES_CONF_EXTRA=$(sed -n '/^RADOS_KV {/,/^}/p' "$WORK/generated.conf")
+export S3FILES_NFSV4_EXTRA S3FILES_GRACELESS S3FILES_CONF_EXTRA
+if [ "$S3FILES_GRACELESS" = false ] && grep -q 'RecoveryBackend = rados_cluster;' <<<"$S3FILES_NFSV4_EXTRA" &&
+   grep -q "nodeid = \"$NODEID\";" <<<"$S3FILES_CONF_EXTRA"; then
+  t_pass genconf
+else
+  t_fail genconf "$(sed -n '/^NFSV4/,/^}/p;/^RADOS_KV/,/^}/p' "$WORK/generated.conf" | tr '\n\t' '  ')"; t_done
+fi
 T0=$(ms_now)
 if ! s3f_stack_start "$A" >"$WORK/start-a.out" 2>&1; then
   t_fail start_a "$(tail -n 5 "$WORK/start-a.out" | tr '\n' ' ')"; t_done
@@ -198,6 +223,11 @@ fi
 echo "# RADOS $POOL/$RNS before the kill: $(rados_ns ls 2>&1 | sort | tr '\n' ' ')"
 grace dump 2>&1 | sed 's/^/# grace db: /'
 
+# A's RADOS client, as the grace database's watchers list it (to fence it below)
+A_RADOS=$(rados_ns listwatchers grace 2>/dev/null | sed -n 's/^watcher=\([^ ]*\) .*/\1/p')
+if [ -n "$A_RADOS" ]; then t_pass a_watches_grace_db
+else t_fail a_watches_grace_db "no watcher on the grace object"; fi
+
 # ---- the takeover ----
 T_KILL=$(ms_now)
 for f in ganesha syncd; do
@@ -206,6 +236,20 @@ for f in ganesha syncd; do
   rm -f "$A/$f.pid"
 done
 echo "# A killed (SIGKILL, ganesha and s3files-syncd)"
+# Fencing: A's RADOS client is blocklisted, as a failover manager does before it starts
+# the replacement (a gateway only cut off could otherwise still write recovery records).
+# It also drops A's watch on the grace database at once: otherwise the OSD keeps it for
+# ganesha's 30 s watch timeout, and every grace notification of B waits 3 s for it.
+fence_ok=1
+for a in $A_RADOS; do
+  if ceph_cli osd blocklist add "$a" >"$WORK/fence.out" 2>&1; then FENCED+=" $a"; else fence_ok=0; fi
+done
+if [ $fence_ok = 1 ] && [ -z "$(rados_ns listwatchers grace 2>/dev/null)" ]; then
+  t_pass fence_a
+else
+  t_fail fence_a "$(tail -n 2 "$WORK/fence.out" | tr '\n' ' ') watchers: $(rados_ns listwatchers grace 2>&1 | tr '\n' ' ')"
+fi
+echo "# A fenced (its RADOS client blocklisted) $(( $(ms_now) - T_KILL )) ms after the kill"
 # B: new processes and files, the same volume, port and nodeid; a short commit interval
 # so that B's daemon uploads A's backlog by itself.
 if ! S3FILES_COMMIT_INTERVAL=3 s3f_stack_start "$BB" >"$WORK/start-b.out" 2>&1; then
