@@ -209,9 +209,10 @@ done
 if [ -z "$bad" ]; then t_pass dirty_not_in_s3; else t_fail dirty_not_in_s3 "already in S3:$bad"; fi
 s3f_ctl "$A" status | head -n 1 | sed 's/^/# A before the kill: /'
 # rec-<epoch>:<nodeid>: one omap key per confirmed client (rados_cluster's naming)
+rec_obj() { rados_ns ls 2>/dev/null | grep -E "^rec-[0-9a-f]{16}:$NODEID\$" | sort | tail -n 1; }
 rec_keys() {
   local o
-  o=$(rados_ns ls 2>/dev/null | grep -E "^rec-[0-9a-f]{16}:$NODEID\$" | sort | tail -n 1)
+  o=$(rec_obj)
   [ -n "$o" ] || { echo 0; return; }
   rados_ns listomapkeys "$o" 2>/dev/null | wc -l
 }
@@ -220,6 +221,7 @@ if t_wait_for 20 test "$(rec_keys)" -ge 2; then
 else
   t_fail rados_records_before "objects: $(rados_ns ls 2>&1 | tr '\n' ' '); keys: $(rec_keys)"
 fi
+REC_A=$(rec_obj)
 echo "# RADOS $POOL/$RNS before the kill: $(rados_ns ls 2>&1 | sort | tr '\n' ' ')"
 grace dump 2>&1 | sed 's/^/# grace db: /'
 
@@ -270,6 +272,12 @@ done
 
 # Failed steps in a guest are its own FAIL lines; a guest stuck short of a rendezvous is
 # released by its own host_wait timeout.
+# The reclaimed clients are B's records now: a new epoch's object, one key per client.
+if t_wait_for 20 test "$(rec_keys)" -ge 2 && [ -n "$REC_A" ] && [ "$(rec_obj)" != "$REC_A" ]; then
+  t_pass rados_records_after_reclaim
+else
+  t_fail rados_records_after_reclaim "A's $REC_A, now $(rec_obj) with $(rec_keys) keys"
+fi
 for g in 1 2; do
   if vm_rv_wait "$RV.$g" checked$g 300; then
     echo "# guest $g: its conflicting F_SETLK (a new lock: after the grace period) answered $(( $(ms_now) - T_KILL )) ms after the kill"
