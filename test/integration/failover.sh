@@ -56,9 +56,13 @@ cleanup() {
 }
 trap cleanup EXIT
 ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
-grace() { CEPH_ARGS=--admin-socket= ganesha-rados-grace --cephconf "$CEPH_CONF" --pool "$POOL" --ns "$RNS" "$@"; }
 # Ceph clients' admin sockets (client.admin.asok in the cluster's run dir) are not needed:
-# several at once (ganesha, these tools) would collide on the one name.
+# several at once (ganesha A and B, these tools) would collide on the one name, and a
+# killed ganesha would leave its socket file behind in the shared cluster's directory.
+# The gateways get the cluster's ceph.conf with the admin socket off for clients.
+GW_CEPH_CONF=$WORK/ceph-gw.conf
+{ cat "$CEPH_CONF"; printf '\n[client]\nadmin socket =\n'; } >"$GW_CEPH_CONF"
+grace() { CEPH_ARGS=--admin-socket= ganesha-rados-grace --cephconf "$CEPH_CONF" --pool "$POOL" --ns "$RNS" "$@"; }
 ceph_cli() { "$S3F_ROOT/test/lib/rgw.sh" ceph "$RGWD" "$@"; }
 rados_ns() { rados -c "$CEPH_CONF" --admin-socket= -p "$POOL" -N "$RNS" "$@"; }
 
@@ -92,7 +96,7 @@ export S3FILES_LEASE=10
 cat >"$WORK/s3files.conf" <<EOF
 bucket = $B
 recovery_backend = rados_cluster
-rados_ceph_conf = $CEPH_CONF
+rados_ceph_conf = $GW_CEPH_CONF
 rados_pool = $POOL
 rados_namespace = $RNS
 rados_nodeid = $NODEID
