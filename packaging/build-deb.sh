@@ -46,6 +46,7 @@ Architecture: $ARCH
 Maintainer: s3files developers <dev@s3files.invalid>
 Installed-Size: $SIZE
 Depends: $deps
+Suggests: nfs-ganesha-ceph (= $GVER), nfs-ganesha-rados-grace
 Section: net
 Priority: optional
 Homepage: https://github.com/s3files/s3files

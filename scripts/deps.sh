@@ -47,6 +47,9 @@ PKGS=(
   # deployment tests (test/integration/deploy_vm.sh): a clean Debian root for the .deb,
   # booted with systemd-nspawn to run the units under systemd
   debootstrap systemd-container
+  # failover (test/integration/failover.sh): ganesha's RADOS recovery backends
+  # (libganesha_rados_recov.so, shipped in nfs-ganesha-ceph) and the grace database tool
+  nfs-ganesha-ceph nfs-ganesha-rados-grace
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }

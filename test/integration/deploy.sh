@@ -96,6 +96,32 @@ else
 fi
 gen_err genconf_bad_provider $'bucket = bkt\ncredentials_provider = magic' '@F@:2: credentials_provider:'
 
+# Failover settings: the RADOS recovery backend and its RADOS_KV block (doc/DEPLOY.md,
+# Failover), rendered and accepted by config-check; the settings that belong together
+# are refused apart.
+printf 'bucket = bkt\nrecovery_backend = rados_cluster\nrados_pool = nfs-recov\nrados_namespace = gw\nrados_nodeid = gw-a\nrados_ceph_conf = /etc/ceph/ceph.conf\nrados_userid = ganesha\ngrace_period = 30\ngraceless = false\n' >"$G/recov.conf"
+if "$GENCONF" -c "$G/recov.conf" -o "$G/recov.out" 2>"$G/recov.err" &&
+   "$S3FILESCTL" -f "$G/recov.out" config-check >/dev/null 2>&1 &&
+   grep -q 'RecoveryBackend = rados_cluster;' "$G/recov.out" &&
+   grep -q 'Grace_Period = 30;' "$G/recov.out" &&
+   [ "$(sed -n '/^RADOS_KV {/,/^}/p' "$G/recov.out" | tr -d '\t\n')" = \
+     'RADOS_KV {ceph_conf = "/etc/ceph/ceph.conf";userid = "ganesha";pool = "nfs-recov";namespace = "gw";nodeid = "gw-a";}' ] &&
+   ! grep -q RecoveryRoot "$G/recov.out"; then
+  t_pass genconf_rados_recovery
+else
+  t_fail genconf_rados_recovery "$(tr '\n' ' ' <"$G/recov.err") $(sed -n '/^NFSV4/,/^}/p;/^RADOS_KV/,/^}/p' "$G/recov.out" 2>/dev/null | tr '\n\t' '  ')"
+fi
+gen_err genconf_bad_recovery_backend $'bucket = bkt\nrecovery_backend = nfs' \
+  '@F@:2: recovery_backend: "nfs" is not one of fs, fs_ng, rados_kv, rados_ng, rados_cluster'
+gen_err genconf_rados_without_backend $'bucket = bkt\nrados_pool = p' \
+  '@F@:2: rados_pool: only with recovery_backend rados_kv, rados_ng or rados_cluster (it is fs)'
+gen_err genconf_cluster_needs_nodeid $'bucket = bkt\nrecovery_backend = rados_cluster' \
+  '@F@:2: recovery_backend: rados_cluster needs rados_nodeid'
+gen_err genconf_recovery_dir_not_rados $'bucket = bkt\nrecovery_backend = rados_ng\nrecovery_dir = /var/lib/x' \
+  '@F@:3: recovery_dir: only with recovery_backend fs or fs_ng (it is "rados_ng")'
+gen_err genconf_bad_nodeid $'bucket = bkt\nrecovery_backend = rados_cluster\nrados_nodeid = gw a' \
+  '@F@:3: rados_nodeid: "gw a": only letters, digits and _.:-'
+
 # The environment wins over the file, and names itself in errors.
 printf 'bucket = bkt\ncommit_interval = 60\n' >"$G/env.conf"
 if S3FILES_COMMIT_INTERVAL=7 S3FILES_BUCKET=fromenv "$GENCONF" -c "$G/env.conf" >"$G/env.out" 2>&1 &&

@@ -40,6 +40,13 @@ for p in liblmdb0 libcurl4 libssl3 libexpat1 libc6; do
   echo "$depends" | grep -q "$p (>= " || missing+=" $p"
 done
 if [ -z "$missing" ]; then t_pass depends_libraries; else t_fail depends_libraries "missing:$missing"; fi
+# Failover (doc/DEPLOY.md) needs ganesha's RADOS recovery backend, of ganesha's version,
+# and the grace database tool: suggested, not required by a single gateway.
+suggests=$(dpkg-deb -f "$deb" Suggests)
+case "$suggests" in
+  *"nfs-ganesha-ceph (= $gver)"*nfs-ganesha-rados-grace*) t_pass suggests_rados_recovery ;;
+  *) t_fail suggests_rados_recovery "Suggests: '$suggests'" ;;
+esac
 
 X=$WORK/x
 dpkg-deb -x "$deb" "$X"

@@ -27,6 +27,9 @@
 #   S3FILES_EXPORT_CLIENTS   extra lines for export 1's EXPORT block itself, e.g. CLIENT
 #                            blocks (tests)
 #   S3FILES_CONF_EXTRA       extra top-level blocks, e.g. a second EXPORT (tests)
+#   S3FILES_NFSV4_EXTRA      extra lines for the NFSV4 block, e.g. RecoveryBackend and
+#                            Grace_Period (tests)
+#   S3FILES_GRACELESS        NFSV4 Graceless (default true: no grace period after a start)
 #   S3FILES_DAEMON_EXTRA     extra lines for the top-level S3FILES block (tests), e.g.
 #                            'Notify_Listen = "127.0.0.1:PORT";'
 #   S3FILES_PLUGINS          directory holding libfsals3files.so (default $S3F_BUILD/lib)
@@ -125,7 +128,8 @@ NFS_CORE_PARAM {
 }
 NFSV4 {
 	RecoveryRoot = $(s3f__quote "$dir/ganesha/recovery");
-	Graceless = true;
+	Graceless = ${S3FILES_GRACELESS:-true};
+	${S3FILES_NFSV4_EXTRA:-}
 	Minor_Versions = ${S3FILES_MINOR_VERSIONS:-0, 1, 2};
 	Only_Numeric_Owners = true;
 	Lease_Lifetime = ${S3FILES_LEASE:-60};

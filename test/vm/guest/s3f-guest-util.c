@@ -38,6 +38,19 @@
  *   s3f-guest-util mode PATH
  *       print "MODE UID GID" of PATH (lstat; MODE in octal with the set-id and sticky
  *       bits: busybox stat's %a drops them).
+ *   s3f-guest-util hold FILE SRC1 SRC2 LOCK_LEN DIR [TIMEOUT_S]
+ *       one open file and one lock across a server takeover, in file-driven phases (the
+ *       guest script and the host test see only files in DIR):
+ *         open FILE O_RDWR|O_CREAT|O_TRUNC, write SRC1, fsync, take a write lock on
+ *         [0, LOCK_LEN) (F_SETLK), write FILE's handle (name_to_handle_at, hex) to
+ *         DIR/fh.before, create DIR/held;
+ *         wait for DIR/go; on the *same* descriptor: append SRC2 (pwrite), fsync, read
+ *         the whole file back and compare with SRC1+SRC2, DIR/fh.after, then DIR/written
+ *         holding the ms time the fsync returned;
+ *         wait for DIR/unlock; F_UNLCK, create DIR/unlocked;
+ *         wait for DIR/close; close(2), create DIR/closed.
+ *       A failing step writes "STEP: why" to DIR/error and exits 1; a missing DIR/... file
+ *       after TIMEOUT_S (default 600) per phase exits 124.
  *
  * Built by test/vm/build-guest.sh with gcc -static.
  */
@@ -63,7 +76,8 @@ static int usage(void)
 			"       s3f-guest-util write-hold FILE SRC READY RELEASE [TIMEOUT_S]\n"
 			"       s3f-guest-util as UID GID[,GID...] OP ARGS...\n"
 			"       s3f-guest-util runas UID GID[,GID...] CMD ARGS...\n"
-			"       s3f-guest-util mode PATH\n");
+			"       s3f-guest-util mode PATH\n"
+			"       s3f-guest-util hold FILE SRC1 SRC2 LOCK_LEN DIR [TIMEOUT_S]\n");
 	return 2;
 }
 
@@ -145,6 +159,223 @@ static int sys_op(int argc, char **argv)
 	else
 		printf("%s\n", strerrorname_np(errno) ? strerrorname_np(errno) : "E?");
 	return 0;
+}
+
+/* ---- hold ---- */
+
+static const char *hold_dir;
+static long hold_timeout_s = 600;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* DIR/name with TEXT in it (written to a temporary name, then renamed: a reader never
+ * sees it half written). */
+static int hold_put(const char *name, const char *text)
+{
+	char path[4096], tmp[4200];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", hold_dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	if (fclose(f) != 0)
+		return -1;
+	return rename(tmp, path);
+}
+
+static int hold_fail(const char *step, int err)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof msg, "%s: %s\n", step, strerror(err));
+	fputs(msg, stderr);
+	hold_put("error", msg);
+	return 1;
+}
+
+/* Wait until DIR/name exists: 0, or 124 after the timeout. */
+static int hold_wait(const char *name)
+{
+	struct timespec nap = { 0, 50 * 1000000L };
+	char path[4096];
+	long waits = hold_timeout_s * 20;
+
+	snprintf(path, sizeof path, "%s/%s", hold_dir, name);
+	while (access(path, F_OK) != 0) {
+		if (waits-- <= 0) {
+			fprintf(stderr, "hold: no %s after %ld s\n", path, hold_timeout_s);
+			hold_put("error", "timeout\n");
+			return 124;
+		}
+		nanosleep(&nap, NULL);
+	}
+	return 0;
+}
+
+/* FILE's NFS file handle as the kernel client holds it, in hex, into DIR/name. */
+static int hold_handle(const char *file, const char *name)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+	char hex[2 * MAX_HANDLE_SZ + 32];
+	int mnt, n;
+
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(AT_FDCWD, file, &u.fh, &mnt, 0) != 0)
+		return -1;
+	n = snprintf(hex, sizeof hex, "%d:", u.fh.handle_type);
+	for (unsigned i = 0; i < u.fh.handle_bytes; i++)
+		n += snprintf(hex + n, sizeof hex - (size_t)n, "%02x",
+			      (unsigned char)u.fh.f_handle[i]);
+	snprintf(hex + n, sizeof hex - (size_t)n, "\n");
+	return hold_put(name, hex);
+}
+
+/* All of PATH into a new buffer (*len bytes); NULL on error (errno). */
+static char *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !(buf = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return NULL;
+	}
+	while (got < (size_t)st.st_size && (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	*len = got;
+	return buf;
+}
+
+static int write_all(int fd, const char *buf, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t w = pwrite(fd, buf, len, off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int hold(int argc, char **argv)
+{
+	struct flock fl = { 0 };
+	char *a = NULL, *b = NULL, *back = NULL, when[32];
+	size_t alen = 0, blen = 0, got = 0;
+	int fd = -1, rc = 1;
+	ssize_t n;
+
+	if (argc < 7)
+		return usage();
+	hold_dir = argv[6];
+	if (argc > 7)
+		hold_timeout_s = strtol(argv[7], NULL, 10);
+	if (!(a = slurp(argv[3], &alen)) || !(b = slurp(argv[4], &blen))) {
+		rc = hold_fail("read sources", errno);
+		goto out;
+	}
+	fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		rc = hold_fail("open", errno);
+		goto out;
+	}
+	if (write_all(fd, a, alen, 0) != 0) {
+		rc = hold_fail("write", errno);
+		goto out;
+	}
+	if (fsync(fd) != 0) {
+		rc = hold_fail("fsync", errno);
+		goto out;
+	}
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = strtoll(argv[5], NULL, 10);
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		rc = hold_fail("lock", errno);
+		goto out;
+	}
+	if (hold_handle(argv[2], "fh.before") != 0) {
+		rc = hold_fail("name_to_handle_at before", errno);
+		goto out;
+	}
+	hold_put("held", "");
+	if ((rc = hold_wait("go")) != 0)
+		goto out;
+	/* After the takeover: the same descriptor, so the same open state and handle. */
+	if (write_all(fd, b, blen, (off_t)alen) != 0) {
+		rc = hold_fail("write after takeover", errno);
+		goto out;
+	}
+	if (fsync(fd) != 0) {
+		rc = hold_fail("fsync after takeover", errno);
+		goto out;
+	}
+	snprintf(when, sizeof when, "%lld\n", now_ms());
+	if (!(back = malloc(alen + blen + 1))) {
+		rc = hold_fail("malloc", ENOMEM);
+		goto out;
+	}
+	while (got < alen + blen + 1 &&
+	       (n = pread(fd, back + got, alen + blen + 1 - got, (off_t)got)) > 0)
+		got += (size_t)n;
+	if (got != alen + blen || memcmp(back, a, alen) != 0 || memcmp(back + alen, b, blen) != 0) {
+		rc = hold_fail("read back after takeover", EIO);
+		goto out;
+	}
+	if (hold_handle(argv[2], "fh.after") != 0) {
+		rc = hold_fail("name_to_handle_at after", errno);
+		goto out;
+	}
+	hold_put("written", when);
+	if ((rc = hold_wait("unlock")) != 0)
+		goto out;
+	fl.l_type = F_UNLCK;
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		rc = hold_fail("unlock", errno);
+		goto out;
+	}
+	hold_put("unlocked", "");
+	if ((rc = hold_wait("close")) != 0)
+		goto out;
+	rc = close(fd);
+	fd = -1;
+	if (rc != 0) {
+		rc = hold_fail("close", errno);
+		goto out;
+	}
+	hold_put("closed", "");
+out:
+	if (fd >= 0)
+		close(fd);
+	free(back);
+	free(b);
+	free(a);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -337,5 +568,7 @@ int main(int argc, char **argv)
 		printf("%lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 		return rc;
 	}
+	if (strcmp(argv[1], "hold") == 0)
+		return hold(argc, argv);
 	return usage();
 }
