@@ -7,8 +7,9 @@
 #   s3f_ganesha_start DIR / s3f_ganesha_stop DIR / s3f_syncd_start DIR / s3f_syncd_stop DIR
 #   s3f_ctl DIR ARGS...    run s3filesctl against DIR/ganesha.conf
 #   s3f_nfs_host DIR       the address NFS clients on this host reach ganesha at: 127.0.0.1,
-#                          or with S3FILES_NFSV3=1 the namespace's address
-#   s3f_ns_exec DIR CMD... run CMD in the stack's network namespace (S3FILES_NFSV3=1 only);
+#                          or with S3FILES_NFSV3=1 / S3FILES_NETNS=1 the namespace's address
+#   s3f_ns_exec DIR CMD... run CMD in the stack's network namespace (S3FILES_NFSV3=1 or
+#                          S3FILES_NETNS=1 only);
 #                          a client there reaches ganesha at 127.0.0.1 or at the namespace's
 #                          address, and ganesha sees it come from that same address
 #   s3f_vfs_start DIR      the reference server: the same ganesha binary with FSAL_VFS
@@ -40,6 +41,11 @@
 #   S3FILES_NFSV3=1          serve NFSv3 (with MOUNT) besides NFSv4, from a network
 #                            namespace with a private rpcbind (below)
 #   S3FILES_MNT_PORT         MOUNT port with S3FILES_NFSV3=1 (default 20048)
+#   S3FILES_NETNS=1          run the whole gateway, ganesha and s3files-syncd, in a network
+#                            namespace of its own (the one below; NFSv4 only unless
+#                            S3FILES_NFSV3=1 too): several gateways on this host, each with
+#                            its own addresses; its Notify_Listen / Metrics_Listen given as
+#                            @NS_ADDR@:PORT are reachable from this host (and from RGW)
 #   S3FILES_RELAY_NFS=1      with S3FILES_NFSV3=1, also listen on S3FILES_BIND:NFS_PORT and
 #                            S3FILES_BIND:S3FILES_MNT_PORT in this host's namespace and relay
 #                            to ganesha (`make run`: clients on other machines)
@@ -47,7 +53,8 @@
 # on this host come from as ganesha sees them (127.0.0.1; with S3FILES_NFSV3=1 the host end
 # of the veth), @NS_ADDR@ by the namespace's own address (127.0.0.1 without S3FILES_NFSV3),
 # and @S3@ by export 1's Bucket, Prefix, Endpoint, Region and Credentials_File lines (for a
-# second export of the same bucket). NFSv3 clients mount the Pseudo path
+# second export of the same bucket). With S3FILES_NETNS=1, @NS_ADDR@ is the namespace's
+# address and @HOST_ADDR@ the host end of the veth, as with S3FILES_NFSV3=1. NFSv3 clients mount the Pseudo path
 # (Mount_Path_Pseudo): export 1 is Export_Id 1, Pseudo /s3files; mount HOST:/s3files.
 #
 # NFSv3 (S3FILES_NFSV3=1). Ganesha serving NFSv3 must register NFS and MOUNT with an
@@ -67,6 +74,13 @@
 # that name to the relay. NLM is off (NFSv3 clients mount with nolock; their locks stay
 # local to each client), RQUOTA is off. Everything is started and stopped by PID; the veth
 # and the namespace are deleted on stop. The host's rpcbind and services are never used.
+#
+# S3FILES_NETNS=1 (test/integration/gateways.sh: two gateways on one bucket) uses the same
+# namespace, veth, private /run, rpcbind (ganesha registers NFSv4 with it too) and S3 relay,
+# and also starts s3files-syncd in it, so each gateway's HTTP endpoints (Notify_Listen,
+# Metrics_Listen) listen on its own address. The control socket is a path in DIR, reachable
+# from this host's namespace as ever. netns.env records which of the two it is
+# (S3F_NS_V3, S3F_NS_SYNCD).
 
 : "${S3F_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${S3F_BUILD:=$S3F_ROOT/build}"
@@ -93,8 +107,11 @@ s3f__write_conf() {
   local ns_addr=127.0.0.1
   if [ -f "$dir/netns.env" ]; then
     . "$dir/netns.env"
-    protocols="3, 4" bind=0.0.0.0 host_addr=$S3F_NS_HOST_ADDR ns_addr=$S3F_NS_ADDR
-    mnt_line="MNT_Port = ${S3FILES_MNT_PORT:-20048};"
+    bind=0.0.0.0 host_addr=$S3F_NS_HOST_ADDR ns_addr=$S3F_NS_ADDR
+    if [ "$S3F_NS_V3" = 1 ]; then
+      protocols="3, 4"
+      mnt_line="MNT_Port = ${S3FILES_MNT_PORT:-20048};"
+    fi
     [ -n "$S3F_NS_ENDPOINT" ] && endpoint=$S3F_NS_ENDPOINT
   fi
   [ -n "$endpoint" ] && endpoint_line="Endpoint = $(s3f__quote "$endpoint");"
@@ -262,8 +279,8 @@ s3f__ns_pick() {
 s3f__ns_up() {
   local dir=$1 pick n a b name veth peer host_addr ns_addr holder pid i
   local ep scheme rest hostport ep_host ep_port ns_endpoint="" relay_port relay_target
-  command -v socat >/dev/null || { echo "S3FILES_NFSV3 needs socat (make deps)" >&2; return 1; }
-  [ -x /usr/sbin/rpcbind ] || { echo "S3FILES_NFSV3 needs rpcbind (make deps)" >&2; return 1; }
+  command -v socat >/dev/null || { echo "S3FILES_NFSV3 and S3FILES_NETNS need socat (make deps)" >&2; return 1; }
+  [ -x /usr/sbin/rpcbind ] || { echo "S3FILES_NFSV3 and S3FILES_NETNS need rpcbind (make deps)" >&2; return 1; }
   for _ in 1 2 3 4 5; do
     pick=$(s3f__ns_pick) || return 1
     read -r n a b <<<"$pick"
@@ -312,6 +329,8 @@ S3F_NS_VETH=$veth
 S3F_NS_HOST_ADDR=$host_addr
 S3F_NS_ADDR=$ns_addr
 S3F_NS_ENDPOINT=$ns_endpoint
+S3F_NS_V3=${S3FILES_NFSV3:-0}
+S3F_NS_SYNCD=${S3FILES_NETNS:-0}
 EOF
   if ! { ip link add "$veth" type veth peer name "$peer" &&
          ip link set "$peer" netns "$name" &&
@@ -354,7 +373,7 @@ EOF
   if ! s3f__relay_start "$dir" s3 "$host_addr" "$relay_port" "$relay_target"; then
     s3f__ns_down "$dir"; return 1
   fi
-  if [ "${S3FILES_RELAY_NFS:-0}" = 1 ]; then
+  if [ "${S3FILES_RELAY_NFS:-0}" = 1 ] && [ "${S3FILES_NFSV3:-0}" = 1 ]; then
     if ! s3f__relay_start "$dir" nfs "${S3FILES_BIND:-127.0.0.1}" "$NFS_PORT" \
            "$ns_addr:$NFS_PORT" ||
        ! s3f__relay_start "$dir" mnt "${S3FILES_BIND:-127.0.0.1}" "${S3FILES_MNT_PORT:-20048}" \
@@ -385,6 +404,12 @@ s3f__ns_holder() {
   if [ -f "$1/netns.env" ] && [ -f "$1/nsholder.pid" ]; then cat "$1/nsholder.pid"; fi
 }
 
+# s3f__ns_get DIR VAR: VAR's value in DIR/netns.env (empty without one).
+s3f__ns_get() {
+  [ -f "$1/netns.env" ] || return 0
+  (. "$1/netns.env"; eval "printf '%s' \"\${$2:-}\"")
+}
+
 s3f_nfs_host() {
   if [ -f "$1/netns.env" ]; then (. "$1/netns.env"; echo "$S3F_NS_ADDR"); else echo 127.0.0.1; fi
 }
@@ -412,7 +437,8 @@ s3f_ganesha_start() {
   pid=$!
   echo "$pid" >"$dir/ganesha.pid"
   if ! s3f__wait_listen "$pid" "$port" 30 "$holder" ||
-     { [ -n "$holder" ] && ! s3f__wait_listen "$pid" "${S3FILES_MNT_PORT:-20048}" 10 "$holder"; }; then
+     { [ -n "$holder" ] && [ "$(s3f__ns_get "$dir" S3F_NS_V3)" = 1 ] &&
+       ! s3f__wait_listen "$pid" "${S3FILES_MNT_PORT:-20048}" 10 "$holder"; }; then
     echo "ganesha did not start (port $port); last log lines:" >&2
     tail -n 30 "$dir/ganesha.log" "$dir/ganesha.out" >&2 2>/dev/null
     s3f__stop_pid "$dir/ganesha.pid"
@@ -433,10 +459,14 @@ s3f_ganesha_start() {
 s3f_ganesha_stop() { s3f__stop_pid "$1/ganesha.pid"; }
 
 s3f_syncd_start() {
-  local dir=$1 pid i
+  local dir=$1 pid i holder pre=()
   local bin=${S3FILES_SYNCD:-$S3F_BUILD/bin/s3files-syncd}
   rm -f "$dir/syncd.sock"
-  setsid "$bin" -f "$dir/ganesha.conf" -L "$dir/syncd.log" </dev/null >>"$dir/syncd.out" 2>&1 &
+  # S3FILES_NETNS: in the gateway's namespaces (nsenter execs it: the PID is the daemon's).
+  holder=$(s3f__ns_holder "$dir")
+  [ -n "$holder" ] && [ "$(s3f__ns_get "$dir" S3F_NS_SYNCD)" = 1 ] &&
+    pre=(nsenter -t "$holder" -m -n --)
+  setsid "${pre[@]}" "$bin" -f "$dir/ganesha.conf" -L "$dir/syncd.log" </dev/null >>"$dir/syncd.out" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/syncd.pid"
   for i in $(seq 1 600); do
@@ -466,7 +496,7 @@ s3f_stack_start() {
   echo "$port" >"$dir/nfs_port"
   # Leftovers of a stack that was not stopped (a killed test) go first.
   s3f__ns_down "$dir"
-  if [ "${S3FILES_NFSV3:-0}" = 1 ]; then
+  if [ "${S3FILES_NFSV3:-0}" = 1 ] || [ "${S3FILES_NETNS:-0}" = 1 ]; then
     NFS_PORT=$port s3f__ns_up "$dir" || return 1
   fi
   s3f__write_conf "$dir" "$state" "$port"

@@ -16,6 +16,14 @@
  *                               v4 create is GUARDED and fails on an existing name), write
  *                               FILE's bytes (at most 1 MiB, in 3,000-byte WRITEs: libnfs's
  *                               v4 WRITE fails above ~4 KiB), close
+ *   s3f_nfs create URL FILE     create a new file (mode 0644; fails if the name exists) with
+ *                               FILE's bytes, written as overwrite does, then close: one
+ *                               OPEN, WRITEs and one CLOSE, for files above nfs-cp's ~4 KiB
+ *   s3f_nfs waitfor URL FILE MS one mount, then every 10 ms: open URL's file, read it whole,
+ *                               close, until it reads exactly as FILE (at most 1 MiB) or
+ *                               MS ms have passed; prints the wall-clock time (Unix ms) of
+ *                               the read that matched. A probe of another gateway's view
+ *                               that costs a few ms, not a mount per try
  *   s3f_nfs both URL_A URL_B    one existing file through two clients at once (e.g. an
  *                               NFSv4.0 and an NFSv3 URL): open it in both, write through
  *                               A and read through B, then write through B and read
@@ -34,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* A mounted URL: the parent directory is the mount point, the last component the name. */
 struct tgt {
@@ -44,7 +54,7 @@ struct tgt {
 static int usage(void)
 {
 	fprintf(stderr, "usage: s3f_nfs rm|rmdir|mkdir|stat URL | mknod URL MODE DEV | chmod URL MODE | "
-		"rename URL NEWPATH | both URL_A URL_B\n");
+		"rename URL NEWPATH | overwrite|create URL FILE | waitfor URL FILE MS | both URL_A URL_B\n");
 	return 2;
 }
 
@@ -145,7 +155,9 @@ out:
 	return rc;
 }
 
-static int overwrite(struct tgt *t, const char *path)
+/* Writes FILE's bytes into URL's file: the existing one truncated (create 0), or a new
+ * one (create 1: O_CREAT|O_EXCL, mode 0644), then closes it. */
+static int write_file(struct tgt *t, const char *path, int create)
 {
 	static char buf[1 << 20];
 	struct nfsfh *fh = NULL;
@@ -159,7 +171,10 @@ static int overwrite(struct tgt *t, const char *path)
 	}
 	len = fread(buf, 1, sizeof buf, f);
 	fclose(f);
-	rc = nfs_open(t->nfs, t->url->file, O_WRONLY | O_TRUNC, &fh);
+	if (create)
+		rc = nfs_create(t->nfs, t->url->file, O_WRONLY | O_EXCL, 0644, &fh);
+	else
+		rc = nfs_open(t->nfs, t->url->file, O_WRONLY | O_TRUNC, &fh);
 	while (rc == 0 && off < len) {
 		size_t n = len - off > 3000 ? 3000 : len - off;
 		int w = nfs_pwrite(t->nfs, fh, off, n, buf + off);
@@ -174,6 +189,66 @@ static int overwrite(struct tgt *t, const char *path)
 	return rc;
 }
 
+static long long now_ms(int clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One try of waitfor: the file reads exactly as want[0..len). */
+static int reads_as(struct tgt *t, const char *want, size_t len)
+{
+	static char got[(1 << 20) + 1];
+	struct nfsfh *fh = NULL;
+	size_t off = 0;
+	int ok = 0;
+
+	if (nfs_open(t->nfs, t->url->file, O_RDONLY, &fh) != 0)
+		return 0;
+	for (;;) {
+		int n = nfs_pread(t->nfs, fh, off, 32768, got + off);
+
+		if (n < 0)
+			break;
+		off += (size_t)n;
+		if (n == 0 || off > len) {
+			ok = off == len && memcmp(got, want, len) == 0;
+			break;
+		}
+	}
+	nfs_close(t->nfs, fh);
+	return ok;
+}
+
+static int waitfor(struct tgt *t, const char *path, const char *ms)
+{
+	static char want[1 << 20];
+	long long end = now_ms(CLOCK_MONOTONIC) + atoll(ms);
+	FILE *f = fopen(path, "rb");
+	size_t len;
+
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	len = fread(want, 1, sizeof want, f);
+	fclose(f);
+	for (;;) {
+		if (reads_as(t, want, len)) {
+			printf("%lld\n", now_ms(CLOCK_REALTIME));
+			return 0;
+		}
+		if (now_ms(CLOCK_MONOTONIC) >= end) {
+			fprintf(stderr, "s3f_nfs: waitfor %s: not as %s after %s ms\n", t->url->file,
+				path, ms);
+			return 1;
+		}
+		usleep(10000);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct tgt t = { 0 };
@@ -184,11 +259,11 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return usage();
 	op = argv[1];
-	if (strcmp(op, "mknod") == 0) {
+	if (strcmp(op, "mknod") == 0 || strcmp(op, "waitfor") == 0) {
 		if (argc != 5)
 			return usage();
 	} else if (strcmp(op, "rename") == 0 || strcmp(op, "chmod") == 0 || strcmp(op, "both") == 0 ||
-	    strcmp(op, "overwrite") == 0) {
+	    strcmp(op, "overwrite") == 0 || strcmp(op, "create") == 0) {
 		if (argc != 4)
 			return usage();
 	} else if (argc != 3 || (strcmp(op, "rm") != 0 && strcmp(op, "rmdir") != 0 &&
@@ -210,7 +285,13 @@ int main(int argc, char **argv)
 	} else if (strcmp(op, "chmod") == 0) {
 		rc = nfs_chmod(t.nfs, t.url->file, (int)strtol(argv[3], NULL, 8));
 	} else if (strcmp(op, "overwrite") == 0) {
-		rc = overwrite(&t, argv[3]);
+		rc = write_file(&t, argv[3], 0);
+	} else if (strcmp(op, "create") == 0) {
+		rc = write_file(&t, argv[3], 1);
+	} else if (strcmp(op, "waitfor") == 0) {
+		rc = waitfor(&t, argv[3], argv[4]);
+		if (rc > 0)
+			goto out;
 	} else if (strcmp(op, "mknod") == 0) {
 		rc = nfs_mknod(t.nfs, t.url->file, (int)strtol(argv[3], NULL, 8),
 			       (int)strtol(argv[4], NULL, 0));
