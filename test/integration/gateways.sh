@@ -8,14 +8,20 @@
 # Neither daemon polls after its start (Poll_Interval_Ms = 1 hour) and nothing is
 # committed by Commit_Interval (1 hour): a change made through one gateway reaches S3
 # through Commit_On_Close (or `s3filesctl commit` for deletes and renames) and the other
-# gateway's view through the notification alone. The polls counter of the watching gateway
-# is checked not to move.
+# gateway's view through the notification alone: the directories involved are listed
+# (READDIR) by both views first, the watching gateway's applied-notification counter must
+# move, and neither polls counter may.
 #
 #   - a file written and closed through A is readable through B, byte-exact; the time from
 #     the writer's close to the bytes read through B is measured over VIS_ROUNDS (10)
-#     rounds each way and printed (median, p90, max);
-#   - an overwrite, a delete and a rename through A show on B (a rename is a copy and a
-#     delete in S3: B sees the new name with the bytes and the old one gone);
+#     rounds each way and printed (median, p90, max), with the watcher's mean
+#     notification delay;
+#   - an overwrite, a delete, a rename, a rename into another directory and a directory
+#     rename through A show on B (a rename is a copy and a delete per object in S3: B sees
+#     the new name with the bytes and the old one gone);
+#   - with B's entry taken out of the bucket's notification configuration, a file
+#     committed through A stays invisible on B (READDIR and LOOKUP) until B's daemon
+#     starts again and polls;
 #   - conflict, deterministic: both daemons stopped (ganesha keeps serving), the same file
 #     written through A and through B; A's daemon starts and uploads first, then B's: the
 #     name holds A's bytes on both, B's bytes are in B's lost+found with one `conflict`
