@@ -143,7 +143,9 @@ while [ "$MP" = "$NP" ]; do MP=$(t_free_port); done
 if [ -z "${S3FILES_SYNCD:-}" ] && [ -x "$S3F_BUILD/asan/bin/s3files-syncd" ]; then
   export S3FILES_SYNCD=$S3F_BUILD/asan/bin/s3files-syncd
 fi
-export S3FILES_NETNS=1 S3FILES_POLL_MS=3600000 S3FILES_COMMIT_INTERVAL=3600
+# S3FILES_RELAY_NFS: each gateway's NFS port also on this host's 127.0.0.1, where the qemu
+# guest reaches it (10.0.2.2)
+export S3FILES_NETNS=1 S3FILES_RELAY_NFS=1 S3FILES_POLL_MS=3600000 S3FILES_COMMIT_INTERVAL=3600
 export S3FILES_EXPORT_EXTRA="Commit_On_Close = true;"
 export S3FILES_DAEMON_EXTRA="Notify_Listen = \"@NS_ADDR@:$NP\"; Metrics_Listen = \"@NS_ADDR@:$MP\";"
 start_gw() {
@@ -247,6 +249,55 @@ visibility() {
 }
 check a_to_b_visible_by_notification visibility "$GA" "$GB" "$VIS_ROUNDS" ab
 check b_to_a_visible_by_notification visibility "$GB" "$GA" "$VIS_ROUNDS" ba
+
+# The Linux kernel NFSv4.1 client (qemu guest) with one mount of each gateway (noac, so
+# that its attribute cache adds nothing): a file copied into A's mount (cp: open, write,
+# close) is read byte-exact from B's mount, and the other way; the time from cp returning
+# to the first matching read (tried every 20 ms) is printed per round.
+kernel_clients() {
+  local out=$WORK/guest.out rc=0 i appa appb
+  "$S3F_ROOT/test/vm/build-guest.sh" >"$WORK/build-guest.log" 2>&1 ||
+    { echo "build-guest failed: $(tail -n 2 "$WORK/build-guest.log")"; return 1; }
+  for i in 1 2 3 4 5 6; do head -c $(( (RANDOM % 60000) + 1000 )) /dev/urandom >"$D/k.$i"; done
+  appa=$(metric "$GA" s3files_notifications_applied_total)
+  appb=$(metric "$GB" s3files_notifications_applied_total)
+  cat >"$WORK/guest.sh" <<'GUEST'
+NFS_PORT=$PORT_A; step mount_a nfs_mount noac /s3files /mnt/a || exit 1
+NFS_PORT=$PORT_B; step mount_b nfs_mount noac /s3files /mnt/b || exit 1
+step list ls /mnt/a/d /mnt/b/d
+# round N FROM TO: copy k.N into FROM's d/, wait until TO's d/ reads it
+round() {
+  cp /host$DATA/k.$1 /mnt/$2/d/k$1.bin || return 1
+  t0=$(now_ms); i=0
+  while [ $i -lt 500 ]; do
+    if cmp -s /mnt/$3/d/k$1.bin /host$DATA/k.$1; then
+      note "kernel client: close on $2 -> read on $3: $(elapsed_ms $t0) ms"; return 0
+    fi
+    sleep 0.02; i=$((i + 1))
+  done
+  fail "k$1.bin not read on $3 after 10 s"
+}
+step a_to_b_1 round 1 a b
+step a_to_b_2 round 2 a b
+step a_to_b_3 round 3 a b
+step b_to_a_4 round 4 b a
+step b_to_a_5 round 5 b a
+step b_to_a_6 round 6 b a
+step umount umount /mnt/a /mnt/b
+GUEST
+  "$S3F_ROOT/test/vm/run-guest.sh" --suite "$T_SUITE" --script "$WORK/guest.sh" --timeout 240 \
+    --log "$WORK/guest.console" --env PORT_A="$(cat "$GA/nfs_port")" \
+    --env PORT_B="$(cat "$GB/nfs_port")" --env DATA="$D" >"$out" 2>"$WORK/guest.err" || rc=$?
+  sed -e 's/^PASS /# guest PASS /' -e 's/^FAIL /# guest FAIL /' "$out" | grep '^# '
+  [ $rc = 0 ] && ! grep -q '^FAIL ' "$out" ||
+    { echo "guest: rc $rc: $(grep '^FAIL ' "$out" | head -n 2) $(tail -n 2 "$WORK/guest.err")"; return 1; }
+  # each mount went to its own gateway (not both to one: the reads would need no
+  # notification), and each gateway learnt of the other's three files by notifications
+  [ "$(metric "$GA" s3files_notifications_applied_total)" -ge $((appa + 3)) ] &&
+    [ "$(metric "$GB" s3files_notifications_applied_total)" -ge $((appb + 3)) ] ||
+    { echo "too few notifications applied: A $appa -> $(metric "$GA" s3files_notifications_applied_total), B $appb -> $(metric "$GB" s3files_notifications_applied_total)"; return 1; }
+}
+check kernel_clients_across_gateways kernel_clients
 
 # The overwrite: B has the old bytes local (read above); it must read the new ones.
 overwritten() {

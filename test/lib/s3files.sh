@@ -46,9 +46,11 @@
 #                            S3FILES_NFSV3=1 too): several gateways on this host, each with
 #                            its own addresses; its Notify_Listen / Metrics_Listen given as
 #                            @NS_ADDR@:PORT are reachable from this host (and from RGW)
-#   S3FILES_RELAY_NFS=1      with S3FILES_NFSV3=1, also listen on S3FILES_BIND:NFS_PORT and
-#                            S3FILES_BIND:S3FILES_MNT_PORT in this host's namespace and relay
-#                            to ganesha (`make run`: clients on other machines)
+#   S3FILES_RELAY_NFS=1      with S3FILES_NFSV3=1 or S3FILES_NETNS=1, also listen on
+#                            S3FILES_BIND:NFS_PORT (and with S3FILES_NFSV3=1 on
+#                            S3FILES_BIND:S3FILES_MNT_PORT) in this host's namespace and
+#                            relay to ganesha (`make run`: clients on other machines; the
+#                            qemu guest, which reaches only this host's 127.0.0.1)
 # In the *_EXTRA and *_CLIENTS texts, @HOST_ADDR@ is replaced by the address that clients
 # on this host come from as ganesha sees them (127.0.0.1; with S3FILES_NFSV3=1 the host end
 # of the veth), @NS_ADDR@ by the namespace's own address (127.0.0.1 without S3FILES_NFSV3),
@@ -373,11 +375,12 @@ EOF
   if ! s3f__relay_start "$dir" s3 "$host_addr" "$relay_port" "$relay_target"; then
     s3f__ns_down "$dir"; return 1
   fi
-  if [ "${S3FILES_RELAY_NFS:-0}" = 1 ] && [ "${S3FILES_NFSV3:-0}" = 1 ]; then
+  if [ "${S3FILES_RELAY_NFS:-0}" = 1 ]; then
     if ! s3f__relay_start "$dir" nfs "${S3FILES_BIND:-127.0.0.1}" "$NFS_PORT" \
            "$ns_addr:$NFS_PORT" ||
-       ! s3f__relay_start "$dir" mnt "${S3FILES_BIND:-127.0.0.1}" "${S3FILES_MNT_PORT:-20048}" \
-           "$ns_addr:${S3FILES_MNT_PORT:-20048}"; then
+       { [ "${S3FILES_NFSV3:-0}" = 1 ] &&
+         ! s3f__relay_start "$dir" mnt "${S3FILES_BIND:-127.0.0.1}" "${S3FILES_MNT_PORT:-20048}" \
+           "$ns_addr:${S3FILES_MNT_PORT:-20048}"; }; then
       s3f__ns_down "$dir"; return 1
     fi
   fi
