@@ -15,7 +15,8 @@
 #   - a file written and closed through A is readable through B, byte-exact; the time from
 #     the writer's close to the bytes read through B is measured over VIS_ROUNDS (10)
 #     rounds each way and printed (median, p90, max), with the watcher's mean
-#     notification delay;
+#     notification delay; the same with the Linux kernel NFSv4.1 client (qemu guest)
+#     mounting both gateways, three rounds each way;
 #   - an overwrite, a delete, a rename, a rename into another directory and a directory
 #     rename through A show on B (a rename is a copy and a delete per object in S3: B sees
 #     the new name with the bytes and the old one gone);
