@@ -56,8 +56,9 @@
 # of the veth), @NS_ADDR@ by the namespace's own address (127.0.0.1 without S3FILES_NFSV3),
 # and @S3@ by export 1's Bucket, Prefix, Endpoint, Region and Credentials_File lines (for a
 # second export of the same bucket). With S3FILES_NETNS=1, @NS_ADDR@ is the namespace's
-# address and @HOST_ADDR@ the host end of the veth, as with S3FILES_NFSV3=1. NFSv3 clients mount the Pseudo path
-# (Mount_Path_Pseudo): export 1 is Export_Id 1, Pseudo /s3files; mount HOST:/s3files.
+# address and @HOST_ADDR@ the host end of the veth, as with S3FILES_NFSV3=1. NFSv3 clients
+# mount the Pseudo path (Mount_Path_Pseudo): export 1 is Export_Id 1, Pseudo /s3files;
+# mount HOST:/s3files.
 #
 # NFSv3 (S3FILES_NFSV3=1). Ganesha serving NFSv3 must register NFS and MOUNT with an
 # rpcbind (Debian's build exits at start without one) and unregisters them at every start,
