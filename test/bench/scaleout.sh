@@ -58,6 +58,8 @@ trap cleanup EXIT
 POOL_MADE=0
 pool_delete() {
   [ $POOL_MADE = 1 ] || return 0
+  # a cluster stopped under us (an interrupted run) would make each command wait 20 s
+  test/lib/rgw.sh status "$RGW_DIR" >/dev/null 2>&1 || return 0
   local c=(timeout 30 test/lib/rgw.sh ceph "$RGW_DIR")
   "${c[@]}" config set mon mon_allow_pool_delete true >/dev/null 2>&1 &&
     "${c[@]}" osd pool delete "$POOL" "$POOL" --yes-i-really-really-mean-it >/dev/null 2>&1 &&
