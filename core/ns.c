@@ -2680,6 +2680,8 @@ struct ns_dellost_ctx {
 	const char *key;
 	size_t len;
 	int64_t when;
+	const char *etag;	/* what the key holds in S3 */
+	uint64_t size;
 	bool dropped;
 };
 
@@ -2687,6 +2689,7 @@ static int ns_dellost_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_dellost_ctx *c = arg;
 	struct meta_delete pd;
+	bool ours;
 	int rc;
 
 	c->dropped = false;
@@ -2695,14 +2698,21 @@ static int ns_dellost_txn(struct meta_txn *t, void *arg)
 	 * was removed again since, a new delete. */
 	if (rc == ENOENT || (rc == 0 && pd.when_ns != c->when))
 		return 0;
-	if (rc == 0 && (rc = meta_delete_del(t, c->key, c->len)) == 0)
+	if (rc)
+		return rc;
+	/* Our own upload, removed while it ran (its record comes after the object): the
+	 * delete waits for that record, which gives it the object's ETag. */
+	if ((rc = ns_intent_covers(t, c->key, c->len, 0, c->etag, c->size, &ours)) || ours)
+		return rc;
+	if ((rc = meta_delete_del(t, c->key, c->len)) == 0)
 		c->dropped = true;
 	return rc;
 }
 
-int ns_delete_lost(struct ns *ns, const char *key, size_t len, int64_t when_ns, bool *dropped)
+int ns_delete_lost(struct ns *ns, const char *key, size_t len, int64_t when_ns,
+		   const char *s3_etag, uint64_t s3_size, bool *dropped)
 {
-	struct ns_dellost_ctx c = { key, len, when_ns, false };
+	struct ns_dellost_ctx c = { key, len, when_ns, s3_etag, s3_size, false };
 	int rc = meta_write(ns->me, ns_dellost_txn, &c);
 
 	*dropped = rc == 0 && c.dropped;

@@ -288,12 +288,19 @@ int ns_commit_done(struct ns *ns, const struct ns_commit *c, const struct s3_obj
 int ns_commit_source_lost(struct ns *ns, const struct ns_commit *c);
 /* A pending delete of key was carried out (or found already gone). */
 int ns_delete_done(struct ns *ns, const char *key, size_t len);
-/* The pending delete of key recorded at when_ns lost to another version in S3 (the delete
- * pass found it there): it is dropped if it is still that one; *dropped says whether this
- * call dropped it. A listing may have dropped it first (ns_import_apply's
- * NS_IMP_DELETE_LOST, in its own transaction), and whoever drops it reports the conflict,
- * so that it is journaled and counted once. */
-int ns_delete_lost(struct ns *ns, const char *key, size_t len, int64_t when_ns, bool *dropped);
+/* The pending delete of key recorded at when_ns found another version in S3 (the delete
+ * pass's conditional DELETE failed; s3_etag and s3_size are what a HEAD then showed). If an
+ * upload of ours to key is in flight and describes that object (its intent: the file was
+ * removed while it uploaded), it is not another client's change: the delete stays, and
+ * the upload's outcome (ns_commit_done, ns_intent_done) gives it the new ETag. Otherwise
+ * S3 won: the delete is dropped if it is still that one. *dropped says whether this call
+ * dropped it. A listing may have dropped it first (ns_import_apply's NS_IMP_DELETE_LOST,
+ * in its own transaction), and whoever drops it reports the conflict, so that it is
+ * journaled and counted once. One write transaction: the intent and the delete are read
+ * and changed together, so an upload's outcome recorded meanwhile is seen either whole
+ * or not at all. */
+int ns_delete_lost(struct ns *ns, const char *key, size_t len, int64_t when_ns,
+		   const char *s3_etag, uint64_t s3_size, bool *dropped);
 
 /* ---- sources in transit (the daemon) ----
  *

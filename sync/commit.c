@@ -866,23 +866,27 @@ static int sync_del_txn(struct meta_txn *t, void *arg)
 	return rc == 1 ? 0 : rc;
 }
 
-/* The pending delete d found the key holding another version (cur_etag): S3 wins, the
- * object stays and will show through import; the conflict is journaled, unless a listing
- * (a poll in the worker thread while this pass runs from the control socket, or the
- * FSAL's) saw the new version first, dropped the delete and journaled it itself. */
-static void sync_del_conflict(struct sync_export *se, const struct sync_del *d, const char *cur_etag,
-			      struct sync_result *res)
+/* The pending delete d found the key holding another version (cur, as a HEAD showed it):
+ * S3 wins, the object stays and will show through import; the conflict is journaled,
+ * unless a listing (a poll in the worker thread while this pass runs from the control
+ * socket, or the FSAL's) saw the new version first, dropped the delete and journaled it
+ * itself, or the version is our own upload of the removed file, still in flight (a commit
+ * from the control socket while this pass runs in the worker, or the other way round):
+ * then the delete stays and takes that upload's ETag when the upload is recorded. */
+static void sync_del_conflict(struct sync_export *se, const struct sync_del *d,
+			      const struct s3_object_info *cur, struct sync_result *res)
 {
 	struct export_ctx *x = se->x;
 	struct journal_field f[4];
 	bool dropped = false;
 
-	if (ns_delete_lost(x->ns, d->key, d->len, d->when, &dropped) != 0 || !dropped)
-		return;
+	if (ns_delete_lost(x->ns, d->key, d->len, d->when, cur->etag, cur->size, &dropped) != 0 ||
+	    !dropped)
+		return;	/* reported by a listing, or our own upload in flight (ns.h) */
 	f[0] = JF_B("key", d->key, d->len);
 	f[1] = JF_S("s3", "changed_after_remove");
 	f[2] = JF_S("etag_base", d->etag);
-	f[3] = JF_S("etag_s3", cur_etag);
+	f[3] = JF_S("etag_s3", cur->etag);
 	(void)journal_append(x->journal, JOURNAL_CONFLICT, f, 4, NULL);
 	(void)ns_conflicts_add(x->ns, 1);
 	LOG_WARN(LOG_C_SYNC, "export %u: '%s' changed in S3 after it was removed on the file side; "
@@ -945,7 +949,7 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 			/* what the key holds now, for the record (it may be gone by now) */
 			rc = s3_object_head(x->s3, ckeys[i], &cur);
 			if (rc == 0)
-				sync_del_conflict(se, cdel[i], cur.etag, res);
+				sync_del_conflict(se, cdel[i], &cur, res);
 			else if (rc == ENOENT)
 				(void)ns_delete_done(x->ns, cdel[i]->key, cdel[i]->len);
 			else if (!first)

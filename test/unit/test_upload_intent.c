@@ -417,6 +417,59 @@ static void test_settle_removed(void)
 	fx_close(&f);
 }
 
+/* The delete pass against an upload still in flight (a commit from the control socket
+ * while the worker's pass runs, or the other way round): the file was removed after its
+ * PUT landed and before the upload was recorded, so its pending delete names the version
+ * before, and the conditional DELETE fails on our own new object. That is not another
+ * client's change: the delete stays (not dropped, no conflict), the upload's record gives
+ * it the new ETag, and only then would a different object be S3's. (stress.sh found the
+ * false conflict: the removed file came back.) */
+static void test_delete_meets_own_upload(void)
+{
+	struct fx f;
+	struct ns_commit *c = malloc(sizeof *c);
+	struct meta_inode v;
+	struct meta_delete d;
+	struct meta_txn *t;
+	struct s3_object_info info = { 0 };
+	char tok[META_TOKEN_MAX], etag[S3_ETAG_MAX];
+	bool dropped = true;
+	uint64_t a;
+
+	fx_open(&f);
+	a = mk(&f, META_ROOT_INO, "a", META_T_REG);
+	wr(&f, a, 10);
+	commit(&f, a, E0);
+	wr(&f, a, 20);
+	upload_cut(&f, a, c, tok, E1);	/* the PUT has landed, its record not yet */
+	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "a", 1, false, &v, NULL));
+	CHECK_OK(meta_txn_begin(f.me, false, &t));
+	CHECK_OK(meta_delete_get(t, "pfx/a", 5, &d));
+	meta_txn_abort(t);
+	CHECK_STR_EQ(d.etag, E0);
+	/* the delete pass: DELETE if E0 fails, a HEAD shows E1 of 20 bytes: ours */
+	CHECK_OK(ns_delete_lost(f.ns, "pfx/a", 5, d.when_ns, E1, 20, &dropped));
+	CHECK(!dropped);
+	CHECK(pending_delete(&f, "pfx/a", etag));
+	CHECK_STR_EQ(etag, E0);
+	/* the upload is recorded: the file is gone, so the delete now names its object */
+	snprintf(info.etag, sizeof info.etag, "%s", E1);
+	info.size = 20;
+	CHECK_OK(ns_commit_done(f.ns, c, &info));
+	CHECK_U64_EQ(n_intents(&f), 0);
+	CHECK(pending_delete(&f, "pfx/a", etag));
+	CHECK_STR_EQ(etag, E1);
+	/* with no upload in flight, a version the delete does not name is S3's: dropped */
+	CHECK_OK(meta_txn_begin(f.me, false, &t));
+	CHECK_OK(meta_delete_get(t, "pfx/a", 5, &d));
+	meta_txn_abort(t);
+	CHECK_OK(ns_delete_lost(f.ns, "pfx/a", 5, d.when_ns, E2, 20, &dropped));
+	CHECK(dropped);
+	CHECK(!pending_delete(&f, "pfx/a", NULL));
+	free(c);
+	fx_close(&f);
+}
+
 /* Renamed after the upload: the move starts from the object of ours, by a copy when the
  * file did not change since; never from the version before it. */
 static void test_settle_renamed(void)
@@ -679,6 +732,7 @@ int main(void)
 	CHECK_RUN(test_settle_in_place);
 	CHECK_RUN(test_settle_written_since);
 	CHECK_RUN(test_settle_removed);
+	CHECK_RUN(test_delete_meets_own_upload);
 	CHECK_RUN(test_settle_renamed);
 	CHECK_RUN(test_settle_dir_renamed);
 	CHECK_RUN(test_settle_undoes_conflict);
