@@ -69,30 +69,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# check NAME FN: run FN (errexit on), PASS/FAIL with its last lines, "# " lines shown.
-check() {
-  local name=$1 out rc; shift
-  out=$(set -e; "$@" 2>&1)
-  rc=$?
-  printf '%s\n' "$out" | grep '^# ' || true
-  if [ $rc -eq 0 ]; then t_pass "$name"; else
-    t_fail "$name" "$(printf '%s' "$out" | grep -v '^# ' | tail -n 3 | tr '\n' ' ')"
-  fi
-  return $rc
-}
-
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# wait_ms LIMIT CMD...: retry CMD every 20 ms for up to LIMIT ms; WAITED = ms it took.
-wait_ms() {
-  local limit=$1 t0; shift
-  t0=$(ms)
-  while :; do
-    if "$@" >/dev/null 2>&1; then WAITED=$(( $(ms) - t0 )); return 0; fi
-    [ $(( $(ms) - t0 )) -ge "$limit" ] && { WAITED=$(( $(ms) - t0 )); return 1; }
-    sleep 0.02
-  done
-}
-
 # ---- the two gateways' views over NFS ----
 # url G PATH: libnfs URL of PATH in gateway G's export (G is $GA or $GB).
 url() { printf 'nfs://%s/s3files%s?version=4&nfsport=%s' "$(s3f_nfs_host "$1")" "$2" "$(cat "$1/nfs_port")"; }
@@ -136,7 +112,7 @@ setup_objects() {
   for n in $SEEDS; do s3_put_file "$B" "${P}d/$n.txt" "$D/$n.0"; done
   s3_put_file "$B" "${P}e/keep.txt" "$D/keep.0"
 }
-check setup_objects setup_objects || t_done
+t_check setup_objects setup_objects || t_done
 
 NP=$(t_free_port)        # the same ports in both namespaces: each has its own
 MP=$(t_free_port)
@@ -159,8 +135,8 @@ start_gw() {
   ! curl -sf -m 2 "http://127.0.0.1:$NP/health" >/dev/null 2>&1 ||
     { echo "something answers on 127.0.0.1:$NP in this host's namespace"; return 1; }
 }
-check gateway_a_starts start_gw "$GA" || t_done
-check gateway_b_starts start_gw "$GB" || t_done
+t_check gateway_a_starts start_gw "$GA" || t_done
+t_check gateway_b_starts start_gw "$GB" || t_done
 echo "# gateway A at $(s3f_nfs_host "$GA"), B at $(s3f_nfs_host "$GB"); RGW at $S3_ENDPOINT"
 
 put_notifications() {   # ARN...: the bucket's notification configuration, one entry per ARN
@@ -184,7 +160,7 @@ notification_setup() {
   mapfile -t arns <"$WORK/topics"
   put_notifications "${arns[@]}"
 }
-check notification_setup notification_setup || t_done
+t_check notification_setup notification_setup || t_done
 mapfile -t TOPICS <"$WORK/topics"
 
 # Both views list (READDIR) /, /d, /d/tree and /e and read the seeded files: notifications
@@ -204,7 +180,7 @@ listed() {
     [ "$(metric "$g" "$POLLS")" -ge 1 ] || { echo "$g: no first poll"; return 1; }
   done
 }
-check both_views_list_the_bucket listed || t_done
+t_check both_views_list_the_bucket listed || t_done
 POLLS_A=$(metric "$GA" "$POLLS")
 POLLS_B=$(metric "$GB" "$POLLS")
 
@@ -233,7 +209,7 @@ visibility() {
     f=$D/$tag.$i
     head -c $(( (RANDOM % 60000) + 1000 )) /dev/urandom >"$f"
     put "$from" "/d/$tag$i.bin" "$f" || { echo "create through $from failed"; return 1; }
-    t0=$(ms)
+    t0=$(t_ms)
     t1=$(waitfor "$to" "/d/$tag$i.bin" "$f") ||
       { echo "round $i: d/$tag$i.bin not readable through $to: $(nfsls "$to" /d | tr '\n\t' '| ')"; return 1; }
     times+=($(( t1 - t0 )))
@@ -248,8 +224,8 @@ visibility() {
   [ "$(metric "$to" s3files_notifications_applied_total)" -ge $((app0 + rounds)) ] ||
     { echo "$to applied fewer than $rounds notifications (ignored: $(metric "$to" s3files_notifications_ignored_total))"; return 1; }
 }
-check a_to_b_visible_by_notification visibility "$GA" "$GB" "$VIS_ROUNDS" ab
-check b_to_a_visible_by_notification visibility "$GB" "$GA" "$VIS_ROUNDS" ba
+t_check a_to_b_visible_by_notification visibility "$GA" "$GB" "$VIS_ROUNDS" ab
+t_check b_to_a_visible_by_notification visibility "$GB" "$GA" "$VIS_ROUNDS" ba
 
 # The Linux kernel NFSv4.1 client (qemu guest) with one mount of each gateway (noac, so
 # that its attribute cache adds nothing): a file copied into A's mount (cp: open, write,
@@ -298,44 +274,44 @@ GUEST
     [ "$(metric "$GB" s3files_notifications_applied_total)" -ge $((appb + 3)) ] ||
     { echo "too few notifications applied: A $appa -> $(metric "$GA" s3files_notifications_applied_total), B $appb -> $(metric "$GB" s3files_notifications_applied_total)"; return 1; }
 }
-check kernel_clients_across_gateways kernel_clients
+t_check kernel_clients_across_gateways kernel_clients
 
 # The overwrite: B has the old bytes local (read above); it must read the new ones.
 overwritten() {
   head -c 33333 /dev/urandom >"$D/ow.1"
   local t0 t1
   overwrite "$GA" /d/ow.txt "$D/ow.1"
-  t0=$(ms)
+  t0=$(t_ms)
   t1=$(waitfor "$GB" /d/ow.txt "$D/ow.1") || { echo "B still reads other bytes"; return 1; }
   echo "# overwrite on A -> new bytes read on B: $(( t1 - t0 )) ms"
   same_bytes "$GA" /d/ow.txt "$D/ow.1" || { echo "A reads other bytes"; return 1; }
   [ "$(s3_head_etag "$B" "${P}d/ow.txt")" = "$(md5sum <"$D/ow.1" | cut -d' ' -f1)" ] ||
     { echo "S3 holds other bytes"; return 1; }
 }
-check overwrite_on_a_seen_on_b overwritten
+t_check overwrite_on_a_seen_on_b overwritten
 
 # Deletes and renames are committed by Commit_Interval (an hour here) or `s3filesctl
 # commit`, not on close: the commit is asked for.
 deleted() {
   "$S3F_BUILD/bin/s3f_nfs" rm "$(url "$GA" /d/del.txt)"
   s3f_ctl "$GA" commit /d >"$WORK/del.out" || { echo "commit: $(cat "$WORK/del.out")"; return 1; }
-  wait_ms $LIMIT_MS lacks_name "$GB" /d del.txt || { echo "del.txt still listed on B after $WAITED ms"; return 1; }
+  t_wait_ms $LIMIT_MS lacks_name "$GB" /d del.txt || { echo "del.txt still listed on B after $WAITED ms"; return 1; }
   echo "# delete on A (committed) -> gone on B: $WAITED ms"
   ! s3_exists "$B" "${P}d/del.txt" || { echo "still in S3"; return 1; }
   same_bytes "$GB" /d/seed.txt "$D/seed.0" || { echo "seed.txt went too"; return 1; }
 }
-check delete_on_a_seen_on_b deleted
+t_check delete_on_a_seen_on_b deleted
 
 renamed() {
   "$S3F_BUILD/bin/s3f_nfs" rename "$(url "$GA" /d/ren.txt)" /ren2.txt
   s3f_ctl "$GA" commit /d >"$WORK/ren.out" || { echo "commit: $(cat "$WORK/ren.out")"; return 1; }
-  wait_ms $LIMIT_MS same_bytes "$GB" /d/ren2.txt "$D/ren.0" ||
+  t_wait_ms $LIMIT_MS same_bytes "$GB" /d/ren2.txt "$D/ren.0" ||
     { echo "ren2.txt not readable on B after $WAITED ms: $(nfsls "$GB" /d | tr '\n\t' '| ')"; return 1; }
   echo "# rename on A (committed) -> new name read on B: $WAITED ms"
-  wait_ms $LIMIT_MS lacks_name "$GB" /d ren.txt || { echo "old name ren.txt still on B after $WAITED ms"; return 1; }
+  t_wait_ms $LIMIT_MS lacks_name "$GB" /d ren.txt || { echo "old name ren.txt still on B after $WAITED ms"; return 1; }
   ! s3_exists "$B" "${P}d/ren.txt" || { echo "old key still in S3"; return 1; }
 }
-check rename_on_a_seen_on_b renamed
+t_check rename_on_a_seen_on_b renamed
 
 # Across directories, and a whole directory (raw NFSv4 RENAMEs; libnfs's own rename stays
 # in one directory): B sees each object's copy and delete in turn, done when the last
@@ -351,22 +327,22 @@ renamed_across() {
   out=$(script "$GA" "f 0 0 rename d/ren2.txt e/ren3.txt" "t 0 0 rename d/tree e/tree2")
   [ "$(printf '%s\n' "$out" | grep -c ': OK$')" = 2 ] || { echo "renames: $(printf '%s' "$out" | tr '\n' ' ')"; return 1; }
   s3f_ctl "$GA" commit / >"$WORK/ren.out" || { echo "commit: $(cat "$WORK/ren.out")"; return 1; }
-  wait_ms $LIMIT_MS same_bytes "$GB" /e/ren3.txt "$D/ren.0" ||
+  t_wait_ms $LIMIT_MS same_bytes "$GB" /e/ren3.txt "$D/ren.0" ||
     { echo "e/ren3.txt not readable on B after $WAITED ms: $(nfsls "$GB" /e | tr '\n\t' '| ')"; return 1; }
-  wait_ms $LIMIT_MS lacks_name "$GB" /d ren2.txt || { echo "d/ren2.txt still on B"; return 1; }
-  wait_ms $LIMIT_MS b_has_tree || { echo "e/tree2 not complete on B: $(nfsls "$GB" /e/tree2 | tr '\n\t' '| ')"; return 1; }
-  wait_ms $LIMIT_MS lacks_name "$GB" /d tree || { echo "d/tree still on B: $(nfsls "$GB" /d/tree | tr '\n\t' '| ')"; return 1; }
+  t_wait_ms $LIMIT_MS lacks_name "$GB" /d ren2.txt || { echo "d/ren2.txt still on B"; return 1; }
+  t_wait_ms $LIMIT_MS b_has_tree || { echo "e/tree2 not complete on B: $(nfsls "$GB" /e/tree2 | tr '\n\t' '| ')"; return 1; }
+  t_wait_ms $LIMIT_MS lacks_name "$GB" /d tree || { echo "d/tree still on B: $(nfsls "$GB" /d/tree | tr '\n\t' '| ')"; return 1; }
   echo "# directory rename on A (committed) -> complete on B: old name gone $WAITED ms after the new one was whole"
   ! s3_ls "$B" "${P}d/tree/" | grep -q . || { echo "old keys still in S3: $(s3_ls "$B" "${P}d/tree/")"; return 1; }
 }
-check rename_across_directories_seen_on_b renamed_across
+t_check rename_across_directories_seen_on_b renamed_across
 
 # Only notifications can explain the above: neither daemon polled again.
 no_polls() {
   [ "$(metric "$GA" "$POLLS")" = "$POLLS_A" ] || { echo "A polled: $POLLS_A -> $(metric "$GA" "$POLLS")"; return 1; }
   [ "$(metric "$GB" "$POLLS")" = "$POLLS_B" ] || { echo "B polled: $POLLS_B -> $(metric "$GB" "$POLLS")"; return 1; }
 }
-check no_poll_explains_it no_polls
+t_check no_poll_explains_it no_polls
 
 # The converse: with B's topic taken out of the bucket's configuration, a file committed
 # through A stays invisible on B (its next poll is an hour away) until B's daemon starts
@@ -386,9 +362,9 @@ lost_notification() {
   put_notifications "${TOPICS[@]}" || { echo "cannot restore B's topic"; return 1; }
   s3f_syncd_stop "$GB"
   s3f_syncd_start "$GB" >"$WORK/sb.out" 2>&1 || { echo "B's daemon: $(tail -n 3 "$WORK/sb.out")"; return 1; }
-  wait_ms $LIMIT_MS same_bytes "$GB" /d/lost.bin "$D/lost.1" || { echo "B's start poll did not bring it"; return 1; }
+  t_wait_ms $LIMIT_MS same_bytes "$GB" /d/lost.bin "$D/lost.1" || { echo "B's start poll did not bring it"; return 1; }
 }
-check lost_notification_caught_up_by_poll lost_notification
+t_check lost_notification_caught_up_by_poll lost_notification
 
 # ---- conflict, deterministic: both written before either daemon runs ----
 lf_entry() {   # G KEY_AS_NAME: the single lost+found entry for that path, or fail
@@ -437,16 +413,16 @@ conflict_fixed() {
   s3f_ctl "$GA" wait-synced --timeout 30 /d/cf.txt >/dev/null || { echo "A did not upload"; return 1; }
   s3_bytes "${P}d/cf.txt" "$D/cf.a" || { echo "S3 does not hold A's bytes"; return 1; }
   s3f_syncd_start "$GB" >"$WORK/sb.out" 2>&1 || { echo "B's daemon: $(tail -n 3 "$WORK/sb.out")"; return 1; }
-  wait_ms 30000 bash -c "[ \$(\"$S3F_BUILD/bin/s3filesctl\" -f '$GB/ganesha.conf' events --kind conflict | grep -c cf.txt) -ge 1 ]" ||
+  t_wait_ms 30000 bash -c "[ \$(\"$S3F_BUILD/bin/s3filesctl\" -f '$GB/ganesha.conf' events --kind conflict | grep -c cf.txt) -ge 1 ]" ||
     { echo "no conflict on B after $WAITED ms"; return 1; }
   echo "# B's daemon start -> conflict recorded on B: $WAITED ms"
-  wait_ms $LIMIT_MS same_bytes "$GB" /d/cf.txt "$D/cf.a" || { echo "B does not show A's bytes at the name"; return 1; }
+  t_wait_ms $LIMIT_MS same_bytes "$GB" /d/cf.txt "$D/cf.a" || { echo "B does not show A's bytes at the name"; return 1; }
   loser_has "$GB" "$D/cf.a" "$D/cf.b" cf.txt
   winner_has "$GA" "$D/cf.a" cf.txt
   s3_bytes "${P}d/cf.txt" "$D/cf.a" || { echo "S3 no longer holds A's bytes"; return 1; }
   ! s3_ls "$B" "${P}lost+found" | grep -q . || { echo "lost+found reached S3"; return 1; }
 }
-check conflict_s3_wins_loser_in_its_lost_found conflict_fixed
+t_check conflict_s3_wins_loser_in_its_lost_found conflict_fixed
 
 # ---- conflict, racing: both daemons up, both closes at once ----
 conflict_race() {
@@ -465,13 +441,13 @@ conflict_race() {
   elif cmp -s "$WORK/race.s3" "$D/race.b"; then win=$D/race.b lose=$D/race.a gw=$GB gl=$GA
   else echo "S3 holds neither version"; return 1; fi
   echo "# race: S3 kept $(basename "$gw")'s version"
-  wait_ms 30000 bash -c "[ \$(\"$S3F_BUILD/bin/s3filesctl\" -f '$gl/ganesha.conf' events --kind conflict | grep -c race.txt) -ge 1 ]" ||
+  t_wait_ms 30000 bash -c "[ \$(\"$S3F_BUILD/bin/s3filesctl\" -f '$gl/ganesha.conf' events --kind conflict | grep -c race.txt) -ge 1 ]" ||
     { echo "no conflict on the losing gateway $gl"; return 1; }
-  wait_ms $LIMIT_MS same_bytes "$gl" /d/race.txt "$win" || { echo "the loser does not show the winner's bytes"; return 1; }
+  t_wait_ms $LIMIT_MS same_bytes "$gl" /d/race.txt "$win" || { echo "the loser does not show the winner's bytes"; return 1; }
   loser_has "$gl" "$win" "$lose" race.txt
   winner_has "$gw" "$win" race.txt
 }
-check conflict_race_one_loser conflict_race
+t_check conflict_race_one_loser conflict_race
 
 # ---- both daemons stop cleanly, sanitizers silent ----
 clean_stop() {
@@ -483,6 +459,6 @@ clean_stop() {
     fi
   done
 }
-check daemons_stop_cleanly clean_stop
+t_check daemons_stop_cleanly clean_stop
 
 t_done

@@ -40,19 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# check NAME FN: run FN (errexit on), PASS/FAIL with its last lines, "# " lines shown.
-check() {
-  local name=$1 out rc; shift
-  out=$(set -e; "$@" 2>&1)
-  rc=$?
-  printf '%s\n' "$out" | grep '^# ' || true
-  if [ $rc -eq 0 ]; then t_pass "$name"; else
-    t_fail "$name" "$(printf '%s' "$out" | grep -v '^# ' | tail -n 3 | tr '\n' ' ')"
-  fi
-  return $rc
-}
-
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # ---- setup: a bucket of our own, objects, the stack ----
 printf 'hello\n' >"$WORK/data/6b"
@@ -64,7 +51,7 @@ setup_objects() {
   s3_put_file "$B" "${P}d/keep.txt" "$WORK/data/6b"
   s3_put_file "$B" "${P}cold/a.txt" "$WORK/data/6b"
 }
-check setup_objects setup_objects || t_done
+t_check setup_objects setup_objects || t_done
 
 NP=$(t_free_port)
 MP=$(t_free_port)
@@ -90,23 +77,12 @@ has_name() { nfsls "$1" | cut -f2- | grep -qxF "$2"; }                   # DIR N
 lacks_name() { ! has_name "$1" "$2"; }
 # metric NAME: its value (0 if absent), from /metrics.
 metric() { curl -sf "$METRICS_URL/metrics" | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }
-# metric_ge NAME MIN: is the metric at least MIN now (for wait_ms: read on every try)?
+# metric_ge NAME MIN: is the metric at least MIN now (for t_wait_ms: read on every try)?
 metric_ge() { [ "$(metric "$1")" -ge "$2" ]; }
 # ctl_esc NAME: NAME as `s3filesctl ls` prints it (%, space escaped; no other byte here).
 ctl_esc() { local s=${1//%/%25}; printf '%s' "${s// /%20}"; }
 # ctl_etag DIR NAME: the ETag the metadata store holds for DIR/NAME (NAME as ctl_esc).
 ctl_etag() { s3f_ctl "$STACK" ls "$1" 2>/dev/null | awk -v n="$2" '$5 == n { print $4 }'; }
-
-# wait_ms LIMIT CMD...: retry CMD every 20 ms for up to LIMIT ms; WAITED = ms it took.
-wait_ms() {
-  local limit=$1 t0; shift
-  t0=$(ms)
-  while :; do
-    if "$@" >/dev/null 2>&1; then WAITED=$(( $(ms) - t0 )); return 0; fi
-    [ $(( $(ms) - t0 )) -ge "$limit" ] && { WAITED=$(( $(ms) - t0 )); return 1; }
-    sleep 0.02
-  done
-}
 
 # ---- the endpoints ----
 endpoints() {
@@ -116,7 +92,7 @@ endpoints() {
   code=$(curl -s -o /dev/null -w '%{http_code}' "$METRICS_URL/health")
   [ "$code" = 200 ] || { echo "metrics /health: $code"; return 1; }
   # the daemon's first poll (at start; the next is 10 minutes away) has been counted
-  wait_ms 10000 metric_ge 's3files_sync_polls_total{export="1"}' 1 || { echo "no first poll"; return 1; }
+  t_wait_ms 10000 metric_ge 's3files_sync_polls_total{export="1"}' 1 || { echo "no first poll"; return 1; }
   curl -sf -D "$WORK/m.hdr" -o "$WORK/m1" "$METRICS_URL/metrics"
   grep -qi '^Content-Type: text/plain; version=0.0.4' "$WORK/m.hdr" || { echo "content type"; return 1; }
   for l in '# TYPE s3files_notifications_received_total counter' \
@@ -139,7 +115,7 @@ endpoints() {
   curl -sv -o /dev/null -o /dev/null "$NOTIFY_URL/health" "$NOTIFY_URL/health" 2>"$WORK/ka.err"
   grep -q 'Re-using existing connection' "$WORK/ka.err" || { echo "no keep-alive"; return 1; }
 }
-check endpoints endpoints
+t_check endpoints endpoints
 
 # ---- the topic and the bucket's notification configuration (RGW 16, HTTP push) ----
 notification_setup() {
@@ -151,14 +127,14 @@ notification_setup() {
   xml="<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TopicConfiguration><Id>s3files</Id><Topic>$TOPIC_ARN</Topic><Event>s3:ObjectCreated:*</Event><Event>s3:ObjectRemoved:*</Event></TopicConfiguration></NotificationConfiguration>"
   [ "$(S3_QUERY='notification=' s3_status PUT "$B" '' --data "$xml")" = 200 ]
 }
-check notification_setup notification_setup || t_done
+t_check notification_setup notification_setup || t_done
 TOPIC_ARN=$(cat "$WORK/topic")
 
 # The file view lists / and /d (the FSAL imports them); /cold is seen but never listed.
 listed() {
   has_name / d && has_name / cold && has_entry /d 6 old.txt && has_entry /d 6 gone.txt
 }
-check listed_through_nfs listed
+t_check listed_through_nfs listed
 
 RECEIVED0=$(metric s3files_notifications_received_total)
 
@@ -166,77 +142,77 @@ RECEIVED0=$(metric s3files_notifications_received_total)
 NEWKEY='new file+x é.txt'
 created() {
   local t0 etag
-  t0=$(ms)
+  t0=$(t_ms)
   s3_put_file "$B" "${P}d/$NEWKEY" "$WORK/data/14b"
-  if ! wait_ms 5000 has_entry /d 14 "$NEWKEY"; then
-    echo "not visible after $(( $(ms) - t0 )) ms: $(nfsls /d | tr '\n\t' '| ')"; return 1
+  if ! t_wait_ms 5000 has_entry /d 14 "$NEWKEY"; then
+    echo "not visible after $(( $(t_ms) - t0 )) ms: $(nfsls /d | tr '\n\t' '| ')"; return 1
   fi
-  echo "# notify->visible (create): $(( $(ms) - t0 )) ms"
-  [ $(( $(ms) - t0 )) -le $LIMIT_MS ] || { echo "took $(( $(ms) - t0 )) ms"; return 1; }
+  echo "# notify->visible (create): $(( $(t_ms) - t0 )) ms"
+  [ $(( $(t_ms) - t0 )) -le $LIMIT_MS ] || { echo "took $(( $(t_ms) - t0 )) ms"; return 1; }
   etag=$(s3_head_etag "$B" "${P}d/$NEWKEY")
   [ "$(ctl_etag /d "$(ctl_esc "$NEWKEY")")" = "$etag" ] ||
     { echo "store ETag differs from S3's $etag: $(s3f_ctl "$STACK" ls /d)"; return 1; }
 }
-check create_visible_within_1s created
+t_check create_visible_within_1s created
 
 overwritten() {
   local t0 etag
-  t0=$(ms)
+  t0=$(t_ms)
   s3_put_file "$B" "${P}d/old.txt" "$WORK/data/14b"
-  if ! wait_ms 5000 has_entry /d 14 old.txt; then
-    echo "new size not visible after $(( $(ms) - t0 )) ms: $(nfsls /d | tr '\n\t' '| ')"; return 1
+  if ! t_wait_ms 5000 has_entry /d 14 old.txt; then
+    echo "new size not visible after $(( $(t_ms) - t0 )) ms: $(nfsls /d | tr '\n\t' '| ')"; return 1
   fi
-  echo "# notify->visible (overwrite): $(( $(ms) - t0 )) ms"
-  [ $(( $(ms) - t0 )) -le $LIMIT_MS ] || { echo "took $(( $(ms) - t0 )) ms"; return 1; }
+  echo "# notify->visible (overwrite): $(( $(t_ms) - t0 )) ms"
+  [ $(( $(t_ms) - t0 )) -le $LIMIT_MS ] || { echo "took $(( $(t_ms) - t0 )) ms"; return 1; }
   etag=$(s3_head_etag "$B" "${P}d/old.txt")
   [ "$(ctl_etag /d old.txt)" = "$etag" ] || { echo "ETag $(ctl_etag /d old.txt), S3 has $etag"; return 1; }
 }
-check overwrite_visible_within_1s overwritten
+t_check overwrite_visible_within_1s overwritten
 
 deleted() {
   local t0
-  t0=$(ms)
+  t0=$(t_ms)
   s3_rm "$B" "${P}d/gone.txt"
-  if ! wait_ms 5000 lacks_name /d gone.txt; then
-    echo "still listed after $(( $(ms) - t0 )) ms"; return 1
+  if ! t_wait_ms 5000 lacks_name /d gone.txt; then
+    echo "still listed after $(( $(t_ms) - t0 )) ms"; return 1
   fi
-  echo "# notify->visible (delete): $(( $(ms) - t0 )) ms"
-  [ $(( $(ms) - t0 )) -le $LIMIT_MS ] || { echo "took $(( $(ms) - t0 )) ms"; return 1; }
+  echo "# notify->visible (delete): $(( $(t_ms) - t0 )) ms"
+  [ $(( $(t_ms) - t0 )) -le $LIMIT_MS ] || { echo "took $(( $(t_ms) - t0 )) ms"; return 1; }
   has_entry /d 6 keep.txt || { echo "keep.txt went too"; return 1; }
 }
-check delete_visible_within_1s deleted
+t_check delete_visible_within_1s deleted
 
 # A key in a directory the view does not have yet: its listed parent shows the new directory.
 new_subdir() {
   s3_put_file "$B" "${P}d/sub/x.txt" "$WORK/data/6b"
-  wait_ms 3000 has_name /d sub || { echo "sub/ not visible: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
+  t_wait_ms 3000 has_name /d sub || { echo "sub/ not visible: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
   echo "# notify->visible (new directory): $WAITED ms after the PUT returned"
 }
-check new_directory_visible new_subdir
+t_check new_directory_visible new_subdir
 
 # Removing the last key under a directory (no marker) removes the directory.
 last_key_gone() {
   has_entry /d/sub 6 x.txt || { echo "d/sub not listed: $(nfsls /d/sub)"; return 1; }
   s3_rm "$B" "${P}d/sub/x.txt"
-  wait_ms 3000 lacks_name /d sub || { echo "sub/ still listed: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
+  t_wait_ms 3000 lacks_name /d sub || { echo "sub/ still listed: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
 }
-check emptied_directory_disappears last_key_gone
+t_check emptied_directory_disappears last_key_gone
 
 # Many records for one directory within the coalescing window cost one LIST each window.
 burst_all() { [ "$(nfsls /d | cut -f2- | grep -c '^b[0-9]*$')" = "$1" ]; }
 burst() {
   local relists t0 t1 i n=20
   relists=$(metric s3files_notifications_relists_total)
-  t0=$(ms)
+  t0=$(t_ms)
   for ((i = 0; i < n; i++)); do s3_put_file "$B" "${P}d/b$i" "$WORK/data/6b" & done
   wait
-  t1=$(ms)
-  wait_ms 5000 burst_all $n || { echo "not all $n visible: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
-  echo "# $n parallel PUTs ($(( t1 - t0 )) ms): all visible $(( $(ms) - t1 )) ms after the last returned, with $(( $(metric s3files_notifications_relists_total) - relists )) LISTs"
-  [ $(( $(ms) - t1 )) -le $LIMIT_MS ] || { echo "too slow"; return 1; }
+  t1=$(t_ms)
+  t_wait_ms 5000 burst_all $n || { echo "not all $n visible: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
+  echo "# $n parallel PUTs ($(( t1 - t0 )) ms): all visible $(( $(t_ms) - t1 )) ms after the last returned, with $(( $(metric s3files_notifications_relists_total) - relists )) LISTs"
+  [ $(( $(t_ms) - t1 )) -le $LIMIT_MS ] || { echo "too slow"; return 1; }
   [ $(( $(metric s3files_notifications_relists_total) - relists )) -le $((n / 2)) ] || { echo "not coalesced"; return 1; }
 }
-check burst_coalesced burst
+t_check burst_coalesced burst
 
 # The Linux kernel NFSv4.1 client (qemu guest), mounted with noac so that its own
 # attribute cache does not add to the delay: objects PUT and DELETEd in S3 by a client
@@ -280,7 +256,7 @@ GUEST
   [ $rc = 0 ] && ! grep -q '^FAIL ' "$out" ||
     { echo "guest: rc $rc: $(grep '^FAIL ' "$out" | head -n 2) $(tail -n 2 "$WORK/guest.err")"; return 1; }
 }
-check kernel_client_sees_changes kernel_client
+t_check kernel_client_sees_changes kernel_client
 
 # ---- what must change nothing ----
 snapshot() { s3f_ctl "$STACK" ls / 2>/dev/null; s3f_ctl "$STACK" ls /d 2>/dev/null; }
@@ -291,12 +267,12 @@ outside_prefix() {
   relists=$(metric s3files_notifications_relists_total)
   s3_put_file "$B" "ntx/outside.txt" "$WORK/data/6b"      # "ntx/" is not under "nt/"
   s3_put_file "$B" "outside.txt" "$WORK/data/6b"
-  wait_ms 3000 metric_ge s3files_notifications_ignored_total $((ign + 2)) ||
+  t_wait_ms 3000 metric_ge s3files_notifications_ignored_total $((ign + 2)) ||
     { echo "the two records were not counted as ignored"; return 1; }
   [ "$(metric s3files_notifications_relists_total)" = "$relists" ] || { echo "a LIST was made"; return 1; }
   [ "$(snapshot)" = "$before" ] || { echo "the file view changed"; return 1; }
 }
-check outside_prefix_changes_nothing outside_prefix
+t_check outside_prefix_changes_nothing outside_prefix
 
 # /cold was never listed: a notification about it imports nothing.
 not_listed() {
@@ -304,14 +280,14 @@ not_listed() {
   ign=$(metric s3files_notifications_ignored_total)
   relists=$(metric s3files_notifications_relists_total)
   s3_put_file "$B" "${P}cold/b.txt" "$WORK/data/6b"
-  wait_ms 3000 metric_ge s3files_notifications_ignored_total $((ign + 1)) ||
+  t_wait_ms 3000 metric_ge s3files_notifications_ignored_total $((ign + 1)) ||
     { echo "not counted as ignored"; return 1; }
   [ "$(metric s3files_notifications_relists_total)" = "$relists" ] || { echo "a LIST was made"; return 1; }
   s3f_ctl "$STACK" ls /cold >"$WORK/cold.out" 2>"$WORK/cold.err"
   [ ! -s "$WORK/cold.out" ] || { echo "/cold has entries: $(cat "$WORK/cold.out")"; return 1; }
   grep -q 'not listed from S3 yet' "$WORK/cold.err" || { echo "ls: $(cat "$WORK/cold.err")"; return 1; }
 }
-check unlisted_directory_not_imported not_listed
+t_check unlisted_directory_not_imported not_listed
 
 # Our own upload comes back as a notification; the store already shows it: no LIST.
 own_upload() {
@@ -321,13 +297,13 @@ own_upload() {
   relists=$(metric s3files_notifications_relists_total)
   applied=$(metric s3files_notifications_applied_total)
   s3f_ctl "$STACK" commit /d/mine.txt >/dev/null
-  wait_ms 3000 metric_ge s3files_notifications_applied_total $((applied + 1)) ||
+  t_wait_ms 3000 metric_ge s3files_notifications_applied_total $((applied + 1)) ||
     { echo "the upload's notification was not applied"; return 1; }
   [ "$(metric s3files_notifications_relists_total)" = "$relists" ] || { echo "a LIST was made"; return 1; }
   [ "$(ctl_etag /d mine.txt)" = "$(s3_head_etag "$B" "${P}d/mine.txt")" ] || { echo "ETag"; return 1; }
   s3f_ctl "$STACK" ls /d | grep -q ' clean [^ ]* mine.txt$' || { echo "not clean: $(s3f_ctl "$STACK" ls /d)"; return 1; }
 }
-check own_upload_costs_no_list own_upload
+t_check own_upload_costs_no_list own_upload
 
 # Files removed through the mount: the daemon's deletes. RGW 16's radosgw aborts on a
 # DeleteObjects in a bucket with notifications, so the daemon deletes key by key there;
@@ -339,7 +315,7 @@ own_deletes() {
   s3f_ctl "$STACK" commit /d >/dev/null
   s3_exists "$B" "${P}d/mine2.txt" || { echo "mine2.txt not uploaded"; return 1; }
   # the upload's own notification first (else it would meet the file already removed)
-  wait_ms 3000 metric_ge s3files_notifications_applied_total $((applied + 1)) ||
+  t_wait_ms 3000 metric_ge s3files_notifications_applied_total $((applied + 1)) ||
     { echo "the upload's notification was not applied"; return 1; }
   relists=$(metric s3files_notifications_relists_total)
   applied=$(metric s3files_notifications_applied_total)
@@ -353,12 +329,12 @@ own_deletes() {
     [ $rc = 1 ] || { echo "$k still in S3 (HEAD: $rc)"; return 1; }
   done
   grep -q 'deleting one key per request' "$STACK/syncd.log" || { echo "no single-delete log line"; return 1; }
-  wait_ms 3000 metric_ge s3files_notifications_applied_total $((applied + 2)) ||
+  t_wait_ms 3000 metric_ge s3files_notifications_applied_total $((applied + 2)) ||
     { echo "the deletes' notifications were not applied"; return 1; }
   [ "$(metric s3files_notifications_relists_total)" = "$relists" ] || { echo "a LIST was made"; return 1; }
   lacks_name /d mine.txt && lacks_name /d mine2.txt
 }
-check own_deletes_rgw_survives own_deletes
+t_check own_deletes_rgw_survives own_deletes
 
 # ---- bad input ----
 malformed() {
@@ -385,7 +361,7 @@ malformed() {
   [ "$code" = 200 ] || { echo "health while a request trickles: $code"; return 1; }
   kill -0 "$(cat "$STACK/syncd.pid")" || { echo "the daemon died"; return 1; }
 }
-check malformed_refused_and_daemon_serves malformed
+t_check malformed_refused_and_daemon_serves malformed
 
 # ---- SNS: subscription confirmations are logged, not followed; envelopes unwrapped ----
 sns_subscribe() {
@@ -394,10 +370,10 @@ sns_subscribe() {
   code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'x-amz-sns-message-type: SubscriptionConfirmation' \
     --data-binary "{\"Type\":\"SubscriptionConfirmation\",\"TopicArn\":\"arn:aws:sns:us-east-1:123456789012:t\",\"SubscribeURL\":\"$url\",\"Token\":\"tok-$$\"}" "$NOTIFY_URL/")
   [ "$code" = 200 ] || { echo "HTTP $code"; return 1; }
-  wait_ms 2000 grep -qF "$url" "$STACK/syncd.log" || { echo "URL not logged"; return 1; }
+  t_wait_ms 2000 grep -qF "$url" "$STACK/syncd.log" || { echo "URL not logged"; return 1; }
   grep -F "$url" "$STACK/syncd.log" | grep -q ' WARN ' || { echo "not at WARN"; return 1; }
 }
-check sns_subscription_logged_not_confirmed sns_subscribe
+t_check sns_subscription_logged_not_confirmed sns_subscribe
 
 # The bucket stops notifying; an object PUT now stays invisible (polling is 10 minutes
 # away), until an SNS envelope in AWS's format (key URL-encoded) names it.
@@ -419,14 +395,14 @@ sns_envelope() {
   sleep 1.5
   ! has_name /d "$SNSKEY" || { echo "visible without a notification: polling explains it, not notifications"; return 1; }
   sns_body "${P}d/$SNSKEY" 14 >"$WORK/sns.json"
-  t0=$(ms)
+  t0=$(t_ms)
   code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: text/plain; charset=UTF-8' \
     -H 'x-amz-sns-message-type: Notification' --data-binary "@$WORK/sns.json" "$NOTIFY_URL/some/path")
   [ "$code" = 200 ] || { echo "HTTP $code"; return 1; }
-  wait_ms 3000 has_entry /d 14 "$SNSKEY" || { echo "not visible: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
-  echo "# SNS envelope->visible: $(( $(ms) - t0 )) ms"
+  t_wait_ms 3000 has_entry /d 14 "$SNSKEY" || { echo "not visible: $(nfsls /d | tr '\n\t' '| ')"; return 1; }
+  echo "# SNS envelope->visible: $(( $(t_ms) - t0 )) ms"
 }
-check sns_envelope_unwrapped sns_envelope
+t_check sns_envelope_unwrapped sns_envelope
 
 # More records than the queue holds (4096): the rest are dropped and the export is polled
 # in full at once instead; nothing is lost.
@@ -443,14 +419,14 @@ recs = [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
 print(json.dumps({"Records": recs}))' "$B" "$P" >"$WORK/flood.json"
   code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$WORK/flood.json" "$NOTIFY_URL/")
   [ "$code" = 200 ] || { echo "HTTP $code ($(stat -c %s "$WORK/flood.json") bytes)"; return 1; }
-  wait_ms 5000 metric_ge s3files_notifications_dropped_total 1 || { echo "nothing dropped"; return 1; }
-  wait_ms 5000 metric_ge 's3files_sync_polls_total{export="1"}' $((polls + 1)) || { echo "no poll followed"; return 1; }
+  t_wait_ms 5000 metric_ge s3files_notifications_dropped_total 1 || { echo "nothing dropped"; return 1; }
+  t_wait_ms 5000 metric_ge 's3files_sync_polls_total{export="1"}' $((polls + 1)) || { echo "no poll followed"; return 1; }
   # the full poll found what no notification announced
-  wait_ms 5000 has_entry / 6 after-flood.txt || { echo "after-flood.txt not visible"; return 1; }
+  t_wait_ms 5000 has_entry / 6 after-flood.txt || { echo "after-flood.txt not visible"; return 1; }
   grep -q 'notification queue full' "$STACK/syncd.log" || { echo "no warning"; return 1; }
   echo "# 5000 records in one POST: $(metric s3files_notifications_dropped_total) dropped, full poll done"
 }
-check queue_overflow_falls_back_to_poll overflow
+t_check queue_overflow_falls_back_to_poll overflow
 
 # ---- the counters moved ----
 counters() {
@@ -465,20 +441,20 @@ counters() {
   [ "$(metric 's3files_sync_commits_total{export="1"}')" -ge 1 ] || { echo "commit counter"; return 1; }
   [ "$(metric 's3files_s3_requests_total{op="list"}')" -ge 5 ] || { echo "LIST counter"; return 1; }
 }
-check metrics_counters_move counters
+t_check metrics_counters_move counters
 
 # ---- a clean stop: TERM ends the daemon (HTTP servers, notify worker), sanitizers silent ----
 clean_stop() {
   local pid
   pid=$(cat "$STACK/syncd.pid")
   kill -TERM "$pid"
-  wait_ms 10000 bash -c "! kill -0 $pid 2>/dev/null" || { echo "still running 10 s after TERM"; return 1; }
+  t_wait_ms 10000 bash -c "! kill -0 $pid 2>/dev/null" || { echo "still running 10 s after TERM"; return 1; }
   grep -q 's3files-syncd stopping' "$STACK/syncd.log" || { echo "no stop line"; return 1; }
   if grep -hE 'Sanitizer|runtime error' "$STACK/syncd.log" "$STACK/syncd.out" 2>/dev/null | head -n 5 | grep .; then
     return 1
   fi
   echo "# daemon: ${S3FILES_SYNCD:-release build}"
 }
-check daemon_stops_cleanly clean_stop
+t_check daemon_stops_cleanly clean_stop
 
 t_done

@@ -5,7 +5,7 @@
 # With RGW_SHARED=1 and a running cluster in $RGW_TEST_DIR (DIR/env present, status ok),
 # the suite neither starts nor stops it, and skips the stop/restart cases.
 
-# The test functions run through check(); shellcheck cannot see such indirect calls.
+# The test functions run through t_check; shellcheck cannot see such indirect calls.
 # shellcheck disable=SC2317
 set -euo pipefail
 T_SUITE=rgw_harness
@@ -13,21 +13,8 @@ T_SUITE=rgw_harness
 . "$S3F_ROOT/test/lib/s3.sh"
 RGW=$S3F_ROOT/test/lib/rgw.sh
 
-# check NAME FN: run FN with errexit on (t_step's callers cannot have it: t_step captures
-# output with a plain `out=$(...)`), report PASS/FAIL, pass FN's "# " comment lines through.
-check() {
-  local name=$1 out rc; shift
-  set +e
-  out=$(set -e; "$@" 2>&1)
-  rc=$?
-  set -e
-  printf '%s\n' "$out" | grep '^# ' || true
-  if [ $rc -eq 0 ]; then t_pass "$name"; else
-    t_fail "$name" "exit $rc: $(printf '%s' "$out" | grep -v '^# ' | tail -n 3 | tr '\n' ' ')"
-  fi
-}
-
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# Cases run through t_check (common.sh): errexit inside each; `|| true` keeps this
+# suite's own errexit from ending it at the first failed case.
 secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
 
 TMP=$(mkdir -p "$S3F_BUILD/test-tmp" && mktemp -d "$S3F_BUILD/test-tmp/rgw_harness.XXXXXX")
@@ -97,9 +84,9 @@ if [ "$SHARED" = 1 ]; then
 else
   kind=cold
   [ ! -f "$DIR/state" ] || kind="existing cluster"   # RGW_TEST_DIR may hold one
-  t0=$(ms)
+  t0=$(t_ms)
   if "$RGW" start "$DIR" >"$TMP/start.out" 2>"$TMP/start.err"; then
-    echo "# $kind start to ready: $(secs $(( $(ms) - t0 ))) s"
+    echo "# $kind start to ready: $(secs $(( $(t_ms) - t0 ))) s"
     t_pass start
   else
     t_fail start "$(tail -n 5 "$TMP/start.err" | tr '\n' ' ')"
@@ -123,7 +110,7 @@ check_env() {
   [ "$SHARED" = 1 ] || cmp -s "$TMP/start.out" "$DIR/env" || { echo "start output != env file"; return 1; }
   "$RGW" status "$DIR"
 }
-check env_complete check_env
+t_check env_complete check_env || true
 
 # ---------------------------------------------------------------- 1 MiB PUT/GET
 head -c 1048576 /dev/urandom >"$F/1m"
@@ -137,7 +124,7 @@ put_get_1m() {
   md5=$(md5sum <"$F/1m" | cut -d' ' -f1)
   [ "$etag" = "$md5" ] || { echo "ETag $etag != md5 $md5"; return 1; }
 }
-check put_get_1mib put_get_1m
+t_check put_get_1mib put_get_1m || true
 
 # ---------------------------------------------------------------- 20 MiB multipart (s3cmd)
 head -c $(( 20 * 1048576 )) /dev/urandom >"$F/20m"
@@ -153,7 +140,7 @@ multipart_20m() {
   cmp "$F/20m" "$F/20m.s3cmd"
   s3_rm "$S3_BUCKET" "$key"
 }
-check multipart_20mib_s3cmd multipart_20m
+t_check multipart_20mib_s3cmd multipart_20m || true
 
 # ---------------------------------------------------------------- If-None-Match: *
 if_none_match() {
@@ -167,7 +154,7 @@ if_none_match() {
   cmp "$F/inm1" "$F/inm.back"
   s3_rm "$S3_BUCKET" "$key"
 }
-check if_none_match_412 if_none_match
+t_check if_none_match_412 if_none_match || true
 
 # ---------------------------------------------------------------- odd keys
 special_keys() {
@@ -195,7 +182,7 @@ special_keys() {
   left=$(s3_ls "$S3_BUCKET" "$P/odd/")
   [ -z "$left" ] || { echo "keys left after DELETE: $left"; return 1; }
 }
-check special_keys_roundtrip special_keys
+t_check special_keys_roundtrip special_keys || true
 
 # ---------------------------------------------------------------- s3_ls pagination
 ls_pages() {
@@ -206,7 +193,7 @@ ls_pages() {
   printf '%s\n' "$P/ls/k1" "$P/ls/k2" "$P/ls/k3" "$P/ls/k4" "$P/ls/k5" | cmp - "$F/ls2"
   for i in 1 2 3 4 5; do s3_rm "$S3_BUCKET" "$P/ls/k$i"; done
 }
-check ls_pagination ls_pages
+t_check ls_pagination ls_pages || true
 
 # ---------------------------------------------------------------- mkbucket, purge
 BK=rgwh-$RUNID
@@ -223,7 +210,7 @@ mkbucket_purge() {
   s3_put_file "$BK" "after-purge" "$F/inm1"     # the bucket is usable again
   "$RGW" admin "$DIR" bucket rm --bucket "$BK" --purge-objects --bypass-gc >/dev/null
 }
-check mkbucket_and_purge mkbucket_purge
+t_check mkbucket_and_purge mkbucket_purge || true
 
 # ---------------------------------------------------------------- bucket notifications
 # Later suites rely on HTTP-push bucket notifications; check the harness keeps them working.
@@ -261,7 +248,7 @@ EOF
   s3_sns "Action=DeleteTopic&TopicArn=$(s3_urlencode "$arn")" >/dev/null
   "$RGW" admin "$DIR" bucket rm --bucket "$nb" --purge-objects --bypass-gc >/dev/null
 }
-check notifications_http_push notifications
+t_check notifications_http_push notifications || true
 if [ -s "$F/hook.pid" ]; then kill "$(cat "$F/hook.pid")" 2>/dev/null || true; rm -f "$F/hook.pid"; fi
 
 # ---------------------------------------------------------------- stop / restart
@@ -282,13 +269,13 @@ stop_check() {
   if "$RGW" status "$DIR" >/dev/null 2>&1; then echo "status ok after stop"; return 1; fi
   "$RGW" stop "$DIR"   # idempotent
 }
-check stop_leaves_nothing stop_check
+t_check stop_leaves_nothing stop_check || true
 
 restart_check() {
   local t0 code
-  t0=$(ms)
+  t0=$(t_ms)
   "$RGW" start "$DIR" >"$TMP/start2.out" 2>"$TMP/start2.err" || { cat "$TMP/start2.err"; return 1; }
-  echo "# restart to ready: $(secs $(( $(ms) - t0 ))) s"
+  echo "# restart to ready: $(secs $(( $(t_ms) - t0 ))) s"
   [ "$(grep '^FSID=' "$DIR/state")" = "$FSID_BEFORE" ] || { echo "cluster was recreated"; return 1; }
   grep -q 'restarting the cluster' "$TMP/start2.err" || { echo "start did not reuse the cluster"; return 1; }
   load_env
@@ -297,7 +284,7 @@ restart_check() {
   code=$(s3_status GET "$S3_BUCKET" "$P/never-written")
   [ "$code" = 404 ] || { echo "GET of a missing key: HTTP $code"; return 1; }
 }
-check restart_reuses_cluster restart_check
+t_check restart_reuses_cluster restart_check || true
 rss_line
 
 final_stop() {
@@ -308,6 +295,6 @@ final_stop() {
   # shellcheck disable=SC2086
   if running $pids; then echo "still running after stop: $pids"; return 1; fi
 }
-check final_stop final_stop
+t_check final_stop final_stop || true
 
 t_done

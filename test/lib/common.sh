@@ -25,6 +25,37 @@ t_step() {
   return $rc
 }
 
+# t_check NAME CMD...: run CMD with errexit on inside (its first failing command fails
+# it), show its "# " lines, then PASS, or FAIL with its last other lines. Returns CMD's
+# status. Works in suites with or without set -e.
+t_check() {
+  local name=$1 out rc e=0; shift
+  case $- in *e*) e=1; set +e ;; esac
+  out=$(set -e; "$@" 2>&1)
+  rc=$?
+  [ $e = 1 ] && set -e
+  printf '%s\n' "$out" | grep '^# ' || true
+  if [ $rc -eq 0 ]; then t_pass "$name"; else
+    t_fail "$name" "exit $rc: $(printf '%s' "$out" | grep -v '^# ' | tail -n 3 | tr '\n' ' ')"
+  fi
+  return $rc
+}
+
+# t_ms: milliseconds since the epoch.
+t_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# t_wait_ms LIMIT CMD...: retry CMD every 20 ms for up to LIMIT ms; WAITED = the ms it
+# took (or waited in vain). For timings; t_wait_for is the coarse form.
+t_wait_ms() {
+  local limit=$1 t0; shift
+  t0=$(t_ms)
+  while :; do
+    if "$@" >/dev/null 2>&1; then WAITED=$(( $(t_ms) - t0 )); return 0; fi
+    [ $(( $(t_ms) - t0 )) -ge "$limit" ] && { WAITED=$(( $(t_ms) - t0 )); return 1; }
+    sleep 0.02
+  done
+}
+
 # t_done: call at the end of a suite.
 t_done() { [ "$T_FAILED" -eq 0 ]; exit $?; }
 
