@@ -313,10 +313,8 @@ static uint64_t ra_chunk_len(const struct readahead *ra, const struct ra_stream 
 	return s->obj_size - start < ra->o.chunk ? s->obj_size - start : ra->o.chunk;
 }
 
-static struct ra_chunk *ra_slot(const struct readahead *ra, const struct ra_stream *s,
-				uint64_t i)
+static struct ra_chunk *ra_slot(const struct ra_stream *s, uint64_t i)
 {
-	(void)ra;
 	return s->ch[i % s->depth];
 }
 
@@ -394,6 +392,12 @@ fail:
 	return rc;
 }
 
+/* Do n more slots fit within the bound of all windows, max_streams x depth? */
+static bool ra_slots_fit(const struct readahead *ra, unsigned n)
+{
+	return ra->slots + n <= ra->o.max_streams * ra->o.depth;
+}
+
 /* Start the GET of chunk i into slot c (not FETCHING, nobody copying from it). */
 static int ra_fetch(struct readahead *ra, struct ra_stream *s, struct ra_chunk *c, uint64_t i)
 {
@@ -460,7 +464,7 @@ static void ra_prefetch(struct readahead *ra, struct ra_stream *s, const struct 
 	uint64_t n = ra_chunks(ra, s);
 
 	for (uint64_t i = s->lo; i < s->lo + s->depth && i < n; i++) {
-		struct ra_chunk *c = ra_slot(ra, s, i);
+		struct ra_chunk *c = ra_slot(s, i);
 		uint64_t start = i * ra->o.chunk;
 
 		if (c->idx == i && c->state != RA_EMPTY)
@@ -482,7 +486,7 @@ static void ra_unref(struct readahead *ra, struct ra_stream *s, uint64_t first, 
 	for (uint64_t i = first; i <= last; i++) {
 		if (!held[i - first])
 			continue;
-		if (--ra_slot(ra, s, i)->refs == 0)
+		if (--ra_slot(s, i)->refs == 0)
 			wake = true;
 	}
 	if (wake)
@@ -510,7 +514,7 @@ static int ra_acquire(struct readahead *ra, struct ra_stream *s, uint64_t first,
 		for (uint64_t i = first; i <= last && blocked == UINT64_MAX; i++) {
 			if (!need[i - first] || held[i - first])
 				continue;
-			c = ra_slot(ra, s, i);
+			c = ra_slot(s, i);
 			if (c->idx == i && c->state == RA_READY) {
 				c->refs++;
 				held[i - first] = true;
@@ -533,7 +537,7 @@ static int ra_acquire(struct readahead *ra, struct ra_stream *s, uint64_t first,
 		/* never wait holding chunks (see the top of the file) */
 		ra_unref(ra, s, first, last, held);
 		memset(held, 0, (size_t)(last - first + 1) * sizeof *held);
-		c = ra_slot(ra, s, blocked);
+		c = ra_slot(s, blocked);
 		if (c->state == RA_FETCHING) {
 			if (c->waiting)
 				pthread_cond_wait(&ra->cond, &ra->lock);
@@ -734,7 +738,7 @@ static bool ra_widen(struct readahead *ra, struct ra_stream *s, uint64_t lag)
 		return true;
 	if (depth > s->depth) {
 		if (depth > ra->o.depth_max ||
-		    ra->slots + (depth - s->depth) + ra->o.depth > ra->o.max_streams * ra->o.depth ||
+		    !ra_slots_fit(ra, (depth - s->depth) + ra->o.depth) ||
 		    ra_window_grow(ra, s, depth) != 0)
 			return false;
 		ra_count(&ra->n_widened, 1);
@@ -878,8 +882,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		goto out_unlock;
 	}
 	if (!s->active) {
-		if (ra->active >= ra->o.max_streams ||
-		    ra->slots + ra->o.depth > ra->o.max_streams * ra->o.depth) {
+		if (ra->active >= ra->o.max_streams || !ra_slots_fit(ra, ra->o.depth)) {
 			ra_count(&ra->n_refused, 1);
 			goto out_unlock;	/* stays a candidate: tried again at its next read */
 		}
@@ -953,7 +956,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	if (rc)
 		goto out_unlock;
 	for (uint64_t i = first; i <= last; i++)
-		hc[i - first] = held[i - first] ? ra_slot(ra, s, i) : NULL;
+		hc[i - first] = held[i - first] ? ra_slot(s, i) : NULL;
 	pthread_mutex_unlock(&ra->lock);
 
 	{
