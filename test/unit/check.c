@@ -147,15 +147,19 @@ void check_rgw_s3_config(const struct check_rgw *r, struct s3_config *cfg)
 		 r->secret);
 }
 
+uint64_t check_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 void check_fill(void *p, size_t n, unsigned seed)
 {
 	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
 	unsigned char *q = p;
 
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		q[i] = (unsigned char)x;
-	}
+	for (size_t i = 0; i < n; i++)
+		q[i] = (unsigned char)check_rand(&x);
 }

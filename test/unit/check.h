@@ -51,7 +51,11 @@ int check_rgw_load(struct check_rgw *r);
  * bucket and credentials, path-style requests. The strings are r's (r must outlive cfg). */
 void check_rgw_s3_config(const struct check_rgw *r, struct s3_config *cfg);
 
-/* n pseudo-random bytes from seed into p (xorshift64: the same seed, the same bytes). */
+/* The next number of a xorshift64 sequence in *x (never 0 if *x was not): the same start,
+ * the same numbers. */
+uint64_t check_rand(uint64_t *x);
+
+/* n pseudo-random bytes from seed into p (check_rand: the same seed, the same bytes). */
 void check_fill(void *p, size_t n, unsigned seed);
 
 #define CHECK(cond) \

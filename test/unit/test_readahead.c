@@ -351,10 +351,7 @@ static void test_deep_client(void)
 		uint64_t off;
 		bool s;
 
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		k = (unsigned)(x % n);
+		k = (unsigned)(check_rand(&x) % n);
 		off = out[k];
 		CHECK_OK(fsal_read(&f, ino, &owner, off, RD, got, &s));
 		CHECK_MSG(memcmp(got, data + off, RD) == 0, "bytes at %llu differ",

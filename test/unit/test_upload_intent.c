@@ -130,18 +130,28 @@ static size_t n_intents(struct fx *f)
 	return n;
 }
 
-static bool pending_delete(struct fx *f, const char *key, char etag[S3_ETAG_MAX])
+/* The pending delete of key, into *d (may be NULL): is there one? */
+static bool pending_delete_get(struct fx *f, const char *key, struct meta_delete *d)
 {
 	struct meta_txn *t;
-	struct meta_delete d;
+	struct meta_delete tmp;
 	int rc;
 
 	CHECK_OK(meta_txn_begin(f->me, false, &t));
-	rc = meta_delete_get(t, key, strlen(key), &d);
-	if (rc == 0 && etag)
-		snprintf(etag, S3_ETAG_MAX, "%s", d.etag);
+	rc = meta_delete_get(t, key, strlen(key), d ? d : &tmp);
 	meta_txn_abort(t);
 	return rc == 0;
+}
+
+/* ... and its ETag into etag (may be NULL). */
+static bool pending_delete(struct fx *f, const char *key, char etag[S3_ETAG_MAX])
+{
+	struct meta_delete d;
+	bool has = pending_delete_get(f, key, &d);
+
+	if (has && etag)
+		snprintf(etag, S3_ETAG_MAX, "%s", d.etag);
+	return has;
 }
 
 static enum ns_import_result imp(struct fx *f, uint64_t dir, const char *name, const char *etag,
@@ -430,7 +440,6 @@ static void test_delete_meets_own_upload(void)
 	struct ns_commit *c = malloc(sizeof *c);
 	struct meta_inode v;
 	struct meta_delete d;
-	struct meta_txn *t;
 	struct s3_object_info info = { 0 };
 	char tok[META_TOKEN_MAX], etag[S3_ETAG_MAX];
 	bool dropped = true;
@@ -443,9 +452,7 @@ static void test_delete_meets_own_upload(void)
 	wr(&f, a, 20);
 	upload_cut(&f, a, c, tok, E1);	/* the PUT has landed, its record not yet */
 	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "a", 1, false, &v, NULL));
-	CHECK_OK(meta_txn_begin(f.me, false, &t));
-	CHECK_OK(meta_delete_get(t, "pfx/a", 5, &d));
-	meta_txn_abort(t);
+	CHECK(pending_delete_get(&f, "pfx/a", &d));
 	CHECK_STR_EQ(d.etag, E0);
 	/* the delete pass: DELETE if E0 fails, a HEAD shows E1 of 20 bytes: ours */
 	CHECK_OK(ns_delete_lost(f.ns, "pfx/a", 5, d.when_ns, E1, 20, &dropped));
@@ -460,9 +467,7 @@ static void test_delete_meets_own_upload(void)
 	CHECK(pending_delete(&f, "pfx/a", etag));
 	CHECK_STR_EQ(etag, E1);
 	/* with no upload in flight, a version the delete does not name is S3's: dropped */
-	CHECK_OK(meta_txn_begin(f.me, false, &t));
-	CHECK_OK(meta_delete_get(t, "pfx/a", 5, &d));
-	meta_txn_abort(t);
+	CHECK(pending_delete_get(&f, "pfx/a", &d));
 	CHECK_OK(ns_delete_lost(f.ns, "pfx/a", 5, d.when_ns, E2, 20, &dropped));
 	CHECK(dropped);
 	CHECK(!pending_delete(&f, "pfx/a", NULL));
