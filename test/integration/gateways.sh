@@ -37,25 +37,16 @@ T_SUITE=gateways
 . "$S3F_ROOT/test/lib/s3files.sh"
 . "$S3F_ROOT/test/lib/s3.sh"
 
-RGW_DIR=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
-if [ ! -f "$RGW_DIR/env" ]; then
-  t_fail setup "no RGW env at $RGW_DIR/env (run through test/run.sh)"
-  t_done
-fi
-set -a; . "$RGW_DIR/env"; set +a
+s3f_test_setup gw "s3f-gw-$$"
 RGW=$S3F_ROOT/test/lib/rgw.sh
-B="s3f-gw-$$"
-export S3_BUCKET=$B S3_PREFIX="gw/"
-P=$S3_PREFIX
 VIS_ROUNDS=${VIS_ROUNDS:-10}
 LIMIT_MS=10000          # "not visible": 10 s (the next poll is an hour away)
 export LC_ALL=C
 
-WORK=$S3F_BUILD/test-tmp/gateways.$$
 GA=$WORK/a
 GB=$WORK/b
 D=$WORK/data
-rm -rf "$WORK"; mkdir -p "$D" "$WORK/r"
+mkdir -p "$WORK/r"
 TOPICS=()
 cleanup() {
   local t

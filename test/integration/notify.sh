@@ -15,22 +15,10 @@ T_SUITE=notify
 . "$S3F_ROOT/test/lib/s3files.sh"
 . "$S3F_ROOT/test/lib/s3.sh"
 
-RGW_DIR=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
-if [ ! -f "$RGW_DIR/env" ]; then
-  t_fail setup "no RGW env at $RGW_DIR/env (run through test/run.sh)"
-  t_done
-fi
-set -a; . "$RGW_DIR/env"; set +a
+s3f_test_setup nt "s3f-notify-$$"
 RGW=$S3F_ROOT/test/lib/rgw.sh
-B="s3f-notify-$$"
-export S3_BUCKET=$B
-export S3_PREFIX="nt/"
-P=$S3_PREFIX
 LIMIT_MS=1000
 
-WORK=$S3F_BUILD/test-tmp/notify.$$
-STACK=$WORK/stack
-rm -rf "$WORK"; mkdir -p "$WORK/data"
 TOPIC_ARN=""
 cleanup() {
   s3f_stack_stop "$STACK"

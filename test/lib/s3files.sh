@@ -521,23 +521,6 @@ s3f_stack_stop() {
   s3f__ns_down "$1"
 }
 
-# s3f_test_stack_start: start the suite's stack ($STACK, s3f_stack_start with the
-# environment as the suite set it); then a PASS stack_start line and NFS_PORT set, or a
-# FAIL with the start log's last lines and the suite ends there (t_done).
-s3f_test_stack_start() {
-  if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
-    t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
-    t_done
-  fi
-  t_pass stack_start
-  NFS_PORT=$(cat "$STACK/nfs_port")
-}
-
-# s3f_test_setup NAME: common start of an integration suite that uses the shared test RGW
-# (test/run.sh starts it): loads its settings into the environment with
-# S3_PREFIX=NAME-<pid>/, sets P (prefix), B (bucket), WORK (a fresh scratch dir with a
-# data/ subdir) and STACK ($WORK/stack). Without the RGW it reports "setup" failed and
-# exits the suite.
 S3F_VFS_PID=
 S3F_VFS_PORT=
 s3f_vfs_start() {
@@ -581,13 +564,20 @@ s3f_vfs_stop() {
   return 0
 }
 
+# s3f_test_setup NAME [BUCKET]: common start of an integration suite that uses the shared
+# test RGW (test/run.sh starts it): loads its settings into the environment with
+# S3_PREFIX=NAME-<pid>/ (and S3_BUCKET=BUCKET: a bucket of the suite's own, which the suite
+# makes and removes, e.g. for notifications), sets RGW_DIR (the cluster's directory), P
+# (prefix), B (bucket), WORK (a fresh scratch dir with a data/ subdir) and STACK
+# ($WORK/stack). Without the RGW it reports "setup" failed and exits the suite.
 s3f_test_setup() {
-  local rgw=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
-  if [ ! -f "$rgw/env" ]; then
-    t_fail setup "no RGW env at $rgw/env (run through test/run.sh)"
+  RGW_DIR=${RGW_TEST_DIR:-$S3F_BUILD/test-rgw}
+  if [ ! -f "$RGW_DIR/env" ]; then
+    t_fail setup "no RGW env at $RGW_DIR/env (run through test/run.sh)"
     t_done
   fi
-  set -a; . "$rgw/env"; set +a
+  set -a; . "$RGW_DIR/env"; set +a
+  [ -n "${2:-}" ] && export S3_BUCKET=$2
   export S3_PREFIX="$1-$$/"
   P=$S3_PREFIX
   B=$S3_BUCKET
@@ -595,3 +585,16 @@ s3f_test_setup() {
   STACK=$WORK/stack
   rm -rf "$WORK"; mkdir -p "$WORK/data"
 }
+
+# s3f_test_stack_start: start the suite's stack ($STACK, s3f_stack_start with the
+# environment as the suite set it); then a PASS stack_start line and NFS_PORT set, or a
+# FAIL with the start log's last lines and the suite ends there (t_done).
+s3f_test_stack_start() {
+  if ! s3f_stack_start "$STACK" >"$WORK/start.out" 2>&1; then
+    t_fail stack_start "$(tail -n 5 "$WORK/start.out" | tr '\n' ' ')"
+    t_done
+  fi
+  t_pass stack_start
+  NFS_PORT=$(cat "$STACK/nfs_port")
+}
+
