@@ -254,7 +254,7 @@ $(BUILD)/lib/libpcut_shim.so: test/pcut/pcut_shim.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CSTD) $(WARN) -g -O2 -fPIC -shared -o $@ $< -ldl
 
-$(BUILD)/bench/%: test/bench/%.c $(CORE_LIB)
+$(BUILD)/bench/%: test/bench/%.c test/bench/bench_util.h $(CORE_LIB)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE) $(RELFLAGS) -o $@ $< $(CORE_LIB) $(LIBS) $(if $(findstring nfs,$*),-lnfs,)

@@ -20,6 +20,8 @@
 #include "meta.h"
 #include "ns.h"
 
+#include "bench_util.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,30 +29,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* xorshift64*: reproducible lookups without libc's rand() state. */
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
-}
 
 static void usage(void)
 {
@@ -135,14 +113,14 @@ int main(int argc, char **argv)
 				.mtime_s = 1700000000 + (int64_t)(id % 86400),
 			};
 		}
-		t = now_s();
+		t = bench_now_s();
 		for (uint64_t i = 0; i < k; i++) {
 			/* a distinct ETag per object: its size in the record is what matters */
-			snprintf(etag, sizeof etag, "%016" PRIx64 "%016" PRIx64, rnd(&seed), d * page + i);
+			snprintf(etag, sizeof etag, "%016" PRIx64 "%016" PRIx64, bench_rnd(&seed), d * page + i);
 			ents[i].etag = strdup(etag);
 		}
 		rc = ns_import_apply(ns, dir_inos[d], ents, k, meta_now_ns(), NULL, NULL);
-		page_s[d] = now_s() - t;
+		page_s[d] = bench_now_s() - t;
 		t_ins += page_s[d];
 		for (uint64_t i = 0; i < k; i++)
 			free((char *)ents[i].etag);
@@ -161,9 +139,9 @@ int main(int argc, char **argv)
 	}
 
 	/* random lookups of existing names */
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (uint64_t i = 0; i < n_lookups; i++) {
-		uint64_t id = rnd(&seed) % n_obj;
+		uint64_t id = bench_rnd(&seed) % n_obj;
 		struct meta_inode in;
 		char nm[32];
 
@@ -174,9 +152,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	t_look = now_s() - t0;
+	t_look = bench_now_s() - t0;
 
-	qsort(page_s, n_dirs, sizeof *page_s, cmp_double);
+	qsort(page_s, n_dirs, sizeof *page_s, bench_cmp_double);
 	printf("objects=%" PRIu64 "\n", n_obj);
 	printf("page_size=%" PRIu64 "\n", page);
 	printf("synced=%s\n", mo.nosync ? "no" : "yes");

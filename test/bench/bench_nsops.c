@@ -25,6 +25,8 @@
 #include "meta.h"
 #include "ns.h"
 
+#include "bench_util.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -52,29 +54,6 @@ struct worker {
 	int rc;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
-}
-
 /* The name of the i-th file thread t created (in its own or the shared directory). */
 static int file_name(char *buf, size_t cap, unsigned t, uint64_t i)
 {
@@ -93,7 +72,7 @@ static void *work(void *arg)
 	}
 	for (uint64_t i = 0; i < w->ops; i++) {
 		struct meta_inode in, d;
-		double t0 = now_s();
+		double t0 = bench_now_s();
 		int rc = 0;
 
 		if (w->ph == PH_CREATE) {
@@ -105,7 +84,7 @@ static void *work(void *arg)
 				rc = meta_sync(ns_meta(w->ns));
 		} else if (w->ph == PH_LOOKUP) {
 			/* a random file of a random creator, in the directory it went to */
-			uint64_t k = rnd(&w->seed) % (w->creators * w->ops);
+			uint64_t k = bench_rnd(&w->seed) % (w->creators * w->ops);
 			unsigned t = (unsigned)(k % w->creators);
 			int len = file_name(nm, sizeof nm, t, k / w->creators);
 
@@ -113,8 +92,8 @@ static void *work(void *arg)
 			rc = ns_lookup(w->ns, w->dirs[t], nm, (size_t)len, &in);
 		} else {
 			/* a page at a random place: cookies run from META_COOKIE_FIRST up */
-			unsigned t = (unsigned)(rnd(&w->seed) % w->n_dirs);
-			uint64_t after = META_COOKIE_FIRST - 1 + rnd(&w->seed) % w->names_per_dir;
+			unsigned t = (unsigned)(bench_rnd(&w->seed) % w->n_dirs);
+			uint64_t after = META_COOKIE_FIRST - 1 + bench_rnd(&w->seed) % w->names_per_dir;
 			size_t n = 0;
 			bool eof = false;
 
@@ -123,7 +102,7 @@ static void *work(void *arg)
 			if (!rc && n == 0 && !eof)
 				rc = EIO;
 		}
-		w->lat[i] = now_s() - t0;
+		w->lat[i] = bench_now_s() - t0;
 		if (rc) {
 			fprintf(stderr, "bench_nsops: thread %u op %" PRIu64 ": %d (%s)\n", w->id, i, rc,
 				strerror(rc));
@@ -148,7 +127,7 @@ static int run_phase(const char *name, enum phase ph, struct worker *ws, unsigne
 	}
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cts);
 	c0 = (double)cts.tv_sec + (double)cts.tv_nsec / 1e9;
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (unsigned i = 0; i < threads; i++)
 		if (pthread_create(&ws[i].th, NULL, work, &ws[i]))
 			return EAGAIN;
@@ -157,7 +136,7 @@ static int run_phase(const char *name, enum phase ph, struct worker *ws, unsigne
 		if (ws[i].rc)
 			rc = ws[i].rc;
 	}
-	wall = now_s() - t0;
+	wall = bench_now_s() - t0;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cts);
 	if (rc)
 		return rc;
@@ -166,7 +145,7 @@ static int run_phase(const char *name, enum phase ph, struct worker *ws, unsigne
 		return ENOMEM;
 	for (unsigned i = 0; i < threads; i++)
 		memcpy(all + (size_t)i * ops, ws[i].lat, ops * sizeof *all);
-	qsort(all, (size_t)threads * ops, sizeof *all, cmp_double);
+	qsort(all, (size_t)threads * ops, sizeof *all, bench_cmp_double);
 	printf("%s_ops_per_s=%.0f\n", name, (double)threads * (double)ops / wall);
 	printf("%s_us_p50=%.1f\n", name, all[(size_t)threads * ops / 2] * 1e6);
 	printf("%s_us_p99=%.1f\n", name, all[(size_t)threads * ops * 99 / 100] * 1e6);
