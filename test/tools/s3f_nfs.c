@@ -155,6 +155,21 @@ out:
 	return rc;
 }
 
+/* The first cap bytes of local file path into buf, *len of them; -1 (said) if it cannot
+ * be opened. */
+static int local_read(const char *path, char *buf, size_t cap, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	*len = fread(buf, 1, cap, f);
+	fclose(f);
+	return 0;
+}
+
 /* Writes FILE's bytes into URL's file: the existing one truncated (create 0), or a new
  * one (create 1: O_CREAT|O_EXCL, mode 0644), then closes it. */
 static int write_file(struct tgt *t, const char *path, int create)
@@ -162,15 +177,10 @@ static int write_file(struct tgt *t, const char *path, int create)
 	static char buf[1 << 20];
 	struct nfsfh *fh = NULL;
 	size_t len, off = 0;
-	FILE *f = fopen(path, "rb");
 	int rc;
 
-	if (!f) {
-		perror(path);
+	if (local_read(path, buf, sizeof buf, &len) != 0)
 		return -1;
-	}
-	len = fread(buf, 1, sizeof buf, f);
-	fclose(f);
 	if (create)
 		rc = nfs_create(t->nfs, t->url->file, O_WRONLY | O_EXCL, 0644, &fh);
 	else
@@ -226,15 +236,10 @@ static int waitfor(struct tgt *t, const char *path, const char *ms)
 {
 	static char want[1 << 20];
 	long long end = now_ms(CLOCK_MONOTONIC) + atoll(ms);
-	FILE *f = fopen(path, "rb");
 	size_t len;
 
-	if (!f) {
-		perror(path);
+	if (local_read(path, want, sizeof want, &len) != 0)
 		return -1;
-	}
-	len = fread(want, 1, sizeof want, f);
-	fclose(f);
 	for (;;) {
 		if (reads_as(t, want, len)) {
 			printf("%lld\n", now_ms(CLOCK_REALTIME));
