@@ -161,11 +161,7 @@ static int sys_op(int argc, char **argv)
 	return 0;
 }
 
-/* ---- hold ---- */
-
-static const char *hold_dir;
-static long hold_timeout_s = 600;
-
+/* Wall-clock time in ms (what the host compares with its own clock). */
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -173,6 +169,28 @@ static long long now_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* Wait until path exists (polled every 50 ms): 0, or 124 after timeout_s seconds, said on
+ * stderr as "who: no PATH after N s". */
+static int wait_file(const char *who, const char *path, long timeout_s)
+{
+	struct timespec nap = { 0, 50 * 1000000L };
+	long waits = timeout_s * 20;
+
+	while (access(path, F_OK) != 0) {
+		if (waits-- <= 0) {
+			fprintf(stderr, "%s: no %s after %ld s\n", who, path, timeout_s);
+			return 124;
+		}
+		nanosleep(&nap, NULL);
+	}
+	return 0;
+}
+
+/* ---- hold ---- */
+
+static const char *hold_dir;
+static long hold_timeout_s = 600;
 
 /* DIR/name with TEXT in it (written to a temporary name, then renamed: a reader never
  * sees it half written). */
@@ -202,23 +220,17 @@ static int hold_fail(const char *step, int err)
 	return 1;
 }
 
-/* Wait until DIR/name exists: 0, or 124 after the timeout. */
+/* Wait until DIR/name exists: 0, or 124 after the timeout (DIR/error says so). */
 static int hold_wait(const char *name)
 {
-	struct timespec nap = { 0, 50 * 1000000L };
 	char path[4096];
-	long waits = hold_timeout_s * 20;
+	int rc;
 
 	snprintf(path, sizeof path, "%s/%s", hold_dir, name);
-	while (access(path, F_OK) != 0) {
-		if (waits-- <= 0) {
-			fprintf(stderr, "hold: no %s after %ld s\n", path, hold_timeout_s);
-			hold_put("error", "timeout\n");
-			return 124;
-		}
-		nanosleep(&nap, NULL);
-	}
-	return 0;
+	rc = wait_file("hold", path, hold_timeout_s);
+	if (rc)
+		hold_put("error", "timeout\n");
+	return rc;
 }
 
 /* FILE's NFS file handle as the kernel client holds it, in hex, into DIR/name. */
@@ -514,15 +526,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "write-hold") == 0) {
-		struct timespec nap = { 0, 50 * 1000000L }, ts;
 		char buf[65536];
-		long waits;
 		ssize_t n;
-		int fd, src, r, rc = 0;
+		int fd, src, r, rc;
 
 		if (argc < 6)
 			return usage();
-		waits = (argc > 6 ? strtol(argv[6], NULL, 10) : 300) * 20;
 		src = open(argv[3], O_RDONLY);
 		if (src < 0) {
 			perror(argv[3]);
@@ -552,20 +561,12 @@ int main(int argc, char **argv)
 		r = open(argv[4], O_CREAT | O_WRONLY, 0644);
 		if (r >= 0)
 			close(r);
-		while (access(argv[5], F_OK) != 0) {
-			if (waits-- <= 0) {
-				fprintf(stderr, "write-hold: no %s\n", argv[5]);
-				rc = 124;
-				break;
-			}
-			nanosleep(&nap, NULL);
-		}
+		rc = wait_file("write-hold", argv[5], argc > 6 ? strtol(argv[6], NULL, 10) : 300);
 		if (close(fd) != 0) {
 			perror("close");
 			return 1;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		printf("%lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		printf("%lld\n", now_ms());
 		return rc;
 	}
 	if (strcmp(argv[1], "hold") == 0)
