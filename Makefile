@@ -44,7 +44,7 @@ FSAL_CFLAGS    = -std=gnu11 $(WARN) -Wno-missing-field-initializers -Wno-sign-co
                  -Icore $(GANESHA_FLAGS)
 FSAL_LIBS     := -L/usr/lib/ganesha -Wl,-rpath,/usr/lib/ganesha -lganesha_nfsd -lntirpc -lurcu-bp $(LIBS)
 
-CORE_SRC  := $(sort $(wildcard core/*.c))
+CORE_SRC  := $(sort $(wildcard core/*/*.c))
 FSAL_SRC  := $(sort $(wildcard fsal_s3files/*.c))
 SYNC_SRC  := $(sort $(wildcard sync/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
@@ -84,12 +84,15 @@ NODEEPBIND_SO := $(BUILD)/asan/lib/libnodeepbind.so
 # s3files.conf(5): doc/man/s3files.conf.5.in with the settings table spliced in
 MAN_CONF      := $(BUILD)/man/s3files.conf.5
 
-.PHONY: all deps test run bench fuzz asan unit clean distclean check-ganesha install deb soak
+.PHONY: all test-tools deps test run bench fuzz asan unit clean distclean check-ganesha install deb soak
 .DEFAULT_GOAL := all
 
-all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(TOOL_BIN) $(PCUT_BIN) $(MAN_CONF)
+all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(MAN_CONF)
 
-# The settings section comes from the table the programs use (core/conf.c), so the page
+# What only the tests run: the NFS/S3 test clients and the power-cut recorder.
+test-tools: $(TOOL_BIN) $(PCUT_BIN)
+
+# The settings section comes from the table the programs use (core/base/conf.c), so the page
 # cannot drift from them; the other pages are doc/man/ as they are.
 $(MAN_CONF): doc/man/s3files.conf.5.in $(CTL)
 	@mkdir -p $(dir $@)
@@ -103,7 +106,7 @@ deps:
 
 # make test: install, build everything, run every suite.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all asan fuzz-build $(BENCH_BIN)
+	$(Q)$(MAKE) --no-print-directory all test-tools asan fuzz-build $(BENCH_BIN)
 	$(Q)BUILD=$(abspath $(BUILD)) test/run.sh
 
 unit: asan
@@ -117,12 +120,12 @@ run: deps
 # other against one RGW; "N passed, N failed" as make test.
 SOAK_SUITES ?= crash pcut stress
 soak: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all test-tools
 	$(Q)BUILD=$(abspath $(BUILD)) SOAK=1 SUITE_TIMEOUT=$${SUITE_TIMEOUT:-21600} \
 	   test/run.sh integration $(SOAK_SUITES)
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
+	$(Q)$(MAKE) --no-print-directory all test-tools $(BENCH_BIN)
 	$(Q)BUILD=$(abspath $(BUILD)) test/bench/run.sh
 
 install: all
@@ -140,17 +143,8 @@ check-ganesha:
 	$(Q)test -s $(GANESHA_DIR)/fsal.flags || { echo "ganesha source not configured: run 'make deps'" >&2; exit 1; }
 
 # ---- compile rules ----
-$(BUILD)/obj/core/%.o: core/%.c
-	@mkdir -p $(@D)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(BASE) $(RELFLAGS) -MMD -MP -c $< -o $@
-
-$(BUILD)/obj/sync/%.o: sync/%.c
-	@mkdir -p $(@D)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(BASE) $(RELFLAGS) -MMD -MP -c $< -o $@
-
-$(BUILD)/obj/cli/%.o: cli/%.c
+# core, the daemon and the CLI share one set of flags; the FSAL has ganesha's.
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE) $(RELFLAGS) -MMD -MP -c $< -o $@

@@ -62,7 +62,7 @@
  * (S3 unreachable: it stops at the first file it cannot fetch).
  *
  * fsck checks one export's local state (metadata store against itself and against the
- * data tier; core/fsck.h lists what, the kinds and classes of findings, and what --repair
+ * data tier; core/engine/fsck.h lists what, the kinds and classes of findings, and what --repair
  * does). It opens the store directly (no daemon needed, no S3 call). One line per finding,
  *   CLASS KIND INODE PATH ACTION DETAIL
  * (PATH %-escaped like ls's names, "-" if unknown), then a summary line; --json prints
@@ -90,13 +90,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "err.h"
-#include "export_ctx.h"
-#include "fsck.h"
-#include "journal.h"
-#include "json.h"
-#include "log.h"
+#include "base/conf.h"
+#include "base/err.h"
+#include "engine/export_ctx.h"
+#include "engine/fsck.h"
+#include "store/journal.h"
+#include "base/json.h"
+#include "base/log.h"
 
 static void usage(FILE *out)
 {

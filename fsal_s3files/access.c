@@ -33,7 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ns.h"
+#include "ns/ns.h"
 
 /* One lock for the FSAL: a permission decision and the namespace change it allows are
  * made under it, and so are the changes that would turn the decision (a directory's or

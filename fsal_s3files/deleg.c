@@ -41,7 +41,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "log.h"
+#include "base/log.h"
 
 /* How long after an S3-side change of an inode no delegation is granted on it. */
 #define S3F_DELEG_QUIET_NS (2LL * 1000000000LL)

@@ -13,10 +13,10 @@
 #include "nfs_exports.h"
 #include "sal_data.h"
 
-#include "err.h"
-#include "instlock.h"
-#include "log.h"
-#include "readahead.h"
+#include "base/err.h"
+#include "store/instlock.h"
+#include "base/log.h"
+#include "engine/readahead.h"
 
 #define S3F_LOCK_NAME "fsal.lock"
 

@@ -17,12 +17,12 @@
 
 #include "sal_data.h"
 
-#include "err.h"
-#include "fio.h"
-#include "hydrate.h"
-#include "import.h"
-#include "log.h"
-#include "readahead.h"
+#include "base/err.h"
+#include "engine/fio.h"
+#include "engine/hydrate.h"
+#include "engine/import.h"
+#include "base/log.h"
+#include "engine/readahead.h"
 
 #define S3F_READDIR_BATCH 128
 /* Entries handed to MDCACHE past the one that filled its chunk (DIR_READAHEAD). Bounded:
@@ -426,7 +426,7 @@ static fsal_status_t s3f_mknode(struct fsal_obj_handle *dir_hdl, const char *nam
 	case BLOCK_FILE: type = META_T_BLK; break;
 	default: return fsalstat(ERR_FSAL_BADTYPE, EINVAL);
 	}
-	/* Stored as s3fs stores them (core/meta.h): an empty object, the type in its mode. */
+	/* Stored as s3fs stores them (core/store/meta.h): an empty object, the type in its mode. */
 	return s3f_create_obj(s3f_h(dir_hdl), name, type, attrs_in, NULL, new_obj, attrs_out,
 			      &in);
 }

@@ -22,8 +22,8 @@
 #include "gsh_config.h"
 #include "nfs_core.h"
 
-#include "err.h"
-#include "log.h"
+#include "base/err.h"
+#include "base/log.h"
 
 struct s3f_module S3F = {
 	.fsal = {

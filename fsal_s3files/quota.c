@@ -20,8 +20,8 @@
 #include <errno.h>
 #include <time.h>
 
-#include "err.h"
-#include "log.h"
+#include "base/err.h"
+#include "base/log.h"
 
 #define QUOTA_RESCAN_NS 1000000000LL	/* recount at most once a second */
 #define QUOTA_ASK_NS    1000000000LL	/* ask the daemon at most once a second */

@@ -22,8 +22,8 @@
 #include "FSAL/fsal_commonlib.h"
 #include "fsal_convert.h"
 
-#include "conf.h"
-#include "export_ctx.h"
+#include "base/conf.h"
+#include "engine/export_ctx.h"
 
 #define S3F_FSAL_NAME "S3FILES"
 
@@ -57,7 +57,7 @@ struct s3f_export {
 	struct fsal_export export;
 	struct export_ctx *x;
 	const struct conf_export *cfg;
-	struct readahead *ra;		/* read bypass (core/readahead.h); ticked by up thread */
+	struct readahead *ra;		/* read bypass (core/engine/readahead.h); ticked by up thread */
 	struct instlock *lock;		/* <State_Dir>/fsal.lock, for the export's life (export.c) */
 	fsal_fsid_t fsid;
 	/* upcall thread: applies the store's change feed to MDCACHE */

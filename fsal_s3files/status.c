@@ -1,6 +1,6 @@
 /*
  * status.c — the single mapping of core return codes (0 / errno / module codes, see
- * core/err.h) to ganesha's fsal_status_t. Nothing else in the FSAL builds a status
+ * core/base/err.h) to ganesha's fsal_status_t. Nothing else in the FSAL builds a status
  * from a core code.
  */
 #include "s3f_fsal.h"
@@ -8,8 +8,8 @@
 #include <errno.h>
 #include <lmdb.h>
 
-#include "err.h"
-#include "log.h"
+#include "base/err.h"
+#include "base/log.h"
 
 fsal_status_t s3f_status(int rc)
 {

@@ -21,9 +21,9 @@
 
 #include "nfs_core.h"
 
-#include "err.h"
-#include "log.h"
-#include "readahead.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "engine/readahead.h"
 
 #define S3F_UP_INTERVAL_MS 100
 #define S3F_UP_BATCH 1024

@@ -46,12 +46,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "fio.h"
-#include "hydrate.h"
-#include "log.h"
-#include "rangeset.h"
-#include "tp.h"
+#include "base/err.h"
+#include "engine/fio.h"
+#include "engine/hydrate.h"
+#include "base/log.h"
+#include "base/rangeset.h"
+#include "base/tp.h"
 
 /* After S3 was found unreachable, the worker's passes pause this long. */
 #define SYNC_DOWN_WAIT_NS (5LL * 1000000000LL)

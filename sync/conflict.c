@@ -2,7 +2,7 @@
  * conflict.c — both sides changed a file: S3 wins.
  *
  * A conflict is found in three places: a listing shows a new ETag (or no object) for a
- * dirty file (core/import.c via ns_import_apply/ns_import_finish), a conditional upload is
+ * dirty file (core/engine/import.c via ns_import_apply/ns_import_finish), a conditional upload is
  * refused with 412 (commit.c), or a directory move finds the object changed (rename.c).
  * Each only marks the inode CONFLICT; this file resolves it, at the next commit pass
  * (every worker tick, whatever Commit_Interval, and on `s3filesctl commit`):
@@ -26,9 +26,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "import.h"
-#include "log.h"
+#include "base/err.h"
+#include "engine/import.h"
+#include "base/log.h"
 
 #define SYNC_MD5_BUF (1024 * 1024)
 

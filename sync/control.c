@@ -77,15 +77,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "hydrate.h"
-#include "import.h"
-#include "instlock.h"
-#include "journal.h"
-#include "json.h"
-#include "log.h"
-#include "rangeset.h"
-#include "tp.h"
+#include "base/err.h"
+#include "engine/hydrate.h"
+#include "engine/import.h"
+#include "store/instlock.h"
+#include "store/journal.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/rangeset.h"
+#include "base/tp.h"
 
 static int hexval(int c)
 {

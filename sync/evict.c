@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "journal.h"
-#include "log.h"
+#include "base/err.h"
+#include "store/journal.h"
+#include "base/log.h"
 
 #define SYNC_EVICT_LOW_PCT 90
 #define SYNC_ORPHAN_AGE_NS (3600LL * 1000000000LL)	/* data files without an inode */

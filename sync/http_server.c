@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #define HTTP_READ_CHUNK 16384
 

@@ -4,7 +4,7 @@
  *
  * One thread per server runs a poll() loop over the listening socket and at most
  * HTTP_SERVER_CONNS_MAX connections: requests with Content-Length bodies (request heads
- * parsed by core/http_req.c), keep-alive and pipelining, Expect: 100-continue, and
+ * parsed by core/base/http_req.c), keep-alive and pipelining, Expect: 100-continue, and
  * deadlines so a slow or silent client only ever costs one connection slot for a while.
  * Handlers run on that thread, one request at a time, and must return quickly: they
  * may take short locks and LMDB read transactions, never do network I/O.
@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "http_req.h"
+#include "base/http_req.h"
 
 #define HTTP_SERVER_CONNS_MAX 64
 #define HTTP_SERVER_IDLE_MS 30000	/* keep-alive connection without a request */

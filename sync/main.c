@@ -32,11 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "import.h"
-#include "instlock.h"
-#include "log.h"
-#include "s3_event.h"
+#include "base/err.h"
+#include "engine/import.h"
+#include "store/instlock.h"
+#include "base/log.h"
+#include "s3/s3_event.h"
 
 #define SYNC_TICK_MS 200
 #define SYNC_PREFETCH_PER_TICK 256	/* queued files fetched per tick: ~1,000/s at most */

@@ -1,7 +1,7 @@
 /*
  * metrics_http.c — GET /metrics (Metrics_Listen) and GET /health.
  *
- * The registry of core/metrics.c (S3 client requests, latencies, notifications) is
+ * The registry of core/engine/metrics.c (S3 client requests, latencies, notifications) is
  * rendered as it is. Per-export values are not registered metrics: the daemon already
  * keeps them (struct sync_export's counters, the store's backlog, the data tier's usage),
  * so they are read at scrape time, one short read transaction per export for the
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "metrics.h"
+#include "base/log.h"
+#include "engine/metrics.h"
 
 #define METRICS_LABELS_MAX 1200		/* export, bucket and prefix (up to 1,000 bytes) */
 

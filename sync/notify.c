@@ -10,7 +10,7 @@
  * endpoint needs no authentication to be safe (it should still not be reachable by
  * everyone: see README "Notifications").
  *
- * Flow: the HTTP thread parses the body (core/s3_event.c), keeps the records whose bucket
+ * Flow: the HTTP thread parses the body (core/s3/s3_event.c), keeps the records whose bucket
  * and key belong to an export, queues them (bounded) and answers 200 at once — Ceph RGW
  * pushes synchronously, before it answers the PUT that caused the event, so a slow
  * answer here would slow every S3 client of the bucket. The worker thread below waits
@@ -42,12 +42,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "import.h"
-#include "keymap.h"
-#include "log.h"
-#include "metrics.h"
-#include "s3_event.h"
+#include "base/err.h"
+#include "engine/import.h"
+#include "ns/keymap.h"
+#include "base/log.h"
+#include "engine/metrics.h"
+#include "s3/s3_event.h"
 
 #define NOTIFY_QUEUE_MAX 4096		/* records waiting for the worker */
 #define NOTIFY_WINDOW_MS 100		/* coalescing window from the oldest record */

@@ -25,10 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "import.h"
-#include "log.h"
-#include "tp.h"
+#include "base/err.h"
+#include "engine/import.h"
+#include "base/log.h"
+#include "base/tp.h"
 
 struct sync_inos {
 	uint64_t *ino;

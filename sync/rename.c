@@ -51,11 +51,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "fio.h"
-#include "hydrate.h"
-#include "log.h"
-#include "tp.h"
+#include "base/err.h"
+#include "engine/fio.h"
+#include "engine/hydrate.h"
+#include "base/log.h"
+#include "base/tp.h"
 
 #define SYNC_RENAME_PAGE 500
 #define SYNC_RENAME_THREADS 8

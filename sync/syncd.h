@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conf.h"
-#include "export_ctx.h"
+#include "base/conf.h"
+#include "engine/export_ctx.h"
 #include "http_server.h"
 
 struct sync_export {
@@ -194,7 +194,7 @@ void sync_syslog_stop(struct sync_syslog *s);
 int sync_syslog_severity(const char *kind);
 
 /* metrics_http.c — http_handler_fn for GET /metrics (arg: the struct syncd): the
- * registry of core/metrics.c plus per-export counters and backlog. */
+ * registry of core/engine/metrics.c plus per-export counters and backlog. */
 void sync_metrics_get(void *arg, const struct http_req *req, const char *body, size_t len,
 		      struct http_response *resp);
 /* GET /health on either endpoint: 200 "ok". */

@@ -1,7 +1,7 @@
 /*
  * syslog.c — the exports' journal events, also to the system log (Syslog).
  *
- * The event journal (core/journal.h) is the durable record; this is a copy for the
+ * The event journal (core/store/journal.h) is the durable record; this is a copy for the
  * people and tools that watch the system log. One thread follows every export's journal
  * from its end at start (events of before the start are not sent again), every
  * SYSLOG_POLL_MS, and sends each new event as one datagram in the format of the local
@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "json.h"
-#include "log.h"
+#include "store/journal.h"
+#include "base/json.h"
+#include "base/log.h"
 
 #define SYSLOG_POLL_MS 500
 #define SYSLOG_MSG_MAX 8192		/* longer events are cut (the journal has them whole) */

@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "log.h"
+#include "base/err.h"
+#include "base/log.h"
 
 #define SYNC_UPLOADS_INFO "uploads"
 /* Records kept at most: one upload runs at a time per export; more only pile up while

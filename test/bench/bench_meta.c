@@ -16,9 +16,9 @@
  *   page_ms_p50= page_ms_p99= lookups_per_s= map_bytes= used_bytes=
  */
 
-#include "keymap.h"
-#include "meta.h"
-#include "ns.h"
+#include "ns/keymap.h"
+#include "store/meta.h"
+#include "ns/ns.h"
 
 #include "bench_util.h"
 

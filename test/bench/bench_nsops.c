@@ -21,9 +21,9 @@
  * the caller).
  */
 
-#include "keymap.h"
-#include "meta.h"
-#include "ns.h"
+#include "ns/keymap.h"
+#include "store/meta.h"
+#include "ns/ns.h"
 
 #include "bench_util.h"
 

@@ -36,7 +36,7 @@ for p in etcd etcdctl; do
 done
 $PY -c 'import rados' 2>/dev/null || { echo "scaleout: python3-rados missing: run make deps" >&2; exit 1; }
 $PY -c 'import etcd3' 2>/dev/null || { echo "scaleout: python3-etcd3 missing: run make deps" >&2; exit 1; }
-[ -x "$BUILD/bench/bench_nsops" ] || { echo "scaleout: $BUILD/bench/bench_nsops missing: make all" >&2; exit 1; }
+[ -x "$BUILD/bench/bench_nsops" ] || { echo "scaleout: $BUILD/bench/bench_nsops missing: make bench" >&2; exit 1; }
 
 rm -rf "$OUT" "$WORKD"
 mkdir -p "$OUT" "$WORKD"

@@ -1,6 +1,6 @@
-// fuzz-sources: core/conf.c core/log.c core/err.c
+// fuzz-sources: core/base/conf.c core/base/log.c core/base/err.c
 /*
- * fuzz_conf.c — libFuzzer target for the ganesha.conf parser and binder (core/conf.c).
+ * fuzz_conf.c — libFuzzer target for the ganesha.conf parser and binder (core/base/conf.c).
  *
  * Any input: no crash, no leak, no UB; err always terminated within its buffer, non-empty
  * on failure; on success the invariants conf.h promises hold (required settings present,
@@ -10,9 +10,9 @@
  * input pointing a directive at an absolute path or ".." is skipped so the fuzzer does
  * not wander the host's file system.
  */
-#include "conf.h"
-#include "err.h"
-#include "log.h"
+#include "base/conf.h"
+#include "base/err.h"
+#include "base/log.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
-// fuzz-sources: core/keymap.c core/log.c core/err.c
+// fuzz-sources: core/ns/keymap.c core/base/log.c core/base/err.c
 /*
- * fuzz_keymap.c — libFuzzer target for key parsing and metadata decoding (core/keymap.c).
+ * fuzz_keymap.c — libFuzzer target for key parsing and metadata decoding (core/ns/keymap.c).
  *
  * Input: byte 0 picks what is fuzzed, the rest is its input.
  *   0  key parse: byte 1 picks a prefix, byte 2 the object size, the rest is the key.
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keymap.h"
+#include "ns/keymap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

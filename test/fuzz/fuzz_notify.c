@@ -1,15 +1,15 @@
 /*
  * fuzz_notify.c — libFuzzer target for what the daemon's HTTP endpoints read from the
- * network: S3 event notification bodies (core/s3_event.c over core/json.c) and HTTP
- * request heads (core/http_req.c).
+ * network: S3 event notification bodies (core/s3/s3_event.c over core/base/json.c) and HTTP
+ * request heads (core/base/http_req.c).
  *
  * The first byte picks the parser; the rest is the input. Besides "no crash, no leak, no
  * UB", each result is checked for what the daemon relies on.
  */
-// fuzz-sources: core/s3_event.c core/json.c core/http_req.c
-#include "http_req.h"
-#include "json.h"
-#include "s3_event.h"
+// fuzz-sources: core/s3/s3_event.c core/base/json.c core/base/http_req.c
+#include "base/http_req.h"
+#include "base/json.h"
+#include "s3/s3_event.h"
 
 #include <errno.h>
 #include <stdint.h>

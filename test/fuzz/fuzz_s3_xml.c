@@ -1,15 +1,15 @@
 /*
- * fuzz_s3_xml.c — libFuzzer target for the S3 response parsers (core/s3_xml.c).
+ * fuzz_s3_xml.c — libFuzzer target for the S3 response parsers (core/s3/s3_xml.c).
  *
  * The first byte picks the parser (and, for uploads, whether url encoding was requested;
  * 0xfe and 0xff: the STS answer and error of AssumeRoleWithWebIdentity);
  * the rest is the document. Besides "no crash, no leak, no UB", each successful parse is
  * checked for the invariants callers rely on.
  */
-// fuzz-sources: core/s3_xml.c core/s3_util.c core/log.c core/err.c
-#include "err.h"
-#include "s3.h"
-#include "s3_xml.h"
+// fuzz-sources: core/s3/s3_xml.c core/s3/s3_util.c core/base/log.c core/base/err.c
+#include "base/err.h"
+#include "s3/s3.h"
+#include "s3/s3_xml.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *xml = (const char *)data + 1;
 	size_t len = size - 1;
 
-	/* the STS parsers (core/s3_credp.c) on two first-byte values of their own, so the
+	/* the STS parsers (core/s3/s3_credp.c) on two first-byte values of their own, so the
 	 * corpus's earlier inputs keep reaching the parsers they were made for */
 	if (data[0] == 0xfe) {
 		struct s3_creds cr;

@@ -2,7 +2,7 @@
 # cond_s3: deletes and moves in S3 are conditional on what the file side saw, with the
 # full stack (ganesha + FSAL_S3FILES + s3files-syncd) on the real RGW, through libnfs on
 # the host (NFSv4.0), checked with the independent S3 client (test/lib/s3.sh). Each race
-# is forced with a test point the daemon pauses at (S3F_TP_DIR, core/tp.h), while another
+# is forced with a test point the daemon pauses at (S3F_TP_DIR, core/base/tp.h), while another
 # S3 client writes; every case then checks that the other client's version survives.
 #
 #   delete_race:  a file removed through NFS; the daemon's delete pass is held after its

@@ -58,7 +58,7 @@ trap cleanup EXIT
 
 SYSCK=$S3F_BUILD/bin/s3f_sysck
 EXPECT=$S3F_ROOT/test/integration/conformance.expect
-[ -x "$SYSCK" ] || { t_fail setup "$SYSCK not built (make all)"; t_done; }
+[ -x "$SYSCK" ] || { t_fail setup "$SYSCK not built (make test-tools)"; t_done; }
 for t in rsync sqlite3 gcc make flock tar /usr/bin/python3; do
   command -v "$t" >/dev/null || { t_fail setup "$t is not installed (make deps)"; t_done; }
 done

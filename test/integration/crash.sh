@@ -84,7 +84,7 @@ rnd() {
   REPLY=$(( (RS >> 24) % $1 ))
 }
 
-if [ ! -x "$TOOL" ]; then t_fail setup "$TOOL missing (make all)"; t_done; fi
+if [ ! -x "$TOOL" ]; then t_fail setup "$TOOL missing (make test-tools)"; t_done; fi
 
 # ---- the stack: NFSv3 (and v4) from its namespace, uploads during the workload ----
 export S3FILES_NFSV3=1 S3FILES_COMMIT_INTERVAL=1 S3FILES_POLL_MS=500

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# credp: S3 credentials from the providers of temporary credentials (core/s3_credp.h), with
+# credp: S3 credentials from the providers of temporary credentials (core/s3/s3_credp.h), with
 # the real daemon and ganesha (the FSAL's read path included) on the real RGW.
 # The endpoints themselves cannot exist on this machine (169.254.170.2, 169.254.169.254,
 # AWS STS), so test/lib/credsrv.py stands in for them on loopback, speaking their

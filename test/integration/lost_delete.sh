@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lost_delete: a file removed through NFS while another client writes a new version of its
 # object, with the daemon's two paths that notice it racing each other (full stack on the
-# real RGW, libnfs on the host, the daemon held at test points, S3F_TP_DIR, core/tp.h):
+# real RGW, libnfs on the host, the daemon held at test points, S3F_TP_DIR, core/base/tp.h):
 #   - the delete pass, run from the control socket (`s3filesctl commit`), is held after its
 #     check of the object (s3.delete.before), so its conditional DELETE will be refused;
 #   - meanwhile the worker's poll (held at sync.poll.pass until the new version is in S3)

@@ -114,7 +114,7 @@ cleanup() {
 trap cleanup EXIT
 
 for b in "$FUSE_BIN" "$WORK_BIN" "$SHIM"; do
-  [ -e "$b" ] || { t_fail tools "$b missing (make all)"; t_done; }
+  [ -e "$b" ] || { t_fail tools "$b missing (make test-tools)"; t_done; }
 done
 [ -c /dev/fuse ] && command -v fusermount3 >/dev/null ||
   { t_fail tools "needs /dev/fuse and fusermount3 (fuse3)"; t_done; }

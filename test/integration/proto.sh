@@ -37,7 +37,7 @@ cleanup() { s3f_stack_stop "$STACK"; }
 trap cleanup EXIT
 
 for t in "$TOOL" "$TOOL41"; do
-  [ -x "$t" ] || { t_fail setup "$t not built (make all)"; t_done; }
+  [ -x "$t" ] || { t_fail setup "$t not built (make test-tools)"; t_done; }
 done
 
 # Files never opened through NFS: one object per operation (the "cold" state).

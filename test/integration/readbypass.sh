@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # readbypass: large sequential reads served straight from S3 (Read_Bypass_Threshold,
-# core/readahead.c), through the Linux kernel NFSv4.1 client, against the real RGW.
+# core/engine/readahead.c), through the Linux kernel NFSv4.1 client, against the real RGW.
 #
 # Objects are PUT into the bucket directly: big.bin and cmp.bin (256 MiB of random bytes
 # each) and ow.bin (128 MiB of 4 KiB text lines "v1 <n>", so that any piece of it tells its

@@ -74,7 +74,7 @@ t_wait_for() {
   return 1
 }
 
-# Test points across processes (core/tp.h). tp_dir DIR: the directory the daemon and the
+# Test points across processes (core/base/tp.h). tp_dir DIR: the directory the daemon and the
 # FSAL read S3F_TP_DIR from (call before the stack starts). tp_hold NAME: the next process to
 # reach NAME stops there; tp_reached NAME: true once one has; tp_release NAME: let it go.
 # tp_delay NAME MS: every pass through NAME sleeps MS (0: no more). tp_release_all: for

@@ -77,8 +77,8 @@
 #include <nfsc/libnfs.h>
 #include <nfsc/libnfs-raw-nfs.h>
 
-#include "err.h"
-#include "s3.h"
+#include "base/err.h"
+#include "s3/s3.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -30,9 +30,9 @@
  * Endpoint, region and bucket come from S3_ENDPOINT, S3_REGION, S3_BUCKET; credentials
  * from s3_creds_load (environment, then ~/.aws/credentials). Timings go to stderr.
  */
-#include "err.h"
-#include "log.h"
-#include "s3.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "s3/s3.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* check.c — see check.h. Linked into every unit-test program. */
 #include "check.h"
-#include "s3.h"
+#include "s3/s3.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -84,7 +84,7 @@ void check_fill(void *p, size_t n, unsigned seed);
 	do { if (memcmp((a), (b), (n)) != 0) \
 		check_fail_at(__FILE__, __LINE__, "memcmp(%s, %s, %s) != 0", #a, #b, #n); } while (0)
 
-/* rc == 0, printing s3f_strerror(rc) otherwise (needs core/err.h). */
+/* rc == 0, printing s3f_strerror(rc) otherwise (needs core/base/err.h). */
 #define CHECK_OK(expr) \
 	do { int rc_ = (expr); \
 	     if (rc_ != 0) check_fail_at(__FILE__, __LINE__, "%s -> %d (%s)", #expr, rc_, \

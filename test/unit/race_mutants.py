@@ -24,18 +24,18 @@ BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 # name, file, original text, reverted text, the case that must fail. A mutant may list
 # several (original, reverted) pairs in one file, as a tuple of pairs.
 MUTANTS = [
-    ("install_without_recheck", "core/hydrate.c",
+    ("install_without_recheck", "core/engine/hydrate.c",
      (("\tif (in.data == META_D_FULL)\n\t\tgoto out;\n\t/* still = fetched",
        "\t/* still = fetched"),
       ("rc = rangeset_missing(&have, lo, hi, &part);",
        "rc = rangeset_missing(&part, lo, hi, &part);")),
      None,
      "test_prefetch_vs_write"),
-    ("install_over_present_ranges", "core/hydrate.c",
+    ("install_over_present_ranges", "core/engine/hydrate.c",
      "rc = rangeset_missing(&have, lo, hi, &part);",
      "rc = rangeset_missing(&part, lo, hi, &part);",
      "test_hydrate_vs_write"),
-    ("read_record_before_lock", "core/fio.c",
+    ("read_record_before_lock", "core/engine/fio.c",
      "\t\trc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);\n"
      "\t\tif (rc)\n\t\t\tbreak;\n\t\tTP(\"fio.read.locked\");\n"
      "\t\trc = ns_data_present(x->ns, ino, &have, &in);\n",
@@ -44,7 +44,7 @@ MUTANTS = [
      "\t\t\trc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);\n"
      "\t\tif (rc)\n\t\t\tbreak;\n\t\tTP(\"fio.read.locked\");\n",
      "test_read_vs_evict"),
-    ("write_decides_from_old_record", "core/fio.c",
+    ("write_decides_from_old_record", "core/engine/fio.c",
      (("\t\tif (rc == 0 && fio_must_announce(&in))\n"
        "\t\t\trc = ns_write_begin(x->ns, ino, &in);\n"
        "\t\t/* Where the file ends",
@@ -54,7 +54,7 @@ MUTANTS = [
        "\t\t/* Where the file ends"),),
      None,
      "test_write_vs_import"),
-    ("resize_decides_from_old_record", "core/fio.c",
+    ("resize_decides_from_old_record", "core/engine/fio.c",
      (("\t\tif (rc == 0 && fio_must_announce(&in) &&\n"
        "\t\t    (size != in.size || in.sync == META_S_CLEAN))\n"
        "\t\t\trc = ns_write_begin(x->ns, ino, &in);",
@@ -64,23 +64,23 @@ MUTANTS = [
        "\t\t\trc = ns_write_begin(x->ns, ino, &old);\n\t\t}"),),
      None,
      "test_resize_vs_import"),
-    ("write_ignores_pending_end", "core/fio.c",
+    ("write_ignores_pending_end", "core/engine/fio.c",
      "\t\tif (p >= 0 && st->pending[p].end > end)\n\t\t\tend = st->pending[p].end;\n",
      "\t\t(void)p;\n",
      "test_write_vs_pending_write"),
-    ("resize_ignores_pending_writes", "core/fio.c",
+    ("resize_ignores_pending_writes", "core/engine/fio.c",
      "\twhile (fio_pending_find(st, ino) >= 0)\n\t\tpthread_cond_wait(&st->idle, &st->lock);",
      "\t(void)ino;",
      "test_resize_vs_pending_write"),
-    ("announce_only_clean", "core/fio.c",
+    ("announce_only_clean", "core/engine/fio.c",
      "\treturn in->sync == META_S_CLEAN || !(in->flags & META_F_CHANGING);",
      "\treturn in->sync == META_S_CLEAN;",
      "test_announce_before_bytes"),
-    ("stable_write_without_store_sync", "core/fio.c",
+    ("stable_write_without_store_sync", "core/engine/fio.c",
      "\t\tif (rc == 0 && w->stable)\n\t\t\trc = meta_sync(x->meta);\n",
      "",
      "test_stable_syncs_store"),
-    ("read_skips_fetch_after_evict", "core/fio.c",
+    ("read_skips_fetch_after_evict", "core/engine/fio.c",
      "\t\tif (in.data == META_D_FULL)\n\t\t\trangeset_clear(&miss);\n",
      "\t\tif (in.data == META_D_FULL || in.data == META_D_NONE)\n\t\t\trangeset_clear(&miss);\n",
      "test_install_vs_evict"),

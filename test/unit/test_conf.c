@@ -1,11 +1,11 @@
-/* test_conf.c — the ganesha.conf parser and the s3files settings tables (core/conf.c). */
+/* test_conf.c — the ganesha.conf parser and the s3files settings tables (core/base/conf.c). */
 #include "check.h"
 
-#include "conf.h"
-#include "err.h"
-#include "export_ctx.h"
-#include "log.h"
-#include "s3_int.h"
+#include "base/conf.h"
+#include "base/err.h"
+#include "engine/export_ctx.h"
+#include "base/log.h"
+#include "s3/s3_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* test_data.c — the local data tier (core/data.c): sparse files, locks, eviction, usage. */
+/* test_data.c — the local data tier (core/store/data.c): sparse files, locks, eviction, usage. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "data.h"
-#include "err.h"
-#include "log.h"
+#include "store/data.h"
+#include "base/err.h"
+#include "base/log.h"
 
 #define GIB (1024ull * 1024 * 1024)
 

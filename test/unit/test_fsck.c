@@ -1,5 +1,5 @@
 /*
- * test_fsck.c — the consistency checker (core/fsck.h) on scratch exports against the real
+ * test_fsck.c — the consistency checker (core/engine/fsck.h) on scratch exports against the real
  * RGW ($RGW_TEST_DIR/env).
  *
  * Each case builds a tree through the functions the gateway runs (ns_*, fio_*, import_*,
@@ -16,14 +16,14 @@
  *    fetch through core/fio reports no error, loss or powercut finding.
  */
 #include "check.h"
-#include "data.h"
-#include "err.h"
-#include "export_ctx.h"
-#include "fio.h"
-#include "fsck.h"
-#include "import.h"
-#include "instlock.h"
-#include "tp.h"
+#include "store/data.h"
+#include "base/err.h"
+#include "engine/export_ctx.h"
+#include "engine/fio.h"
+#include "engine/fsck.h"
+#include "engine/import.h"
+#include "store/instlock.h"
+#include "base/tp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1415,7 +1415,7 @@ static void test_large_dir(void)
 	fx_close(&fx);
 }
 
-/* ---- forced interleavings (core/tp.h) ---- */
+/* ---- forced interleavings (core/base/tp.h) ---- */
 
 struct aba {
 	struct fx *f;

@@ -6,11 +6,11 @@
  * Works under test-import/<pid>/ and deletes what it created.
  */
 #include "check.h"
-#include "err.h"
-#include "export_ctx.h"
-#include "hydrate.h"
-#include "import.h"
-#include "journal.h"
+#include "base/err.h"
+#include "engine/export_ctx.h"
+#include "engine/hydrate.h"
+#include "engine/import.h"
+#include "store/journal.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* test_instlock.c — single-instance locks (core/instlock.c): held across processes, freed
+/* test_instlock.c — single-instance locks (core/store/instlock.c): held across processes, freed
  * by the holder's death (kill -9 included), the holder named, network file systems told
  * apart. Other processes are real ones (fork), the lock is the kernel's. */
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "err.h"
-#include "instlock.h"
+#include "base/err.h"
+#include "store/instlock.h"
 
 static char dir[4096];
 

@@ -1,9 +1,9 @@
-/* test_journal.c — the event journal (core/journal.c): seqs across processes, torn-line
+/* test_journal.c — the event journal (core/store/journal.c): seqs across processes, torn-line
  * repair, JSON/UTF-8 escaping, streaming reads. */
 #include "check.h"
 
-#include "err.h"
-#include "journal.h"
+#include "base/err.h"
+#include "store/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* test_keymap.c — key <-> path mapping and the attribute metadata schema (core/keymap.c). */
+/* test_keymap.c — key <-> path mapping and the attribute metadata schema (core/ns/keymap.c). */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 
 #include "check.h"
-#include "err.h"
-#include "keymap.h"
+#include "base/err.h"
+#include "ns/keymap.h"
 
 /* One parse result, kept static: struct keymap_parsed is ~12 KiB. */
 static struct keymap_parsed kp;

@@ -1,4 +1,4 @@
-/* test_log.c — core/log.c: log_esc (keys and names shown in log lines) and the one-line
+/* test_log.c — core/base/log.c: log_esc (keys and names shown in log lines) and the one-line
  * guarantee of every message, whatever its arguments hold; the journal's lines for the
  * same keys. */
 #include <errno.h>
@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "err.h"
-#include "journal.h"
-#include "log.h"
+#include "base/err.h"
+#include "store/journal.h"
+#include "base/log.h"
 
 static uint64_t rng_state = 0x6c6f67657363ull;
 

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "err.h"
-#include "meta.h"
+#include "base/err.h"
+#include "store/meta.h"
 
 static struct meta_env *open_env(const char *dir, uint64_t map)
 {

@@ -1,10 +1,10 @@
 /* test_metrics.c — counters, gauges, histograms and the Prometheus exposition
- * (core/metrics.c). The registry is process-wide and has no unregister, so the exact
+ * (core/engine/metrics.c). The registry is process-wide and has no unregister, so the exact
  * exposition test runs first and later tests look for their own lines. */
 #include "check.h"
 
-#include "metrics.h"
-#include "s3.h"
+#include "engine/metrics.h"
+#include "s3/s3.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,13 +1,13 @@
 /* test_notify.c — the pure parts of S3 event notifications: the bounded JSON reader
- * (core/json.c), the event record parser (core/s3_event.c) and the HTTP request head
- * parser of the daemon's endpoints (core/http_req.c). The daemon side (queue, re-lists,
+ * (core/base/json.c), the event record parser (core/s3/s3_event.c) and the HTTP request head
+ * parser of the daemon's endpoints (core/base/http_req.c). The daemon side (queue, re-lists,
  * the socket server) is covered by test/integration/notify.sh against the real RGW. */
 #include "check.h"
 
-#include "err.h"
-#include "http_req.h"
-#include "json.h"
-#include "s3_event.h"
+#include "base/err.h"
+#include "base/http_req.h"
+#include "base/json.h"
+#include "s3/s3_event.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 
 #include "check.h"
-#include "err.h"
-#include "keymap.h"
-#include "meta.h"
-#include "ns.h"
+#include "base/err.h"
+#include "ns/keymap.h"
+#include "store/meta.h"
+#include "ns/ns.h"
 
 struct fx {
 	struct meta_env *me;

@@ -1,9 +1,9 @@
 /* test_ns_sync.c — the subtree sync-state queries behind `s3filesctl wait-synced`. */
 #include "check.h"
-#include "err.h"
-#include "keymap.h"
-#include "meta.h"
-#include "ns.h"
+#include "base/err.h"
+#include "ns/keymap.h"
+#include "store/meta.h"
+#include "ns/ns.h"
 
 #include <errno.h>
 #include <stdlib.h>

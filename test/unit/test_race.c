@@ -2,7 +2,7 @@
  * test_race.c — the data-tier ownership protocol (doc/DURABILITY.md) under forced
  * interleavings, against the real RGW ($RGW_TEST_DIR/env).
  *
- * Each case holds one operation at a test point (core/tp.h) in a second thread, runs the
+ * Each case holds one operation at a test point (core/base/tp.h) in a second thread, runs the
  * competing operation in the main thread, lets the first go on, and checks every byte:
  *  - prefetch_vs_write: a background fetch of a small file holds fetched bytes while a
  *    client truncates and writes the file (issue 9, point 1: the acknowledged write was
@@ -31,13 +31,13 @@
  * matching case here fails.
  */
 #include "check.h"
-#include "data.h"
-#include "err.h"
-#include "export_ctx.h"
-#include "fio.h"
-#include "hydrate.h"
-#include "import.h"
-#include "tp.h"
+#include "store/data.h"
+#include "base/err.h"
+#include "engine/export_ctx.h"
+#include "engine/fio.h"
+#include "engine/hydrate.h"
+#include "engine/import.h"
+#include "base/tp.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,11 +1,11 @@
-/* test_rangeset.c — byte-range sets (core/rangeset.c), checked against a bitmap model. */
+/* test_rangeset.c — byte-range sets (core/base/rangeset.c), checked against a bitmap model. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "check.h"
-#include "err.h"
-#include "rangeset.h"
+#include "base/err.h"
+#include "base/rangeset.h"
 
 #define UNIVERSE 4096
 

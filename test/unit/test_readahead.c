@@ -1,5 +1,5 @@
 /*
- * test_readahead.c — the read bypass (core/readahead.c) against the real RGW
+ * test_readahead.c — the read bypass (core/engine/readahead.c) against the real RGW
  * ($RGW_TEST_DIR/env), with a real metadata store, data tier and S3 client, and the
  * client's fault injector. Reads go through fsal_read(), which does what the FSAL's read2
  * does: readahead_read first, and when it declines, hydrate_range + the data tier.
@@ -8,16 +8,16 @@
  * reads of 64 KiB (split over two iovecs of uneven size), streams after 192 KiB read.
  */
 #include "check.h"
-#include "data.h"
-#include "err.h"
-#include "export_ctx.h"
-#include "fio.h"
-#include "hydrate.h"
-#include "meta.h"
-#include "ns.h"
-#include "readahead.h"
-#include "s3.h"
-#include "s3_int.h"
+#include "store/data.h"
+#include "base/err.h"
+#include "engine/export_ctx.h"
+#include "engine/fio.h"
+#include "engine/hydrate.h"
+#include "store/meta.h"
+#include "ns/ns.h"
+#include "engine/readahead.h"
+#include "s3/s3.h"
+#include "s3/s3_int.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,7 +1,7 @@
 /*
  * test_s3_cond.c — conditional deletes and copies (s3_object_delete_if, s3_object_copy_if)
  * against the real Ceph RGW of test/run.sh, with the race each condition is there for
- * forced, not hoped for: a test point (core/tp.h) holds the operation between its check
+ * forced, not hoped for: a test point (core/base/tp.h) holds the operation between its check
  * and its request while another write lands, and the case checks that write survives.
  *
  * The same races are run with the client told the server can do nothing (s3_caps_set):
@@ -12,10 +12,10 @@
  * was left behind.
  */
 #include "check.h"
-#include "err.h"
-#include "s3.h"
-#include "s3_int.h"
-#include "tp.h"
+#include "base/err.h"
+#include "s3/s3.h"
+#include "s3/s3_int.h"
+#include "base/tp.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_s3_credp.c — credential providers (core/s3_credp.h): the JSON answers of the
+ * test_s3_credp.c — credential providers (core/s3/s3_credp.h): the JSON answers of the
  * container endpoint and IMDS, the STS XML answer, the refresh and backoff times, which
  * FULL_URI hosts are allowed, the order of the chain, and — against a small HTTP server in
  * this process speaking the container endpoint's protocol — the authorization token,
@@ -9,9 +9,9 @@
  * the chain about 2 s, not a hang.
  */
 #include "check.h"
-#include "err.h"
-#include "s3_credp.h"
-#include "s3_xml.h"
+#include "base/err.h"
+#include "s3/s3_credp.h"
+#include "s3/s3_xml.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

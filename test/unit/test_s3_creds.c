@@ -4,8 +4,8 @@
  * ever contains a secret.
  */
 #include "check.h"
-#include "err.h"
-#include "s3.h"
+#include "base/err.h"
+#include "s3/s3.h"
 
 #include <errno.h>
 #include <fcntl.h>

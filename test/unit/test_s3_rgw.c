@@ -6,9 +6,9 @@
  * (plain curl for presigned URLs, byte comparison of what was written).
  */
 #include "check.h"
-#include "err.h"
-#include "s3.h"
-#include "s3_int.h"
+#include "base/err.h"
+#include "s3/s3.h"
+#include "s3/s3_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,9 +10,9 @@
  * per segment (s3_key_encode), which is what the signer receives.
  */
 #include "check.h"
-#include "err.h"
-#include "s3.h"
-#include "s3_util.h"
+#include "base/err.h"
+#include "s3/s3.h"
+#include "s3/s3_util.h"
 
 #include <dirent.h>
 #include <errno.h>

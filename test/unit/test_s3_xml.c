@@ -4,9 +4,9 @@
  * malformed or hostile inputs, which must give S3F_E_S3_PROTO and never crash or leak.
  */
 #include "check.h"
-#include "err.h"
-#include "s3.h"
-#include "s3_xml.h"
+#include "base/err.h"
+#include "s3/s3.h"
+#include "s3/s3_xml.h"
 
 #define XS(s) (s), strlen(s)
 

@@ -8,11 +8,11 @@
  * test-upload-intent/<pid>/, and delete what they wrote.
  */
 #include "check.h"
-#include "err.h"
-#include "keymap.h"
-#include "meta.h"
-#include "ns.h"
-#include "s3.h"
+#include "base/err.h"
+#include "ns/keymap.h"
+#include "store/meta.h"
+#include "ns/ns.h"
+#include "s3/s3.h"
 
 #include <errno.h>
 #include <fcntl.h>
