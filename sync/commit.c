@@ -50,6 +50,7 @@
 #include "engine/fio.h"
 #include "engine/hydrate.h"
 #include "base/log.h"
+#include "ns/ns_sync.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
 

@@ -29,6 +29,7 @@
 #include "base/err.h"
 #include "engine/import.h"
 #include "base/log.h"
+#include "ns/ns_sync.h"
 
 #define SYNC_MD5_BUF (1024 * 1024)
 

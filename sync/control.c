@@ -84,6 +84,7 @@
 #include "store/journal.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "ns/ns_sync.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
 

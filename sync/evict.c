@@ -27,6 +27,7 @@
 #include "base/err.h"
 #include "store/journal.h"
 #include "base/log.h"
+#include "ns/ns_sync.h"
 
 #define SYNC_EVICT_LOW_PCT 90
 #define SYNC_ORPHAN_AGE_NS (3600LL * 1000000000LL)	/* data files without an inode */

@@ -36,6 +36,7 @@
 #include "engine/import.h"
 #include "store/instlock.h"
 #include "base/log.h"
+#include "ns/ns_sync.h"
 #include "s3/s3_event.h"
 
 #define SYNC_TICK_MS 200

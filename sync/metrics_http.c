@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "engine/metrics.h"
+#include "ns/ns_sync.h"
 
 #define METRICS_LABELS_MAX 1200		/* export, bucket and prefix (up to 1,000 bytes) */
 

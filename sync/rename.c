@@ -55,6 +55,7 @@
 #include "engine/fio.h"
 #include "engine/hydrate.h"
 #include "base/log.h"
+#include "ns/ns_sync.h"
 #include "base/tp.h"
 
 #define SYNC_RENAME_PAGE 500

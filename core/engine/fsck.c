@@ -46,7 +46,7 @@
 #include "store/instlock.h"
 #include "ns/keymap.h"
 #include "store/meta.h"
-#include "ns/ns.h"
+#include "ns/ns_sync.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
 

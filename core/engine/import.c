@@ -20,6 +20,7 @@
 #include "base/err.h"
 #include "engine/hydrate.h"
 #include "base/log.h"
+#include "ns/ns_sync.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
 

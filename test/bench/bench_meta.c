@@ -18,7 +18,7 @@
 
 #include "ns/keymap.h"
 #include "store/meta.h"
-#include "ns/ns.h"
+#include "ns/ns_sync.h"
 
 #include "bench_util.h"
 

@@ -23,6 +23,7 @@
 #include "engine/fsck.h"
 #include "engine/import.h"
 #include "store/instlock.h"
+#include "ns/ns_sync.h"
 #include "base/tp.h"
 
 #include <dirent.h>

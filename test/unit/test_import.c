@@ -11,6 +11,7 @@
 #include "engine/hydrate.h"
 #include "engine/import.h"
 #include "store/journal.h"
+#include "ns/ns_sync.h"
 
 #include <errno.h>
 #include <limits.h>

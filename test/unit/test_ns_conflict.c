@@ -8,7 +8,7 @@
 #include "base/err.h"
 #include "ns/keymap.h"
 #include "store/meta.h"
-#include "ns/ns.h"
+#include "ns/ns_sync.h"
 
 struct fx {
 	struct meta_env *me;

@@ -3,7 +3,7 @@
 #include "base/err.h"
 #include "ns/keymap.h"
 #include "store/meta.h"
-#include "ns/ns.h"
+#include "ns/ns_sync.h"
 
 #include <errno.h>
 #include <stdlib.h>

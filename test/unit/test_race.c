@@ -37,6 +37,7 @@
 #include "engine/fio.h"
 #include "engine/hydrate.h"
 #include "engine/import.h"
+#include "ns/ns_sync.h"
 #include "base/tp.h"
 
 #include <errno.h>

@@ -14,7 +14,7 @@
 #include "engine/fio.h"
 #include "engine/hydrate.h"
 #include "store/meta.h"
-#include "ns/ns.h"
+#include "ns/ns_sync.h"
 #include "engine/readahead.h"
 #include "s3/s3.h"
 #include "s3/s3_int.h"

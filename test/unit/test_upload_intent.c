@@ -11,7 +11,7 @@
 #include "base/err.h"
 #include "ns/keymap.h"
 #include "store/meta.h"
-#include "ns/ns.h"
+#include "ns/ns_sync.h"
 #include "s3/s3.h"
 
 #include <errno.h>
