@@ -726,7 +726,7 @@ static unsigned s3f_writers(struct s3f_handle *h)
  *    the Linux client sends on fsync and on close, also when it flushes on its own) while
  *    at most one open state has write access (the flushing client's). NFS COMMIT carries
  *    no stateid, so with two writers it cannot tell whose flush it is: it does not count.
- * Only a dirty file is marked; ns.c decides when the mark makes it due.
+ * Only a dirty file is marked; ns_commit.c decides when the mark makes it due.
  */
 static void s3f_commit_soon(struct s3f_handle *h, const char *why)
 {

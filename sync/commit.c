@@ -20,7 +20,7 @@
  * Directory renames are carried out first in each pass (rename.c), so the files below a
  * renamed directory find their objects where the view says they are.
  *
- * Crashes between an upload and its record (ns.h, "upload intents"): right before the
+ * Crashes between an upload and its record (ns_sync.h, "upload intents"): right before the
  * request that makes an object exist, the intent is recorded (the S3 client tells the
  * ETag through s3_put_opts.etag_hook once it has hashed the body; a copy's is its
  * source's), and every object carries its upload's token as x-amz-meta-s3files-upload.
@@ -562,7 +562,7 @@ static int sync_commit_one(struct sync_export *se, uint64_t ino, int64_t min_age
 	rc = sync_meta_for(&c->in, meta, &opts.n_meta);
 	if (rc)
 		goto out;
-	/* This upload's token, for an intent (ns.h) to recognise the object by. */
+	/* This upload's token, for an intent (ns_sync.h) to recognise the object by. */
 	up.c = c;
 	rc = ns_token_new(x->ns, up.token);
 	if (rc == 0 && opts.n_meta >= S3_META_MAX)
@@ -883,7 +883,7 @@ static void sync_del_conflict(struct sync_export *se, const struct sync_del *d,
 
 	if (ns_delete_lost(x->ns, d->key, d->len, d->when, cur->etag, cur->size, &dropped) != 0 ||
 	    !dropped)
-		return;	/* reported by a listing, or our own upload in flight (ns.h) */
+		return;	/* reported by a listing, or our own upload in flight (ns_sync.h) */
 	f[0] = JF_B("key", d->key, d->len);
 	f[1] = JF_S("s3", "changed_after_remove");
 	f[2] = JF_S("etag_base", d->etag);
@@ -898,7 +898,7 @@ static void sync_del_conflict(struct sync_export *se, const struct sync_del *d,
 /*
  * Pending deletes older than min_age. A delete that knows the ETag the object had when the
  * file side removed it (every one but the old locations below a prefix being moved away,
- * ns.c) goes only while the key still holds that version: s3_object_delete_if, as
+ * ns_change.c) goes only while the key still holds that version: s3_object_delete_if, as
  * conditional as the server allows (s3.h says what remains on which server). An object
  * changed in S3 since then wins and will reappear through import. The others are
  * deleted whatever they hold, in DeleteObjects batches.

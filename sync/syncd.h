@@ -120,7 +120,7 @@ int sync_uploads_abort_orphans(struct sync_export *se);
 int sync_rename_pass(struct sync_export *se, unsigned max_pages, struct sync_result *res);
 /* "RENAME ..." status lines, one per job in progress (see control.c STATUS). */
 void sync_rename_status(struct sync_export *se, FILE *out);
-/* Release the object at key as the source of file ino (ns.h, "sources in transit"): its
+/* Release the object at key as the source of file ino (ns_sync.h, "sources in transit"): its
  * bytes are fetched and made durable, then, under its SHARED data lock, ns_source_release.
  * 0 also when ino no longer reads from key. Under the commit_lock. */
 int sync_source_release(struct export_ctx *x, uint64_t ino, const char *key, size_t len);

@@ -130,7 +130,7 @@ static int ns_plan_dst(struct ns *ns, struct meta_txn *t, const struct ns_jobs *
 	return 0;
 }
 
-/* Where one listed object goes (see ns_dirjob_plan in ns.h). */
+/* Where one listed object goes (see ns_dirjob_plan in ns_sync.h). */
 static int ns_plan_one(struct ns_dirjob_ctx *c, struct meta_txn *t, const struct ns_jobs *js,
 		       size_t self, struct ns_move_item *it)
 {

@@ -28,7 +28,7 @@
  *                                                                background)
  *   intents   S3 key                    -> upload intent        (an upload or copy of the
  *                                                                daemon's whose outcome is not
- *                                                                recorded yet: ns.h, "upload
+ *                                                                recorded yet: ns_sync.h, "upload
  *                                                                intents")
  *
  * Readdir cookies: each directory hands out increasing cookies (from 3; 0-2 are NFS's);
@@ -333,7 +333,7 @@ int meta_dirjob_iter(struct meta_txn *txn, meta_dirjob_fn fn, void *arg);
 /* ---- upload intents: what an upload of the daemon is about to leave at an S3 key ----
  * Written before the request that makes the object exist, deleted with the record of its
  * outcome; one left behind is an upload whose outcome a crash (or a failed request) kept
- * from being recorded (ns.h says what is done with it). One per key. */
+ * from being recorded (ns_sync.h says what is done with it). One per key. */
 enum meta_intent_kind {
 	META_INTENT_PUT = 1,	/* a PUT (single or multipart) of file-side bytes */
 	META_INTENT_COPY = 2,	/* a CopyObject of a renamed file's object (metadata REPLACE) */

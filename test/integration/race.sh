@@ -14,7 +14,7 @@
 #
 #   upload_killed_*: the daemon is killed -9 with a file's upload in S3 and its record not
 #     written (test point sync.commit.uploaded, after the PUT and before ns_commit_done).
-#     Restarted, it must recognise the object as its own (upload intents, core/ns/ns.h):
+#     Restarted, it must recognise the object as its own (upload intents, core/ns/ns_sync.h):
 #       kept     nothing changed since: the file is recorded clean, S3 keeps the upload;
 #       written  the client wrote the file again while the daemon was down: the new bytes
 #                go up on top of the object, no conflict;

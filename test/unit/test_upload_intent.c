@@ -1,5 +1,5 @@
 /*
- * test_upload_intent.c — upload intents (ns.h): an upload of the daemon's whose outcome a
+ * test_upload_intent.c — upload intents (ns_sync.h): an upload of the daemon's whose outcome a
  * crash kept from being recorded is recognised as its own, whatever the file side did
  * since, and never taken for another client's object. The store cases run on a scratch
  * store; the S3 client cases (the ETag announced before the request equals the one the
