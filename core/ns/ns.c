@@ -1,8 +1,10 @@
 /*
  * ns.c — see ns.h and ns_sync.h; the namespace layer's parts live in core/ns/ns_*.c, one
  * protocol each (ns_int.h lists them), and this file holds what they share: the handle
- * (ns_open/ns_close), the cumulative counters, the marks of a file-side change, and the
- * records that say where an object is while renames are carried out in S3.
+ * (ns_open/ns_close), the cumulative counters, the marks of a file-side change, the
+ * records that say where an object is while renames are carried out in S3, and the keys
+ * bound to other inodes and upload intents that imports, commits, conflicts and renames
+ * all consult.
  *
  * Every exported function is one transaction through meta_write/meta_read, with the
  * work in a *_txn function taking a context struct: meta_write may run it more than once

@@ -2,7 +2,8 @@
  * ns_int.h — what the parts of the namespace layer share; included only by core/ns/ns*.c.
  *
  * The layer is split by protocol, one file each, whose statics stay static in it:
- *   ns.c               the handle, counters, change marks, where objects are (below)
+ *   ns.c               the handle, counters, change marks, where objects are (below),
+ *                      keys bound to other inodes, upload intents a listing may show
  *   ns_lookup.c        getattr, lookup, readlink, readdir, paths and keys, data source
  *   ns_change.c        create, remove, setattr (and directory markers)
  *   ns_write.c         writes, fetched data and symlink targets, present ranges

@@ -327,7 +327,6 @@ int ns_subtree_pending(struct ns *ns, uint64_t under, struct ns_pending *out);
 typedef int (*ns_file_fn)(void *arg, const char *relpath, size_t len, const struct meta_inode *in);
 int ns_subtree_files(struct ns *ns, uint64_t under, ns_file_fn fn, void *arg);
 
-
 /* ---- eviction (the FSAL's side is in ns.h) ---- */
 /* The local data of ino is about to be dropped (called under the data file's exclusive
  * lock, see data_file_evict_if). In one write transaction: if ino is a regular file whose
@@ -341,10 +340,12 @@ int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes);
 /* Add what an eviction pass freed to the total ns_evict_freed (ns.h) reads. */
 int ns_evict_freed_add(struct ns *ns, uint64_t bytes);
 
+/* ---- read statistics (the FSAL adds them, ns.h) ---- */
 /* The read statistics the FSAL added so far (ns_read_stats_add, ns.h), for /metrics.
  * All zero before the first add. */
 int ns_read_stats_get(struct ns *ns, struct ns_read_stats *out);
 
+/* ---- renamed files and directories (ns.h, "rename"), as import and fsck see them ---- */
 /* The same as ns_data_source (ns.h) inside the caller's transaction (read-only), for checks
  * that must see the source in the same snapshot as other records (core/engine/fsck.c). */
 int ns_data_source_txn(struct ns *ns, struct meta_txn *txn, uint64_t ino, char *key, size_t cap,
