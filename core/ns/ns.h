@@ -623,8 +623,9 @@ int ns_dirjob_pending(struct ns *ns, uint64_t under, uint64_t *n);
 
 /* ======== the store behind the namespace, and the writes that used to bypass it ========
  * (issue 12: every write to the metadata store is a function of the namespace; these are
- * the ones that lived in the engine, the daemon and the FSAL. Implemented in
- * core/ns/ns_store.c, ns_state.c, ns_uploads.c and ns_repair.c.) */
+ * the ones that lived in the engine, the daemon and the FSAL, with the reads of the
+ * daemon that walked the store's tables itself. Implemented in core/ns/ns_store.c,
+ * ns_state.c, ns_uploads.c, ns_repair.c and ns_scan.c.) */
 
 /* ---- the store (ns_store.c) ---- */
 /* The store for READING only: for the checkers and statistics that look at it as a whole
