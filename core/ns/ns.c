@@ -21,6 +21,7 @@
 #include "base/err.h"
 #include "store/journal.h"
 #include "base/log.h"
+#include "store/info_keys.h"
 
 #define NS_LOSTFOUND "lost+found"
 
@@ -2418,7 +2419,7 @@ static int ns_store_id_get_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_token_ctx *c = arg;
 	size_t len = 0;
-	int rc = meta_info_get(t, "store_id", c->id, sizeof c->id, &len);
+	int rc = meta_info_get(t, META_INFO_STORE_ID, c->id, sizeof c->id, &len);
 
 	c->missing = rc == ENOENT;
 	if (rc)
@@ -2431,10 +2432,10 @@ static int ns_store_id_make_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_token_ctx *c = arg;
 	unsigned char have[8];
-	int rc = meta_info_get(t, "store_id", have, sizeof have, NULL);
+	int rc = meta_info_get(t, META_INFO_STORE_ID, have, sizeof have, NULL);
 
 	if (rc == ENOENT)
-		return meta_info_put(t, "store_id", c->id, sizeof c->id);
+		return meta_info_put(t, META_INFO_STORE_ID, c->id, sizeof c->id);
 	return rc;
 }
 
@@ -2892,7 +2893,7 @@ static int ns_conflict_relpath(struct ns_conflict_ctx *x, struct meta_txn *t, si
 	return 0;
 }
 
-#define NS_CONFLICTS "conflicts"	/* uint64, cumulative */
+#define NS_CONFLICTS META_INFO_CONFLICTS
 
 int ns_conflicts_add(struct ns *ns, uint64_t n)
 {
@@ -3387,7 +3388,7 @@ int ns_data_evicting(struct ns *ns, uint64_t ino, bool *had_inode)
 	return rc;
 }
 
-#define NS_EVICT_WANTED "evict_wanted"	/* int64 when (ns), uint64 bytes */
+#define NS_EVICT_WANTED META_INFO_EVICT_WANTED
 
 struct ns_evict_req {
 	int64_t when_ns;
@@ -3428,7 +3429,7 @@ int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes)
 	return rc;
 }
 
-#define NS_EVICT_FREED "evict_freed"	/* uint64 bytes, cumulative */
+#define NS_EVICT_FREED META_INFO_EVICT_FREED
 
 int ns_evict_freed_add(struct ns *ns, uint64_t bytes)
 {
@@ -3440,7 +3441,7 @@ int ns_evict_freed(struct ns *ns, uint64_t *total)
 	return ns_counter_get(ns, NS_EVICT_FREED, total);
 }
 
-#define NS_READ_STATS "read_stats"	/* little-endian uint64 per field, in this order */
+#define NS_READ_STATS META_INFO_READ_STATS	/* little-endian uint64 per field, in this order */
 #define NS_READ_STORED_MAX 32		/* fields a newer version may have stored */
 
 static const size_t ns_read_off[] = {
