@@ -681,8 +681,8 @@ int ns_badkeys_add(struct ns *ns, const struct ns_bad_key *bad, size_t n, bool *
  * thread. ns_changes_read calls fn for each entry with seq > after, in order, in one read
  * transaction, until fn returns non-zero (returned). ns_changes_last: the last seq (0 if
  * the feed is empty), one read transaction. ns_changes_trim: drop entries with seq <=
- * upto (applied), one write transaction, not synced (the FSAL's cache starts empty after
- * a restart, so entries kept by a power cut are only applied again). */
+ * upto (applied), one write transaction, not synced (entries a power cut brings back
+ * are skipped: a restarted FSAL, its cache empty, starts after ns_changes_last). */
 int ns_changes_read(struct ns *ns, uint64_t after, meta_change_fn fn, void *arg);
 int ns_changes_last(struct ns *ns, uint64_t *seq);
 int ns_changes_trim(struct ns *ns, uint64_t upto);
