@@ -201,7 +201,7 @@ static fsal_status_t s3f_get_dynamic_info(struct fsal_export *exp_hdl,
 		if (left < info->avail_bytes)
 			info->avail_bytes = left;
 	}
-	if (meta_stats_get(me->x->meta, &ms) == 0) {
+	if (meta_stats_get(ns_store(me->x->ns), &ms) == 0) {
 		info->total_files = UINT32_MAX + ms.inodes;
 		info->free_files = UINT32_MAX;
 		info->avail_files = UINT32_MAX;

@@ -386,7 +386,7 @@ static fsal_status_t s3f_create_obj(struct s3f_handle *d, const char *name, enum
 	if (rc)
 		return s3f_status(rc);
 	/* A new name is stable when answered (knfsd's commit_metadata). */
-	rc = meta_sync(x->meta);
+	rc = ns_sync(x->ns);
 	if (rc)
 		return s3f_status(rc);
 	return s3f_new_obj(d->exp, in, new_obj, attrs_out);
@@ -550,7 +550,7 @@ static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, stru
 		s3f_access_unlock();
 	/* A SETATTR is stable when answered (as knfsd's commit_metadata). */
 	if (rc == 0 && sa.mask && !size)
-		rc = meta_sync(x->meta);
+		rc = ns_sync(x->ns);
 	return s3f_status(rc);
 }
 
@@ -601,7 +601,7 @@ static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj
 	if (rc)
 		return s3f_status(rc);
 	/* Stable when answered (knfsd's commit_metadata): the name is gone for good. */
-	rc = meta_sync(x->meta);
+	rc = ns_sync(x->ns);
 	if (victim.type == META_T_REG)
 		(void)data_file_remove(x->data, victim.ino);
 	return s3f_status(rc);
@@ -646,7 +646,7 @@ static fsal_status_t s3f_rename(struct fsal_obj_handle *obj, struct fsal_obj_han
 		rc = import_dir(x, res->need_import, NULL);
 	}
 	if (rc == 0)
-		rc = meta_sync(x->meta);	/* stable when answered */
+		rc = ns_sync(x->ns);	/* stable when answered */
 	if (rc == 0 && res->replaced && res->victim.type == META_T_REG)
 		(void)data_file_remove(x->data, res->victim.ino);
 	if (rc == 0 && res->job)

@@ -53,25 +53,15 @@ static int s3f_up_collect(void *arg, uint64_t seq, uint64_t ino, enum meta_chang
 	return 0;
 }
 
-static int s3f_up_read_txn(struct meta_txn *t, void *arg)
+/* The next batch of the change feed after r->after. */
+static int s3f_up_read(struct s3f_export *me, struct s3f_up_read *r)
 {
-	struct s3f_up_read *r = arg;
 	int rc;
 
 	r->n = 0;
 	r->last = r->after;
-	rc = meta_change_iter(t, r->after, s3f_up_collect, r);
+	rc = ns_changes_read(me->x->ns, r->after, s3f_up_collect, r);
 	return rc == 1 ? 0 : rc;
-}
-
-static int s3f_up_trim_txn(struct meta_txn *t, void *arg)
-{
-	return meta_change_trim(t, *(uint64_t *)arg);
-}
-
-static int s3f_up_last_txn(struct meta_txn *t, void *arg)
-{
-	return meta_change_last(t, arg);
 }
 
 static uint32_t s3f_up_gen(struct s3f_export *me)
@@ -130,7 +120,7 @@ static void *s3f_up_thread(void *arg)
 		/* read bypass: idle streams go, counters reach the store (once a second) */
 		readahead_tick(me->ra);
 
-		rc = meta_read(me->x->meta, s3f_up_read_txn, r);
+		rc = s3f_up_read(me, r);
 		if (rc) {
 			LOG_WARN(LOG_C_FSAL, "change feed read failed: %s", s3f_strerror(rc));
 			continue;
@@ -153,11 +143,9 @@ static void *s3f_up_thread(void *arg)
 		}
 		s3f_deleg_sweep(me);
 		if (r->n) {
-			uint64_t upto = r->last;
-
 			r->after = r->last;
 			me->up_seq = r->last;
-			rc = meta_write(me->x->meta, s3f_up_trim_txn, &upto);
+			rc = ns_changes_trim(me->x->ns, r->last);
 			if (rc)
 				LOG_WARN(LOG_C_FSAL, "change feed trim failed: %s", s3f_strerror(rc));
 		}
@@ -171,7 +159,7 @@ int s3f_up_start(struct s3f_export *me)
 	int rc;
 
 	/* The cache starts empty: older changes need no invalidation. */
-	rc = meta_read(me->x->meta, s3f_up_last_txn, &me->up_seq);
+	rc = ns_changes_last(me->x->ns, &me->up_seq);
 	if (rc)
 		return rc > 0 ? rc : EIO;
 	rc = pthread_create(&me->up_thread, NULL, s3f_up_thread, me);

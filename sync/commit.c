@@ -248,42 +248,6 @@ static int sync_dirty_collect(void *arg, uint64_t ino)
 	return 0;
 }
 
-static int sync_dirty_txn(struct meta_txn *t, void *arg)
-{
-	((struct sync_dirty_list *)arg)->n = 0;
-	return meta_dirty_iter(t, sync_dirty_collect, arg);
-}
-
-/* Is ino inside the subtree rooted at `under`? */
-struct sync_under_ctx {
-	uint64_t ino, under;
-	bool inside;
-};
-
-static int sync_under_txn(struct meta_txn *t, void *arg)
-{
-	struct sync_under_ctx *c = arg;
-	uint64_t ino = c->ino;
-
-	c->inside = false;
-	for (int depth = 0; depth <= KEYMAP_DEPTH_MAX; depth++) {
-		struct meta_inode in;
-		int rc;
-
-		if (ino == c->under) {
-			c->inside = true;
-			return 0;
-		}
-		if (ino == META_ROOT_INO)
-			return 0;
-		rc = meta_inode_get(t, ino, &in);
-		if (rc)
-			return rc == ENOENT ? 0 : rc;
-		ino = in.parent;
-	}
-	return 0;
-}
-
 static int sync_meta_for(const struct meta_inode *in, struct s3_meta_pair *pairs, unsigned *n)
 {
 	struct keymap_attrs a = {
@@ -311,32 +275,12 @@ static int sync_meta_for(const struct meta_inode *in, struct s3_meta_pair *pairs
 	return keymap_meta_encode(&a, pairs, S3_META_MAX, n);
 }
 
-struct sync_conflict_ctx {
-	uint64_t ino;
-};
-
-static int sync_conflict_txn(struct meta_txn *t, void *arg)
-{
-	struct sync_conflict_ctx *c = arg;
-	struct meta_inode in;
-	int rc = meta_inode_get(t, c->ino, &in);
-
-	if (rc)
-		return rc == ENOENT ? 0 : rc;
-	if (in.sync == META_S_CONFLICT)
-		return 0;
-	in.sync = META_S_CONFLICT;
-	return meta_inode_put(t, &in);
-}
-
 /* Both sides changed the key (the upload was refused): mark it; sync_conflict_resolve
  * settles it right after (S3 wins, the file-side version goes to lost+found). */
 static void sync_conflict(struct sync_export *se, const struct ns_commit *c)
 {
-	struct sync_conflict_ctx cc = { c->ino };
-	int rc;
+	int rc = ns_conflict_mark(se->x->ns, c->ino);
 
-	rc = meta_write(se->x->meta, sync_conflict_txn, &cc);
 	if (rc)
 		LOG_WARN(LOG_C_SYNC, "marking conflict failed: %s", s3f_strerror(rc));
 	LOG_INFO(LOG_C_SYNC, "export %u: upload of '%s' refused: the object changed in S3 "
@@ -782,15 +726,15 @@ int sync_commit_pass(struct sync_export *se, int64_t min_age_ns, uint64_t under,
 		bool stop = false;
 
 		l.n = 0;
-		rc = meta_read(se->x->meta, sync_dirty_txn, &l);
+		rc = ns_dirty_iter(se->x->ns, sync_dirty_collect, &l);
 		if (rc)
 			goto out;
 		for (size_t i = 0; i < l.n; i++) {
 			if (under && under != META_ROOT_INO) {
-				struct sync_under_ctx uc = { l.ino[i], under, false };
+				bool inside;
 
-				rc = meta_read(se->x->meta, sync_under_txn, &uc);
-				if (rc || !uc.inside)
+				rc = ns_is_under(se->x->ns, l.ino[i], under, &inside);
+				if (rc || !inside)
 					continue;
 			}
 			rc = sync_commit_one(se, l.ino[i], min_age_ns, res);
@@ -860,13 +804,6 @@ static int sync_del_collect(void *arg, const struct meta_delete *md)
 	return 0;
 }
 
-static int sync_del_txn(struct meta_txn *t, void *arg)
-{
-	int rc = meta_delete_iter(t, sync_del_collect, arg);
-
-	return rc == 1 ? 0 : rc;
-}
-
 /* The pending delete d found the key holding another version (cur, as a HEAD showed it):
  * S3 wins, the object stays and will show through import; the conflict is journaled,
  * unless a listing (a poll in the worker thread while this pass runs from the control
@@ -913,7 +850,9 @@ int sync_delete_pass(struct sync_export *se, int64_t min_age_ns, struct sync_res
 	size_t nk = 0, nc = 0;
 	int rc, first = 0;
 
-	rc = meta_read(x->meta, sync_del_txn, &l);
+	rc = ns_deletes_iter(x->ns, sync_del_collect, &l);
+	if (rc == 1)
+		rc = 0;	/* the batch is full (sync_del_collect) */
 	if (rc || l.n == 0)
 		goto out;
 	rc = sync_s3_ready(se);

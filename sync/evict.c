@@ -79,7 +79,7 @@ static int sync_evict_ok(void *arg, uint64_t ino)
 	/* "Nothing local" must be on disk before the file goes: after a power cut the
 	 * record must never say present for a file that is not there (it would read as
 	 * zeros). doc/DURABILITY.md, rule E. */
-	if (had_inode && (rc = meta_sync(c->se->x->meta)) != 0)
+	if (had_inode && (rc = ns_sync(c->se->x->ns)) != 0)
 		return rc;
 	/* No inode: a leftover of a removed file, unless it is being created right now. */
 	if (!had_inode && c->now_ns - c->used_ns < SYNC_ORPHAN_AGE_NS)

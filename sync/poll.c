@@ -21,6 +21,8 @@
  */
 #include "syncd.h"
 
+#include "ns/ns_sync.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,52 +57,29 @@ static int sync_inos_add(struct sync_inos *l, uint64_t ino)
  * one by one. Inode numbers stay far below 2^63. */
 #define SYNC_LOOKED (1ULL << 63)
 
-struct sync_dirs_ctx {
-	struct sync_inos *l;
-	struct meta_txn *t;
-};
-
-static int sync_dirs_cb(void *arg, uint64_t ino)
+/* From the store's index of directories bound to S3 (ns_s3dirs_iter): a poll costs what
+ * the directories cost, not a walk over every inode. */
+static int sync_dirs_cb(void *arg, const struct meta_inode *in)
 {
-	struct sync_dirs_ctx *c = arg;
-	struct meta_inode in;
-	int rc = meta_inode_get(c->t, ino, &in);
+	struct sync_inos *l = arg;
 
-	if (rc)
-		return rc == ENOENT ? 0 : rc;
-	if (in.type != META_T_DIR || !(in.flags & META_F_IN_S3))
+	if (in->type != META_T_DIR || !(in->flags & META_F_IN_S3))
 		return 0;
-	return sync_inos_add(c->l, ino | ((in.flags & META_F_IMPORTED) ? 0 : SYNC_LOOKED));
-}
-
-/* From the store's index of directories bound to S3: a poll costs what the directories
- * cost, not a walk over every inode. */
-static int sync_dirs_txn(struct meta_txn *t, void *arg)
-{
-	struct sync_dirs_ctx c = { arg, t };
-
-	c.l->n = 0;
-	return meta_s3dir_iter(t, sync_dirs_cb, &c);
+	return sync_inos_add(l, in->ino | ((in->flags & META_F_IMPORTED) ? 0 : SYNC_LOOKED));
 }
 
 /* The names a directory not listed holds that came from S3 (clean and bound). */
 struct sync_names {
-	uint64_t dir;
 	char (*name)[META_NAME_MAX + 1];
 	size_t *len;
 	size_t n, cap;
-	struct meta_txn *t;
 };
 
-static int sync_names_cb(void *arg, const struct meta_dirent *de)
+static int sync_names_cb(void *arg, const struct meta_dirent *de, const struct meta_inode *in)
 {
 	struct sync_names *c = arg;
-	struct meta_inode in;
-	int rc = meta_inode_get(c->t, de->ino, &in);
 
-	if (rc)
-		return rc == ENOENT ? 0 : rc;
-	if (!(in.flags & META_F_IN_S3) || in.sync != META_S_CLEAN)
+	if (!(in->flags & META_F_IN_S3) || in->sync != META_S_CLEAN)
 		return 0;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
@@ -121,24 +100,15 @@ static int sync_names_cb(void *arg, const struct meta_dirent *de)
 	return 0;
 }
 
-static int sync_names_txn(struct meta_txn *t, void *arg)
-{
-	struct sync_names *c = arg;
-
-	c->n = 0;
-	c->t = t;
-	return meta_dir_iter(t, c->dir, 0, sync_names_cb, c);
-}
-
 /* A directory only looked into by name: each name it knows is asked for again (what a
  * listing would have told: changed, gone). Two requests a name at most; *lists counts
  * them against the poll's budget. */
 static int sync_poll_looked(struct sync_export *se, uint64_t dir, uint64_t *lists)
 {
-	struct sync_names c = { .dir = dir };
+	struct sync_names c = { 0 };
 	int rc, first = 0;
 
-	rc = meta_read(se->x->meta, sync_names_txn, &c);
+	rc = ns_dir_entries(se->x->ns, dir, sync_names_cb, &c);
 	for (size_t i = 0; rc == 0 && i < c.n; i++) {
 		int r = import_lookup(se->x, dir, c.name[i], c.len[i]);
 
@@ -161,7 +131,7 @@ int sync_poll_pass(struct sync_export *se)
 	int rc, first = 0;
 
 	TP("sync.poll.pass");
-	rc = meta_read(se->x->meta, sync_dirs_txn, &d);
+	rc = ns_s3dirs_iter(se->x->ns, sync_dirs_cb, &d);
 	if (rc)
 		goto out;
 	/* Round robin under Poll_Max_Lists: start after the directory the last poll got

@@ -69,22 +69,6 @@ struct sync_copy_work {
 	size_t next;		/* next item to take (atomic) */
 };
 
-struct sync_dst_pending {
-	const char *key;
-	size_t len;
-	struct meta_delete d;
-	bool found;
-};
-
-static int sync_dst_pending_txn(struct meta_txn *t, void *arg)
-{
-	struct sync_dst_pending *p = arg;
-	int rc = meta_delete_get(t, p->key, p->len, &p->d);
-
-	p->found = rc == 0;
-	return rc == ENOENT ? 0 : rc;
-}
-
 int sync_source_release(struct export_ctx *x, uint64_t ino, const char *key, size_t len)
 {
 	struct meta_inode in;
@@ -138,7 +122,8 @@ int sync_source_release(struct export_ctx *x, uint64_t ino, const char *key, siz
 static int sync_copy_refused(struct sync_copy_work *w, struct ns_move_item *it,
 			     const struct s3_cond *src, struct s3_object_info *out, bool *taken)
 {
-	struct sync_dst_pending p = { .key = it->dst, .len = it->dst_len };
+	char del_etag[S3_ETAG_MAX] = "";
+	bool pending;
 	struct s3_object_info cur;
 	int rc;
 
@@ -151,10 +136,10 @@ static int sync_copy_refused(struct sync_copy_work *w, struct ns_move_item *it,
 		*out = cur;	/* a copy of this very version: an earlier attempt's */
 		return 0;
 	}
-	rc = meta_read(w->x->meta, sync_dst_pending_txn, &p);
+	rc = ns_delete_pending(w->x->ns, it->dst, it->dst_len, del_etag, &pending);
 	if (rc)
 		return rc;
-	if (!p.found) {
+	if (!pending) {
 		/* Still the old object of a renamed file (one renamed away from here, not
 		 * committed yet): released, it is replaced like a removed file's. */
 		uint64_t holder;
@@ -163,11 +148,11 @@ static int sync_copy_refused(struct sync_copy_work *w, struct ns_move_item *it,
 		if (rc == 0 && holder)
 			rc = sync_source_release(w->x, holder, it->dst, it->dst_len);
 		if (rc == 0 && holder)
-			rc = meta_read(w->x->meta, sync_dst_pending_txn, &p);
+			rc = ns_delete_pending(w->x->ns, it->dst, it->dst_len, del_etag, &pending);
 		if (rc)
 			return rc == S3F_E_S3_CLIENT ? EAGAIN : rc;	/* tried again */
 	}
-	if (p.found && (!p.d.etag[0] || strcmp(p.d.etag, cur.etag) == 0))	/* removed in the view */
+	if (pending && (!del_etag[0] || strcmp(del_etag, cur.etag) == 0))	/* removed in the view */
 		return s3_object_copy_if(w->x->s3, it->key, it->dst, NULL, src, NULL, out);
 	*taken = true;
 	LOG_WARN(LOG_C_SYNC, "'%s' is not moved to '%s': that key holds another object (%s)",

@@ -74,50 +74,36 @@ static int export_ctx_credp_open(const struct conf_export *cfg, struct s3_credp 
 	return 0;
 }
 
-/* Refuse a state dir that was created for another bucket or prefix. */
-struct export_bind_ctx {
-	const char *want;
-	size_t want_len;
-	char have[2048];
-	size_t have_len;
-	bool mismatch;
+/* What export_ctx_open allocates: the public part and the store, which only ns reaches
+ * (export_ctx.h). */
+struct export_ctx_own {
+	struct export_ctx x;	/* first: a struct export_ctx * is one of these */
+	struct meta_env *meta;
 };
 
-static int export_ctx_bind_txn(struct meta_txn *t, void *arg)
+static struct export_ctx_own *export_ctx_own(struct export_ctx *x)
 {
-	struct export_bind_ctx *c = arg;
-	int rc;
-
-	c->mismatch = false;
-	rc = meta_info_get(t, "binding", c->have, sizeof c->have - 1, &c->have_len);
-	if (rc == ENOENT)
-		return meta_info_put(t, "binding", c->want, c->want_len);
-	if (rc)
-		return rc;
-	c->have[c->have_len] = '\0';
-	if (c->have_len != c->want_len || memcmp(c->have, c->want, c->want_len) != 0)
-		c->mismatch = true;
-	return 0;
+	return (struct export_ctx_own *)x;
 }
 
-static int export_ctx_bind(struct export_ctx *x)
+/* Refuse a state dir that was created for another bucket or prefix. */
+static int export_ctx_bind(struct export_ctx *x, struct meta_env *me)
 {
-	char want[2048];
-	struct export_bind_ctx c = { .want = want };
+	char want[2048], have[2048];
+	bool mismatch;
 	int n, rc;
 
 	n = snprintf(want, sizeof want, "s3://%s/%s", x->cfg->bucket, x->cfg->prefix);
 	if (n < 0 || (size_t)n >= sizeof want)
 		return ENAMETOOLONG;
-	c.want_len = (size_t)n;
-	rc = meta_write(x->meta, export_ctx_bind_txn, &c);
+	rc = ns_store_bind(me, want, (size_t)n, have, sizeof have, &mismatch);
 	if (rc)
 		return rc;
-	if (c.mismatch) {
+	if (mismatch) {
 		LOG_ERROR(LOG_C_CORE,
 			  "export %u: state directory %s belongs to %s, not %s; refusing to mix "
 			  "them (use another State_Dir)", x->cfg->export_id, x->cfg->state_dir,
-			  c.have, want);
+			  have, want);
 		return S3F_E_CONFIG;
 	}
 	return 0;
@@ -125,15 +111,17 @@ static int export_ctx_bind(struct export_ctx *x)
 
 int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export_ctx **out)
 {
+	struct export_ctx_own *o;
 	struct export_ctx *x;
 	struct meta_opts mo = { .map_size = cfg->meta_map_size };
 	struct data_opts dop = { .quota_bytes = cfg->data_quota };
 	struct ns_defaults nd = { .file_mode = 0644, .dir_mode = 0755 };
 	int rc;
 
-	x = calloc(1, sizeof *x);
-	if (!x)
+	o = calloc(1, sizeof *o);
+	if (!o)
 		return ENOMEM;
+	x = &o->x;
 	x->cfg = cfg;
 	rc = keymap_init(&x->km, cfg->prefix ? cfg->prefix : "");
 	if (rc) {
@@ -149,10 +137,10 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 		x->km.trust.squash_uid = cfg->s3_squash_uid;
 	if (cfg->s3_squash_gid)
 		x->km.trust.squash_gid = cfg->s3_squash_gid;
-	rc = meta_env_open(cfg->meta_dir, &mo, &x->meta);
+	rc = meta_env_open(cfg->meta_dir, &mo, &o->meta);
 	if (rc)
 		goto fail_keymap;
-	rc = export_ctx_bind(x);
+	rc = export_ctx_bind(x, o->meta);
 	if (rc)
 		goto fail_meta;
 	rc = data_tier_open(cfg->data_dir, &dop, &x->data);
@@ -182,7 +170,7 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 			goto fail_credp;
 		}
 	}
-	rc = ns_open(x->meta, &x->km, x->journal, &nd, &x->ns);
+	rc = ns_open(o->meta, &x->km, x->journal, &nd, &x->ns);
 	if (rc)
 		goto fail_s3;
 	*out = x;
@@ -197,11 +185,11 @@ fail_journal:
 fail_data:
 	data_tier_close(x->data);
 fail_meta:
-	meta_env_close(x->meta);
+	meta_env_close(o->meta);
 fail_keymap:
 	keymap_fini(&x->km);
 fail_free:
-	free(x);
+	free(o);
 	return rc;
 }
 
@@ -215,7 +203,7 @@ void export_ctx_close(struct export_ctx *x)
 	s3_credp_close(x->credp);	/* after its user, the client */
 	journal_close(x->journal);
 	data_tier_close(x->data);
-	meta_env_close(x->meta);
+	meta_env_close(export_ctx_own(x)->meta);
 	keymap_fini(&x->km);
-	free(x);
+	free(export_ctx_own(x));
 }

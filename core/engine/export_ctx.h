@@ -8,6 +8,11 @@
  *
  * Ownership: the context borrows cfg (it must outlive the context) and owns the rest.
  * All members are thread-safe objects; the struct itself is immutable after open.
+ *
+ * The metadata store is not a member: the context owns it privately and hands out the
+ * namespace over it. Everything that changes the store goes through ns (ns.h); readers
+ * that look at the store as a whole (fsck, statistics) get it from ns_store(x->ns), and
+ * durability is ns_sync(x->ns).
  */
 #ifndef S3F_EXPORT_CTX_H
 #define S3F_EXPORT_CTX_H
@@ -24,13 +29,12 @@
 struct export_ctx {
 	const struct conf_export *cfg;
 	struct keymap km;
-	struct meta_env *meta;
 	struct data_tier *data;
 	struct journal *journal;
 	struct s3_credp *credp;	/* the S3 client's credentials (s3_credp.h); NULL with
 				   EXPORT_CTX_NO_S3 */
 	struct s3_client *s3;	/* NULL when opened with EXPORT_CTX_NO_S3 */
-	struct ns *ns;
+	struct ns *ns;		/* the file view over the context's metadata store */
 };
 
 #define EXPORT_CTX_NO_S3 0x1	/* local state only (CLI status, offline tools) */

@@ -41,7 +41,7 @@
  * for the whole operation.
  *
  * A write lets go of it before recording what it wrote (ns_write_record), so writes to
- * one file record together: their transactions join one group commit (meta_write)
+ * one file record together: their transactions join one group commit of the store
  * instead of one fsync each. Until its record is committed, a write stays in the
  * stripe's pending table: the end of its bytes, which the record does not show yet. The
  * next write takes the file's end as the larger of the record's size and the pending
@@ -129,7 +129,7 @@ static void fio_stripe_lock_idle(struct fio_stripe *st, uint64_t ino)
 /* Bytes of the data file beyond the logical size belong to no one (an older, longer
  * version, or a shrink whose truncate a crash cut short): drop them before the size
  * grows over them. The truncate is made durable at once: a later record saying "zeros
- * here" may reach the disk (any meta_sync of any operation) before this file is synced
+ * here" may reach the disk (any ns_sync of any operation) before this file is synced
  * again, and a power cut would then show the dropped bytes as the file's. Shared data
  * lock and the stripe held. */
 static int fio_clear_tail(struct export_ctx *x, uint64_t ino, int fd, uint64_t logical_size)
@@ -232,7 +232,7 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 		if (slot >= 0)
 			fio_pending_done(st, slot);
 		if (rc == 0 && w->stable)
-			rc = meta_sync(x->meta);
+			rc = ns_sync(x->ns);
 		data_file_unlock(fd);
 		data_file_close(x->data, fd);
 	}
@@ -364,7 +364,7 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 				rc = ns_setattr(x->ns, ino, &sa, out);
 		}
 		if (rc == 0)
-			rc = meta_sync(x->meta);
+			rc = ns_sync(x->ns);
 		data_file_unlock(fd);
 		data_file_close(x->data, fd);
 	}
@@ -386,7 +386,7 @@ int fio_commit(struct export_ctx *x, uint64_t ino)
 		rc = 0;		/* no data file: nothing written (or all of it zeros) */
 	}
 	if (rc == 0)
-		rc = meta_sync(x->meta);
+		rc = ns_sync(x->ns);
 	return rc;
 }
 

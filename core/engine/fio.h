@@ -22,11 +22,11 @@
  * Durability, exactly (what is on disk when the function returns 0):
  *  - fio_write with stable: the written bytes (fdatasync), the data file's name (fsync
  *    of its directory) and the record that makes them reachable and dirty (size, present
- *    ranges, DIRTY, dirty_gen; meta_sync). Without stable: nothing is promised (NFS
+ *    ranges, DIRTY, dirty_gen; ns_sync). Without stable: nothing is promised (NFS
  *    UNSTABLE); the bytes and record are in the page cache, which survives a process
  *    crash but not a power cut.
  *  - fio_commit: the same for every write of the file that returned before it began.
- *  - fio_resize: the record (meta_sync). The data file follows the record: a shrink
+ *  - fio_resize: the record (ns_sync). The data file follows the record: a shrink
  *    truncates the data file after the record changed, an extension writes nothing (the
  *    new bytes are zeros: a data file shorter than its record reads as zeros, and
  *    fio_settle extends it before an upload).

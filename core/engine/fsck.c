@@ -45,6 +45,7 @@
 #include "base/err.h"
 #include "store/instlock.h"
 #include "ns/keymap.h"
+#include "store/info_keys.h"
 #include "store/meta.h"
 #include "ns/ns_sync.h"
 #include "base/rangeset.h"
@@ -82,21 +83,23 @@ const char *fsck_action_name(enum fsck_action a)
 
 /* ---- state of a run ---- */
 
+/* The repairs of the store are the namespace's (ns_repair: the same numbers); the others
+ * are done here, with the data tier's locks. */
 enum fsck_fix {
 	FIX_NONE = 0,
-	FIX_DATA_NONE,		/* clean file: data NONE, under the exclusive data lock */
-	FIX_DIRTY_ADD,
-	FIX_DIRTY_DEL,		/* a clean or missing inode's dirty row */
-	FIX_CHANGING,
-	FIX_EXTENTS,		/* normalize data state and extents of a regular file */
-	FIX_NONFILE_DATA,	/* a directory's or symlink's data state and extents */
-	FIX_ROW_DEL,		/* the row of a missing inode in table `table` */
-	FIX_SYMLINK_DEL,	/* a symlink target of a non-symlink */
-	FIX_S3DIRS,		/* rewrite the directory (meta_inode_put keeps the index) */
-	FIX_NLINK,		/* offline */
-	FIX_NEXT_COOKIE,	/* offline */
-	FIX_DIRENT_DEL,		/* offline */
-	FIX_KEY_DEL,		/* offline */
+	FIX_DIRTY_ADD = NS_REPAIR_DIRTY_ADD,
+	FIX_DIRTY_DEL = NS_REPAIR_DIRTY_DEL,
+	FIX_CHANGING = NS_REPAIR_CHANGING,
+	FIX_EXTENTS = NS_REPAIR_EXTENTS,
+	FIX_NONFILE_DATA = NS_REPAIR_NONFILE_DATA,
+	FIX_ROW_DEL = NS_REPAIR_ROW_DEL,
+	FIX_SYMLINK_DEL = NS_REPAIR_SYMLINK_DEL,
+	FIX_S3DIRS = NS_REPAIR_S3DIRS,
+	FIX_NLINK = NS_REPAIR_NLINK,		/* offline */
+	FIX_NEXT_COOKIE = NS_REPAIR_NEXT_COOKIE,	/* offline */
+	FIX_DIRENT_DEL = NS_REPAIR_DIRENT_DEL,	/* offline */
+	FIX_KEY_DEL = NS_REPAIR_KEY_DEL,	/* offline */
+	FIX_DATA_NONE = 64,	/* clean file: data NONE, under the exclusive data lock */
 	FIX_MOVE_ASIDE,		/* a file of the tier into the quarantine */
 	FIX_STAGE_RM,		/* a staging leftover */
 };
@@ -327,7 +330,7 @@ static int fsck_rec_read(struct fsck *f, uint64_t ino, bool want_path, struct fs
 	r->f = f;
 	r->ino = ino;
 	r->want_path = want_path;
-	return meta_read(f->x->meta, fsck_rec_txn, r);
+	return meta_read(ns_store(f->x->ns), fsck_rec_txn, r);
 }
 
 /* End of the last present byte a data file must hold (0: none). */
@@ -529,179 +532,6 @@ static int fsck_move_aside(struct fsck *f, const struct fsck_item *it)
 	return fsync(f->datafd) == 0 ? 0 : errno;
 }
 
-struct fsck_fixctx {
-	struct fsck *f;
-	const struct fsck_item *it;
-	bool gone;
-};
-
-static int fsck_fix_txn(struct meta_txn *t, void *arg)
-{
-	struct fsck_fixctx *c = arg;
-	const struct fsck_item *it = c->it;
-	struct meta_inode in;
-	struct rangeset rs = RANGESET_INIT;
-	bool has, changed = false;
-	int rc;
-
-	c->gone = false;
-	rc = meta_inode_get(t, it->ino, &in);
-	if (rc && rc != ENOENT)
-		return rc;
-	switch (it->fix) {
-	case FIX_DIRTY_ADD:
-		if (rc || in.sync == META_S_CLEAN)
-			goto gone;
-		if ((rc = meta_itable_has(t, META_IT_DIRTY, it->ino, &has)))
-			return rc;
-		if (has)
-			goto gone;
-		return meta_dirty_add(t, it->ino);
-	case FIX_DIRTY_DEL:
-		if (rc == 0 && in.sync != META_S_CLEAN)
-			goto gone;
-		if ((rc = meta_itable_has(t, META_IT_DIRTY, it->ino, &has)))
-			return rc;
-		if (!has)
-			goto gone;
-		return meta_dirty_del(t, it->ino);
-	case FIX_CHANGING:
-		if (rc || !(in.flags & META_F_CHANGING) || (in.flags & META_F_RESERVED) ||
-		    (in.type == META_T_REG && in.sync != META_S_CLEAN))
-			goto gone;
-		in.flags &= ~(uint32_t)META_F_CHANGING;
-		return meta_inode_put(t, &in);
-	case FIX_EXTENTS:
-		if (rc || in.type != META_T_REG)
-			goto gone;
-		rc = meta_extents_get(t, it->ino, &rs);
-		if (rc)
-			goto out;
-		if (in.data != META_D_PARTIAL) {
-			if (rs.n == 0)
-				goto gone;
-			rc = meta_extents_put(t, it->ino, NULL);
-			goto out;
-		}
-		if (rs.n && rs.r[rs.n - 1].end > in.size) {
-			rangeset_truncate(&rs, in.size);
-			changed = true;
-		}
-		if (rs.n == 0) {
-			in.data = META_D_NONE;
-			changed = true;
-		} else if (rangeset_covers(&rs, 0, in.size)) {
-			in.data = META_D_FULL;
-			rangeset_clear(&rs);
-			changed = true;
-		}
-		if (!changed)
-			goto gone;
-		if ((rc = meta_extents_put(t, it->ino, &rs)) == 0)
-			rc = meta_inode_put(t, &in);
-		goto out;
-	case FIX_NONFILE_DATA:
-		if (rc || in.type == META_T_REG)
-			goto gone;
-		if ((rc = meta_itable_has(t, META_IT_EXTENTS, it->ino, &has)))
-			return rc;
-		if (in.data == META_D_NONE && !has)
-			goto gone;
-		if (has && (rc = meta_extents_put(t, it->ino, NULL)))
-			return rc;
-		if (in.data == META_D_NONE)
-			return 0;
-		in.data = META_D_NONE;
-		return meta_inode_put(t, &in);
-	case FIX_ROW_DEL:
-		if (rc == 0)
-			goto gone;	/* the inode exists (numbers are never reused: a race) */
-		if ((rc = meta_itable_has(t, it->table, it->ino, &has)))
-			return rc;
-		if (!has)
-			goto gone;
-		switch (it->table) {
-		case META_IT_DIRTY: return meta_dirty_del(t, it->ino);
-		case META_IT_EXTENTS: return meta_extents_put(t, it->ino, NULL);
-		case META_IT_SYMLINKS: return meta_symlink_del(t, it->ino);
-		case META_IT_MOVES: return meta_move_del(t, it->ino);
-		case META_IT_PREFETCH: return meta_prefetch_del(t, it->ino);
-		default: return EINVAL;
-		}
-	case FIX_SYMLINK_DEL:
-		if (rc || in.type == META_T_LNK)
-			goto gone;
-		if ((rc = meta_itable_has(t, META_IT_SYMLINKS, it->ino, &has)))
-			return rc;
-		if (!has)
-			goto gone;
-		return meta_symlink_del(t, it->ino);
-	case FIX_S3DIRS:
-		if (rc || in.type != META_T_DIR)
-			goto gone;
-		if ((rc = meta_itable_has(t, META_IT_S3DIRS, it->ino, &has)))
-			return rc;
-		if (has == ((in.flags & META_F_IN_S3) != 0))
-			goto gone;
-		return meta_inode_put(t, &in);	/* sets or clears the index row */
-	case FIX_NLINK:
-		if (rc || in.nlink == it->val)
-			goto gone;
-		in.nlink = (uint32_t)it->val;
-		return meta_inode_put(t, &in);
-	case FIX_NEXT_COOKIE:
-		if (rc || in.type != META_T_DIR || in.next_cookie >= it->val)
-			goto gone;
-		in.next_cookie = it->val;
-		return meta_inode_put(t, &in);
-	case FIX_DIRENT_DEL: {
-		struct meta_dirent de;
-		struct meta_inode p;
-
-		if (rc == 0)
-			goto gone;	/* the inode it names exists */
-		rc = meta_dirent_get(t, it->parent, it->name, it->name_len, &de);
-		if (rc == ENOENT || (rc == 0 && de.ino != it->ino))
-			goto gone;
-		if (rc)
-			return rc;
-		if ((rc = meta_dirent_del(t, it->parent, it->name, it->name_len)))
-			return rc;
-		rc = meta_inode_get(t, it->parent, &p);
-		if (rc == ENOENT)
-			return 0;
-		if (rc)
-			return rc;
-		if (de.type == META_T_DIR && p.nlink > 2)
-			p.nlink--;
-		p.change++;
-		if ((rc = meta_inode_put(t, &p)))
-			return rc;
-		return meta_change_add(t, it->parent, META_CH_DIR);
-	}
-	case FIX_KEY_DEL: {
-		uint64_t b;
-
-		if (rc == 0)
-			goto gone;
-		rc = meta_key_get(t, it->name, it->name_len, &b);
-		if (rc == ENOENT || (rc == 0 && b != it->ino))
-			goto gone;
-		if (rc)
-			return rc;
-		return meta_key_del(t, it->name, it->name_len);
-	}
-	default:
-		return EINVAL;
-	}
-gone:
-	c->gone = true;
-	rc = 0;
-out:
-	rangeset_free(&rs);
-	return rc;
-}
-
 /* Under the file's exclusive data lock: is the finding still true? */
 static int fsck_recheck_data(struct fsck *f, const struct fsck_item *it, int fd, bool *still)
 {
@@ -756,7 +586,7 @@ static int fsck_fix_data_none(struct fsck *f, const struct fsck_item *it, bool *
 			*gone = true;
 		/* Durable before the lock goes, as an eviction's (rule E). */
 		if (rc == 0)
-			rc = meta_sync(f->x->meta);
+			rc = ns_sync(f->x->ns);
 	}
 	data_file_unlock(fd);
 	data_file_close(f->x->data, fd);
@@ -794,7 +624,7 @@ static int fsck_fix_move_data(struct fsck *f, const struct fsck_item *it, bool *
 	}
 	if (rc)
 		return rc;
-	rc = meta_read(f->x->meta, fsck_type_txn, &c);
+	rc = meta_read(ns_store(f->x->ns), fsck_type_txn, &c);
 	if (rc == 0 && (c.type == META_T_REG || (c.type == 0) != (it->val == 0)))
 		*gone = true;
 	if (rc == 0 && !*gone)
@@ -836,7 +666,6 @@ static int fsck_fix_stage(struct fsck *f, const struct fsck_item *it, bool *gone
 
 static enum fsck_action fsck_repair(struct fsck *f, struct fsck_item *it, int *rcp)
 {
-	struct fsck_fixctx c = { f, it, false };
 	bool gone = false;
 	int rc;
 
@@ -862,12 +691,16 @@ static enum fsck_action fsck_repair(struct fsck *f, struct fsck_item *it, int *r
 	case FIX_STAGE_RM:
 		rc = fsck_fix_stage(f, it, &gone);
 		break;
-	default:
-		rc = meta_write(f->x->meta, fsck_fix_txn, &c);
-		gone = c.gone;
-		if (rc == 0 && !gone)
-			rc = meta_sync(f->x->meta);
+	default: {
+		struct ns_repair r = {
+			.kind = (enum ns_repair_kind)it->fix, .ino = it->ino, .table = it->table,
+			.val = it->val, .parent = it->parent, .name = it->name,
+			.name_len = it->name_len,
+		};
+
+		rc = ns_repair(f->x->ns, &r, &gone);
 		break;
+	}
 	}
 	*rcp = rc;
 	if (rc)
@@ -1375,7 +1208,7 @@ static int fsck_inodes_txn(struct meta_txn *t, void *arg)
 	if (!f->next_ino) {
 		size_t len = 0;
 
-		rc = meta_info_get(t, "next_ino", &f->next_ino, sizeof f->next_ino, &len);
+		rc = meta_info_get(t, META_INFO_NEXT_INO, &f->next_ino, sizeof f->next_ino, &len);
 		if (rc || len != sizeof f->next_ino)
 			f->next_ino = 0;
 		if (c->after == 0) {
@@ -1415,7 +1248,7 @@ static int fsck_inodes(struct fsck *f)
 		return ENOMEM;
 	c->f = f;
 	do {
-		rc = meta_read(f->x->meta, fsck_inodes_txn, c);
+		rc = meta_read(ns_store(f->x->ns), fsck_inodes_txn, c);
 		fsck_flush(f);
 		if (c->n)
 			c->after = c->inos[c->n - 1];
@@ -1569,7 +1402,7 @@ static int fsck_unclaimed(struct fsck *f)
 		}
 		if (rc)
 			break;
-		rc = meta_read(f->x->meta, fsck_type_txn, &c);
+		rc = meta_read(ns_store(f->x->ns), fsck_type_txn, &c);
 		data_file_unlock(fd);
 		data_file_close(f->x->data, fd);
 		if (rc || c.type == META_T_REG)
@@ -1777,7 +1610,7 @@ static int fsck_dir(struct fsck *f, uint64_t dir)
 		d.in0.ino = 0;
 		d.changed = false;
 		do {
-			rc = meta_read(f->x->meta, fsck_dir_walk_txn, &d);
+			rc = meta_read(ns_store(f->x->ns), fsck_dir_walk_txn, &d);
 			fsck_flush(f);
 		} while (rc == 0 && d.n == FSCK_CHUNK && !d.changed);
 		if (rc == ENOENT)
@@ -1791,7 +1624,7 @@ static int fsck_dir(struct fsck *f, uint64_t dir)
 	d.have_last = false;
 	d.last_len = 0;
 	do {
-		rc = meta_read(f->x->meta, fsck_dir_names_txn, &d);
+		rc = meta_read(ns_store(f->x->ns), fsck_dir_names_txn, &d);
 		fsck_flush(f);
 	} while (rc == 0 && d.n == FSCK_CHUNK);
 	if (rc)
@@ -1892,7 +1725,7 @@ static int fsck_rows(struct fsck *f, enum meta_itable table, const char *kind)
 	r->table = table;
 	r->kind = kind;
 	do {
-		rc = meta_read(f->x->meta, fsck_rows_txn, r);
+		rc = meta_read(ns_store(f->x->ns), fsck_rows_txn, r);
 		fsck_flush(f);
 		if (r->n)
 			r->after = r->inos[r->n - 1];
@@ -1991,7 +1824,7 @@ static int fsck_keys(struct fsck *f)
 		return ENOMEM;
 	k->f = f;
 	do {
-		rc = meta_read(f->x->meta, fsck_keys_txn, k);
+		rc = meta_read(ns_store(f->x->ns), fsck_keys_txn, k);
 		fsck_flush(f);
 	} while (rc == 0 && !f->oom && k->n == FSCK_CHUNK);
 	free(k);
@@ -2102,7 +1935,7 @@ static int fsck_parents(struct fsck *f, bool cookies)
 	int rc;
 
 	do {
-		rc = meta_read(f->x->meta, fsck_parents_txn, &p);
+		rc = meta_read(ns_store(f->x->ns), fsck_parents_txn, &p);
 		fsck_flush(f);
 	} while (rc == 0 && !p.done && !f->oom);
 	return rc ? rc : f->oom ? ENOMEM : 0;
@@ -2123,7 +1956,7 @@ static int fsck_tables(struct fsck *f)
 	if (rc == 0)
 		rc = fsck_keys(f);
 	if (rc == 0) {
-		rc = meta_read(f->x->meta, fsck_misc_txn, &m);
+		rc = meta_read(ns_store(f->x->ns), fsck_misc_txn, &m);
 		fsck_flush(f);
 	}
 	if (rc == 0)

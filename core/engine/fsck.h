@@ -101,10 +101,10 @@
  *
  * Repair (opts.repair): each repair looks again under the lock that makes its check true
  * when it acts, and reports "gone" if the finding no longer holds: a data state change
- * under the file's EXCLUSIVE data lock followed by meta_sync (as an eviction: lock
+ * under the file's EXCLUSIVE data lock followed by ns_sync (as an eviction: lock
  * order data lock, then a write transaction); record fixes in one write transaction that
- * re-reads what it changes; a data file is moved aside under its exclusive lock after the
- * inode's absence is re-checked. Files are moved to State_Dir/fsck-orphans/<UTC time>/
+ * re-reads what it changes (ns_repair); a data file is moved aside under its exclusive
+ * lock after the inode's absence is re-checked. Files are moved to State_Dir/fsck-orphans/<UTC time>/
  * (MANIFEST lists them), never deleted: they may be the only copy of something. With
  * opts.online, repairs that change the namespace (entries, link counts, key bindings:
  * ganesha caches them) are skipped ("offline"); the others are safe while the gateway runs.

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "store/data.h"
+#include "store/info_keys.h"
 #include "base/err.h"
 #include "engine/hydrate.h"
 #include "base/log.h"
@@ -164,43 +165,16 @@ static int import_prefix_txn(struct meta_txn *t, void *arg)
 
 /* ---- events ---- */
 
-struct import_bad {
-	const char *key;
-	size_t len;
-	enum keymap_bad why;
-};
-
-struct import_badkeys_ctx {
-	struct import_bad *bad;
-	size_t n;
-	bool *fresh;
-};
-
-static int import_badkeys_txn(struct meta_txn *t, void *arg)
-{
-	struct import_badkeys_ctx *c = arg;
-	int rc;
-
-	for (size_t i = 0; i < c->n; i++) {
-		rc = meta_badkey_add(t, c->bad[i].key, c->bad[i].len, (uint8_t)c->bad[i].why);
-		if (rc && rc != EEXIST)
-			return rc;
-		c->fresh[i] = rc == 0;
-	}
-	return 0;
-}
-
 /* Record bad keys; each one is reported in the journal the first time only. */
-static int import_report_bad(struct export_ctx *x, struct import_bad *bad, size_t n,
+static int import_report_bad(struct export_ctx *x, struct ns_bad_key *bad, size_t n,
 			     struct import_stats *st)
 {
 	bool fresh[IMPORT_PAGE_KEYS * 2];
-	struct import_badkeys_ctx c = { bad, n, fresh };
 	int rc;
 
 	if (n == 0)
 		return 0;
-	rc = meta_write(x->meta, import_badkeys_txn, &c);
+	rc = ns_badkeys_add(x->ns, bad, n, fresh);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -352,7 +326,7 @@ struct import_page {
 	const char *key[IMPORT_PAGE_KEYS * 2];	/* object key of file entries, else NULL */
 	enum ns_import_result res[IMPORT_PAGE_KEYS * 2];
 	uint64_t ino[IMPORT_PAGE_KEYS * 2];
-	struct import_bad bad[IMPORT_PAGE_KEYS * 2];
+	struct ns_bad_key bad[IMPORT_PAGE_KEYS * 2];
 	uint64_t pf[IMPORT_PAGE_KEYS * 2];	/* small files to fetch in the background */
 	size_t n, n_bad;
 };
@@ -375,7 +349,7 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 		if (kp.kind == KEYMAP_ROOT || kp.kind == KEYMAP_OUTSIDE)
 			continue;
 		if (kp.kind == KEYMAP_BAD) {
-			ip->bad[ip->n_bad++] = (struct import_bad){ le->key, klen, kp.bad };
+			ip->bad[ip->n_bad++] = (struct ns_bad_key){ le->key, klen, kp.bad };
 			continue;
 		}
 		if (kp.n != depth + 1)
@@ -401,7 +375,7 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 
 		keymap_key_parse(&x->km, p, plen, 0, &kp);
 		if (kp.kind == KEYMAP_BAD) {
-			ip->bad[ip->n_bad++] = (struct import_bad){ p, plen, kp.bad };
+			ip->bad[ip->n_bad++] = (struct ns_bad_key){ p, plen, kp.bad };
 			continue;
 		}
 		if (kp.kind != KEYMAP_DIR_MARKER || kp.n != depth + 1)
@@ -436,7 +410,7 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 		case NS_IMP_CONFLICT: st->conflicts++; break;
 		case NS_IMP_COLLISION:
 			if (!e->is_dir && ip->n_bad < IMPORT_PAGE_KEYS * 2)
-				ip->bad[ip->n_bad++] = (struct import_bad){
+				ip->bad[ip->n_bad++] = (struct ns_bad_key){
 					ip->key[i], strlen(ip->key[i]), KEYMAP_BAD_COLLISION };
 			break;
 		default: break;
@@ -475,7 +449,7 @@ static int import_page_apply(struct export_ctx *x, uint64_t dir, size_t depth,
 		memcpy(k + pl, e->name, e->len);
 		k[pl + e->len] = '\0';
 		colkeys[ncol++] = k;
-		ip->bad[ip->n_bad++] = (struct import_bad){ k, pl + e->len, KEYMAP_BAD_COLLISION };
+		ip->bad[ip->n_bad++] = (struct ns_bad_key){ k, pl + e->len, KEYMAP_BAD_COLLISION };
 	}
 	rc = import_report_bad(x, ip->bad, ip->n_bad, st);
 	for (size_t i = 0; i < ncol; i++)
@@ -510,69 +484,31 @@ struct import_cursor {
 	char key[S3_KEY_MAX];		/* the last key or prefix listed */
 };
 
-struct import_cursor_ctx {
-	char name[48];
-	struct import_cursor *cur;
-	bool found;
-	bool del;
-	uint64_t view_warn;	/* the view's object count to compare (0: not asked) */
-	uint64_t inodes;
-};
-
-static void import_cursor_name(char *buf, size_t cap, const char *what, uint64_t dir)
+/* dir's cursor into *cur; *found false when there is none, or it is not ours or torn
+ * (the listing starts over). */
+static int import_cursor_get(struct export_ctx *x, uint64_t dir, struct import_cursor *cur,
+			     bool *found)
 {
-	snprintf(buf, cap, "%s/%llu", what, (unsigned long long)dir);
-}
-
-static int import_cursor_get_txn(struct meta_txn *t, void *arg)
-{
-	struct import_cursor_ctx *c = arg;
 	size_t len = 0;
-	int rc = meta_info_get(t, c->name, c->cur, sizeof *c->cur, &len);
+	int rc = ns_import_cursor_get(x->ns, dir, cur, sizeof *cur, &len);
 
-	c->found = false;
+	*found = false;
 	if (rc == ENOENT)
 		return 0;
 	if (rc)
 		return rc;
 	if (len < offsetof(struct import_cursor, key) ||
-	    len != offsetof(struct import_cursor, key) + c->cur->key_len)
+	    len != offsetof(struct import_cursor, key) + cur->key_len)
 		return 0;	/* not ours or torn: start over */
-	c->found = true;
+	*found = true;
 	return 0;
 }
 
-static int import_cursor_put_txn(struct meta_txn *t, void *arg)
-{
-	struct import_cursor_ctx *c = arg;
-
-	if (c->del)
-		return meta_info_del(t, c->name);
-	return meta_info_put(t, c->name, c->cur,
-			     offsetof(struct import_cursor, key) + c->cur->key_len);
-}
-
-/* Has the one-time event `name` been journaled? Marks it when not (0: newly marked). */
-static int import_once_txn(struct meta_txn *t, void *arg)
-{
-	struct import_cursor_ctx *c = arg;
-	char one = 1, v;
-	size_t len;
-	int rc = meta_info_get(t, c->name, &v, 1, &len);
-
-	if (rc == 0)
-		return EEXIST;
-	if (rc != ENOENT)
-		return rc;
-	return meta_info_put(t, c->name, &one, 1);
-}
-
+/* Has the one-time event `what` of id been journaled? Marks it when not (true: newly
+ * marked, journal it now). */
 static bool import_once(struct export_ctx *x, const char *what, uint64_t id)
 {
-	struct import_cursor_ctx c = { .cur = NULL };
-
-	import_cursor_name(c.name, sizeof c.name, what, id);
-	return meta_write(x->meta, import_once_txn, &c) == 0;
+	return ns_once(x->ns, what, id) == 0;
 }
 
 static void import_warn_large(struct export_ctx *x, uint64_t dir, const char *prefix,
@@ -581,7 +517,7 @@ static void import_warn_large(struct export_ctx *x, uint64_t dir, const char *pr
 	struct meta_stats ms;
 	struct journal_field f[4];
 
-	if (listed > x->cfg->import_warn_objects && import_once(x, "warned_dir", dir)) {
+	if (listed > x->cfg->import_warn_objects && import_once(x, META_INFO_WARNED_DIR, dir)) {
 		f[0] = JF_S("reason", "large_directory");
 		f[1] = JF_S("key", prefix);
 		f[2] = JF_U("objects", listed);
@@ -592,8 +528,8 @@ static void import_warn_large(struct export_ctx *x, uint64_t dir, const char *pr
 			 x->cfg->export_id, LOG_ESCS(prefix), (unsigned long long)listed,
 			 x->cfg->import_warn_objects);
 	}
-	if (meta_stats_get(x->meta, &ms) == 0 && ms.inodes > x->cfg->import_warn_objects &&
-	    import_once(x, "warned_view", 0)) {
+	if (meta_stats_get(ns_store(x->ns), &ms) == 0 && ms.inodes > x->cfg->import_warn_objects &&
+	    import_once(x, META_INFO_WARNED_VIEW, 0)) {
 		f[0] = JF_S("reason", "large_file_view");
 		f[1] = JF_U("objects", ms.inodes);
 		f[2] = JF_U("limit", x->cfg->import_warn_objects);
@@ -701,7 +637,7 @@ int import_dir_pages(struct export_ctx *x, uint64_t dir, struct import_stats *st
 {
 	struct import_prefix_ctx pc = { .x = x, .dir = dir };
 	struct import_stats st_local = { 0 }, *st = stats ? stats : &st_local;
-	struct import_cursor_ctx cc = { 0 };
+	struct import_cursor *cur = NULL;
 	struct import_page *ip = NULL;
 	struct import_ahead ahead = { 0 };
 	struct name_set seen = { 0 };
@@ -714,31 +650,32 @@ int import_dir_pages(struct export_ctx *x, uint64_t dir, struct import_stats *st
 
 	if (!x->s3)
 		return EINVAL;
-	rc = meta_read(x->meta, import_prefix_txn, &pc);
+	rc = meta_read(ns_store(x->ns), import_prefix_txn, &pc);
 	if (rc)
 		return rc;
 	ip = malloc(sizeof *ip);
-	cc.cur = malloc(sizeof *cc.cur);
-	if (!ip || !cc.cur) {
+	cur = malloc(sizeof *cur);
+	if (!ip || !cur) {
 		rc = ENOMEM;
 		goto out;
 	}
-	import_cursor_name(cc.name, sizeof cc.name, "import_cursor", dir);
 	/* Entries confirmed from now on are in S3 even if the listing misses them. */
 	start = meta_now_ns();
 	if (!pc.imported) {
-		rc = meta_read(x->meta, import_cursor_get_txn, &cc);
+		bool found;
+
+		rc = import_cursor_get(x, dir, cur, &found);
 		if (rc)
 			goto out;
-		if (cc.found) {
-			after = strndup(cc.cur->key, cc.cur->key_len);
+		if (found) {
+			after = strndup(cur->key, cur->key_len);
 			if (!after) {
 				rc = ENOMEM;
 				goto out;
 			}
 			resumed = true;
-			start = cc.cur->start_ns;
-			listed = cc.cur->listed;
+			start = cur->start_ns;
+			listed = cur->listed;
 			LOG_INFO(LOG_C_CORE, "export %u: resuming the first listing of '%s' after "
 				 "%llu objects", x->cfg->export_id, LOG_ESCS(pc.prefix),
 				 (unsigned long long)listed);
@@ -775,12 +712,12 @@ int import_dir_pages(struct export_ctx *x, uint64_t dir, struct import_stats *st
 		last = import_page_last(&pg);
 		if (rc == 0 && !pc.imported && more && last && strlen(last) <= S3_KEY_MAX) {
 			/* The page is in the store: a restart may go on after it. */
-			cc.cur->start_ns = start;
-			cc.cur->listed = listed;
-			cc.cur->key_len = (uint16_t)strlen(last);
-			memcpy(cc.cur->key, last, cc.cur->key_len);
-			cc.del = false;
-			if (meta_write(x->meta, import_cursor_put_txn, &cc) != 0)
+			cur->start_ns = start;
+			cur->listed = listed;
+			cur->key_len = (uint16_t)strlen(last);
+			memcpy(cur->key, last, cur->key_len);
+			if (ns_import_cursor_put(x->ns, dir, cur,
+						 offsetof(struct import_cursor, key) + cur->key_len) != 0)
 				LOG_DEBUG(LOG_C_CORE, "import cursor of '%s' not saved", LOG_ESCS(pc.prefix));
 		}
 		s3_list_page_free(&pg);
@@ -800,8 +737,7 @@ int import_dir_pages(struct export_ctx *x, uint64_t dir, struct import_stats *st
 			      import_removed, x, &removed);
 	st->removed += removed;
 	if (rc == 0 && !pc.imported) {
-		cc.del = true;
-		(void)meta_write(x->meta, import_cursor_put_txn, &cc);
+		(void)ns_import_cursor_del(x->ns, dir);
 	}
 	if (rc == 0)
 		import_warn_large(x, dir, pc.prefix, listed);
@@ -814,37 +750,33 @@ out:
 	}
 	s3_list_page_free(&pg);
 	free(after);
-	free(cc.cur);
+	free(cur);
 	name_set_free(&seen);
 	free(ip);
 	return rc;
 }
 
-struct import_state_ctx {
-	uint64_t dir;
-	bool imported;
-};
-
-static int import_state_txn(struct meta_txn *t, void *arg)
+/* Is directory dir's listing known (imported, or never in S3: nothing to list)? */
+static int import_dir_known(struct export_ctx *x, uint64_t dir, bool *known)
 {
-	struct import_state_ctx *c = arg;
 	struct meta_inode in;
-	int rc = meta_inode_get(t, c->dir, &in);
+	int rc = ns_getattr(x->ns, dir, &in);
 
+	*known = false;
 	if (rc)
 		return rc;
 	if (in.type != META_T_DIR)
 		return ENOTDIR;
-	c->imported = (in.flags & META_F_IMPORTED) || !(in.flags & META_F_IN_S3);
+	*known = (in.flags & META_F_IMPORTED) || !(in.flags & META_F_IN_S3);
 	return 0;
 }
 
 int import_dir_ensure_pages(struct export_ctx *x, uint64_t dir, import_page_fn fn, void *arg)
 {
-	struct import_state_ctx c = { .dir = dir };
-	int rc = meta_read(x->meta, import_state_txn, &c);
+	bool known;
+	int rc = import_dir_known(x, dir, &known);
 
-	if (rc || c.imported)
+	if (rc || known)
 		return rc;
 	return import_dir_pages(x, dir, NULL, fn, arg);
 }
@@ -859,7 +791,6 @@ int import_dir_ensure(struct export_ctx *x, uint64_t dir)
 int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t len)
 {
 	struct import_prefix_ctx pc = { .x = x, .dir = dir };
-	struct import_state_ctx sc = { .dir = dir };
 	struct s3_list_page pg = { 0 };
 	struct s3_object_info *info = NULL;
 	struct ns_import_entry e = { .name = name, .len = len };
@@ -868,7 +799,7 @@ int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t l
 	char *key = NULL;
 	const char *bad;
 	uint64_t ino;
-	bool is_dir = false, marker = false;
+	bool is_dir = false, marker = false, known_dir;
 	int64_t start = meta_now_ns();
 	size_t plen;
 	int rc;
@@ -878,7 +809,7 @@ int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t l
 
 	if (!x->s3)
 		return EINVAL;
-	if ((rc = meta_read(x->meta, import_state_txn, &sc)) || sc.imported)
+	if ((rc = import_dir_known(x, dir, &known_dir)) || known_dir)
 		return rc;
 	/* Known already: local state wins, and a recent look at S3 stands (polls do not
 	 * re-list a directory that was never listed: a lookup looks again after a poll
@@ -891,7 +822,7 @@ int import_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t l
 	if (have && (!(known.flags & META_F_IN_S3) || known.sync != META_S_CLEAN ||
 		     start - known.synced_ns < (int64_t)x->cfg->poll_interval_ms * 1000000LL))
 		return 0;
-	if ((rc = meta_read(x->meta, import_prefix_txn, &pc)))
+	if ((rc = meta_read(ns_store(x->ns), import_prefix_txn, &pc)))
 		return rc;
 	if (keymap_name_check(name, len) != 0 || (pc.depth == 0 && len == 10 &&
 						    memcmp(name, "lost+found", 10) == 0))

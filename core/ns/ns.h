@@ -224,4 +224,41 @@ int ns_rename(struct ns *ns, uint64_t olddir, const char *oldname, size_t oldlen
 int ns_data_source(struct ns *ns, uint64_t ino, char *key, size_t cap, size_t *keylen,
 		   char etag[S3_ETAG_MAX]);
 
+
+/* ---- the store (ns_store.c) ---- */
+/* The store for READING only: for the checkers and statistics that look at it as a whole
+ * (core/engine/fsck.c, meta_stats_get, metrics) with meta_read and meta.h's walks, in
+ * their own read transactions. Every write goes through a function of this header: no
+ * caller outside core/ns may pass it to meta_write or to a meta_*_put/_del. The store
+ * lives as long as ns. */
+struct meta_env *ns_store(struct ns *ns);
+/* Make every transaction committed so far to the store (by any process of it) durable,
+ * the meta page included: after it returns 0, a power cut keeps all of them
+ * (meta_sync = mdb_env_sync(force); doc/DURABILITY.md, "What is on disk when a reply
+ * leaves"). It says nothing of data-tier files (their fdatasync is the caller's). Call it
+ * after the transactions of an operation that is acknowledged as stable (an NFS reply to
+ * a modifying operation, a stable WRITE, a COMMIT) and before the reply, and after
+ * "nothing local" is recorded and before an evicted data file goes (rule E). Group
+ * commit: concurrent callers share one sync. Errors: those of fdatasync (EIO, ...). */
+int ns_sync(struct ns *ns);
+/* The state directory's store belongs to one bucket and prefix (want: "s3://bucket/
+ * prefix", want_len bytes). In one write transaction: records want if the store has no
+ * binding yet, else compares. *mismatch: the store is bound to another; have (cap bytes,
+ * NUL-terminated) gets the binding found (ERANGE from the store if it is longer than
+ * cap - 1). Called by export_ctx_open on the store it opened, before the namespace over
+ * it is opened (so it takes the store, not ns). EINVAL for cap 0. */
+int ns_store_bind(struct meta_env *me, const char *want, size_t want_len, char *have,
+		  size_t cap, bool *mismatch);
+
+/* ---- the change feed (ns_state.c; the FSAL's upcall thread) ---- */
+/* The change feed (meta.h: namespace changes made outside the FSAL) for the FSAL's upcall
+ * thread. ns_changes_read calls fn for each entry with seq > after, in order, in one read
+ * transaction, until fn returns non-zero (returned). ns_changes_last: the last seq (0 if
+ * the feed is empty), one read transaction. ns_changes_trim: drop entries with seq <=
+ * upto (applied), one write transaction, not synced (entries a power cut brings back
+ * are skipped: a restarted FSAL, its cache empty, starts after ns_changes_last). */
+int ns_changes_read(struct ns *ns, uint64_t after, meta_change_fn fn, void *arg);
+int ns_changes_last(struct ns *ns, uint64_t *seq);
+int ns_changes_trim(struct ns *ns, uint64_t upto);
+
 #endif

@@ -7,6 +7,7 @@
  * *_txn pattern is ns.c's.
  */
 #include "ns/ns_int.h"
+#include "store/info_keys.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -350,7 +351,7 @@ static int ns_store_id_get_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_token_ctx *c = arg;
 	size_t len = 0;
-	int rc = meta_info_get(t, "store_id", c->id, sizeof c->id, &len);
+	int rc = meta_info_get(t, META_INFO_STORE_ID, c->id, sizeof c->id, &len);
 
 	c->missing = rc == ENOENT;
 	if (rc)
@@ -363,10 +364,10 @@ static int ns_store_id_make_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_token_ctx *c = arg;
 	unsigned char have[8];
-	int rc = meta_info_get(t, "store_id", have, sizeof have, NULL);
+	int rc = meta_info_get(t, META_INFO_STORE_ID, have, sizeof have, NULL);
 
 	if (rc == ENOENT)
-		return meta_info_put(t, "store_id", c->id, sizeof c->id);
+		return meta_info_put(t, META_INFO_STORE_ID, c->id, sizeof c->id);
 	return rc;
 }
 

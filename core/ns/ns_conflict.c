@@ -5,6 +5,7 @@
  * ns.c's.
  */
 #include "ns/ns_int.h"
+#include "store/info_keys.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -185,7 +186,7 @@ static int ns_conflict_relpath(struct ns_conflict_ctx *x, struct meta_txn *t, si
 	return 0;
 }
 
-#define NS_CONFLICTS "conflicts"	/* uint64, cumulative */
+#define NS_CONFLICTS META_INFO_CONFLICTS
 
 int ns_conflicts_add(struct ns *ns, uint64_t n)
 {

@@ -7,6 +7,7 @@
  * not over one file's change. The *_txn pattern is ns.c's.
  */
 #include "ns/ns_int.h"
+#include "store/info_keys.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -339,7 +340,7 @@ int ns_data_evicting(struct ns *ns, uint64_t ino, bool *had_inode)
 	return rc;
 }
 
-#define NS_EVICT_WANTED "evict_wanted"	/* int64 when (ns), uint64 bytes */
+#define NS_EVICT_WANTED META_INFO_EVICT_WANTED
 
 struct ns_evict_req {
 	int64_t when_ns;
@@ -380,7 +381,7 @@ int ns_evict_requested(struct ns *ns, int64_t *when_ns, uint64_t *bytes)
 	return rc;
 }
 
-#define NS_EVICT_FREED "evict_freed"	/* uint64 bytes, cumulative */
+#define NS_EVICT_FREED META_INFO_EVICT_FREED
 
 int ns_evict_freed_add(struct ns *ns, uint64_t bytes)
 {
@@ -392,7 +393,7 @@ int ns_evict_freed(struct ns *ns, uint64_t *total)
 	return ns_counter_get(ns, NS_EVICT_FREED, total);
 }
 
-#define NS_READ_STATS "read_stats"	/* little-endian uint64 per field, in this order */
+#define NS_READ_STATS META_INFO_READ_STATS	/* little-endian uint64 per field, in this order */
 #define NS_READ_STORED_MAX 32		/* fields a newer version may have stored */
 
 static const size_t ns_read_off[] = {

@@ -422,5 +422,116 @@ int ns_dirjob_warned(struct ns *ns, uint64_t job);
  * shows it. One read transaction. */
 int ns_dirjob_pending(struct ns *ns, uint64_t under, uint64_t *n);
 
+/* ---- bookkeeping of imports (ns_state.c; core/engine/import.c) ---- */
+/* Where the interrupted first listing of dir resumes (core/engine/import.c owns the value's
+ * format, up to cap bytes): one read transaction. ENOENT if none; ERANGE if the stored
+ * value is longer than cap. *len is 0 on error. */
+int ns_import_cursor_get(struct ns *ns, uint64_t dir, void *buf, size_t cap, size_t *len);
+/* Record (replace) dir's cursor, len bytes: one write transaction, not synced (a cursor
+ * lost in a power cut only makes the listing start over). EINVAL for val NULL. */
+int ns_import_cursor_put(struct ns *ns, uint64_t dir, const void *val, size_t len);
+/* Drop dir's cursor (the listing completed); 0 if there was none. One write transaction. */
+int ns_import_cursor_del(struct ns *ns, uint64_t dir);
+/* A one-time event (what: an info_keys.h name such as META_INFO_WARNED_DIR, id: its
+ * subject, e.g. a directory's ino) is about to be journaled: mark it, in one write
+ * transaction, not synced. 0 if this call marked it (journal it), EEXIST if it was marked
+ * before (do not). */
+int ns_once(struct ns *ns, const char *what, uint64_t id);
+/* Keys a listing showed that the file view cannot represent (keymap.h, enum keymap_bad). */
+struct ns_bad_key {
+	const char *key;
+	size_t len;
+	enum keymap_bad why;
+};
+/* Record bad[0..n) in the badkeys table, in one write transaction (not synced); fresh[i]
+ * (n entries, the caller's) says whether bad[i] is new (report it once) or was known.
+ * Errors of the store; on error fresh[] is undefined. */
+int ns_badkeys_add(struct ns *ns, const struct ns_bad_key *bad, size_t n, bool *fresh);
+/* ---- the daemon's uploads (ns_uploads.c; sync/uploads.c, sync/commit.c) ---- */
+/* Multipart uploads the daemon started and has not seen end (completed or aborted): each
+ * is recorded before its first part is sent, so that one a crash cut short can be aborted
+ * by the next pass. Passes run one at a time per export (the daemon's commit lock): a
+ * record found when a pass begins belongs to no running upload. */
+#define NS_UPLOADS_MAX 64	/* records kept at most */
+struct ns_upload {
+	char key[S3_KEY_MAX + 1];
+	size_t key_len;
+	char id[S3_UPLOAD_ID_MAX];	/* the upload id (NUL-terminated) */
+	int64_t started_ns;		/* when it was recorded */
+};
+/* Record upload_id of key (started now): one write transaction, not synced (the pass that
+ * aborts orphans runs in the same daemon or after its restart; the LMDB commit survives
+ * a kill). ENOSPC with NS_UPLOADS_MAX records already (the upload must not start),
+ * EINVAL for a key over S3_KEY_MAX or an id of S3_UPLOAD_ID_MAX bytes or more, ENOMEM. */
+int ns_upload_add(struct ns *ns, const char *key, const char *upload_id);
+/* Drop every record of upload_id (the upload completed or was aborted): one write
+ * transaction, none when it was not recorded. EINVAL, ENOMEM as above. */
+int ns_upload_drop(struct ns *ns, const char *upload_id);
+/* Every record, copied out in the order recorded (free *out; NULL and *n = 0 when there is
+ * none): one read transaction. A torn tail is ignored. */
+int ns_upload_list(struct ns *ns, struct ns_upload **out, size_t *n);
+/* S3 refused the upload of ino (412: the object changed since the file's base): mark it
+ * CONFLICT for the conflict resolution that follows (ns_conflict_prepare, _resolve). Only
+ * the sync state changes (not dirty_gen, change or the dirty table: the inode is dirty
+ * already); nothing if it is in conflict already or gone (0). One write transaction, not
+ * synced. Called by the daemon's commit pass (no lock of the file view held). */
+int ns_conflict_mark(struct ns *ns, uint64_t ino);
+
+/* ---- repairs (ns_repair.c; `s3filesctl fsck`, core/engine/fsck.c) ---- */
+enum ns_repair_kind {
+	NS_REPAIR_DIRTY_ADD = 1,	/* a dirty or conflicted inode missing from the dirty table */
+	NS_REPAIR_DIRTY_DEL,		/* the dirty row of a clean or missing inode */
+	NS_REPAIR_CHANGING,		/* META_F_CHANGING on a clean file or a non-file */
+	NS_REPAIR_EXTENTS,		/* a regular file's data state and present ranges made
+					   consistent (within size; FULL or NONE when they say so) */
+	NS_REPAIR_NONFILE_DATA,		/* a directory's or symlink's data state (NONE) and ranges */
+	NS_REPAIR_ROW_DEL,		/* the row of a missing inode in table `table` */
+	NS_REPAIR_SYMLINK_DEL,		/* a symlink target of a non-symlink */
+	NS_REPAIR_S3DIRS,		/* a directory's row in the s3dirs index, as its flags say */
+	NS_REPAIR_NLINK,		/* the link count: val */
+	NS_REPAIR_NEXT_COOKIE,		/* a directory's next cookie raised to val */
+	NS_REPAIR_DIRENT_DEL,		/* entry name of parent that names the missing inode ino */
+	NS_REPAIR_KEY_DEL,		/* the binding of stored key name (meta_key_stored form) to
+					   the missing inode ino */
+};
+struct ns_repair {
+	enum ns_repair_kind kind;
+	uint64_t ino;
+	enum meta_itable table;		/* NS_REPAIR_ROW_DEL */
+	uint64_t val;			/* NS_REPAIR_NLINK, NS_REPAIR_NEXT_COOKIE */
+	uint64_t parent;		/* NS_REPAIR_DIRENT_DEL */
+	const char *name;		/* NS_REPAIR_DIRENT_DEL, NS_REPAIR_KEY_DEL */
+	size_t name_len;
+};
+/* Repair one finding of fsck. In one write transaction the finding is checked again and,
+ * if it still holds, repaired; then the store is synced (ns_sync) before the return.
+ * *gone: the finding no longer held (nothing was changed, nothing synced). The repairs of
+ * entries, link counts, cookies and bindings (NLINK, NEXT_COOKIE, DIRENT_DEL, KEY_DEL) are
+ * for a stopped gateway only (ganesha caches them); the caller holds no lock of the file
+ * view (the data-state repairs that need the data lock are fsck's own, through
+ * ns_data_evicting). EINVAL for an unknown kind or table; errors of the store. */
+int ns_repair(struct ns *ns, const struct ns_repair *r, bool *gone);
+
+
+/* ---- scans of the daemon (ns_scan.c) ----
+ * Each is one read transaction over one table; fn runs inside it (it must not call ns
+ * and must copy out what it keeps: names and keys passed to it are valid during the call
+ * only). fn returning non-zero stops the walk and is returned. */
+/* The dirty queue, in inode order (dirty and conflicted inodes). */
+int ns_dirty_iter(struct ns *ns, meta_ino_fn fn, void *arg);
+/* The pending deletes, in key order. */
+int ns_deletes_iter(struct ns *ns, meta_delete_fn fn, void *arg);
+/* Is a delete of key pending (the file side removed the inode bound to it)? *found, and
+ * etag (S3_ETAG_MAX bytes, unchanged when not found) the ETag it names ("": any). */
+int ns_delete_pending(struct ns *ns, const char *key, size_t len, char etag[S3_ETAG_MAX],
+		      bool *found);
+/* The directories in the store's index of directories bound to S3 (meta.h, s3dirs), in
+ * inode order, each with its record (an index row whose inode is gone is skipped). */
+typedef int (*ns_inode_fn)(void *arg, const struct meta_inode *in);
+int ns_s3dirs_iter(struct ns *ns, ns_inode_fn fn, void *arg);
+/* The entries of directory dir in cookie order, each with its inode's record (an entry
+ * whose inode is gone is skipped). */
+typedef int (*ns_entry_fn)(void *arg, const struct meta_dirent *de, const struct meta_inode *in);
+int ns_dir_entries(struct ns *ns, uint64_t dir, ns_entry_fn fn, void *arg);
 
 #endif

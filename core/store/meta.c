@@ -37,6 +37,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/tp.h"
+#include "store/info_keys.h"
 
 /* Schema 3 added the moves and dirjobs tables (they start empty, which is exactly an
  * older store's state); schema 4 the s3dirs index, which an upgrade builds from the
@@ -517,8 +518,8 @@ static int meta_env_bootstrap(struct meta_env *me)
 			goto fail;
 	}
 
-	k.mv_data = (void *)"schema";
-	k.mv_size = 6;
+	k.mv_data = (void *)META_INFO_SCHEMA;
+	k.mv_size = sizeof META_INFO_SCHEMA - 1;
 	rc = mdb_get(txn, me->dbi[DB_INFO], &k, &v);
 	if (rc == 0) {
 		uint32_t have;
@@ -533,8 +534,8 @@ static int meta_env_bootstrap(struct meta_env *me)
 			rc = have < META_SCHEMA_S3DIRS ? meta_s3dirs_build(me, txn) : 0;
 			if (rc)
 				goto fail;
-			k.mv_data = (void *)"schema";
-			k.mv_size = 6;
+			k.mv_data = (void *)META_INFO_SCHEMA;
+			k.mv_size = sizeof META_INFO_SCHEMA - 1;
 			v.mv_data = &schema;
 			v.mv_size = sizeof schema;
 			rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0);
@@ -572,14 +573,14 @@ static int meta_env_bootstrap(struct meta_env *me)
 		gen_base = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 8) ^ ((uint64_t)getpid() << 16));
 		gen_base &= 0x7fffffff;
 		gen_base |= 1;
-		k.mv_data = (void *)"next_ino";
-		k.mv_size = 8;
+		k.mv_data = (void *)META_INFO_NEXT_INO;
+		k.mv_size = sizeof META_INFO_NEXT_INO - 1;
 		v.mv_data = &next_ino;
 		v.mv_size = sizeof next_ino;
 		if ((rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0)))
 			goto fail;
-		k.mv_data = (void *)"gen";
-		k.mv_size = 3;
+		k.mv_data = (void *)META_INFO_GEN;
+		k.mv_size = sizeof META_INFO_GEN - 1;
 		v.mv_data = &gen_base;
 		v.mv_size = sizeof gen_base;
 		if ((rc = mdb_put(txn, me->dbi[DB_INFO], &k, &v, 0)))
@@ -1220,15 +1221,15 @@ int meta_ino_alloc(struct meta_txn *t, uint64_t *ino, uint32_t *gen)
 	size_t len;
 	int rc;
 
-	rc = meta_info_u64(t, "next_ino", &next);
+	rc = meta_info_u64(t, META_INFO_NEXT_INO, &next);
 	if (rc)
 		return rc;
-	rc = meta_info_get(t, "gen", &g, sizeof g, &len);
+	rc = meta_info_get(t, META_INFO_GEN, &g, sizeof g, &len);
 	if (rc)
 		return rc;
 	*ino = next++;
 	*gen = g;
-	return meta_info_put(t, "next_ino", &next, sizeof next);
+	return meta_info_put(t, META_INFO_NEXT_INO, &next, sizeof next);
 }
 
 /* ---- directory entries ---- */
@@ -1728,7 +1729,7 @@ int meta_change_add(struct meta_txn *t, uint64_t ino, enum meta_change_kind kind
 	{
 		uint64_t hw = 0;
 
-		rc = meta_info_u64(t, "change_seq", &hw);
+		rc = meta_info_u64(t, META_INFO_CHANGE_SEQ, &hw);
 		if (rc && rc != ENOENT)
 			return rc;
 		if (hw > seq)
@@ -1741,7 +1742,7 @@ int meta_change_add(struct meta_txn *t, uint64_t ino, enum meta_change_kind kind
 	rc = mdb_put(t->txn, DBI(t, DB_CHANGES), &k, &v, MDB_APPEND);
 	if (rc)
 		return rc;
-	return meta_info_put(t, "change_seq", &seq, sizeof seq);
+	return meta_info_put(t, META_INFO_CHANGE_SEQ, &seq, sizeof seq);
 }
 
 static int meta_row_change(void *ctx, const MDB_val *k, const MDB_val *v)
@@ -1780,7 +1781,7 @@ int meta_change_last(struct meta_txn *t, uint64_t *seq)
 		memcpy(seq, k.mv_data, 8);
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND) {
-		rc = meta_info_u64(t, "change_seq", seq);
+		rc = meta_info_u64(t, META_INFO_CHANGE_SEQ, seq);
 		if (rc == ENOENT)
 			rc = 0;
 	}
@@ -1949,13 +1950,13 @@ int meta_dirjob_add(struct meta_txn *t, struct meta_dirjob *j)
 
 	if (j->old_len > S3_KEY_MAX || j->new_len > S3_KEY_MAX || j->marker_len > S3_KEY_MAX)
 		return ENAMETOOLONG;
-	rc = meta_info_u64(t, "dirjob_seq", &next);
+	rc = meta_info_u64(t, META_INFO_DIRJOB_SEQ, &next);
 	if (rc && rc != ENOENT)
 		return rc;
 	if (rc == ENOENT)
 		next = 1;
 	j->id = next++;
-	rc = meta_info_put(t, "dirjob_seq", &next, sizeof next);
+	rc = meta_info_put(t, META_INFO_DIRJOB_SEQ, &next, sizeof next);
 	if (rc)
 		return rc;
 	return meta_dirjob_encode(t, j);

@@ -81,7 +81,7 @@ static void *work(void *arg)
 
 			rc = ns_create(w->ns, w->dir, nm, (size_t)len, &nw, &in, &d);
 			if (!rc)
-				rc = meta_sync(ns_meta(w->ns));
+				rc = ns_sync(w->ns);
 		} else if (w->ph == PH_LOOKUP) {
 			/* a random file of a random creator, in the directory it went to */
 			uint64_t k = bench_rnd(&w->seed) % (w->creators * w->ops);

@@ -77,7 +77,7 @@ MUTANTS = [
      "\treturn in->sync == META_S_CLEAN;",
      "test_announce_before_bytes"),
     ("stable_write_without_store_sync", "core/engine/fio.c",
-     "\t\tif (rc == 0 && w->stable)\n\t\t\trc = meta_sync(x->meta);\n",
+     "\t\tif (rc == 0 && w->stable)\n\t\t\trc = ns_sync(x->ns);\n",
      "",
      "test_stable_syncs_store"),
     ("read_skips_fetch_after_evict", "core/engine/fio.c",

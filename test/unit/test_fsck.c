@@ -233,7 +233,7 @@ static void edit(struct fx *f, uint64_t ino, edit_fn fn, void *arg)
 {
 	struct edit e = { fn, ino, arg };
 
-	CHECK_OK(meta_write(f->x->meta, edit_txn, &e));
+	CHECK_OK(meta_write(ns_store(f->x->ns), edit_txn, &e));
 }
 
 static int ed_dirty_del(struct meta_txn *t, uint64_t ino, void *arg)
@@ -343,7 +343,7 @@ static bool in_table(struct fx *f, enum meta_itable table, uint64_t ino)
 {
 	struct tbl_has h = { table, ino, false };
 
-	CHECK_OK(meta_read(f->x->meta, tbl_has_txn, &h));
+	CHECK_OK(meta_read(ns_store(f->x->ns), tbl_has_txn, &h));
 	return h.has;
 }
 
@@ -1432,7 +1432,7 @@ static int aba_evict_ok(void *arg, uint64_t ino)
 	bool had;
 	int rc = ns_data_evicting(a->f->x->ns, ino, &had);
 
-	return rc ? rc : meta_sync(a->f->x->meta);
+	return rc ? rc : ns_sync(a->f->x->ns);
 }
 
 /* fsck read the record (present): the daemon evicts the file before fsck looks. */
@@ -1504,7 +1504,7 @@ static int busy_evict_ok(void *arg, uint64_t ino)
 	bool had;
 	int rc = ns_data_evicting(b->f->x->ns, ino, &had);
 
-	return rc ? rc : meta_sync(b->f->x->meta);
+	return rc ? rc : ns_sync(b->f->x->ns);
 }
 
 /* Writes, extensions, truncations, creates and removes (what the FSAL does). */

@@ -340,7 +340,7 @@ static int evict_ok(void *arg, uint64_t ino)
 	bool had;
 	int rc = ns_data_evicting(f->x->ns, ino, &had);
 
-	return rc ? rc : meta_sync(f->x->meta);
+	return rc ? rc : ns_sync(f->x->ns);
 }
 
 static void test_read_vs_evict(void)
@@ -697,15 +697,15 @@ static void test_stable_syncs_store(void)
 
 	fx_open(&f);
 	CHECK_OK(ns_create(f.x->ns, META_ROOT_INO, "st", 2, &nw, &in, NULL));
-	before = meta_sync_count(f.x->meta);
+	before = meta_sync_count(ns_store(f.x->ns));
 	CHECK_OK(fio_write(f.x, in.ino, &w, &written, NULL));
-	CHECK(meta_sync_count(f.x->meta) > before);
+	CHECK(meta_sync_count(ns_store(f.x->ns)) > before);
 	w.stable = false;
-	before = meta_sync_count(f.x->meta);
+	before = meta_sync_count(ns_store(f.x->ns));
 	CHECK_OK(fio_write(f.x, in.ino, &w, &written, NULL));
-	CHECK_U64_EQ(meta_sync_count(f.x->meta), before);	/* UNSTABLE: no sync */
+	CHECK_U64_EQ(meta_sync_count(ns_store(f.x->ns)), before);	/* UNSTABLE: no sync */
 	CHECK_OK(fio_commit(f.x, in.ino));
-	CHECK(meta_sync_count(f.x->meta) > before);
+	CHECK(meta_sync_count(ns_store(f.x->ns)) > before);
 	fx_close(&f);
 }
 

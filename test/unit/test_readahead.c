@@ -74,7 +74,6 @@ static void fx_open(struct fx *f, const char *name, const struct readahead_opts 
 	CHECK_OK(ns_open(f->me, &f->km, NULL, NULL, &f->ns));
 	snprintf(dir, sizeof dir, "%s/data", check_tmpdir());
 	CHECK_OK(data_tier_open(dir, NULL, &f->dt));
-	f->x.meta = f->me;
 	f->x.data = f->dt;
 	f->x.s3 = C;
 	f->x.ns = f->ns;
