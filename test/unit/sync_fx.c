@@ -69,6 +69,37 @@ uint64_t sync_fx_lookup(struct sync_fx *f, uint64_t dir, const char *name)
 	return in.ino;
 }
 
+static int sync_fx_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *sync_fx_names(struct sync_fx *f, uint64_t dir)
+{
+	struct ns_dirent *ents = calloc(64, sizeof *ents);
+	char *names[64], *out;
+	size_t n = 0, len = 1;
+	bool eof = false;
+
+	CHECK(ents != NULL);
+	CHECK_OK(ns_readdir(f->x->ns, dir, 0, ents, 64, &n, &eof));
+	CHECK(eof);
+	for (size_t i = 0; i < n; i++) {
+		names[i] = ents[i].name;
+		len += ents[i].name_len + 1;
+	}
+	qsort(names, n, sizeof *names, sync_fx_name_cmp);
+	out = calloc(1, len);
+	CHECK(out != NULL);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(out, " ");
+		strcat(out, names[i]);
+	}
+	free(ents);
+	return out;
+}
+
 struct meta_inode sync_fx_stat(struct sync_fx *f, uint64_t ino)
 {
 	struct meta_inode in;
@@ -108,6 +139,16 @@ int sync_fx_delete(struct sync_fx *f, struct sync_result *res)
 	pthread_mutex_lock(&f->se.commit_lock);
 	rc = sync_delete_pass(&f->se, 0, res);
 	pthread_mutex_unlock(&f->se.commit_lock);
+	return rc;
+}
+
+int sync_fx_poll(struct sync_fx *f)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->se.import_lock);
+	rc = sync_poll_pass(&f->se);
+	pthread_mutex_unlock(&f->se.import_lock);
 	return rc;
 }
 

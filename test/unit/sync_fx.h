@@ -28,6 +28,8 @@ uint64_t sync_fx_dir(struct sync_fx *f, uint64_t dir, const char *name);
 void sync_fx_write(struct sync_fx *f, uint64_t ino, uint64_t off, const char *data);
 /* The inode of name in dir, 0 if there is none. */
 uint64_t sync_fx_lookup(struct sync_fx *f, uint64_t dir, const char *name);
+/* The names in dir, sorted and joined by ' ' ("" when empty), as a heap string. */
+char *sync_fx_names(struct sync_fx *f, uint64_t dir);
 struct meta_inode sync_fx_stat(struct sync_fx *f, uint64_t ino);
 /* The whole file as a client reads it (fio_read), as a heap string. */
 char *sync_fx_read(struct sync_fx *f, uint64_t ino);
@@ -36,6 +38,9 @@ char *sync_fx_read(struct sync_fx *f, uint64_t ino);
  * commit_lock as the worker runs them; the commit pass's result. */
 int sync_fx_commit(struct sync_fx *f, struct sync_result *res);
 int sync_fx_delete(struct sync_fx *f, struct sync_result *res);
+
+/* A poll pass, under the import_lock as the worker runs it. */
+int sync_fx_poll(struct sync_fx *f);
 
 /* The S3 side. The object's body as a heap string, NULL if there is no object; info
  * (may be NULL) gets its HEAD. */
