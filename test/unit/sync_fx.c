@@ -122,6 +122,14 @@ char *sync_fx_read(struct sync_fx *f, uint64_t ino)
 	return buf;
 }
 
+void sync_fx_check_read(struct sync_fx *f, uint64_t ino, const char *data)
+{
+	char *body = sync_fx_read(f, ino);
+
+	CHECK_STR_EQ(body, data);
+	free(body);
+}
+
 int sync_fx_commit(struct sync_fx *f, struct sync_result *res)
 {
 	int rc;

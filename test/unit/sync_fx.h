@@ -34,6 +34,9 @@ struct meta_inode sync_fx_stat(struct sync_fx *f, uint64_t ino);
 /* The whole file as a client reads it (fio_read), as a heap string. */
 char *sync_fx_read(struct sync_fx *f, uint64_t ino);
 
+/* The file reads as data (sync_fx_read). */
+void sync_fx_check_read(struct sync_fx *f, uint64_t ino, const char *data);
+
 /* A commit pass of everything (min_age 0, whole export) and a delete pass, under the
  * commit_lock as the worker runs them; the commit pass's result. */
 int sync_fx_commit(struct sync_fx *f, struct sync_result *res);

@@ -18,7 +18,7 @@
 static void check_lost_found(struct sync_fx *f, const char *data)
 {
 	uint64_t lf = sync_fx_lookup(f, META_ROOT_INO, "lost+found");
-	char *names, *body;
+	char *names;
 	uint64_t ino;
 
 	CHECK(lf != 0);
@@ -27,9 +27,7 @@ static void check_lost_found(struct sync_fx *f, const char *data)
 	ino = sync_fx_lookup(f, lf, names);
 	free(names);
 	CHECK(ino != 0);
-	body = sync_fx_read(f, ino);
-	CHECK_STR_EQ(body, data);
-	free(body);
+	sync_fx_check_read(f, ino, data);
 }
 
 /* "a" committed as "base", then written on the file side. */
@@ -66,9 +64,7 @@ static void test_upload_refused_s3_wins(void)
 	/* the name shows S3's version (another inode), the file-side bytes are kept */
 	now = sync_fx_lookup(&f, META_ROOT_INO, "a");
 	CHECK(now != 0 && now != a);
-	body = sync_fx_read(&f, now);
-	CHECK_STR_EQ(body, "theirs");
-	free(body);
+	sync_fx_check_read(&f, now, "theirs");
 	in = sync_fx_stat(&f, now);
 	CHECK_INT_EQ(in.sync, META_S_CLEAN);
 	check_lost_found(&f, "LOCAL");
@@ -133,7 +129,6 @@ static void test_listing_finds_conflict(void)
 	struct sync_fx f;
 	struct sync_result res = { 0 };
 	uint64_t now;
-	char *body;
 
 	sync_fx_open(&f, NULL);
 	CHECK_OK(import_dir(f.x, META_ROOT_INO, NULL));
@@ -148,9 +143,7 @@ static void test_listing_finds_conflict(void)
 	CHECK_U64_EQ(res.conflicts, 1);
 	CHECK_INT_EQ(s3_mem_count(f.s3, S3_OP_PUT, "t/a", S3F_E_S3_PRECOND), 0);
 	now = sync_fx_lookup(&f, META_ROOT_INO, "a");
-	body = sync_fx_read(&f, now);
-	CHECK_STR_EQ(body, "theirs");
-	free(body);
+	sync_fx_check_read(&f, now, "theirs");
 	check_lost_found(&f, "LOCAL");
 	CHECK_INT_EQ(sync_fx_events(&f, JOURNAL_CONFLICT), 1);
 	sync_fx_close(&f);

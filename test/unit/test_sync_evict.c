@@ -25,14 +25,6 @@ static void evict_all_old(struct sync_fx *f, struct sync_evict_result *er)
 	CHECK_OK(rc);
 }
 
-static void check_reads(struct sync_fx *f, uint64_t ino, const char *data)
-{
-	char *body = sync_fx_read(f, ino);
-
-	CHECK_STR_EQ(body, data);
-	free(body);
-}
-
 static void test_only_clean_data_goes(void)
 {
 	struct sync_fx f;
@@ -58,10 +50,10 @@ static void test_only_clean_data_goes(void)
 
 	/* the dirty and new files read from local data; the evicted one from S3 */
 	s3_mem_log_clear(f.s3);
-	check_reads(&f, dirty, "v2 not yet in S3");
-	check_reads(&f, fresh, "never uploaded");
+	sync_fx_check_read(&f, dirty, "v2 not yet in S3");
+	sync_fx_check_read(&f, fresh, "never uploaded");
 	CHECK_INT_EQ(s3_mem_count(f.s3, S3_OP_GET, NULL, S3_MEM_ANY_RC), 0);
-	check_reads(&f, clean, "in S3 too");
+	sync_fx_check_read(&f, clean, "in S3 too");
 	CHECK_INT_EQ(s3_mem_count(f.s3, S3_OP_GET, "t/clean", 0), 1);
 	/* and what was dirty goes up intact */
 	memset(&res, 0, sizeof res);
@@ -97,7 +89,7 @@ static void test_in_use_stays(void)
 	evict_all_old(&f, &er);
 	CHECK_U64_EQ(er.by_age, 1);
 	CHECK_INT_EQ(sync_fx_stat(&f, a).data, META_D_NONE);
-	check_reads(&f, a, "busy bytes");
+	sync_fx_check_read(&f, a, "busy bytes");
 	sync_fx_close(&f);
 }
 

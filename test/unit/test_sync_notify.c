@@ -89,9 +89,7 @@ static void test_created_and_removed(void)
 	free(body);
 	post(&nf, "ObjectCreated:Put", "mem", "t/new", info.etag, 5);
 	CHECK_MSG(wait_name(&nf, "new", true), "the created object did not show");
-	body = sync_fx_read(&nf.f, sync_fx_lookup(&nf.f, META_ROOT_INO, "new"));
-	CHECK_STR_EQ(body, "fresh");
-	free(body);
+	sync_fx_check_read(&nf.f, sync_fx_lookup(&nf.f, META_ROOT_INO, "new"), "fresh");
 	/* one LIST of the root for it, no poll */
 	CHECK_INT_EQ(s3_mem_count(nf.f.s3, S3_OP_LIST, "t/", 0), 1);
 

@@ -16,12 +16,9 @@
 static void check_reads(struct sync_fx *f, uint64_t dir, const char *name, const char *data)
 {
 	uint64_t ino = sync_fx_lookup(f, dir, name);
-	char *body;
 
 	CHECK_MSG(ino != 0, "no '%s'", name);
-	body = sync_fx_read(f, ino);
-	CHECK_STR_EQ(body, data);
-	free(body);
+	sync_fx_check_read(f, ino, data);
 }
 
 static void check_names(struct sync_fx *f, uint64_t dir, const char *want)
