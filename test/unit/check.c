@@ -176,6 +176,7 @@ void check_export_open_mem(const char *settings, struct conf **conf_out, struct 
 	char state[PATH_MAX], text[8192], err[4096];
 	struct conf *c = NULL;
 	struct export_ctx *x = NULL;
+	struct s3_config sc;
 	int rc;
 
 	*conf_out = NULL;
@@ -194,7 +195,9 @@ void check_export_open_mem(const char *settings, struct conf **conf_out, struct 
 		conf_free(c);
 		CHECK_OK(rc);
 	}
-	rc = s3_client_open_mem(NULL, &x->s3);
+	rc = export_ctx_s3_config(&c->exports[0], &sc, err, sizeof err);
+	if (rc == 0)
+		rc = s3_client_open_mem(&sc, &x->s3);
 	if (rc) {
 		export_ctx_close(x);
 		conf_free(c);
