@@ -12,6 +12,8 @@
 #
 # Layout of outputs (all under $(BUILD)):
 #   lib/libs3fcore.a         core, PIC, linked into the FSAL and both programs
+#   lib/libs3fsyncd.a        sync/ but its main.c: the daemon's logic, for s3files-syncd
+#                            and the unit tests
 #   lib/libfsals3files.so    the FSAL ganesha loads from Plugins_Dir
 #   bin/s3files-syncd bin/s3filesctl
 #   asan/...                 the same under AddressSanitizer + UBSan (the FSAL too, for
@@ -49,7 +51,9 @@ FSAL_SRC  := $(sort $(wildcard fsal_s3files/*.c))
 SYNC_SRC  := $(sort $(wildcard sync/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 UNIT_SRC  := $(sort $(wildcard test/unit/test_*.c))
-UNIT_LIB  := $(filter-out $(UNIT_SRC),$(wildcard test/unit/*.c))
+# sync_fx.c: the fixture of the daemon's tests (test_sync_*), which alone link sync/.
+UNIT_SYNC := test/unit/sync_fx.c
+UNIT_LIB  := $(filter-out $(UNIT_SRC) $(UNIT_SYNC),$(wildcard test/unit/*.c))
 FUZZ_SRC  := $(sort $(wildcard test/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard test/bench/bench_*.c test/bench/s3f_*.c))
 TOOL_SRC  := $(sort $(wildcard test/tools/*.c))
@@ -59,10 +63,15 @@ CORE_ASAN_OBJ := $(CORE_SRC:%.c=$(BUILD)/asan/obj/%.o)
 FSAL_OBJ      := $(FSAL_SRC:%.c=$(BUILD)/obj/%.o)
 SYNC_OBJ      := $(SYNC_SRC:%.c=$(BUILD)/obj/%.o)
 SYNC_ASAN_OBJ := $(SYNC_SRC:%.c=$(BUILD)/asan/obj/%.o)
+# The daemon's logic is a library; the program is its main.c on top.
+SYNC_MAIN     := sync/main.c
+SYNC_LIB_OBJ  := $(filter-out $(SYNC_MAIN:%.c=$(BUILD)/obj/%.o),$(SYNC_OBJ))
+SYNC_ASAN_LIB_OBJ := $(filter-out $(SYNC_MAIN:%.c=$(BUILD)/asan/obj/%.o),$(SYNC_ASAN_OBJ))
 CLI_OBJ       := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_ASAN_OBJ  := $(CLI_SRC:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BIN      := $(UNIT_SRC:test/unit/%.c=$(BUILD)/asan/test/%)
 UNIT_LIB_OBJ  := $(UNIT_LIB:%.c=$(BUILD)/asan/obj/%.o)
+UNIT_SYNC_OBJ := $(UNIT_SYNC:%.c=$(BUILD)/asan/obj/%.o)
 FUZZ_BIN      := $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_BIN     := $(BENCH_SRC:test/bench/%.c=$(BUILD)/bench/%)
 TOOL_BIN      := $(TOOL_SRC:test/tools/%.c=$(BUILD)/bin/%)
@@ -71,6 +80,8 @@ PCUT_BIN      := $(BUILD)/bin/pcut_fuse $(BUILD)/bin/pcut_work $(BUILD)/lib/libp
 
 CORE_LIB      := $(BUILD)/lib/libs3fcore.a
 CORE_ASAN_LIB := $(BUILD)/asan/lib/libs3fcore.a
+SYNC_LIB      := $(BUILD)/lib/libs3fsyncd.a
+SYNC_ASAN_LIB := $(BUILD)/asan/lib/libs3fsyncd.a
 FSAL_SO       := $(BUILD)/lib/libfsals3files.so
 SYNCD         := $(BUILD)/bin/s3files-syncd
 CTL           := $(BUILD)/bin/s3filesctl
@@ -87,7 +98,7 @@ MAN_CONF      := $(BUILD)/man/s3files.conf.5
 .PHONY: all test-tools deps test run bench fuzz asan unit clean distclean check-ganesha install deb soak
 .DEFAULT_GOAL := all
 
-all: $(CORE_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(MAN_CONF)
+all: $(CORE_LIB) $(SYNC_LIB) $(FSAL_SO) $(SYNCD) $(CTL) $(MAN_CONF)
 
 # What only the tests run: the NFS/S3 test clients and the power-cut recorder.
 test-tools: $(TOOL_BIN) $(PCUT_BIN)
@@ -99,7 +110,7 @@ $(MAN_CONF): doc/man/s3files.conf.5.in $(CTL)
 	$(Q)$(CTL) config-help --man >$@.body
 	$(Q)sed -e '/^@SETTINGS@$$/{r $@.body' -e 'd;}' $< >$@.tmp && rm -f $@.body && mv $@.tmp $@
 
-asan: $(CORE_ASAN_LIB) $(SYNCD_ASAN) $(CTL_ASAN) $(UNIT_BIN) $(FSAL_ASAN_SO) $(NODEEPBIND_SO)
+asan: $(CORE_ASAN_LIB) $(SYNC_ASAN_LIB) $(SYNCD_ASAN) $(CTL_ASAN) $(UNIT_BIN) $(FSAL_ASAN_SO) $(NODEEPBIND_SO)
 
 deps:
 	$(Q)BUILD=$(abspath $(BUILD)) scripts/deps.sh
@@ -157,13 +168,24 @@ $(BUILD)/obj/fsal_s3files/%.o: fsal_s3files/%.c | check-ganesha
 $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC-ASAN $<"
-	$(Q)$(CC) $(BASE) $(SANFLAGS) -Itest/unit -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(BASE) $(SANFLAGS) -Itest/unit $(TEST_INC) -MMD -MP -c $< -o $@
+
+# Unit tests of the daemon include its header by path: "sync/syncd.h".
+$(BUILD)/asan/obj/test/%.o: TEST_INC := -I.
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(CORE_ASAN_LIB): $(CORE_ASAN_OBJ)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SYNC_LIB): $(SYNC_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SYNC_ASAN_LIB): $(SYNC_ASAN_LIB_OBJ)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -204,7 +226,7 @@ $(NODEEPBIND_SO): test/asan/nodeepbind.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CSTD) $(WARN) -g -O2 -fPIC -shared -o $@ $< -ldl
 
-$(SYNCD): $(SYNC_OBJ) $(CORE_LIB)
+$(SYNCD): $(SYNC_MAIN:%.c=$(BUILD)/obj/%.o) $(SYNC_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) -pthread -o $@ $^ $(LIBS)
@@ -214,7 +236,7 @@ $(CTL): $(CLI_OBJ) $(CORE_LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) -pthread -o $@ $^ $(LIBS)
 
-$(SYNCD_ASAN): $(SYNC_ASAN_OBJ) $(CORE_ASAN_LIB)
+$(SYNCD_ASAN): $(SYNC_MAIN:%.c=$(BUILD)/asan/obj/%.o) $(SYNC_ASAN_LIB) $(CORE_ASAN_LIB)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -pthread $(SANFLAGS) -o $@ $^ $(LIBS)
 
@@ -223,6 +245,13 @@ $(CTL_ASAN): $(CLI_ASAN_OBJ) $(CORE_ASAN_LIB)
 	$(Q)$(CC) -pthread $(SANFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/asan/test/%: $(BUILD)/asan/obj/test/unit/%.o $(UNIT_LIB_OBJ) $(CORE_ASAN_LIB)
+	@mkdir -p $(@D)
+	@echo "  LD-ASAN $@"
+	$(Q)$(CC) -pthread $(SANFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests of the daemon's logic (test_sync_*): the sync library too, before core.
+$(BUILD)/asan/test/test_sync_%: $(BUILD)/asan/obj/test/unit/test_sync_%.o $(UNIT_LIB_OBJ) \
+				$(UNIT_SYNC_OBJ) $(SYNC_ASAN_LIB) $(CORE_ASAN_LIB)
 	@mkdir -p $(@D)
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) -pthread $(SANFLAGS) -o $@ $^ $(LIBS)

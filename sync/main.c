@@ -49,14 +49,6 @@ static struct instlock **g_locks;
 
 #define SYNCD_LOCK_NAME "syncd.lock"
 
-struct sync_export *syncd_export_by_id(struct syncd *d, uint32_t id)
-{
-	for (size_t i = 0; i < d->n_exports; i++)
-		if (d->exports[i].cfg->export_id == id)
-			return &d->exports[i];
-	return NULL;
-}
-
 /* Sleep up to ms, waking early on shutdown. */
 static void syncd_nap(struct syncd *d, unsigned ms)
 {
@@ -379,10 +371,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < d->conf->n_exports; i++) {
 		struct sync_export *se = &d->exports[i];
 
-		se->cfg = &d->conf->exports[i];
-		pthread_mutex_init(&se->commit_lock, NULL);
-		pthread_mutex_init(&se->evict_lock, NULL);
-		pthread_mutex_init(&se->import_lock, NULL);
+		sync_export_init(se, &d->conf->exports[i]);
 		rc = export_ctx_open(se->cfg, 0, &se->x);
 		if (rc) {
 			LOG_ERROR(LOG_C_SYNC, "export %u: cannot open: %s", se->cfg->export_id,
@@ -456,9 +445,7 @@ out:
 	d->syslog = NULL;
 	for (size_t i = 0; i < d->n_exports; i++) {
 		export_ctx_close(d->exports[i].x);
-		pthread_mutex_destroy(&d->exports[i].commit_lock);
-		pthread_mutex_destroy(&d->exports[i].evict_lock);
-		pthread_mutex_destroy(&d->exports[i].import_lock);
+		sync_export_fini(&d->exports[i]);
 	}
 	free(d->exports);
 	/* The stores are closed: another daemon may take over now. */

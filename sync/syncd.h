@@ -170,6 +170,12 @@ struct syncd {
 	struct sync_syslog *syslog;	/* Syslog (syslog.c; NULL when off) */
 };
 
+/* syncd.c */
+/* Zero se and set it up for cfg: its locks. The caller opens se->x (export_ctx_open) and
+ * closes it before sync_export_fini. */
+void sync_export_init(struct sync_export *se, const struct conf_export *cfg);
+void sync_export_fini(struct sync_export *se);
+/* The export of d with this Export_Id, or NULL. */
 struct sync_export *syncd_export_by_id(struct syncd *d, uint32_t id);
 
 /* notify.c — S3 event notifications (Notify_Listen): records POSTed by the S3 server are

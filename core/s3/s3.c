@@ -181,6 +181,7 @@ int s3_client_open(const struct s3_config *cfg, struct s3_client **out)
 	c->cfg.region = c->region;
 	c->cfg.bucket = c->bucket;
 	c->cfg.ca_file = c->ca_file;
+	c->ops = &s3_curl_ops;
 	c->copy_single_max = S3_MAX_PUT;
 	rc = client_endpoint(c);
 	if (rc)
@@ -202,10 +203,8 @@ fail:
 	return rc;
 }
 
-void s3_client_close(struct s3_client *c)
+static void s3_curl_close(struct s3_client *c)
 {
-	if (!c)
-		return;
 	s3_io_stop(c);
 	s3_fault_set(c, NULL, 0);
 	pthread_mutex_destroy(&c->caps_mu);
@@ -270,14 +269,14 @@ static void info_copy(struct s3_object_info *dst, const struct s3_req *r)
 
 /* ---- conditional requests ---- */
 
-void s3_caps_get(struct s3_client *c, struct s3_caps *out)
+static void s3_curl_caps_get(struct s3_client *c, struct s3_caps *out)
 {
 	pthread_mutex_lock(&c->caps_mu);
 	*out = c->caps;
 	pthread_mutex_unlock(&c->caps_mu);
 }
 
-void s3_caps_set(struct s3_client *c, const struct s3_caps *caps)
+static void s3_curl_caps_set(struct s3_client *c, const struct s3_caps *caps)
 {
 	pthread_mutex_lock(&c->caps_mu);
 	c->caps = *caps;
@@ -419,9 +418,10 @@ static int get_result(struct s3_req *r, uint64_t *got, struct s3_object_info *in
 	return rc;
 }
 
-int s3_object_get_fd(struct s3_client *c, const char *key, uint64_t off, uint64_t len, int fd,
-		     uint64_t fd_off, const struct s3_cond *cond, uint64_t *got,
-		     struct s3_object_info *info)
+static int s3_curl_object_get_fd(struct s3_client *c, const char *key, uint64_t off, uint64_t len,
+				 int fd,
+				 uint64_t fd_off, const struct s3_cond *cond, uint64_t *got,
+				 struct s3_object_info *info)
 {
 	struct s3_req *r;
 	int rc;
@@ -442,8 +442,8 @@ int s3_object_get_fd(struct s3_client *c, const char *key, uint64_t off, uint64_
 	return rc;
 }
 
-int s3_object_get_buf(struct s3_client *c, const char *key, uint64_t off, uint64_t len,
-		      struct s3_buf *buf, const struct s3_cond *cond, struct s3_object_info *info)
+static int s3_curl_object_get_buf(struct s3_client *c, const char *key, uint64_t off, uint64_t len,
+				  struct s3_buf *buf, const struct s3_cond *cond, struct s3_object_info *info)
 {
 	struct s3_req *r;
 	int rc;
@@ -469,7 +469,7 @@ static struct s3_req *req_build_head(struct s3_client *c, const char *key)
 	return key_ok(key) ? s3_req_new(c, S3_OP_HEAD, "HEAD", key) : NULL;
 }
 
-int s3_object_head(struct s3_client *c, const char *key, struct s3_object_info *info)
+static int s3_curl_object_head(struct s3_client *c, const char *key, struct s3_object_info *info)
 {
 	struct s3_req *r;
 	int rc;
@@ -554,9 +554,10 @@ static int chunk_done(struct s3_req *r, void *arg)
 	return r->got == r->sink_max ? 0 : S3F_E_S3_PROTO;
 }
 
-int s3_object_get_parallel(struct s3_client *c, const char *key, uint64_t off, uint64_t len,
-			   int fd, uint64_t fd_off, uint64_t chunk, unsigned streams,
-			   const struct s3_cond *cond, struct s3_object_info *info)
+static int s3_curl_object_get_parallel(struct s3_client *c, const char *key, uint64_t off,
+				       uint64_t len,
+				       int fd, uint64_t fd_off, uint64_t chunk, unsigned streams,
+				       const struct s3_cond *cond, struct s3_object_info *info)
 {
 	struct s3_object_info head;
 	struct s3_cond pin = { 0 };
@@ -843,8 +844,9 @@ static int put_single(struct s3_client *c, const char *key, const void *data, in
 	return rc;
 }
 
-int s3_object_put_buf(struct s3_client *c, const char *key, const void *data, size_t len,
-		      const struct s3_put_opts *opts, struct s3_object_info *out)
+static int s3_curl_object_put_buf(struct s3_client *c, const char *key, const void *data,
+				  size_t len,
+				  const struct s3_put_opts *opts, struct s3_object_info *out)
 {
 	if (!data && len)
 		return EINVAL;
@@ -866,8 +868,8 @@ static int mpu_query(struct s3_req *r, const char *upload_id, unsigned part)
 	return req_query(r, &q);
 }
 
-int s3_mpu_create(struct s3_client *c, const char *key, const struct s3_put_opts *opts,
-		  char upload_id[S3_UPLOAD_ID_MAX])
+static int s3_curl_mpu_create(struct s3_client *c, const char *key, const struct s3_put_opts *opts,
+			      char upload_id[S3_UPLOAD_ID_MAX])
 {
 	struct s3_req *r;
 	struct s3_sb q = { 0 };
@@ -933,8 +935,9 @@ static int part_result(const struct s3_req *r, unsigned number, struct s3_part *
 	return 0;
 }
 
-int s3_mpu_part_fd(struct s3_client *c, const char *key, const char *upload_id, unsigned number,
-		   int fd, uint64_t off, uint64_t len, struct s3_part *out)
+static int s3_curl_mpu_part_fd(struct s3_client *c, const char *key, const char *upload_id,
+			       unsigned number,
+			       int fd, uint64_t off, uint64_t len, struct s3_part *out)
 {
 	struct s3_req *r;
 	int rc;
@@ -1065,9 +1068,9 @@ static int mpu_etag_learn(struct s3_client *c, const char *key, char etag[S3_ETA
 	return 0;
 }
 
-int s3_mpu_complete(struct s3_client *c, const char *key, const char *upload_id,
-		    const struct s3_part *parts, size_t n, const struct s3_cond *cond,
-		    struct s3_object_info *out)
+static int s3_curl_mpu_complete(struct s3_client *c, const char *key, const char *upload_id,
+				const struct s3_part *parts, size_t n, const struct s3_cond *cond,
+				struct s3_object_info *out)
 {
 	char *body = NULL, etag[S3_ETAG_MAX];
 	size_t blen = 0;
@@ -1096,7 +1099,7 @@ int s3_mpu_complete(struct s3_client *c, const char *key, const char *upload_id,
 	return 0;
 }
 
-int s3_mpu_abort(struct s3_client *c, const char *key, const char *upload_id)
+static int s3_curl_mpu_abort(struct s3_client *c, const char *key, const char *upload_id)
 {
 	struct s3_req *r;
 	int rc;
@@ -1115,7 +1118,8 @@ int s3_mpu_abort(struct s3_client *c, const char *key, const char *upload_id)
 	return rc;
 }
 
-int s3_mpu_list(struct s3_client *c, const char *prefix, struct s3_upload **out, size_t *n)
+static int s3_curl_mpu_list(struct s3_client *c, const char *prefix, struct s3_upload **out,
+			    size_t *n)
 {
 	struct s3_upload *all = NULL;
 	size_t n_all = 0;
@@ -1284,8 +1288,9 @@ out_parts:
 	return rc;
 }
 
-int s3_object_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off, uint64_t len,
-		     const struct s3_put_opts *opts, struct s3_object_info *out)
+static int s3_curl_object_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off,
+				 uint64_t len,
+				 const struct s3_put_opts *opts, struct s3_object_info *out)
 {
 	if (fd < 0)
 		return EBADF;
@@ -1296,7 +1301,7 @@ int s3_object_put_fd(struct s3_client *c, const char *key, int fd, uint64_t off,
 
 /* ---- DELETE ---- */
 
-int s3_object_delete(struct s3_client *c, const char *key)
+static int s3_curl_object_delete(struct s3_client *c, const char *key)
 {
 	struct s3_req *r;
 	int rc;
@@ -1409,7 +1414,7 @@ static int del_batch_request(struct s3_client *c, struct del_batch *b, struct s3
 	return 0;
 }
 
-void s3_client_single_deletes_set(struct s3_client *c, bool on)
+static void s3_curl_client_single_deletes_set(struct s3_client *c, bool on)
 {
 	__atomic_store_n(&c->single_deletes, on, __ATOMIC_RELAXED);
 }
@@ -1493,7 +1498,8 @@ out:
 	return first;
 }
 
-int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, int *results)
+static int s3_curl_objects_delete(struct s3_client *c, const char *const *keys, size_t n,
+				  int *results)
 {
 	return objects_delete(c, keys, NULL, false, n, results);
 }
@@ -1643,8 +1649,8 @@ static int delete_versioned(struct s3_client *c, const char *key,
 	return b.delete_marker ? ENOENT : S3F_E_S3_PRECOND;
 }
 
-int s3_object_delete_if(struct s3_client *c, const char *key, const char *etag,
-			struct s3_object_info *cur)
+static int s3_curl_object_delete_if(struct s3_client *c, const char *key, const char *etag,
+				    struct s3_object_info *cur)
 {
 	struct s3_object_info seen;
 	struct s3_caps caps;
@@ -1724,8 +1730,9 @@ static void *delif_run(void *arg)
 	return NULL;
 }
 
-int s3_objects_delete_if(struct s3_client *c, const char *const *keys, const char *const *etags,
-			 size_t n, int *results)
+static int s3_curl_objects_delete_if(struct s3_client *c, const char *const *keys,
+				     const char *const *etags,
+				     size_t n, int *results)
 {
 	struct delif_work w = { c, keys, etags, n, results, 0, 0 };
 	pthread_t th[16];
@@ -1985,9 +1992,9 @@ static int copy_do(struct copy_args *a, struct s3_object_info *out)
 	return rc;
 }
 
-int s3_object_copy_if(struct s3_client *c, const char *src_key, const char *dst_key,
-		      const struct s3_put_opts *opts, const struct s3_cond *src_cond,
-		      const struct s3_cond *dst_cond, struct s3_object_info *out)
+static int s3_curl_object_copy_if(struct s3_client *c, const char *src_key, const char *dst_key,
+				  const struct s3_put_opts *opts, const struct s3_cond *src_cond,
+				  const struct s3_cond *dst_cond, struct s3_object_info *out)
 {
 	struct copy_args a = { .c = c, .src_key = src_key, .dst_key = dst_key, .opts = opts,
 			       .src_cond = src_cond };
@@ -2047,16 +2054,10 @@ int s3_object_copy_if(struct s3_client *c, const char *src_key, const char *dst_
 	return rc;
 }
 
-int s3_object_copy(struct s3_client *c, const char *src_key, const char *dst_key,
-		   const struct s3_put_opts *opts, const struct s3_cond *src_cond,
-		   struct s3_object_info *out)
-{
-	return s3_object_copy_if(c, src_key, dst_key, opts, src_cond, NULL, out);
-}
-
 /* ---- LIST ---- */
 
-int s3_list(struct s3_client *c, const struct s3_list_req *req, struct s3_list_page *page)
+static int s3_curl_list(struct s3_client *c, const struct s3_list_req *req,
+			struct s3_list_page *page)
 {
 	struct s3_req *r;
 	struct s3_sb q = { 0 };
@@ -2443,7 +2444,7 @@ static int probe_further(int rc, const char *what, struct s3_caps *caps)
 	return 0;
 }
 
-int s3_caps_probe(struct s3_client *c, const char *probe_key, struct s3_caps *out)
+static int s3_curl_caps_probe(struct s3_client *c, const char *probe_key, struct s3_caps *out)
 {
 	static const char wrong[] = "0123456789abcdef0123456789abcdef";
 	struct s3_caps caps = { .if_match = S3_COND_NONE };
@@ -2536,7 +2537,7 @@ out:
 
 /* ---- presigned URLs ---- */
 
-int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, char **url)
+static int s3_curl_presign_get(struct s3_client *c, const char *key, unsigned expires_s, char **url)
 {
 	struct s3_sb p = { 0 }, u = { 0 };
 	const struct s3_header h[] = { { "host", c->host_hdr } };
@@ -2592,16 +2593,16 @@ struct batch_item {
 	int *rc;
 };
 
-struct s3_batch {
+struct s3_batch_impl {
 	struct s3_client *c;
 	struct s3_group g;
 	struct batch_item *items;
 	size_t n, cap;
 };
 
-int s3_batch_open(struct s3_client *c, struct s3_batch **out)
+static int s3_curl_batch_open(struct s3_client *c, struct s3_batch_impl **out)
 {
-	struct s3_batch *b = calloc(1, sizeof *b);
+	struct s3_batch_impl *b = calloc(1, sizeof *b);
 
 	*out = NULL;
 	if (!b)
@@ -2612,7 +2613,7 @@ int s3_batch_open(struct s3_client *c, struct s3_batch **out)
 	return 0;
 }
 
-static int batch_add(struct s3_batch *b, struct s3_req *r, enum batch_kind kind,
+static int batch_add(struct s3_batch_impl *b, struct s3_req *r, enum batch_kind kind,
 		     struct s3_object_info *info, uint64_t *got, struct s3_buf *buf, int *rc)
 {
 	if (b->n == b->cap) {
@@ -2632,8 +2633,9 @@ static int batch_add(struct s3_batch *b, struct s3_req *r, enum batch_kind kind,
 	return 0;
 }
 
-int s3_batch_put_buf(struct s3_batch *b, const char *key, const void *data, size_t len,
-		     const struct s3_put_opts *opts, struct s3_object_info *out, int *rc)
+static int s3_curl_batch_put_buf(struct s3_batch_impl *b, const char *key, const void *data,
+				 size_t len,
+				 const struct s3_put_opts *opts, struct s3_object_info *out, int *rc)
 {
 	struct s3_req *r;
 	int err;
@@ -2649,8 +2651,9 @@ int s3_batch_put_buf(struct s3_batch *b, const char *key, const void *data, size
 	return batch_add(b, r, BATCH_PUT, out, NULL, NULL, rc);
 }
 
-int s3_batch_get_fd(struct s3_batch *b, const char *key, uint64_t off, uint64_t len, int fd,
-		    uint64_t fd_off, uint64_t *got, struct s3_object_info *info, int *rc)
+static int s3_curl_batch_get_fd(struct s3_batch_impl *b, const char *key, uint64_t off,
+				uint64_t len, int fd,
+				uint64_t fd_off, uint64_t *got, struct s3_object_info *info, int *rc)
 {
 	struct s3_req *r;
 	int err;
@@ -2666,9 +2669,10 @@ int s3_batch_get_fd(struct s3_batch *b, const char *key, uint64_t off, uint64_t 
 	return batch_add(b, r, BATCH_GET, info, got, NULL, rc);
 }
 
-int s3_batch_get_buf(struct s3_batch *b, const char *key, uint64_t off, uint64_t len,
-		     struct s3_buf *buf, const struct s3_cond *cond, struct s3_object_info *info,
-		     int *rc)
+static int s3_curl_batch_get_buf(struct s3_batch_impl *b, const char *key, uint64_t off,
+				 uint64_t len,
+				 struct s3_buf *buf, const struct s3_cond *cond, struct s3_object_info *info,
+				 int *rc)
 {
 	struct s3_req *r;
 	int err;
@@ -2685,7 +2689,8 @@ int s3_batch_get_buf(struct s3_batch *b, const char *key, uint64_t off, uint64_t
 	return batch_add(b, r, BATCH_GET, info, NULL, buf, rc);
 }
 
-int s3_batch_head(struct s3_batch *b, const char *key, struct s3_object_info *info, int *rc)
+static int s3_curl_batch_head(struct s3_batch_impl *b, const char *key, struct s3_object_info *info,
+			      int *rc)
 {
 	struct s3_req *r = req_build_head(b->c, key);
 
@@ -2694,7 +2699,7 @@ int s3_batch_head(struct s3_batch *b, const char *key, struct s3_object_info *in
 	return batch_add(b, r, BATCH_HEAD, info, NULL, NULL, rc);
 }
 
-int s3_batch_wait(struct s3_batch *b)
+static int s3_curl_batch_wait(struct s3_batch_impl *b)
 {
 	int first = 0;
 
@@ -2731,3 +2736,38 @@ int s3_batch_wait(struct s3_batch *b)
 	free(b);
 	return first;
 }
+
+const struct s3_ops s3_curl_ops = {
+	.name = "curl",
+	.close = s3_curl_close,
+	.get_fd = s3_curl_object_get_fd,
+	.get_buf = s3_curl_object_get_buf,
+	.get_parallel = s3_curl_object_get_parallel,
+	.head = s3_curl_object_head,
+	.put_buf = s3_curl_object_put_buf,
+	.put_fd = s3_curl_object_put_fd,
+	.del = s3_curl_object_delete,
+	.delete_if = s3_curl_object_delete_if,
+	.objects_delete = s3_curl_objects_delete,
+	.objects_delete_if = s3_curl_objects_delete_if,
+	.single_deletes_set = s3_curl_client_single_deletes_set,
+	.copy_if = s3_curl_object_copy_if,
+	.list = s3_curl_list,
+	.mpu_create = s3_curl_mpu_create,
+	.mpu_part_fd = s3_curl_mpu_part_fd,
+	.mpu_complete = s3_curl_mpu_complete,
+	.mpu_abort = s3_curl_mpu_abort,
+	.mpu_list = s3_curl_mpu_list,
+	.caps_probe = s3_curl_caps_probe,
+	.caps_get = s3_curl_caps_get,
+	.caps_set = s3_curl_caps_set,
+	.presign_get = s3_curl_presign_get,
+	.fault_set = s3_curl_fault_set,
+	.fault_fired = s3_curl_fault_fired,
+	.batch_open = s3_curl_batch_open,
+	.batch_put_buf = s3_curl_batch_put_buf,
+	.batch_get_fd = s3_curl_batch_get_fd,
+	.batch_get_buf = s3_curl_batch_get_buf,
+	.batch_head = s3_curl_batch_head,
+	.batch_wait = s3_curl_batch_wait,
+};

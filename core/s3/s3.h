@@ -3,6 +3,9 @@
  *
  * The client knows buckets and keys only: no paths, no inodes, no files except as
  * byte sources and sinks (an fd + offset). One client serves one bucket on one endpoint.
+ * What is said below of HTTP, threads and retries is the libcurl implementation's
+ * (s3_client_open); other implementations answer the same calls (s3_ops.h), among them
+ * an in-memory bucket for unit tests (s3_mem.h).
  *
  * Threads and ownership
  *  - s3_client_open starts one I/O thread that owns a CURLM multi handle; every request

@@ -16,6 +16,7 @@
 #define S3F_S3_INT_H
 
 #include "s3/s3.h"
+#include "s3/s3_ops.h"
 #include "s3/s3_util.h"
 #include "s3/s3_xml.h"
 
@@ -119,7 +120,12 @@ struct s3_fault_slot {
 	unsigned fired;
 };
 
+/* Every implementation's client starts with ops (s3_ops.h): s3_client.c dispatches
+ * through it. The other fields are the libcurl implementation's; another one leaves
+ * them zero and keeps its own state at impl. */
 struct s3_client {
+	const struct s3_ops *ops;
+	void *impl;			/* state of an implementation other than libcurl's */
 	struct s3_config cfg;		/* copied; string fields point into the copies below */
 	char *endpoint, *region, *bucket, *ca_file;
 	char *scheme_host;		/* "http://127.0.0.1:7480" (path style) */
@@ -164,6 +170,10 @@ int s3_req_run(struct s3_req *r);
 
 int s3_io_start(struct s3_client *c);
 void s3_io_stop(struct s3_client *c);
+
+/* Fault rules of the libcurl implementation (s3_fault_set, s3_fault_fired). */
+int s3_curl_fault_set(struct s3_client *c, const struct s3_fault_rule *rules, size_t n);
+void s3_curl_fault_fired(struct s3_client *c, unsigned *counts, size_t n);
 
 /* Map a final HTTP status and error code to an err.h code. */
 int s3_status_to_rc(int status, const char *code);

@@ -628,7 +628,7 @@ static bool io_fault_pick(struct s3_client *c, const struct s3_req *r, struct s3
 	return fire;
 }
 
-int s3_fault_set(struct s3_client *c, const struct s3_fault_rule *rules, size_t n)
+int s3_curl_fault_set(struct s3_client *c, const struct s3_fault_rule *rules, size_t n)
 {
 	struct s3_fault_slot *slots = NULL, *old;
 	size_t n_old;
@@ -664,7 +664,7 @@ int s3_fault_set(struct s3_client *c, const struct s3_fault_rule *rules, size_t 
 	return 0;
 }
 
-void s3_fault_fired(struct s3_client *c, unsigned *counts, size_t n)
+void s3_curl_fault_fired(struct s3_client *c, unsigned *counts, size_t n)
 {
 	pthread_mutex_lock(&c->fault_mu);
 	for (size_t i = 0; i < n; i++)

@@ -1,6 +1,13 @@
 /* check.c — see check.h. Linked into every unit-test program. */
 #include "check.h"
 #include "s3/s3.h"
+#include "s3/s3_mem.h"
+#include "base/conf.h"
+#include "base/err.h"
+#include "engine/export_ctx.h"
+
+#include <limits.h>
+#include <stdlib.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -162,4 +169,40 @@ void check_fill(void *p, size_t n, unsigned seed)
 
 	for (size_t i = 0; i < n; i++)
 		q[i] = (unsigned char)check_rand(&x);
+}
+
+void check_export_open_mem(const char *settings, struct conf **conf_out, struct export_ctx **out)
+{
+	char state[PATH_MAX], text[8192], err[4096];
+	struct conf *c = NULL;
+	struct export_ctx *x = NULL;
+	struct s3_config sc;
+	int rc;
+
+	*conf_out = NULL;
+	*out = NULL;
+	CHECK(realpath(check_tmpdir(), state) != NULL);
+	snprintf(text, sizeof text,
+		 "EXPORT { Export_Id = 1; Path = \"/t\"; Pseudo = \"/t\";\n"
+		 "  FSAL { Name = S3FILES; Bucket = \"mem\"; Prefix = \"t/\";\n"
+		 "    Endpoint = \"http://127.0.0.1:9\"; Region = \"us-east-1\";\n"
+		 "    Access_Key_Id = \"mem\"; Secret_Access_Key = \"mem\";\n"
+		 "    State_Dir = \"%s\"; %s } }\n", state, settings ? settings : "");
+	rc = conf_load_string("check_mem.conf", text, &c, err, sizeof err);
+	CHECK_MSG(rc == 0, "config: %s", err);
+	rc = export_ctx_open(&c->exports[0], EXPORT_CTX_NO_S3, &x);
+	if (rc) {
+		conf_free(c);
+		CHECK_OK(rc);
+	}
+	rc = export_ctx_s3_config(&c->exports[0], &sc, err, sizeof err);
+	if (rc == 0)
+		rc = s3_client_open_mem(&sc, &x->s3);
+	if (rc) {
+		export_ctx_close(x);
+		conf_free(c);
+		CHECK_OK(rc);
+	}
+	*conf_out = c;
+	*out = x;
 }

@@ -51,6 +51,17 @@ int check_rgw_load(struct check_rgw *r);
  * bucket and credentials, path-style requests. The strings are r's (r must outlive cfg). */
 void check_rgw_s3_config(const struct check_rgw *r, struct s3_config *cfg);
 
+/* An export over the in-memory S3 double (core/s3/s3_mem.h) instead of RGW: a config with
+ * one EXPORT (Export_Id 1, Bucket "mem", Prefix "t/", State_Dir a new check_tmpdir()) and
+ * the FSAL settings in `settings` added (NULL: none; e.g. "Commit_Interval = 1;"), its
+ * context opened without S3 and then given a fresh s3_client_open_mem client (with the
+ * export's Part_Size and Multipart_Threshold). *conf_out: the config, which must outlive the
+ * context: export_ctx_close(*out) first, then conf_free(*conf_out). Fails the case (FAIL
+ * line) when anything cannot be opened. */
+struct conf;
+struct export_ctx;
+void check_export_open_mem(const char *settings, struct conf **conf_out, struct export_ctx **out);
+
 /* The next number of a xorshift64 sequence in *x (never 0 if *x was not): the same start,
  * the same numbers. */
 uint64_t check_rand(uint64_t *x);
