@@ -97,6 +97,7 @@
 #include "store/journal.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/clock.h"
 
 static void usage(FILE *out)
 {
@@ -127,14 +128,6 @@ static void usage(FILE *out)
 		"                                2 could not check\n"
 		"  config-check                  validate the config file\n"
 		"  config-help [--man]           list every S3FILES setting (--man: as roff)\n");
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Seconds of silence after which requests that only read give up: the daemon serves them
@@ -223,14 +216,14 @@ static int ctl_call_once(const char *sock, const char *req, FILE *sink, char *la
 static int ctl_call_t(const char *sock, const char *req, FILE *sink, char *last, size_t lastlen,
 		      int timeout_s)
 {
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	useconds_t nap = 50000;
 	bool busy;
 	int rc;
 
 	for (;;) {
 		rc = ctl_call_once(sock, req, sink, last, lastlen, timeout_s, &busy);
-		if (!busy || mono_s() - t0 >= CTL_BUSY_RETRY_S)
+		if (!busy || clock_mono_s() - t0 >= CTL_BUSY_RETRY_S)
 			break;
 		usleep(nap);
 		if (nap < 1000000)
@@ -364,7 +357,7 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 	uint32_t export_id = ce->export_id;
 	char *esc = ctl_escape(path), req[16384], last[8192] = "", want[1100];
 	struct conflicts_seen cs = { 0 };
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	useconds_t nap = 50000;
 	bool stuck_warned = false;
 	int rc = 1;
@@ -444,7 +437,7 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 			break;
 		}
 		free(buf);
-		if (field_u(last, "conflicts") && !stuck_warned && mono_s() - t0 >= 5) {
+		if (field_u(last, "conflicts") && !stuck_warned && clock_mono_s() - t0 >= 5) {
 			const char *k = strstr(last, "conflict_key=");
 
 			/* Normally resolved within a second; longer means S3 is unreachable. */
@@ -453,7 +446,7 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 				k ? k + 13 : "");
 			stuck_warned = true;
 		}
-		if (timeout_s >= 0 && mono_s() - t0 >= timeout_s) {
+		if (timeout_s >= 0 && clock_mono_s() - t0 >= timeout_s) {
 			fprintf(stderr, "s3filesctl: %s: not in S3 after %.0f s: %llu dirty, %llu "
 				"deletes pending\n", path, timeout_s, field_u(last, "dirty"),
 				field_u(last, "deletes"));
@@ -886,9 +879,9 @@ static void pf_show(struct pf_view *v, const char *l, bool final)
 		fflush(stdout);
 		return;
 	}
-	if (!final && mono_s() - v->last_s < 1.0)
+	if (!final && clock_mono_s() - v->last_s < 1.0)
 		return;
-	v->last_s = mono_s();
+	v->last_s = clock_mono_s();
 	printf("prefetch: %llu/%llu files, %s of %s, %s/s%s\n", fd, fs, hb, hs, hr,
 	       sk ? ", some skipped" : "");
 	fflush(stdout);
@@ -901,7 +894,7 @@ static int prefetch_cmd(const char *sock, uint32_t export_id, const char *path)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct pf_view v = { .tty = isatty(STDOUT_FILENO) == 1 };
 	char *esc = ctl_escape(path), req[16384], line[16384], last[16384] = "";
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	int rc = 1;
 
 	if (!esc)
@@ -967,7 +960,7 @@ static int prefetch_cmd(const char *sock, uint32_t export_id, const char *path)
 			}
 		}
 		fclose(in);
-		if (!busy || mono_s() - t0 >= CTL_BUSY_RETRY_S)
+		if (!busy || clock_mono_s() - t0 >= CTL_BUSY_RETRY_S)
 			break;
 		usleep(200000);
 	}

@@ -52,32 +52,21 @@
 #include "base/log.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
+#include "s3/s3_util.h"
+#include "base/clock.h"
 
 /* After S3 was found unreachable, the worker's passes pause this long. */
 #define SYNC_DOWN_WAIT_NS (5LL * 1000000000LL)
 
-static bool sync_s3_transient(int rc)
-{
-	/* no valid credentials: the provider retries; the change waits, it is not dropped */
-	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS;
-}
-
-static int64_t sync_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void sync_s3_down_mark(struct sync_export *se)
 {
-	__atomic_store_n(&se->down_until_ns, sync_mono_ns() + SYNC_DOWN_WAIT_NS, __ATOMIC_RELAXED);
+	__atomic_store_n(&se->down_until_ns, clock_mono_ns() + SYNC_DOWN_WAIT_NS, __ATOMIC_RELAXED);
 }
 
 bool sync_s3_down(struct sync_export *se)
 {
-	return sync_mono_ns() < __atomic_load_n(&se->down_until_ns, __ATOMIC_RELAXED);
+	return clock_mono_ns() < __atomic_load_n(&se->down_until_ns, __ATOMIC_RELAXED);
 }
 
 /* The conditional-write probe, until it gets an answer. Until then nothing is written:
@@ -95,7 +84,7 @@ static int sync_caps_ensure(struct sync_export *se)
 	snprintf(probe, sizeof probe, "%s.s3files-probe-%d-%u", se->cfg->prefix, (int)getpid(),
 		 se->cfg->export_id);
 	rc = s3_caps_probe(se->x->s3, probe, &se->caps);
-	if (sync_s3_transient(rc)) {
+	if (s3_err_transient(rc)) {
 		if (!se->caps_warned)
 			LOG_WARN(LOG_C_SYNC, "export %u: S3 does not answer (%s): uploads and "
 				 "deletes wait until it does", se->cfg->export_id, s3f_strerror(rc));
@@ -212,11 +201,11 @@ bool sync_s3_unreachable(struct sync_export *se, int rc)
 	};
 	struct s3_list_page pg = { 0 };
 
-	if (!sync_s3_transient(rc))
+	if (!s3_err_transient(rc))
 		return false;
 	rc = s3_list(se->x->s3, &req, &pg);
 	s3_list_page_free(&pg);
-	if (!sync_s3_transient(rc))
+	if (!s3_err_transient(rc))
 		return false;
 	sync_s3_down_mark(se);
 	return true;

@@ -86,6 +86,7 @@
 #include "base/log.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
+#include "base/clock.h"
 
 static int hexval(int c)
 {
@@ -479,14 +480,6 @@ struct ctl_pf {
 	bool gone;				/* the client stopped reading */
 };
 
-static int64_t ctl_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* One line, flushed now: the client shows progress as it comes. A client that went
  * away (Ctrl-C) ends the run at the next file. */
 static void ctl_pf_say(struct ctl_pf *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -518,7 +511,7 @@ static bool ctl_pf_client_gone(struct ctl_pf *p)
 
 static void ctl_pf_progress(struct ctl_pf *p, bool force)
 {
-	int64_t now = ctl_mono_ns();
+	int64_t now = clock_mono_ns();
 
 	if (!force && now - p->last_ns < CTL_PF_EVERY_NS)
 		return;
@@ -646,8 +639,8 @@ static int ctl_pf_plan(struct ctl_pf *p, uint64_t top)
 			if (n == 0)
 				break;
 		}
-		if (ctl_mono_ns() - p->last_ns >= CTL_PF_EVERY_NS) {
-			p->last_ns = ctl_mono_ns();
+		if (clock_mono_ns() - p->last_ns >= CTL_PF_EVERY_NS) {
+			p->last_ns = clock_mono_ns();
 			ctl_pf_say(p, "SCAN dirs=%llu files=%llu bytes=%llu\n",
 				   (unsigned long long)p->dirs_seen,
 				   (unsigned long long)p->files_total,
@@ -702,7 +695,7 @@ static const char *ctl_pf_summary(struct ctl_pf *p, char *buf, size_t cap)
 		 (unsigned long long)p->local_files, (unsigned long long)p->done_files,
 		 (unsigned long long)p->fetched_bytes, (unsigned long long)p->skipped,
 		 (unsigned long long)(p->n - p->done_files - p->skipped),
-		 (double)(ctl_mono_ns() - p->t0_ns) / 1e9);
+		 (double)(clock_mono_ns() - p->t0_ns) / 1e9);
 	return buf;
 }
 
@@ -721,7 +714,7 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 		return;
 	p.se = se;
 	shown = sp + 1 + strspn(sp + 1, "/");
-	p.t0_ns = p.last_ns = ctl_mono_ns();
+	p.t0_ns = p.last_ns = clock_mono_ns();
 	rc = ctl_resolve_import(se, sp + 1, (size_t)plen, &top);
 	if (rc) {
 		ctl_err_path(out, "", sp + 1, plen, rc);
@@ -740,7 +733,7 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 			goto out;
 		}
 	}
-	scanned_ns = ctl_mono_ns();
+	scanned_ns = clock_mono_ns();
 	ctl_pf_say(&p, "PLAN files=%llu bytes=%llu local_files=%llu local_bytes=%llu "
 		   "fetch_files=%zu fetch_bytes=%llu tier=%llu quota=%llu\n",
 		   (unsigned long long)p.files_total, (unsigned long long)p.bytes_total,
@@ -764,9 +757,9 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 			ctl_pf_say(&p, "ERR interrupted %s\n", ctl_pf_summary(&p, sum, sizeof sum));
 			goto out;
 		}
-		if (quota && ctl_mono_ns() - scanned_ns >= CTL_PF_RESCAN_NS) {
+		if (quota && clock_mono_ns() - scanned_ns >= CTL_PF_RESCAN_NS) {
 			if (data_tier_scan(se->x->data, &used) == 0)
-				scanned_ns = ctl_mono_ns();
+				scanned_ns = clock_mono_ns();
 		}
 		if (quota && used + ctl_pf_blocks(f->missing) > quota) {
 			char *path = malloc(S3_KEY_MAX + 1);
@@ -887,11 +880,8 @@ static void ctl_state_why(struct sync_export *se, const struct meta_inode *in, c
 	uint64_t jobs = 0, holder = 0;
 
 	if (sync_s3_down(se)) {
-		struct timespec ts;
-		int64_t mono;
+		int64_t mono = clock_mono_ns();
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		mono = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 		*why = "s3_unreachable";
 		snprintf(detail, cap, "S3 did not answer; commit passes pause and try again in "
 			 "%lld s", (long long)((down - mono) / 1000000000LL + 1));
@@ -1314,19 +1304,16 @@ static void ctl_say(int fd, const char *msg)
  * with no bytes, or the daemon stopping). A last line without newline counts at EOF. */
 static int ctl_read_line(int fd, char *line, size_t cap)
 {
-	struct timespec t0, now;
+	int64_t t0 = clock_mono_ms();
 	size_t len = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		long left;
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 		int pr;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = CTL_READ_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000L +
-					      (now.tv_nsec - t0.tv_nsec) / 1000000L);
+		left = CTL_READ_TIMEOUT_MS - (long)(clock_mono_ms() - t0);
 		if (left <= 0)
 			return ETIMEDOUT;
 		pr = poll(&pfd, 1, (int)left);

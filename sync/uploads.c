@@ -25,6 +25,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "s3/s3_util.h"
 
 #define SYNC_UPLOADS_INFO "uploads"
 /* Records kept at most: one upload runs at a time per export; more only pile up while
@@ -178,7 +179,7 @@ int sync_uploads_abort_orphans(struct sync_export *se)
 		memcpy(id, r.id, r.id_len);
 		id[r.id_len] = '\0';
 		rc = s3_mpu_abort(se->x->s3, key, id);
-		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS) {
+		if (s3_err_transient(rc)) {
 			LOG_WARN(LOG_C_SYNC, "export %u: aborting the unfinished multipart upload of "
 				 "'%s' failed: %s (will retry)", se->cfg->export_id, LOG_ESCS(key),
 				 s3f_strerror(rc));

@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/tp.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -957,7 +958,7 @@ static void backoff_sleep(const struct s3_client *c, unsigned attempt)
 		ms *= 2;
 	if (ms > c->cfg.retry_max_ms)
 		ms = c->cfg.retry_max_ms;
-	uint64_t x = s3_now_ns() ^ (uint64_t)(uintptr_t)&ms;	/* jitter only, per thread */
+	uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)&ms;	/* jitter only, per thread */
 
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
@@ -1717,8 +1718,7 @@ static void *delif_run(void *arg)
 		rc = key_ok(w->keys[i]) && w->etags[i]
 			     ? s3_object_delete_if(w->c, w->keys[i], w->etags[i], NULL) : EINVAL;
 		w->results[i] = rc;
-		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
-		    rc == S3F_E_S3_CREDS)
+		if (s3_err_transient(rc) || rc == S3F_E_S3_CANCELED)
 			__atomic_store_n(&w->stop, rc, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -2415,8 +2415,7 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
 	s3_req_free(r);
 	if (rc == 0)
 		*versioned = strcmp(status, "Enabled") == 0;
-	else if (rc != S3F_E_S3_NET && rc != S3F_E_S3_SERVER && rc != S3F_E_S3_CREDS &&
-		 rc != ENOMEM) {
+	else if (!s3_err_transient(rc) && rc != ENOMEM) {
 		LOG_INFO(LOG_C_S3, "bucket versioning unknown (%s): taken as off", s3f_strerror(rc));
 		rc = 0;
 	}
@@ -2428,8 +2427,7 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
  * write conditions found so far in force. */
 static int probe_further(int rc, const char *what, struct s3_caps *caps)
 {
-	if (rc == 0 || rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
-	    rc == S3F_E_S3_CREDS || rc == ENOMEM)
+	if (rc == 0 || s3_err_transient(rc) || rc == S3F_E_S3_CANCELED || rc == ENOMEM)
 		return rc;
 	LOG_INFO(LOG_C_S3, "probing conditional %s failed (%s): the client checks them itself",
 		 what, s3f_strerror(rc));

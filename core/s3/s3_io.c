@@ -25,6 +25,7 @@
 #include "s3/s3_credp.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -220,7 +221,7 @@ static void io_finish(struct s3_req *r, int rc)
 		r->got = 0;
 	r->stats.rc = rc;
 	r->stats.http_status = r->http_status;
-	r->stats.latency_ns = s3_now_ns() - r->t_start_ns;
+	r->stats.latency_ns = (uint64_t)clock_mono_ns() - r->t_start_ns;
 	if (c->cfg.observer)
 		c->cfg.observer(c->cfg.observer_arg, &r->stats);
 	pthread_mutex_lock(&g->mu);
@@ -916,7 +917,7 @@ static void io_attempt_begin(struct s3_req *r)
 			switch (f.action) {
 			case S3_FAULT_DELAY:
 				r->delay_served = true;
-				io_timer_add(c, r, s3_now_ns() + (uint64_t)f.delay_ms * 1000000u);
+				io_timer_add(c, r, (uint64_t)clock_mono_ns() + (uint64_t)f.delay_ms * 1000000u);
 				return;
 			case S3_FAULT_STATUS: {
 				char body[160];
@@ -1048,7 +1049,7 @@ static void io_attempt_end(struct s3_req *r, CURLcode cc)
 		LOG_DEBUG(LOG_C_S3, "%s %s: attempt %u failed (HTTP %d %s, curl %d), retry in %" PRIu64
 			  " ms", s3_op_name(r->op), r->key ? r->key : "(bucket)", r->attempt,
 			  r->http_status, r->err_code, (int)cc, ms);
-		io_timer_add(c, r, s3_now_ns() + ms * 1000000u);
+		io_timer_add(c, r, (uint64_t)clock_mono_ns() + ms * 1000000u);
 		return;
 	}
 	io_log_final(r, rc, cc);
@@ -1097,7 +1098,7 @@ static void *io_main(void *arg)
 			else
 				io_list_push(&c->ready_head, &c->ready_tail, r);
 		}
-		now = s3_now_ns();
+		now = (uint64_t)clock_mono_ns();
 		while ((r = c->timers) && (r->due_ns <= now || c->io_closing)) {
 			c->timers = r->next;
 			if (c->io_closing)
@@ -1122,7 +1123,7 @@ static void *io_main(void *arg)
 			continue;
 		timeout_ms = 1000;
 		if (c->timers) {
-			now = s3_now_ns();
+			now = (uint64_t)clock_mono_ns();
 			uint64_t wait = c->timers->due_ns > now ? c->timers->due_ns - now : 0;
 
 			timeout_ms = wait / 1000000u < 1000 ? (int)((wait + 999999u) / 1000000u) : 1000;
@@ -1175,7 +1176,7 @@ void s3_io_submit(struct s3_req *r)
 	bool closing;
 	int rc;
 
-	r->t_start_ns = s3_now_ns();
+	r->t_start_ns = (uint64_t)clock_mono_ns();
 	pthread_mutex_lock(&g->mu);
 	g->pending++;
 	r->finished = false;

@@ -3,6 +3,8 @@
  */
 #include "s3/s3_util.h"
 
+#include "base/err.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -454,12 +456,9 @@ bool s3_etag_copy(char *out, size_t cap, const char *in, size_t n)
 	return true;
 }
 
-uint64_t s3_now_ns(void)
+bool s3_err_transient(int rc)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS;
 }
 
 void s3_errf(char *err, size_t errlen, const char *fmt, ...)

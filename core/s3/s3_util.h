@@ -71,6 +71,10 @@ bool s3_xml_text_ok(const char *s, size_t n);
 /* Copy an ETag without surrounding quotes into out[cap]; false if it does not fit. */
 bool s3_etag_copy(char *out, size_t cap, const char *in, size_t n);
 
-uint64_t s3_now_ns(void);	/* CLOCK_MONOTONIC */
+/* true when rc says S3 could not be asked now and asking again later may work: no
+ * answer (S3F_E_S3_NET), a server error (S3F_E_S3_SERVER), no valid credentials yet
+ * (S3F_E_S3_CREDS: the provider keeps trying). What failed this way waits and is tried
+ * again, never dropped; any other rc (0 included) is false. */
+bool s3_err_transient(int rc);
 
 #endif
