@@ -98,6 +98,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/clock.h"
+#include "base/hex.h"
 
 static void usage(FILE *out)
 {
@@ -305,15 +306,9 @@ static bool event_key(const struct json_doc *d, char *buf, size_t cap, size_t *l
 		char hex[2 * 1024 + 1];
 		size_t hl;
 
-		if (json_str_get(d, i, hex, sizeof hex, &hl) || hl % 2 || hl / 2 >= cap)
+		if (json_str_get(d, i, hex, sizeof hex, &hl) || hl % 2 || hl / 2 >= cap ||
+		    hex_decode(hex, hl, buf, false))
 			return false;
-		for (size_t k = 0; k < hl / 2; k++) {
-			int hi = hexnib(hex[2 * k]), lo = hexnib(hex[2 * k + 1]);
-
-			if (hi < 0 || lo < 0)
-				return false;
-			buf[k] = (char)(hi << 4 | lo);
-		}
 		*len = hl / 2;
 		return true;
 	}

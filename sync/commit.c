@@ -54,6 +54,7 @@
 #include "base/tp.h"
 #include "s3/s3_util.h"
 #include "base/clock.h"
+#include "base/buf.h"
 
 /* After S3 was found unreachable, the worker's passes pause this long. */
 #define SYNC_DOWN_WAIT_NS (5LL * 1000000000LL)
@@ -223,15 +224,8 @@ static int sync_dirty_collect(void *arg, uint64_t ino)
 {
 	struct sync_dirty_list *l = arg;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		uint64_t *p = realloc(l->ino, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->ino = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->ino, &l->cap, l->n + 1))
+		return ENOMEM;
 	l->ino[l->n++] = ino;
 	return 0;
 }
@@ -825,15 +819,8 @@ static int sync_del_collect(void *arg, const struct meta_delete *md)
 		return 0;
 	if (l->n == 1000)
 		return 1;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct sync_del *p = realloc(l->d, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->d = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->d, &l->cap, l->n + 1))
+		return ENOMEM;
 	struct sync_del *d = &l->d[l->n];
 
 	d->key = malloc(md->key_len + 1);

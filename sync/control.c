@@ -87,6 +87,8 @@
 #include "base/rangeset.h"
 #include "base/tp.h"
 #include "base/clock.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 static int hexval(int c)
 {
@@ -525,15 +527,8 @@ static void ctl_pf_progress(struct ctl_pf *p, bool force)
 
 static int ctl_pf_push_dir(struct ctl_pf *p, uint64_t ino)
 {
-	if (p->nd == p->capd) {
-		size_t cap = p->capd ? 2 * p->capd : 64;
-		uint64_t *d = realloc(p->dirs, cap * sizeof *d);
-
-		if (!d)
-			return ENOMEM;
-		p->dirs = d;
-		p->capd = cap;
-	}
+	if (BUF_GROW(&p->dirs, &p->capd, p->nd + 1))
+		return ENOMEM;
 	p->dirs[p->nd++] = ino;
 	return 0;
 }
@@ -564,16 +559,9 @@ static int ctl_pf_plan_file(struct ctl_pf *p, uint64_t ino)
 		p->local_files++;
 		goto out;
 	}
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 256;
-		struct ctl_pf_file *f = realloc(p->files, cap * sizeof *f);
-
-		if (!f) {
-			rc = ENOMEM;
-			goto out;
-		}
-		p->files = f;
-		p->cap = cap;
+	if (BUF_GROW(&p->files, &p->cap, p->n + 1)) {
+		rc = ENOMEM;
+		goto out;
 	}
 	p->files[p->n++] = (struct ctl_pf_file){ ino, in.size, in.size - have };
 	p->want_bytes += in.size - have;
@@ -1076,14 +1064,8 @@ static int ctl_json_bytes(const struct json_doc *jd, const char *name, char *buf
 
 		if (rc == 0 && (hl % 2 || hl / 2 >= cap))
 			rc = EINVAL;
-		for (size_t k = 0; rc == 0 && k < hl / 2; k++) {
-			int hi = hexval(hex[2 * k]), lo = hexval(hex[2 * k + 1]);
-
-			if (hi < 0 || lo < 0)
-				rc = EINVAL;
-			else
-				buf[k] = (char)(hi << 4 | lo);
-		}
+		if (rc == 0)
+			rc = hex_decode(hex, hl, buf, false);
 		free(hex);
 		if (rc == 0) {
 			*len = hl / 2;
@@ -1110,16 +1092,9 @@ static int ctl_cf_collect(void *arg, uint64_t seq, const char *kind, const char 
 		return 0;	/* not ours to judge: skipped like any reader would */
 	if (ctl_json_bytes(&jd, "lost_found", lf, sizeof lf, &lflen) != 0)
 		goto out;
-	if (cf->n == cf->cap) {
-		size_t cap = cf->cap ? 2 * cf->cap : 64;
-		struct ctl_cf_event *e = realloc(cf->ev, cap * sizeof *e);
-
-		if (!e) {
-			rc = ENOMEM;
-			goto out;
-		}
-		cf->ev = e;
-		cf->cap = cap;
+	if (BUF_GROW(&cf->ev, &cf->cap, cf->n + 1)) {
+		rc = ENOMEM;
+		goto out;
 	}
 	cf->ev[cf->n].lf = malloc(lflen + 1);
 	cf->ev[cf->n].line = malloc(len + 1);

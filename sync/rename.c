@@ -56,6 +56,7 @@
 #include "engine/hydrate.h"
 #include "base/log.h"
 #include "base/tp.h"
+#include "base/buf.h"
 
 #define SYNC_RENAME_PAGE 500
 #define SYNC_RENAME_THREADS 8
@@ -469,15 +470,8 @@ static int sync_jobs_collect(void *arg, const struct meta_dirjob *dj)
 {
 	struct sync_jobs *l = arg;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 4;
-		struct meta_dirjob *p = realloc(l->j, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->j = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->j, &l->cap, l->n + 1))
+		return ENOMEM;
 	l->j[l->n++] = *dj;
 	return 0;
 }

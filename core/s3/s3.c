@@ -16,6 +16,8 @@
 #include "base/log.h"
 #include "base/tp.h"
 #include "base/clock.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -808,7 +810,7 @@ static int etag_announce(const struct s3_put_opts *opts, const char *key,
 		   dlen != 16) {
 		return EIO;
 	}
-	s3_hex(d, 16, etag);
+	hex_encode(d, 16, etag);
 	if (n_parts)
 		snprintf(etag + 32, sizeof etag - 32, "-%u", n_parts);
 	return opts->etag_hook(opts->etag_hook_arg, key, etag);
@@ -2613,16 +2615,9 @@ int s3_batch_open(struct s3_client *c, struct s3_batch **out)
 static int batch_add(struct s3_batch *b, struct s3_req *r, enum batch_kind kind,
 		     struct s3_object_info *info, uint64_t *got, struct s3_buf *buf, int *rc)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct batch_item *p = realloc(b->items, cap * sizeof *p);
-
-		if (!p) {
-			s3_req_free(r);
-			return ENOMEM;
-		}
-		b->items = p;
-		b->cap = cap;
+	if (BUF_GROW(&b->items, &b->cap, b->n + 1)) {
+		s3_req_free(r);
+		return ENOMEM;
 	}
 	b->items[b->n++] = (struct batch_item){ r, kind, info, got, buf, rc };
 	r->group = &b->g;

@@ -26,6 +26,8 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/clock.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -237,18 +239,8 @@ static bool io_buf_append(struct s3_buf *b, const char *p, size_t n, size_t limi
 {
 	if (n > limit - b->len || (b->len + n > b->cap && !grow_ok))
 		return false;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		void *q;
-
-		while (cap < b->len + n)
-			cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-		q = realloc(b->data, cap);
-		if (!q)
-			return false;
-		b->data = q;
-		b->cap = cap;
-	}
+	if (buf_grow(&b->data, &b->cap, b->len + n, 1))
+		return false;
 	memcpy((char *)b->data + b->len, p, n);
 	b->len += n;
 	return true;
@@ -337,7 +329,7 @@ static int io_verify_end(struct s3_req *r)
 		return 0;
 	if (!EVP_DigestFinal_ex(r->md5, md, &mdlen) || mdlen != 16)
 		return EIO;
-	s3_hex(md, 16, hex);
+	hex_encode(md, 16, hex);
 	if (strcasecmp(hex, r->info.etag) == 0)
 		return 0;
 	r->corrupt_seen++;

@@ -14,6 +14,8 @@
  */
 #include "s3/s3.h"
 #include "s3/s3_util.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -170,15 +172,8 @@ static int sigv4_kv_push(struct sigv4_kv **kv, size_t *n, size_t *cap, const cha
 	size_t dnl = nlen, dvl = vlen;
 	int rc = 0;
 
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		struct sigv4_kv *p = realloc(*kv, ncap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		*kv = p;
-		*cap = ncap;
-	}
+	if (BUF_GROW(kv, cap, *n + 1))
+		return ENOMEM;
 	if (decode) {
 		rc = s3_uri_decode(name, nlen, false, &dn, &dnl);
 		if (rc == 0)
@@ -397,7 +392,7 @@ static int sigv4_compute(const struct s3_sigv4_req *req, const struct s3_header 
 	explicit_bzero(key, sizeof key);
 	if (rc)
 		goto out;
-	s3_hex(sig, 32, out->signature);
+	hex_encode(sig, 32, out->signature);
 	rc = s3_sb_done(&cr, &out->canonical_request);
 	if (rc == 0)
 		rc = s3_sb_done(&sts, &out->string_to_sign);

@@ -4,6 +4,8 @@
 #include "s3/s3_util.h"
 
 #include "base/err.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,28 +22,12 @@
 
 static bool s3_sb_reserve(struct s3_sb *sb, size_t extra)
 {
-	size_t need, cap;
-	char *p;
-
 	if (sb->oom)
 		return false;
-	if (extra > SIZE_MAX / 2 - sb->len) {
+	if (extra > SIZE_MAX / 2 - sb->len || BUF_GROW(&sb->p, &sb->cap, sb->len + extra + 1)) {
 		sb->oom = true;
 		return false;
 	}
-	need = sb->len + extra + 1;
-	if (need <= sb->cap)
-		return true;
-	cap = sb->cap ? sb->cap : 64;
-	while (cap < need)
-		cap *= 2;
-	p = realloc(sb->p, cap);
-	if (!p) {
-		sb->oom = true;
-		return false;
-	}
-	sb->p = p;
-	sb->cap = cap;
 	return true;
 }
 
@@ -167,17 +153,6 @@ char *s3_uri_encode(const char *s, bool keep_slash)
 	return s3_sb_done(&sb, &out) == 0 ? out : NULL;
 }
 
-static int s3_hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 int s3_uri_decode(const char *in, size_t n, bool plus_space, char **out, size_t *outlen)
 {
 	char *p = malloc(n + 1);
@@ -194,8 +169,8 @@ int s3_uri_decode(const char *in, size_t n, bool plus_space, char **out, size_t 
 
 			if (n - i < 3)	/* need '%' and two hex digits */
 				goto bad;
-			hi = s3_hexval(in[i + 1]);
-			lo = s3_hexval(in[i + 2]);
+			hi = hex_digit((unsigned char)in[i + 1]);
+			lo = hex_digit((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto bad;
 			ch = (char)(hi << 4 | lo);
@@ -219,17 +194,6 @@ bad:
 
 /* ---- hashes ---- */
 
-void s3_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char hexd[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexd[in[i] >> 4];
-		out[2 * i + 1] = hexd[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int s3_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
@@ -237,7 +201,7 @@ int s3_sha256_hex(const void *data, size_t len, char out[65])
 
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
 		return EIO;
-	s3_hex(md, 32, out);
+	hex_encode(md, 32, out);
 	return 0;
 }
 
@@ -294,7 +258,7 @@ int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
 	int rc = digest_fd(EVP_sha256(), fd, off, len, md, 32);
 
 	if (rc == 0)
-		s3_hex(md, 32, out);
+		hex_encode(md, 32, out);
 	return rc;
 }
 

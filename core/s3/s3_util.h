@@ -43,7 +43,6 @@ char *s3_uri_encode(const char *s, bool keep_slash);
  * of *outlen bytes plus a NUL. 0, EINVAL (bad escape, or a NUL byte), ENOMEM. */
 int s3_uri_decode(const char *in, size_t n, bool plus_space, char **out, size_t *outlen);
 
-void s3_hex(const unsigned char *in, size_t n, char *out);	/* out: 2n+1 bytes */
 /* SHA-256 hex of a buffer, or of fd [off, off+len) read with pread. 0 or errno. */
 int s3_sha256_hex(const void *data, size_t len, char out[65]);
 int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65]);

@@ -11,6 +11,7 @@
 #include "s3/s3_xml.h"
 #include "base/err.h"
 #include "s3/s3_util.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <expat.h>
@@ -403,21 +404,18 @@ static int xp_decode(char **s)
 	return 0;
 }
 
-static int xp_grow(void **arr, size_t *cap, size_t n, size_t elem)
+/* Room for element n of *arrp, every element past n zeroed (the parser fills them in). */
+static int xp_grow(void *arrp, size_t *cap, size_t n, size_t elem)
 {
-	void *p;
-	size_t ncap;
+	size_t old = *cap;
+	char *p;
+	int rc = buf_grow(arrp, cap, n + 1, elem);
 
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return ENOMEM;
-	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
-	*arr = p;
-	*cap = ncap;
-	return 0;
+	if (rc == 0 && *cap > old) {
+		memcpy(&p, arrp, sizeof p);
+		memset(p + old * elem, 0, (*cap - old) * elem);
+	}
+	return rc;
 }
 
 /* ---- Error ---- */
@@ -470,7 +468,7 @@ static int list_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Contents", NULL)) {
-		rc = xp_grow((void **)&pg->entries, &c->cap_e, pg->n_entries, sizeof *pg->entries);
+		rc = xp_grow(&pg->entries, &c->cap_e, pg->n_entries, sizeof *pg->entries);
 		if (rc)
 			return rc;
 		pg->n_entries++;
@@ -499,7 +497,7 @@ static int list_end(struct xp *x, const char *t, size_t n)
 	if (xp_at(x, "Contents", NULL))
 		return e && e->key ? 0 : S3F_E_S3_PROTO;
 	if (xp_at(x, "CommonPrefixes", "Prefix")) {
-		rc = xp_grow((void **)&pg->prefixes, &c->cap_p, pg->n_prefixes, sizeof *pg->prefixes);
+		rc = xp_grow(&pg->prefixes, &c->cap_p, pg->n_prefixes, sizeof *pg->prefixes);
 		if (rc)
 			return rc;
 		pg->prefixes[pg->n_prefixes] = strndup(t, n);
@@ -660,7 +658,7 @@ static int del_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Deleted", NULL) || xp_at(x, "Error", NULL)) {
-		rc = xp_grow((void **)&c->items, &c->cap, c->n, sizeof *c->items);
+		rc = xp_grow(&c->items, &c->cap, c->n, sizeof *c->items);
 		if (rc)
 			return rc;
 		c->items[c->n].deleted = strcmp(x->names[1], "Deleted") == 0;
@@ -732,7 +730,7 @@ static int up_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Upload", NULL)) {
-		rc = xp_grow((void **)&c->u->uploads, &c->cap, c->u->n, sizeof *c->u->uploads);
+		rc = xp_grow(&c->u->uploads, &c->cap, c->u->n, sizeof *c->u->uploads);
 		if (rc)
 			return rc;
 		c->u->n++;
@@ -848,7 +846,7 @@ static int ver_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Version", NULL) || xp_at(x, "DeleteMarker", NULL)) {
-		rc = xp_grow((void **)&c->v->items, &c->cap, c->v->n, sizeof *c->v->items);
+		rc = xp_grow(&c->v->items, &c->cap, c->v->n, sizeof *c->v->items);
 		if (rc)
 			return rc;
 		c->v->items[c->v->n].delete_marker = strcmp(x->names[1], "DeleteMarker") == 0;
