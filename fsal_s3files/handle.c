@@ -23,7 +23,6 @@
 #include "engine/import.h"
 #include "base/log.h"
 #include "engine/readahead.h"
-#include "s3/s3_util.h"
 
 #define S3F_READDIR_BATCH 128
 /* Entries handed to MDCACHE past the one that filled its chunk (DIR_READAHEAD). Bounded:

@@ -52,7 +52,6 @@
 #include "base/log.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
-#include "s3/s3_util.h"
 #include "base/clock.h"
 #include "base/buf.h"
 

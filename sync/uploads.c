@@ -25,7 +25,6 @@
 
 #include "base/err.h"
 #include "base/log.h"
-#include "s3/s3_util.h"
 
 #define SYNC_UPLOADS_INFO "uploads"
 /* Records kept at most: one upload runs at a time per export; more only pile up while

@@ -22,7 +22,6 @@
 #include "base/log.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
-#include "s3/s3_util.h"
 
 #define IMPORT_PAGE_KEYS 1000
 #define IMPORT_FETCH_BATCH 64

@@ -87,7 +87,7 @@ static int client_endpoint(struct s3_client *c)
 {
 	const char *ep = c->endpoint, *hp;
 	char *scheme = NULL, *hostport = NULL;
-	struct s3_sb sh = { 0 }, hh = { 0 }, pp = { 0 };
+	struct buf sh = { 0 }, hh = { 0 }, pp = { 0 };
 	size_t n;
 	int rc;
 
@@ -108,28 +108,28 @@ static int client_endpoint(struct s3_client *c)
 		goto out;
 	}
 	if (c->cfg.path_style) {
-		s3_sb_addf(&sh, "%s://%s", scheme, hostport);
-		s3_sb_adds(&hh, hostport);
-		s3_sb_addc(&pp, '/');
+		buf_addf(&sh, "%s://%s", scheme, hostport);
+		buf_adds(&hh, hostport);
+		buf_addc(&pp, '/');
 		s3_sb_add_uri(&pp, c->bucket, strlen(c->bucket), false);
 	} else {
-		s3_sb_addf(&sh, "%s://%s.%s", scheme, c->bucket, hostport);
-		s3_sb_addf(&hh, "%s.%s", c->bucket, hostport);
-		s3_sb_add(&pp, "", 0);
+		buf_addf(&sh, "%s://%s.%s", scheme, c->bucket, hostport);
+		buf_addf(&hh, "%s.%s", c->bucket, hostport);
+		buf_add(&pp, "", 0);
 	}
-	rc = s3_sb_done(&sh, &c->scheme_host);
+	rc = buf_done(&sh, &c->scheme_host);
 	if (rc == 0)
-		rc = s3_sb_done(&hh, &c->host_hdr);
+		rc = buf_done(&hh, &c->host_hdr);
 	if (rc == 0)
-		rc = s3_sb_done(&pp, &c->path_prefix);
+		rc = buf_done(&pp, &c->path_prefix);
 	if (rc == 0 && c->cfg.tls_skip_verify)
 		LOG_WARN(LOG_C_S3, "TLS certificate and host name verification is off for %s "
 			 "(bucket %s)%s", ep, c->bucket,
 			 strcmp(scheme, "https") == 0 ? "" : "; the endpoint is plain http anyway");
 out:
-	s3_sb_free(&sh);
-	s3_sb_free(&hh);
-	s3_sb_free(&pp);
+	buf_free(&sh);
+	buf_free(&hh);
+	buf_free(&pp);
 	free(scheme);
 	free(hostport);
 	return rc;
@@ -242,20 +242,20 @@ static int req_headerf(struct s3_req *r, const char *name, const char *fmt, ...)
 }
 
 /* Append "&name=value" (strictly encoded) to a query under construction. */
-static void query_add(struct s3_sb *q, const char *name, const char *value)
+static void query_add(struct buf *q, const char *name, const char *value)
 {
 	if (q->len)
-		s3_sb_addc(q, '&');
-	s3_sb_adds(q, name);
+		buf_addc(q, '&');
+	buf_adds(q, name);
 	if (value) {
-		s3_sb_addc(q, '=');
+		buf_addc(q, '=');
 		s3_sb_add_uri(q, value, strlen(value), false);
 	}
 }
 
-static int req_query(struct s3_req *r, struct s3_sb *q)
+static int req_query(struct s3_req *r, struct buf *q)
 {
-	return s3_sb_done(q, &r->query);
+	return buf_done(q, &r->query);
 }
 
 static bool key_ok(const char *key)
@@ -858,7 +858,7 @@ int s3_object_put_buf(struct s3_client *c, const char *key, const void *data, si
 
 static int mpu_query(struct s3_req *r, const char *upload_id, unsigned part)
 {
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	char num[16];
 
 	if (part) {
@@ -873,7 +873,7 @@ int s3_mpu_create(struct s3_client *c, const char *key, const struct s3_put_opts
 		  char upload_id[S3_UPLOAD_ID_MAX])
 {
 	struct s3_req *r;
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	int rc;
 
 	upload_id[0] = '\0';
@@ -990,16 +990,16 @@ static int error_in_200(const struct s3_req *r, bool *retry)
 
 static int complete_body(const struct s3_part *parts, size_t n, char **out, size_t *len)
 {
-	struct s3_sb b = { 0 };
+	struct buf b = { 0 };
 	int rc;
 
-	s3_sb_adds(&b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	buf_adds(&b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (size_t i = 0; i < n; i++)
-		s3_sb_addf(&b, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
+		buf_addf(&b, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
 			   parts[i].number, parts[i].etag);
-	s3_sb_adds(&b, "</CompleteMultipartUpload>");
+	buf_adds(&b, "</CompleteMultipartUpload>");
 	*len = b.len;
-	rc = s3_sb_done(&b, out);
+	rc = buf_done(&b, out);
 	return rc;
 }
 
@@ -1128,7 +1128,7 @@ int s3_mpu_list(struct s3_client *c, const char *prefix, struct s3_upload **out,
 	*n = 0;
 	for (;;) {
 		struct s3_req *r = s3_req_new(c, S3_OP_MPU_LIST, "GET", NULL);
-		struct s3_sb q = { 0 };
+		struct buf q = { 0 };
 		struct s3_xml_uploads page;
 
 		if (!r) {
@@ -1359,31 +1359,31 @@ static int del_batch_done(struct s3_req *r, void *arg)
 
 static int del_batch_request(struct s3_client *c, struct del_batch *b, struct s3_req **out)
 {
-	struct s3_sb body = { 0 }, q = { 0 };
+	struct buf body = { 0 }, q = { 0 };
 	struct s3_req *r;
 	char md5[25];
 	size_t blen;
 	int rc;
 
-	s3_sb_adds(&body, "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+	buf_adds(&body, "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
 	for (size_t i = 0; i < b->n; i++) {
 		const char *k = b->keys[b->idx[i]];
 
-		s3_sb_adds(&body, "<Object><Key>");
+		buf_adds(&body, "<Object><Key>");
 		s3_sb_add_xml(&body, k, strlen(k));
-		s3_sb_adds(&body, "</Key>");
+		buf_adds(&body, "</Key>");
 		if (b->etags) {
 			char et[S3_ETAG_MAX];
 
 			etag_bare(b->etags[b->idx[i]], et);
-			s3_sb_addf(&body, b->etag_quoted ? "<ETag>\"%s\"</ETag>" : "<ETag>%s</ETag>",
+			buf_addf(&body, b->etag_quoted ? "<ETag>\"%s\"</ETag>" : "<ETag>%s</ETag>",
 				   et);
 		}
-		s3_sb_adds(&body, "</Object>");
+		buf_adds(&body, "</Object>");
 	}
-	s3_sb_adds(&body, "</Delete>");
+	buf_adds(&body, "</Delete>");
 	blen = body.len;
-	rc = s3_sb_done(&body, &b->body);
+	rc = buf_done(&body, &b->body);
 	if (rc)
 		return rc;
 	r = s3_req_new(c, S3_OP_DELETE_MULTI, "POST", NULL);
@@ -1508,7 +1508,7 @@ int s3_objects_delete(struct s3_client *c, const char *const *keys, size_t n, in
 static int delete_run(struct s3_client *c, const char *key, const char *vid, const char *hname,
 		      const char *hval, struct s3_object_info *info)
 {
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	struct s3_req *r;
 	int rc = 0;
 
@@ -1566,7 +1566,7 @@ static int versions_below(struct s3_client *c, const char *key, const char *abov
 			  struct ver_below *out)
 {
 	struct s3_xml_versions v = { 0 };
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	struct s3_req *r;
 	int rc;
 
@@ -1757,15 +1757,15 @@ int s3_objects_delete_if(struct s3_client *c, const char *const *keys, const cha
 
 static int copy_source_header(struct s3_client *c, struct s3_req *r, const char *src_key)
 {
-	struct s3_sb v = { 0 };
+	struct buf v = { 0 };
 	char *val;
 	int rc;
 
-	s3_sb_addc(&v, '/');
+	buf_addc(&v, '/');
 	s3_sb_add_uri(&v, c->bucket, strlen(c->bucket), false);
-	s3_sb_addc(&v, '/');
+	buf_addc(&v, '/');
 	s3_sb_add_uri(&v, src_key, strlen(src_key), true);
-	rc = s3_sb_done(&v, &val);
+	rc = buf_done(&v, &val);
 	if (rc)
 		return rc;
 	rc = s3_req_header(r, "x-amz-copy-source", val);
@@ -2061,7 +2061,7 @@ int s3_object_copy(struct s3_client *c, const char *src_key, const char *dst_key
 int s3_list(struct s3_client *c, const struct s3_list_req *req, struct s3_list_page *page)
 {
 	struct s3_req *r;
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	char mk[16];
 	int rc;
 
@@ -2398,7 +2398,7 @@ static int probe_copies(struct s3_client *c, const char *key, const char *dst, s
 /* GET ?versioning: is versioning Enabled? A server that will not say is taken as not. */
 static int probe_versioning(struct s3_client *c, bool *versioned)
 {
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	struct s3_req *r;
 	char status[16] = "";
 	int rc;
@@ -2538,7 +2538,7 @@ out:
 
 int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, char **url)
 {
-	struct s3_sb p = { 0 }, u = { 0 };
+	struct buf p = { 0 }, u = { 0 };
 	const struct s3_header h[] = { { "host", c->host_hdr } };
 	struct s3_sigv4_out so;
 	struct s3_creds cr_copy;
@@ -2555,10 +2555,10 @@ int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, cha
 			return rc;
 		cr = &cr_copy;
 	}
-	s3_sb_adds(&p, c->path_prefix);
-	s3_sb_addc(&p, '/');
+	buf_adds(&p, c->path_prefix);
+	buf_addc(&p, '/');
 	s3_sb_add_uri(&p, key, strlen(key), true);
-	rc = s3_sb_done(&p, &path);
+	rc = buf_done(&p, &path);
 	if (rc)
 		goto out;
 	struct s3_sigv4_req sr = {
@@ -2570,8 +2570,8 @@ int s3_presign_get(struct s3_client *c, const char *key, unsigned expires_s, cha
 	if (rc)
 		goto out;
 	s3_sigv4_out_free(&so);
-	s3_sb_addf(&u, "%s%s?%s", c->scheme_host, path, q);
-	rc = s3_sb_done(&u, url);
+	buf_addf(&u, "%s%s?%s", c->scheme_host, path, q);
+	rc = buf_done(&u, url);
 out:
 	explicit_bzero(&cr_copy, sizeof cr_copy);
 	free(path);

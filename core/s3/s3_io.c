@@ -1130,26 +1130,26 @@ static void *io_main(void *arg)
 static int io_prepare(struct s3_req *r)
 {
 	struct s3_client *c = r->c;
-	struct s3_sb p = { 0 }, u = { 0 };
+	struct buf p = { 0 }, u = { 0 };
 	int rc;
 
-	s3_sb_adds(&p, c->path_prefix);
+	buf_adds(&p, c->path_prefix);
 	if (r->key) {
-		s3_sb_addc(&p, '/');
+		buf_addc(&p, '/');
 		s3_sb_add_uri(&p, r->key, strlen(r->key), true);
 	} else if (!c->path_prefix[0]) {
-		s3_sb_addc(&p, '/');
+		buf_addc(&p, '/');
 	}
-	rc = s3_sb_done(&p, &r->path);
+	rc = buf_done(&p, &r->path);
 	if (rc)
 		return rc;
-	s3_sb_adds(&u, c->scheme_host);
-	s3_sb_adds(&u, r->path);
+	buf_adds(&u, c->scheme_host);
+	buf_adds(&u, r->path);
 	if (r->query && *r->query) {
-		s3_sb_addc(&u, '?');
-		s3_sb_adds(&u, r->query);
+		buf_addc(&u, '?');
+		buf_adds(&u, r->query);
 	}
-	rc = s3_sb_done(&u, &r->url);
+	rc = buf_done(&u, &r->url);
 	if (rc)
 		return rc;
 	/* host and the payload hash lead the signed headers of every request */

@@ -31,7 +31,7 @@ struct xp {
 	XML_Parser p;
 	int depth;				/* 1 inside the root element */
 	char names[XP_DEPTH_MAX + 1][XP_NAME_MAX];
-	struct s3_sb text;			/* character data of the current element */
+	struct buf text;			/* character data of the current element */
 	int rc;
 	const char *root;			/* a second accepted root, or NULL: */
 	const char *root2;
@@ -120,7 +120,7 @@ static void XMLCALL xp_chars(void *ud, const XML_Char *s, int len)
 		xp_fail(x, S3F_E_S3_PROTO);
 		return;
 	}
-	s3_sb_add(&x->text, s, (size_t)len);
+	buf_add(&x->text, s, (size_t)len);
 	if (x->text.oom)
 		xp_fail(x, ENOMEM);
 }
@@ -216,7 +216,7 @@ static bool xp_block_used(const char *xml, size_t len, uint32_t base)
 /* 0 and *out NULL (nothing to do), 0 and a rewritten copy, or an error. */
 static int xp_refs_fix(const char *xml, size_t len, char **out, size_t *outlen, uint32_t *base)
 {
-	struct s3_sb sb = { 0 };
+	struct buf sb = { 0 };
 	bool needed = false;
 	uint32_t cp;
 	size_t rl;
@@ -239,14 +239,14 @@ static int xp_refs_fix(const char *xml, size_t len, char **out, size_t *outlen, 
 		return S3F_E_S3_PROTO;
 	for (size_t i = 0; i < len;) {
 		if (xml[i] == '&' && xp_ref_at(xml + i, xml + len, &cp, &rl) && xp_cp_forbidden(cp)) {
-			s3_sb_addf(&sb, "&#x%X;", (unsigned)(*base + cp));
+			buf_addf(&sb, "&#x%X;", (unsigned)(*base + cp));
 			i += rl;
 		} else {
-			s3_sb_addc(&sb, xml[i++]);
+			buf_addc(&sb, xml[i++]);
 		}
 	}
 	*outlen = sb.len;
-	rc = s3_sb_done(&sb, out);
+	rc = buf_done(&sb, out);
 	return rc;
 }
 
@@ -312,7 +312,7 @@ static int xp_run(struct xp *x, const char *xml, size_t len)
 	rc = x->rc;
 	XML_ParserFree(x->p);
 	x->p = NULL;
-	s3_sb_free(&x->text);
+	buf_free(&x->text);
 	free(fixed);
 	return rc;
 }

@@ -162,15 +162,18 @@ static void test_fields(void)
 
 static void test_line_kind(void)
 {
-	CHECK_INT_EQ(ctlp_line_kind("OK\n"), CTLP_OK);
-	CHECK_INT_EQ(ctlp_line_kind("OK pong"), CTLP_OK);
-	CHECK_INT_EQ(ctlp_line_kind("ERR unknown request\n"), CTLP_ERR);
-	CHECK_INT_EQ(ctlp_line_kind("ERR"), CTLP_ERR);
-	CHECK_INT_EQ(ctlp_line_kind("ETAG abc x\n"), CTLP_DATA);
-	CHECK_INT_EQ(ctlp_line_kind("EXPORT id=1"), CTLP_DATA);
-	CHECK_INT_EQ(ctlp_line_kind("O"), CTLP_DATA);
-	CHECK_INT_EQ(ctlp_line_kind(""), CTLP_DATA);
-	CHECK_INT_EQ(ctlp_line_kind(" OK"), CTLP_DATA);
+	static const struct {
+		const char *line;
+		enum ctlp_kind kind;
+	} cases[] = {
+		{ "OK\n", CTLP_OK }, { "OK pong", CTLP_OK }, { "ERR unknown request\n", CTLP_ERR },
+		{ "ERR", CTLP_ERR }, { "ETAG abc x\n", CTLP_DATA }, { "EXPORT id=1", CTLP_DATA },
+		{ "O", CTLP_DATA }, { "", CTLP_DATA }, { " OK", CTLP_DATA },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		CHECK_MSG(ctlp_line_kind(cases[i].line) == cases[i].kind, "\"%s\": %d", cases[i].line,
+			  (int)ctlp_line_kind(cases[i].line));
 	CHECK(ctlp_busy("ERR busy: too many control connections open, try again\n"));
 	CHECK(ctlp_busy(CTLP_BUSY));
 	CHECK(!ctlp_busy("ERR bus"));
