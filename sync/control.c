@@ -70,8 +70,10 @@ static int ctl_export_path(struct syncd *d, char *args, const char *cmd, FILE *o
 }
 
 
-/* Resolve a path (components separated by '/') to an inode, without importing. */
-static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
+/* Resolve a path (components separated by '/') to an inode. import: list from S3 what no
+ * client looked up yet (PREFETCH); else the store only. */
+static int ctl_resolve_as(struct sync_export *se, const char *path, size_t len, bool import,
+			  uint64_t *ino)
 {
 	struct meta_inode in;
 	uint64_t cur = META_ROOT_INO;
@@ -85,6 +87,11 @@ static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uin
 			j++;
 		if (j > i) {
 			rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
+			if (rc == ENOENT && import) {
+				rc = import_lookup(se->x, cur, path + i, j - i);
+				if (rc == 0)
+					rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
+			}
 			if (rc)
 				return rc;
 			cur = in.ino;
@@ -93,6 +100,11 @@ static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uin
 	}
 	*ino = cur;
 	return 0;
+}
+
+static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
+{
+	return ctl_resolve_as(se, path, len, false, ino);
 }
 
 static void ctl_status(struct syncd *d, FILE *out)
@@ -545,36 +557,6 @@ out:
 	return rc;
 }
 
-/* Resolve path like ctl_resolve, but list from S3 what no client looked up yet. */
-static int ctl_resolve_import(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
-{
-	struct meta_inode in;
-	uint64_t cur = META_ROOT_INO;
-	size_t i = 0;
-
-	while (i < len) {
-		size_t j = i;
-		int rc;
-
-		while (j < len && path[j] != '/')
-			j++;
-		if (j > i) {
-			rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
-			if (rc == ENOENT) {
-				rc = import_lookup(se->x, cur, path + i, j - i);
-				if (rc == 0)
-					rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
-			}
-			if (rc)
-				return rc;
-			cur = in.ino;
-		}
-		i = j + 1;
-	}
-	*ino = cur;
-	return 0;
-}
-
 static uint64_t ctl_pf_blocks(uint64_t bytes)
 {
 	return (bytes + CTL_PF_BLOCK - 1) / CTL_PF_BLOCK * CTL_PF_BLOCK;
@@ -608,7 +590,7 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 	p.se = se;
 	shown = sp + 1 + strspn(sp + 1, "/");
 	p.t0_ns = p.last_ns = clock_mono_ns();
-	rc = ctl_resolve_import(se, sp + 1, (size_t)plen, &top);
+	rc = ctl_resolve_as(se, sp + 1, (size_t)plen, true, &top);
 	if (rc) {
 		ctl_err_path(out, "", sp + 1, plen, rc);
 		return;
