@@ -571,20 +571,14 @@ int journal_read(const char *path, uint64_t from_seq, journal_read_fn cb, void *
 		ssize_t r;
 
 		if (have == cap) {
-			/* one line fills the buffer: grow, within reason */
-			char *nb;
-
+			/* one line fills the buffer: grow (it doubles), within reason */
 			if (cap >= JOURNAL_MAX_LINE) {
 				rc = S3F_E_JOURNAL_CORRUPT;
 				break;
 			}
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				rc = ENOMEM;
+			rc = BUF_GROW(&buf, &cap, cap + 1);
+			if (rc)
 				break;
-			}
-			buf = nb;
-			cap *= 2;
 		}
 		r = read(fd, buf + have, cap - have);
 		if (r < 0 && errno == EINTR)
