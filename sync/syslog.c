@@ -64,7 +64,7 @@ struct sync_syslog {
 	pthread_mutex_t mu;		/* with cv: stopping */
 	pthread_cond_t cv;
 	bool stopping;
-	int64_t warned_ns;		/* last failure logged (0: none yet) */
+	int64_t warned_ns;		/* last failure logged, clock_mono_ns() (0: none yet) */
 	uint64_t sent, lost;
 };
 
@@ -149,7 +149,7 @@ static void sync_syslog_send(struct sync_syslog *s, const struct sync_syslog_src
 		   sizeof s->sa) == n) {
 		s->sent++;
 	} else {
-		int64_t t = meta_now_ns();
+		int64_t t = clock_mono_ns();
 
 		s->lost++;
 		if (!s->warned_ns || t - s->warned_ns >= SYSLOG_WARN_S * 1000000000LL) {
