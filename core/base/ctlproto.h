@@ -33,8 +33,9 @@
  *                             state=moving|queued from=<old prefix> to=<new prefix>, one per
  *                             directory rename still moving in S3]; OK
  *   COMMIT <id> <path>    -> commit everything dirty under path now, and pending deletes:
- *                            OK committed=.. deleted=.. failed=.. conflicts=.. (ERR when a
- *                            commit failed)
+ *                            OK committed=.. deleted=.. failed=.. conflicts=.. (ERR and the
+ *                            same fields when a commit failed, then " error=<message>",
+ *                            not escaped: the rest of the line)
  *   EVICT <id>            -> one eviction pass now (age and quota rules): OK by_age=..
  *                            by_quota=.. freed=.. busy=.. failed=.. tier=.. quota=..
  *   SYNCED <id> <path>    -> is everything under path (a file or a directory) in S3?
