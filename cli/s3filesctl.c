@@ -83,10 +83,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +95,9 @@
 #include "store/journal.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/ctlproto.h"
 
 static void usage(FILE *out)
 {
@@ -129,19 +130,27 @@ static void usage(FILE *out)
 		"  config-help [--man]           list every S3FILES setting (--man: as roff)\n");
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Seconds of silence after which requests that only read give up: the daemon serves them
  * at once, even during a long COMMIT, so silence means it hangs. STATUS reads counters;
  * LS and SYNCED may walk a large subtree before their first line. */
 #define CTL_STATUS_TIMEOUT_S 60
 #define CTL_READ_REPLY_TIMEOUT_S 600
+
+/* Connect to the daemon and send req: 0 and *in (the answer), or 1 with a message. */
+static int ctl_open(const char *sock, const char *req, int timeout_s, FILE **in)
+{
+	const char *step;
+	int rc = ctlp_client_open(sock, req, timeout_s, in, &step);
+
+	if (rc == ENAMETOOLONG && strcmp(step, "connect") == 0)
+		fprintf(stderr, "s3filesctl: control socket path too long\n");
+	else if (rc && strcmp(step, "connect") == 0)
+		fprintf(stderr, "s3filesctl: cannot reach s3files-syncd at %s: %s\n", sock,
+			strerror(rc));
+	else if (rc && strcmp(step, "write") == 0)
+		fprintf(stderr, "s3filesctl: write to %s: %s\n", sock, strerror(rc));
+	return rc ? 1 : 0;
+}
 
 /* Send one request line to the daemon; copy its answer to `sink`, and its final line
  * (without the newline) to last (lastlen bytes, may be NULL). Returns 0 if the final
@@ -150,61 +159,27 @@ static double mono_s(void)
 static int ctl_call_once(const char *sock, const char *req, FILE *sink, char *last,
 			 size_t lastlen, int timeout_s, bool *busy)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char line[8192];
-	int fd, rc = 1;
+	int rc = 1;
 	bool got_last = false, first = true;
 	FILE *in;
 
 	*busy = false;
-	if (strlen(sock) >= sizeof sa.sun_path) {
-		fprintf(stderr, "s3filesctl: control socket path too long\n");
+	if (ctl_open(sock, req, timeout_s, &in))
 		return 1;
-	}
-	strcpy(sa.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-		fprintf(stderr, "s3filesctl: cannot reach s3files-syncd at %s: %s\n", sock,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return 1;
-	}
-	/* MSG_NOSIGNAL: a daemon that refused the connection (busy) has closed it already;
-	 * its answer is still there to be read. */
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		if (errno != EPIPE && errno != ECONNRESET) {
-			fprintf(stderr, "s3filesctl: write to %s: %s\n", sock, strerror(errno));
-			close(fd);
-			return 1;
-		}
-	}
-	shutdown(fd, SHUT_WR);
-	if (timeout_s > 0) {
-		struct timeval tv = { .tv_sec = timeout_s };
-
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	}
-	in = fdopen(fd, "r");
-	if (!in) {
-		close(fd);
-		return 1;
-	}
 	errno = 0;
 	while (fgets(line, sizeof line, in)) {
+		enum ctlp_kind k = ctlp_line_kind(line);
+
 		/* All the daemon's connections taken: the request was not run; ask again. */
-		if (first && strncmp(line, "ERR busy", 8) == 0)
+		if (first && ctlp_busy(line))
 			*busy = true;
 		first = false;
 		if (sink && !*busy)
 			fputs(line, sink);
-		if (strncmp(line, "OK", 2) == 0)
-			rc = 0;
-		else if (strncmp(line, "ERR", 3) == 0)
-			rc = 1;
-		else
+		if (k == CTLP_DATA)
 			continue;
+		rc = k == CTLP_OK ? 0 : 1;
 		got_last = true;
 		if (last)
 			snprintf(last, lastlen, "%.*s", (int)strcspn(line, "\n"), line);
@@ -223,14 +198,14 @@ static int ctl_call_once(const char *sock, const char *req, FILE *sink, char *la
 static int ctl_call_t(const char *sock, const char *req, FILE *sink, char *last, size_t lastlen,
 		      int timeout_s)
 {
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	useconds_t nap = 50000;
 	bool busy;
 	int rc;
 
 	for (;;) {
 		rc = ctl_call_once(sock, req, sink, last, lastlen, timeout_s, &busy);
-		if (!busy || mono_s() - t0 >= CTL_BUSY_RETRY_S)
+		if (!busy || clock_mono_s() - t0 >= CTL_BUSY_RETRY_S)
 			break;
 		usleep(nap);
 		if (nap < 1000000)
@@ -247,26 +222,6 @@ static int ctl_call(const char *sock, const char *req, FILE *sink, char *last, s
 	return ctl_call_t(sock, req, sink, last, lastlen, 0);
 }
 
-/* %-escape a path for the one-line protocol. */
-static char *ctl_escape(const char *p)
-{
-	size_t n = strlen(p);
-	char *out = malloc(3 * n + 1), *w = out;
-
-	if (!out)
-		return NULL;
-	for (; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c <= 0x20 || c == '%' || c == 0x7f)
-			w += sprintf(w, "%%%02X", c);
-		else
-			*w++ = (char)c;
-	}
-	*w = '\0';
-	return out;
-}
-
 static int ctl_request(const char *sock, const char *req)
 {
 	return ctl_call(sock, req, stdout, NULL, 0);
@@ -275,17 +230,6 @@ static int ctl_request(const char *sock, const char *req)
 static int ctl_request_t(const char *sock, const char *req, int timeout_s)
 {
 	return ctl_call_t(sock, req, stdout, NULL, 0, timeout_s);
-}
-
-/* A "key=value" field of a protocol line, as a number (0 if absent). */
-static unsigned long long field_u(const char *line, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (const char *p = line; (p = strstr(p, key)); p += n)
-		if ((p == line || p[-1] == ' ') && p[n] == '=')
-			return strtoull(p + n + 1, NULL, 10);
-	return 0;
 }
 
 /* ---- conflicts seen while waiting (the journal) ---- */
@@ -297,12 +241,6 @@ struct conflicts_seen {
 	unsigned n;		/* conflict events for keys under want */
 };
 
-static int hexnib(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* The event's exact key: "key_hex" when the key is not UTF-8, else "key". */
 static bool event_key(const struct json_doc *d, char *buf, size_t cap, size_t *len)
 {
@@ -312,15 +250,9 @@ static bool event_key(const struct json_doc *d, char *buf, size_t cap, size_t *l
 		char hex[2 * 1024 + 1];
 		size_t hl;
 
-		if (json_str_get(d, i, hex, sizeof hex, &hl) || hl % 2 || hl / 2 >= cap)
+		if (json_str_get(d, i, hex, sizeof hex, &hl) || hl % 2 || hl / 2 >= cap ||
+		    hex_decode(hex, hl, buf, false))
 			return false;
-		for (size_t k = 0; k < hl / 2; k++) {
-			int hi = hexnib(hex[2 * k]), lo = hexnib(hex[2 * k + 1]);
-
-			if (hi < 0 || lo < 0)
-				return false;
-			buf[k] = (char)(hi << 4 | lo);
-		}
 		*len = hl / 2;
 		return true;
 	}
@@ -356,15 +288,14 @@ static int conflicts_seen_cb(void *arg, uint64_t seq, const char *kind, const ch
  * watches. Conflicts under PATH that were resolved meanwhile (S3 won: the file-side
  * version went to lost+found) are read from the journal and make the result 3. */
 static void json_put_str(FILE *out, const char *s);
-static void unescape_inplace(char *s);
 
 static int wait_synced(const struct conf_export *ce, const char *sock, const char *path,
 		       double timeout_s, bool json)
 {
 	uint32_t export_id = ce->export_id;
-	char *esc = ctl_escape(path), req[16384], last[8192] = "", want[1100];
+	char *esc = ctlp_escape_dup(path), req[16384], last[8192] = "", want[1100];
 	struct conflicts_seen cs = { 0 };
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	useconds_t nap = 50000;
 	bool stuck_warned = false;
 	int rc = 1;
@@ -388,7 +319,7 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 			break;
 		rc = ctl_call_t(sock, req, mem, last, sizeof last, CTL_READ_REPLY_TIMEOUT_S);
 		fclose(mem);
-		if (rc && strncmp(last, "ERR busy", 8) == 0) {
+		if (rc && ctlp_busy(last)) {
 			/* the daemon's connections are all taken for now: ask again later */
 			free(buf);
 			buf = NULL;
@@ -398,7 +329,7 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 			free(buf);
 			rc = 1;
 			break;
-		} else if (field_u(last, "synced") == 1) {
+		} else if (ctlp_field_u(last, "synced") == 1) {
 			/* "ETAG <etag> <rel>" -> "<etag>  <path>/<rel>" */
 			const char *base = strcmp(path, "/") == 0 ? "" : path;
 
@@ -415,7 +346,7 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 					if (json) {
 						char *full = NULL;
 
-						unescape_inplace(rel);
+						(void)ctlp_unescape(rel, false);
 						if (asprintf(&full, "%s%s%s", base,
 							     base[0] && rel[0] &&
 							     base[strlen(base) - 1] != '/' ? "/" : "",
@@ -444,19 +375,19 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 			break;
 		}
 		free(buf);
-		if (field_u(last, "conflicts") && !stuck_warned && mono_s() - t0 >= 5) {
+		if (ctlp_field_u(last, "conflicts") && !stuck_warned && clock_mono_s() - t0 >= 5) {
 			const char *k = strstr(last, "conflict_key=");
 
 			/* Normally resolved within a second; longer means S3 is unreachable. */
 			fprintf(stderr, "s3filesctl: %s: %llu file(s) in conflict, not resolved yet%s%s\n",
-				path, field_u(last, "conflicts"), k ? ", e.g. S3 key " : "",
+				path, ctlp_field_u(last, "conflicts"), k ? ", e.g. S3 key " : "",
 				k ? k + 13 : "");
 			stuck_warned = true;
 		}
-		if (timeout_s >= 0 && mono_s() - t0 >= timeout_s) {
+		if (timeout_s >= 0 && clock_mono_s() - t0 >= timeout_s) {
 			fprintf(stderr, "s3filesctl: %s: not in S3 after %.0f s: %llu dirty, %llu "
-				"deletes pending\n", path, timeout_s, field_u(last, "dirty"),
-				field_u(last, "deletes"));
+				"deletes pending\n", path, timeout_s, ctlp_field_u(last, "dirty"),
+				ctlp_field_u(last, "deletes"));
 			rc = 124;
 			break;
 		}
@@ -470,11 +401,10 @@ static int wait_synced(const struct conf_export *ce, const char *sock, const cha
 
 /* LS: the daemon's "ENTRY ..." lines without the tag. */
 static void json_put_str(FILE *out, const char *s);
-static void unescape_inplace(char *s);
 
 static int list_path(const char *sock, uint32_t export_id, const char *path, bool json)
 {
-	char *esc = ctl_escape(path), req[16384], last[8192] = "";
+	char *esc = ctlp_escape_dup(path), req[16384], last[8192] = "";
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *mem;
@@ -518,7 +448,7 @@ static int list_path(const char *sock, uint32_t export_id, const char *path, boo
 		else
 			json_put_str(stdout, etag);
 		fputs(",\"name\":", stdout);
-		unescape_inplace(l + 6 + off);
+		(void)ctlp_unescape(l + 6 + off, false);
 		json_put_str(stdout, l + 6 + off);
 		fputs("}\n", stdout);
 	}
@@ -531,50 +461,12 @@ static int list_path(const char *sock, uint32_t export_id, const char *path, boo
 
 /* ---- protocol lines as text and as JSON ---- */
 
-/* Decode a %-escaped protocol value (in place). */
-static void unescape_inplace(char *s)
-{
-	char *w = s;
-
-	for (char *r = s; *r; r++) {
-		int hi, lo;
-
-		if (*r == '%' && (hi = hexnib(r[1])) >= 0 && (lo = hexnib(r[2])) >= 0) {
-			*w++ = (char)(hi << 4 | lo);
-			r += 2;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-}
-
-/* A "key=value" field of a protocol line as a decoded string (cap bytes): false if
- * absent. "-" (the protocol's empty) decodes to "". */
-static bool field_s(const char *line, const char *key, char *buf, size_t cap)
-{
-	size_t n = strlen(key);
-
-	for (const char *p = line; (p = strstr(p, key)); p += n) {
-		if ((p == line || p[-1] == ' ') && p[n] == '=') {
-			size_t len = strcspn(p + n + 1, " \n");
-
-			snprintf(buf, cap, "%.*s", (int)len, p + n + 1);
-			if (strcmp(buf, "-") == 0)
-				buf[0] = '\0';
-			unescape_inplace(buf);
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The same as a number with a fraction (0 if absent). */
 static double field_d(const char *line, const char *key)
 {
 	char buf[64];
 
-	return field_s(line, key, buf, sizeof buf) ? strtod(buf, NULL) : 0;
+	return ctlp_field_s(line, key, buf, sizeof buf) ? strtod(buf, NULL) : 0;
 }
 
 static bool name_in(const char *name, size_t len, const char *const *set)
@@ -620,7 +512,7 @@ static void kv_json_members(FILE *out, const char *fields, const char *const *nu
 				   (strtoll(v, &end, 10), end && *end == '\0')) {
 				fputs(v, out);
 			} else {
-				unescape_inplace(v);
+				(void)ctlp_unescape(v, false);
 				json_put_str(out, v);
 			}
 			free(v);
@@ -724,7 +616,7 @@ static const char *utc(long long t, char *buf, size_t cap)
 
 static int state_cmd(const char *sock, uint32_t export_id, const char *path, bool json)
 {
-	char *esc = ctl_escape(path), req[16384], last[8192] = "", *buf = NULL, *cur, *l;
+	char *esc = ctlp_escape_dup(path), req[16384], last[8192] = "", *buf = NULL, *cur, *l;
 	int rc;
 
 	if (!esc)
@@ -743,37 +635,37 @@ static int state_cmd(const char *sock, uint32_t export_id, const char *path, boo
 			printf("}\n");
 			continue;
 		}
-		field_s(l, "path", v, sizeof v);
+		ctlp_field_s(l, "path", v, sizeof v);
 		printf("path:           /%s\n", v + strspn(v, "/"));
-		field_s(l, "state", v, sizeof v);
-		field_s(l, "why", w, sizeof w);
+		ctlp_field_s(l, "state", v, sizeof v);
+		ctlp_field_s(l, "why", w, sizeof w);
 		printf("state:          %s\n", v);
-		field_s(l, "detail", v, sizeof v);
+		ctlp_field_s(l, "detail", v, sizeof v);
 		printf("why:            %s: %s\n", w[0] ? w : "-", v);
-		printf("size:           %llu local, %llu in S3\n", field_u(l, "size"),
-		       field_u(l, "s3_size"));
-		field_s(l, "data", v, sizeof v);
+		printf("size:           %llu local, %llu in S3\n", ctlp_field_u(l, "size"),
+		       ctlp_field_u(l, "s3_size"));
+		ctlp_field_s(l, "data", v, sizeof v);
 		if (v[0])
-			printf("local data:     %s (%llu bytes)\n", v, field_u(l, "local_bytes"));
-		field_s(l, "etag", v, sizeof v);
+			printf("local data:     %s (%llu bytes)\n", v, ctlp_field_u(l, "local_bytes"));
+		ctlp_field_s(l, "etag", v, sizeof v);
 		printf("etag:           %s\n", v[0] ? v : "-");
-		field_s(l, "version", v, sizeof v);
+		ctlp_field_s(l, "version", v, sizeof v);
 		if (v[0])
 			printf("version:        %s\n", v);
-		field_s(l, "key", v, sizeof v);
+		ctlp_field_s(l, "key", v, sizeof v);
 		printf("S3 key:         %s\n", v[0] ? v : "-");
-		if (field_s(l, "source", v, sizeof v))
+		if (ctlp_field_s(l, "source", v, sizeof v))
 			printf("reads from:     %s (its old key, until the commit moves it)\n", v);
-		printf("dirty since:    %s\n", utc((long long)field_u(l, "dirty_since"), t, sizeof t));
+		printf("dirty since:    %s\n", utc((long long)ctlp_field_u(l, "dirty_since"), t, sizeof t));
 		printf("last modified:  %s (S3's Last-Modified of the version above)\n",
-		       utc((long long)field_u(l, "last_modified"), t, sizeof t));
+		       utc((long long)ctlp_field_u(l, "last_modified"), t, sizeof t));
 		printf("confirmed:      %s (last commit or listing that showed it)\n",
-		       utc((long long)field_u(l, "confirmed"), t, sizeof t));
+		       utc((long long)ctlp_field_u(l, "confirmed"), t, sizeof t));
 		if (strstr(l, " subtree_dirty="))
 			printf("below it:       %llu dirty (%llu in conflict), %llu deletes pending, "
-			       "%llu directory renames moving\n", field_u(l, "subtree_dirty"),
-			       field_u(l, "subtree_conflicts"), field_u(l, "subtree_deletes"),
-			       field_u(l, "subtree_renames"));
+			       "%llu directory renames moving\n", ctlp_field_u(l, "subtree_dirty"),
+			       ctlp_field_u(l, "subtree_conflicts"), ctlp_field_u(l, "subtree_deletes"),
+			       ctlp_field_u(l, "subtree_renames"));
 	}
 	free(buf);
 	return rc ? 1 : 0;
@@ -792,7 +684,7 @@ static int conflicts_cmd(const char *sock, uint32_t export_id, bool json)
 
 	snprintf(req, sizeof req, "CONFLICTS %u", export_id);
 	rc = ctl_collect(sock, req, &buf, last, sizeof last, CTL_READ_REPLY_TIMEOUT_S);
-	if (rc == 0 && !json && field_u(last, "entries"))
+	if (rc == 0 && !json && ctlp_field_u(last, "entries"))
 		printf("%-20s %-20s %-34s %-20s %-34s %-8s %s\n", "RESOLVED", "FILE_MTIME",
 		       "ETAG_BASE", "S3_MTIME", "ETAG_S3", "S3", "LOST+FOUND -> KEY");
 	for (cur = buf; rc == 0 && (l = next_line(&cur));) {
@@ -807,17 +699,17 @@ static int conflicts_cmd(const char *sock, uint32_t export_id, bool json)
 			printf("}\n");
 			continue;
 		}
-		field_s(l, "name", name, sizeof name);
-		field_s(l, "key", key, sizeof key);
-		field_s(l, "etag_base", eb, sizeof eb);
-		field_s(l, "etag_s3", es, sizeof es);
-		field_s(l, "s3", s3, sizeof s3);
-		field_s(l, "resolved", when, sizeof when);
-		nesc = ctl_escape(name);
-		kesc = ctl_escape(key);
+		ctlp_field_s(l, "name", name, sizeof name);
+		ctlp_field_s(l, "key", key, sizeof key);
+		ctlp_field_s(l, "etag_base", eb, sizeof eb);
+		ctlp_field_s(l, "etag_s3", es, sizeof es);
+		ctlp_field_s(l, "s3", s3, sizeof s3);
+		ctlp_field_s(l, "resolved", when, sizeof when);
+		nesc = ctlp_escape_dup(name);
+		kesc = ctlp_escape_dup(key);
 		printf("%-20.20s %-20s %-34s %-20s %-34s %-8s lost+found/%s -> %s\n",
-		       when[0] ? when : "-", utc((long long)field_u(l, "mtime_file"), t1, sizeof t1),
-		       eb[0] ? eb : "-", utc((long long)field_u(l, "mtime_s3"), t2, sizeof t2),
+		       when[0] ? when : "-", utc((long long)ctlp_field_u(l, "mtime_file"), t1, sizeof t1),
+		       eb[0] ? eb : "-", utc((long long)ctlp_field_u(l, "mtime_s3"), t2, sizeof t2),
 		       es[0] ? es : "-", s3[0] ? s3 : "-", nesc ? nesc : "?",
 		       kesc && key[0] ? kesc : "-");
 		free(nesc);
@@ -851,10 +743,10 @@ static void human_bytes(unsigned long long b, char *buf, size_t cap)
 
 static void pf_show(struct pf_view *v, const char *l, bool final)
 {
-	unsigned long long fd = field_u(l, "files_done"), fs = field_u(l, "files");
-	unsigned long long bd = field_u(l, "bytes_done"), bs = field_u(l, "bytes");
-	unsigned long long ms = field_u(l, "elapsed_ms"), sk = field_u(l, "skipped");
-	double rate = ms ? (double)field_u(l, "fetched") * 1000.0 / (double)ms : 0;
+	unsigned long long fd = ctlp_field_u(l, "files_done"), fs = ctlp_field_u(l, "files");
+	unsigned long long bd = ctlp_field_u(l, "bytes_done"), bs = ctlp_field_u(l, "bytes");
+	unsigned long long ms = ctlp_field_u(l, "elapsed_ms"), sk = ctlp_field_u(l, "skipped");
+	double rate = ms ? (double)ctlp_field_u(l, "fetched") * 1000.0 / (double)ms : 0;
 	char hb[32], hs[32], hr[32];
 
 	human_bytes(bd, hb, sizeof hb);
@@ -886,9 +778,9 @@ static void pf_show(struct pf_view *v, const char *l, bool final)
 		fflush(stdout);
 		return;
 	}
-	if (!final && mono_s() - v->last_s < 1.0)
+	if (!final && clock_mono_s() - v->last_s < 1.0)
 		return;
-	v->last_s = mono_s();
+	v->last_s = clock_mono_s();
 	printf("prefetch: %llu/%llu files, %s of %s, %s/s%s\n", fd, fs, hb, hs, hr,
 	       sk ? ", some skipped" : "");
 	fflush(stdout);
@@ -898,67 +790,43 @@ static void pf_show(struct pf_view *v, const char *l, bool final)
  * file's window may take long). Exit 0 done, 3 stopped at the quota, 1 otherwise. */
 static int prefetch_cmd(const char *sock, uint32_t export_id, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct pf_view v = { .tty = isatty(STDOUT_FILENO) == 1 };
-	char *esc = ctl_escape(path), req[16384], line[16384], last[16384] = "";
-	double t0 = mono_s();
+	char *esc = ctlp_escape_dup(path), req[16384], line[16384], last[16384] = "";
+	double t0 = clock_mono_s();
 	int rc = 1;
 
 	if (!esc)
 		return 1;
-	snprintf(req, sizeof req, "PREFETCH %u %s\n", export_id, esc);
+	snprintf(req, sizeof req, "PREFETCH %u %s", export_id, esc);
 	free(esc);
-	if (strlen(sock) >= sizeof sa.sun_path) {
-		fprintf(stderr, "s3filesctl: control socket path too long\n");
-		return 1;
-	}
-	strcpy(sa.sun_path, sock);
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		bool busy = false, first = true;
 		FILE *in;
 
-		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-			fprintf(stderr, "s3filesctl: cannot reach s3files-syncd at %s: %s\n", sock,
-				strerror(errno));
-			if (fd >= 0)
-				close(fd);
+		if (ctl_open(sock, req, 0, &in))
 			return 1;
-		}
-		if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 && errno != EPIPE &&
-		    errno != ECONNRESET) {
-			fprintf(stderr, "s3filesctl: write to %s: %s\n", sock, strerror(errno));
-			close(fd);
-			return 1;
-		}
-		shutdown(fd, SHUT_WR);
-		in = fdopen(fd, "r");
-		if (!in) {
-			close(fd);
-			return 1;
-		}
 		last[0] = '\0';
 		while (fgets(line, sizeof line, in)) {
-			if (first && strncmp(line, "ERR busy", 8) == 0)
+			if (first && ctlp_busy(line))
 				busy = true;
 			first = false;
 			line[strcspn(line, "\n")] = '\0';
 			if (strncmp(line, "PLAN ", 5) == 0) {
 				char hb[32], hl[32];
 
-				v.files = field_u(line, "fetch_files");
-				v.bytes = field_u(line, "fetch_bytes");
-				human_bytes(field_u(line, "fetch_bytes"), hb, sizeof hb);
-				human_bytes(field_u(line, "local_bytes"), hl, sizeof hl);
+				v.files = ctlp_field_u(line, "fetch_files");
+				v.bytes = ctlp_field_u(line, "fetch_bytes");
+				human_bytes(ctlp_field_u(line, "fetch_bytes"), hb, sizeof hb);
+				human_bytes(ctlp_field_u(line, "local_bytes"), hl, sizeof hl);
 				printf("prefetch: %llu files under %s; %llu already local (%s); "
-				       "%llu to fetch (%s)\n", field_u(line, "files"), path,
-				       field_u(line, "local_files"), hl, v.files, hb);
+				       "%llu to fetch (%s)\n", ctlp_field_u(line, "files"), path,
+				       ctlp_field_u(line, "local_files"), hl, v.files, hb);
 				fflush(stdout);
 			} else if (strncmp(line, "PROGRESS ", 9) == 0) {
 				snprintf(last, sizeof last, "%s", line);
 				pf_show(&v, line, false);
-			} else if (strncmp(line, "OK", 2) == 0 || strncmp(line, "ERR", 3) == 0) {
-				if (last[0] && strncmp(line, "OK", 2) == 0)
+			} else if (ctlp_line_kind(line) != CTLP_DATA) {
+				if (last[0] && ctlp_line_kind(line) == CTLP_OK)
 					pf_show(&v, last, true);
 				else if (last[0] && v.tty)
 					putchar('\n');
@@ -967,38 +835,38 @@ static int prefetch_cmd(const char *sock, uint32_t export_id, const char *path)
 			}
 		}
 		fclose(in);
-		if (!busy || mono_s() - t0 >= CTL_BUSY_RETRY_S)
+		if (!busy || clock_mono_s() - t0 >= CTL_BUSY_RETRY_S)
 			break;
 		usleep(200000);
 	}
-	if (strncmp(last, "OK", 2) == 0) {
+	if (ctlp_line_kind(last) == CTLP_OK) {
 		char hb[32];
 
-		human_bytes(field_u(last, "fetched_bytes"), hb, sizeof hb);
+		human_bytes(ctlp_field_u(last, "fetched_bytes"), hb, sizeof hb);
 		printf("prefetch: done: %llu files fetched (%s) in %.1f s; %llu were local; "
 		       "%llu skipped (changed in S3, removed or never uploaded)\n",
-		       field_u(last, "fetched_files"), hb, field_d(last, "seconds"),
-		       field_u(last, "local_files"), field_u(last, "skipped"));
+		       ctlp_field_u(last, "fetched_files"), hb, field_d(last, "seconds"),
+		       ctlp_field_u(last, "local_files"), ctlp_field_u(last, "skipped"));
 		rc = 0;
 	} else if (strncmp(last, "ERR quota", 9) == 0) {
 		char hu[32], hq[32], hn[32], p[4200];
 
-		human_bytes(field_u(last, "tier"), hu, sizeof hu);
-		human_bytes(field_u(last, "quota"), hq, sizeof hq);
-		human_bytes(field_u(last, "need"), hn, sizeof hn);
-		field_s(last, "path", p, sizeof p);
+		human_bytes(ctlp_field_u(last, "tier"), hu, sizeof hu);
+		human_bytes(ctlp_field_u(last, "quota"), hq, sizeof hq);
+		human_bytes(ctlp_field_u(last, "need"), hn, sizeof hn);
+		ctlp_field_s(last, "path", p, sizeof p);
 		fprintf(stderr, "s3filesctl: prefetch stopped at the data tier's quota: %s of "
 			"Data_Quota %s in use, the next file (%s) needs %s more. %llu files were "
 			"fetched and stay local; %llu are left. Raise Data_Quota or prefetch a "
 			"smaller subtree (nothing was evicted for this).\n", hu, hq,
-			p[0] ? p : "?", hn, field_u(last, "fetched_files"),
-			field_u(last, "left_files"));
+			p[0] ? p : "?", hn, ctlp_field_u(last, "fetched_files"),
+			ctlp_field_u(last, "left_files"));
 		rc = 3;
 	} else if (strncmp(last, "ERR fetch", 9) == 0 || strncmp(last, "ERR interrupted", 15) == 0) {
 		char p[4200], e[256];
 
-		field_s(last, "path", p, sizeof p);
-		field_s(last, "error", e, sizeof e);
+		ctlp_field_s(last, "path", p, sizeof p);
+		ctlp_field_s(last, "error", e, sizeof e);
 		if (last[4] == 'f')
 			fprintf(stderr, "s3filesctl: prefetch stopped: fetching %s: %s. ",
 				p[0] ? p : "?", e[0] ? e : "error");
@@ -1006,8 +874,8 @@ static int prefetch_cmd(const char *sock, uint32_t export_id, const char *path)
 			fprintf(stderr, "s3filesctl: prefetch interrupted: s3files-syncd is "
 				"stopping. ");
 		fprintf(stderr, "%llu files were fetched and stay local, %llu are left; run it "
-			"again to go on.\n", field_u(last, "fetched_files"),
-			field_u(last, "left_files"));
+			"again to go on.\n", ctlp_field_u(last, "fetched_files"),
+			ctlp_field_u(last, "left_files"));
 		rc = 1;
 	} else {
 		fprintf(stderr, "s3filesctl: prefetch: %s\n", last[0] ? last :
@@ -1111,7 +979,7 @@ static void fsck_print(void *arg, const struct fsck_finding *f)
 		json_put_str(stdout, f->detail);
 		fputs("}\n", stdout);
 	} else {
-		char *esc = f->path[0] ? ctl_escape(f->path) : NULL;
+		char *esc = f->path[0] ? ctlp_escape_dup(f->path) : NULL;
 
 		printf("%s %s %llu %s %s", fsck_class_name(f->cls), f->kind,
 		       (unsigned long long)f->ino, esc ? esc : "-", fsck_action_name(f->action));
@@ -1325,7 +1193,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "commit") == 0) {
 		const struct conf_export *ce = pick_export(c, export_id);
 		const char *path = optind < argc ? argv[optind] : "/";
-		char *esc = ctl_escape(path), req[16384];
+		char *esc = ctlp_escape_dup(path), req[16384];
 
 		if (!ce) {
 			fprintf(stderr, "s3filesctl: name the export with -e ID\n");

@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/clock.h"
 
 /* How long after an S3-side change of an inode no delegation is granted on it. */
 #define S3F_DELEG_QUIET_NS (2LL * 1000000000LL)
@@ -52,14 +53,6 @@ struct s3f_deleg_ent {
 	uint32_t granted;		/* delegations held on ino (lease_op2 grants minus returns) */
 	int64_t changed_ns;		/* monotonic time of the last S3-side change (0: none) */
 };
-
-static int64_t s3f_deleg_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static size_t s3f_deleg_bucket(uint64_t ino)
 {
@@ -109,7 +102,7 @@ void s3f_deleg_destroy(struct s3f_export *me)
 int s3f_deleg_grant(struct s3f_export *me, uint64_t ino)
 {
 	struct s3f_deleg_ent *e;
-	int64_t now = s3f_deleg_now_ns();
+	int64_t now = clock_mono_ns();
 	int rc = 0;
 
 	pthread_mutex_lock(&me->deleg_lock);
@@ -143,7 +136,7 @@ bool s3f_deleg_changed(struct s3f_export *me, uint64_t ino)
 
 	pthread_mutex_lock(&me->deleg_lock);
 	e = s3f_deleg_find(me, ino, true);
-	e->changed_ns = s3f_deleg_now_ns();
+	e->changed_ns = clock_mono_ns();
 	held = e->granted > 0;
 	if (held)
 		me->deleg_recalls_total++;
@@ -153,7 +146,7 @@ bool s3f_deleg_changed(struct s3f_export *me, uint64_t ino)
 
 void s3f_deleg_sweep(struct s3f_export *me)
 {
-	int64_t now = s3f_deleg_now_ns();
+	int64_t now = clock_mono_ns();
 
 	pthread_mutex_lock(&me->deleg_lock);
 	for (size_t i = 0; i < S3F_DELEG_BUCKETS && me->deleg_entries; i++) {

@@ -141,20 +141,13 @@ static fsal_status_t s3f_new_obj(struct s3f_export *exp, const struct meta_inode
 	return fsalstat(ERR_FSAL_NO_ERROR, 0);
 }
 
-/* S3 could not be asked now (no answer, server errors, no valid credentials): entries
- * already known are served, and the listing is tried again at the next use. */
-static bool s3f_s3_transient(int rc)
-{
-	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS;
-}
-
 /* Import the directory's S3 listing if this is its first use. A failure to reach S3 is
  * not fatal for entries already known: we serve what we have and log. */
 static int s3f_dir_ready(struct s3f_handle *dir)
 {
 	int rc = import_dir_ensure(s3f_x(dir), dir->ino);
 
-	if (s3f_s3_transient(rc)) {
+	if (s3_err_transient(rc)) {
 		LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local entries",
 			 (unsigned long long)dir->ino, s3f_strerror(rc));
 		return 0;
@@ -177,7 +170,7 @@ static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name
 	rc = ns_lookup(s3f_x(d)->ns, d->ino, name, strlen(name), &in);
 	if (rc == ENOENT) {
 		rc = import_lookup(s3f_x(d), d->ino, name, strlen(name));
-		if (s3f_s3_transient(rc)) {
+		if (s3_err_transient(rc)) {
 			LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local "
 				 "entries", (unsigned long long)d->ino, s3f_strerror(rc));
 			rc = 0;
@@ -284,7 +277,7 @@ static fsal_status_t s3f_readdir(struct fsal_obj_handle *dir_hdl, fsal_cookie_t 
 	 * failure to reach S3 is not fatal for entries already known: we serve what we
 	 * have and log (as s3f_dir_ready). */
 	rc = import_dir_ensure_pages(s3f_x(rd.d), rd.d->ino, s3f_readdir_page, &rd);
-	if (s3f_s3_transient(rc)) {
+	if (s3_err_transient(rc)) {
 		LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local entries",
 			 (unsigned long long)rd.d->ino, s3f_strerror(rc));
 		rc = 0;

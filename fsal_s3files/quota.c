@@ -22,17 +22,10 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/clock.h"
 
 #define QUOTA_RESCAN_NS 1000000000LL	/* recount at most once a second */
 #define QUOTA_ASK_NS    1000000000LL	/* ask the daemon at most once a second */
-
-static int64_t quota_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 int s3f_quota_admit(struct s3f_export *me, uint64_t len)
 {
@@ -47,7 +40,7 @@ int s3f_quota_admit(struct s3f_export *me, uint64_t len)
 		me->quota_over_ns = 0;
 		goto out;
 	}
-	now = quota_mono_ns();
+	now = clock_mono_ns();
 	if (!me->quota_scan_ns || now - me->quota_scan_ns >= QUOTA_RESCAN_NS) {
 		rc = data_tier_scan(me->x->data, &bytes);
 		if (rc) {

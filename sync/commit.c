@@ -53,32 +53,21 @@
 #include "ns/ns_sync.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
+#include "base/clock.h"
+#include "base/buf.h"
 
 /* After S3 was found unreachable, the worker's passes pause this long. */
 #define SYNC_DOWN_WAIT_NS (5LL * 1000000000LL)
 
-static bool sync_s3_transient(int rc)
-{
-	/* no valid credentials: the provider retries; the change waits, it is not dropped */
-	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS;
-}
-
-static int64_t sync_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void sync_s3_down_mark(struct sync_export *se)
 {
-	__atomic_store_n(&se->down_until_ns, sync_mono_ns() + SYNC_DOWN_WAIT_NS, __ATOMIC_RELAXED);
+	__atomic_store_n(&se->down_until_ns, clock_mono_ns() + SYNC_DOWN_WAIT_NS, __ATOMIC_RELAXED);
 }
 
 bool sync_s3_down(struct sync_export *se)
 {
-	return sync_mono_ns() < __atomic_load_n(&se->down_until_ns, __ATOMIC_RELAXED);
+	return clock_mono_ns() < __atomic_load_n(&se->down_until_ns, __ATOMIC_RELAXED);
 }
 
 /* The conditional-write probe, until it gets an answer. Until then nothing is written:
@@ -96,7 +85,7 @@ static int sync_caps_ensure(struct sync_export *se)
 	snprintf(probe, sizeof probe, "%s.s3files-probe-%d-%u", se->cfg->prefix, (int)getpid(),
 		 se->cfg->export_id);
 	rc = s3_caps_probe(se->x->s3, probe, &se->caps);
-	if (sync_s3_transient(rc)) {
+	if (s3_err_transient(rc)) {
 		if (!se->caps_warned)
 			LOG_WARN(LOG_C_SYNC, "export %u: S3 does not answer (%s): uploads and "
 				 "deletes wait until it does", se->cfg->export_id, s3f_strerror(rc));
@@ -213,11 +202,11 @@ bool sync_s3_unreachable(struct sync_export *se, int rc)
 	};
 	struct s3_list_page pg = { 0 };
 
-	if (!sync_s3_transient(rc))
+	if (!s3_err_transient(rc))
 		return false;
 	rc = s3_list(se->x->s3, &req, &pg);
 	s3_list_page_free(&pg);
-	if (!sync_s3_transient(rc))
+	if (!s3_err_transient(rc))
 		return false;
 	sync_s3_down_mark(se);
 	return true;
@@ -235,15 +224,8 @@ static int sync_dirty_collect(void *arg, uint64_t ino)
 {
 	struct sync_dirty_list *l = arg;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		uint64_t *p = realloc(l->ino, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->ino = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->ino, &l->cap, l->n + 1))
+		return ENOMEM;
 	l->ino[l->n++] = ino;
 	return 0;
 }
@@ -781,15 +763,8 @@ static int sync_del_collect(void *arg, const struct meta_delete *md)
 		return 0;
 	if (l->n == 1000)
 		return 1;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct sync_del *p = realloc(l->d, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->d = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->d, &l->cap, l->n + 1))
+		return ENOMEM;
 	struct sync_del *d = &l->d[l->n];
 
 	d->key = malloc(md->key_len + 1);

@@ -1,59 +1,8 @@
 /*
  * control.c — the daemon's unix-socket control interface, used by s3filesctl.
  *
- * Protocol: one request line per connection, answered by zero or more data lines and a
- * final line starting with "OK" or "ERR". Paths are relative to the export root and
- * %-escaped by the client (bytes < 0x21, '%' and 0x7f), so one line holds any path.
- *   PING                          -> OK pong
- *   STATUS                        -> EXPORT id=.. bucket=.. prefix=.. dirty=.. deletes=..
- *                                    commits=.. errors=.. conflicts=.. polls=..
- *                                    [RENAME export=.. job=.. moved=.. listed=.. skipped=..
- *                                     state=moving|queued from=<old prefix> to=<new prefix>,
- *                                     one per directory rename still moving in S3]  ; OK
- *   COMMIT <export_id> <path>     -> commit everything dirty under path now, and pending
- *                                    deletes: OK committed=.. deleted=.. failed=.. conflicts=..
- *   EVICT <export_id>             -> one eviction pass now (age and quota rules):
- *                                    OK by_age=.. by_quota=.. freed=.. busy=.. tier=.. quota=..
- *   SYNCED <export_id> <path>     -> is everything under path (a file or a directory) in S3?
- *                                    Not yet: OK synced=0 dirty=.. deletes=.. conflicts=..
- *                                    [conflict_key=<escaped S3 key of one conflicted file>]
- *                                    Yes: one line "ETAG <etag> <escaped relative path>" per
- *                                    file and symlink, then OK synced=1 files=..
- *                                    (s3filesctl wait-synced polls this; it never blocks)
- *   LS <export_id> <path>         -> what the metadata store holds for path, never importing:
- *                                    "ENTRY <f|d|l> <size> <clean|dirty|conflict|local> <etag|->
- *                                    <escaped name>" per entry of a directory (or the file
- *                                    itself), then OK entries=.. [listed=0|1: the directory's
- *                                    S3 listing has been imported]; "local": s3files' own
- *                                    (lost+found and what is in it), never in S3
- *   PREFETCH <export_id> <path>   -> make the data of every regular file under path local
- *                                    (directories never listed are listed from S3 first):
- *                                    "SCAN dirs=.. files=.. bytes=.." while walking, one
- *                                    "PLAN files=.. bytes=.. local_files=.. local_bytes=..
- *                                    fetch_files=.. fetch_bytes=.. tier=.. quota=..", then
- *                                    "PROGRESS files_done=.. files=.. bytes_done=.. bytes=..
- *                                    fetched=.. skipped=.. elapsed_ms=.." (at most 4 a
- *                                    second, flushed at once), and OK files=.. bytes=..
- *                                    local_files=.. fetched_files=.. fetched_bytes=..
- *                                    skipped=.. left_files=.. seconds=..; or
- *                                    "ERR quota <same fields> tier=.. quota=.. need=.. path=.."
- *                                    (the next file would take the data tier over
- *                                    Data_Quota), "ERR fetch <fields> error=.. path=..",
- *                                    "ERR interrupted <fields>". Resumable: local files are
- *                                    skipped, fetched bytes stay recorded.
- *   STATE <export_id> <path>      -> "STATE path=.. ino=.. type=.. state=clean|dirty|
- *                                    committing|conflict|local size=.. s3_size=.. etag=..
- *                                    version=.. data=none|partial|full|- local_bytes=..
- *                                    dirty_since=.. last_modified=.. confirmed=.. key=..
- *                                    [source=<old key of a renamed file>] why=<word>
- *                                    detail=<escaped prose> [a directory: subtree_dirty=..
- *                                    subtree_deletes=.. subtree_conflicts=..
- *                                    subtree_renames=..]" (times: Unix seconds, 0 unknown;
- *                                    strings %-escaped, "-" when empty); OK
- *   CONFLICTS <export_id>         -> one "CONFLICT name=.. ino=.. type=.. size=.. mtime_file=..
- *                                    key=.. s3=changed|deleted etag_base=.. etag_s3=..
- *                                    mtime_s3=.. resolved=<event time>" per lost+found entry
- *                                    ("-": no conflict event names it); OK entries=..
+ * The protocol (framing, escaping, every request and its answer) is written down in
+ * base/ctlproto.h, whose functions write and read it here and in s3filesctl.
  * Each connection is served by a thread of its own (up to CTL_MAX_CLIENTS at once; more
  * get "ERR busy ..."), so a long COMMIT or EVICT never holds up STATUS; a request line not
  * complete within 5 s gets "ERR no complete request line ..." and the connection is closed.
@@ -87,38 +36,10 @@
 #include "ns/ns_sync.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode %XX in place; returns the length or -1 on a bad escape. */
-static long ctl_unescape(char *s)
-{
-	char *w = s;
-
-	for (char *r = s; *r; r++) {
-		if (*r != '%') {
-			*w++ = *r;
-			continue;
-		}
-		int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		*w++ = (char)(hi * 16 + lo);
-		r += 2;
-	}
-	*w = '\0';
-	return w - s;
-}
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/buf.h"
+#include "base/ctlproto.h"
 
 /* "<export_id> <path>" of a request cmd: *se the export, *path (in args) the unescaped
  * path of *plen bytes, preceded by the separator (callers use *path + 1). Not 0: the
@@ -140,7 +61,7 @@ static int ctl_export_path(struct syncd *d, char *args, const char *cmd, FILE *o
 		fprintf(out, "ERR no S3FILES export with id %lu\n", id);
 		return -1;
 	}
-	*plen = ctl_unescape(sp + 1);
+	*plen = ctlp_unescape(sp + 1, true);
 	if (*plen < 0) {
 		fprintf(out, "ERR bad path escape\n");
 		return -1;
@@ -150,8 +71,10 @@ static int ctl_export_path(struct syncd *d, char *args, const char *cmd, FILE *o
 }
 
 
-/* Resolve a path (components separated by '/') to an inode, without importing. */
-static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
+/* Resolve a path (components separated by '/') to an inode. import: list from S3 what no
+ * client looked up yet (PREFETCH); else the store only. */
+static int ctl_resolve_as(struct sync_export *se, const char *path, size_t len, bool import,
+			  uint64_t *ino)
 {
 	struct meta_inode in;
 	uint64_t cur = META_ROOT_INO;
@@ -165,6 +88,11 @@ static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uin
 			j++;
 		if (j > i) {
 			rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
+			if (rc == ENOENT && import) {
+				rc = import_lookup(se->x, cur, path + i, j - i);
+				if (rc == 0)
+					rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
+			}
 			if (rc)
 				return rc;
 			cur = in.ino;
@@ -173,6 +101,11 @@ static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uin
 	}
 	*ino = cur;
 	return 0;
+}
+
+static int ctl_resolve(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
+{
+	return ctl_resolve_as(se, path, len, false, ino);
 }
 
 static void ctl_status(struct syncd *d, FILE *out)
@@ -199,25 +132,12 @@ static void ctl_status(struct syncd *d, FILE *out)
 	fprintf(out, "OK\n");
 }
 
-/* %-escape what the client unescapes: bytes <= 0x20, '%' and 0x7f. */
-static void ctl_put_escaped(FILE *out, const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c <= 0x20 || c == '%' || c == 0x7f)
-			fprintf(out, "%%%02X", c);
-		else
-			fputc(c, out);
-	}
-}
-
 /* "ERR <what><escaped path>: <error>": the path as the client sent it (escaped), so
  * that a name with a newline cannot split the answer's last line. */
 static void ctl_err_path(FILE *out, const char *what, const char *path, long len, int rc)
 {
 	fprintf(out, "ERR %s", what);
-	ctl_put_escaped(out, path, len > 0 ? (size_t)len : 0);
+	ctlp_put_escaped(out, path, len > 0 ? (size_t)len : 0);
 	fprintf(out, ": %s\n", s3f_strerror(rc));
 }
 
@@ -263,7 +183,7 @@ static int ctl_file_line(void *arg, const char *rel, size_t len, const struct me
 	if (in->flags & META_F_RESERVED)
 		return 0;	/* lost+found: never in S3 by design */
 	fprintf(f->out, "ETAG %s ", in->etag[0] ? in->etag : "-");
-	ctl_put_escaped(f->out, rel, len);
+	ctlp_put_escaped(f->out, rel, len);
 	fputc('\n', f->out);
 	f->n++;
 	return ferror(f->out) ? EIO : 0;
@@ -298,7 +218,7 @@ static void ctl_synced(struct syncd *d, char *args, FILE *out)
 			if (path && ns_key_of(se->x->ns, p.first_conflict, path, S3_KEY_MAX + 1,
 					      &len) == 0) {
 				fputs(" conflict_key=", out);
-				ctl_put_escaped(out, path, len);
+				ctlp_put_escaped(out, path, len);
 			}
 			free(path);
 		}
@@ -369,7 +289,7 @@ static void ctl_ls_line(FILE *out, const struct meta_inode *in, const char *name
 	fprintf(out, "ENTRY %s %llu %s %s ", ctl_type_name(in->type), (unsigned long long)in->size,
 		(in->flags & META_F_RESERVED) ? "local" : ctl_sync_name(in->sync),
 		in->etag[0] ? in->etag : "-");
-	ctl_put_escaped(out, name, len);
+	ctlp_put_escaped(out, name, len);
 	fputc('\n', out);
 }
 
@@ -480,14 +400,6 @@ struct ctl_pf {
 	bool gone;				/* the client stopped reading */
 };
 
-static int64_t ctl_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* One line, flushed now: the client shows progress as it comes. A client that went
  * away (Ctrl-C) ends the run at the next file. */
 static void ctl_pf_say(struct ctl_pf *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -519,7 +431,7 @@ static bool ctl_pf_client_gone(struct ctl_pf *p)
 
 static void ctl_pf_progress(struct ctl_pf *p, bool force)
 {
-	int64_t now = ctl_mono_ns();
+	int64_t now = clock_mono_ns();
 
 	if (!force && now - p->last_ns < CTL_PF_EVERY_NS)
 		return;
@@ -533,15 +445,8 @@ static void ctl_pf_progress(struct ctl_pf *p, bool force)
 
 static int ctl_pf_push_dir(struct ctl_pf *p, uint64_t ino)
 {
-	if (p->nd == p->capd) {
-		size_t cap = p->capd ? 2 * p->capd : 64;
-		uint64_t *d = realloc(p->dirs, cap * sizeof *d);
-
-		if (!d)
-			return ENOMEM;
-		p->dirs = d;
-		p->capd = cap;
-	}
+	if (BUF_GROW(&p->dirs, &p->capd, p->nd + 1))
+		return ENOMEM;
 	p->dirs[p->nd++] = ino;
 	return 0;
 }
@@ -572,16 +477,9 @@ static int ctl_pf_plan_file(struct ctl_pf *p, uint64_t ino)
 		p->local_files++;
 		goto out;
 	}
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 256;
-		struct ctl_pf_file *f = realloc(p->files, cap * sizeof *f);
-
-		if (!f) {
-			rc = ENOMEM;
-			goto out;
-		}
-		p->files = f;
-		p->cap = cap;
+	if (BUF_GROW(&p->files, &p->cap, p->n + 1)) {
+		rc = ENOMEM;
+		goto out;
 	}
 	p->files[p->n++] = (struct ctl_pf_file){ ino, in.size, in.size - have };
 	p->want_bytes += in.size - have;
@@ -647,8 +545,8 @@ static int ctl_pf_plan(struct ctl_pf *p, uint64_t top)
 			if (n == 0)
 				break;
 		}
-		if (ctl_mono_ns() - p->last_ns >= CTL_PF_EVERY_NS) {
-			p->last_ns = ctl_mono_ns();
+		if (clock_mono_ns() - p->last_ns >= CTL_PF_EVERY_NS) {
+			p->last_ns = clock_mono_ns();
 			ctl_pf_say(p, "SCAN dirs=%llu files=%llu bytes=%llu\n",
 				   (unsigned long long)p->dirs_seen,
 				   (unsigned long long)p->files_total,
@@ -658,36 +556,6 @@ static int ctl_pf_plan(struct ctl_pf *p, uint64_t top)
 out:
 	free(ents);
 	return rc;
-}
-
-/* Resolve path like ctl_resolve, but list from S3 what no client looked up yet. */
-static int ctl_resolve_import(struct sync_export *se, const char *path, size_t len, uint64_t *ino)
-{
-	struct meta_inode in;
-	uint64_t cur = META_ROOT_INO;
-	size_t i = 0;
-
-	while (i < len) {
-		size_t j = i;
-		int rc;
-
-		while (j < len && path[j] != '/')
-			j++;
-		if (j > i) {
-			rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
-			if (rc == ENOENT) {
-				rc = import_lookup(se->x, cur, path + i, j - i);
-				if (rc == 0)
-					rc = ns_lookup(se->x->ns, cur, path + i, j - i, &in);
-			}
-			if (rc)
-				return rc;
-			cur = in.ino;
-		}
-		i = j + 1;
-	}
-	*ino = cur;
-	return 0;
 }
 
 static uint64_t ctl_pf_blocks(uint64_t bytes)
@@ -703,7 +571,7 @@ static const char *ctl_pf_summary(struct ctl_pf *p, char *buf, size_t cap)
 		 (unsigned long long)p->local_files, (unsigned long long)p->done_files,
 		 (unsigned long long)p->fetched_bytes, (unsigned long long)p->skipped,
 		 (unsigned long long)(p->n - p->done_files - p->skipped),
-		 (double)(ctl_mono_ns() - p->t0_ns) / 1e9);
+		 (double)(clock_mono_ns() - p->t0_ns) / 1e9);
 	return buf;
 }
 
@@ -722,8 +590,8 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 		return;
 	p.se = se;
 	shown = sp + 1 + strspn(sp + 1, "/");
-	p.t0_ns = p.last_ns = ctl_mono_ns();
-	rc = ctl_resolve_import(se, sp + 1, (size_t)plen, &top);
+	p.t0_ns = p.last_ns = clock_mono_ns();
+	rc = ctl_resolve_as(se, sp + 1, (size_t)plen, true, &top);
 	if (rc) {
 		ctl_err_path(out, "", sp + 1, plen, rc);
 		return;
@@ -741,7 +609,7 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 			goto out;
 		}
 	}
-	scanned_ns = ctl_mono_ns();
+	scanned_ns = clock_mono_ns();
 	ctl_pf_say(&p, "PLAN files=%llu bytes=%llu local_files=%llu local_bytes=%llu "
 		   "fetch_files=%zu fetch_bytes=%llu tier=%llu quota=%llu\n",
 		   (unsigned long long)p.files_total, (unsigned long long)p.bytes_total,
@@ -765,9 +633,9 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 			ctl_pf_say(&p, "ERR interrupted %s\n", ctl_pf_summary(&p, sum, sizeof sum));
 			goto out;
 		}
-		if (quota && ctl_mono_ns() - scanned_ns >= CTL_PF_RESCAN_NS) {
+		if (quota && clock_mono_ns() - scanned_ns >= CTL_PF_RESCAN_NS) {
 			if (data_tier_scan(se->x->data, &used) == 0)
-				scanned_ns = ctl_mono_ns();
+				scanned_ns = clock_mono_ns();
 		}
 		if (quota && used + ctl_pf_blocks(f->missing) > quota) {
 			char *path = malloc(S3_KEY_MAX + 1);
@@ -780,7 +648,7 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 				   (unsigned long long)ctl_pf_blocks(f->missing));
 			if (!p.gone && path && ns_key_of(se->x->ns, f->ino, path, S3_KEY_MAX + 1,
 							 &len) == 0)
-				ctl_put_escaped(out, path, len);
+				ctlp_put_escaped(out, path, len);
 			ctl_pf_say(&p, "\n");
 			free(path);
 			LOG_WARN(LOG_C_SYNC, "export %u: prefetch of /%s stopped at the data tier's "
@@ -823,11 +691,11 @@ static void ctl_prefetch(struct syncd *d, char *args, FILE *out)
 			ctl_pf_progress(&p, true);
 			ctl_pf_say(&p, "ERR fetch %s error=", ctl_pf_summary(&p, sum, sizeof sum));
 			if (!p.gone)
-				ctl_put_escaped(out, s3f_strerror(rc), strlen(s3f_strerror(rc)));
+				ctlp_put_escaped(out, s3f_strerror(rc), strlen(s3f_strerror(rc)));
 			if (!p.gone && path && ns_key_of(se->x->ns, f->ino, path, S3_KEY_MAX + 1,
 							 &len) == 0) {
 				fputs(" path=", out);
-				ctl_put_escaped(out, path, len);
+				ctlp_put_escaped(out, path, len);
 			}
 			ctl_pf_say(&p, "\n");
 			free(path);
@@ -854,18 +722,9 @@ out:
  * commit pass would be held up by them. One request reads several snapshots: a commit
  * running meanwhile may make the answer one step stale, never invented.
  */
-static void ctl_kv_escaped(FILE *out, const char *key, const char *v, size_t len)
-{
-	fprintf(out, " %s=", key);
-	if (len == 0)
-		fputc('-', out);
-	else
-		ctl_put_escaped(out, v, len);
-}
-
 static void ctl_kv_str(FILE *out, const char *key, const char *v)
 {
-	ctl_kv_escaped(out, key, v, strlen(v));
+	ctlp_put_kv(out, key, v, strlen(v));
 }
 
 static const char *ctl_data_name(uint8_t data)
@@ -888,11 +747,8 @@ static void ctl_state_why(struct sync_export *se, const struct meta_inode *in, c
 	uint64_t jobs = 0, holder = 0;
 
 	if (sync_s3_down(se)) {
-		struct timespec ts;
-		int64_t mono;
+		int64_t mono = clock_mono_ns();
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		mono = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 		*why = "s3_unreachable";
 		snprintf(detail, cap, "S3 did not answer; commit passes pause and try again in "
 			 "%lld s", (long long)((down - mono) / 1000000000LL + 1));
@@ -1013,7 +869,7 @@ static void ctl_state(struct syncd *d, char *args, FILE *out)
 			 "in S3 as shown" : "nothing to upload");
 	}
 	fputs("STATE", out);
-	ctl_kv_escaped(out, "path", sp + 1, (size_t)plen);
+	ctlp_put_kv(out, "path", sp + 1, (size_t)plen);
 	fprintf(out, " ino=%llu type=%s state=%s size=%llu s3_size=%llu",
 		(unsigned long long)ino, ctl_type_name(in.type), state,
 		(unsigned long long)in.size, (unsigned long long)in.s3_size);
@@ -1023,10 +879,10 @@ static void ctl_state(struct syncd *d, char *args, FILE *out)
 		in.type == META_T_REG ? ctl_data_name(in.data) : "-", (unsigned long long)local,
 		(long long)(in.dirty_since_ns / 1000000000LL), (long long)in.s3_mtime,
 		(long long)(in.synced_ns / 1000000000LL));
-	ctl_kv_escaped(out, "key", key, keylen);
+	ctlp_put_kv(out, "key", key, keylen);
 	/* A renamed file still reads from its old object until its commit moves it. */
 	if (srclen && (srclen != keylen || memcmp(src, key, srclen) != 0)) {
-		ctl_kv_escaped(out, "source", src, srclen);
+		ctlp_put_kv(out, "source", src, srclen);
 		if (in.sync == META_S_DIRTY && strlen(detail) + 64 < sizeof detail)
 			strcat(detail, " (renamed: its commit moves the old object to this key)");
 	}
@@ -1087,14 +943,8 @@ static int ctl_json_bytes(const struct json_doc *jd, const char *name, char *buf
 
 		if (rc == 0 && (hl % 2 || hl / 2 >= cap))
 			rc = EINVAL;
-		for (size_t k = 0; rc == 0 && k < hl / 2; k++) {
-			int hi = hexval(hex[2 * k]), lo = hexval(hex[2 * k + 1]);
-
-			if (hi < 0 || lo < 0)
-				rc = EINVAL;
-			else
-				buf[k] = (char)(hi << 4 | lo);
-		}
+		if (rc == 0)
+			rc = hex_decode(hex, hl, buf, false);
 		free(hex);
 		if (rc == 0) {
 			*len = hl / 2;
@@ -1121,16 +971,9 @@ static int ctl_cf_collect(void *arg, uint64_t seq, const char *kind, const char 
 		return 0;	/* not ours to judge: skipped like any reader would */
 	if (ctl_json_bytes(&jd, "lost_found", lf, sizeof lf, &lflen) != 0)
 		goto out;
-	if (cf->n == cf->cap) {
-		size_t cap = cf->cap ? 2 * cf->cap : 64;
-		struct ctl_cf_event *e = realloc(cf->ev, cap * sizeof *e);
-
-		if (!e) {
-			rc = ENOMEM;
-			goto out;
-		}
-		cf->ev = e;
-		cf->cap = cap;
+	if (BUF_GROW(&cf->ev, &cf->cap, cf->n + 1)) {
+		rc = ENOMEM;
+		goto out;
 	}
 	cf->ev[cf->n].lf = malloc(lflen + 1);
 	cf->ev[cf->n].line = malloc(len + 1);
@@ -1164,14 +1007,14 @@ static void ctl_cf_event_fields(FILE *out, const struct ctl_cf_event *e)
 	}
 	if (ctl_json_bytes(&jd, "key", buf, S3_KEY_MAX + 1, &len) != 0)
 		len = 0;
-	ctl_kv_escaped(out, "key", buf, len);
+	ctlp_put_kv(out, "key", buf, len);
 	const char *names[] = { "s3", "etag_base", "etag_s3" };
 
 	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
 		i = json_obj_get(&jd, 0, names[k]);
 		if (!i || json_str_get(&jd, i, buf, S3_KEY_MAX + 1, &len) != 0)
 			len = 0;
-		ctl_kv_escaped(out, names[k], buf, len);
+		ctlp_put_kv(out, names[k], buf, len);
 	}
 	i = json_obj_get(&jd, 0, "mtime_s3");
 	if (i && json_u64_get(&jd, i, &v) == 0)
@@ -1181,7 +1024,7 @@ static void ctl_cf_event_fields(FILE *out, const struct ctl_cf_event *e)
 	i = json_obj_get(&jd, 0, "time");
 	if (!i || json_str_get(&jd, i, buf, S3_KEY_MAX + 1, &len) != 0)
 		len = 0;
-	ctl_kv_escaped(out, "resolved", buf, len);
+	ctlp_put_kv(out, "resolved", buf, len);
 out:
 	json_doc_free(&jd);
 	free(buf);
@@ -1241,7 +1084,7 @@ static void ctl_conflicts(struct syncd *d, char *args, FILE *out)
 				    memcmp(cf.ev[k].lf + 11, ents[i].name, ents[i].name_len) == 0)
 					ev = &cf.ev[k];
 			fputs("CONFLICT", out);
-			ctl_kv_escaped(out, "name", ents[i].name, ents[i].name_len);
+			ctlp_put_kv(out, "name", ents[i].name, ents[i].name_len);
 			fprintf(out, " ino=%llu type=%s size=%llu mtime_file=%lld",
 				(unsigned long long)e.ino, ctl_type_name(e.type),
 				(unsigned long long)e.size, (long long)(e.mtime_ns / 1000000000LL));
@@ -1273,14 +1116,12 @@ out:
  * Every connection gets a thread of its own (at most CTL_MAX_CLIENTS at once), so a COMMIT
  * or an EVICT that runs for minutes does not hold up STATUS, and a client that connects and
  * says nothing holds up nobody: its request line must be complete within
- * CTL_READ_TIMEOUT_MS, and stopping the daemon shuts every connection down at once instead
+ * CTLP_REQUEST_TIMEOUT_MS, and stopping the daemon shuts every connection down at once instead
  * of waiting for a client to speak. A request already running (a COMMIT's uploads) is
  * finished first, as the worker's own pass is.
  */
 #define CTL_MAX_CLIENTS 32
-#define CTL_READ_TIMEOUT_MS 5000
 #define CTL_WRITE_TIMEOUT_S 30	/* a client that stops reading its answer */
-#define CTL_LINE_MAX 8192
 
 struct ctl_conn {
 	struct sync_ctl *c;
@@ -1308,56 +1149,6 @@ static void ctl_say(int fd, const char *msg)
 	ssize_t w = send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
 
 	(void)w;
-}
-
-/* Read one request line (without its newline) within CTL_READ_TIMEOUT_MS. 0, or ETIMEDOUT,
- * EMSGSIZE (no newline in CTL_LINE_MAX bytes), ECONNRESET (closed before a line: EOF
- * with no bytes, or the daemon stopping). A last line without newline counts at EOF. */
-static int ctl_read_line(int fd, char *line, size_t cap)
-{
-	struct timespec t0, now;
-	size_t len = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		long left;
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-		int pr;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = CTL_READ_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000L +
-					      (now.tv_nsec - t0.tv_nsec) / 1000000L);
-		if (left <= 0)
-			return ETIMEDOUT;
-		pr = poll(&pfd, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0)
-			return errno;
-		if (pr == 0)
-			return ETIMEDOUT;
-		r = recv(fd, line + len, cap - 1 - len, 0);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r < 0)
-			return errno;
-		if (r == 0) {
-			if (len == 0)
-				return ECONNRESET;
-			line[len] = '\0';
-			return 0;
-		}
-		char *nl = memchr(line + len, '\n', (size_t)r);
-
-		len += (size_t)r;
-		if (nl) {
-			*nl = '\0';
-			return 0;
-		}
-		if (len >= cap - 1)
-			return EMSGSIZE;
-	}
 }
 
 static void ctl_dispatch(struct syncd *d, char *line, FILE *out)
@@ -1408,8 +1199,9 @@ static void ctl_conn_end(struct ctl_conn *cn)
 static void *ctl_conn_thread(void *arg)
 {
 	struct ctl_conn *cn = arg;
-	char *line = malloc(CTL_LINE_MAX);
-	int rc = line ? ctl_read_line(cn->fd, line, CTL_LINE_MAX) : ENOMEM;
+	char *line = malloc(CTLP_LINE_MAX);
+	int rc = line ? ctlp_read_request(cn->fd, line, CTLP_LINE_MAX, CTLP_REQUEST_TIMEOUT_MS)
+		      : ENOMEM;
 
 	if (rc == ETIMEDOUT) {
 		ctl_say(cn->fd, "ERR no complete request line within 5 s\n");
@@ -1443,7 +1235,7 @@ static void ctl_conn_start(struct sync_ctl *c, int fd)
 	if (c->stopping || c->n >= CTL_MAX_CLIENTS) {
 		pthread_mutex_unlock(&c->mu);
 		ctl_say(fd, c->stopping ? "ERR s3files-syncd is stopping\n" :
-			"ERR busy: too many control connections open, try again\n");
+			CTLP_BUSY ": too many control connections open, try again\n");
 		close(fd);
 		return;
 	}
@@ -1470,7 +1262,7 @@ static void ctl_conn_start(struct sync_ctl *c, int fd)
 	pthread_mutex_unlock(&c->mu);
 	if (rc) {
 		LOG_WARN(LOG_C_SYNC, "control socket: no thread for a connection: %s", strerror(rc));
-		ctl_say(fd, "ERR busy: cannot serve the request now\n");
+		ctl_say(fd, CTLP_BUSY ": cannot serve the request now\n");
 		ctl_conn_end(cn);
 	}
 }

@@ -28,6 +28,7 @@
 #include "store/journal.h"
 #include "base/log.h"
 #include "ns/ns_sync.h"
+#include "base/buf.h"
 
 #define SYNC_EVICT_LOW_PCT 90
 #define SYNC_ORPHAN_AGE_NS (3600LL * 1000000000LL)	/* data files without an inode */
@@ -41,15 +42,8 @@ static int sync_evict_collect(void *arg, const struct data_file_info *fi)
 {
 	struct sync_evict_files *l = arg;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 1024;
-		struct data_file_info *p = realloc(l->f, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->f = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->f, &l->cap, l->n + 1))
+		return ENOMEM;
 	l->f[l->n++] = *fi;
 	return 0;
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/clock.h"
 
 #define HTTP_READ_CHUNK 16384
 
@@ -61,14 +62,6 @@ struct http_server {
 	struct http_conn conns[HTTP_SERVER_CONNS_MAX];
 	size_t n_conns;
 };
-
-static int64_t http_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void http_response_text(struct http_response *resp, int status, const char *fmt, ...)
 {
@@ -343,7 +336,7 @@ static void *http_server_thread(void *arg)
 	struct pollfd pfd[2 + HTTP_SERVER_CONNS_MAX];
 
 	for (;;) {
-		int64_t now = http_now_ms(), wait = -1;
+		int64_t now = clock_mono_ms(), wait = -1;
 		size_t np = 2;
 
 		pfd[0] = (struct pollfd){ .fd = s->wake[0], .events = POLLIN };
@@ -368,7 +361,7 @@ static void *http_server_thread(void *arg)
 		}
 		if (pfd[0].revents)
 			break;
-		now = http_now_ms();
+		now = clock_mono_ms();
 		/* Existing connections first (pfd[2..] follows conns[0..]), then new ones. */
 		for (size_t i = 0; i < s->n_conns; i++) {
 			struct http_conn *c = &s->conns[i];

@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "ns/ns_sync.h"
 #include "s3/s3_event.h"
+#include "base/clock.h"
 
 #define SYNC_TICK_MS 200
 #define SYNC_PREFETCH_PER_TICK 256	/* queued files fetched per tick: ~1,000/s at most */
@@ -49,18 +50,12 @@ static struct instlock **g_locks;
 
 #define SYNCD_LOCK_NAME "syncd.lock"
 
-/* Sleep up to ms, waking early on shutdown. */
+/* Sleep up to ms, waking early on shutdown (stop_cond waits on the monotonic clock: a
+ * wall clock set back would stretch the nap). */
 static void syncd_nap(struct syncd *d, unsigned ms)
 {
-	struct timespec ts;
+	struct timespec ts = clock_mono_deadline(ms);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&d->stop_lock);
 	if (!d->stop)
 		pthread_cond_timedwait(&d->stop_cond, &d->stop_lock, &ts);
@@ -85,9 +80,11 @@ static void *syncd_worker(void *arg)
 	int64_t interval = (int64_t)se->cfg->commit_interval * 1000000000LL;
 	int64_t evict_seen = 0;
 
+	/* The schedule (next_poll_ns, next_evict_ns) is on the monotonic clock; what is
+	 * compared with stored times (the eviction's age rule) reads the store's clock. */
 	while (!d->stop) {
 		struct sync_result res = { 0 };
-		int64_t now = meta_now_ns();
+		int64_t now = clock_mono_ns();
 
 		/* While S3 is unreachable, commits, deletes and polls pause for a few seconds
 		 * at a time (commit.c): each would only fail after its retries. */
@@ -120,7 +117,8 @@ static void *syncd_worker(void *arg)
 			pthread_mutex_lock(&se->import_lock);
 			(void)sync_poll_pass(se);
 			pthread_mutex_unlock(&se->import_lock);
-			se->next_poll_ns = meta_now_ns() + (int64_t)se->cfg->poll_interval_ms * 1000000LL;
+			se->next_poll_ns = clock_mono_ns() +
+					   (int64_t)se->cfg->poll_interval_ms * 1000000LL;
 		}
 		uint64_t room = 0;
 		bool asked = syncd_evict_wanted(se, &evict_seen, &room);
@@ -131,7 +129,7 @@ static void *syncd_worker(void *arg)
 			pthread_mutex_lock(&se->evict_lock);
 			(void)sync_evict_pass(se, meta_now_ns(), asked, room, &er);
 			pthread_mutex_unlock(&se->evict_lock);
-			se->next_evict_ns = meta_now_ns() + SYNC_EVICT_INTERVAL_S * 1000000000LL;
+			se->next_evict_ns = clock_mono_ns() + SYNC_EVICT_INTERVAL_S * 1000000000LL;
 		}
 		syncd_nap(d, SYNC_TICK_MS);
 	}
@@ -358,7 +356,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&d->stop_lock, NULL);
-	pthread_cond_init(&d->stop_cond, NULL);
+	rc = clock_cond_init(&d->stop_cond);
+	if (rc) {
+		LOG_ERROR(LOG_C_SYNC, "condition variable: %s", strerror(rc));
+		conf_free(d->conf);
+		return 1;
+	}
 
 	rc = syncd_lock_exports(d->conf);
 	if (rc)

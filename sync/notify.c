@@ -48,6 +48,7 @@
 #include "base/log.h"
 #include "engine/metrics.h"
 #include "s3/s3_event.h"
+#include "base/clock.h"
 
 #define NOTIFY_QUEUE_MAX 4096		/* records waiting for the worker */
 #define NOTIFY_WINDOW_MS 100		/* coalescing window from the oldest record */
@@ -114,14 +115,6 @@ struct sync_notify {
 	struct notify_rate warn_refused, warn_full, warn_subscribe;
 };
 
-static int64_t notify_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------------------------------
  * HTTP thread: accept records.
  */
@@ -172,7 +165,7 @@ static bool notify_enqueue(struct sync_notify *n, struct sync_export *se,
 
 static void notify_records(struct sync_notify *n, const struct s3_event_batch *b)
 {
-	int64_t now = notify_now_ns();
+	int64_t now = clock_mono_ns();
 	size_t dropped = 0, ignored = 0, queued = 0;
 
 	pthread_mutex_lock(&n->lock);
@@ -250,7 +243,7 @@ void sync_notify_post(void *arg, const struct http_req *req, const char *body, s
 		uint64_t earlier;
 
 		metric_add(&m_rejected, 1);
-		if (notify_rate_ok(&n->warn_refused, notify_now_ns(), &earlier))
+		if (notify_rate_ok(&n->warn_refused, clock_mono_ns(), &earlier))
 			LOG_WARN(LOG_C_SYNC, "notification refused: %s (%zu bytes; %" PRIu64
 				 " more refused since the last warning)", why, len, earlier);
 		http_response_text(resp, rc == EMSGSIZE ? 413 : 400, "%s\n", why);
@@ -264,7 +257,7 @@ void sync_notify_post(void *arg, const struct http_req *req, const char *body, s
 
 		/* Confirming would subscribe us to whatever topic a POST names: that is the
 		 * operator's decision, not something an unauthenticated request can make. */
-		if (notify_rate_ok(&n->warn_subscribe, notify_now_ns(), &earlier))
+		if (notify_rate_ok(&n->warn_subscribe, clock_mono_ns(), &earlier))
 			LOG_WARN(LOG_C_SYNC, "SNS subscription confirmation for topic %s: s3files "
 				 "does not confirm subscriptions itself; if this topic is yours, "
 				 "confirm it by opening %s (%" PRIu64 " more confirmations not "
@@ -494,7 +487,7 @@ static void notify_apply(struct sync_notify *n, struct notify_item *items, size_
 		pthread_mutex_unlock(&se->import_lock);
 		pthread_mutex_unlock(&se->commit_lock);
 
-		int64_t now = notify_now_ns();
+		int64_t now = clock_mono_ns();
 
 		for (size_t i = g; i < e; i++) {
 			struct notify_item *it = t[i].it;
@@ -521,19 +514,13 @@ static void notify_apply(struct sync_notify *n, struct notify_item *items, size_
 	free(t);
 }
 
-static void notify_abstime(int64_t mono_ns, struct timespec *ts)
-{
-	ts->tv_sec = (time_t)(mono_ns / 1000000000LL);
-	ts->tv_nsec = (long)(mono_ns % 1000000000LL);
-}
-
 static void *notify_thread(void *arg)
 {
 	struct sync_notify *n = arg;
 
 	pthread_mutex_lock(&n->lock);
 	while (!n->stop) {
-		int64_t now = notify_now_ns(), wake = INT64_MAX;
+		int64_t now = clock_mono_ns(), wake = INT64_MAX;
 		struct timespec ts;
 		size_t cnt = 0;
 
@@ -546,7 +533,7 @@ static void *notify_thread(void *arg)
 			continue;
 		}
 		if (now < wake) {
-			notify_abstime(wake, &ts);
+			ts = clock_mono_abstime(wake);
 			pthread_cond_timedwait(&n->cond, &n->lock, &ts);
 			continue;
 		}
@@ -595,7 +582,6 @@ int sync_notify_start(struct syncd *d, struct sync_notify **out)
 {
 	static struct metric *const metrics[] = { &m_received, &m_applied, &m_ignored,
 		&m_rejected, &m_dropped, &m_relists, &m_queued, &m_delay };
-	pthread_condattr_t ca;
 	struct sync_notify *n;
 	int rc;
 
@@ -603,13 +589,7 @@ int sync_notify_start(struct syncd *d, struct sync_notify **out)
 	if (!n)
 		return ENOMEM;
 	n->d = d;
-	rc = pthread_condattr_init(&ca);
-	if (rc)
-		goto fail_free;
-	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (rc == 0)
-		rc = pthread_cond_init(&n->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	rc = clock_cond_init(&n->cond);
 	if (rc)
 		goto fail_free;
 	pthread_mutex_init(&n->lock, NULL);

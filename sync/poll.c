@@ -31,6 +31,7 @@
 #include "engine/import.h"
 #include "base/log.h"
 #include "base/tp.h"
+#include "base/buf.h"
 
 struct sync_inos {
 	uint64_t *ino;
@@ -39,15 +40,8 @@ struct sync_inos {
 
 static int sync_inos_add(struct sync_inos *l, uint64_t ino)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		uint64_t *p = realloc(l->ino, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->ino = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->ino, &l->cap, l->n + 1))
+		return ENOMEM;
 	l->ino[l->n++] = ino;
 	return 0;
 }
@@ -79,21 +73,18 @@ static int sync_names_cb(void *arg, const struct meta_dirent *de, const struct m
 {
 	struct sync_names *c = arg;
 
+	size_t cap_name = c->cap, cap_len = c->cap;
+	int rc;
+
 	if (!(in->flags & META_F_IN_S3) || in->sync != META_S_CLEAN)
 		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		void *p = realloc(c->name, cap * sizeof *c->name), *q;
-
-		if (!p)
-			return ENOMEM;
-		c->name = p;
-		q = realloc(c->len, cap * sizeof *c->len);
-		if (!q)
-			return ENOMEM;
-		c->len = q;
-		c->cap = cap;
-	}
+	/* name and len grow alike: cap is the smaller of what each got */
+	rc = BUF_GROW(&c->name, &cap_name, c->n + 1);
+	if (rc == 0)
+		rc = BUF_GROW(&c->len, &cap_len, c->n + 1);
+	c->cap = cap_name < cap_len ? cap_name : cap_len;
+	if (rc)
+		return rc;
 	memcpy(c->name[c->n], de->name, de->name_len);
 	c->name[c->n][de->name_len] = '\0';
 	c->len[c->n++] = de->name_len;

@@ -57,6 +57,8 @@
 #include "base/log.h"
 #include "ns/ns_sync.h"
 #include "base/tp.h"
+#include "base/buf.h"
+#include "base/ctlproto.h"
 
 #define SYNC_RENAME_PAGE 500
 #define SYNC_RENAME_THREADS 8
@@ -433,19 +435,6 @@ int sync_rename_pass(struct sync_export *se, unsigned max_pages, struct sync_res
 	return rc == EAGAIN ? 0 : rc;
 }
 
-/* Key bytes as the control protocol carries them: %-escaped below 0x21, '%' and 0x7f. */
-static void sync_put_escaped(FILE *out, const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c <= 0x20 || c == '%' || c == 0x7f)
-			fprintf(out, "%%%02X", c);
-		else
-			fputc(c, out);
-	}
-}
-
 struct sync_jobs {
 	struct meta_dirjob *j;
 	size_t n, cap;
@@ -455,15 +444,8 @@ static int sync_jobs_collect(void *arg, const struct meta_dirjob *dj)
 {
 	struct sync_jobs *l = arg;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 4;
-		struct meta_dirjob *p = realloc(l->j, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		l->j = p;
-		l->cap = cap;
-	}
+	if (BUF_GROW(&l->j, &l->cap, l->n + 1))
+		return ENOMEM;
 	l->j[l->n++] = *dj;
 	return 0;
 }
@@ -481,9 +463,9 @@ void sync_rename_status(struct sync_export *se, FILE *out)
 				"state=%s from=", se->cfg->export_id, (unsigned long long)j->id,
 				(unsigned long long)j->moved, (unsigned long long)j->listed,
 				(unsigned long long)j->skipped, i == 0 ? "moving" : "queued");
-			sync_put_escaped(out, j->old_prefix, j->old_len);
+			ctlp_put_escaped(out, j->old_prefix, j->old_len);
 			fputs(" to=", out);
-			sync_put_escaped(out, j->new_prefix, j->new_len);
+			ctlp_put_escaped(out, j->new_prefix, j->new_len);
 			fputc('\n', out);
 		}
 	}

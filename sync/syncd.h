@@ -51,10 +51,10 @@ struct sync_export {
 	pthread_mutex_t import_lock;
 	int poll_soon;			/* (atomic) set by notify.c when it dropped events:
 					 * the worker polls at its next tick */
-	int64_t next_poll_ns;		/* worker thread only */
+	int64_t next_poll_ns;		/* worker thread only; clock_mono_ns() */
 	uint64_t poll_after;		/* under import_lock: the directory the last poll
 					 * listed last (round robin, see poll.c) */
-	int64_t next_evict_ns;		/* worker thread only */
+	int64_t next_evict_ns;		/* worker thread only; clock_mono_ns() */
 	/* counters (atomic) */
 	uint64_t n_commits, n_commit_errors, n_deletes, n_polls;
 	/* conflicts: counted in the store (ns_conflicts_count), across restarts */

@@ -34,6 +34,7 @@
 #include "store/journal.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/clock.h"
 
 #define SYSLOG_POLL_MS 500
 #define SYSLOG_MSG_MAX 8192		/* longer events are cut (the journal has them whole) */
@@ -63,7 +64,7 @@ struct sync_syslog {
 	pthread_mutex_t mu;		/* with cv: stopping */
 	pthread_cond_t cv;
 	bool stopping;
-	int64_t warned_ns;		/* last failure logged (0: none yet) */
+	int64_t warned_ns;		/* last failure logged, clock_mono_ns() (0: none yet) */
 	uint64_t sent, lost;
 };
 
@@ -148,7 +149,7 @@ static void sync_syslog_send(struct sync_syslog *s, const struct sync_syslog_src
 		   sizeof s->sa) == n) {
 		s->sent++;
 	} else {
-		int64_t t = meta_now_ns();
+		int64_t t = clock_mono_ns();
 
 		s->lost++;
 		if (!s->warned_ns || t - s->warned_ns >= SYSLOG_WARN_S * 1000000000LL) {
@@ -237,10 +238,7 @@ static void *sync_syslog_thread(void *arg)
 		for (size_t i = 0; i < s->n; i++)
 			sync_syslog_follow(s, &s->src[i]);
 		pthread_mutex_lock(&s->mu);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += SYSLOG_POLL_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		until = clock_mono_deadline(SYSLOG_POLL_MS);
 		if (!s->stopping)
 			pthread_cond_timedwait(&s->cv, &s->mu, &until);
 	}
@@ -275,7 +273,11 @@ int sync_syslog_start(struct syncd *d, const char *path, struct sync_syslog **ou
 	s->d = d;
 	s->fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	rc = clock_cond_init(&s->cv);	/* its waits are timed on the monotonic clock */
+	if (rc) {
+		free(s);
+		return rc;
+	}
 	s->sa.sun_family = AF_UNIX;
 	strcpy(s->sa.sun_path, path);
 	s->buf = malloc(SYSLOG_READ);

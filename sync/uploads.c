@@ -56,7 +56,7 @@ int sync_uploads_abort_orphans(struct sync_export *se)
 		struct journal_field f[3];
 
 		rc = s3_mpu_abort(se->x->s3, key, id);
-		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS) {
+		if (s3_err_transient(rc)) {
 			LOG_WARN(LOG_C_SYNC, "export %u: aborting the unfinished multipart upload of "
 				 "'%s' failed: %s (will retry)", se->cfg->export_id, LOG_ESCS(key),
 				 s3f_strerror(rc));

@@ -46,6 +46,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/buf.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -83,19 +84,9 @@ struct conf_errs {
 
 static void conf_errs_add(struct conf_errs *e, const char *line, size_t n)
 {
-	if (e->len + n + 1 > e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 1024;
-		char *nb;
-
-		while (cap < e->len + n + 1)
-			cap *= 2;
-		nb = realloc(e->buf, cap);
-		if (!nb) {
-			e->oom = true;
-			return;
-		}
-		e->buf = nb;
-		e->cap = cap;
+	if (BUF_GROW(&e->buf, &e->cap, e->len + n + 1)) {
+		e->oom = true;
+		return;
 	}
 	memcpy(e->buf + e->len, line, n);
 	e->len += n;

@@ -10,6 +10,7 @@
  * one never stands alone), so decoding a string can only fail for lack of room.
  */
 #include "base/json.h"
+#include "base/hex.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -59,24 +60,13 @@ static int json_tok_add(struct json_parser *p, enum json_type type, size_t start
 	return 0;
 }
 
-static int json_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The four hex digits at s (which has at least 4 bytes), or -1. */
 static long json_hex4(const char *s)
 {
 	long v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		int h = json_hex(s[i]);
+		int h = hex_digit((unsigned char)s[i]);
 
 		if (h < 0)
 			return -1;

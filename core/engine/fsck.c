@@ -50,6 +50,7 @@
 #include "ns/ns_sync.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
+#include "base/buf.h"
 
 #define FSCK_CHUNK 256			/* rows per read transaction */
 #define FSCK_PATH_MAX 4096
@@ -163,25 +164,9 @@ struct fsck {
 	FILE *manifest;
 };
 
-static int fsck_grow(void **p, size_t *cap, size_t n, size_t size)
-{
-	size_t c;
-	void *g;
-
-	if (n < *cap)
-		return 0;
-	c = *cap ? *cap * 2 : 256;
-	g = realloc(*p, c * size);
-	if (!g)
-		return ENOMEM;
-	*p = g;
-	*cap = c;
-	return 0;
-}
-
 static int fsck_push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
 {
-	if (fsck_grow((void **)a, cap, *n, sizeof **a))
+	if (BUF_GROW(a, cap, *n + 1))
 		return ENOMEM;
 	(*a)[(*n)++] = v;
 	return 0;
@@ -249,7 +234,7 @@ static struct fsck_item *fsck_note(struct fsck *f, struct meta_txn *t, enum fsck
 	va_list ap;
 	char buf[1024];
 
-	if (fsck_grow((void **)&f->q, &f->capq, f->nq, sizeof *f->q)) {
+	if (BUF_GROW(&f->q, &f->capq, f->nq + 1)) {
 		f->oom = true;
 		return NULL;
 	}
@@ -837,7 +822,7 @@ static int fsck_tier_sub(struct fsck *f, const char *sub)
 			}
 			continue;
 		}
-		if (fsck_grow((void **)&f->tf, &f->captf, f->ntf, sizeof *f->tf)) {
+		if (BUF_GROW(&f->tf, &f->captf, f->ntf + 1)) {
 			f->oom = true;
 			break;
 		}

@@ -939,8 +939,7 @@ int import_prefetch(struct export_ctx *x, size_t max, struct import_stats *st)
 		}
 		import_fetch_run(x, f, nf, st);
 		for (size_t i = 0; i < nf; i++) {
-			if (f[i].rc == S3F_E_S3_NET || f[i].rc == S3F_E_S3_SERVER ||
-			    f[i].rc == S3F_E_S3_CREDS || f[i].rc == ENOMEM) {
+			if (s3_err_transient(f[i].rc) || f[i].rc == ENOMEM) {
 				if (!transient)
 					transient = f[i].rc;
 				continue;	/* stays queued */

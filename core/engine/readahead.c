@@ -33,6 +33,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/rangeset.h"
+#include "base/clock.h"
 
 #define RA_FLUSH_NS 1000000000LL	/* counters go to the store at most once a second */
 #define RA_SEEN_MAX 16			/* ranges a tracker remembers */
@@ -97,14 +98,6 @@ struct readahead {
 	int64_t flushed_ns;
 };
 
-static int64_t ra_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void ra_count(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
@@ -157,7 +150,7 @@ int readahead_open(struct export_ctx *x, const struct readahead_opts *opts,
 	}
 	pthread_mutex_init(&ra->lock, NULL);
 	pthread_cond_init(&ra->cond, NULL);
-	ra->flushed_ns = ra_now_ns();
+	ra->flushed_ns = clock_mono_ns();
 	*out = ra;
 	return 0;
 }
@@ -834,7 +827,7 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	if (len == 0 || off >= in->size)
 		return 0;
 	end = off + len > in->size ? in->size : off + len;
-	now = ra_now_ns();
+	now = clock_mono_ns();
 
 	pthread_mutex_lock(&ra->lock);
 	plan = ra_plan(ra, in, owner, off, end, now, &s);
@@ -1015,7 +1008,7 @@ void readahead_release(struct readahead *ra, uint64_t ino, const void *owner)
 
 void readahead_tick(struct readahead *ra)
 {
-	int64_t now = ra_now_ns(), idle = (int64_t)ra->o.idle_ms * 1000000LL;
+	int64_t now = clock_mono_ns(), idle = (int64_t)ra->o.idle_ms * 1000000LL;
 
 	pthread_mutex_lock(&ra->lock);
 	for (struct ra_stream *s = ra->tail, *p; s; s = p) {
@@ -1049,7 +1042,7 @@ int readahead_flush(struct readahead *ra)
 	};
 	int rc;
 
-	ra->flushed_ns = ra_now_ns();
+	ra->flushed_ns = clock_mono_ns();
 	if (!d.bypass_bytes && !d.tier_bytes && !d.fetched_bytes && !d.streams && !d.aborted &&
 	    !d.refused)
 		return 0;

@@ -15,6 +15,9 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/tp.h"
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -84,7 +87,7 @@ static int client_endpoint(struct s3_client *c)
 {
 	const char *ep = c->endpoint, *hp;
 	char *scheme = NULL, *hostport = NULL;
-	struct s3_sb sh = { 0 }, hh = { 0 }, pp = { 0 };
+	struct buf sh = { 0 }, hh = { 0 }, pp = { 0 };
 	size_t n;
 	int rc;
 
@@ -105,28 +108,28 @@ static int client_endpoint(struct s3_client *c)
 		goto out;
 	}
 	if (c->cfg.path_style) {
-		s3_sb_addf(&sh, "%s://%s", scheme, hostport);
-		s3_sb_adds(&hh, hostport);
-		s3_sb_addc(&pp, '/');
+		buf_addf(&sh, "%s://%s", scheme, hostport);
+		buf_adds(&hh, hostport);
+		buf_addc(&pp, '/');
 		s3_sb_add_uri(&pp, c->bucket, strlen(c->bucket), false);
 	} else {
-		s3_sb_addf(&sh, "%s://%s.%s", scheme, c->bucket, hostport);
-		s3_sb_addf(&hh, "%s.%s", c->bucket, hostport);
-		s3_sb_add(&pp, "", 0);
+		buf_addf(&sh, "%s://%s.%s", scheme, c->bucket, hostport);
+		buf_addf(&hh, "%s.%s", c->bucket, hostport);
+		buf_add(&pp, "", 0);
 	}
-	rc = s3_sb_done(&sh, &c->scheme_host);
+	rc = buf_done(&sh, &c->scheme_host);
 	if (rc == 0)
-		rc = s3_sb_done(&hh, &c->host_hdr);
+		rc = buf_done(&hh, &c->host_hdr);
 	if (rc == 0)
-		rc = s3_sb_done(&pp, &c->path_prefix);
+		rc = buf_done(&pp, &c->path_prefix);
 	if (rc == 0 && c->cfg.tls_skip_verify)
 		LOG_WARN(LOG_C_S3, "TLS certificate and host name verification is off for %s "
 			 "(bucket %s)%s", ep, c->bucket,
 			 strcmp(scheme, "https") == 0 ? "" : "; the endpoint is plain http anyway");
 out:
-	s3_sb_free(&sh);
-	s3_sb_free(&hh);
-	s3_sb_free(&pp);
+	buf_free(&sh);
+	buf_free(&hh);
+	buf_free(&pp);
 	free(scheme);
 	free(hostport);
 	return rc;
@@ -238,20 +241,20 @@ static int req_headerf(struct s3_req *r, const char *name, const char *fmt, ...)
 }
 
 /* Append "&name=value" (strictly encoded) to a query under construction. */
-static void query_add(struct s3_sb *q, const char *name, const char *value)
+static void query_add(struct buf *q, const char *name, const char *value)
 {
 	if (q->len)
-		s3_sb_addc(q, '&');
-	s3_sb_adds(q, name);
+		buf_addc(q, '&');
+	buf_adds(q, name);
 	if (value) {
-		s3_sb_addc(q, '=');
+		buf_addc(q, '=');
 		s3_sb_add_uri(q, value, strlen(value), false);
 	}
 }
 
-static int req_query(struct s3_req *r, struct s3_sb *q)
+static int req_query(struct s3_req *r, struct buf *q)
 {
-	return s3_sb_done(q, &r->query);
+	return buf_done(q, &r->query);
 }
 
 static bool key_ok(const char *key)
@@ -808,7 +811,7 @@ static int etag_announce(const struct s3_put_opts *opts, const char *key,
 		   dlen != 16) {
 		return EIO;
 	}
-	s3_hex(d, 16, etag);
+	hex_encode(d, 16, etag);
 	if (n_parts)
 		snprintf(etag + 32, sizeof etag - 32, "-%u", n_parts);
 	return opts->etag_hook(opts->etag_hook_arg, key, etag);
@@ -857,7 +860,7 @@ static int s3_curl_object_put_buf(struct s3_client *c, const char *key, const vo
 
 static int mpu_query(struct s3_req *r, const char *upload_id, unsigned part)
 {
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	char num[16];
 
 	if (part) {
@@ -872,7 +875,7 @@ static int s3_curl_mpu_create(struct s3_client *c, const char *key, const struct
 			      char upload_id[S3_UPLOAD_ID_MAX])
 {
 	struct s3_req *r;
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	int rc;
 
 	upload_id[0] = '\0';
@@ -960,7 +963,7 @@ static void backoff_sleep(const struct s3_client *c, unsigned attempt)
 		ms *= 2;
 	if (ms > c->cfg.retry_max_ms)
 		ms = c->cfg.retry_max_ms;
-	uint64_t x = s3_now_ns() ^ (uint64_t)(uintptr_t)&ms;	/* jitter only, per thread */
+	uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)&ms;	/* jitter only, per thread */
 
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
@@ -990,16 +993,16 @@ static int error_in_200(const struct s3_req *r, bool *retry)
 
 static int complete_body(const struct s3_part *parts, size_t n, char **out, size_t *len)
 {
-	struct s3_sb b = { 0 };
+	struct buf b = { 0 };
 	int rc;
 
-	s3_sb_adds(&b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	buf_adds(&b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (size_t i = 0; i < n; i++)
-		s3_sb_addf(&b, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
+		buf_addf(&b, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
 			   parts[i].number, parts[i].etag);
-	s3_sb_adds(&b, "</CompleteMultipartUpload>");
+	buf_adds(&b, "</CompleteMultipartUpload>");
 	*len = b.len;
-	rc = s3_sb_done(&b, out);
+	rc = buf_done(&b, out);
 	return rc;
 }
 
@@ -1129,7 +1132,7 @@ static int s3_curl_mpu_list(struct s3_client *c, const char *prefix, struct s3_u
 	*n = 0;
 	for (;;) {
 		struct s3_req *r = s3_req_new(c, S3_OP_MPU_LIST, "GET", NULL);
-		struct s3_sb q = { 0 };
+		struct buf q = { 0 };
 		struct s3_xml_uploads page;
 
 		if (!r) {
@@ -1361,31 +1364,31 @@ static int del_batch_done(struct s3_req *r, void *arg)
 
 static int del_batch_request(struct s3_client *c, struct del_batch *b, struct s3_req **out)
 {
-	struct s3_sb body = { 0 }, q = { 0 };
+	struct buf body = { 0 }, q = { 0 };
 	struct s3_req *r;
 	char md5[25];
 	size_t blen;
 	int rc;
 
-	s3_sb_adds(&body, "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+	buf_adds(&body, "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
 	for (size_t i = 0; i < b->n; i++) {
 		const char *k = b->keys[b->idx[i]];
 
-		s3_sb_adds(&body, "<Object><Key>");
+		buf_adds(&body, "<Object><Key>");
 		s3_sb_add_xml(&body, k, strlen(k));
-		s3_sb_adds(&body, "</Key>");
+		buf_adds(&body, "</Key>");
 		if (b->etags) {
 			char et[S3_ETAG_MAX];
 
 			etag_bare(b->etags[b->idx[i]], et);
-			s3_sb_addf(&body, b->etag_quoted ? "<ETag>\"%s\"</ETag>" : "<ETag>%s</ETag>",
+			buf_addf(&body, b->etag_quoted ? "<ETag>\"%s\"</ETag>" : "<ETag>%s</ETag>",
 				   et);
 		}
-		s3_sb_adds(&body, "</Object>");
+		buf_adds(&body, "</Object>");
 	}
-	s3_sb_adds(&body, "</Delete>");
+	buf_adds(&body, "</Delete>");
 	blen = body.len;
-	rc = s3_sb_done(&body, &b->body);
+	rc = buf_done(&body, &b->body);
 	if (rc)
 		return rc;
 	r = s3_req_new(c, S3_OP_DELETE_MULTI, "POST", NULL);
@@ -1511,7 +1514,7 @@ static int s3_curl_objects_delete(struct s3_client *c, const char *const *keys, 
 static int delete_run(struct s3_client *c, const char *key, const char *vid, const char *hname,
 		      const char *hval, struct s3_object_info *info)
 {
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	struct s3_req *r;
 	int rc = 0;
 
@@ -1569,7 +1572,7 @@ static int versions_below(struct s3_client *c, const char *key, const char *abov
 			  struct ver_below *out)
 {
 	struct s3_xml_versions v = { 0 };
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	struct s3_req *r;
 	int rc;
 
@@ -1723,8 +1726,7 @@ static void *delif_run(void *arg)
 		rc = key_ok(w->keys[i]) && w->etags[i]
 			     ? s3_object_delete_if(w->c, w->keys[i], w->etags[i], NULL) : EINVAL;
 		w->results[i] = rc;
-		if (rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
-		    rc == S3F_E_S3_CREDS)
+		if (s3_err_transient(rc) || rc == S3F_E_S3_CANCELED)
 			__atomic_store_n(&w->stop, rc, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -1762,15 +1764,15 @@ static int s3_curl_objects_delete_if(struct s3_client *c, const char *const *key
 
 static int copy_source_header(struct s3_client *c, struct s3_req *r, const char *src_key)
 {
-	struct s3_sb v = { 0 };
+	struct buf v = { 0 };
 	char *val;
 	int rc;
 
-	s3_sb_addc(&v, '/');
+	buf_addc(&v, '/');
 	s3_sb_add_uri(&v, c->bucket, strlen(c->bucket), false);
-	s3_sb_addc(&v, '/');
+	buf_addc(&v, '/');
 	s3_sb_add_uri(&v, src_key, strlen(src_key), true);
-	rc = s3_sb_done(&v, &val);
+	rc = buf_done(&v, &val);
 	if (rc)
 		return rc;
 	rc = s3_req_header(r, "x-amz-copy-source", val);
@@ -2060,7 +2062,7 @@ static int s3_curl_list(struct s3_client *c, const struct s3_list_req *req,
 			struct s3_list_page *page)
 {
 	struct s3_req *r;
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	char mk[16];
 	int rc;
 
@@ -2397,7 +2399,7 @@ static int probe_copies(struct s3_client *c, const char *key, const char *dst, s
 /* GET ?versioning: is versioning Enabled? A server that will not say is taken as not. */
 static int probe_versioning(struct s3_client *c, bool *versioned)
 {
-	struct s3_sb q = { 0 };
+	struct buf q = { 0 };
 	struct s3_req *r;
 	char status[16] = "";
 	int rc;
@@ -2416,8 +2418,7 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
 	s3_req_free(r);
 	if (rc == 0)
 		*versioned = strcmp(status, "Enabled") == 0;
-	else if (rc != S3F_E_S3_NET && rc != S3F_E_S3_SERVER && rc != S3F_E_S3_CREDS &&
-		 rc != ENOMEM) {
+	else if (!s3_err_transient(rc) && rc != ENOMEM) {
 		LOG_INFO(LOG_C_S3, "bucket versioning unknown (%s): taken as off", s3f_strerror(rc));
 		rc = 0;
 	}
@@ -2429,8 +2430,7 @@ static int probe_versioning(struct s3_client *c, bool *versioned)
  * write conditions found so far in force. */
 static int probe_further(int rc, const char *what, struct s3_caps *caps)
 {
-	if (rc == 0 || rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CANCELED ||
-	    rc == S3F_E_S3_CREDS || rc == ENOMEM)
+	if (rc == 0 || s3_err_transient(rc) || rc == S3F_E_S3_CANCELED || rc == ENOMEM)
 		return rc;
 	LOG_INFO(LOG_C_S3, "probing conditional %s failed (%s): the client checks them itself",
 		 what, s3f_strerror(rc));
@@ -2539,7 +2539,7 @@ out:
 
 static int s3_curl_presign_get(struct s3_client *c, const char *key, unsigned expires_s, char **url)
 {
-	struct s3_sb p = { 0 }, u = { 0 };
+	struct buf p = { 0 }, u = { 0 };
 	const struct s3_header h[] = { { "host", c->host_hdr } };
 	struct s3_sigv4_out so;
 	struct s3_creds cr_copy;
@@ -2556,10 +2556,10 @@ static int s3_curl_presign_get(struct s3_client *c, const char *key, unsigned ex
 			return rc;
 		cr = &cr_copy;
 	}
-	s3_sb_adds(&p, c->path_prefix);
-	s3_sb_addc(&p, '/');
+	buf_adds(&p, c->path_prefix);
+	buf_addc(&p, '/');
 	s3_sb_add_uri(&p, key, strlen(key), true);
-	rc = s3_sb_done(&p, &path);
+	rc = buf_done(&p, &path);
 	if (rc)
 		goto out;
 	struct s3_sigv4_req sr = {
@@ -2571,8 +2571,8 @@ static int s3_curl_presign_get(struct s3_client *c, const char *key, unsigned ex
 	if (rc)
 		goto out;
 	s3_sigv4_out_free(&so);
-	s3_sb_addf(&u, "%s%s?%s", c->scheme_host, path, q);
-	rc = s3_sb_done(&u, url);
+	buf_addf(&u, "%s%s?%s", c->scheme_host, path, q);
+	rc = buf_done(&u, url);
 out:
 	explicit_bzero(&cr_copy, sizeof cr_copy);
 	free(path);
@@ -2616,16 +2616,9 @@ static int s3_curl_batch_open(struct s3_client *c, struct s3_batch_impl **out)
 static int batch_add(struct s3_batch_impl *b, struct s3_req *r, enum batch_kind kind,
 		     struct s3_object_info *info, uint64_t *got, struct s3_buf *buf, int *rc)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct batch_item *p = realloc(b->items, cap * sizeof *p);
-
-		if (!p) {
-			s3_req_free(r);
-			return ENOMEM;
-		}
-		b->items = p;
-		b->cap = cap;
+	if (BUF_GROW(&b->items, &b->cap, b->n + 1)) {
+		s3_req_free(r);
+		return ENOMEM;
 	}
 	b->items[b->n++] = (struct batch_item){ r, kind, info, got, buf, rc };
 	r->group = &b->g;

@@ -44,6 +44,12 @@
 #define S3_META_MAX 16		/* user metadata pairs carried per object */
 #define S3_MEM_BODY_MAX (64ull << 20)	/* fd bodies up to this are sent from memory */
 
+/* true when rc (of any s3_* call) says S3 could not be asked now and asking again later
+ * may work: no answer (S3F_E_S3_NET), a server error (S3F_E_S3_SERVER), no valid
+ * credentials yet (S3F_E_S3_CREDS: the provider keeps trying). What failed this way
+ * waits and is tried again, never dropped; any other rc (0 included) is false. */
+bool s3_err_transient(int rc);
+
 struct s3_client;
 struct s3_credp;
 

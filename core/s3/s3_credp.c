@@ -608,7 +608,7 @@ static int credp_fetch_web_identity(struct s3_credp *p, struct s3_creds *cr, int
 				.hdrs = { "Content-Type: application/x-www-form-urlencoded" },
 				.connect_ms = CREDP_HTTP_CONNECT_MS,
 				.timeout_ms = CREDP_HTTP_TIMEOUT_MS };
-	struct s3_sb sb = { 0 };
+	struct buf sb = { 0 };
 	struct s3_xml_error xe;
 	struct credp_body b;
 	char *tok = NULL, *body = NULL;
@@ -618,13 +618,13 @@ static int credp_fetch_web_identity(struct s3_credp *p, struct s3_creds *cr, int
 	rc = credp_read_token(p->token_file, &tok, err, errlen);
 	if (rc)
 		return rc;
-	s3_sb_adds(&sb, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=");
+	buf_adds(&sb, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=");
 	s3_sb_add_uri(&sb, p->role_arn, strlen(p->role_arn), false);
-	s3_sb_adds(&sb, "&RoleSessionName=");
+	buf_adds(&sb, "&RoleSessionName=");
 	s3_sb_add_uri(&sb, p->session_name, strlen(p->session_name), false);
-	s3_sb_adds(&sb, "&WebIdentityToken=");
+	buf_adds(&sb, "&WebIdentityToken=");
 	s3_sb_add_uri(&sb, tok, strlen(tok), false);
-	rc = s3_sb_done(&sb, &body);
+	rc = buf_done(&sb, &body);
 	explicit_bzero(tok, strlen(tok));
 	free(tok);
 	if (rc)

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/hex.h"
 
 #define S3_EVENT_KEY_MAX 4096	/* decoded; longer keys are returned as S3_EVENT_OTHER */
 
@@ -66,17 +67,6 @@ enum s3_event_kind s3_event_kind_of(const char *name)
 	return S3_EVENT_OTHER;
 }
 
-static int s3_event_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Writes never overtake reads (an escape shrinks), so in == out works. */
 int s3_event_key_decode(const char *in, size_t len, char *out, size_t cap, size_t *outlen)
 {
@@ -90,8 +80,8 @@ int s3_event_key_decode(const char *in, size_t len, char *out, size_t cap, size_
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			int hi = i + 2 < len ? s3_event_hex(in[i + 1]) : -1;
-			int lo = i + 2 < len ? s3_event_hex(in[i + 2]) : -1;
+			int hi = i + 2 < len ? hex_digit((unsigned char)in[i + 1]) : -1;
+			int lo = i + 2 < len ? hex_digit((unsigned char)in[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0)
 				return EINVAL;

@@ -25,6 +25,9 @@
 #include "s3/s3_credp.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/clock.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -220,7 +223,7 @@ static void io_finish(struct s3_req *r, int rc)
 		r->got = 0;
 	r->stats.rc = rc;
 	r->stats.http_status = r->http_status;
-	r->stats.latency_ns = s3_now_ns() - r->t_start_ns;
+	r->stats.latency_ns = (uint64_t)clock_mono_ns() - r->t_start_ns;
 	if (c->cfg.observer)
 		c->cfg.observer(c->cfg.observer_arg, &r->stats);
 	pthread_mutex_lock(&g->mu);
@@ -236,18 +239,8 @@ static bool io_buf_append(struct s3_buf *b, const char *p, size_t n, size_t limi
 {
 	if (n > limit - b->len || (b->len + n > b->cap && !grow_ok))
 		return false;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		void *q;
-
-		while (cap < b->len + n)
-			cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-		q = realloc(b->data, cap);
-		if (!q)
-			return false;
-		b->data = q;
-		b->cap = cap;
-	}
+	if (buf_grow(&b->data, &b->cap, b->len + n, 1))
+		return false;
 	memcpy((char *)b->data + b->len, p, n);
 	b->len += n;
 	return true;
@@ -336,7 +329,7 @@ static int io_verify_end(struct s3_req *r)
 		return 0;
 	if (!EVP_DigestFinal_ex(r->md5, md, &mdlen) || mdlen != 16)
 		return EIO;
-	s3_hex(md, 16, hex);
+	hex_encode(md, 16, hex);
 	if (strcasecmp(hex, r->info.etag) == 0)
 		return 0;
 	r->corrupt_seen++;
@@ -916,7 +909,7 @@ static void io_attempt_begin(struct s3_req *r)
 			switch (f.action) {
 			case S3_FAULT_DELAY:
 				r->delay_served = true;
-				io_timer_add(c, r, s3_now_ns() + (uint64_t)f.delay_ms * 1000000u);
+				io_timer_add(c, r, (uint64_t)clock_mono_ns() + (uint64_t)f.delay_ms * 1000000u);
 				return;
 			case S3_FAULT_STATUS: {
 				char body[160];
@@ -1048,7 +1041,7 @@ static void io_attempt_end(struct s3_req *r, CURLcode cc)
 		LOG_DEBUG(LOG_C_S3, "%s %s: attempt %u failed (HTTP %d %s, curl %d), retry in %" PRIu64
 			  " ms", s3_op_name(r->op), r->key ? r->key : "(bucket)", r->attempt,
 			  r->http_status, r->err_code, (int)cc, ms);
-		io_timer_add(c, r, s3_now_ns() + ms * 1000000u);
+		io_timer_add(c, r, (uint64_t)clock_mono_ns() + ms * 1000000u);
 		return;
 	}
 	io_log_final(r, rc, cc);
@@ -1097,7 +1090,7 @@ static void *io_main(void *arg)
 			else
 				io_list_push(&c->ready_head, &c->ready_tail, r);
 		}
-		now = s3_now_ns();
+		now = (uint64_t)clock_mono_ns();
 		while ((r = c->timers) && (r->due_ns <= now || c->io_closing)) {
 			c->timers = r->next;
 			if (c->io_closing)
@@ -1122,7 +1115,7 @@ static void *io_main(void *arg)
 			continue;
 		timeout_ms = 1000;
 		if (c->timers) {
-			now = s3_now_ns();
+			now = (uint64_t)clock_mono_ns();
 			uint64_t wait = c->timers->due_ns > now ? c->timers->due_ns - now : 0;
 
 			timeout_ms = wait / 1000000u < 1000 ? (int)((wait + 999999u) / 1000000u) : 1000;
@@ -1137,26 +1130,26 @@ static void *io_main(void *arg)
 static int io_prepare(struct s3_req *r)
 {
 	struct s3_client *c = r->c;
-	struct s3_sb p = { 0 }, u = { 0 };
+	struct buf p = { 0 }, u = { 0 };
 	int rc;
 
-	s3_sb_adds(&p, c->path_prefix);
+	buf_adds(&p, c->path_prefix);
 	if (r->key) {
-		s3_sb_addc(&p, '/');
+		buf_addc(&p, '/');
 		s3_sb_add_uri(&p, r->key, strlen(r->key), true);
 	} else if (!c->path_prefix[0]) {
-		s3_sb_addc(&p, '/');
+		buf_addc(&p, '/');
 	}
-	rc = s3_sb_done(&p, &r->path);
+	rc = buf_done(&p, &r->path);
 	if (rc)
 		return rc;
-	s3_sb_adds(&u, c->scheme_host);
-	s3_sb_adds(&u, r->path);
+	buf_adds(&u, c->scheme_host);
+	buf_adds(&u, r->path);
 	if (r->query && *r->query) {
-		s3_sb_addc(&u, '?');
-		s3_sb_adds(&u, r->query);
+		buf_addc(&u, '?');
+		buf_adds(&u, r->query);
 	}
-	rc = s3_sb_done(&u, &r->url);
+	rc = buf_done(&u, &r->url);
 	if (rc)
 		return rc;
 	/* host and the payload hash lead the signed headers of every request */
@@ -1175,7 +1168,7 @@ void s3_io_submit(struct s3_req *r)
 	bool closing;
 	int rc;
 
-	r->t_start_ns = s3_now_ns();
+	r->t_start_ns = (uint64_t)clock_mono_ns();
 	pthread_mutex_lock(&g->mu);
 	g->pending++;
 	r->finished = false;

@@ -10,6 +10,7 @@
 #include "s3/s3_int.h"
 #include "s3/s3_mem.h"
 #include "base/err.h"
+#include "base/hex.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -118,7 +119,7 @@ static void etag_of(const void *data, size_t len, char out[S3_ETAG_MAX])
 	unsigned char md[16];
 
 	md5_of(data, len, md);
-	s3_hex(md, sizeof md, out);
+	hex_encode(md, sizeof md, out);
 }
 
 /* The multipart rule: MD5 of the parts' binary MD5s, then "-<parts>". */
@@ -128,7 +129,7 @@ static void etag_multipart(const unsigned char (*md5)[16], size_t n, char out[S3
 	size_t len;
 
 	md5_of(md5, n * 16, md);
-	s3_hex(md, sizeof md, out);
+	hex_encode(md, sizeof md, out);
 	len = strlen(out);
 	snprintf(out + len, S3_ETAG_MAX - len, "-%zu", n);
 }
@@ -615,7 +616,7 @@ static int mem_mpu_part_fd(struct s3_client *c, const char *key, const char *upl
 	if (rc)
 		return rc;
 	md5_of(p.data, p.size, p.md5);
-	s3_hex(p.md5, sizeof p.md5, p.etag);
+	hex_encode(p.md5, sizeof p.md5, p.etag);
 	pthread_mutex_lock(&m->mu);
 	rc = mem_arrive(m, S3_OP_MPU_PART, key);
 	u = rc ? NULL : upload_get(m, key, upload_id);

@@ -14,6 +14,8 @@
  */
 #include "s3/s3.h"
 #include "s3/s3_util.h"
+#include "base/hex.h"
+#include "base/buf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -138,25 +140,25 @@ static int sigv4_headers(const struct s3_sigv4_req *req, const struct s3_header 
 }
 
 /* "name:v1,v2\n" per distinct name into canon; "a;b;c" into signed. */
-static void sigv4_canon_headers(const struct sigv4_kv *kv, size_t n, struct s3_sb *canon,
-				struct s3_sb *signed_hdrs)
+static void sigv4_canon_headers(const struct sigv4_kv *kv, size_t n, struct buf *canon,
+				struct buf *signed_hdrs)
 {
 	for (size_t i = 0; i < n; i++) {
 		bool first = i == 0 || strcmp(kv[i - 1].name, kv[i].name) != 0;
 		bool last = i + 1 == n || strcmp(kv[i + 1].name, kv[i].name) != 0;
 
 		if (first) {
-			s3_sb_adds(canon, kv[i].name);
-			s3_sb_addc(canon, ':');
+			buf_adds(canon, kv[i].name);
+			buf_addc(canon, ':');
 			if (signed_hdrs->len)
-				s3_sb_addc(signed_hdrs, ';');
-			s3_sb_adds(signed_hdrs, kv[i].name);
+				buf_addc(signed_hdrs, ';');
+			buf_adds(signed_hdrs, kv[i].name);
 		} else {
-			s3_sb_addc(canon, ',');
+			buf_addc(canon, ',');
 		}
-		s3_sb_adds(canon, kv[i].value);
+		buf_adds(canon, kv[i].value);
 		if (last)
-			s3_sb_addc(canon, '\n');
+			buf_addc(canon, '\n');
 	}
 }
 
@@ -165,20 +167,13 @@ static void sigv4_canon_headers(const struct sigv4_kv *kv, size_t n, struct s3_s
 static int sigv4_kv_push(struct sigv4_kv **kv, size_t *n, size_t *cap, const char *name,
 			 size_t nlen, const char *value, size_t vlen, bool decode)
 {
-	struct s3_sb sn = { 0 }, sv = { 0 };
+	struct buf sn = { 0 }, sv = { 0 };
 	char *dn = NULL, *dv = NULL;
 	size_t dnl = nlen, dvl = vlen;
 	int rc = 0;
 
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		struct sigv4_kv *p = realloc(*kv, ncap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		*kv = p;
-		*cap = ncap;
-	}
+	if (BUF_GROW(kv, cap, *n + 1))
+		return ENOMEM;
 	if (decode) {
 		rc = s3_uri_decode(name, nlen, false, &dn, &dnl);
 		if (rc == 0)
@@ -191,15 +186,15 @@ static int sigv4_kv_push(struct sigv4_kv **kv, size_t *n, size_t *cap, const cha
 	s3_sb_add_uri(&sn, name, dnl, false);
 	s3_sb_add_uri(&sv, value, dvl, false);
 	if (sn.len == 0)	/* make sure both strings exist even when empty */
-		s3_sb_add(&sn, "", 0);
+		buf_add(&sn, "", 0);
 	if (sv.len == 0)
-		s3_sb_add(&sv, "", 0);
-	rc = s3_sb_done(&sn, &(*kv)[*n].name);
+		buf_add(&sv, "", 0);
+	rc = buf_done(&sn, &(*kv)[*n].name);
 	if (rc) {
-		s3_sb_free(&sv);
+		buf_free(&sv);
 		goto out;
 	}
-	rc = s3_sb_done(&sv, &(*kv)[*n].value);
+	rc = buf_done(&sv, &(*kv)[*n].value);
 	if (rc) {
 		free((*kv)[*n].name);
 		goto out;
@@ -235,23 +230,23 @@ static int sigv4_query_parse(const char *q, struct sigv4_kv **kv, size_t *n, siz
 	return 0;
 }
 
-static void sigv4_query_join(struct sigv4_kv *kv, size_t n, struct s3_sb *sb)
+static void sigv4_query_join(struct sigv4_kv *kv, size_t n, struct buf *sb)
 {
 	if (n > 1)
 		qsort(kv, n, sizeof *kv, sigv4_query_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
-			s3_sb_addc(sb, '&');
-		s3_sb_adds(sb, kv[i].name);
-		s3_sb_addc(sb, '=');
-		s3_sb_adds(sb, kv[i].value);
+			buf_addc(sb, '&');
+		buf_adds(sb, kv[i].name);
+		buf_addc(sb, '=');
+		buf_adds(sb, kv[i].value);
 	}
 }
 
 /* ---- path ---- */
 
 /* RFC 3986 dot-segment removal plus collapse of empty segments (generic services). */
-static void sigv4_path_normalized(const char *path, struct s3_sb *sb)
+static void sigv4_path_normalized(const char *path, struct buf *sb)
 {
 	size_t n = strlen(path), nseg = 0;
 	const char **seg = calloc(n / 2 + 2, sizeof *seg);
@@ -284,11 +279,11 @@ static void sigv4_path_normalized(const char *path, struct s3_sb *sb)
 	}
 	if (n && path[n - 1] == '/')
 		trailing = true;
-	s3_sb_addc(sb, '/');
+	buf_addc(sb, '/');
 	for (size_t k = 0; k < nseg; k++) {
-		s3_sb_add(sb, seg[k], seglen[k]);
+		buf_add(sb, seg[k], seglen[k]);
 		if (k + 1 < nseg || trailing)
-			s3_sb_addc(sb, '/');
+			buf_addc(sb, '/');
 	}
 out:
 	free(seg);
@@ -330,7 +325,7 @@ static int sigv4_compute(const struct s3_sigv4_req *req, const struct s3_header 
 			 size_t n_extra, const struct s3_header *qextra, size_t n_qextra,
 			 struct s3_sigv4_out *out, char **signed_out, char **query_out)
 {
-	struct s3_sb cr = { 0 }, sts = { 0 }, hdrs = { 0 }, sh = { 0 }, q = { 0 };
+	struct buf cr = { 0 }, sts = { 0 }, hdrs = { 0 }, sh = { 0 }, q = { 0 };
 	struct sigv4_kv *hkv = NULL, *qkv = NULL;
 	size_t n_h = 0, n_q = 0, cap_q = 0;
 	char amz_date[17], date8[9], cr_hash[65];
@@ -364,20 +359,20 @@ static int sigv4_compute(const struct s3_sigv4_req *req, const struct s3_header 
 		goto out;
 	sigv4_query_join(qkv, n_q, &q);
 
-	s3_sb_adds(&cr, req->method);
-	s3_sb_addc(&cr, '\n');
+	buf_adds(&cr, req->method);
+	buf_addc(&cr, '\n');
 	if (req->normalize_path)
 		sigv4_path_normalized(req->path, &cr);
 	else
-		s3_sb_adds(&cr, req->path);
-	s3_sb_addc(&cr, '\n');
-	s3_sb_add(&cr, q.p ? q.p : "", q.len);
-	s3_sb_addc(&cr, '\n');
-	s3_sb_add(&cr, hdrs.p ? hdrs.p : "", hdrs.len);
-	s3_sb_addc(&cr, '\n');
-	s3_sb_add(&cr, sh.p ? sh.p : "", sh.len);
-	s3_sb_addc(&cr, '\n');
-	s3_sb_adds(&cr, req->payload_sha256);
+		buf_adds(&cr, req->path);
+	buf_addc(&cr, '\n');
+	buf_add(&cr, q.p ? q.p : "", q.len);
+	buf_addc(&cr, '\n');
+	buf_add(&cr, hdrs.p ? hdrs.p : "", hdrs.len);
+	buf_addc(&cr, '\n');
+	buf_add(&cr, sh.p ? sh.p : "", sh.len);
+	buf_addc(&cr, '\n');
+	buf_adds(&cr, req->payload_sha256);
 	if (cr.oom) {
 		rc = ENOMEM;
 		goto out;
@@ -385,7 +380,7 @@ static int sigv4_compute(const struct s3_sigv4_req *req, const struct s3_header 
 	rc = s3_sha256_hex(cr.p, cr.len, cr_hash);
 	if (rc)
 		goto out;
-	s3_sb_addf(&sts, SIGV4_ALGO "\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, date8,
+	buf_addf(&sts, SIGV4_ALGO "\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, date8,
 		   req->region, req->service, cr_hash);
 	if (sts.oom) {
 		rc = ENOMEM;
@@ -397,24 +392,24 @@ static int sigv4_compute(const struct s3_sigv4_req *req, const struct s3_header 
 	explicit_bzero(key, sizeof key);
 	if (rc)
 		goto out;
-	s3_hex(sig, 32, out->signature);
-	rc = s3_sb_done(&cr, &out->canonical_request);
+	hex_encode(sig, 32, out->signature);
+	rc = buf_done(&cr, &out->canonical_request);
 	if (rc == 0)
-		rc = s3_sb_done(&sts, &out->string_to_sign);
+		rc = buf_done(&sts, &out->string_to_sign);
 	if (rc == 0)
-		rc = s3_sb_done(&sh, signed_out);
+		rc = buf_done(&sh, signed_out);
 	if (rc == 0 && query_out)
-		rc = s3_sb_done(&q, query_out);
+		rc = buf_done(&q, query_out);
 out:
 	if (rc)
 		s3_sigv4_out_free(out);
 	sigv4_kv_free(hkv, n_h);
 	sigv4_kv_free(qkv, n_q);
-	s3_sb_free(&cr);
-	s3_sb_free(&sts);
-	s3_sb_free(&hdrs);
-	s3_sb_free(&sh);
-	s3_sb_free(&q);
+	buf_free(&cr);
+	buf_free(&sts);
+	buf_free(&hdrs);
+	buf_free(&sh);
+	buf_free(&q);
 	return rc;
 }
 
@@ -428,7 +423,7 @@ int s3_sigv4_sign(const struct s3_sigv4_req *req, struct s3_sigv4_out *out)
 	struct s3_header extra[2];
 	size_t n_extra = 0;
 	char amz_date[17], *signed_hdrs = NULL;
-	struct s3_sb auth = { 0 };
+	struct buf auth = { 0 };
 	int rc;
 
 	if (!out)
@@ -445,11 +440,11 @@ int s3_sigv4_sign(const struct s3_sigv4_req *req, struct s3_sigv4_out *out)
 	rc = sigv4_compute(req, extra, n_extra, NULL, 0, out, &signed_hdrs, NULL);
 	if (rc)
 		return rc;
-	s3_sb_addf(&auth, SIGV4_ALGO " Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=%s, "
+	buf_addf(&auth, SIGV4_ALGO " Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=%s, "
 		   "Signature=%s", req->creds->access_key_id, amz_date, req->region, req->service,
 		   signed_hdrs, out->signature);
 	free(signed_hdrs);
-	rc = s3_sb_done(&auth, &out->authorization);
+	rc = buf_done(&auth, &out->authorization);
 	if (rc)
 		s3_sigv4_out_free(out);
 	return rc;
@@ -461,7 +456,7 @@ int s3_sigv4_presign(const struct s3_sigv4_req *req, unsigned expires_s, struct 
 	char amz_date[17], credential[512], expires[16], *signed_hdrs = NULL, *q = NULL;
 	struct s3_header qx[6];
 	size_t n = 0;
-	struct s3_sb sb = { 0 };
+	struct buf sb = { 0 };
 	int rc;
 
 	if (!out || !query_out)
@@ -485,11 +480,11 @@ int s3_sigv4_presign(const struct s3_sigv4_req *req, unsigned expires_s, struct 
 	free(signed_hdrs);
 	if (rc)
 		return rc;
-	s3_sb_adds(&sb, q);
-	s3_sb_adds(&sb, "&X-Amz-Signature=");
-	s3_sb_adds(&sb, out->signature);
+	buf_adds(&sb, q);
+	buf_adds(&sb, "&X-Amz-Signature=");
+	buf_adds(&sb, out->signature);
 	free(q);
-	rc = s3_sb_done(&sb, query_out);
+	rc = buf_done(&sb, query_out);
 	if (rc)
 		s3_sigv4_out_free(out);
 	return rc;

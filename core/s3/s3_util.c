@@ -14,74 +14,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-/* ---- growable strings ---- */
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/hex.h"
+#include "s3/s3.h"
 
-static bool s3_sb_reserve(struct s3_sb *sb, size_t extra)
-{
-	size_t need, cap;
-	char *p;
-
-	if (sb->oom)
-		return false;
-	if (extra > SIZE_MAX / 2 - sb->len) {
-		sb->oom = true;
-		return false;
-	}
-	need = sb->len + extra + 1;
-	if (need <= sb->cap)
-		return true;
-	cap = sb->cap ? sb->cap : 64;
-	while (cap < need)
-		cap *= 2;
-	p = realloc(sb->p, cap);
-	if (!p) {
-		sb->oom = true;
-		return false;
-	}
-	sb->p = p;
-	sb->cap = cap;
-	return true;
-}
-
-void s3_sb_add(struct s3_sb *sb, const char *s, size_t n)
-{
-	if (!s3_sb_reserve(sb, n))
-		return;
-	if (n)
-		memcpy(sb->p + sb->len, s, n);
-	sb->len += n;
-	sb->p[sb->len] = '\0';
-}
-
-void s3_sb_adds(struct s3_sb *sb, const char *s)
-{
-	s3_sb_add(sb, s, strlen(s));
-}
-
-void s3_sb_addc(struct s3_sb *sb, char ch)
-{
-	s3_sb_add(sb, &ch, 1);
-}
-
-void s3_sb_addf(struct s3_sb *sb, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		sb->oom = true;
-		return;
-	}
-	if (!s3_sb_reserve(sb, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(sb->p + sb->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	sb->len += (size_t)n;
-}
+/* ---- strings (base/buf.h's byte strings) ---- */
 
 static bool s3_unreserved(unsigned char ch)
 {
@@ -89,13 +27,13 @@ static bool s3_unreserved(unsigned char ch)
 	       ch == '-' || ch == '.' || ch == '_' || ch == '~';
 }
 
-void s3_sb_add_uri(struct s3_sb *sb, const char *s, size_t n, bool keep_slash)
+void s3_sb_add_uri(struct buf *sb, const char *s, size_t n, bool keep_slash)
 {
 	static const char hexd[] = "0123456789ABCDEF";
 	size_t i, run;
 
 	/* Worst case triples the length: reserve once, then copy runs of plain bytes. */
-	if (!s3_sb_reserve(sb, n * 3))
+	if (!buf_reserve(sb, n * 3))
 		return;
 	for (i = 0; i < n; i += run) {
 		unsigned char ch = (unsigned char)s[i];
@@ -116,64 +54,32 @@ void s3_sb_add_uri(struct s3_sb *sb, const char *s, size_t n, bool keep_slash)
 	sb->p[sb->len] = '\0';
 }
 
-void s3_sb_add_xml(struct s3_sb *sb, const char *s, size_t n)
+void s3_sb_add_xml(struct buf *sb, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		switch (s[i]) {
-		case '&': s3_sb_adds(sb, "&amp;"); break;
-		case '<': s3_sb_adds(sb, "&lt;"); break;
-		case '>': s3_sb_adds(sb, "&gt;"); break;
-		case '"': s3_sb_adds(sb, "&quot;"); break;
-		case '\'': s3_sb_adds(sb, "&apos;"); break;
-		case '\t': s3_sb_adds(sb, "&#x9;"); break;
-		case '\n': s3_sb_adds(sb, "&#xA;"); break;
-		case '\r': s3_sb_adds(sb, "&#xD;"); break;
-		default: s3_sb_addc(sb, s[i]); break;
+		case '&': buf_adds(sb, "&amp;"); break;
+		case '<': buf_adds(sb, "&lt;"); break;
+		case '>': buf_adds(sb, "&gt;"); break;
+		case '"': buf_adds(sb, "&quot;"); break;
+		case '\'': buf_adds(sb, "&apos;"); break;
+		case '\t': buf_adds(sb, "&#x9;"); break;
+		case '\n': buf_adds(sb, "&#xA;"); break;
+		case '\r': buf_adds(sb, "&#xD;"); break;
+		default: buf_addc(sb, s[i]); break;
 		}
 	}
-}
-
-int s3_sb_done(struct s3_sb *sb, char **out)
-{
-	if (sb->oom || !s3_sb_reserve(sb, 0)) {
-		s3_sb_free(sb);
-		*out = NULL;
-		return ENOMEM;
-	}
-	*out = sb->p;
-	sb->p = NULL;
-	sb->len = sb->cap = 0;
-	return 0;
-}
-
-void s3_sb_free(struct s3_sb *sb)
-{
-	free(sb->p);
-	sb->p = NULL;
-	sb->len = sb->cap = 0;
-	sb->oom = false;
 }
 
 /* ---- encoding ---- */
 
 char *s3_uri_encode(const char *s, bool keep_slash)
 {
-	struct s3_sb sb = { 0 };
+	struct buf sb = { 0 };
 	char *out;
 
 	s3_sb_add_uri(&sb, s, strlen(s), keep_slash);
-	return s3_sb_done(&sb, &out) == 0 ? out : NULL;
-}
-
-static int s3_hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
+	return buf_done(&sb, &out) == 0 ? out : NULL;
 }
 
 int s3_uri_decode(const char *in, size_t n, bool plus_space, char **out, size_t *outlen)
@@ -192,8 +98,8 @@ int s3_uri_decode(const char *in, size_t n, bool plus_space, char **out, size_t 
 
 			if (n - i < 3)	/* need '%' and two hex digits */
 				goto bad;
-			hi = s3_hexval(in[i + 1]);
-			lo = s3_hexval(in[i + 2]);
+			hi = hex_digit((unsigned char)in[i + 1]);
+			lo = hex_digit((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto bad;
 			ch = (char)(hi << 4 | lo);
@@ -217,17 +123,6 @@ bad:
 
 /* ---- hashes ---- */
 
-void s3_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char hexd[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexd[in[i] >> 4];
-		out[2 * i + 1] = hexd[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int s3_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
@@ -235,7 +130,7 @@ int s3_sha256_hex(const void *data, size_t len, char out[65])
 
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
 		return EIO;
-	s3_hex(md, 32, out);
+	hex_encode(md, 32, out);
 	return 0;
 }
 
@@ -292,7 +187,7 @@ int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
 	int rc = digest_fd(EVP_sha256(), fd, off, len, md, 32);
 
 	if (rc == 0)
-		s3_hex(md, 32, out);
+		hex_encode(md, 32, out);
 	return rc;
 }
 
@@ -454,12 +349,9 @@ bool s3_etag_copy(char *out, size_t cap, const char *in, size_t n)
 	return true;
 }
 
-uint64_t s3_now_ns(void)
+bool s3_err_transient(int rc)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return rc == S3F_E_S3_NET || rc == S3F_E_S3_SERVER || rc == S3F_E_S3_CREDS;
 }
 
 void s3_errf(char *err, size_t errlen, const char *fmt, ...)

@@ -1,7 +1,7 @@
 /*
  * s3_util.h — small helpers of the S3 client (internal to core/s3_*.c and its tests).
  *
- * Growable strings, RFC 3986 encoding, hashes, date formats and the XML character rules.
+ * RFC 3986 encoding (into base/buf.h's strings), hashes, date formats and the XML character rules.
  * No state, no locks: every function is safe from any thread. Nothing here touches the
  * network or logs, so the XML parsers and the fuzz target can link it alone.
  */
@@ -12,30 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Growable NUL-terminated string. An allocation failure sets oom and turns every later
- * append into a no-op, so builders check once at the end (s3_sb_done). */
-struct s3_sb {
-	char *p;
-	size_t len;
-	size_t cap;
-	bool oom;
-};
+#include "base/buf.h"
 
 /* printf into err (errlen bytes); nothing when err is NULL or errlen 0. */
 void s3_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-void s3_sb_add(struct s3_sb *sb, const char *s, size_t n);
-void s3_sb_adds(struct s3_sb *sb, const char *s);
-void s3_sb_addc(struct s3_sb *sb, char ch);
-void s3_sb_addf(struct s3_sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* %-encode s[0..n): every byte outside A-Z a-z 0-9 - . _ ~ (and '/' when keep_slash). */
-void s3_sb_add_uri(struct s3_sb *sb, const char *s, size_t n, bool keep_slash);
+void s3_sb_add_uri(struct buf *sb, const char *s, size_t n, bool keep_slash);
 /* Escape for XML element content; \t \n \r become character references so that
  * line-end normalization on the other side cannot change them. */
-void s3_sb_add_xml(struct s3_sb *sb, const char *s, size_t n);
-/* 0 and the string (caller frees), or ENOMEM (the buffer is freed). */
-int s3_sb_done(struct s3_sb *sb, char **out);
-void s3_sb_free(struct s3_sb *sb);
+void s3_sb_add_xml(struct buf *sb, const char *s, size_t n);
 
 /* Heap %-encoding of a whole string (NULL on ENOMEM). */
 char *s3_uri_encode(const char *s, bool keep_slash);
@@ -43,7 +29,6 @@ char *s3_uri_encode(const char *s, bool keep_slash);
  * of *outlen bytes plus a NUL. 0, EINVAL (bad escape, or a NUL byte), ENOMEM. */
 int s3_uri_decode(const char *in, size_t n, bool plus_space, char **out, size_t *outlen);
 
-void s3_hex(const unsigned char *in, size_t n, char *out);	/* out: 2n+1 bytes */
 /* SHA-256 hex of a buffer, or of fd [off, off+len) read with pread. 0 or errno. */
 int s3_sha256_hex(const void *data, size_t len, char out[65]);
 int s3_sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65]);
@@ -71,6 +56,5 @@ bool s3_xml_text_ok(const char *s, size_t n);
 /* Copy an ETag without surrounding quotes into out[cap]; false if it does not fit. */
 bool s3_etag_copy(char *out, size_t cap, const char *in, size_t n);
 
-uint64_t s3_now_ns(void);	/* CLOCK_MONOTONIC */
 
 #endif

@@ -11,6 +11,7 @@
 #include "s3/s3_xml.h"
 #include "base/err.h"
 #include "s3/s3_util.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <expat.h>
@@ -30,7 +31,7 @@ struct xp {
 	XML_Parser p;
 	int depth;				/* 1 inside the root element */
 	char names[XP_DEPTH_MAX + 1][XP_NAME_MAX];
-	struct s3_sb text;			/* character data of the current element */
+	struct buf text;			/* character data of the current element */
 	int rc;
 	const char *root;			/* a second accepted root, or NULL: */
 	const char *root2;
@@ -119,7 +120,7 @@ static void XMLCALL xp_chars(void *ud, const XML_Char *s, int len)
 		xp_fail(x, S3F_E_S3_PROTO);
 		return;
 	}
-	s3_sb_add(&x->text, s, (size_t)len);
+	buf_add(&x->text, s, (size_t)len);
 	if (x->text.oom)
 		xp_fail(x, ENOMEM);
 }
@@ -215,7 +216,7 @@ static bool xp_block_used(const char *xml, size_t len, uint32_t base)
 /* 0 and *out NULL (nothing to do), 0 and a rewritten copy, or an error. */
 static int xp_refs_fix(const char *xml, size_t len, char **out, size_t *outlen, uint32_t *base)
 {
-	struct s3_sb sb = { 0 };
+	struct buf sb = { 0 };
 	bool needed = false;
 	uint32_t cp;
 	size_t rl;
@@ -238,14 +239,14 @@ static int xp_refs_fix(const char *xml, size_t len, char **out, size_t *outlen, 
 		return S3F_E_S3_PROTO;
 	for (size_t i = 0; i < len;) {
 		if (xml[i] == '&' && xp_ref_at(xml + i, xml + len, &cp, &rl) && xp_cp_forbidden(cp)) {
-			s3_sb_addf(&sb, "&#x%X;", (unsigned)(*base + cp));
+			buf_addf(&sb, "&#x%X;", (unsigned)(*base + cp));
 			i += rl;
 		} else {
-			s3_sb_addc(&sb, xml[i++]);
+			buf_addc(&sb, xml[i++]);
 		}
 	}
 	*outlen = sb.len;
-	rc = s3_sb_done(&sb, out);
+	rc = buf_done(&sb, out);
 	return rc;
 }
 
@@ -311,7 +312,7 @@ static int xp_run(struct xp *x, const char *xml, size_t len)
 	rc = x->rc;
 	XML_ParserFree(x->p);
 	x->p = NULL;
-	s3_sb_free(&x->text);
+	buf_free(&x->text);
 	free(fixed);
 	return rc;
 }
@@ -403,21 +404,18 @@ static int xp_decode(char **s)
 	return 0;
 }
 
-static int xp_grow(void **arr, size_t *cap, size_t n, size_t elem)
+/* Room for element n of *arrp, every element past n zeroed (the parser fills them in). */
+static int xp_grow(void *arrp, size_t *cap, size_t n, size_t elem)
 {
-	void *p;
-	size_t ncap;
+	size_t old = *cap;
+	char *p;
+	int rc = buf_grow(arrp, cap, n + 1, elem);
 
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return ENOMEM;
-	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
-	*arr = p;
-	*cap = ncap;
-	return 0;
+	if (rc == 0 && *cap > old) {
+		memcpy(&p, arrp, sizeof p);
+		memset(p + old * elem, 0, (*cap - old) * elem);
+	}
+	return rc;
 }
 
 /* ---- Error ---- */
@@ -470,7 +468,7 @@ static int list_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Contents", NULL)) {
-		rc = xp_grow((void **)&pg->entries, &c->cap_e, pg->n_entries, sizeof *pg->entries);
+		rc = xp_grow(&pg->entries, &c->cap_e, pg->n_entries, sizeof *pg->entries);
 		if (rc)
 			return rc;
 		pg->n_entries++;
@@ -499,7 +497,7 @@ static int list_end(struct xp *x, const char *t, size_t n)
 	if (xp_at(x, "Contents", NULL))
 		return e && e->key ? 0 : S3F_E_S3_PROTO;
 	if (xp_at(x, "CommonPrefixes", "Prefix")) {
-		rc = xp_grow((void **)&pg->prefixes, &c->cap_p, pg->n_prefixes, sizeof *pg->prefixes);
+		rc = xp_grow(&pg->prefixes, &c->cap_p, pg->n_prefixes, sizeof *pg->prefixes);
 		if (rc)
 			return rc;
 		pg->prefixes[pg->n_prefixes] = strndup(t, n);
@@ -660,7 +658,7 @@ static int del_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Deleted", NULL) || xp_at(x, "Error", NULL)) {
-		rc = xp_grow((void **)&c->items, &c->cap, c->n, sizeof *c->items);
+		rc = xp_grow(&c->items, &c->cap, c->n, sizeof *c->items);
 		if (rc)
 			return rc;
 		c->items[c->n].deleted = strcmp(x->names[1], "Deleted") == 0;
@@ -732,7 +730,7 @@ static int up_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Upload", NULL)) {
-		rc = xp_grow((void **)&c->u->uploads, &c->cap, c->u->n, sizeof *c->u->uploads);
+		rc = xp_grow(&c->u->uploads, &c->cap, c->u->n, sizeof *c->u->uploads);
 		if (rc)
 			return rc;
 		c->u->n++;
@@ -848,7 +846,7 @@ static int ver_start(struct xp *x)
 	int rc;
 
 	if (xp_at(x, "Version", NULL) || xp_at(x, "DeleteMarker", NULL)) {
-		rc = xp_grow((void **)&c->v->items, &c->cap, c->v->n, sizeof *c->v->items);
+		rc = xp_grow(&c->v->items, &c->cap, c->v->n, sizeof *c->v->items);
 		if (rc)
 			return rc;
 		c->v->items[c->v->n].delete_marker = strcmp(x->names[1], "DeleteMarker") == 0;

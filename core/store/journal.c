@@ -24,12 +24,13 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/buf.h"
+#include "base/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,60 +56,6 @@ struct journal {
 /* ------------------------------------------------------------------------------------
  * Growing buffer.
  */
-
-struct jbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void jbuf_reserve(struct jbuf *b, size_t more)
-{
-	size_t cap;
-	char *np;
-
-	if (b->oom || b->len + more <= b->cap)
-		return;
-	cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more)
-		cap *= 2;
-	np = realloc(b->p, cap);
-	if (!np) {
-		b->oom = true;
-		return;
-	}
-	b->p = np;
-	b->cap = cap;
-}
-
-static void jbuf_put(struct jbuf *b, const void *s, size_t n)
-{
-	jbuf_reserve(b, n);
-	if (b->oom)
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void jbuf_puts(struct jbuf *b, const char *s)
-{
-	jbuf_put(b, s, strlen(s));
-}
-
-static void jbuf_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void jbuf_printf(struct jbuf *b, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		jbuf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 /* ------------------------------------------------------------------------------------
  * UTF-8 and JSON strings.
@@ -169,17 +116,17 @@ static bool journal_utf8_valid(const unsigned char *s, size_t n)
 }
 
 /* "..." with JSON escapes; each byte that is not part of valid UTF-8 becomes U+FFFD. */
-static void journal_put_string(struct jbuf *b, const char *str, size_t n)
+static void journal_put_string(struct buf *b, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 
-	jbuf_reserve(b, n + 2);
-	jbuf_put(b, "\"", 1);
+	(void)buf_reserve(b, n + 2);
+	buf_add(b, "\"", 1);
 	for (size_t i = 0; i < n;) {
 		size_t l = journal_utf8_len(s + i, n - i);
 
 		if (l == 0) {
-			jbuf_put(b, "\xEF\xBF\xBD", 3);
+			buf_add(b, "\xEF\xBF\xBD", 3);
 			i++;
 			continue;
 		}
@@ -187,50 +134,46 @@ static void journal_put_string(struct jbuf *b, const char *str, size_t n)
 			unsigned char c = s[i];
 
 			if (c == '"')
-				jbuf_put(b, "\\\"", 2);
+				buf_add(b, "\\\"", 2);
 			else if (c == '\\')
-				jbuf_put(b, "\\\\", 2);
+				buf_add(b, "\\\\", 2);
 			else if (c < 0x20 || c == 0x7F)
-				jbuf_printf(b, "\\u%04x", c);
+				buf_addf(b, "\\u%04x", c);
 			else
-				jbuf_put(b, &s[i], 1);
+				buf_add(b, &s[i], 1);
 		} else {
-			jbuf_put(b, &s[i], l);
+			buf_add(b, &s[i], l);
 		}
 		i += l;
 	}
-	jbuf_put(b, "\"", 1);
+	buf_add(b, "\"", 1);
 }
 
-static void journal_put_hex(struct jbuf *b, const char *str, size_t n)
+static void journal_put_hex(struct buf *b, const char *str, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-
-	jbuf_reserve(b, 2 * n + 2);
-	jbuf_put(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		char h[2] = { hex[(unsigned char)str[i] >> 4], hex[(unsigned char)str[i] & 15] };
-
-		jbuf_put(b, h, 2);
-	}
-	jbuf_put(b, "\"", 1);
+	if (!buf_reserve(b, 2 * n + 2))
+		return;
+	buf_addc(b, '"');
+	hex_encode(str, n, b->p + b->len);
+	b->len += 2 * n;
+	buf_addc(b, '"');
 }
 
 /* ,"name":value — and ,"name_hex":"..." when a string is not valid UTF-8. */
-static void journal_put_field(struct jbuf *b, const struct journal_field *f)
+static void journal_put_field(struct buf *b, const struct journal_field *f)
 {
 	const char *s = f->str;
 	size_t n = 0;
 
-	jbuf_put(b, ",", 1);
+	buf_add(b, ",", 1);
 	journal_put_string(b, f->name, strlen(f->name));
-	jbuf_put(b, ":", 1);
+	buf_add(b, ":", 1);
 	switch (f->type) {
 	case JF_U64:
-		jbuf_printf(b, "%" PRIu64, f->u64);
+		buf_addf(b, "%" PRIu64, f->u64);
 		return;
 	case JF_I64:
-		jbuf_printf(b, "%" PRId64, f->i64);
+		buf_addf(b, "%" PRId64, f->i64);
 		return;
 	case JF_STR:
 		n = s ? strlen(s) : 0;
@@ -250,9 +193,9 @@ static void journal_put_field(struct jbuf *b, const struct journal_field *f)
 		}
 		memcpy(hn, f->name, nl);
 		memcpy(hn + nl, "_hex", 5);
-		jbuf_put(b, ",", 1);
+		buf_add(b, ",", 1);
 		journal_put_string(b, hn, nl + 4);
-		jbuf_put(b, ":", 1);
+		buf_add(b, ":", 1);
 		journal_put_hex(b, s, n);
 		free(hn);
 	}
@@ -525,7 +468,7 @@ void journal_close(struct journal *j)
 int journal_append(struct journal *j, const char *kind, const struct journal_field *fields,
 		   size_t n, uint64_t *seq)
 {
-	struct jbuf body = { 0 }, line = { 0 };
+	struct buf body = { 0 }, line = { 0 };
 	struct timespec ts;
 	struct tm tm;
 	off_t start;
@@ -543,11 +486,11 @@ int journal_append(struct journal *j, const char *kind, const struct journal_fie
 	}
 
 	/* everything after "time" is built before taking the lock */
-	jbuf_puts(&body, ",\"kind\":");
+	buf_adds(&body, ",\"kind\":");
 	journal_put_string(&body, kind, strlen(kind));
 	for (size_t i = 0; i < n; i++)
 		journal_put_field(&body, &fields[i]);
-	jbuf_puts(&body, "}\n");
+	buf_adds(&body, "}\n");
 	if (body.oom) {
 		rc = ENOMEM;
 		goto out_body;
@@ -564,11 +507,10 @@ int journal_append(struct journal *j, const char *kind, const struct journal_fie
 	/* time under the lock, so times follow seqs */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	jbuf_printf(&line, "{\"seq\":%" PRIu64 ",", j->last_seq + 1);
-	jbuf_printf(&line, "\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"", tm.tm_year + 1900,
-		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		    ts.tv_nsec / 1000000);
-	jbuf_put(&line, body.p, body.len);
+	buf_addf(&line, "{\"seq\":%" PRIu64 ",", j->last_seq + 1);
+	buf_addf(&line, "\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	buf_add(&line, body.p, body.len);
 	if (line.oom) {
 		rc = ENOMEM;
 		goto out_unlock;
@@ -629,20 +571,14 @@ int journal_read(const char *path, uint64_t from_seq, journal_read_fn cb, void *
 		ssize_t r;
 
 		if (have == cap) {
-			/* one line fills the buffer: grow, within reason */
-			char *nb;
-
+			/* one line fills the buffer: grow (it doubles), within reason */
 			if (cap >= JOURNAL_MAX_LINE) {
 				rc = S3F_E_JOURNAL_CORRUPT;
 				break;
 			}
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				rc = ENOMEM;
+			rc = BUF_GROW(&buf, &cap, cap + 1);
+			if (rc)
 				break;
-			}
-			buf = nb;
-			cap *= 2;
 		}
 		r = read(fd, buf + have, cap - have);
 		if (r < 0 && errno == EINTR)

@@ -38,6 +38,8 @@
 #include "base/log.h"
 #include "base/tp.h"
 #include "store/info_keys.h"
+#include "base/clock.h"
+#include "base/hex.h"
 
 /* Schema 3 added the moves and dirjobs tables (they start empty, which is exactly an
  * older store's state); schema 4 the s3dirs index, which an upgrade builds from the
@@ -128,12 +130,7 @@ static int64_t meta_fixed_clock;
 
 int64_t meta_now_ns(void)
 {
-	struct timespec ts;
-
-	if (meta_fixed_clock)
-		return meta_fixed_clock;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return meta_fixed_clock ? meta_fixed_clock : clock_real_ns();
 }
 
 void meta_clock_set(int64_t fixed_ns)
@@ -254,31 +251,14 @@ static size_t rb_str(struct meta_rbuf *b, char *dst, size_t cap)
  */
 enum { META_ETAG_TEXT = 0, META_ETAG_MD5 = 1, META_ETAG_MD5_PARTS = 2 };
 
-static int meta_hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* 16 bytes from 32 lowercase hex digits, or false. */
-static bool meta_md5_pack(const char *hex, uint8_t out[16])
-{
-	for (int i = 0; i < 16; i++) {
-		int hi = meta_hexval(hex[2 * i]), lo = hi < 0 ? -1 : meta_hexval(hex[2 * i + 1]);
-
-		if (lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
-}
-
 static void wb_etag(struct meta_wbuf *b, const char *etag)
 {
 	size_t n = strnlen(etag, S3_ETAG_MAX);
 	uint8_t md5[16];
 	uint64_t parts = 0;
 
-	if (n >= 32 && meta_md5_pack(etag, md5)) {
+	/* lowercase only: what rb_etag prints back must be the ETag stored */
+	if (n >= 32 && hex_decode(etag, 32, md5, true) == 0) {
 		if (n == 32) {
 			wb_u64(b, META_ETAG_MD5);
 			wb_bytes(b, md5, 16);
@@ -304,7 +284,6 @@ static void wb_etag(struct meta_wbuf *b, const char *etag)
 
 static void rb_etag(struct meta_rbuf *b, char *dst, size_t cap)
 {
-	static const char hex[] = "0123456789abcdef";
 	uint64_t form = rb_u64(b);
 	const uint8_t *md5;
 
@@ -318,11 +297,7 @@ static void rb_etag(struct meta_rbuf *b, char *dst, size_t cap)
 		dst[0] = '\0';
 		return;
 	}
-	for (int i = 0; i < 16; i++) {
-		dst[2 * i] = hex[md5[i] >> 4];
-		dst[2 * i + 1] = hex[md5[i] & 15];
-	}
-	dst[32] = '\0';
+	hex_encode(md5, 16, dst);
 	if (form == META_ETAG_MD5_PARTS)
 		snprintf(dst + 32, cap - 32, "-%llu", (unsigned long long)rb_u64(b));
 }

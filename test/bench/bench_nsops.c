@@ -26,6 +26,7 @@
 #include "ns/ns.h"
 
 #include "bench_util.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -72,7 +73,7 @@ static void *work(void *arg)
 	}
 	for (uint64_t i = 0; i < w->ops; i++) {
 		struct meta_inode in, d;
-		double t0 = bench_now_s();
+		double t0 = clock_mono_s();
 		int rc = 0;
 
 		if (w->ph == PH_CREATE) {
@@ -102,7 +103,7 @@ static void *work(void *arg)
 			if (!rc && n == 0 && !eof)
 				rc = EIO;
 		}
-		w->lat[i] = bench_now_s() - t0;
+		w->lat[i] = clock_mono_s() - t0;
 		if (rc) {
 			fprintf(stderr, "bench_nsops: thread %u op %" PRIu64 ": %d (%s)\n", w->id, i, rc,
 				strerror(rc));
@@ -127,7 +128,7 @@ static int run_phase(const char *name, enum phase ph, struct worker *ws, unsigne
 	}
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cts);
 	c0 = (double)cts.tv_sec + (double)cts.tv_nsec / 1e9;
-	t0 = bench_now_s();
+	t0 = clock_mono_s();
 	for (unsigned i = 0; i < threads; i++)
 		if (pthread_create(&ws[i].th, NULL, work, &ws[i]))
 			return EAGAIN;
@@ -136,7 +137,7 @@ static int run_phase(const char *name, enum phase ph, struct worker *ws, unsigne
 		if (ws[i].rc)
 			rc = ws[i].rc;
 	}
-	wall = bench_now_s() - t0;
+	wall = clock_mono_s() - t0;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cts);
 	if (rc)
 		return rc;

@@ -1,22 +1,12 @@
 /*
  * bench_util.h — small helpers the metadata benchmarks (bench_meta, bench_nsops) share:
- * a monotonic clock in seconds, a qsort comparator for latencies, and a reproducible
- * random sequence. Header-only: each benchmark is one program of one source file.
+ * a qsort comparator for latencies and a reproducible random sequence (their clock is
+ * base/clock.h's). Header-only: each benchmark is one program of one source file.
  */
 #ifndef S3F_BENCH_UTIL_H
 #define S3F_BENCH_UTIL_H
 
 #include <stdint.h>
-#include <time.h>
-
-/* Seconds on the monotonic clock. */
-static inline double bench_now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* qsort comparator of doubles, ascending (latencies before percentiles are read). */
 static inline int bench_cmp_double(const void *a, const void *b)

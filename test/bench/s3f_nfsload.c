@@ -50,16 +50,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 #define LOAD_MAX_CONNS 64
 #define LOAD_MAX_DEPTH 256
-
-static double load_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t load_size(const char *s)
 {
@@ -263,13 +257,13 @@ static int case_create(const char *url, struct load_opts *o)
 	for (; n < o->conns; n++)
 		if (load_conn_open(&cs[n], url))
 			goto out;
-	t0 = load_now();
+	t0 = clock_mono_s();
 	for (i = 0; i < n; i++) {
 		st[i] = (struct create_st){.c = &cs[i], .o = o, .buf = buf};
 		create_step(&st[i]);
 	}
 	if (load_pump(cs, n, NULL, NULL) == 0) {
-		double secs = load_now() - t0;
+		double secs = clock_mono_s() - t0;
 
 		load_json("create", o->files / secs, "files/s", o->files, secs, NULL);
 		rc = 0;
@@ -308,7 +302,7 @@ static void io_done(int err, struct nfs_context *nfs, void *data, void *priv)
 		return;
 	}
 	if (!s->first)
-		s->first = load_now();
+		s->first = clock_mono_s();
 	s->bytes += (uint64_t)err;
 	io_issue(s);
 }
@@ -378,7 +372,7 @@ static int case_io(const char *url, struct load_opts *o, bool writing)
 			s.end = st.nfs_size;
 	}
 	s.next = o->offset;
-	s.t0 = load_now();
+	s.t0 = clock_mono_s();
 	io_issue(&s);
 	if (load_pump(&c, 1, NULL, NULL))
 		goto out;
@@ -388,7 +382,7 @@ static int case_io(const char *url, struct load_opts *o, bool writing)
 		if (load_pump(&c, 1, NULL, NULL))
 			goto out;
 	}
-	secs = load_now() - s.t0;
+	secs = clock_mono_s() - s.t0;
 	snprintf(extra, sizeof(extra), ",\"ttfb_ms\":%.2f,\"depth\":%d,\"size\":%" PRIu64,
 		 (s.first - s.t0) * 1e3, o->depth, o->size);
 	load_json(writing ? "write" : "read", s.bytes / secs / 1e6, "MB/s",
@@ -450,10 +444,10 @@ static int case_stat(const char *url, struct load_opts *o)
 		return 1;
 	s.c = &c;
 	s.total = o->files * (uint64_t)o->rounds;
-	t0 = load_now();
+	t0 = clock_mono_s();
 	stat_issue(&s);
 	if (load_pump(&c, 1, NULL, NULL) == 0) {
-		secs = load_now() - t0;
+		secs = clock_mono_s() - t0;
 		load_json("stat", s.total / secs, "ops/s", s.total, secs, NULL);
 		rc = 0;
 	}
@@ -496,7 +490,7 @@ static int case_ls(const char *url, struct load_opts *o)
 
 	if (load_conn_open(&c, url))
 		return 1;
-	t0 = load_now();
+	t0 = clock_mono_s();
 	if (nfs_opendir(c.nfs, o->name, &d)) {
 		fprintf(stderr, "s3f_nfsload: opendir %s: %s\n", o->name, nfs_get_error(c.nfs));
 		load_conn_close(&c);
@@ -504,7 +498,7 @@ static int case_ls(const char *url, struct load_opts *o)
 	}
 	while (nfs_readdir(c.nfs, d))
 		n++;
-	secs = load_now() - t0;
+	secs = clock_mono_s() - t0;
 	nfs_closedir(c.nfs, d);
 	load_json("ls", secs, "s", n, secs, NULL);
 	load_conn_close(&c);
@@ -551,33 +545,33 @@ static int case_lat(const char *url, struct load_opts *o)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		t = load_now();
+		t = clock_mono_s();
 		if (nfs_fstat64(c.nfs, fh, &st))
 			goto fail;
-		v[i] = load_now() - t;
+		v[i] = clock_mono_s() - t;
 	}
 	lat_report("getattr", v, n);
 	for (i = 0; i < n; i++) {
-		t = load_now();
+		t = clock_mono_s();
 		if (nfs_stat64(c.nfs, o->name, &st))
 			goto fail;
-		v[i] = load_now() - t;
+		v[i] = clock_mono_s() - t;
 	}
 	lat_report("lookup", v, n);
 	for (i = 0; i < n; i++) {
-		t = load_now();
+		t = clock_mono_s();
 		if (nfs_pread(c.nfs, fh, (uint64_t)(i % 256) * 4096, 4096, buf) < 0)
 			goto fail;
-		v[i] = load_now() - t;
+		v[i] = clock_mono_s() - t;
 	}
 	lat_report("read4k", v, n);
 	memset(buf, 'l', sizeof(buf));
 	for (i = 0; i < n; i++) {
-		t = load_now();
+		t = clock_mono_s();
 		if (nfs_pwrite(c.nfs, wfh, (uint64_t)(i % 256) * 3072, 3072, buf) < 0 ||
 		    nfs_fsync(c.nfs, wfh))
 			goto fail;
-		v[i] = load_now() - t;
+		v[i] = clock_mono_s() - t;
 	}
 	lat_report("write3k_commit", v, n);
 	rc = 0;

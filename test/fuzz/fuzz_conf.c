@@ -1,4 +1,4 @@
-// fuzz-sources: core/base/conf.c core/base/log.c core/base/err.c
+// fuzz-sources: core/base/conf.c core/base/log.c core/base/err.c core/base/buf.c
 /*
  * fuzz_conf.c — libFuzzer target for the ganesha.conf parser and binder (core/base/conf.c).
  *

@@ -6,7 +6,7 @@
  * The first byte picks the parser; the rest is the input. Besides "no crash, no leak, no
  * UB", each result is checked for what the daemon relies on.
  */
-// fuzz-sources: core/s3/s3_event.c core/base/json.c core/base/http_req.c
+// fuzz-sources: core/s3/s3_event.c core/base/json.c core/base/http_req.c core/base/hex.c
 #include "base/http_req.h"
 #include "base/json.h"
 #include "s3/s3_event.h"

@@ -6,7 +6,7 @@
  * the rest is the document. Besides "no crash, no leak, no UB", each successful parse is
  * checked for the invariants callers rely on.
  */
-// fuzz-sources: core/s3/s3_xml.c core/s3/s3_util.c core/base/log.c core/base/err.c
+// fuzz-sources: core/s3/s3_xml.c core/s3/s3_util.c core/base/log.c core/base/err.c core/base/buf.c core/base/hex.c
 #include "base/err.h"
 #include "s3/s3.h"
 #include "s3/s3_xml.h"

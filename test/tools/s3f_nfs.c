@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 /* A mounted URL: the parent directory is the mount point, the last component the name. */
 struct tgt {
 	struct nfs_context *nfs;
@@ -199,14 +201,6 @@ static int write_file(struct tgt *t, const char *path, int create)
 	return rc;
 }
 
-static long long now_ms(int clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One try of waitfor: the file reads exactly as want[0..len). */
 static int reads_as(struct tgt *t, const char *want, size_t len)
 {
@@ -235,17 +229,17 @@ static int reads_as(struct tgt *t, const char *want, size_t len)
 static int waitfor(struct tgt *t, const char *path, const char *ms)
 {
 	static char want[1 << 20];
-	long long end = now_ms(CLOCK_MONOTONIC) + atoll(ms);
+	long long end = clock_mono_ms() + atoll(ms);
 	size_t len;
 
 	if (local_read(path, want, sizeof want, &len) != 0)
 		return -1;
 	for (;;) {
 		if (reads_as(t, want, len)) {
-			printf("%lld\n", now_ms(CLOCK_REALTIME));
+			printf("%lld\n", (long long)(clock_real_ns() / 1000000));
 			return 0;
 		}
-		if (now_ms(CLOCK_MONOTONIC) >= end) {
+		if (clock_mono_ms() >= end) {
 			fprintf(stderr, "s3f_nfs: waitfor %s: not as %s after %s ms\n", t->url->file,
 				path, ms);
 			return 1;

@@ -80,6 +80,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 #define CALL_TIMEOUT_MS 30000
 #define REQ_CAP (256 * 1024)
 #define REP_CAP (4 * 1024 * 1024)
@@ -431,14 +433,6 @@ static int conn_open(struct ctx *c)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Read exactly n bytes before the deadline: 0, ETIMEDOUT, EPIPE (closed) or errno. */
 static int read_full(struct ctx *c, void *out, size_t n, int64_t deadline)
 {
@@ -446,7 +440,7 @@ static int read_full(struct ctx *c, void *out, size_t n, int64_t deadline)
 
 	while (got < n) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		ssize_t k;
 		int rc;
 
@@ -651,7 +645,7 @@ static int send_req(struct ctx *c, struct reply *r, bool patch_count)
 {
 	uint8_t mark[4];
 	uint32_t len, xid = c->xid;
-	int64_t deadline = now_ms() + CALL_TIMEOUT_MS;
+	int64_t deadline = clock_mono_ms() + CALL_TIMEOUT_MS;
 	size_t off = 0;
 	int rc;
 

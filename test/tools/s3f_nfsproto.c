@@ -69,6 +69,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 #define MAX_OPS 8
 #define CALL_TIMEOUT_MS 30000
 #define BURST 64
@@ -244,9 +246,8 @@ static bool server_alive(struct ctx *c)
 /* Service the connection until every reply in r[0..n) came (or the time is up). */
 static int wait_replies(struct ctx *c, struct reply *r, unsigned n)
 {
-	struct timespec t0, t;
+	int64_t t0 = clock_mono_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		unsigned pending = 0;
 		struct pollfd p;
@@ -256,8 +257,7 @@ static int wait_replies(struct ctx *c, struct reply *r, unsigned n)
 			pending += !r[i].done;
 		if (!pending)
 			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > CALL_TIMEOUT_MS)
+		if (clock_mono_ms() - t0 > CALL_TIMEOUT_MS)
 			return ETIMEDOUT;
 		p.fd = rpc_get_fd(c->rpc);
 		p.events = (short)rpc_which_events(c->rpc);

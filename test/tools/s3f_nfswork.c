@@ -79,6 +79,7 @@
 
 #include "base/err.h"
 #include "s3/s3.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,14 +210,6 @@ static void sleep_ms(unsigned ms)
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -835,7 +828,7 @@ static int nfs_read_all(struct ctx *x, const char *abs, uint8_t **buf, uint64_t 
 	struct nfsfh *fh = NULL;
 	struct nfs_stat_64 st;
 	uint64_t cap, got = 0, chunk = nfs_get_readmax(x->nfs);
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	uint8_t *b;
 	int rc;
 
@@ -858,7 +851,7 @@ static int nfs_read_all(struct ctx *x, const char *abs, uint8_t **buf, uint64_t 
 			b = xrealloc(b, cap);
 		}
 		rc = nfs_pread(x->nfs, fh, got, chunk, b + got);
-		if (rc == -EAGAIN && now_s() - t0 < 120) {	/* NFS3ERR_JUKEBOX: later */
+		if (rc == -EAGAIN && clock_mono_s() - t0 < 120) {	/* NFS3ERR_JUKEBOX: later */
 			sleep_ms(200);
 			continue;
 		}
@@ -1014,13 +1007,13 @@ static int op_send(struct ctx *x, const struct op *o, bool *s3fail, bool *v4err)
 		 * (its first: the import, which queues the background prefetch). Every object
 		 * put must be listed. */
 		struct nfs_stat_64 st;
-		double t0 = now_s();
+		double t0 = clock_mono_s();
 		size_t want = 0, found;
 		char par[PATH_LEN];
 
 		for (size_t i = 0; i < x->h.m.np; i++)
 			want += strcmp(parent_of(x->h.m.p[i].path, par), o->a) == 0;
-		while ((rc = nfs_stat64(x->nfs, p, &st)) == -ENOENT && now_s() - t0 < 60)
+		while ((rc = nfs_stat64(x->nfs, p, &st)) == -ENOENT && clock_mono_s() - t0 < 60)
 			sleep_ms(50);
 		if (rc)
 			return rc;
@@ -1042,7 +1035,7 @@ static int op_send(struct ctx *x, const struct op *o, bool *s3fail, bool *v4err)
 			nfs_closedir(x->nfs, d);
 			if (found == want)
 				return 0;
-			if (now_s() - t0 > 60) {
+			if (clock_mono_s() - t0 > 60) {
 				fprintf(stderr, "s3f_nfswork: %s lists %zu of the %zu objects put\n",
 					p, found, want);
 				return -ENOENT;
@@ -1067,7 +1060,7 @@ static const char *errname(int rc)
 static void op_run(struct ctx *x, struct op *o)
 {
 	char desc[PATH_LEN * 2 + 64];
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	bool s3fail, v4;
 	int rc;
 
@@ -1081,7 +1074,7 @@ static void op_run(struct ctx *x, struct op *o)
 		rc = op_send(x, o, &s3fail, &v4);
 		if (rc == 0)
 			break;
-		if ((rc == -EAGAIN || rc == -EDQUOT) && now_s() - t0 < 120) {
+		if ((rc == -EAGAIN || rc == -EDQUOT) && clock_mono_s() - t0 < 120) {
 			sleep_ms(200);
 			continue;
 		}
@@ -1552,7 +1545,7 @@ static void resolve_redo(struct ctx *x, const char *why)
 {
 	struct op *o = &x->h.ops[x->h.n_ops - 1];
 	char desc[PATH_LEN * 2 + 64];
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	bool s3fail, v4;
 	int rc;
 
@@ -1562,7 +1555,7 @@ static void resolve_redo(struct ctx *x, const char *why)
 			rc = op_send(x, o, &s3fail, &v4);
 			if (rc == 0)
 				break;
-			if ((rc == -EAGAIN || rc == -EDQUOT) && now_s() - t0 < 120) {
+			if ((rc == -EAGAIN || rc == -EDQUOT) && clock_mono_s() - t0 < 120) {
 				sleep_ms(200);
 				continue;
 			}
@@ -1642,11 +1635,11 @@ static int check_view(struct ctx *x, bool quiet_ok)
 	/* Listed again on EAGAIN (NFS3ERR_JUKEBOX: a directory below one being renamed in S3
 	 * cannot be listed until the job is done, doc/SEMANTICS.md) for up to 2 minutes, and
 	 * on ENOENT (a directory listed by its parent gone when opened) a few times. */
-	for (double t0 = now_s(), tries = 0;; tries++) {
+	for (double t0 = clock_mono_s(), tries = 0;; tries++) {
 		rc = view_load(x, &v);
 		if (rc == 0 || !conn_alive(x))
 			break;
-		if (!((rc == -EAGAIN && now_s() - t0 < 120) || (rc == -ENOENT && tries < 5)))
+		if (!((rc == -EAGAIN && clock_mono_s() - t0 < 120) || (rc == -ENOENT && tries < 5)))
 			break;
 		printf("# listing %s: %s; again in 1 s\n", v.err_path, errname(rc));
 		view_free(&v);

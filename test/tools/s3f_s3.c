@@ -33,6 +33,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "s3/s3.h"
+#include "base/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,14 +50,6 @@ static struct s3_config cfg;
 static uint64_t opt_chunk;
 static unsigned opt_streams;
 static const char *opt_delim;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int load_env_file(const char *path)
 {
@@ -98,10 +91,10 @@ static int cmd_put(struct s3_client *c, char **av, int ac)
 	fd = open(av[1], O_RDONLY);
 	if (fd < 0 || fstat(fd, &st) != 0)
 		return errno;
-	t0 = now_s();
+	t0 = clock_mono_s();
 	rc = s3_object_put_fd(c, av[0], fd, 0, (uint64_t)st.st_size, NULL, &out);
 	if (rc == 0) {
-		rate("put", (uint64_t)st.st_size, now_s() - t0);
+		rate("put", (uint64_t)st.st_size, clock_mono_s() - t0);
 		printf("%s\n", out.etag);
 	}
 	close(fd);
@@ -120,7 +113,7 @@ static int cmd_get(struct s3_client *c, char **av, int ac, bool parallel)
 	fd = open(av[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return errno;
-	t0 = now_s();
+	t0 = clock_mono_s();
 	if (parallel) {
 		rc = s3_object_get_parallel(c, av[0], 0, UINT64_MAX, fd, 0, opt_chunk, opt_streams,
 					    NULL, &info);
@@ -129,7 +122,7 @@ static int cmd_get(struct s3_client *c, char **av, int ac, bool parallel)
 		rc = s3_object_get_fd(c, av[0], 0, UINT64_MAX, fd, 0, NULL, &got, &info);
 	}
 	if (rc == 0)
-		rate(parallel ? "get-parallel" : "get", got, now_s() - t0);
+		rate(parallel ? "get-parallel" : "get", got, clock_mono_s() - t0);
 	if (close(fd) != 0 && rc == 0)
 		rc = errno;
 	return rc;
@@ -157,7 +150,7 @@ static int cmd_ls(struct s3_client *c, char **av, int ac)
 	struct s3_list_req req = { .prefix = ac > 0 ? av[0] : NULL, .delimiter = opt_delim };
 	char *token = NULL;
 	uint64_t n = 0;
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	int rc;
 
 	do {
@@ -180,7 +173,7 @@ static int cmd_ls(struct s3_client *c, char **av, int ac)
 		}
 		s3_list_page_free(&pg);
 	} while (token);
-	fprintf(stderr, "ls: %" PRIu64 " keys in %.3f s\n", n, now_s() - t0);
+	fprintf(stderr, "ls: %" PRIu64 " keys in %.3f s\n", n, clock_mono_s() - t0);
 	return rc;
 }
 
@@ -265,7 +258,7 @@ static int cmd_bench_put(struct s3_client *c, char **av, int ac)
 			return ENOMEM;
 	/* one batch: the client keeps max_connections (= PAR, set in main) in flight */
 	(void)par;
-	t0 = now_s();
+	t0 = clock_mono_s();
 	{
 		struct s3_batch *b;
 
@@ -277,7 +270,7 @@ static int cmd_bench_put(struct s3_client *c, char **av, int ac)
 		else
 			s3_batch_wait(b);
 	}
-	secs = now_s() - t0;
+	secs = clock_mono_s() - t0;
 	fprintf(stderr, "bench-put: %u PUTs of %u bytes, %u in flight: %.3f s = %.0f PUT/s\n", n,
 		size, par, secs, n / secs);
 	int rc3 = s3_objects_delete(c, (const char *const *)keys, n, res);
@@ -365,7 +358,7 @@ static int cmd_put_dir(struct s3_client *c, char **av, int ac)
 		n++;
 	}
 	closedir(dir);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	if (rc == 0)
 		rc = s3_batch_open(c, &b);
 	for (size_t i = 0; rc == 0 && i < n; i++)
@@ -386,7 +379,7 @@ static int cmd_put_dir(struct s3_client *c, char **av, int ac)
 	}
 	free(it);
 	if (rc == 0)
-		fprintf(stderr, "put-dir: %zu objects in %.3f s, %zu failed\n", n, now_s() - t0,
+		fprintf(stderr, "put-dir: %zu objects in %.3f s, %zu failed\n", n, clock_mono_s() - t0,
 			failed);
 	return rc ? rc : failed ? EIO : 0;
 }
@@ -427,7 +420,7 @@ static int cmd_put_tree(struct s3_client *c, char **av, int ac)
 	}
 	for (unsigned i = 0; i < size; i++)
 		data[i] = (char)('a' + i % 26);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	while (rc == 0 && done < n) {
 		unsigned k = 0, m = n - done < PUT_TREE_BATCH ? n - done : PUT_TREE_BATCH;
 		struct s3_batch *b;
@@ -465,7 +458,7 @@ static int cmd_put_tree(struct s3_client *c, char **av, int ac)
 			done += m;
 	}
 	{
-		double secs = now_s() - t0;
+		double secs = clock_mono_s() - t0;
 
 		fprintf(stderr, "put-tree: %u PUTs of %u bytes (%u in %sbig/), %u in flight: %.3f s = %.0f PUT/s\n",
 			done, size, big, prefix, cfg.max_connections, secs,
