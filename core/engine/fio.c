@@ -574,7 +574,7 @@ static void fio_iov_zero(const struct iovec *iov, int n, uint64_t off, uint64_t 
 static bool fio_may_defer(const struct export_ctx *x, const struct fio_write *w,
 			  const struct meta_inode *in)
 {
-	return x->cfg->write_record_delay_ms > 0 && x->fio_log && !w->stable && !w->clear_mode &&
+	return x->fio_log && x->cfg->write_record_delay_ms > 0 && !w->stable && !w->clear_mode &&
 	       in->data == META_D_FULL && !(in->flags & META_F_RESERVED);
 }
 
