@@ -632,7 +632,7 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 	struct fio_deferred *d;
 	struct meta_inode in;
 	int fd = -1, slot = -1, rc = 0;
-	bool stripe_held, deferred = false;
+	bool stripe_held, deferred = false, borrowed = false;
 
 	*written = 0;
 	if (w->off > INT64_MAX || want > INT64_MAX - w->off)
@@ -642,10 +642,18 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 	/* A write recorded before its reply goes after the deferred ones (its times are
 	 * later), and reuses nothing of theirs. */
 	d = fio_deferred_find(st, x, ino);
-	if (d && (w->stable || w->clear_mode || !x->cfg->write_record_delay_ms))
+	if (d && (w->stable || w->clear_mode || !x->cfg->write_record_delay_ms)) {
 		rc = fio_deferred_fold(d);
-	if (rc == 0)
+		d = NULL;
+	}
+	/* The next write of a file with deferred writes uses the entry's descriptor, whose
+	 * shared data lock the entry holds (no open, lock and close per WRITE). */
+	if (d) {
+		fd = d->fd;
+		borrowed = true;
+	} else if (rc == 0) {
 		rc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);
+	}
 	if (rc == 0) {
 		uint64_t end;
 		int p;
@@ -677,6 +685,8 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 			rc = data_file_durable(x->data, ino, fd);
 		if (rc == 0 && fio_may_defer(x, w, &in))
 			deferred = fio_defer(x, st, ino, &fd, &in, w->off, w->off + want);
+		if (borrowed)
+			fd = -1;	/* the entry's (and closed with it if it was just recorded) */
 		if (deferred) {
 			if (rc == 0 && out) {
 				rc = ns_getattr(x->ns, ino, out);
