@@ -16,6 +16,7 @@
 #include "base/err.h"
 #include "store/instlock.h"
 #include "base/log.h"
+#include "engine/fio.h"
 #include "engine/readahead.h"
 
 #define S3F_LOCK_NAME "fsal.lock"
@@ -25,6 +26,7 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 	struct s3f_export *me = container_of(exp_hdl, struct s3f_export, export);
 
 	uint64_t granted, recalled;
+	int rc;
 
 	s3f_up_stop(me);
 	pthread_mutex_lock(&me->deleg_lock);
@@ -38,6 +40,10 @@ static void s3f_release_export(struct fsal_export *exp_hdl)
 	fsal_detach_export(exp_hdl->fsal, &exp_hdl->exports);
 	free_export_ops(exp_hdl);
 	readahead_close(me->ra);
+	/* Deferred write records reach the store before it closes (fio.h). */
+	if ((rc = fio_flush_all(me->x, 0)) != 0)
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u: recording deferred writes failed: %s",
+			me->cfg->export_id, s3f_strerror(rc));
 	export_ctx_close(me->x);
 	/* Closed: another ganesha may serve this State_Dir now. */
 	instlock_release(me->lock);
@@ -162,7 +168,7 @@ static fsal_status_t s3f_create_handle(struct fsal_export *exp_hdl, struct gsh_b
 	if (fh_desc->len != sizeof w)
 		return fsalstat(ERR_FSAL_BADHANDLE, 0);
 	memcpy(&w, fh_desc->addr, sizeof w);
-	rc = ns_getattr(me->x->ns, w.ino, &in);
+	rc = fio_getattr(me->x, w.ino, &in);
 	if (rc == ENOENT || (rc == 0 && in.gen != w.gen))
 		return fsalstat(ERR_FSAL_STALE, ESTALE);
 	if (rc)
@@ -289,6 +295,13 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 			export_id, ce->bucket, ce->prefix, s3f_strerror(rc));
 		goto fail_lock;
 	}
+	/* Writes a crashed ganesha answered but had not recorded yet (fio.h, deferred log)
+	 * are recorded before anything is served. One that cannot be stays in the log for
+	 * the next exclusive locker of its file. */
+	rc = fio_recover(me->x);
+	if (rc)
+		LogCrit(COMPONENT_FSAL, "S3FILES: export %u: recording deferred writes of a crashed "
+			"ganesha: %s", export_id, s3f_strerror(rc));
 	ro.threshold = ce->read_bypass_threshold;
 	rc = readahead_open(me->x, &ro, &me->ra);
 	if (rc)

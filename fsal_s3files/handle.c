@@ -167,7 +167,7 @@ static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name
 	/* A directory never listed is not listed for a lookup: the name alone is asked for
 	 * (a deep path on a cold mount costs two requests per level, not a listing of every
 	 * directory on the way). readdir lists it whole. */
-	rc = ns_lookup(s3f_x(d)->ns, d->ino, name, strlen(name), &in);
+	rc = fio_lookup(s3f_x(d), d->ino, name, strlen(name), &in);
 	if (rc == ENOENT) {
 		rc = import_lookup(s3f_x(d), d->ino, name, strlen(name));
 		if (s3_err_transient(rc)) {
@@ -176,7 +176,7 @@ static fsal_status_t s3f_lookup(struct fsal_obj_handle *parent, const char *name
 			rc = 0;
 		}
 		if (rc == 0)
-			rc = ns_lookup(s3f_x(d)->ns, d->ino, name, strlen(name), &in);
+			rc = fio_lookup(s3f_x(d), d->ino, name, strlen(name), &in);
 	}
 	if (rc)
 		return s3f_status(rc);
@@ -219,7 +219,7 @@ static int s3f_readdir_emit(struct s3f_rd *rd)
 			struct meta_inode in;
 			enum fsal_dir_result res;
 
-			rc = ns_getattr(x->ns, rd->ents[i].ino, &in);
+			rc = fio_getattr(x, rd->ents[i].ino, &in);
 			if (rc == ENOENT) {
 				rc = 0;		/* removed since the batch was read */
 				continue;
@@ -450,7 +450,7 @@ static fsal_status_t s3f_getattrs(struct fsal_obj_handle *obj, struct fsal_attrl
 
 	if (!attrs)
 		return fsalstat(ERR_FSAL_INVAL, EINVAL);
-	rc = ns_getattr(s3f_x(h)->ns, h->ino, &in);
+	rc = fio_getattr(s3f_x(h), h->ino, &in);
 	if (rc == ENOENT)
 		rc = ESTALE;
 	if (rc) {
@@ -489,6 +489,10 @@ static fsal_status_t s3f_setattr2(struct fsal_obj_handle *obj, bool bypass, stru
 		FSAL_TEST_MASK(attrs->valid_mask, ATTR_GROUP);
 	if (size && obj->type != REGULAR_FILE)
 		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	/* Writes whose record is still deferred go first: their times must not land after
+	 * (and over) the ones set here (fio.h). */
+	if (obj->type == REGULAR_FILE && (rc = fio_flush(x, h->ino)) != 0)
+		return s3f_status(rc);
 	if (FSAL_TEST_MASK(attrs->valid_mask, ATTR_MODE)) {
 		sa.mask |= NS_SET_MODE;
 		sa.mode = attrs->mode & 07777;
@@ -567,12 +571,18 @@ static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj
 		return s3f_status(rc);
 	if (obj) {
 		want_dir = obj->type == DIRECTORY;
+		victim.ino = s3f_h(obj)->ino;
+		victim.type = obj->type == REGULAR_FILE ? META_T_REG : META_T_DIR;
 	} else {
 		rc = ns_lookup(x->ns, d->ino, name, len, &victim);
 		if (rc)
 			return s3f_status(rc);
 		want_dir = victim.type == META_T_DIR;
 	}
+	/* A file's deferred writes are recorded before it goes (never into a record the
+	 * removal changed after them). */
+	if (victim.type == META_T_REG && (rc = fio_flush(x, victim.ino)) != 0)
+		return s3f_status(rc);
 	for (int tries = 0;; tries++) {
 		uint64_t import = 0;
 
@@ -614,9 +624,19 @@ static fsal_status_t s3f_rename(struct fsal_obj_handle *obj, struct fsal_obj_han
 	struct ns_rename_result *res;
 	int rc;
 
-	(void)obj;
 	if (!old_name || !new_name)
 		return fsalstat(ERR_FSAL_INVAL, EINVAL);
+	/* Deferred writes of the file moved, and of one it replaces, are recorded first
+	 * (their times must not land over the rename's ctime; fio.h). */
+	if (obj && obj->type == REGULAR_FILE && (rc = fio_flush(x, s3f_h(obj)->ino)) != 0)
+		return s3f_status(rc);
+	{
+		struct meta_inode old;
+
+		if (ns_lookup(x->ns, nd->ino, new_name, strlen(new_name), &old) == 0 &&
+		    old.type == META_T_REG && (rc = fio_flush(x, old.ino)) != 0)
+			return s3f_status(rc);
+	}
 	res = gsh_malloc(sizeof *res);
 	rc = s3f_dir_ready(od);
 	if (rc == 0 && nd != od)
@@ -950,6 +970,18 @@ static const void *s3f_reader(struct state_t *state)
 	return state;
 }
 
+/* The last writer closed: its deferred records go to the store now (a commit snapshot
+ * would wait for them otherwise), and Commit_On_Close asks for an upload. */
+static void s3f_last_close(struct s3f_handle *h)
+{
+	int rc = fio_flush(s3f_x(h), h->ino);
+
+	if (rc)
+		LOG_WARN(LOG_C_FSAL, "inode %llu: recording writes at close: %s",
+			 (unsigned long long)h->ino, s3f_strerror(rc));
+	s3f_commit_soon(h, "close");
+}
+
 static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *state)
 {
 	struct s3f_handle *h = s3f_h(obj);
@@ -973,7 +1005,7 @@ static fsal_status_t s3f_close2(struct fsal_obj_handle *obj, struct state_t *sta
 	status = s3f_close_func(obj, my_fd);
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
 	if (last_writer && !FSAL_IS_ERROR(status))
-		s3f_commit_soon(h, "close");
+		s3f_last_close(h);
 	/* the reader is done: its read-bypass stream (or abort) goes */
 	readahead_release(h->exp->ra, h->ino, s3f_reader(state));
 	return status;
@@ -991,7 +1023,7 @@ static fsal_status_t s3f_close(struct fsal_obj_handle *obj)
 	status = s3f_close_func(obj, &h->fd);
 	PTHREAD_RWLOCK_unlock(&obj->obj_lock);
 	if (last_writer && !FSAL_IS_ERROR(status))
-		s3f_commit_soon(h, "close");
+		s3f_last_close(h);
 	readahead_release(h->exp->ra, h->ino, NULL);
 	return status;
 }
@@ -1047,7 +1079,7 @@ static void s3f_read2(struct fsal_obj_handle *obj, bool bypass, fsal_async_cb do
 	}
 	arg->io_amount = 0;
 	arg->end_of_file = false;
-	rc = ns_getattr(x->ns, h->ino, &in);
+	rc = fio_getattr(x, h->ino, &in);
 	if (rc == ENOENT)
 		rc = ESTALE;
 	if (rc)

@@ -23,6 +23,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "engine/fio.h"
 #include "engine/readahead.h"
 
 #define S3F_UP_INTERVAL_MS 100
@@ -119,6 +120,8 @@ static void *s3f_up_thread(void *arg)
 			break;
 		/* read bypass: idle streams go, counters reach the store (once a second) */
 		readahead_tick(me->ra);
+		/* deferred write records of files no longer written (fio.h) */
+		(void)fio_flush_all(me->x, (int64_t)me->cfg->write_record_delay_ms * 1000000LL);
 
 		rc = s3f_up_read(me, r);
 		if (rc) {

@@ -1507,6 +1507,13 @@ static const struct conf_item conf_fsal_items[] = {
 	  "seconds from the last change of a file to its upload" },
 	{ "Commit_On_Close", CT_BOOL, 0, 0, 0, "false", NULL, NULL, NULL, EXP(commit_on_close),
 	  "also upload a changed file at once when its last writer closes or fsyncs it" },
+	{ "Write_Record_Delay_Ms", CT_U32, 0, 0, 1000, "20", NULL, NULL, NULL,
+	  EXP(write_record_delay_ms),
+	  "milliseconds the size and times of an UNSTABLE write may wait in the gateway's "
+	  "memory before they reach the metadata store, so that the writes of that time share "
+	  "one store commit and sync; clients see them at once, and a COMMIT, stable write, "
+	  "close or other change of the file records them first; 0 = each write is recorded "
+	  "before it is answered" },
 	{ "Delegations", CT_BOOL, 0, 0, 0, "true", NULL, NULL, NULL, EXP(delegations),
 	  "grant NFSv4 read delegations (recalled when the file changes in S3); also needs "
 	  "ganesha's NFSV4 { Delegations = true; } and the EXPORT's Delegations = R" },

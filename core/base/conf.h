@@ -60,6 +60,9 @@ struct conf_export {
 	uint64_t hydrate_threshold;	/* files below this get data on import (128 KiB) */
 	uint32_t commit_interval;	/* seconds from last change to upload (60) */
 	bool commit_on_close;		/* also commit when the last writer closes or fsyncs (false) */
+	uint32_t write_record_delay_ms;	/* how long an UNSTABLE write's record may wait in
+					   memory (20; 0: recorded before the reply;
+					   core/engine/fio.h) */
 	bool delegations;		/* grant NFSv4 read delegations (true) */
 	uint64_t read_bypass_threshold;	/* sequential reads of files this large bypass the
 					   stage (8 MiB; 0: never; core/engine/readahead.h) */

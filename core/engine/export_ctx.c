@@ -10,6 +10,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "engine/fio.h"
 #include "engine/metrics.h"
 
 static void export_ctx_s3_base(const struct conf_export *cfg, struct s3_config *out)
@@ -173,9 +174,17 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 	rc = ns_open(o->meta, &x->km, x->journal, &nd, &x->ns);
 	if (rc)
 		goto fail_s3;
+	rc = fio_log_open(x);
+	if (rc) {
+		LOG_ERROR(LOG_C_CORE, "export %u: deferred-write log in %s: %s", cfg->export_id,
+			  cfg->meta_dir, s3f_strerror(rc));
+		goto fail_ns;
+	}
 	*out = x;
 	return 0;
 
+fail_ns:
+	ns_close(x->ns);
 fail_s3:
 	s3_client_close(x->s3);
 fail_credp:
@@ -197,6 +206,7 @@ void export_ctx_close(struct export_ctx *x)
 {
 	if (!x)
 		return;
+	fio_log_close(x);
 	ns_close(x->ns);
 	if (x->s3)
 		s3_client_close(x->s3);

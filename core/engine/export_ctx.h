@@ -26,6 +26,8 @@
 #include "s3/s3.h"
 #include "s3/s3_credp.h"
 
+struct fio_log;
+
 struct export_ctx {
 	const struct conf_export *cfg;
 	struct keymap km;
@@ -35,6 +37,8 @@ struct export_ctx {
 				   EXPORT_CTX_NO_S3 */
 	struct s3_client *s3;	/* NULL when opened with EXPORT_CTX_NO_S3 */
 	struct ns *ns;		/* the file view over the context's metadata store */
+		struct fio_log *fio_log;	/* deferred write records (fio.h); NULL in a context
+					   made by hand (tests): no write is deferred */
 };
 
 #define EXPORT_CTX_NO_S3 0x1	/* local state only (CLI status, offline tools) */

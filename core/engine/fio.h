@@ -23,9 +23,12 @@
  *  - fio_write with stable: the written bytes (fdatasync), the data file's name (fsync
  *    of its directory) and the record that makes them reachable and dirty (size, present
  *    ranges, DIRTY, dirty_gen; ns_sync). Without stable: nothing is promised (NFS
- *    UNSTABLE); the bytes and record are in the page cache, which survives a process
- *    crash but not a power cut.
- *  - fio_commit: the same for every write of the file that returned before it began.
+ *    UNSTABLE); the announcement (DIRTY, dirty_gen) is in the store, the bytes in the page
+ *    cache, and the record's size and times in the page cache or, deferred, in this
+ *    process's memory, mirrored in the page cache (below): a process crash loses none
+ *    of them, a power cut may lose any.
+ *  - fio_commit: the same for every write of the file that returned before it began
+ *    (deferred records are written first).
  *  - fio_resize: the record (ns_sync). The data file follows the record: a shrink
  *    truncates the data file after the record changed, an extension writes nothing (the
  *    new bytes are zeros: a data file shorter than its record reads as zeros, and
@@ -67,6 +70,41 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 
 /* NFS COMMIT of ino: see "Durability" above. */
 int fio_commit(struct export_ctx *x, uint64_t ino);
+
+/*
+ * Deferred records (Write_Record_Delay_Ms, default 20 ms; doc/DURABILITY.md, rule D).
+ * An UNSTABLE write to a file whose data is all local may return before its record
+ * reaches the store; the record of every such write of a file in that time is written
+ * at once, later. Until then the writer's process keeps the data file's SHARED data
+ * lock, so nothing that takes it EXCLUSIVE, in any process, acts on a record without
+ * them. In this process, attributes come with them merged (fio_getattr, fio_lookup,
+ * fio_read), and whatever else changes the record must call fio_flush first.
+ */
+
+/* The export's deferred log (<Meta_Dir>/deferred): deferred entries mirrored in the page
+ * cache, so that they outlive a crash of their process. Opened by export_ctx_open in
+ * every process (it also makes every EXCLUSIVE data lock record what a dead writer left
+ * for that file: data_tier_on_exclusive), closed by export_ctx_close. S3F_E_CONFIG if the
+ * file is not a log of this version. Without a log, no write is deferred. */
+int fio_log_open(struct export_ctx *x);
+void fio_log_close(struct export_ctx *x);
+/* Record every entry a dead writer left in the log (the FSAL, at export open, before it
+ * serves). Waits for any EXCLUSIVE holder of those files. The first error (the entry
+ * stays, for the next exclusive locker). */
+int fio_recover(struct export_ctx *x);
+
+/* Record ino's deferred writes now (one meta_write) and let go of its data file. 0 also
+ * when there were none. On an error the writes stay deferred (a later flush tries
+ * again). Takes the stripe lock; no data lock or transaction held by the caller. */
+int fio_flush(struct export_ctx *x, uint64_t ino);
+/* fio_flush for every file of x whose oldest deferred write is older_than_ns old (0:
+ * all; at export close, and from the FSAL's housekeeping tick). The first error. */
+int fio_flush_all(struct export_ctx *x, int64_t older_than_ns);
+/* ns_getattr / ns_lookup with this process's deferred writes merged into a regular
+ * file's attributes (size, mtime, ctime, change): what clients are answered with. */
+int fio_getattr(struct export_ctx *x, uint64_t ino, struct meta_inode *out);
+int fio_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t len,
+	       struct meta_inode *out);
 
 /* Before an upload (the daemon): if the record says all of [0, size) is present but the
  * data file is shorter (an extension or a write past the end whose zeros were never

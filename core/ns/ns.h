@@ -130,6 +130,26 @@ int ns_write_begin(struct ns *ns, uint64_t ino, struct meta_inode *out);
  * FSAL decides which, as Linux does). Caller holds the data lock (shared). */
 int ns_write_record(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, uint32_t clear_mode,
 		    struct meta_inode *out);
+/* Record `writes` completed writes of a file whose data is all local (META_D_FULL) at once,
+ * as fio does for UNSTABLE writes it kept in memory (fio.h, Write_Record_Delay_Ms): size
+ * at least off+len, mtime and ctime when_ns (the last write's time), change up by
+ * `writes`, DIRTY and dirty_gen as ns_write_record. [off, off+len) spans the writes (it
+ * is marked present only if the file is partially local, which fio never defers).
+ * if_change (may be NULL): only onto a record whose change attribute is still that, else
+ * ECANCELED and nothing changes (the recovery of a dead writer's entry: fio.c). Caller
+ * holds the data lock (shared, or exclusive for a dead writer's entry). */
+int ns_write_fold(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, uint64_t writes,
+		  int64_t when_ns, const uint64_t *if_change, struct meta_inode *out);
+/* Record `writes` completed writes of a file whose data is all local (META_D_FULL) at once,
+ * as fio does for UNSTABLE writes it kept in memory (fio.h, Write_Record_Delay_Ms): size
+ * at least off+len, mtime and ctime when_ns (the last write's time), change up by
+ * `writes`, DIRTY and dirty_gen as ns_write_record. [off, off+len) spans the writes (it
+ * is marked present only if the file is partially local, which fio never defers).
+ * if_change (may be NULL): only onto a record whose change attribute is still that, else
+ * ECANCELED and nothing changes (the recovery of a dead writer's entry: fio.c). Caller
+ * holds the data lock (shared, or exclusive for a dead writer's entry). */
+int ns_write_fold(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, uint64_t writes,
+		  int64_t when_ns, const uint64_t *if_change, struct meta_inode *out);
 /* ns_write_record with clear_mode 0. */
 int ns_write_done(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, struct meta_inode *out);
 

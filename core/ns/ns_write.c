@@ -16,6 +16,9 @@
 struct ns_write_ctx {
 	uint64_t ino, off, len;
 	uint32_t clear_mode;
+	uint64_t writes;	/* ns_write_fold: the writes it records (0: one, now) */
+	int64_t when_ns;	/* ns_write_fold: when the last of them wrote */
+	const uint64_t *if_change;	/* ns_write_fold: only onto this change attribute */
 	struct meta_inode out;
 };
 
@@ -55,7 +58,7 @@ static int ns_write_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_write_ctx *c = arg;
 	struct meta_inode *in = &c->out;
-	int64_t now = meta_now_ns();
+	int64_t now = c->writes ? c->when_ns : meta_now_ns();
 	uint64_t end = c->off + c->len;
 	int rc;
 
@@ -64,6 +67,8 @@ static int ns_write_txn(struct meta_txn *t, void *arg)
 		return rc == ENOENT ? ESTALE : rc;
 	if (in->type != META_T_REG)
 		return EINVAL;
+	if (c->if_change && in->change != *c->if_change)
+		return ECANCELED;
 	if (in->data != META_D_FULL) {
 		struct rangeset rs = RANGESET_INIT;
 
@@ -92,6 +97,10 @@ static int ns_write_txn(struct meta_txn *t, void *arg)
 		in->size = end;
 	in->mode &= ~(c->clear_mode & (S_ISUID | S_ISGID));
 	ns_touch(in, now, true);
+	/* Folded writes: the change attribute moves once per write, as clients saw it in
+	 * the meantime (fio merges the same count into the attributes it answers with). */
+	if (c->writes > 1)
+		in->change += c->writes - 1;
 	if (in->flags & META_F_RESERVED)
 		return meta_inode_put(t, in);	/* lost+found: kept here, never uploaded */
 	ns_mark_dirty(in, now);
@@ -104,6 +113,18 @@ int ns_write_record(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, uin
 		    struct meta_inode *out)
 {
 	struct ns_write_ctx c = { .ino = ino, .off = off, .len = len, .clear_mode = clear_mode };
+	int rc = meta_write(ns->me, ns_write_txn, &c);
+
+	if (rc == 0 && out)
+		*out = c.out;
+	return rc;
+}
+
+int ns_write_fold(struct ns *ns, uint64_t ino, uint64_t off, uint64_t len, uint64_t writes,
+		  int64_t when_ns, const uint64_t *if_change, struct meta_inode *out)
+{
+	struct ns_write_ctx c = { .ino = ino, .off = off, .len = len, .writes = writes ? writes : 1,
+				  .when_ns = when_ns, .if_change = if_change };
 	int rc = meta_write(ns->me, ns_write_txn, &c);
 
 	if (rc == 0 && out)

@@ -42,6 +42,9 @@ struct data_tier {
 	_Atomic int64_t usage;	/* may dip below 0 transiently; read clamps */
 	/* Fan-out directories opened for fsync (-1: not yet); set once, closed at close. */
 	_Atomic int subfd[DATA_FANOUT];
+	/* data_tier_on_exclusive: set once, before any lock is taken; read only after. */
+	data_excl_fn on_excl;
+	void *on_excl_arg;
 };
 
 static atomic_bool data_punch_warned;
@@ -179,6 +182,12 @@ unlock:
 	return rc;
 }
 
+void data_tier_on_exclusive(struct data_tier *t, data_excl_fn fn, void *arg)
+{
+	t->on_excl = fn;
+	t->on_excl_arg = arg;
+}
+
 int data_file_open_locked(struct data_tier *t, uint64_t ino, int flags, bool exclusive, int *fd)
 {
 	int rc = ENOENT;
@@ -190,6 +199,8 @@ int data_file_open_locked(struct data_tier *t, uint64_t ino, int flags, bool exc
 			return rc;
 		TP("data.open_locked.opened");
 		rc = data_file_lock(*fd, exclusive);
+		if (rc == 0 && exclusive && t->on_excl && (rc = t->on_excl(t->on_excl_arg, ino)))
+			data_file_unlock(*fd);
 		if (rc) {
 			data_file_close(t, *fd);
 			*fd = -1;
@@ -488,6 +499,8 @@ int data_file_evict_if(struct data_tier *t, uint64_t ino, int (*still_ok)(void *
 	/* Under the exclusive lock no reader or writer of this process or another is inside
 	 * the file, and a new one must wait for us: the caller's check (and its metadata
 	 * update, "no data local") and the unlink are one step for them. */
+	if (t->on_excl && (rc = t->on_excl(t->on_excl_arg, ino)) != 0)
+		goto out;
 	if (still_ok && (rc = still_ok(arg, ino)) != 0)
 		goto out;
 	if (unlinkat(t->dirfd, name, 0) != 0) {

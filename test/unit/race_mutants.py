@@ -38,8 +38,8 @@ MUTANTS = [
     ("read_record_before_lock", "core/engine/fio.c",
      "\t\trc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);\n"
      "\t\tif (rc)\n\t\t\tbreak;\n\t\tTP(\"fio.read.locked\");\n"
-     "\t\trc = ns_data_present(x->ns, ino, &have, &in);\n",
-     "\t\trc = ns_data_present(x->ns, ino, &have, &in);\n"
+     "\t\trc = fio_present(x, ino, &have, &in);\n",
+     "\t\trc = fio_present(x, ino, &have, &in);\n"
      "\t\tif (rc == 0)\n"
      "\t\t\trc = data_file_open_locked(x->data, ino, DATA_CREATE, false, &fd);\n"
      "\t\tif (rc)\n\t\t\tbreak;\n\t\tTP(\"fio.read.locked\");\n",
@@ -69,8 +69,8 @@ MUTANTS = [
      "\t\t(void)p;\n",
      "test_write_vs_pending_write"),
     ("resize_ignores_pending_writes", "core/engine/fio.c",
-     "\twhile (fio_pending_find(st, ino) >= 0)\n\t\tpthread_cond_wait(&st->idle, &st->lock);",
-     "\t(void)ino;",
+     "\twhile (fio_pending_find(st, x, ino) >= 0)\n\t\tpthread_cond_wait(&st->idle, &st->lock);",
+     "\t(void)x;\n\t(void)ino;",
      "test_resize_vs_pending_write"),
     ("announce_only_clean", "core/engine/fio.c",
      "\treturn in->sync == META_S_CLEAN || !(in->flags & META_F_CHANGING);",
@@ -84,6 +84,38 @@ MUTANTS = [
      "\t\tif (in.data == META_D_FULL)\n\t\t\trangeset_clear(&miss);\n",
      "\t\tif (in.data == META_D_FULL || in.data == META_D_NONE)\n\t\t\trangeset_clear(&miss);\n",
      "test_install_vs_evict"),
+    ("deferred_entry_drops_lock", "core/engine/fio.c",
+     "\t\t*fd = -1;\n\t}\n\tif (off < d->off)",
+     "\t\tdata_file_unlock(*fd);\n\t\t*fd = -1;\n\t}\n\tif (off < d->off)",
+     "test_deferred_vs_snapshot"),
+    ("settle_waits_for_own_deferred", "core/engine/fio.c",
+     "\t/* Exclusive: our own deferred entry would hold it off (struct fio_deferred). */\n"
+     "\tif ((rc = fio_flush(x, ino)) != 0)\n\t\treturn rc;\n",
+     "",
+     "test_deferred_own_exclusive"),
+    ("read_without_deferred", "core/engine/fio.c",
+     "\trc = ns_data_present(x->ns, ino, have, in);\n"
+     "\tif (rc == 0 && (d = fio_deferred_find(st, x, ino)) != NULL)\n"
+     "\t\tfio_deferred_merge(d, in);\n",
+     "\trc = ns_data_present(x->ns, ino, have, in);\n\t(void)d;\n",
+     "test_deferred_visible"),
+    ("resize_before_deferred", "core/engine/fio.c",
+     "\tif ((d = fio_deferred_find(fio_stripe(ino), x, ino)) != NULL)\n"
+     "\t\trc = fio_deferred_fold(d);\n",
+     "\t(void)d;\n",
+     "test_deferred_then_resize"),
+    ("exclusive_ignores_dead_writer", "core/engine/fio.c",
+     "\tdata_tier_on_exclusive(x->data, fio_log_orphan, x);\n",
+     "\t(void)fio_log_orphan;\n",
+     "test_deferred_writer_dies"),
+    ("deferred_not_logged", "core/engine/fio.c",
+     "\tfio_slot_write(d);\n\tTP(\"fio.write.deferred\");",
+     "\t(void)fio_slot_write;\n\tTP(\"fio.write.deferred\");",
+     "test_deferred_writer_dies"),
+    ("recovery_ignores_base", "core/ns/ns_write.c",
+     "\tif (c->if_change && in->change != *c->if_change)\n\t\treturn ECANCELED;\n",
+     "",
+     "test_deferred_stale_log"),
 ]
 
 

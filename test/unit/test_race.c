@@ -23,7 +23,14 @@
  *    record) while a second write lands past its end: the second must not drop the
  *    first's bytes as stale ones beyond the recorded end;
  *  - resize_vs_pending_write: the same first write, and a truncate: the truncate waits
- *    for the record and cuts the file as it is after the write.
+ *    for the record and cuts the file as it is after the write;
+ *  - deferred_*: UNSTABLE writes whose records wait in memory (Write_Record_Delay_Ms):
+ *    clients see them at once; a snapshot taken with the exclusive lock from another
+ *    descriptor (as the daemon's) waits for their record; an exclusive locker of the
+ *    same process records them first instead of waiting for itself; a truncate after
+ *    them is not undone by their record; the tick records only what is old enough.
+ *    The cases above run with deferral off (their test points are on the recorded path),
+ *    and the ones that also hold with it run again (*_deferring).
  * These use exactly the functions ganesha's FSAL calls (fio_*) and the daemon calls
  * (import_prefetch, hydrate_*, ns_commit_prepare, data_file_evict_if).
  *
@@ -41,17 +48,22 @@
 #include "base/tp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static struct check_rgw rgw;
 static char prefix[128];
+/* Write_Record_Delay_Ms of the next fixture: 0 (each write recorded before its reply)
+ * for the cases of the recorded path; the deferred cases set their own. */
+static unsigned fx_delay_ms;
 
 /* ---- a gate: the first thread to reach a test point waits there until opened ---- */
 
@@ -132,22 +144,29 @@ struct fx {
 	int nkeys;
 };
 
-static void fx_open(struct fx *f)
+/* An export over state (NULL: a fresh directory). */
+static void fx_open_at(struct fx *f, const char *state)
 {
 	char text[8192], err[4096];
 	int rc;
 
 	memset(f, 0, sizeof *f);
-	CHECK(realpath(check_tmpdir(), f->state) != NULL);
+	CHECK(realpath(state ? state : check_tmpdir(), f->state) != NULL);
 	snprintf(text, sizeof text,
 		 "EXPORT { Export_Id = 1; Path = \"/t\"; Pseudo = \"/t\";\n"
 		 "  FSAL { Name = S3FILES; Bucket = \"%s\"; Prefix = \"%s\"; Endpoint = \"%s\";\n"
 		 "    Region = \"%s\"; Access_Key_Id = \"%s\"; Secret_Access_Key = \"%s\";\n"
-		 "    State_Dir = \"%s\"; } }\n",
-		 rgw.bucket, prefix, rgw.endpoint, rgw.region, rgw.id, rgw.secret, f->state);
+		 "    State_Dir = \"%s\"; Write_Record_Delay_Ms = %u; } }\n",
+		 rgw.bucket, prefix, rgw.endpoint, rgw.region, rgw.id, rgw.secret, f->state,
+		 fx_delay_ms);
 	rc = conf_load_string("test_race.conf", text, &f->conf, err, sizeof err);
 	CHECK_MSG(rc == 0, "config: %s", err);
 	CHECK_OK(export_ctx_open(&f->conf->exports[0], 0, &f->x));
+}
+
+static void fx_open(struct fx *f)
+{
+	fx_open_at(f, NULL);
 }
 
 static void fx_close(struct fx *f)
@@ -207,7 +226,7 @@ static char *client_read_all(struct fx *f, uint64_t ino, size_t *len)
 	bool eof = false;
 	char *buf;
 
-	CHECK_OK(ns_getattr(f->x->ns, ino, &in));
+	CHECK_OK(fio_getattr(f->x, ino, &in));
 	buf = malloc(in.size + 1);
 	CHECK(buf != NULL);
 	iov.iov_base = buf;
@@ -709,6 +728,313 @@ static void test_stable_syncs_store(void)
 	fx_close(&f);
 }
 
+/* ---- deferred records (Write_Record_Delay_Ms; fio.c, struct fio_deferred) ---- */
+
+/* A new file in f and three UNSTABLE writes whose records wait: "aaaabbbbcc". */
+static uint64_t deferred_setup_in(struct fx *f, const char *name, struct meta_inode *store)
+{
+	struct ns_new nw = { .type = META_T_REG, .mode = 0644 };
+	struct meta_inode in;
+
+	CHECK_OK(ns_create(f->x->ns, META_ROOT_INO, name, strlen(name), &nw, &in, NULL));
+	client_write(f, in.ino, 0, "aaaa", 4);
+	client_write(f, in.ino, 4, "bbbb", 4);
+	client_write(f, in.ino, 8, "cc", 2);
+	CHECK_OK(ns_getattr(f->x->ns, in.ino, store));
+	return in.ino;
+}
+
+/* The same in a fresh export that defers (nothing folds by itself during a case). */
+static uint64_t deferred_setup(struct fx *f, const char *name, struct meta_inode *store)
+{
+	fx_delay_ms = 1000;
+	fx_open(f);
+	return deferred_setup_in(f, name, store);
+}
+
+/* Clients see deferred writes at once (size, change, bytes); the store gets them at a
+ * COMMIT, with the same change attribute, synced. */
+static void test_deferred_visible(void)
+{
+	struct meta_inode store, seen, after;
+	struct fx f;
+	uint64_t ino, syncs;
+	size_t len;
+	char *got;
+
+	ino = deferred_setup(&f, "dv", &store);
+	CHECK_U64_EQ(store.size, 0);		/* the store has only the announcement */
+	CHECK(store.sync == META_S_DIRTY);
+	CHECK_OK(fio_getattr(f.x, ino, &seen));
+	CHECK_U64_EQ(seen.size, 10);
+	CHECK_U64_EQ(seen.change, store.change + 3);
+	got = client_read_all(&f, ino, &len);
+	CHECK_U64_EQ(len, 10);
+	CHECK_MSG(memcmp(got, "aaaabbbbcc", 10) == 0, "read '%.*s'", (int)len, got);
+	free(got);
+	syncs = meta_sync_count(ns_store(f.x->ns));
+	CHECK_OK(fio_commit(f.x, ino));
+	CHECK(meta_sync_count(ns_store(f.x->ns)) > syncs);
+	CHECK_OK(ns_getattr(f.x->ns, ino, &after));
+	CHECK_U64_EQ(after.size, 10);
+	CHECK_U64_EQ(after.change, seen.change);
+	CHECK(after.mtime_ns == seen.mtime_ns);
+	CHECK(after.dirty_gen > store.dirty_gen);
+	fx_close(&f);
+	fx_delay_ms = 0;
+}
+
+struct excl_arg {
+	struct fx *f;
+	uint64_t ino;
+	volatile int locked;
+	uint64_t size;
+	int rc;
+};
+
+/* What the daemon's commit snapshot does: the exclusive data lock, then the record. */
+static void *excl_thread(void *arg)
+{
+	struct excl_arg *a = arg;
+	struct meta_inode in;
+	int fd = -1;
+
+	a->rc = data_file_open_locked(a->f->x->data, a->ino, DATA_CREATE, true, &fd);
+	if (a->rc)
+		return NULL;
+	__atomic_store_n(&a->locked, 1, __ATOMIC_SEQ_CST);
+	a->rc = ns_getattr(a->f->x->ns, a->ino, &in);
+	a->size = in.size;
+	data_file_unlock(fd);
+	data_file_close(a->f->x->data, fd);
+	return NULL;
+}
+
+/* A snapshot (exclusive lock, another descriptor: as the daemon's process) taken while
+ * writes are deferred waits for their fold, and then sees them in the store: it can
+ * never upload the file short and call it clean. */
+static void test_deferred_vs_snapshot(void)
+{
+	struct meta_inode store;
+	static struct excl_arg a;
+	struct fx f;
+	pthread_t th;
+
+	a = (struct excl_arg){ .f = &f };
+	a.ino = deferred_setup(&f, "ds", &store);
+	CHECK_INT_EQ(pthread_create(&th, NULL, excl_thread, &a), 0);
+	usleep(300000);
+	CHECK_MSG(!__atomic_load_n(&a.locked, __ATOMIC_SEQ_CST),
+		  "the exclusive lock was granted while writes were deferred");
+	CHECK_OK(fio_flush_all(f.x, 0));	/* the housekeeping tick */
+	pthread_join(th, NULL);
+	CHECK_OK(a.rc);
+	CHECK_U64_EQ(a.size, 10);
+	fx_close(&f);
+	fx_delay_ms = 0;
+}
+
+struct settle_arg {
+	struct fx *f;
+	uint64_t ino;
+	volatile int done;
+	int rc;
+};
+
+static void *settle_thread(void *arg)
+{
+	struct settle_arg *a = arg;
+
+	a->rc = fio_settle(a->f->x, a->ino);
+	__atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* An exclusive locker of this process (settle; a fetch's install) records the deferred
+ * writes first instead of waiting for its own process's lock. */
+static void test_deferred_own_exclusive(void)
+{
+	struct meta_inode store, after;
+	static struct settle_arg a;
+	struct fx f;
+	pthread_t th;
+
+	a = (struct settle_arg){ .f = &f };
+	a.ino = deferred_setup(&f, "do", &store);
+	CHECK_INT_EQ(pthread_create(&th, NULL, settle_thread, &a), 0);
+	for (int i = 0; i < 500 && !__atomic_load_n(&a.done, __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+	if (!__atomic_load_n(&a.done, __ATOMIC_SEQ_CST)) {
+		(void)fio_flush_all(f.x, 0);	/* let the thread go before failing */
+		pthread_join(th, NULL);
+		CHECK_MSG(false, "fio_settle waited for its own process's deferred writes");
+	}
+	pthread_join(th, NULL);
+	CHECK_OK(a.rc);
+	CHECK_OK(ns_getattr(f.x->ns, a.ino, &after));
+	CHECK_U64_EQ(after.size, 10);
+	fx_close(&f);
+	fx_delay_ms = 0;
+}
+
+/* A truncate after deferred writes cuts the file as the writes left it, and the
+ * writes' record never comes back over it. */
+static void test_deferred_then_resize(void)
+{
+	struct meta_inode store, after;
+	struct fx f;
+	uint64_t ino;
+	size_t len;
+	char *got;
+
+	ino = deferred_setup(&f, "dr", &store);
+	CHECK_OK(fio_resize(f.x, ino, 6, NULL, NULL));
+	CHECK_OK(fio_flush_all(f.x, 0));
+	CHECK_OK(ns_getattr(f.x->ns, ino, &after));
+	CHECK_U64_EQ(after.size, 6);
+	got = client_read_all(&f, ino, &len);
+	CHECK_U64_EQ(len, 6);
+	CHECK_MSG(memcmp(got, "aaaabb", 6) == 0, "after the truncate: '%.*s'", (int)len, got);
+	free(got);
+	fx_close(&f);
+	fx_delay_ms = 0;
+}
+
+/* The tick records writes older than the delay, and only those. */
+static void test_deferred_tick(void)
+{
+	struct meta_inode store, after;
+	struct fx f;
+	uint64_t ino;
+
+	ino = deferred_setup(&f, "dt", &store);
+	CHECK_OK(fio_flush_all(f.x, 60LL * 1000000000LL));
+	CHECK_OK(ns_getattr(f.x->ns, ino, &after));
+	CHECK_U64_EQ(after.size, 0);		/* younger than a minute: still deferred */
+	usleep(20000);
+	CHECK_OK(fio_flush_all(f.x, 10LL * 1000000));
+	CHECK_OK(ns_getattr(f.x->ns, ino, &after));
+	CHECK_U64_EQ(after.size, 10);
+	fx_close(&f);
+	fx_delay_ms = 0;
+}
+
+/* A writer process dies (as kill -9 of ganesha) with writes deferred: nothing it
+ * answered is lost. Its log survives in the page cache; the next EXCLUSIVE locker of a
+ * file (the daemon's snapshot) records that file's writes, and an FSAL starting again
+ * (fio_recover) records the rest, before either decides anything from the record. */
+static void test_deferred_writer_dies(void)
+{
+	char state[PATH_MAX];
+	struct meta_inode in1, in2, after;
+	struct fx f;
+	pid_t pid;
+	int status, fd = -1;
+	size_t len;
+	char *got;
+
+	CHECK(realpath(check_tmpdir(), state) != NULL);
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct meta_inode st;
+
+		fx_delay_ms = 1000;
+		fx_open_at(&f, state);
+		(void)deferred_setup_in(&f, "w1", &st);
+		(void)deferred_setup_in(&f, "w2", &st);
+		_exit(0);	/* no flush, no close: as a kill */
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer failed");
+	fx_delay_ms = 1000;
+	fx_open_at(&f, state);
+	CHECK_OK(ns_lookup(f.x->ns, META_ROOT_INO, "w1", 2, &in1));
+	CHECK_OK(ns_lookup(f.x->ns, META_ROOT_INO, "w2", 2, &in2));
+	CHECK_U64_EQ(in1.size, 0);		/* only the announcements are recorded */
+	CHECK_U64_EQ(in2.size, 0);
+	/* The daemon's way in: the exclusive lock, then the record. */
+	CHECK_OK(data_file_open_locked(f.x->data, in1.ino, DATA_CREATE, true, &fd));
+	CHECK_OK(ns_getattr(f.x->ns, in1.ino, &after));
+	data_file_unlock(fd);
+	data_file_close(f.x->data, fd);
+	CHECK_MSG(after.size == 10, "the snapshot's record has size %llu, not the 10 bytes "
+		  "the dead writer answered", (unsigned long long)after.size);
+	/* The FSAL's way in: recover before serving. */
+	CHECK_OK(fio_recover(f.x));
+	CHECK_OK(ns_getattr(f.x->ns, in2.ino, &after));
+	CHECK_U64_EQ(after.size, 10);
+	got = client_read_all(&f, in2.ino, &len);
+	CHECK_U64_EQ(len, 10);
+	CHECK_MSG(memcmp(got, "aaaabbbbcc", 10) == 0, "read '%.*s'", (int)len, got);
+	free(got);
+	fx_close(&f);
+	fx_delay_ms = 0;
+}
+
+/* A power cut may keep a log slot's writes and lose its freeing, while the record that
+ * folded it, and a truncate after it, reached the disk. Recovery must not apply such a
+ * stale slot over them (the file would grow back over the truncate). */
+static void test_deferred_stale_log(void)
+{
+	struct meta_inode store, after;
+	unsigned char slot[64], cur[64];
+	char path[PATH_MAX + 16];
+	struct fx f;
+	uint64_t ino, v;
+	off_t at = -1;
+	int lfd;
+
+	ino = deferred_setup(&f, "dl", &store);
+	snprintf(path, sizeof path, "%s/deferred", f.conf->exports[0].meta_dir);
+	lfd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(lfd >= 0);
+	for (off_t o = 64; o < 64 * 1024 && at < 0; o += 64) {
+		CHECK(pread(lfd, slot, sizeof slot, o) == (ssize_t)sizeof slot);
+		memcpy(&v, slot, sizeof v);
+		if (v == ino)
+			at = o;
+	}
+	CHECK_MSG(at >= 0, "no log slot for the deferred writes");
+	CHECK_OK(fio_flush(f.x, ino));
+	CHECK(pread(lfd, cur, sizeof cur, at) == (ssize_t)sizeof cur);
+	memcpy(&v, cur, sizeof v);
+	CHECK_U64_EQ(v, 0);			/* recorded: freed */
+	CHECK_OK(fio_resize(f.x, ino, 2, NULL, NULL));
+	/* The power cut: the slot as it was before its freeing. */
+	CHECK(pwrite(lfd, slot, sizeof slot, at) == (ssize_t)sizeof slot);
+	close(lfd);
+	CHECK_OK(fio_recover(f.x));
+	CHECK_OK(ns_getattr(f.x->ns, ino, &after));
+	CHECK_MSG(after.size == 2, "a stale log entry undid the truncate: size %llu",
+		  (unsigned long long)after.size);
+	fx_close(&f);
+	fx_delay_ms = 0;
+}
+
+/* The cases of the recorded path that also hold with deferral (the default). */
+static void test_prefetch_vs_write_deferring(void)
+{
+	fx_delay_ms = 20;
+	test_prefetch_vs_write();
+	fx_delay_ms = 0;
+}
+
+static void test_hydrate_vs_write_deferring(void)
+{
+	fx_delay_ms = 20;
+	test_hydrate_vs_write();
+	fx_delay_ms = 0;
+}
+
+static void test_write_vs_import_deferring(void)
+{
+	fx_delay_ms = 20;
+	test_write_vs_import();
+	fx_delay_ms = 0;
+}
+
 int main(void)
 {
 	if (check_rgw_load(&rgw))
@@ -724,5 +1050,15 @@ int main(void)
 	CHECK_RUN(test_write_vs_pending_write);
 	CHECK_RUN(test_resize_vs_pending_write);
 	CHECK_RUN(test_stable_syncs_store);
+	CHECK_RUN(test_deferred_visible);
+	CHECK_RUN(test_deferred_vs_snapshot);
+	CHECK_RUN(test_deferred_own_exclusive);
+	CHECK_RUN(test_deferred_then_resize);
+	CHECK_RUN(test_deferred_tick);
+	CHECK_RUN(test_deferred_writer_dies);
+	CHECK_RUN(test_deferred_stale_log);
+	CHECK_RUN(test_prefetch_vs_write_deferring);
+	CHECK_RUN(test_hydrate_vs_write_deferring);
+	CHECK_RUN(test_write_vs_import_deferring);
 	return check_done();
 }
