@@ -12,6 +12,7 @@
  * output fields.
  */
 #include "ns/ns_int.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -142,15 +143,8 @@ static int ns_jobs_collect(void *arg, const struct meta_dirjob *dj)
 	struct ns_jobs *js = arg;
 	struct ns_job_pfx *p;
 
-	if (js->n == js->cap) {
-		size_t cap = js->cap ? js->cap * 2 : 4;
-		struct ns_job_pfx *g = realloc(js->j, cap * sizeof *g);
-
-		if (!g)
-			return ENOMEM;
-		js->j = g;
-		js->cap = cap;
-	}
+	if (BUF_GROW(&js->j, &js->cap, js->n + 1))
+		return ENOMEM;
 	p = &js->j[js->n++];
 	p->id = dj->id;
 	p->old_len = dj->old_len;

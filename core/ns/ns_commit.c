@@ -7,6 +7,7 @@
  * *_txn pattern is ns.c's.
  */
 #include "ns/ns_int.h"
+#include "base/buf.h"
 #include "store/info_keys.h"
 
 #include <errno.h>
@@ -463,15 +464,8 @@ static int ns_intent_collect(void *arg, const struct meta_intent *in)
 {
 	struct ns_intent_ctx *x = arg;
 
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 4;
-		struct meta_intent *p = realloc(x->list, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		x->list = p;
-		x->cap = cap;
-	}
+	if (BUF_GROW(&x->list, &x->cap, x->n + 1))
+		return ENOMEM;
 	x->list[x->n++] = *in;
 	return 0;
 }

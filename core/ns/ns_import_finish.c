@@ -6,6 +6,7 @@
  * (ns_import.c). The *_txn pattern is ns.c's.
  */
 #include "ns/ns_int.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,15 +35,8 @@ static int ns_finish_collect(void *arg, const struct meta_dirent *de)
 
 	if (c->seen(c->seen_arg, de->name, de->name_len))
 		return 0;
-	if (c->n_gone == c->cap_gone) {
-		size_t cap = c->cap_gone ? c->cap_gone * 2 : 64;
-		struct ns_dirent *g = realloc(c->gone, cap * sizeof *g);
-
-		if (!g)
-			return ENOMEM;
-		c->gone = g;
-		c->cap_gone = cap;
-	}
+	if (BUF_GROW(&c->gone, &c->cap_gone, c->n_gone + 1))
+		return ENOMEM;
 	struct ns_dirent *g = &c->gone[c->n_gone++];
 
 	g->ino = de->ino;
@@ -55,15 +49,8 @@ static int ns_finish_collect(void *arg, const struct meta_dirent *de)
 
 static int ns_rm_note(struct ns_finish_ctx *c, uint64_t ino, uint8_t type)
 {
-	if (c->n_rm == c->cap_rm) {
-		size_t cap = c->cap_rm ? c->cap_rm * 2 : 64;
-		void *p = realloc(c->rm, cap * sizeof *c->rm);
-
-		if (!p)
-			return ENOMEM;
-		c->rm = p;
-		c->cap_rm = cap;
-	}
+	if (BUF_GROW(&c->rm, &c->cap_rm, c->n_rm + 1))
+		return ENOMEM;
 	c->rm[c->n_rm].ino = ino;
 	c->rm[c->n_rm].type = type;
 	c->n_rm++;

@@ -6,6 +6,7 @@
  * jobs are ns_dirjob.c's. The *_txn pattern is ns.c's.
  */
 #include "ns/ns_int.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -69,20 +70,15 @@ static int ns_longest_cb(void *arg, const struct meta_dirent *de)
 		return 1;
 	if (de->type != META_T_DIR)
 		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		uint64_t *i = realloc(c->ino, cap * sizeof *i);
-		size_t *r;
+	/* ino and rel grow alike: cap is the smaller of what each got */
+	size_t cap_ino = c->cap, cap_rel = c->cap;
+	int rc = BUF_GROW(&c->ino, &cap_ino, c->n + 1);
 
-		if (!i)
-			return ENOMEM;
-		c->ino = i;
-		r = realloc(c->rel, cap * sizeof *r);
-		if (!r)
-			return ENOMEM;
-		c->rel = r;
-		c->cap = cap;
-	}
+	if (rc == 0)
+		rc = BUF_GROW(&c->rel, &cap_rel, c->n + 1);
+	c->cap = cap_ino < cap_rel ? cap_ino : cap_rel;
+	if (rc)
+		return rc;
 	c->ino[c->n] = de->ino;
 	c->rel[c->n++] = rel;
 	return 0;

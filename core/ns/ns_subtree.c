@@ -7,6 +7,7 @@
  * not over one file's change. The *_txn pattern is ns.c's.
  */
 #include "ns/ns_int.h"
+#include "base/buf.h"
 #include "store/info_keys.h"
 
 #include <errno.h>
@@ -191,15 +192,8 @@ static int ns_walk_collect(void *arg, const struct meta_dirent *de)
 {
 	struct ns_walk_dir *w = arg;
 
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct ns_walk_ent *p = realloc(w->e, cap * sizeof *p);
-
-		if (!p)
-			return ENOMEM;
-		w->e = p;
-		w->cap = cap;
-	}
+	if (BUF_GROW(&w->e, &w->cap, w->n + 1))
+		return ENOMEM;
 	w->e[w->n].ino = de->ino;
 	w->e[w->n].type = de->type;
 	w->e[w->n].name_len = (uint16_t)de->name_len;
