@@ -16,6 +16,7 @@
 #include "base/err.h"
 #include "store/instlock.h"
 #include "base/log.h"
+#include "base/clock.h"
 #include "engine/fio.h"
 #include "engine/readahead.h"
 
@@ -280,7 +281,11 @@ fsal_status_t s3f_create_export(struct fsal_module *fsal_hdl, void *parse_node,
 	me->fsid.major = 0x53334653;	/* "S3FS" */
 	me->fsid.minor = export_id;
 	pthread_mutex_init(&me->up_lock, NULL);
-	pthread_cond_init(&me->up_cond, NULL);
+	if (clock_cond_init(&me->up_cond) != 0) {
+		pthread_mutex_destroy(&me->up_lock);
+		gsh_free(me);
+		return fsalstat(ERR_FSAL_NOMEM, ENOMEM);
+	}
 	pthread_mutex_init(&me->quota_lock, NULL);
 	s3f_deleg_init(me);
 	fsal_export_init(&me->export);

@@ -23,6 +23,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/clock.h"
 #include "engine/fio.h"
 #include "engine/readahead.h"
 
@@ -101,16 +102,12 @@ static void *s3f_up_thread(void *arg)
 
 	r->after = me->up_seq;
 	for (;;) {
-		struct timespec ts;
+		/* up_cond waits on the monotonic clock (export.c): a wall clock set back would
+		 * stretch the tick, and with it the recording of deferred writes. */
+		struct timespec ts = clock_mono_deadline(S3F_UP_INTERVAL_MS);
 		int rc;
 
 		pthread_mutex_lock(&me->up_lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += S3F_UP_INTERVAL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		if (!me->up_stop)
 			pthread_cond_timedwait(&me->up_cond, &me->up_lock, &ts);
 		bool stop = me->up_stop;
