@@ -73,8 +73,8 @@
  *    is folded. Whatever acts on the bytes behind a client's back takes the EXCLUSIVE
  *    lock (the daemon's commit snapshot, eviction, a fetch's install, fsck's repairs),
  *    in any process, and so waits for the fold: it decides from a record that shows
- *    every write before it. In this process, those paths fold first (fio_flush), since
- *    flock would make them wait for our own lock.
+ *    every write before it. In this process, the data tier's before-exclusive hook
+ *    (fio_log_own) folds first, since flock would make them wait for our own lock.
  *  - Every other change of the file's record through this process folds first too
  *    (fio_flush from setattr, rename, link, remove, COMMIT, a stable write, a resize), so
  *    that the fold's times never overwrite a later change.
@@ -345,7 +345,15 @@ static int fio_slot_recover(struct export_ctx *x, struct fio_slot *sl)
 	return 0;
 }
 
-/* data_tier_on_exclusive: ino's lock was just taken exclusive, so no live writer has an
+/* data_tier_on_exclusive, before: an exclusive locker of this process (the daemon's code
+ * in a test, a fetch's install, settle) would wait for ever for our own entry's shared
+ * lock; the entry is recorded first. */
+static int fio_log_own(void *arg, uint64_t ino)
+{
+	return fio_flush(arg, ino);
+}
+
+/* data_tier_on_exclusive, after: ino's lock was just taken exclusive, so no live writer has an
  * entry for it; a slot for it is a dead writer's. */
 static int fio_log_orphan(void *arg, uint64_t ino)
 {
@@ -411,7 +419,7 @@ int fio_log_open(struct export_ctx *x)
 		memcpy(l->map, FIO_LOG_MAGIC, 8);
 	}
 	x->fio_log = l;
-	data_tier_on_exclusive(x->data, fio_log_orphan, x);
+	data_tier_on_exclusive(x->data, fio_log_own, fio_log_orphan, x);
 	return 0;
 
 fail_unmap:
@@ -899,9 +907,7 @@ int fio_settle(struct export_ctx *x, uint64_t ino)
 	uint64_t cur;
 	int fd = -1, rc;
 
-	/* Exclusive: our own deferred entry would hold it off (struct fio_deferred). */
-	if ((rc = fio_flush(x, ino)) != 0)
-		return rc;
+	/* Exclusive: our own deferred entry is recorded first (fio_log_own). */
 	rc = data_file_open_locked(x->data, ino, DATA_CREATE, true, &fd);
 	if (rc)
 		return rc;

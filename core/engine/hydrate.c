@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "engine/fio.h"
 #include "base/log.h"
 #include "base/rangeset.h"
 #include "base/tp.h"
@@ -65,9 +64,7 @@ int hydrate_install(struct export_ctx *x, uint64_t ino, const char *etag, int st
 
 	if (installed)
 		*installed = 0;
-	/* Exclusive: this process's deferred writes of ino would hold it off (fio.c). */
-	if ((rc = fio_flush(x, ino)) != 0)
-		return rc;
+	/* Exclusive: this process's deferred writes of ino are recorded first (fio.c). */
 	rc = data_file_open_locked(x->data, ino, DATA_CREATE, true, &fd);
 	if (rc)
 		return rc;

@@ -43,7 +43,7 @@ struct data_tier {
 	/* Fan-out directories opened for fsync (-1: not yet); set once, closed at close. */
 	_Atomic int subfd[DATA_FANOUT];
 	/* data_tier_on_exclusive: set once, before any lock is taken; read only after. */
-	data_excl_fn on_excl;
+	data_excl_fn before_excl, on_excl;
 	void *on_excl_arg;
 };
 
@@ -182,9 +182,11 @@ unlock:
 	return rc;
 }
 
-void data_tier_on_exclusive(struct data_tier *t, data_excl_fn fn, void *arg)
+void data_tier_on_exclusive(struct data_tier *t, data_excl_fn before, data_excl_fn after,
+			    void *arg)
 {
-	t->on_excl = fn;
+	t->before_excl = before;
+	t->on_excl = after;
 	t->on_excl_arg = arg;
 }
 
@@ -198,7 +200,10 @@ int data_file_open_locked(struct data_tier *t, uint64_t ino, int flags, bool exc
 		if (rc)
 			return rc;
 		TP("data.open_locked.opened");
-		rc = data_file_lock(*fd, exclusive);
+		if (exclusive && t->before_excl)
+			rc = t->before_excl(t->on_excl_arg, ino);
+		if (rc == 0)
+			rc = data_file_lock(*fd, exclusive);
 		if (rc == 0 && exclusive && t->on_excl && (rc = t->on_excl(t->on_excl_arg, ino)))
 			data_file_unlock(*fd);
 		if (rc) {

@@ -55,13 +55,18 @@ void data_file_close(struct data_tier *t, int fd);
  * locked; undo with data_file_unlock + data_file_close. */
 int data_file_open_locked(struct data_tier *t, uint64_t ino, int flags, bool exclusive, int *fd);
 
-/* Called by data_file_open_locked and data_file_evict_if as soon as they hold ino's
- * lock EXCLUSIVE, before their caller goes on (the engine uses it to record writes whose
- * writer died before recording them: fio.h, deferred records). Nonzero: the lock is let
- * go and that error returned. Set once, after data_tier_open and before any lock is
- * taken; fn runs on the locking thread with no other lock of data.c held. */
+/* Hooks of the EXCLUSIVE lock (the engine's deferred write records: fio.h). before:
+ * called by data_file_open_locked before it waits for ino's lock exclusive (the engine
+ * records this process's own deferred writes of ino, whose shared lock would otherwise
+ * hold it off for ever); nonzero: the error is returned, no lock taken. after: called by
+ * data_file_open_locked and data_file_evict_if as soon as they hold the lock exclusive,
+ * before their caller goes on (the engine records what a writer that died left for ino);
+ * nonzero: the lock is let go and that error returned. Either may be NULL. Set once,
+ * after data_tier_open and before any lock is taken; they run on the locking thread with
+ * no other lock of data.c held. */
 typedef int (*data_excl_fn)(void *arg, uint64_t ino);
-void data_tier_on_exclusive(struct data_tier *t, data_excl_fn fn, void *arg);
+void data_tier_on_exclusive(struct data_tier *t, data_excl_fn before, data_excl_fn after,
+			    void *arg);
 
 /* Shared / exclusive advisory lock on an open backing file (flock semantics; blocks).
  * ENOENT if the file was evicted or removed between data_file_open and the lock: the

@@ -110,11 +110,16 @@ struct meta_inode sync_fx_stat(struct sync_fx *f, uint64_t ino)
 
 char *sync_fx_read(struct sync_fx *f, uint64_t ino)
 {
-	struct meta_inode in = sync_fx_stat(f, ino);
-	char *buf = calloc(1, in.size + 1);
-	struct iovec iov = { buf, in.size };
+	struct meta_inode in;
+	char *buf;
+	struct iovec iov;
 	size_t got = 0;
 	bool eof = false;
+
+	/* the size a client sees: writes whose record is still deferred included (fio.h) */
+	CHECK_OK(fio_getattr(f->x, ino, &in));
+	buf = calloc(1, in.size + 1);
+	iov = (struct iovec){ buf, in.size };
 
 	CHECK(buf != NULL);
 	CHECK_OK(fio_read(f->x, ino, 0, &iov, 1, &got, &eof));

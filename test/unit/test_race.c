@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -784,52 +785,48 @@ static void test_deferred_visible(void)
 	fx_delay_ms = 0;
 }
 
-struct excl_arg {
-	struct fx *f;
-	uint64_t ino;
-	volatile int locked;
-	uint64_t size;
-	int rc;
-};
-
-/* What the daemon's commit snapshot does: the exclusive data lock, then the record. */
-static void *excl_thread(void *arg)
-{
-	struct excl_arg *a = arg;
-	struct meta_inode in;
-	int fd = -1;
-
-	a->rc = data_file_open_locked(a->f->x->data, a->ino, DATA_CREATE, true, &fd);
-	if (a->rc)
-		return NULL;
-	__atomic_store_n(&a->locked, 1, __ATOMIC_SEQ_CST);
-	a->rc = ns_getattr(a->f->x->ns, a->ino, &in);
-	a->size = in.size;
-	data_file_unlock(fd);
-	data_file_close(a->f->x->data, fd);
-	return NULL;
-}
-
-/* A snapshot (exclusive lock, another descriptor: as the daemon's process) taken while
- * writes are deferred waits for their fold, and then sees them in the store: it can
- * never upload the file short and call it clean. */
+/* A snapshot taken by another process (the daemon: the exclusive lock, then the record)
+ * while writes are deferred waits for their record, and then sees them in the store: it
+ * can never upload the file short and call it clean. The daemon is a child process with
+ * an export of its own over the same State_Dir; it reports the size it read through a
+ * pipe. */
 static void test_deferred_vs_snapshot(void)
 {
 	struct meta_inode store;
-	static struct excl_arg a;
 	struct fx f;
-	pthread_t th;
+	uint64_t ino, size = 0;
+	int pfd[2], status, fd = -1;
+	pid_t pid;
+	struct pollfd pl;
 
-	a = (struct excl_arg){ .f = &f };
-	a.ino = deferred_setup(&f, "ds", &store);
-	CHECK_INT_EQ(pthread_create(&th, NULL, excl_thread, &a), 0);
-	usleep(300000);
-	CHECK_MSG(!__atomic_load_n(&a.locked, __ATOMIC_SEQ_CST),
-		  "the exclusive lock was granted while writes were deferred");
+	ino = deferred_setup(&f, "ds", &store);
+	CHECK(pipe(pfd) == 0);
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		static struct fx d;
+		struct meta_inode in;
+
+		close(pfd[0]);
+		fx_open_at(&d, f.state);
+		if (data_file_open_locked(d.x->data, ino, DATA_CREATE, true, &fd) != 0 ||
+		    ns_getattr(d.x->ns, ino, &in) != 0)
+			_exit(1);
+		if (write(pfd[1], &in.size, sizeof in.size) != (ssize_t)sizeof in.size)
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	pl = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+	CHECK_MSG(poll(&pl, 1, 1000) == 0,
+		  "the other process got the exclusive lock while writes were deferred");
 	CHECK_OK(fio_flush_all(f.x, 0));	/* the housekeeping tick */
-	pthread_join(th, NULL);
-	CHECK_OK(a.rc);
-	CHECK_U64_EQ(a.size, 10);
+	CHECK(read(pfd[0], &size, sizeof size) == (ssize_t)sizeof size);
+	close(pfd[0]);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_U64_EQ(size, 10);
 	fx_close(&f);
 	fx_delay_ms = 0;
 }
