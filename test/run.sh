@@ -63,6 +63,7 @@ run_unit() {
     run_suite "unit/$(basename "$t")" 600 "$t"
   done
   # Each fix of the data-tier ownership protocol reverted in turn: its race case must fail.
+  run_suite "unit/layers" 60 test/unit/layers.sh
   run_suite "unit/race_mutants" 900 python3 test/unit/race_mutants.py
 }
 
