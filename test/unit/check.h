@@ -101,6 +101,7 @@ void check_fill(void *p, size_t n, unsigned seed);
 	     if (rc_ != 0) check_fail_at(__FILE__, __LINE__, "%s -> %d (%s)", #expr, rc_, \
 					 s3f_strerror(rc_)); } while (0)
 
+/* Run one case (CHECK_ONLY=<case name> in the environment: only that case runs). */
 #define CHECK_RUN(fn) check_run_case(#fn, fn)
 
 #endif
