@@ -366,8 +366,9 @@ static void test_deep_client(void)
 		}
 	}
 	st = stats(&f);
-	printf("# deep client, %d in flight: %llu of %llu bytes from the window, %llu stream(s), "
-	       "widened %llu time(s)\n", Q, (unsigned long long)served, (unsigned long long)total,
+	printf("# deep client, %d in flight: %llu of %llu bytes from the window, %llu fetched, "
+	       "%llu stream(s), widened %llu time(s)\n", Q, (unsigned long long)served,
+	       (unsigned long long)total, (unsigned long long)st.fetched_bytes,
 	       (unsigned long long)st.streams, (unsigned long long)st.widened);
 	CHECK_U64_EQ(total, size - WARM);
 	CHECK_U64_EQ(st.streams, 1);
