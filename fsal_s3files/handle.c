@@ -559,6 +559,7 @@ static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj
 	struct s3f_handle *d = s3f_h(dir_hdl);
 	struct export_ctx *x = s3f_x(d);
 	struct meta_inode victim;
+	uint64_t file = 0;	/* the regular file that goes, for fio_flush */
 	bool want_dir;
 	size_t len;
 	int rc;
@@ -571,17 +572,19 @@ static fsal_status_t s3f_unlink(struct fsal_obj_handle *dir_hdl, struct fsal_obj
 		return s3f_status(rc);
 	if (obj) {
 		want_dir = obj->type == DIRECTORY;
-		victim.ino = s3f_h(obj)->ino;
-		victim.type = obj->type == REGULAR_FILE ? META_T_REG : META_T_DIR;
+		if (obj->type == REGULAR_FILE)
+			file = s3f_h(obj)->ino;
 	} else {
 		rc = ns_lookup(x->ns, d->ino, name, len, &victim);
 		if (rc)
 			return s3f_status(rc);
 		want_dir = victim.type == META_T_DIR;
+		if (victim.type == META_T_REG)
+			file = victim.ino;
 	}
 	/* A file's deferred writes are recorded before it goes (never into a record the
 	 * removal changed after them). */
-	if (victim.type == META_T_REG && (rc = fio_flush(x, victim.ino)) != 0)
+	if (file && (rc = fio_flush(x, file)) != 0)
 		return s3f_status(rc);
 	for (int tries = 0;; tries++) {
 		uint64_t import = 0;

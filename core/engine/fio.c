@@ -41,24 +41,6 @@
 #define FIO_DEFERRED 8
 
 /*
- * Per-inode writer lock of this process, striped by inode (two inodes may share a
- * stripe, never one inode two); taken before the data lock. A write holds it while it
- * decides where the file ends and changes bytes (a write past the end first drops stale
- * bytes beyond the old end, which must not race another write there); a resize holds it
- * for the whole operation.
- *
- * A write lets go of it before recording what it wrote (ns_write_record), so writes to
- * one file record together: their transactions join one group commit of the store
- * instead of one fsync each. Until its record is committed, a write stays in the
- * stripe's pending table: the end of its bytes, which the record does not show yet. The
- * next write takes the file's end as the larger of the record's size and the pending
- * ends, so it never drops a pending write's bytes as stale (every byte between the
- * record's size and a pending end is a pending write's or a zero: a write that started
- * past the end cleared the tail before it wrote). A resize waits until the inode has no
- * pending write (idle), so it decides from a record that shows every write before it.
- * A write that finds the table full keeps the lock through its record, as before.
- */
-/*
  * Deferred records (Write_Record_Delay_Ms; doc/DURABILITY.md, rule D). An UNSTABLE write
  * to a file whose data is all local need not reach the store before its reply: NFS
  * promises nothing of it until a COMMIT. What it changes in the record (size, times,
@@ -76,7 +58,8 @@
  *    every write before it. In this process, the data tier's before-exclusive hook
  *    (fio_log_own) folds first, since flock would make them wait for our own lock.
  *  - Every other change of the file's record through this process folds first too
- *    (fio_flush from setattr, rename, link, remove, COMMIT, a stable write, a resize), so
+ *    (fio_flush from setattr, rename, remove, the last close, COMMIT, a stable write, a
+ *    resize), so
  *    that the fold's times never overwrite a later change.
  *  - What clients are answered with merges the entry into the record (fio_getattr,
  *    fio_lookup, fio_read's size) under the stripe lock, which the fold holds from
@@ -131,6 +114,24 @@ struct fio_log {
 	size_t len;
 };
 
+/*
+ * Per-inode writer lock of this process, striped by inode (two inodes may share a
+ * stripe, never one inode two); taken before the data lock. A write holds it while it
+ * decides where the file ends and changes bytes (a write past the end first drops stale
+ * bytes beyond the old end, which must not race another write there); a resize holds it
+ * for the whole operation.
+ *
+ * A write lets go of it before recording what it wrote (ns_write_record), so writes to
+ * one file record together: their transactions join one group commit of the store
+ * instead of one fsync each. Until its record is committed, a write stays in the
+ * stripe's pending table: the end of its bytes, which the record does not show yet. The
+ * next write takes the file's end as the larger of the record's size and the pending
+ * ends, so it never drops a pending write's bytes as stale (every byte between the
+ * record's size and a pending end is a pending write's or a zero: a write that started
+ * past the end cleared the tail before it wrote). A resize waits until the inode has no
+ * pending write (idle), so it decides from a record that shows every write before it.
+ * A write that finds the table full keeps the lock through its record, as before.
+ */
 struct fio_stripe {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;		/* a pending write of this stripe was recorded */
@@ -212,6 +213,13 @@ static void fio_stripe_lock_idle(struct fio_stripe *st, const struct export_ctx 
 		pthread_cond_wait(&st->idle, &st->lock);
 }
 
+/* The log slot that mirrors entry k of stripe st for export x (struct fio_log). */
+static struct fio_slot *fio_log_slot(const struct export_ctx *x, const struct fio_stripe *st,
+				     int k)
+{
+	return &x->fio_log->map[1 + (st - fio_stripes) * FIO_DEFERRED + k];
+}
+
 /* x's ino's deferred entry, or NULL. Stripe lock held. */
 static struct fio_deferred *fio_deferred_find(struct fio_stripe *st, const struct export_ctx *x,
 					      uint64_t ino)
@@ -261,10 +269,16 @@ static void fio_slot_write(const struct fio_deferred *d)
 	atomic_store(&d->slot->ino, d->ino);
 }
 
-/* The attributes clients are answered with: the record and what d has not recorded yet,
- * exactly as ns_write_fold will record it. */
-static void fio_deferred_merge(const struct fio_deferred *d, struct meta_inode *in)
+/* The attributes clients are answered with: in, x's ino's record, with what its deferred
+ * entry (if any) has not recorded yet, exactly as ns_write_fold will record it. Stripe
+ * lock held since before the record was read (see struct fio_deferred). */
+static void fio_deferred_merge(struct fio_stripe *st, const struct export_ctx *x, uint64_t ino,
+			       struct meta_inode *in)
 {
+	const struct fio_deferred *d = fio_deferred_find(st, x, ino);
+
+	if (!d)
+		return;
 	if (d->end > in->size)
 		in->size = d->end;
 	in->mtime_ns = in->ctime_ns = d->last_ns;
@@ -491,13 +505,12 @@ int fio_recover(struct export_ctx *x)
 int fio_getattr(struct export_ctx *x, uint64_t ino, struct meta_inode *out)
 {
 	struct fio_stripe *st = fio_stripe(ino);
-	struct fio_deferred *d;
 	int rc;
 
 	pthread_mutex_lock(&st->lock);
 	rc = ns_getattr(x->ns, ino, out);
-	if (rc == 0 && (d = fio_deferred_find(st, x, ino)) != NULL)
-		fio_deferred_merge(d, out);
+	if (rc == 0)
+		fio_deferred_merge(st, x, ino, out);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -517,7 +530,7 @@ int fio_lookup(struct export_ctx *x, uint64_t dir, const char *name, size_t len,
 
 			rc = ns_getattr(x->ns, ino, out);
 			if (rc == 0)
-				fio_deferred_merge(fio_deferred_find(st, x, ino), out);
+				fio_deferred_merge(st, x, ino, out);
 		}
 		pthread_mutex_unlock(&st->lock);
 	}
@@ -605,15 +618,14 @@ static bool fio_defer(struct export_ctx *x, struct fio_stripe *st, uint64_t ino,
 			return false;
 		/* A slot a dead writer left (not recovered yet) is not free. */
 		for (int i = 0; i < FIO_DEFERRED && k < 0; i++)
-			if (!st->deferred[i].x &&
-			    !atomic_load(&x->fio_log->map[1 + (st - fio_stripes) * FIO_DEFERRED + i].ino))
+			if (!st->deferred[i].x && !atomic_load(&fio_log_slot(x, st, i)->ino))
 				k = i;
 		if (k < 0)
 			return false;
 		d = &st->deferred[k];
 		*d = (struct fio_deferred){ .x = x, .ino = ino, .fd = *fd, .off = off, .end = end,
 					    .first_ns = now, .base_change = in->change };
-		d->slot = &x->fio_log->map[1 + (st - fio_stripes) * FIO_DEFERRED + k];
+		d->slot = fio_log_slot(x, st, k);
 		*fd = -1;
 	}
 	if (off < d->off)
@@ -698,8 +710,8 @@ int fio_write(struct export_ctx *x, uint64_t ino, const struct fio_write *w, siz
 		if (deferred) {
 			if (rc == 0 && out) {
 				rc = ns_getattr(x->ns, ino, out);
-				if (rc == 0 && (d = fio_deferred_find(st, x, ino)) != NULL)
-					fio_deferred_merge(d, out);
+				if (rc == 0)
+					fio_deferred_merge(st, x, ino, out);
 			}
 			goto unlock;
 		}
@@ -735,13 +747,12 @@ static int fio_present(struct export_ctx *x, uint64_t ino, struct rangeset *have
 		       struct meta_inode *in)
 {
 	struct fio_stripe *st = fio_stripe(ino);
-	struct fio_deferred *d;
 	int rc;
 
 	pthread_mutex_lock(&st->lock);
 	rc = ns_data_present(x->ns, ino, have, in);
-	if (rc == 0 && (d = fio_deferred_find(st, x, ino)) != NULL)
-		fio_deferred_merge(d, in);
+	if (rc == 0)
+		fio_deferred_merge(st, x, ino, in);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }

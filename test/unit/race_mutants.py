@@ -94,9 +94,9 @@ MUTANTS = [
      "test_deferred_own_exclusive"),
     ("read_without_deferred", "core/engine/fio.c",
      "\trc = ns_data_present(x->ns, ino, have, in);\n"
-     "\tif (rc == 0 && (d = fio_deferred_find(st, x, ino)) != NULL)\n"
-     "\t\tfio_deferred_merge(d, in);\n",
-     "\trc = ns_data_present(x->ns, ino, have, in);\n\t(void)d;\n",
+     "\tif (rc == 0)\n"
+     "\t\tfio_deferred_merge(st, x, ino, in);\n",
+     "\trc = ns_data_present(x->ns, ino, have, in);\n",
      "test_deferred_visible"),
     ("resize_before_deferred", "core/engine/fio.c",
      "\tif ((d = fio_deferred_find(fio_stripe(ino), x, ino)) != NULL)\n"
