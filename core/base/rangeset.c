@@ -211,6 +211,20 @@ uint64_t rangeset_bytes(const struct rangeset *rs)
 	return sum;
 }
 
+uint64_t rangeset_bytes_in(const struct rangeset *rs, uint64_t start, uint64_t end)
+{
+	uint64_t sum = 0;
+
+	for (size_t k = 0; k < rs->n && rs->r[k].start < end; k++) {
+		uint64_t a = rs->r[k].start > start ? rs->r[k].start : start;
+		uint64_t b = rs->r[k].end < end ? rs->r[k].end : end;
+
+		if (a < b)
+			sum += b - a;
+	}
+	return sum;
+}
+
 /* ---- encoding: u32 count, then count x (u64 start, u64 end), little-endian ---- */
 
 static void rangeset_put_u32(unsigned char *p, uint32_t v)

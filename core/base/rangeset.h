@@ -44,6 +44,8 @@ int rangeset_missing(const struct rangeset *rs, uint64_t start, uint64_t end,
 		     struct rangeset *out);
 /* Total bytes in the set. */
 uint64_t rangeset_bytes(const struct rangeset *rs);
+/* Bytes of [start, end) that are in the set. */
+uint64_t rangeset_bytes_in(const struct rangeset *rs, uint64_t start, uint64_t end);
 
 size_t rangeset_encoded_size(const struct rangeset *rs);
 void rangeset_encode(const struct rangeset *rs, void *buf);

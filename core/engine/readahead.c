@@ -49,6 +49,7 @@ struct ra_chunk {
 	struct s3_batch *batch;		/* RA_FETCHING */
 	int get_rc;			/* the GET's result, written by s3_batch_wait */
 	uint64_t want;			/* bytes the GET asked for */
+	uint64_t used;			/* bytes the stream's reads copied out of it */
 	struct s3_buf buf;		/* fixed buffer of `chunk` bytes, allocated on first use */
 };
 
@@ -407,6 +408,7 @@ static int ra_fetch(struct readahead *ra, struct ra_stream *s, struct ra_chunk *
 	}
 	c->idx = i;
 	c->want = ra_chunk_len(ra, s, i);
+	c->used = 0;
 	c->get_rc = 0;
 	c->state = RA_EMPTY;
 	rc = s3_batch_open(ra->x->s3, &c->batch);
@@ -450,12 +452,24 @@ static void ra_collect(struct readahead *ra, struct ra_chunk *c)
 	pthread_cond_broadcast(&ra->cond);
 }
 
-/* Start GETs for the chunks of the window that are not there yet and whose slots are free,
- * skipping chunks that are all local. */
+/* The last chunk a window fetches ahead: `ahead` chunks from the one holding the furthest
+ * byte read, counting it. A window wider than that (widened for a deep reader) holds
+ * chunks behind for READs still on their way, and does not fetch further ahead. */
+static uint64_t ra_reach(const struct readahead *ra, const struct ra_stream *s)
+{
+	uint64_t at = s->next_off ? (s->next_off - 1) / ra->o.chunk : 0;
+
+	return at + ra->ahead - 1;
+}
+
+/* Start GETs for the chunks of the window up to its reach that are not there yet and whose
+ * slots are free, skipping chunks that are all local. */
 static void ra_prefetch(struct readahead *ra, struct ra_stream *s, const struct rangeset *have)
 {
-	uint64_t n = ra_chunks(ra, s);
+	uint64_t n = ra_chunks(ra, s), reach = ra_reach(ra, s);
 
+	if (n > reach + 1)
+		n = reach + 1;
 	for (uint64_t i = s->lo; i < s->lo + s->depth && i < n; i++) {
 		struct ra_chunk *c = ra_slot(s, i);
 		uint64_t start = i * ra->o.chunk;
@@ -740,6 +754,81 @@ static bool ra_widen(struct readahead *ra, struct ra_stream *s, uint64_t lag)
 	return true;
 }
 
+/* Has the stream's reader had every byte of chunk i it will want from the window? Yes
+ * when the bytes copied out of it and the bytes of it that are local (the tier serves
+ * those: written, or read before the stream began) make up the chunk. A re-read counts
+ * twice, so a chunk may pass for spent a little early: the cost is a fetch, never a
+ * wrong byte. */
+static bool ra_spent(const struct readahead *ra, const struct ra_stream *s, uint64_t i,
+		     const struct rangeset *have)
+{
+	const struct ra_chunk *c = ra_slot(s, i);
+	uint64_t start = i * ra->o.chunk, len;
+
+	if (i >= ra_chunks(ra, s))
+		return true;
+	len = ra_chunk_len(ra, s, i);
+	if (rangeset_covers(have, start, start + len))
+		return true;
+	return c->idx == i && c->state == RA_READY &&
+	       c->used + rangeset_bytes_in(have, start, start + len) >= len;
+}
+
+/*
+ * Move the window along for a read that needs chunks up to last. It would start lag
+ * bytes behind the furthest read and reach ra_reach (the usual rule), but it does not
+ * move past a chunk its reader has not read all of: a deep client's READs arrive out of
+ * order, and a chunk left behind while some of its READs are still on their way would be
+ * fetched a second time for them (and evict a chunk ahead, fetched again in turn). So the
+ * window keeps such chunks and grows instead, within depth_max and the bound of all
+ * windows (as ra_widen); only when it cannot does it slide past them. ra->lock held.
+ */
+static void ra_follow(struct readahead *ra, struct ra_stream *s, uint64_t last,
+		      const struct rangeset *have)
+{
+	uint64_t want_lo = ra_want_lo(ra, s, s->next_off), lo = s->lo, top;
+	uint64_t depth;
+
+	if (want_lo < lo)
+		want_lo = lo;
+	top = ra_reach(ra, s);
+	if (last > top)
+		top = last;
+	while (lo < want_lo && ra_spent(ra, s, lo, have))
+		lo++;
+	depth = top - lo + 1;
+	if (depth > s->depth) {
+		uint64_t grow = depth > ra->o.depth_max ? ra->o.depth_max : depth;
+
+		if (grow > s->depth && ra_slots_fit(ra, (unsigned)(grow - s->depth) + ra->o.depth) &&
+		    ra_window_grow(ra, s, (unsigned)grow) == 0)
+			ra_count(&ra->n_widened, 1);
+		if (depth > s->depth)
+			lo = top - s->depth + 1;	/* cannot keep them all: slide */
+	}
+	if (lo > s->lo)
+		s->lo = lo;
+}
+
+/* Count the bytes of a read copied out of the window (miss: its ranges) against the
+ * chunks held for it (held[] from chunk first to last). ra->lock held. */
+static void ra_spend(const struct readahead *ra, const struct rangeset *miss, uint64_t first,
+		     struct ra_chunk *const *held)
+{
+	for (size_t k = 0; k < miss->n; k++) {
+		for (uint64_t i = miss->r[k].start / ra->o.chunk;
+		     i * ra->o.chunk < miss->r[k].end; i++) {
+			uint64_t a = i * ra->o.chunk, b = a + ra->o.chunk;
+
+			if (a < miss->r[k].start)
+				a = miss->r[k].start;
+			if (b > miss->r[k].end)
+				b = miss->r[k].end;
+			held[i - first]->used += b - a;
+		}
+	}
+}
+
 /* What the first look at a read decided (under the lock, before any I/O). */
 enum ra_plan { RA_PASS, RA_FAIL_EIO, RA_GO };
 
@@ -912,18 +1001,11 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	if (miss.r[miss.n - 1].end > s->obj_size)
 		goto out_unlock;
 	/* The window follows the reader; the chunks this read needs must fit in it. */
-	{
-		uint64_t want_lo = ra_want_lo(ra, s, s->next_off);
-
-		first = miss.r[0].start / ra->o.chunk;
-		last = (miss.r[miss.n - 1].end - 1) / ra->o.chunk;
-		if (want_lo > s->lo)
-			s->lo = want_lo;
-		if (last >= s->lo + s->depth)
-			s->lo = last - s->depth + 1;
-		if (first < s->lo || last - first + 1 > sizeof need / sizeof need[0])
-			goto out_unlock;	/* more than a window: the usual path */
-	}
+	first = miss.r[0].start / ra->o.chunk;
+	last = (miss.r[miss.n - 1].end - 1) / ra->o.chunk;
+	ra_follow(ra, s, last, &have);
+	if (first < s->lo || last - first + 1 > sizeof need / sizeof need[0])
+		goto out_unlock;	/* more than a window: the usual path */
 	memset(need, 0, sizeof need);
 	memset(held, 0, sizeof held);
 	for (size_t i = 0; i < miss.n; i++)
@@ -966,6 +1048,8 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 		}
 	}
 	pthread_mutex_lock(&ra->lock);
+	if (rc == 0)
+		ra_spend(ra, &miss, first, hc);
 	ra_unref(ra, s, first, last, held);
 out_unlock:
 	ra_put(ra, s);

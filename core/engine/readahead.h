@@ -47,7 +47,11 @@
  * but within depth_max chunks of the furthest read widens it forward (or, when it cannot
  * widen, the window slides forward to the read). A window never shrinks until its stream
  * ends. A read further ahead than that ends the stream (a jump: detection starts over); one
- * further behind is left to the caller.
+ * further behind is left to the caller. The window fetches only `depth - reorder chunks`
+ * past the chunk of the furthest read, however wide it is: its width holds chunks behind,
+ * and it does not slide past a chunk whose bytes the reader has not all had (counting the
+ * local ones) while it can still widen instead, so that each chunk is fetched once even
+ * when the last READs of a chunk arrive many chunks late.
  *
  * Memory. At most max_streams streams hold a window at once, and their windows hold at
  * most max_streams x depth chunks in all (defaults: 8 x 4 x 8 MiB = 256 MiB); a window

@@ -33,13 +33,29 @@
 #                      index's time to first byte (no raw peer: curl has no random reader)
 # Results: $LOGS/server.json (one JSON object per measurement) and, when gnuplot is there,
 # $LOGS/server.png (s3files / limit per line).
-# Settings: BENCH_SERVER=0 skips the part; BENCH_SERVER_COLD_MB (1024), BENCH_SERVER_LS
+# Settings: BENCH_SERVER=0 skips the part; BENCH_SERVER_CASES, the groups to run (default
+# "local cold ls genomics": local is create, write, read_hot, stat and latency; cold is
+# read_cold and random_cold); BENCH_SERVER_COLD_MB (1024), BENCH_SERVER_LS
 # (10000), BENCH_SERVER_GENOMICS_MB (2048; 0 skips the genomics lines),
 # BENCH_SERVER_GENOMICS_RANDOM_MB (256).
 
 SV_LOAD=$BUILD/bench/s3f_nfsload
 SV_STACK=
 SV_JSON=
+
+# sv_fetched: MB the gateway's read bypass has fetched from S3 since its start (the FSAL adds
+# its counters to the store once a second; the daemon's /metrics reads them there).
+sv_fetched() {
+  sleep 1.5
+  curl -sf "http://127.0.0.1:$SV_MPORT/metrics" 2>/dev/null |
+    awk '/^s3files_read_bypass_fetched_bytes_total/ { s += $2 } END { printf "%.1f", s / 1e6 }'
+}
+
+# sv_want GROUP: is GROUP (local, cold, ls, genomics) among BENCH_SERVER_CASES (default:
+# all of them)?
+sv_want() {
+  [[ " ${BENCH_SERVER_CASES:-local cold ls genomics} " == *" $1 "* ]]
+}
 
 sv_cleanup() {
   ! declare -F s3f_vfs_stop >/dev/null || s3f_vfs_stop
@@ -70,6 +86,8 @@ sv_stack_fresh() {
   [ -n "$SV_STACK" ] && s3f_stack_stop "$SV_STACK" >/dev/null 2>&1
   SV_STACK=$WORK/sv-stack
   rm -rf "$SV_STACK/state"
+  SV_MPORT=${SV_MPORT:-$(pick_port)}
+  S3FILES_DAEMON_EXTRA="Metrics_Listen = \"127.0.0.1:$SV_MPORT\";" \
   S3_PREFIX=$SV_PREFIX NFS_PORT=${SV_PORT:-} s3f_stack_start "$SV_STACK" >>"$LOGS/server-stack.out" 2>&1 ||
     { echo "  s3files did not start (see $LOGS/server-stack.out)" >&2; return 1; }
   SV_PORT=$(cat "$SV_STACK/nfs_port")
@@ -97,74 +115,80 @@ bench_server() {
     "$BUILD/bin/s3f_nfs" mkdir "$S/$d?$so" >/dev/null 2>>"$LOGS/server.err" || true
   done
 
-  s=$(sv_load s3files "$S/create?$so" create -c 4 -n 2000 -s 3000) || return 1
-  v=$(sv_load vfs "$V/create?$vo" create -c 4 -n 2000 -s 3000) || return 1
-  sv_line create "$s" "$v" files/s FSAL_VFS "4 connections, create + 3,000 B + close"
+  if sv_want local; then
+    s=$(sv_load s3files "$S/create?$so" create -c 4 -n 2000 -s 3000) || return 1
+    v=$(sv_load vfs "$V/create?$vo" create -c 4 -n 2000 -s 3000) || return 1
+    sv_line create "$s" "$v" files/s FSAL_VFS "4 connections, create + 3,000 B + close"
 
-  s=$(sv_load s3files "$S/write?$so" write -q 16 -s 3072 -b 64M) || return 1
-  v=$(sv_load vfs "$V/write?$vo" write -q 16 -s 3072 -b 64M) || return 1
-  sv_line write_3k "$s" "$v" MB/s FSAL_VFS "3 KiB UNSTABLE WRITEs, 16 in flight, 64 MiB + COMMIT"
+    s=$(sv_load s3files "$S/write?$so" write -q 16 -s 3072 -b 64M) || return 1
+    v=$(sv_load vfs "$V/write?$vo" write -q 16 -s 3072 -b 64M) || return 1
+    sv_line write_3k "$s" "$v" MB/s FSAL_VFS "3 KiB UNSTABLE WRITEs, 16 in flight, 64 MiB + COMMIT"
 
-  s=$(sv_load s3files "$S/write?$so" read -f w -q 16 -s 256K) || return 1
-  v=$(sv_load vfs "$V/write?$vo" read -f w -q 16 -s 256K) || return 1
-  sv_line read_hot "$s" "$v" MB/s FSAL_VFS "64 MiB from the data tier, 256 KiB READs, 16 in flight"
+    s=$(sv_load s3files "$S/write?$so" read -f w -q 16 -s 256K) || return 1
+    v=$(sv_load vfs "$V/write?$vo" read -f w -q 16 -s 256K) || return 1
+    sv_line read_hot "$s" "$v" MB/s FSAL_VFS "64 MiB from the data tier, 256 KiB READs, 16 in flight"
 
-  "$SV_LOAD" "$S/stat?$so" mkfiles -n 2000 2>>"$LOGS/server.err" || return 1
-  "$SV_LOAD" "$V/stat?$vo" mkfiles -n 2000 2>>"$LOGS/server.err" || return 1
-  s=$(sv_load s3files "$S/stat?$so" stat -n 2000 -q 16 -r 3) || return 1
-  v=$(sv_load vfs "$V/stat?$vo" stat -n 2000 -q 16 -r 3) || return 1
-  sv_line stat "$s" "$v" ops/s FSAL_VFS "2,000 files, LOOKUP+GETATTR, 16 in flight, warm"
+    "$SV_LOAD" "$S/stat?$so" mkfiles -n 2000 2>>"$LOGS/server.err" || return 1
+    "$SV_LOAD" "$V/stat?$vo" mkfiles -n 2000 2>>"$LOGS/server.err" || return 1
+    s=$(sv_load s3files "$S/stat?$so" stat -n 2000 -q 16 -r 3) || return 1
+    v=$(sv_load vfs "$V/stat?$vo" stat -n 2000 -q 16 -r 3) || return 1
+    sv_line stat "$s" "$v" ops/s FSAL_VFS "2,000 files, LOOKUP+GETATTR, 16 in flight, warm"
 
-  # latency: one request at a time, on the hot 64 MiB file
-  local lat_s lat_v k
-  lat_s=$("$SV_LOAD" "$S/write?$so" lat -f w -n 2000 2>>"$LOGS/server.err") || return 1
-  lat_v=$("$SV_LOAD" "$V/write?$vo" lat -f w -n 2000 2>>"$LOGS/server.err") || return 1
-  printf '%s\n' "$lat_s" | sed 's/^{/{"system":"s3files",/' >>"$SV_JSON"
-  printf '%s\n' "$lat_v" | sed 's/^{/{"system":"vfs",/' >>"$SV_JSON"
-  for k in getattr lookup read4k write3k_commit; do
-    a=$(grep "\"case\":\"$k\"" <<<"$lat_s"); b=$(grep "\"case\":\"$k\"" <<<"$lat_v")
-    line "server_latency_$k p50 $(sv_field "$a" p50_us) us p99 $(sv_field "$a" p99_us) us vs FSAL_VFS p50 $(sv_field "$b" p50_us) us p99 $(sv_field "$b" p99_us) us (ratio p50 $(printf '%.2f' "$(calc "$(sv_field "$b" p50_us) / $(sv_field "$a" p50_us)")")x; one request at a time)"
-  done
+    # latency: one request at a time, on the hot 64 MiB file
+    local lat_s lat_v k
+    lat_s=$("$SV_LOAD" "$S/write?$so" lat -f w -n 2000 2>>"$LOGS/server.err") || return 1
+    lat_v=$("$SV_LOAD" "$V/write?$vo" lat -f w -n 2000 2>>"$LOGS/server.err") || return 1
+    printf '%s\n' "$lat_s" | sed 's/^{/{"system":"s3files",/' >>"$SV_JSON"
+    printf '%s\n' "$lat_v" | sed 's/^{/{"system":"vfs",/' >>"$SV_JSON"
+    for k in getattr lookup read4k write3k_commit; do
+      a=$(grep "\"case\":\"$k\"" <<<"$lat_s"); b=$(grep "\"case\":\"$k\"" <<<"$lat_v")
+      line "server_latency_$k p50 $(sv_field "$a" p50_us) us p99 $(sv_field "$a" p99_us) us vs FSAL_VFS p50 $(sv_field "$b" p50_us) us p99 $(sv_field "$b" p99_us) us (ratio p50 $(printf '%.2f' "$(calc "$(sv_field "$b" p50_us) / $(sv_field "$a" p50_us)")")x; one request at a time)"
+    done
+  fi
 
-  # cold: an object put straight into S3, read through the read bypass
-  key=${SV_PREFIX}cold.bin
-  src=$WORK/sv-cold.bin
-  size=$((cold_mb << 20))
-  head -c "$size" /dev/urandom >"$src"
-  "$BUILD/bin/s3f_s3" put "$key" "$src" >/dev/null 2>>"$LOGS/server.err" || return 1
-  rm -f "$src"
-  # raw: 8 curl processes, one Range each
-  raw=
-  for r in 1 2; do
-    t=$(sv_par "$WORK/sv-raw" 8 sv_raw_range "$key" @I@ 8 "$size") || return 1
-    v=$(calc "$size / $t / 1000000")
-    if [ -z "$raw" ] || is "$v > $raw"; then raw=$v; fi
-  done
-  echo "{\"system\":\"raw_s3\",\"case\":\"get_x8\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
-  for q in 4 16 64; do
+  if sv_want cold; then
+    # cold: an object put straight into S3, read through the read bypass
+    key=${SV_PREFIX}cold.bin
+    src=$WORK/sv-cold.bin
+    size=$((cold_mb << 20))
+    head -c "$size" /dev/urandom >"$src"
+    "$BUILD/bin/s3f_s3" put "$key" "$src" >/dev/null 2>>"$LOGS/server.err" || return 1
+    rm -f "$src"
+    # raw: 8 curl processes, one Range each
+    raw=
+    for r in 1 2; do
+      t=$(sv_par "$WORK/sv-raw" 8 sv_raw_range "$key" @I@ 8 "$size") || return 1
+      v=$(calc "$size / $t / 1000000")
+      if [ -z "$raw" ] || is "$v > $raw"; then raw=$v; fi
+    done
+    echo "{\"system\":\"raw_s3\",\"case\":\"get_x8\",\"value\":$raw,\"unit\":\"MB/s\"}" >>"$SV_JSON"
+    for q in 4 16 64; do
+      sv_stack_fresh || return 1
+      s=$(sv_load s3files "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q $q -s 1M) || return 1
+      a=$(tail -n 1 "$SV_JSON")
+      sv_line "read_cold_q$q" "$s" "$raw" MB/s "raw S3 (8 ranged GETs)" "$cold_mb MiB never read, 1 MiB READs, $q in flight, first byte $(sv_field "$a" ttfb_ms) ms, $(sv_fetched) MB fetched for $(printf "%.1f" "$(calc "$size / 1000000")") MB read"
+    done
     sv_stack_fresh || return 1
-    s=$(sv_load s3files "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q $q -s 1M) || return 1
-    a=$(tail -n 1 "$SV_JSON")
-    sv_line "read_cold_q$q" "$s" "$raw" MB/s "raw S3 (8 ranged GETs)" "$cold_mb MiB never read, 1 MiB READs, $q in flight, first byte $(sv_field "$a" ttfb_ms) ms"
-  done
-  sv_stack_fresh || return 1
-  s=$(sv_load s3files "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q 16 -s 64K -b 64M -R) || return 1
-  line "server_random_cold_64k $(printf '%.1f' "$s") MB/s (64 KiB READs at random offsets of the cold $cold_mb MiB object, 16 in flight, 64 MiB; raw S3 streaming $(printf '%.0f' "$raw") MB/s)"
+    s=$(sv_load s3files "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q 16 -s 64K -b 64M -R) || return 1
+    line "server_random_cold_64k $(printf '%.1f' "$s") MB/s (64 KiB READs at random offsets of the cold $cold_mb MiB object, 16 in flight, 64 MiB; raw S3 streaming $(printf '%.0f' "$raw") MB/s)"
+  fi
 
-  # cold metadata: READDIR with attributes of ls_n objects never listed, vs the bare LIST
-  "$BUILD/bin/s3f_s3" -c 16 put-tree "${SV_PREFIX}tree/" "$ls_n" "$ls_n" >/dev/null 2>>"$LOGS/server.err" || return 1
-  t0=$(now)
-  "$BUILD/bin/s3f_s3" ls "${SV_PREFIX}tree/big/" >"$WORK/sv-ls" 2>>"$LOGS/server.err" || return 1
-  t1=$(now)
-  raw=$(calc "$t1 - $t0")
-  sv_stack_fresh || return 1
-  a=$("$SV_LOAD" "$S?version=4&nfsport=$SV_PORT" ls -f tree/big 2>>"$LOGS/server.err") || return 1
-  printf '%s\n' "$a" | sed 's/^{/{"system":"s3files",/' >>"$SV_JSON"
-  s=$(sv_field "$a" value); n=$(sv_field "$a" ops)
-  echo "{\"system\":\"raw_s3\",\"case\":\"list\",\"value\":$raw,\"unit\":\"s\",\"ops\":$(wc -l <"$WORK/sv-ls")}" >>"$SV_JSON"
-  line "server_ls_cold $(printf '%.2f' "$s") s vs bare LIST $(printf '%.2f' "$raw") s = $(printf '%.2f' "$(calc "$s / $raw")")x of the LIST time (goal <= 1.2x: $(is "$s / $raw <= 1.2" && echo yes || echo no); $n entries with attributes, never listed before)"
+  if sv_want ls; then
+    # cold metadata: READDIR with attributes of ls_n objects never listed, vs the bare LIST
+    "$BUILD/bin/s3f_s3" -c 16 put-tree "${SV_PREFIX}tree/" "$ls_n" "$ls_n" >/dev/null 2>>"$LOGS/server.err" || return 1
+    t0=$(now)
+    "$BUILD/bin/s3f_s3" ls "${SV_PREFIX}tree/big/" >"$WORK/sv-ls" 2>>"$LOGS/server.err" || return 1
+    t1=$(now)
+    raw=$(calc "$t1 - $t0")
+    sv_stack_fresh || return 1
+    a=$("$SV_LOAD" "$S?version=4&nfsport=$SV_PORT" ls -f tree/big 2>>"$LOGS/server.err") || return 1
+    printf '%s\n' "$a" | sed 's/^{/{"system":"s3files",/' >>"$SV_JSON"
+    s=$(sv_field "$a" value); n=$(sv_field "$a" ops)
+    echo "{\"system\":\"raw_s3\",\"case\":\"list\",\"value\":$raw,\"unit\":\"s\",\"ops\":$(wc -l <"$WORK/sv-ls")}" >>"$SV_JSON"
+    line "server_ls_cold $(printf '%.2f' "$s") s vs bare LIST $(printf '%.2f' "$raw") s = $(printf '%.2f' "$(calc "$s / $raw")")x of the LIST time (goal <= 1.2x: $(is "$s / $raw <= 1.2" && echo yes || echo no); $n entries with attributes, never listed before)"
+  fi
 
-  if [ "${BENCH_SERVER_GENOMICS_MB:-2048}" != 0 ]; then
+  if [ "${BENCH_SERVER_GENOMICS_MB:-2048}" != 0 ] && sv_want genomics; then
     sv_genomics "$S" || return 1
   fi
 

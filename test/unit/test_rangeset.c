@@ -72,6 +72,12 @@ static void test_basics(void)
 	CHECK(!rangeset_covers(&rs, 10, 16));
 	CHECK(rangeset_covers(&rs, 25, 40));
 	CHECK_U64_EQ(rangeset_bytes(&rs), 20);
+	/* bytes inside a window: [10,15) and [25,40) */
+	CHECK_U64_EQ(rangeset_bytes_in(&rs, 0, 100), 20);
+	CHECK_U64_EQ(rangeset_bytes_in(&rs, 12, 30), 3 + 5);
+	CHECK_U64_EQ(rangeset_bytes_in(&rs, 15, 25), 0);
+	CHECK_U64_EQ(rangeset_bytes_in(&rs, 26, 27), 1);
+	CHECK_U64_EQ(rangeset_bytes_in(&rs, 40, 10), 0);
 	CHECK_OK(rangeset_add(&rs, 0, UINT64_MAX));
 	CHECK_INT_EQ(rs.n, 1);
 	CHECK(rangeset_covers(&rs, 0, UINT64_MAX));
@@ -179,6 +185,15 @@ static void test_model_property(void)
 				want = want && bits[x];
 			CHECK_MSG(rangeset_covers(&rs, a, b) == want, "iter %d covers [%llu,%llu)",
 				  iter, (unsigned long long)a, (unsigned long long)b);
+			{
+				uint64_t in = 0;
+
+				for (uint64_t x = a; x < b; x++)
+					in += bits[x];
+				CHECK_MSG(rangeset_bytes_in(&rs, a, b) == in,
+					  "iter %d bytes in [%llu,%llu)", iter,
+					  (unsigned long long)a, (unsigned long long)b);
+			}
 		} else if (op < 95) {
 			/* missing == complement of the model inside [a, b). */
 			size_t k = 0;

@@ -320,8 +320,9 @@ static void test_reordered_reads(void)
  * client send the next READ), so that reads arrive up to Q x RD ahead of and far behind
  * the furthest one read. The stream widens its window (within depth_max and the memory
  * bound) instead of taking the reads ahead for jumps and the late ones for re-reads: one
- * stream serves nearly all of it, and every byte is exact. Fails when a read ahead of a
- * fixed window ends the stream. */
+ * stream serves nearly all of it, every byte is exact, and every chunk is fetched once.
+ * Fails when a read ahead of a fixed window ends the stream, or when the window slides
+ * past a chunk whose late READs are still coming (they fetch it again). */
 static void test_deep_client(void)
 {
 	enum { Q = 32 };
@@ -375,6 +376,12 @@ static void test_deep_client(void)
 	CHECK(st.widened > 0);
 	CHECK_MSG(served >= total - total / 10, "served %llu of %llu bytes from the window",
 		  (unsigned long long)served, (unsigned long long)total);
+	/* No chunk is fetched twice: the window keeps a chunk until its READs have all come
+	 * (the whole chunks the warm-up staged are local and never fetched). */
+	CHECK_MSG(st.fetched_bytes <= size - HYDRATE_CHUNK / CHUNK * CHUNK,
+		  "fetched %llu bytes for %llu not local: chunks fetched again",
+		  (unsigned long long)st.fetched_bytes,
+		  (unsigned long long)(size - HYDRATE_CHUNK / CHUNK * CHUNK));
 	fx_close(&f);
 	CHECK_OK(s3_object_delete(C, fx_key(&f, "big")));
 	free(data);
