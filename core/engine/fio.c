@@ -833,6 +833,20 @@ unlock:
 	return rc;
 }
 
+/* Would setattr sa (with NS_SET_SIZE) leave record in as it is? The size is its size, and
+ * nothing else is asked but the set-id bits' drop of a truncate (NS_SET_KILL_SUID) when
+ * there are none to drop. The caller has the record from under the data lock, of a file
+ * that is not clean (imports leave it alone), and the FSAL holds its access lock for a
+ * truncate that drops set-id bits (no mode change of ours in between). */
+static bool fio_resize_is_noop(const struct meta_inode *in, const struct ns_setattr *sa)
+{
+	bool setid = (in->mode & S_ISUID) || ((in->mode & S_ISGID) && (in->mode & S_IXGRP));
+
+	if (sa->size != in->size || (sa->mask & ~(unsigned)(NS_SET_SIZE | NS_SET_KILL_SUID)))
+		return false;
+	return !(sa->mask & NS_SET_KILL_SUID) || !setid;
+}
+
 int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct ns_setattr *rest,
 	       struct meta_inode *out)
 {
@@ -859,7 +873,7 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 			rc = in.type == META_T_DIR ? EISDIR : EINVAL;
 		TP("fio.resize.locked");
 		/* A resize to the current size of a file that is not clean (open with O_TRUNC
-		 * of a file just made) changes no byte and only the record's times, like a
+		 * of a file just made) changes no byte, at most the record's times, like a
 		 * chmod: no announcement. A clean file is always announced first: an import
 		 * may change its record until then (no data lock), and only the record
 		 * ns_write_begin returns is one imports no longer touch. (A dirty file stays
@@ -876,6 +890,12 @@ int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct n
 			TP("fio.resize.recorded");
 			if (rc == 0)
 				rc = fio_clear_tail(x, ino, fd, size);
+		} else if (rc == 0 && fio_resize_is_noop(&in, &sa)) {
+			/* A resize to the current size and nothing else (open with O_TRUNC of a
+			 * file just made) changes nothing, as truncate(2) of a local file to its
+			 * size: no transaction; the sync below still makes the record durable. */
+			if (out)
+				*out = in;
 		} else if (rc == 0) {
 			/* Growing: the bytes the record is about to call zeros must be zeros. */
 			rc = fio_clear_tail(x, ino, fd, in.size);

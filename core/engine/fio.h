@@ -64,7 +64,8 @@ int fio_read(struct export_ctx *x, uint64_t ino, uint64_t off, const struct iove
 	     int iovcnt, size_t *got, bool *eof);
 
 /* Truncate or extend ino to size, with the other attributes of rest (may be NULL) in the
- * same transaction. *out (may be NULL): the record after. */
+ * same transaction. *out (may be NULL): the record after. A resize to the current size
+ * with nothing else in rest changes nothing (no transaction, times kept: truncate(2)). */
 int fio_resize(struct export_ctx *x, uint64_t ino, uint64_t size, const struct ns_setattr *rest,
 	       struct meta_inode *out);
 

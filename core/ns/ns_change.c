@@ -129,8 +129,12 @@ static int ns_create_txn(struct meta_txn *t, void *arg)
 		in->size = c->nw->target_len;
 	if (c->nw->type == META_T_CHR || c->nw->type == META_T_BLK)
 		in->rdev = c->nw->rdev;
-	/* New on the file side: nothing in S3 yet; commit creates the object / marker. */
+	/* New on the file side: nothing in S3 yet; commit creates the object / marker. A
+	 * new file's bytes are announced with it (rule W): no commit has snapshotted it, so
+	 * its first writes need no announcement of their own (ns_write_begin). */
 	ns_mark_dirty(in, now);
+	if (c->nw->type == META_T_REG)
+		in->flags |= META_F_CHANGING;
 	/* A new directory's listing is known: it is empty. Without the flag its first use
 	 * after the marker's commit would list it in S3 (ns_commit_done sets IN_S3), and
 	 * while S3 is unreachable every lookup in it would wait for that listing to fail. */

@@ -102,6 +102,8 @@ struct meta_env {
 	bool syncing;
 	uint64_t syncs;			/* syncs done (statistics) */
 	int sync_err;			/* error of the last sync (0: none) */
+	uint64_t synced_txnid;		/* transactions (of any process) up to this one are
+					   durable: committed before a sync of ours began */
 	/* Group commit of meta_write: group_lock protects the queue and group_leading;
 	 * group_cond wakes the queued callers when a group ends. */
 	pthread_mutex_t group_lock;
@@ -696,6 +698,17 @@ void meta_env_close(struct meta_env *me)
 	free(me);
 }
 
+/* The last transaction committed to the store, by any process (its meta page, in the
+ * shared map). */
+static uint64_t meta_last_txnid(struct meta_env *me)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(me->env, &info) != 0)
+		return UINT64_MAX;	/* unknown: sync */
+	return (uint64_t)info.me_last_txnid;
+}
+
 /*
  * One thread syncs at a time; the others wait for the sync that starts after their
  * ticket. A caller's own transaction was committed before it took its ticket, so the
@@ -704,13 +717,19 @@ void meta_env_close(struct meta_env *me)
  */
 int meta_sync(struct meta_env *me)
 {
-	uint64_t ticket;
+	uint64_t ticket, txnid;
 	int rc = 0;
 
 	TP("meta.sync");
 	if (me->nosync)
 		return 0;
 	pthread_mutex_lock(&me->sync_lock);
+	/* Nothing committed (by any process) since a sync of ours began: the caller's
+	 * transactions, all committed before it asks, are durable already. */
+	if (meta_last_txnid(me) <= me->synced_txnid) {
+		pthread_mutex_unlock(&me->sync_lock);
+		return 0;
+	}
 	ticket = ++me->sync_ticket;
 	while (me->sync_done < ticket) {
 		if (me->syncing) {
@@ -720,11 +739,14 @@ int meta_sync(struct meta_env *me)
 		me->syncing = true;
 		me->sync_started = me->sync_ticket;
 		pthread_mutex_unlock(&me->sync_lock);
+		txnid = meta_last_txnid(me);
 		rc = mdb_env_sync(me->env, 1);
 		pthread_mutex_lock(&me->sync_lock);
 		me->syncing = false;
 		me->syncs++;
 		me->sync_err = rc;
+		if (rc == 0 && txnid > me->synced_txnid)
+			me->synced_txnid = txnid;
 		if (rc == 0)
 			me->sync_done = me->sync_started;
 		pthread_cond_broadcast(&me->sync_cond);

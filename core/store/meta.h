@@ -170,7 +170,9 @@ int meta_read(struct meta_env *env, meta_txn_fn fn, void *arg);
  * acknowledge an operation as stable (an NFS reply to a modifying operation, a stable
  * WRITE, a COMMIT) call it after their transaction and before the reply. Group commit:
  * threads that ask while a sync runs share the next one, so N concurrent callers cost
- * about two fdatasyncs, not N. A no-op for a store opened with nosync. Thread-safe. */
+ * about two fdatasyncs, not N; and a caller after whose last sync no process committed
+ * anything (the store's last transaction id is one a finished sync of ours covered)
+ * returns at once. A no-op for a store opened with nosync. Thread-safe. */
 int meta_sync(struct meta_env *env);
 /* Syncs done by this process (for tests and metrics). */
 uint64_t meta_sync_count(struct meta_env *env);

@@ -666,6 +666,46 @@ static void test_two_processes(void)
 	meta_env_close(me);
 }
 
+/* meta_sync syncs only what a sync of ours has not covered yet: a second sync with nothing
+ * committed since is free, a commit of ours or of another process (the daemon and
+ * ganesha share a store) makes the next one sync again. */
+static void test_sync_when_committed(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_opts o = { .map_size = 1 << 20 };
+	struct meta_env *me = NULL;
+	uint64_t n0;
+	pid_t pid;
+	int status, n = 1;
+
+	CHECK_OK(meta_env_open(dir, &o, &me));
+	CHECK_OK(meta_write(me, fill, &n));
+	n0 = meta_sync_count(me);
+	CHECK_OK(meta_sync(me));
+	CHECK_U64_EQ(meta_sync_count(me), n0 + 1);
+	CHECK_OK(meta_sync(me));
+	CHECK_OK(meta_sync(me));
+	CHECK_U64_EQ(meta_sync_count(me), n0 + 1);	/* nothing new */
+	CHECK_OK(meta_write(me, fill, &n));
+	CHECK_OK(meta_sync(me));
+	CHECK_U64_EQ(meta_sync_count(me), n0 + 2);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct meta_env *ce = NULL;
+		struct meta_opts co = { .map_size = 1 << 20, .nosync = true };
+		int ok = meta_env_open(dir, &co, &ce) == 0 && meta_write(ce, fill, &n) == 0;
+
+		meta_env_close(ce);
+		_exit(ok ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_OK(meta_sync(me));
+	CHECK_U64_EQ(meta_sync_count(me), n0 + 3);	/* the other process's commit */
+	meta_env_close(me);
+}
+
 static void test_schema_mismatch(void)
 {
 	const char *dir = check_tmpdir();
@@ -927,6 +967,7 @@ int main(void)
 	CHECK_RUN(test_map_growth);
 	CHECK_RUN(test_group_commit);
 	CHECK_RUN(test_two_processes);
+	CHECK_RUN(test_sync_when_committed);
 	CHECK_RUN(test_schema_mismatch);
 	CHECK_RUN(test_badkeys);
 	CHECK_RUN(test_moves_dirjobs);

@@ -729,6 +729,52 @@ static void test_stable_syncs_store(void)
 	fx_close(&f);
 }
 
+/* A new file is announced by its creation (rule W): its first write records itself in
+ * one transaction, with no announcement of its own. A resize to its size with nothing
+ * else (an open with O_TRUNC of the file just made) writes nothing and keeps its times;
+ * one that sets the times writes them. Each stays synced as before. */
+static void test_new_file_announced(void)
+{
+	static const char d1[] = "first bytes";
+	struct iovec iov = { (void *)d1, sizeof d1 - 1 };
+	struct fio_write w = { .off = 0, .iov = &iov, .iovcnt = 1 };
+	struct ns_new nw = { .type = META_T_REG, .mode = 0644 };
+	struct ns_setattr sa = { .mask = NS_SET_MTIME, .mtime_ns = 1234567890123456789LL };
+	struct meta_inode in, a, b;
+	uint64_t g0, j0, g1, j1, syncs;
+	size_t written;
+	struct fx f;
+
+	fx_open(&f);
+	CHECK_OK(ns_create(f.x->ns, META_ROOT_INO, "nf", 2, &nw, &in, NULL));
+	CHECK(in.sync == META_S_DIRTY && (in.flags & META_F_CHANGING));
+	meta_write_counts(ns_store(f.x->ns), &g0, &j0);
+	CHECK_OK(fio_write(f.x, in.ino, &w, &written, NULL));
+	meta_write_counts(ns_store(f.x->ns), &g1, &j1);
+	CHECK_U64_EQ(j1 - j0, 1);	/* the record; no ns_write_begin */
+	CHECK_OK(ns_getattr(f.x->ns, in.ino, &a));
+	CHECK_U64_EQ(a.size, sizeof d1 - 1);
+	CHECK(a.dirty_gen > in.dirty_gen);
+
+	syncs = meta_sync_count(ns_store(f.x->ns));
+	CHECK_OK(fio_resize(f.x, in.ino, a.size, NULL, &b));
+	meta_write_counts(ns_store(f.x->ns), &g0, &j0);
+	CHECK_U64_EQ(j0, j1);		/* nothing written */
+	CHECK(meta_sync_count(ns_store(f.x->ns)) > syncs);	/* the write's record synced */
+	CHECK(b.mtime_ns == a.mtime_ns && b.change == a.change && b.size == a.size);
+	CHECK_OK(ns_getattr(f.x->ns, in.ino, &b));
+	CHECK(b.mtime_ns == a.mtime_ns && b.ctime_ns == a.ctime_ns && b.change == a.change);
+	syncs = meta_sync_count(ns_store(f.x->ns));
+	CHECK_OK(fio_resize(f.x, in.ino, a.size, NULL, NULL));
+	CHECK_U64_EQ(meta_sync_count(ns_store(f.x->ns)), syncs);	/* nothing new to sync */
+
+	CHECK_OK(fio_resize(f.x, in.ino, a.size, &sa, &b));
+	meta_write_counts(ns_store(f.x->ns), &g1, &j1);
+	CHECK_U64_EQ(j1 - j0, 1);
+	CHECK(b.mtime_ns == sa.mtime_ns && b.change != a.change);
+	fx_close(&f);
+}
+
 /* ---- deferred records (Write_Record_Delay_Ms; fio.c, struct fio_deferred) ---- */
 
 /* A new file in f and three UNSTABLE writes whose records wait: "aaaabbbbcc". */
@@ -1047,6 +1093,7 @@ int main(void)
 	CHECK_RUN(test_write_vs_pending_write);
 	CHECK_RUN(test_resize_vs_pending_write);
 	CHECK_RUN(test_stable_syncs_store);
+	CHECK_RUN(test_new_file_announced);
 	CHECK_RUN(test_deferred_visible);
 	CHECK_RUN(test_deferred_vs_snapshot);
 	CHECK_RUN(test_deferred_own_exclusive);
