@@ -34,6 +34,7 @@
 #include "base/log.h"
 #include "base/rangeset.h"
 #include "base/clock.h"
+#include "base/tp.h"
 
 #define RA_FLUSH_NS 1000000000LL	/* counters go to the store at most once a second */
 #define RA_SEEN_MAX 16			/* ranges a tracker remembers */
@@ -462,11 +463,36 @@ static uint64_t ra_reach(const struct readahead *ra, const struct ra_stream *s)
 	return at + ra->ahead - 1;
 }
 
+/*
+ * A chunk of another live stream of the same object (same inode, key and ETag: the same
+ * bytes) that holds chunk i, READY or FETCHING, and that stream; NULL if none. Readers of
+ * one object share what any of them fetched: a second reader copies from the first's
+ * window (holding a reference on the chunk and on its stream) instead of fetching again.
+ */
+static struct ra_chunk *ra_peer_chunk(const struct readahead *ra, const struct ra_stream *s,
+				      uint64_t i, struct ra_stream **peer)
+{
+	for (struct ra_stream *p = ra->head; p; p = p->next) {
+		struct ra_chunk *c;
+
+		if (p == s || !p->active || p->ino != s->ino || strcmp(p->etag, s->etag) != 0 ||
+		    strcmp(p->key, s->key) != 0)
+			continue;
+		c = ra_slot(p, i);
+		if (c->idx == i && (c->state == RA_READY || c->state == RA_FETCHING)) {
+			*peer = p;
+			return c;
+		}
+	}
+	return NULL;
+}
+
 /* Start GETs for the chunks of the window up to its reach that are not there yet and whose
- * slots are free, skipping chunks that are all local. */
+ * slots are free, skipping chunks that are all local or that a peer holds. */
 static void ra_prefetch(struct readahead *ra, struct ra_stream *s, const struct rangeset *have)
 {
 	uint64_t n = ra_chunks(ra, s), reach = ra_reach(ra, s);
+	struct ra_stream *p;
 
 	if (n > reach + 1)
 		n = reach + 1;
@@ -480,51 +506,67 @@ static void ra_prefetch(struct readahead *ra, struct ra_stream *s, const struct 
 			continue;	/* still busy with an older chunk: fetched when needed */
 		if (rangeset_covers(have, start, start + ra_chunk_len(ra, s, i)))
 			continue;
+		if (ra_peer_chunk(ra, s, i, &p))
+			continue;	/* a peer has it, or is fetching it */
 		if (ra_fetch(ra, s, c, i) != 0)
 			return;	/* tried again by the reader that needs it */
 	}
 }
 
-static void ra_unref(struct readahead *ra, struct ra_stream *s, uint64_t first, uint64_t last,
-		     const bool *held)
+/* Let go of what a read holds: hc[] (chunks) and hs[] (their streams: s, or a peer, on
+ * which the read holds a reference too), from chunk first to last; all NULL after. */
+static void ra_unref(struct readahead *ra, const struct ra_stream *s, uint64_t first,
+		     uint64_t last, struct ra_chunk **hc, struct ra_stream **hs)
 {
 	bool wake = false;
 
 	for (uint64_t i = first; i <= last; i++) {
-		if (!held[i - first])
+		struct ra_chunk *c = hc[i - first];
+
+		if (!c)
 			continue;
-		if (--ra_slot(s, i)->refs == 0)
+		if (--c->refs == 0)
 			wake = true;
+		if (hs[i - first] != s)
+			ra_put(ra, hs[i - first]);
+		hc[i - first] = NULL;
+		hs[i - first] = NULL;
 	}
 	if (wake)
 		pthread_cond_broadcast(&ra->cond);
 }
 
 /*
- * Hold every chunk in [first, last] marked in need[] READY (held[] set), fetching and
- * waiting as needed. A chunk whose GET (started ahead, by an earlier read) failed is
- * fetched again; a GET started for this read that fails after the client's retries is
- * the read's error (the slot is emptied, so that a later read fetches it again). 0, that
- * error, or ENOMEM; nothing is held on error. An S3F_E_S3_PRECOND of any GET of the
- * stream is returned at once: the object changed.
+ * Hold every chunk in [first, last] marked in need[] READY (hc[] the chunk, hs[] the
+ * stream whose window has it: s, or a peer of the same object), fetching and waiting as
+ * needed. A chunk whose GET (started ahead, by an earlier read) failed is fetched again;
+ * a GET started for this read that fails after the client's retries is the read's error
+ * (the slot is emptied, so that a later read fetches it again). 0, that error, or
+ * ENOMEM; nothing is held on error. An S3F_E_S3_PRECOND of any GET of the stream is
+ * returned at once: the object changed.
  */
 static int ra_acquire(struct readahead *ra, struct ra_stream *s, uint64_t first, uint64_t last,
-		      const bool *need, bool *held)
+		      const bool *need, struct ra_chunk **hc, struct ra_stream **hs)
 {
-	bool tried[64] = { false };
+	bool tried[READAHEAD_DEPTH_MAX] = { false };
 
 	for (;;) {
 		uint64_t blocked = UINT64_MAX;
-		struct ra_chunk *c;
+		struct ra_chunk *c, *wait_c = NULL;
+		struct ra_stream *wait_s = NULL;
 		int rc;
 
 		for (uint64_t i = first; i <= last && blocked == UINT64_MAX; i++) {
-			if (!need[i - first] || held[i - first])
+			struct ra_stream *p;
+			struct ra_chunk *pc;
+
+			if (!need[i - first] || hc[i - first])
 				continue;
 			c = ra_slot(s, i);
 			if (c->idx == i && c->state == RA_READY) {
 				c->refs++;
-				held[i - first] = true;
+				hc[i - first] = c;
+				hs[i - first] = s;
 			} else if (c->idx == i && c->state == RA_FAILED) {
 				rc = c->rc;
 				c->state = RA_EMPTY;
@@ -532,9 +574,23 @@ static int ra_acquire(struct readahead *ra, struct ra_stream *s, uint64_t first,
 					blocked = i;	/* a GET ahead failed: once more */
 					continue;
 				}
-				ra_unref(ra, s, first, last, held);
-				memset(held, 0, (size_t)(last - first + 1) * sizeof *held);
+				ra_unref(ra, s, first, last, hc, hs);
 				return rc;
+			} else if (c->idx == i && c->state == RA_FETCHING) {
+				blocked = i;
+				wait_c = c;
+				wait_s = s;
+			} else if ((pc = ra_peer_chunk(ra, s, i, &p)) != NULL) {
+				if (pc->state == RA_READY) {
+					pc->refs++;
+					p->refs++;
+					hc[i - first] = pc;
+					hs[i - first] = p;
+				} else {
+					blocked = i;
+					wait_c = pc;
+					wait_s = p;
+				}
 			} else {
 				blocked = i;
 			}
@@ -542,8 +598,19 @@ static int ra_acquire(struct readahead *ra, struct ra_stream *s, uint64_t first,
 		if (blocked == UINT64_MAX)
 			return 0;
 		/* never wait holding chunks (see the top of the file) */
-		ra_unref(ra, s, first, last, held);
-		memset(held, 0, (size_t)(last - first + 1) * sizeof *held);
+		ra_unref(ra, s, first, last, hc, hs);
+		if (wait_c) {
+			/* its GET is in flight (ours or a peer's: the peer stays while we wait) */
+			if (wait_s != s)
+				wait_s->refs++;
+			if (wait_c->waiting)
+				pthread_cond_wait(&ra->cond, &ra->lock);
+			else
+				ra_collect(ra, wait_c);
+			if (wait_s != s)
+				ra_put(ra, wait_s);
+			continue;
+		}
 		c = ra_slot(s, blocked);
 		if (c->state == RA_FETCHING) {
 			if (c->waiting)
@@ -764,12 +831,15 @@ static bool ra_spent(const struct readahead *ra, const struct ra_stream *s, uint
 {
 	const struct ra_chunk *c = ra_slot(s, i);
 	uint64_t start = i * ra->o.chunk, len;
+	struct ra_stream *p;
 
 	if (i >= ra_chunks(ra, s))
 		return true;
 	len = ra_chunk_len(ra, s, i);
 	if (rangeset_covers(have, start, start + len))
 		return true;
+	if (!(c->idx == i && c->state != RA_EMPTY))
+		return ra_peer_chunk(ra, s, i, &p) != NULL;	/* read from a peer's window */
 	return c->idx == i && c->state == RA_READY &&
 	       c->used + rangeset_bytes_in(have, start, start + len) >= len;
 }
@@ -810,10 +880,12 @@ static void ra_follow(struct readahead *ra, struct ra_stream *s, uint64_t last,
 		s->lo = lo;
 }
 
-/* Count the bytes of a read copied out of the window (miss: its ranges) against the
- * chunks held for it (held[] from chunk first to last). ra->lock held. */
-static void ra_spend(const struct readahead *ra, const struct rangeset *miss, uint64_t first,
-		     struct ra_chunk *const *held)
+/* Count the bytes of a read copied out of s's window (miss: its ranges) against the
+ * chunks held for it (hc[], hs[] from chunk first to last; a peer's chunks do not count:
+ * their bytes are the peer's reader's to read). ra->lock held. */
+static void ra_spend(const struct readahead *ra, const struct ra_stream *s,
+		     const struct rangeset *miss, uint64_t first, struct ra_chunk *const *hc,
+		     struct ra_stream *const *hs)
 {
 	for (size_t k = 0; k < miss->n; k++) {
 		for (uint64_t i = miss->r[k].start / ra->o.chunk;
@@ -824,7 +896,8 @@ static void ra_spend(const struct readahead *ra, const struct rangeset *miss, ui
 				a = miss->r[k].start;
 			if (b > miss->r[k].end)
 				b = miss->r[k].end;
-			held[i - first]->used += b - a;
+			if (hs[i - first] == s)
+				hc[i - first]->used += b - a;
 		}
 	}
 }
@@ -902,8 +975,9 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX];
 	size_t keylen;
 	uint64_t len = 0, end, first = 0, last = 0;
-	bool need[READAHEAD_DEPTH_MAX], held[READAHEAD_DEPTH_MAX];
-	struct ra_chunk *hc[READAHEAD_DEPTH_MAX];
+	bool need[READAHEAD_DEPTH_MAX];
+	struct ra_chunk *hc[READAHEAD_DEPTH_MAX] = { NULL };
+	struct ra_stream *hs[READAHEAD_DEPTH_MAX] = { NULL };
 	int64_t now;
 	int fd = -1, rc = 0;
 	enum ra_plan plan;
@@ -1007,13 +1081,12 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	if (first < s->lo || last - first + 1 > sizeof need / sizeof need[0])
 		goto out_unlock;	/* more than a window: the usual path */
 	memset(need, 0, sizeof need);
-	memset(held, 0, sizeof held);
 	for (size_t i = 0; i < miss.n; i++)
 		for (uint64_t c = miss.r[i].start / ra->o.chunk;
 		     c <= (miss.r[i].end - 1) / ra->o.chunk; c++)
 			need[c - first] = true;
 	ra_prefetch(ra, s, &have);
-	rc = ra_acquire(ra, s, first, last, need, held);
+	rc = ra_acquire(ra, s, first, last, need, hc, hs);
 	if (rc == S3F_E_S3_PRECOND) {
 		if (!s->dead)
 			ra_abort(ra, s, NULL, now);
@@ -1030,10 +1103,9 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	}
 	if (rc)
 		goto out_unlock;
-	for (uint64_t i = first; i <= last; i++)
-		hc[i - first] = held[i - first] ? ra_slot(s, i) : NULL;
 	pthread_mutex_unlock(&ra->lock);
 
+	TP("readahead.copy");	/* the chunks held, the lock not */
 	{
 		struct ra_copy cp = { .iov = iov, .iovcnt = iovcnt, .off = off, .fd = fd,
 				      .ra = ra, .held = hc, .first = first };
@@ -1049,8 +1121,8 @@ int readahead_read(struct readahead *ra, const struct meta_inode *in, const void
 	}
 	pthread_mutex_lock(&ra->lock);
 	if (rc == 0)
-		ra_spend(ra, &miss, first, hc);
-	ra_unref(ra, s, first, last, held);
+		ra_spend(ra, s, &miss, first, hc, hs);
+	ra_unref(ra, s, first, last, hc, hs);
 out_unlock:
 	ra_put(ra, s);
 	pthread_mutex_unlock(&ra->lock);

@@ -65,7 +65,13 @@
  * One mutex guards the table and every stream's window; it is never held across an S3
  * wait, an LMDB transaction, tier I/O or a copy into the caller's buffers (chunks are
  * reference-counted while copied out, and one reader waits for a chunk's GET while the
- * others wait on a condition variable). No chunk is shared between two readers' streams.
+ * others wait on a condition variable).
+ *
+ * Shared fetches. Readers of the same object (same inode, key and ETag) share what their
+ * windows fetched: a stream that needs a chunk another stream's window holds or is
+ * fetching copies it from there (holding a reference on that chunk and on that stream
+ * while it copies, so neither is reused nor freed under it) and does not fetch it itself;
+ * a window's prefetch skips chunks a peer has. Readers in step fetch an object once.
  */
 #ifndef S3F_READAHEAD_H
 #define S3F_READAHEAD_H

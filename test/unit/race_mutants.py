@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """race_mutants.py — each fix of the data-tier ownership protocol, reverted one at a time
-in a scratch copy of the tree, must make its race case in test_race fail.
+in a scratch copy of the tree, must make its race case (in test_race, or another unit binary) fail.
 
 For every mutant: copy core/, test/unit/ and the Makefile to a scratch directory (with
 the sanitizer build's objects, times kept, so only the mutated file is compiled again),
 replace one exact piece of text (which must occur exactly once: a mutant that no longer
-applies is a failure, to be updated with the code), build test_race, run it against the
+applies is a failure, to be updated with the code), build the case's binary, run it against the
 shared RGW ($RGW_TEST_DIR) and expect a FAIL line for the case the fix protects.
 
 Prints "PASS race_mutants/<name>" when the mutant is killed, "FAIL ..." otherwise.
@@ -21,8 +21,10 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 
-# name, file, original text, reverted text, the case that must fail. A mutant may list
-# several (original, reverted) pairs in one file, as a tuple of pairs.
+# name, file, original text, reverted text, the case that must fail (in test_race, or
+# "binary:case" for another unit binary). A mutant may list several (original, reverted)
+# pairs in one file, as a tuple of pairs. A case is killed when it prints FAIL or the
+# sanitizer reports an error (a use after free aborts the binary).
 MUTANTS = [
     ("install_without_recheck", "core/engine/hydrate.c",
      (("\tif (in.data == META_D_FULL)\n\t\tgoto out;\n\t/* still = fetched",
@@ -115,6 +117,14 @@ MUTANTS = [
      "\tif (c->if_change && in->change != *c->if_change)\n\t\treturn ECANCELED;\n",
      "",
      "test_deferred_stale_log"),
+    # a chunk borrowed from a peer's read-bypass window holds the peer's stream
+    ("borrowed_chunk_without_stream", "core/engine/readahead.c",
+     (("\t\t\t\t\tpc->refs++;\n\t\t\t\t\tp->refs++;\n",
+       "\t\t\t\t\tpc->refs++;\n"),
+      ("\t\tif (hs[i - first] != s)\n\t\t\tra_put(ra, hs[i - first]);\n",
+       "\t\t(void)s;\n")),
+     None,
+     "test_readahead:test_shared_release_mid_copy"),
 ]
 
 
@@ -132,6 +142,9 @@ def main():
     for name, path, orig, mutated, case in MUTANTS:
         if only and name not in only:
             continue
+        binary, case = case.split(":", 1) if ":" in case else ("test_race", case)
+        killed = re.compile(r"^FAIL %s/%s\b|ERROR: AddressSanitizer" %
+                            (re.escape(binary), re.escape(case)), re.M)
         tmp = tempfile.mkdtemp(prefix="s3f-mutant-")
         try:
             for d in ("core", "test/unit", "test/fuzz"):
@@ -154,7 +167,7 @@ def main():
                 text = text.replace(o, m)
             open(f, "w").write(text)
             b = run(["make", "-j2", "BUILD=" + os.path.join(tmp, "build"),
-                     os.path.join(tmp, "build", "asan", "test", "test_race")], tmp)
+                     os.path.join(tmp, "build", "asan", "test", binary)], tmp)
             if b.returncode != 0:
                 print(f"FAIL race_mutants/{name}: the mutant does not build")
                 print("\n".join("# " + l for l in b.stdout.splitlines()[-15:]))
@@ -164,18 +177,18 @@ def main():
             env["S3F_TEST_TMP"] = os.path.join(tmp, "t")
             env["CHECK_ONLY"] = case	# its case alone: others may hang without the fix
             try:
-                r = run([os.path.join(tmp, "build", "asan", "test", "test_race")], tmp,
+                r = run([os.path.join(tmp, "build", "asan", "test", binary)], tmp,
                         env=env, timeout=240)
             except subprocess.TimeoutExpired as e:
                 out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-                if re.search(r"^FAIL test_race/%s\b" % re.escape(case), out, re.M):
+                if killed.search(out):
                     print(f"PASS race_mutants/{name}: {case} fails without the fix (then hangs)")
                     continue
-                print(f"FAIL race_mutants/{name}: test_race hung with the fix reverted")
+                print(f"FAIL race_mutants/{name}: {binary} hung with the fix reverted")
                 print("\n".join("# " + l for l in out.splitlines()[-10:]))
                 failed += 1
                 continue
-            if re.search(r"^FAIL test_race/%s\b" % re.escape(case), r.stdout, re.M):
+            if killed.search(r.stdout):
                 print(f"PASS race_mutants/{name}: {case} fails without the fix")
             else:
                 print(f"FAIL race_mutants/{name}: {case} still passes with the fix reverted")

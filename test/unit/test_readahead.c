@@ -10,6 +10,7 @@
 #include "check.h"
 #include "store/data.h"
 #include "base/err.h"
+#include "base/tp.h"
 #include "engine/export_ctx.h"
 #include "engine/fio.h"
 #include "engine/hydrate.h"
@@ -382,6 +383,111 @@ static void test_deep_client(void)
 		  "fetched %llu bytes for %llu not local: chunks fetched again",
 		  (unsigned long long)st.fetched_bytes,
 		  (unsigned long long)(size - HYDRATE_CHUNK / CHUNK * CHUNK));
+	fx_close(&f);
+	CHECK_OK(s3_object_delete(C, fx_key(&f, "big")));
+	free(data);
+	free(got);
+}
+
+/* Two readers (two opens) of one object reading it at once, in step: the second copies
+ * what the first's window fetched (and the other way round) instead of fetching it
+ * again, so the object is fetched about once, not twice; both are served from windows,
+ * every byte exact. Fails when each reader fetches for itself. */
+static void test_shared_readers(void)
+{
+	const size_t size = 32 * CHUNK;
+	char *data = malloc(size), *got = malloc(RD);
+	uint64_t ino, served[2] = { 0, 0 }, fetched, g0;
+	struct fx f;
+	int oa, ob;
+
+	CHECK(data && got);
+	check_fill(data, size, 23);
+	fx_open(&f, "shr", NULL);
+	ino = object(&f, "big", data, size);
+	warm(&f, ino, &oa, data, WARM);
+	warm(&f, ino, &ob, data, WARM);
+	g0 = stats(&f).fetched_bytes;
+	for (uint64_t off = WARM; off < size; off += RD) {
+		for (int k = 0; k < 2; k++) {
+			bool s;
+
+			CHECK_OK(fsal_read(&f, ino, k ? (const void *)&ob : (const void *)&oa, off,
+					   RD, got, &s));
+			CHECK_MSG(memcmp(got, data + off, RD) == 0, "reader %d: bytes at %llu differ",
+				  k, (unsigned long long)off);
+			served[k] += s ? RD : 0;
+		}
+	}
+	fetched = stats(&f).fetched_bytes - g0;
+	printf("# two readers in step: %llu and %llu bytes from windows, %llu fetched for %llu "
+	       "read by each\n", (unsigned long long)served[0], (unsigned long long)served[1],
+	       (unsigned long long)fetched, (unsigned long long)(size - WARM));
+	CHECK(served[0] >= (size - WARM) * 9 / 10 && served[1] >= (size - WARM) * 9 / 10);
+	CHECK_MSG(fetched <= size - WARM + CHUNK,
+		  "fetched %llu bytes for one object read twice: the readers did not share",
+		  (unsigned long long)fetched);
+	fx_close(&f);
+	CHECK_OK(s3_object_delete(C, fx_key(&f, "big")));
+	free(data);
+	free(got);
+}
+
+/* A reader copying out of a peer's chunk keeps the peer's stream: the peer's reader
+ * closing the file (readahead_release) right then, while the copy has not begun, frees
+ * nothing under it. Fails (AddressSanitizer: use after free) when a borrowed chunk does
+ * not hold its stream. */
+struct release_arg {
+	struct fx *f;
+	uint64_t ino;
+	const void *owner;
+	bool done;
+};
+
+static void release_peer(const char *name, void *arg)
+{
+	struct release_arg *r = arg;
+
+	(void)name;
+	if (r->done)
+		return;
+	r->done = true;
+	readahead_release(r->f->ra, r->ino, r->owner);
+}
+
+static void test_shared_release_mid_copy(void)
+{
+	const size_t size = 16 * CHUNK;
+	char *data = malloc(size), *got = malloc(RD);
+	struct release_arg r = { 0 };
+	uint64_t ino, g0;
+	struct fx f;
+	int oa, ob;
+	bool s;
+
+	CHECK(data && got);
+	check_fill(data, size, 29);
+	fx_open(&f, "shrel", NULL);
+	ino = object(&f, "big", data, size);
+	warm(&f, ino, &oa, data, WARM);
+	warm(&f, ino, &ob, data, WARM);
+	CHECK_OK(fsal_read(&f, ino, &oa, WARM, RD, got, &s));
+	CHECK(s && memcmp(got, data + WARM, RD) == 0);
+	g0 = stats(&f).fetched_bytes;
+	r = (struct release_arg){ .f = &f, .ino = ino, .owner = &oa };
+	CHECK_OK(tp_set("readahead.copy", release_peer, &r));
+	CHECK_OK(fsal_read(&f, ino, &ob, WARM, RD, got, &s));
+	tp_clear();
+	CHECK(r.done);
+	CHECK(s);
+	CHECK_MSG(memcmp(got, data + WARM, RD) == 0, "the borrowed chunk's bytes differ");
+	CHECK_U64_EQ(stats(&f).fetched_bytes, g0);	/* it was the peer's chunk */
+	/* the reader goes on alone, fetching for itself */
+	for (uint64_t off = WARM + RD; off < size; off += RD) {
+		CHECK_OK(fsal_read(&f, ino, &ob, off, RD, got, NULL));
+		CHECK_MSG(memcmp(got, data + off, RD) == 0, "bytes at %llu differ",
+			  (unsigned long long)off);
+	}
 	fx_close(&f);
 	CHECK_OK(s3_object_delete(C, fx_key(&f, "big")));
 	free(data);
@@ -968,6 +1074,8 @@ int main(void)
 	CHECK_RUN(test_sequential_bypass);
 	CHECK_RUN(test_reordered_reads);
 	CHECK_RUN(test_deep_client);
+	CHECK_RUN(test_shared_readers);
+	CHECK_RUN(test_shared_release_mid_copy);
 	CHECK_RUN(test_random_reads_hydrate);
 	CHECK_RUN(test_threshold);
 	CHECK_RUN(test_local_ranges_preferred);
