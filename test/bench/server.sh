@@ -16,6 +16,8 @@
 #   read_cold  a 1 GiB object put straight into S3 (read bypass), 1 MiB READs, 4, 16 and
 #              64 in flight, each on a gateway restarted on an empty State_Dir
 #   random_cold  the same object, 64 KiB READs at random offsets, 16 in flight, 64 MiB
+#   read_cold_shared  4 s3f_nfsload processes read the whole object at once (fresh
+#              State_Dir): MB/s each got against raw S3, and the bytes the gateway fetched
 #   latency    p50/p99 of GETATTR, LOOKUP, 4 KiB READ of hot data, 3 KiB WRITE + COMMIT,
 #              one request at a time
 #   ls_cold    READDIR with attributes of a directory of BENCH_SERVER_LS (10,000) objects
@@ -171,6 +173,12 @@ bench_server() {
     sv_stack_fresh || return 1
     s=$(sv_load s3files "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q 16 -s 64K -b 64M -R) || return 1
     line "server_random_cold_64k $(printf '%.1f' "$s") MB/s (64 KiB READs at random offsets of the cold $cold_mb MiB object, 16 in flight, 64 MiB; raw S3 streaming $(printf '%.0f' "$raw") MB/s)"
+    # several readers of one object at once: they share the fetches
+    sv_stack_fresh || return 1
+    t=$(sv_par "$WORK/sv-sh" 4 "$SV_LOAD" "$S?version=4&nfsport=$SV_PORT" read -f cold.bin -q 16 -s 1M) || return 1
+    s=$(calc "$size / $t / 1000000")
+    echo "{\"system\":\"s3files\",\"case\":\"read_cold_shared\",\"value\":$s,\"unit\":\"MB/s\",\"seconds\":$t}" >>"$SV_JSON"
+    sv_line read_cold_shared "$s" "$raw" MB/s "raw S3 (8 ranged GETs)" "4 readers of the same cold $cold_mb MiB object at once, 1 MiB READs, 16 in flight each: what each reader got, $(printf '%.0f' "$(calc "4 * $s")") MB/s in all; first byte $(sv_ttfb "$WORK/sv-sh" 4); $(sv_fetched) MB fetched for the $(printf "%.1f" "$(calc "$size / 1000000")") MB each read"
   fi
 
   if sv_want ls; then
