@@ -243,18 +243,6 @@ static int s3f_readdir_emit(struct s3f_rd *rd)
 	return rc;
 }
 
-/* import_page_fn of a first listing: a page's entries go to ganesha while the next page
- * is listed (up to MDCACHE's chunk and S3F_READDIR_AHEAD; later READDIRs ask for the
- * rest by cookie). New entries get larger cookies (meta.h), so handing out "everything
- * after the last cookie" after each page misses nothing. */
-static int s3f_readdir_page(void *arg)
-{
-	struct s3f_rd *rd = arg;
-
-	rd->rc = s3f_readdir_emit(rd);
-	return rd->rc || rd->stop;
-}
-
 static fsal_status_t s3f_readdir(struct fsal_obj_handle *dir_hdl, fsal_cookie_t *whence,
 				 void *dir_state, fsal_readdir_cb cb, attrmask_t attrmask,
 				 bool *eof)
@@ -266,27 +254,45 @@ static fsal_status_t s3f_readdir(struct fsal_obj_handle *dir_hdl, fsal_cookie_t 
 		.attrmask = attrmask,
 		.after = whence ? *whence : 0,
 	};
-	int rc;
+	struct import_job *job = NULL;
+	uint64_t pages = 0;
+	bool listed = true;
+	int rc, jrc = 0;
 
 	if (!cb)
 		return fsalstat(ERR_FSAL_INVAL, EINVAL);
 	if (eof)
 		*eof = false;
 	rd.ents = gsh_malloc(S3F_READDIR_BATCH * sizeof *rd.ents);
-	/* A directory never listed is listed now, its entries handed out page by page. A
-	 * failure to reach S3 is not fatal for entries already known: we serve what we
+	/* A directory never listed is listed by its first-listing job (import.h), which
+	 * this READDIR joins or starts: the entries of each page go out as the page is in
+	 * (new entries get larger cookies, meta.h, so "everything after the last cookie"
+	 * misses nothing), and once ganesha has what it asked for the reply leaves while
+	 * the next pages are listed; a later READDIR waits only for entries not listed
+	 * yet. */
+	rc = import_job_get(s3f_x(rd.d), rd.d->ino, &job);
+	if (rc == 0 && job)
+		listed = false;
+	while (rc == 0) {
+		rc = s3f_readdir_emit(&rd);
+		if (rc || rd.stop || listed)
+			break;
+		/* every entry known so far is out: wait for the next page, or the end */
+		import_job_wait(job, &pages, &listed, &jrc);
+	}
+	import_job_put(job);
+	if (rc == 0)
+		rc = jrc;
+	/* A failure to reach S3 is not fatal for entries already known: we serve what we
 	 * have and log (as s3f_dir_ready). */
-	rc = import_dir_ensure_pages(s3f_x(rd.d), rd.d->ino, s3f_readdir_page, &rd);
 	if (s3_err_transient(rc)) {
 		LOG_WARN(LOG_C_FSAL, "directory %llu: S3 unreachable (%s); serving local entries",
 			 (unsigned long long)rd.d->ino, s3f_strerror(rc));
 		rc = 0;
+		if (!rd.stop)
+			rc = s3f_readdir_emit(&rd);
 	}
-	if (rc == 0)
-		rc = rd.rc;
-	if (rc == 0 && !rd.stop)
-		rc = s3f_readdir_emit(&rd);
-	if (rc == 0 && !rd.stop && rd.end && eof)
+	if (rc == 0 && !rd.stop && rd.end && listed && eof)
 		*eof = true;
 	gsh_free(rd.ents);
 	return s3f_status(rc);

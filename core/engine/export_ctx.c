@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "engine/fio.h"
+#include "engine/import.h"
 #include "engine/metrics.h"
 
 static void export_ctx_s3_base(const struct conf_export *cfg, struct s3_config *out)
@@ -180,9 +181,13 @@ int export_ctx_open(const struct conf_export *cfg, unsigned flags, struct export
 			  cfg->meta_dir, s3f_strerror(rc));
 		goto fail_ns;
 	}
+	if (x->s3 && (rc = import_jobs_open(&x->jobs)) != 0)
+		goto fail_fio_log;
 	*out = x;
 	return 0;
 
+fail_fio_log:
+	fio_log_close(x);
 fail_ns:
 	ns_close(x->ns);
 fail_s3:
@@ -206,6 +211,7 @@ void export_ctx_close(struct export_ctx *x)
 {
 	if (!x)
 		return;
+	import_jobs_close(x->jobs);	/* first: its listings use everything below */
 	fio_log_close(x);
 	ns_close(x->ns);
 	if (x->s3)

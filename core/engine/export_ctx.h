@@ -27,6 +27,7 @@
 #include "s3/s3_credp.h"
 
 struct fio_log;
+struct import_jobs;
 
 struct export_ctx {
 	const struct conf_export *cfg;
@@ -37,8 +38,11 @@ struct export_ctx {
 				   EXPORT_CTX_NO_S3 */
 	struct s3_client *s3;	/* NULL when opened with EXPORT_CTX_NO_S3 */
 	struct ns *ns;		/* the file view over the context's metadata store */
-		struct fio_log *fio_log;	/* deferred write records (fio.h); NULL in a context
+	struct fio_log *fio_log;	/* deferred write records (fio.h); NULL in a context
 					   made by hand (tests): no write is deferred */
+	struct import_jobs *jobs;	/* first listings in the background (import.h); NULL
+					   without S3 or in a context made by hand: listings
+					   run in their caller's thread */
 };
 
 #define EXPORT_CTX_NO_S3 0x1	/* local state only (CLI status, offline tools) */

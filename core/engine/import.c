@@ -27,6 +27,7 @@
 
 #define IMPORT_PAGE_KEYS 1000
 #define IMPORT_FETCH_BATCH 64
+#define IMPORT_PREFETCH_YIELD_NS 1000000000LL	/* a first listing's page this recent: wait */
 
 /* ---- a set of names (open addressing, FNV-1a) ---- */
 
@@ -771,19 +772,215 @@ static int import_dir_known(struct export_ctx *x, uint64_t dir, bool *known)
 	return 0;
 }
 
-int import_dir_ensure_pages(struct export_ctx *x, uint64_t dir, import_page_fn fn, void *arg)
-{
-	bool known;
-	int rc = import_dir_known(x, dir, &known);
+/* ---- first listings in the background (import.h) ---- */
 
+struct import_jobs {
+	pthread_mutex_t lock;		/* protects everything below and every job's fields */
+	pthread_cond_t cond;		/* a job has a new page in, or ended */
+	struct import_job *head;	/* jobs running */
+	unsigned running;
+};
+
+struct import_job {
+	struct import_job *next;
+	struct import_jobs *js;		/* NULL: a job run in its caller's thread */
+	struct export_ctx *x;
+	uint64_t dir;
+	unsigned refs;			/* the running thread's, and each caller's */
+	uint64_t pages;			/* pages in the store so far */
+	bool done;
+	int rc;
+};
+
+int import_jobs_open(struct import_jobs **out)
+{
+	struct import_jobs *js = calloc(1, sizeof *js);
+
+	if (!js)
+		return ENOMEM;
+	pthread_mutex_init(&js->lock, NULL);
+	pthread_cond_init(&js->cond, NULL);
+	*out = js;
+	return 0;
+}
+
+void import_jobs_close(struct import_jobs *js)
+{
+	if (!js)
+		return;
+	pthread_mutex_lock(&js->lock);
+	while (js->running)
+		pthread_cond_wait(&js->cond, &js->lock);
+	pthread_mutex_unlock(&js->lock);
+	pthread_cond_destroy(&js->cond);
+	pthread_mutex_destroy(&js->lock);
+	free(js);
+}
+
+static void import_job_put_locked(struct import_job *j)
+{
+	if (--j->refs == 0)
+		free(j);
+}
+
+void import_job_put(struct import_job *j)
+{
+	struct import_jobs *js;
+
+	if (!j)
+		return;
+	js = j->js;
+	if (!js) {
+		import_job_put_locked(j);
+		return;
+	}
+	pthread_mutex_lock(&js->lock);
+	import_job_put_locked(j);
+	pthread_mutex_unlock(&js->lock);
+}
+
+/* import_page_fn of a job: one more page is in the store. */
+static int import_job_page(void *arg)
+{
+	struct import_job *j = arg;
+
+	if (!j->js) {
+		j->pages++;
+		return 0;
+	}
+	pthread_mutex_lock(&j->js->lock);
+	j->pages++;
+	pthread_cond_broadcast(&j->js->cond);
+	pthread_mutex_unlock(&j->js->lock);
+	return 0;
+}
+
+static void *import_job_main(void *arg)
+{
+	struct import_job *j = arg;
+	struct import_jobs *js = j->js;
+	struct import_job **pp;
+	int rc;
+
+	TP("import.job.start");
+	rc = import_dir_pages(j->x, j->dir, NULL, import_job_page, j);
+	pthread_mutex_lock(&js->lock);
+	j->done = true;
+	j->rc = rc;
+	for (pp = &js->head; *pp; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
+	js->running--;
+	pthread_cond_broadcast(&js->cond);
+	import_job_put_locked(j);
+	pthread_mutex_unlock(&js->lock);
+	return NULL;
+}
+
+/* A job run in the caller's thread, finished when returned. */
+static int import_job_inline(struct export_ctx *x, uint64_t dir, struct import_job **out)
+{
+	struct import_job *j = calloc(1, sizeof *j);
+
+	if (!j)
+		return ENOMEM;
+	j->x = x;
+	j->dir = dir;
+	j->refs = 1;
+	j->rc = import_dir_pages(x, dir, NULL, import_job_page, j);
+	j->done = true;
+	*out = j;
+	return 0;
+}
+
+int import_job_get(struct export_ctx *x, uint64_t dir, struct import_job **out)
+{
+	struct import_jobs *js = x->jobs;
+	struct import_job *j;
+	pthread_attr_t attr;
+	pthread_t th;
+	bool known;
+	int rc;
+
+	*out = NULL;
+	rc = import_dir_known(x, dir, &known);
 	if (rc || known)
 		return rc;
-	return import_dir_pages(x, dir, NULL, fn, arg);
+	if (!js)
+		return import_job_inline(x, dir, out);
+	pthread_mutex_lock(&js->lock);
+	for (j = js->head; j && j->dir != dir; j = j->next)
+		;
+	if (j) {
+		j->refs++;
+		pthread_mutex_unlock(&js->lock);
+		*out = j;
+		return 0;
+	}
+	/* None running: one may have ended since the look above (its listing is in). */
+	rc = import_dir_known(x, dir, &known);
+	if (rc || known) {
+		pthread_mutex_unlock(&js->lock);
+		return rc;
+	}
+	j = calloc(1, sizeof *j);
+	if (!j) {
+		pthread_mutex_unlock(&js->lock);
+		return ENOMEM;
+	}
+	j->js = js;
+	j->x = x;
+	j->dir = dir;
+	j->refs = 2;		/* the thread's and the caller's */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&th, &attr, import_job_main, j);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		pthread_mutex_unlock(&js->lock);
+		free(j);
+		LOG_DEBUG(LOG_C_CORE, "first listing of directory %llu in the caller's thread "
+			  "(no thread: %s)", (unsigned long long)dir, s3f_strerror(rc));
+		return import_job_inline(x, dir, out);
+	}
+	j->next = js->head;
+	js->head = j;
+	js->running++;
+	pthread_mutex_unlock(&js->lock);
+	*out = j;
+	return 0;
+}
+
+void import_job_wait(struct import_job *j, uint64_t *pages, bool *done, int *rc)
+{
+	if (j->js) {
+		pthread_mutex_lock(&j->js->lock);
+		while (!j->done && j->pages <= *pages)
+			pthread_cond_wait(&j->js->cond, &j->js->lock);
+	}
+	*pages = j->pages;
+	*done = j->done;
+	*rc = j->done ? j->rc : 0;
+	if (j->js)
+		pthread_mutex_unlock(&j->js->lock);
 }
 
 int import_dir_ensure(struct export_ctx *x, uint64_t dir)
 {
-	return import_dir_ensure_pages(x, dir, NULL, NULL);
+	struct import_job *j;
+	uint64_t pages = 0;
+	bool done = false;
+	int rc = import_job_get(x, dir, &j);
+
+	if (rc || !j)
+		return rc;
+	while (!done)
+		import_job_wait(j, &pages, &done, &rc);
+	import_job_put(j);
+	return rc;
 }
 
 /* ---- one name, without listing its directory ---- */
@@ -898,6 +1095,18 @@ int import_prefetch(struct export_ctx *x, size_t max, struct import_stats *st)
 		return EINVAL;
 	if (!st)
 		st = &st_local;
+	/* A client waits for a first listing (an ls of a large directory): its LISTs and
+	 * the READDIRs that follow them get S3 and the CPU to themselves, instead of
+	 * competing with up to IMPORT_FETCH_BATCH GETs of the files it is queueing (the
+	 * listing of 10,000 objects took 0.30 s with them, 0.22 s without, against a bare
+	 * LIST of 0.20 s). The queue waits; a listing that stopped (its ganesha died) holds
+	 * it back IMPORT_PREFETCH_YIELD_NS at most. */
+	{
+		bool recent = false;
+
+		if (ns_listing_recent(x->ns, IMPORT_PREFETCH_YIELD_NS, &recent) == 0 && recent)
+			return 0;
+	}
 	f = calloc(IMPORT_FETCH_BATCH, sizeof *f);
 	keys = malloc(IMPORT_FETCH_BATCH * sizeof *keys);
 	if (!f || !keys) {

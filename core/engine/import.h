@@ -15,6 +15,7 @@
 #ifndef S3F_IMPORT_H
 #define S3F_IMPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/export_ctx.h"
@@ -52,15 +53,45 @@ int import_dir_pages(struct export_ctx *x, uint64_t dir, struct import_stats *st
 /* Fetch the data of up to max small files a listing queued (ns_prefetch_*), 64 GETs at
  * a time, and record them as local; files changed, written or removed meanwhile are
  * dropped from the queue, files whose GET failed for lack of an answer stay queued (that
- * error is returned). st (may be NULL) counts them in hydrated/hydrated_bytes. */
+ * error is returned). st (may be NULL) counts them in hydrated/hydrated_bytes. Fetches
+ * nothing (0) while a first listing is under way (a page put in within the last second,
+ * ns_listing_recent): the client waiting for it comes first. */
 int import_prefetch(struct export_ctx *x, size_t max, struct import_stats *st);
 
-/* Import dir only if it was never imported. */
+/* Import dir only if it was never imported (through its first-listing job, below: one
+ * listing at a time per directory), and return when it is in. */
 int import_dir_ensure(struct export_ctx *x, uint64_t dir);
 
-/* import_dir_ensure with a page function (import_dir_pages); fn is not called when dir
- * was imported already. */
-int import_dir_ensure_pages(struct export_ctx *x, uint64_t dir, import_page_fn fn, void *arg);
+/*
+ * First listings in the background. A directory's first listing runs as a job on a
+ * thread of its own, so that a READDIR can hand out each page's entries as that page is
+ * in the store, answer its client, and leave the next pages listing: the client's next
+ * READDIRs wait only for entries not listed yet, and the round trips of a large
+ * directory overlap its LIST requests instead of following them. One job per directory
+ * at a time: every first use of a cold directory (READDIR, import_dir_ensure) joins the
+ * running one. The jobs of a context live in x->jobs (export_ctx_open makes it when
+ * there is an S3 client); export_ctx_close waits for the jobs still running.
+ *
+ * Locks: x->jobs' mutex guards the job list and every job's counters; it is held only
+ * to read or change them (never across a listing, an S3 call or a transaction).
+ */
+struct import_job;
+
+int import_jobs_open(struct import_jobs **out);	/* 0 or ENOMEM */
+void import_jobs_close(struct import_jobs *js);	/* waits for running jobs; NULL is fine */
+
+/* The first-listing job of dir, started now or already running, with a reference for
+ * the caller (import_job_put); *out NULL (and 0) when dir's listing is known already
+ * (listed before, or never in S3). Without x->jobs, or when no thread can be started,
+ * the listing runs here and *out is a finished job. Errors of reading the record. */
+int import_job_get(struct export_ctx *x, uint64_t dir, struct import_job **out);
+
+/* Wait until job j has more pages in the store than *pages, or has ended; *pages and
+ * *done are updated, and *rc is the listing's result once it ended (import_dir's
+ * errors). Returns at once when there is news already. */
+void import_job_wait(struct import_job *j, uint64_t *pages, bool *done, int *rc);
+
+void import_job_put(struct import_job *j);
 
 /* Make the entry name (len bytes) of dir known if S3 has it, without listing dir: for a
  * lookup in a directory never listed (a deep path on a cold mount, `mkdir -p`, a stat of

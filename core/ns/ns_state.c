@@ -42,10 +42,37 @@ static int ns_cursor_get_txn(struct meta_txn *t, void *arg)
 static int ns_cursor_put_txn(struct meta_txn *t, void *arg)
 {
 	struct ns_cursor_ctx *c = arg;
+	int64_t now = meta_now_ns();
+	int rc;
 
 	if (!c->val)
 		return meta_info_del(t, c->name);
-	return meta_info_put(t, c->name, c->val, c->len);
+	rc = meta_info_put(t, c->name, c->val, c->len);
+	if (rc == 0)
+		rc = meta_info_put(t, META_INFO_LISTING_AT, &now, sizeof now);
+	return rc;
+}
+
+static int ns_listing_at_txn(struct meta_txn *t, void *arg)
+{
+	int64_t *at = arg;
+	size_t len = 0;
+	int rc = meta_info_get(t, META_INFO_LISTING_AT, at, sizeof *at, &len);
+
+	if (rc == ENOENT || (rc == 0 && len != sizeof *at)) {
+		*at = 0;
+		rc = 0;
+	}
+	return rc;
+}
+
+int ns_listing_recent(struct ns *ns, int64_t within_ns, bool *recent)
+{
+	int64_t at = 0;
+	int rc = meta_read(ns_meta(ns), ns_listing_at_txn, &at);
+
+	*recent = rc == 0 && at != 0 && meta_now_ns() - at < within_ns;
+	return rc;
 }
 
 int ns_import_cursor_get(struct ns *ns, uint64_t dir, void *buf, size_t cap, size_t *len)

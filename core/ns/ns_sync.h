@@ -432,6 +432,9 @@ int ns_import_cursor_get(struct ns *ns, uint64_t dir, void *buf, size_t cap, siz
 int ns_import_cursor_put(struct ns *ns, uint64_t dir, const void *val, size_t len);
 /* Drop dir's cursor (the listing completed); 0 if there was none. One write transaction. */
 int ns_import_cursor_del(struct ns *ns, uint64_t dir);
+/* Did a first listing (of any directory, by any process) put a page in within the last
+ * within_ns (ns_import_cursor_put stamps META_INFO_LISTING_AT)? One read transaction. */
+int ns_listing_recent(struct ns *ns, int64_t within_ns, bool *recent);
 /* A one-time event (what: an info_keys.h name such as META_INFO_WARNED_DIR, id: its
  * subject, e.g. a directory's ino) is about to be journaled: mark it, in one write
  * transaction, not synced. 0 if this call marked it (journal it), EEXIST if it was marked

@@ -32,6 +32,8 @@
 						   struct ns_read_stats, in its order */
 #define META_INFO_UPLOADS    "uploads"		/* the daemon's multipart uploads not seen to
 						   end (ns_uploads.c has the format) */
+#define META_INFO_LISTING_AT "listing_at"	/* int64 (meta_now_ns): when a first listing
+						   last put a page in (ns_import_cursor_put) */
 /* Per-directory or per-event names: the prefix, '/', a decimal number. */
 #define META_INFO_IMPORT_CURSOR "import_cursor"	/* /<dir ino>: where an interrupted first
 						   listing of dir resumes (core/engine/import.c

@@ -155,6 +155,80 @@ static int ahead_page(void *arg)
 	return 0;
 }
 
+/* The first listing of a cold directory as a job (import.h), on a fresh state dir over
+ * the objects of test_resume_and_warn: a caller has page 1's entries while the second
+ * LIST is still held back (the listing goes on without it); everyone who asks meanwhile
+ * joins the same job (one listing: three LISTs in all); import_dir_ensure returns when it
+ * is all in; after that there is no job to join. Closing the context waits for a job
+ * still running (AddressSanitizer sees a use after free otherwise). */
+static void first_listing_jobs(struct conf *c0)
+{
+	char state[4096];
+	struct conf *c;
+	struct export_ctx *x;
+	struct import_job *j1, *j2, *j3;
+	struct s3_fault_rule hold = { .op = S3_OP_LIST, .nth = 2, .count = 1,
+				      .action = S3_FAULT_DELAY, .delay_ms = AHEAD_DELAY_MS };
+	uint64_t big, pages = 0;
+	int64_t t0, t1;
+	unsigned fired;
+	bool done = false;
+	int rc = 0;
+
+	(void)c0;
+	CHECK(realpath(check_tmpdir(), state) != NULL);
+	c = conf_make(state, 100000);
+	CHECK_OK(export_ctx_open(&c->exports[0], 0, &x));
+	CHECK(x->jobs != NULL);
+	CHECK_OK(import_dir(x, META_ROOT_INO, NULL));
+	big = look(x, META_ROOT_INO, "big");
+	CHECK(big != 0);
+	CHECK_OK(s3_fault_set(x->s3, &hold, 1));
+	t0 = meta_now_ns();
+	CHECK_OK(import_job_get(x, big, &j1));
+	CHECK(j1 != NULL);
+	import_job_wait(j1, &pages, &done, &rc);
+	t1 = meta_now_ns();
+	CHECK_OK(rc);
+	CHECK(!done);
+	CHECK_U64_EQ(pages, 1);
+	CHECK_MSG(t1 - t0 < (int64_t)AHEAD_DELAY_MS * 1000000 * 3 / 4,
+		  "page 1 reached its reader %.0f ms after the start: it waited for the rest",
+		  (t1 - t0) / 1e6);
+	CHECK_U64_EQ(count_entries(x, big), 1000);
+	CHECK_OK(import_job_get(x, big, &j2));
+	CHECK(j2 == j1);			/* one listing per directory */
+	CHECK_OK(import_dir_ensure(x, big));	/* waits for that one */
+	CHECK_U64_EQ(count_entries(x, big), N_OBJ);	/* k00005 deleted, + sub/ */
+	s3_fault_fired(x->s3, &fired, 1);
+	CHECK_INT_EQ(fired, 1);
+	import_job_wait(j1, &pages, &done, &rc);
+	CHECK(done);
+	CHECK_OK(rc);
+	CHECK_U64_EQ(pages, 3);
+	CHECK_OK(import_job_get(x, big, &j3));
+	CHECK(j3 == NULL);			/* listed: nothing to join */
+	import_job_put(j1);
+	import_job_put(j2);
+	export_ctx_close(x);
+
+	/* A job still listing when its context closes. */
+	CHECK(realpath(check_tmpdir(), state) != NULL);
+	conf_free(c);
+	c = conf_make(state, 100000);
+	CHECK_OK(export_ctx_open(&c->exports[0], 0, &x));
+	CHECK_OK(import_dir(x, META_ROOT_INO, NULL));
+	big = look(x, META_ROOT_INO, "big");
+	hold.nth = 1;
+	hold.delay_ms = 500;
+	CHECK_OK(s3_fault_set(x->s3, &hold, 1));
+	CHECK_OK(import_job_get(x, big, &j1));
+	CHECK(j1 != NULL);
+	import_job_put(j1);
+	export_ctx_close(x);
+	conf_free(c);
+}
+
 static void test_resume_and_warn(void)
 {
 	char state[4096];
@@ -248,6 +322,7 @@ static void test_resume_and_warn(void)
 	s3_fault_fired(x->s3, &fired, 1);
 	CHECK_INT_EQ(fired, 3);
 	CHECK_OK(s3_fault_set(x->s3, NULL, 0));
+	first_listing_jobs(c);
 	delete_objects(x);
 	export_ctx_close(x);
 	conf_free(c);
@@ -416,6 +491,17 @@ static void test_prefetch(void)
 	CHECK(!(in.flags & META_F_ATTRS));
 	CHECK_OK(ns_prefetch_peek(x->ns, pf, 8, &n));
 	CHECK_U64_EQ(n, 2);
+
+	/* While a first listing puts pages in (here: a cursor, as its second page would
+	 * leave), the queue waits: the client waiting for that listing comes first. */
+	CHECK_OK(ns_import_cursor_put(x->ns, 999999, "cursor", 6));
+	CHECK_OK(import_prefetch(x, 100, &st));
+	CHECK_U64_EQ(st.hydrated, 0);
+	CHECK_INT_EQ(fired_of(x, 3, 0) + fired_of(x, 3, 1), 0);
+	CHECK_OK(ns_prefetch_peek(x->ns, pf, 8, &n));
+	CHECK_U64_EQ(n, 2);
+	CHECK_OK(ns_import_cursor_del(x->ns, 999999));
+	usleep(1100 * 1000);	/* IMPORT_PREFETCH_YIELD_NS: a listing that stopped */
 
 	CHECK_OK(import_prefetch(x, 100, &st));
 	CHECK_U64_EQ(st.hydrated, 1);
