@@ -202,11 +202,15 @@ int ns_commit_prepare(struct ns *ns, uint64_t ino, int64_t min_age_ns, struct ns
 }
 
 /* The object of commit c (info) is at c->key, but the inode is no longer there (removed,
- * or renamed since): the object must go again (a pending delete). When settling an
- * intent, that is not the whole story: the key may still be the renamed file's source
- * (bound to it: a moves record or a directory rename will move it; the object is then
- * that source, taken as its base), or bound to another file (the object is that file's
- * now: left alone). */
+ * or renamed since): the object must go again (a pending delete). Unless the key is still
+ * the renamed file's source (bound to it: the file had an object there when it was
+ * renamed, and a moves record or a directory rename will move it): the object is then
+ * that source, taken as its base, and goes with the move, conditional on its own ETag.
+ * A delete of the key now would take the source from under the move, and the move's,
+ * still naming the version before, would later meet this object of ours and take it for
+ * another client's (a conflict, the renamed file shown again under its old name). When
+ * settling an intent, the key may also be bound to another file (the object is that
+ * file's now: left alone). */
 static int ns_done_elsewhere(struct ns_commit_ctx *x, struct meta_txn *t, struct meta_inode *in,
 			     bool have_in, int64_t now)
 {
@@ -216,7 +220,7 @@ static int ns_done_elsewhere(struct ns_commit_ctx *x, struct meta_txn *t, struct
 	bool taken;
 	int rc;
 
-	if (x->settle && have_in && ns_key_binds(t, c->key, c->key_len, in->ino)) {
+	if (have_in && ns_key_binds(t, c->key, c->key_len, in->ino)) {
 		bool same = in->dirty_gen == c->dirty_gen && in->sync != META_S_CONFLICT;
 
 		snprintf(in->etag, sizeof in->etag, "%s", info->etag);

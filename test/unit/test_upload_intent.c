@@ -514,6 +514,68 @@ static void test_settle_renamed(void)
 	fx_close(&f);
 }
 
+/* The same without a crash: renamed while its upload ran, recorded by ns_commit_done. The
+ * key is still the file's move source and now holds the object of ours: the move starts
+ * from it (a copy when the file did not change since), and the old key's delete comes
+ * with the move, conditional on that object. Before, the key got a delete of its own at
+ * once (the move's source deleted under it) and the move kept the version before, whose
+ * conditional delete then met our own object: a "changed_after_remove" conflict, and the
+ * renamed-away file came back under its old name (the stress suite, seed 807401605). */
+static void test_done_renamed_during_upload(void)
+{
+	struct fx f;
+	struct ns_commit *c = malloc(sizeof *c);
+	struct ns_rename_result *r = malloc(sizeof *r);
+	struct s3_object_info info;
+	char tok[META_TOKEN_MAX], etag[S3_ETAG_MAX];
+	uint64_t a, b;
+
+	fx_open(&f);
+	a = mk(&f, META_ROOT_INO, "a", META_T_REG);
+	b = mk(&f, META_ROOT_INO, "b", META_T_REG);
+	wr(&f, a, 10);
+	wr(&f, b, 10);
+	commit(&f, a, E0);
+	commit(&f, b, E0);
+	/* a: unchanged after its rename -> copied from the object of ours */
+	wr(&f, a, 20);
+	upload_cut(&f, a, c, tok, E1);
+	CHECK_OK(ns_rename(f.ns, META_ROOT_INO, "a", 1, META_ROOT_INO, "a2", 2, r));
+	info = landed(tok, E1, 20);
+	CHECK_OK(ns_commit_done(f.ns, c, &info));
+	CHECK_U64_EQ(n_intents(&f), 0);
+	CHECK(!pending_delete(&f, "pfx/a", NULL));
+	CHECK_OK(ns_commit_prepare(f.ns, a, 0, c));
+	CHECK(c->moved);
+	CHECK(c->copy);
+	CHECK_STR_EQ(c->src_key, "pfx/a");
+	CHECK_STR_EQ(c->src_etag, E1);
+	info = landed("x", E1, 20);
+	CHECK_OK(ns_commit_done(f.ns, c, &info));
+	CHECK(pending_delete(&f, "pfx/a", etag));
+	CHECK_STR_EQ(etag, E1);
+	/* b: written again after its rename -> uploaded; the old key's delete still names
+	 * the object of ours */
+	wr(&f, b, 20);
+	upload_cut(&f, b, c, tok, E2);
+	CHECK_OK(ns_rename(f.ns, META_ROOT_INO, "b", 1, META_ROOT_INO, "b2", 2, r));
+	wr(&f, b, 30);
+	info = landed(tok, E2, 20);
+	CHECK_OK(ns_commit_done(f.ns, c, &info));
+	CHECK(!pending_delete(&f, "pfx/b", NULL));
+	CHECK_OK(ns_commit_prepare(f.ns, b, 0, c));
+	CHECK(c->moved);
+	CHECK(!c->copy);
+	CHECK_STR_EQ(c->src_etag, E2);
+	info = landed("y", E1, 30);
+	CHECK_OK(ns_commit_done(f.ns, c, &info));
+	CHECK(pending_delete(&f, "pfx/b", etag));
+	CHECK_STR_EQ(etag, E2);
+	free(c);
+	free(r);
+	fx_close(&f);
+}
+
 /* Below a directory renamed after the upload: the job moves the object of ours (the file
  * is based on it, and clean) — no conflict when the job lists it, no delete of it. */
 static void test_settle_dir_renamed(void)
@@ -739,6 +801,7 @@ int main(void)
 	CHECK_RUN(test_settle_removed);
 	CHECK_RUN(test_delete_meets_own_upload);
 	CHECK_RUN(test_settle_renamed);
+	CHECK_RUN(test_done_renamed_during_upload);
 	CHECK_RUN(test_settle_dir_renamed);
 	CHECK_RUN(test_settle_undoes_conflict);
 	CHECK_RUN(test_done_and_drop);
