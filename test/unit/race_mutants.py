@@ -125,6 +125,10 @@ MUTANTS = [
        "\t\t(void)s;\n")),
      None,
      "test_readahead:test_shared_release_mid_copy"),
+    ("renamed_upload_deletes_move_source", "core/ns/ns_commit.c",
+     "\tif (have_in && ns_key_binds(t, c->key, c->key_len, in->ino)) {",
+     "\tif (x->settle && have_in && ns_key_binds(t, c->key, c->key_len, in->ino)) {",
+     "test_upload_intent:test_done_renamed_during_upload"),
 ]
 
 
