@@ -83,6 +83,12 @@ static const struct {
 	[DB_INTENTS] = { "intents", 0 },
 };
 
+/* Longest wait for a group commit of ours that will make the caller's transactions
+ * durable (meta_durable_locked) before the caller syncs itself: a bound, so a slow or
+ * blocked transaction (the writer lock held by the other process) costs a sync, never
+ * a wait without end. */
+#define META_SYNC_RIDE_NS 3000000LL	/* default of meta_opts.sync_ride_ns */
+
 struct meta_env {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
@@ -101,6 +107,8 @@ struct meta_env {
 	uint64_t sync_done;		/* tickets <= this are durable */
 	bool syncing;
 	uint64_t syncs;			/* syncs done (statistics) */
+	uint64_t rides;			/* meta_sync calls a group commit made durable */
+	int64_t sync_ride_ns;		/* meta_opts.sync_ride_ns */
 	int sync_err;			/* error of the last sync (0: none) */
 	uint64_t synced_txnid;		/* transactions (of any process) up to this one are
 					   durable: committed before a sync of ours began */
@@ -608,10 +616,11 @@ int meta_env_open(const char *dir, const struct meta_opts *opts, struct meta_env
 		return ENOMEM;
 	me->map_size_max = o.map_size_max;
 	me->nosync = o.nosync;
+	me->sync_ride_ns = o.sync_ride_ns > 0 ? o.sync_ride_ns : META_SYNC_RIDE_NS;
 	pthread_mutex_init(&me->sync_lock, NULL);
 	pthread_cond_init(&me->sync_cond, NULL);
 	pthread_mutex_init(&me->group_lock, NULL);
-	pthread_cond_init(&me->group_cond, NULL);
+	clock_cond_init(&me->group_cond);	/* meta_sync waits on it with a deadline */
 	me->group_tail = &me->group_head;
 	me->dir = strdup(dir);
 	if (!me->dir) {
@@ -710,23 +719,84 @@ static uint64_t meta_last_txnid(struct meta_env *me)
 }
 
 /*
- * One thread syncs at a time; the others wait for the sync that starts after their
- * ticket. A caller's own transaction was committed before it took its ticket, so the
- * first sync started after that covers it: a sync already running when the ticket was
- * taken may have begun before the commit reached the file and does not count.
+ * Is every transaction up to `need` durable? Either a sync of ours began after it was
+ * committed (synced_txnid), or a later transaction has been committed, by any process:
+ * with MDB_NOMETASYNC a commit fdatasyncs the file (mdb_env_sync0) before it writes its
+ * meta page, and the transactions before it wrote theirs before it began (the writer
+ * lock orders them), so the meta page of a transaction <= need was on disk before a meta
+ * page with a higher id could appear in the map. (Every opener of a store uses
+ * MDB_NOMETASYNC; nosync is for tests alone, and returns before this.) Called with
+ * sync_lock held; the second way raises synced_txnid too.
+ */
+static bool meta_durable_locked(struct meta_env *me, uint64_t need)
+{
+	uint64_t last = meta_last_txnid(me);
+
+	if (last != UINT64_MAX && last > 0 && last - 1 > me->synced_txnid)
+		me->synced_txnid = last - 1;
+	return need <= me->synced_txnid;
+}
+
+/* A group commit of this process is running (meta_write's leader): wait, at most until
+ * deadline, for it to end. True if one ran and ended. Its transaction began after the
+ * caller's committed, so if it committed anything, the caller's are durable. */
+static bool meta_group_ride(struct meta_env *me, int64_t deadline)
+{
+	struct timespec ts = clock_mono_abstime(deadline);
+	uint64_t g;
+	bool ended = false;
+
+	pthread_mutex_lock(&me->group_lock);
+	if (me->group_leading) {
+		g = me->groups;
+		while (me->group_leading && me->groups == g)
+			if (pthread_cond_timedwait(&me->group_cond, &me->group_lock, &ts) == ETIMEDOUT)
+				break;
+		ended = me->groups != g;
+	}
+	pthread_mutex_unlock(&me->group_lock);
+	return ended;
+}
+
+/*
+ * What must be durable is every transaction committed when the caller asks (need: the
+ * store's last id then). A later commit of anyone's makes it so (meta_durable_locked):
+ * while a group commit of ours is running, the caller waits for it (bounded) instead of
+ * syncing, so callers that commit one after another share the commits' own fdatasyncs
+ * instead of adding one each. Otherwise one thread syncs at a time; the others wait for
+ * the sync that starts after their ticket. A caller's own transaction was committed
+ * before it took its ticket, so the first sync started after that covers it: a sync
+ * already running when the ticket was taken may have begun before the commit reached
+ * the file and does not count.
  */
 int meta_sync(struct meta_env *me)
 {
-	uint64_t ticket, txnid;
+	uint64_t ticket, txnid, need;
+	int64_t deadline;
 	int rc = 0;
 
 	TP("meta.sync");
 	if (me->nosync)
 		return 0;
 	pthread_mutex_lock(&me->sync_lock);
-	/* Nothing committed (by any process) since a sync of ours began: the caller's
-	 * transactions, all committed before it asks, are durable already. */
-	if (meta_last_txnid(me) <= me->synced_txnid) {
+	need = meta_last_txnid(me);
+	if (meta_durable_locked(me, need)) {
+		pthread_mutex_unlock(&me->sync_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&me->sync_lock);
+	deadline = clock_mono_ns() + me->sync_ride_ns;
+	while (clock_mono_ns() < deadline && meta_group_ride(me, deadline)) {
+		pthread_mutex_lock(&me->sync_lock);
+		if (meta_durable_locked(me, need)) {
+			me->rides++;
+			pthread_mutex_unlock(&me->sync_lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&me->sync_lock);
+	}
+	pthread_mutex_lock(&me->sync_lock);
+	if (meta_durable_locked(me, need)) {
 		pthread_mutex_unlock(&me->sync_lock);
 		return 0;
 	}
@@ -757,6 +827,16 @@ int meta_sync(struct meta_env *me)
 	if (rc)
 		LOG_ERROR(LOG_C_META, "%s: sync failed: %s", me->dir, mdb_strerror(rc));
 	return rc;
+}
+
+uint64_t meta_sync_ride_count(struct meta_env *me)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&me->sync_lock);
+	n = me->rides;
+	pthread_mutex_unlock(&me->sync_lock);
+	return n;
 }
 
 uint64_t meta_sync_count(struct meta_env *me)

@@ -140,6 +140,8 @@ struct meta_opts {
 	uint64_t map_size_max;		/* never grow beyond (default 1 TiB) */
 	unsigned max_readers;		/* default 512 */
 	bool nosync;			/* skip fsync on commit (tests, benchmarks only) */
+	int64_t sync_ride_ns;		/* meta_sync's longest wait for a running group
+					   commit (default 3 ms; tests set it longer) */
 };
 
 /* Open (creating dir and tables on first use). A new store gets the root directory
@@ -168,14 +170,21 @@ int meta_read(struct meta_env *env, meta_txn_fn fn, void *arg);
 /* Make every transaction committed so far (by any process of the store) durable: the
  * meta page included, which MDB_NOMETASYNC leaves to the next commit. Callers that
  * acknowledge an operation as stable (an NFS reply to a modifying operation, a stable
- * WRITE, a COMMIT) call it after their transaction and before the reply. Group commit:
- * threads that ask while a sync runs share the next one, so N concurrent callers cost
- * about two fdatasyncs, not N; and a caller after whose last sync no process committed
- * anything (the store's last transaction id is one a finished sync of ours covered)
- * returns at once. A no-op for a store opened with nosync. Thread-safe. */
+ * WRITE, a COMMIT) call it after their transaction and before the reply. It returns
+ * without a sync of its own when that is so already: a sync of ours began after those
+ * commits, or any process has committed a later transaction since (a commit fdatasyncs
+ * the file before it writes its meta page, so the meta pages before it are on disk by
+ * then). While a group commit of this process (meta_write) is running, it waits for
+ * that, at most opts.sync_ride_ns, and syncs only if the group committed nothing.
+ * Otherwise group sync: threads that ask while a sync runs share the next one, so N
+ * concurrent callers cost about two fdatasyncs, not N. A no-op for a store opened with
+ * nosync. Thread-safe; never called from inside a meta_write fn. */
 int meta_sync(struct meta_env *env);
 /* Syncs done by this process (for tests and metrics). */
 uint64_t meta_sync_count(struct meta_env *env);
+/* meta_sync calls that a later commit made durable while they waited (no sync of their
+ * own; for tests and metrics). */
+uint64_t meta_sync_ride_count(struct meta_env *env);
 /* meta_write's group commit in this process: commits (groups) and callers served by them
  * (jobs); jobs / groups is the mean group size (for tests and benchmarks). */
 void meta_write_counts(struct meta_env *env, uint64_t *groups, uint64_t *jobs);

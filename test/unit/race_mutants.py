@@ -129,6 +129,10 @@ MUTANTS = [
      "\tif (have_in && ns_key_binds(t, c->key, c->key_len, in->ino)) {",
      "\tif (x->settle && have_in && ns_key_binds(t, c->key, c->key_len, in->ino)) {",
      "test_upload_intent:test_done_renamed_during_upload"),
+    ("sync_rides_a_group_that_committed_nothing", "core/store/meta.c",
+     "\t\tif (meta_durable_locked(me, need)) {\n\t\t\tme->rides++;",
+     "\t\tif (meta_durable_locked(me, need) || 1) {\n\t\t\tme->rides++;",
+     "test_meta:test_sync_rides_group_commit"),
 ]
 
 

@@ -706,6 +706,89 @@ static void test_sync_when_committed(void)
 	meta_env_close(me);
 }
 
+/* A group commit held open by its fn: the fn says it is in (leading), waits hold_ms and
+ * then writes one inode, or fails (nothing committed). */
+struct held {
+	struct meta_env *me;
+	int hold_ms;
+	bool fail;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool inside;
+	int rc;
+};
+
+static int held_fn(struct meta_txn *tx, void *arg)
+{
+	struct held *h = arg;
+	int n = 1;
+
+	pthread_mutex_lock(&h->lock);
+	h->inside = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	usleep((useconds_t)h->hold_ms * 1000);
+	return h->fail ? EIO : fill(tx, &n);
+}
+
+static void *held_main(void *arg)
+{
+	struct held *h = arg;
+
+	h->rc = meta_write(h->me, held_fn, h);
+	return NULL;
+}
+
+/* meta_sync while another thread's group commit runs: the commit, whose fdatasync comes
+ * after the caller's transaction, makes it durable; the caller waits for it instead of
+ * syncing. If the group commits nothing, the caller must sync itself (a sync count that
+ * stays the same would mean its transaction was acknowledged on the strength of a commit
+ * that never happened). */
+static void test_sync_rides_group_commit(void)
+{
+	const char *dir = check_tmpdir();
+	struct meta_opts o = { .map_size = 1 << 20, .sync_ride_ns = 30LL * 1000000000 };
+	struct meta_env *me = NULL;
+	uint64_t s0, r0;
+	int n = 1;
+
+	CHECK_OK(meta_env_open(dir, &o, &me));
+	for (int fail = 0; fail < 2; fail++) {
+		struct held h = { .me = me, .hold_ms = 50, .fail = fail };
+		pthread_t th;
+
+		pthread_mutex_init(&h.lock, NULL);
+		pthread_cond_init(&h.cond, NULL);
+		CHECK_OK(meta_write(me, fill, &n));	/* the caller's transaction */
+		s0 = meta_sync_count(me);
+		r0 = meta_sync_ride_count(me);
+		CHECK(pthread_create(&th, NULL, held_main, &h) == 0);
+		pthread_mutex_lock(&h.lock);
+		while (!h.inside)
+			pthread_cond_wait(&h.cond, &h.lock);
+		pthread_mutex_unlock(&h.lock);
+		CHECK_OK(meta_sync(me));	/* the group is running (50 ms) */
+		pthread_join(th, NULL);
+		if (!fail) {
+			CHECK_OK(h.rc);
+			CHECK_U64_EQ(meta_sync_count(me), s0);
+			CHECK_U64_EQ(meta_sync_ride_count(me), r0 + 1);
+		} else {
+			CHECK_INT_EQ(h.rc, EIO);
+			CHECK_U64_EQ(meta_sync_count(me), s0 + 1);
+			CHECK_U64_EQ(meta_sync_ride_count(me), r0);
+		}
+		/* the group's own transaction (when it committed) is the newest: a sync now
+		 * has it to do, and then nothing */
+		CHECK_OK(meta_sync(me));
+		CHECK_OK(meta_sync(me));
+		CHECK_U64_EQ(meta_sync_count(me), s0 + 1);
+		pthread_cond_destroy(&h.cond);
+		pthread_mutex_destroy(&h.lock);
+	}
+	meta_env_close(me);
+}
+
 static void test_schema_mismatch(void)
 {
 	const char *dir = check_tmpdir();
@@ -968,6 +1051,7 @@ int main(void)
 	CHECK_RUN(test_group_commit);
 	CHECK_RUN(test_two_processes);
 	CHECK_RUN(test_sync_when_committed);
+	CHECK_RUN(test_sync_rides_group_commit);
 	CHECK_RUN(test_schema_mismatch);
 	CHECK_RUN(test_badkeys);
 	CHECK_RUN(test_moves_dirjobs);
