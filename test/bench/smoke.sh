@@ -11,7 +11,7 @@
 #     measurements, durable verdicts;
 #   - s3f_s3 put-tree puts the tree it promises (checked with the independent client);
 #   - server.sh parses, and its genomics lines come out (numbers, ratios, first-byte times)
-#     on 2 MiB files through a real gateway;
+#     on 2 MiB files through a real gateway; its chart's bars from given lines;
 #   - in one qemu guest, s3fs and rclone (the host's binaries) mount the bucket through
 #     guest-fs.sh, list the tree and read an object, and unmount.
 # Uses the RGW of $RGW_TEST_DIR (default $BUILD/test-rgw; test/run.sh starts it), or
@@ -193,6 +193,26 @@ if grep -Eq "^BENCH server_genomics_indexed [0-9.]+ MB/s .*index first byte p50 
 else
   fail server_line_genomics_indexed "$(tail -n 4 <<<"$out" | tr '\n' ' ' | cut -c1-400) $(tail -n 5 "$W/sv/logs/server.err" 2>/dev/null | tr '\n' ' ' | cut -c1-600)"
 fi
+
+# ---- server.sh's chart, from given lines ----
+# Every bar is "higher is better": a ratio line as printed, a latency line's p50 ratio, and
+# the listing's time ratio inverted (1.90x the LIST -> 0.526).
+out=$(
+  WORK=$W/ch LOGS=$W/ch SUMMARY=$W/ch/summary
+  mkdir -p "$WORK"
+  cat >"$SUMMARY" <<'SUM'
+BENCH server_create 796.5 files/s vs FSAL_VFS 1882.4 files/s = 0.42x (goal >= 0.9x: no; 4 connections)
+BENCH server_latency_lookup p50 57.6 us p99 114.7 us vs FSAL_VFS p50 52.6 us p99 107.3 us (ratio p50 0.91x; one request at a time)
+BENCH server_random_cold_64k 75.8 MB/s (64 KiB READs at random offsets; raw S3 streaming 220 MB/s)
+BENCH server_ls_cold 0.47 s vs bare LIST 0.25 s = 1.90x of the LIST time (goal <= 1.2x: no)
+SUM
+  . test/bench/server.sh
+  sv_chart >/dev/null
+  cat "$WORK/sv-ratios"
+)
+want=$'create 0.42\nlatency_lookup_p50 0.91\nls_cold(LIST/ours) 0.526'
+if [ "$out" = "$want" ]; then pass server_chart_ratios; else fail server_chart_ratios "got: $(tr '\n' '|' <<<"$out")"; fi
+if [ -s "$W/ch/server.png" ]; then pass server_chart_png; else fail server_chart_png "no $W/ch/server.png ($(tail -n 3 "$W/ch/server.err" 2>/dev/null | tr '\n' ' '))"; fi
 
 # ---- the FUSE peers mount in the guest ----
 case $S3_ENDPOINT in
