@@ -576,56 +576,18 @@ static void test_done_renamed_during_upload(void)
 	fx_close(&f);
 }
 
-/* ... and below a directory renamed while the upload ran: the job moves the object of
- * ours along (the file is based on it, and clean); no delete of it. */
-static void test_done_dir_renamed_during_upload(void)
-{
-	struct fx f;
-	struct ns_commit *c = malloc(sizeof *c);
-	struct ns_rename_result *r = malloc(sizeof *r);
-	struct meta_inode st;
-	struct s3_object_info info;
-	char tok[META_TOKEN_MAX];
-	uint64_t d, a, b;
-
-	fx_open(&f);
-	d = mk(&f, META_ROOT_INO, "d", META_T_DIR);
-	a = mk(&f, d, "a", META_T_REG);
-	wr(&f, a, 10);
-	commit(&f, d, "");
-	commit(&f, a, E0);
-	wr(&f, a, 20);
-	upload_cut(&f, a, c, tok, E1);
-	CHECK_OK(ns_rename(f.ns, META_ROOT_INO, "d", 1, META_ROOT_INO, "e", 1, r));
-	CHECK(r->job != 0);
-	info = landed(tok, E1, 20);
-	CHECK_OK(ns_commit_done(f.ns, c, &info));
-	CHECK(!pending_delete(&f, "pfx/d/a", NULL));
-	CHECK_OK(ns_getattr(f.ns, a, &st));
-	CHECK_INT_EQ(st.sync, META_S_CLEAN);
-	CHECK_STR_EQ(st.etag, E1);
-	{
-		struct meta_txn *t;
-
-		CHECK_OK(meta_txn_begin(f.me, false, &t));
-		CHECK_OK(meta_key_get(t, "pfx/d/a", 7, &b));
-		meta_txn_abort(t);
-		CHECK_U64_EQ(b, a);
-	}
-	free(c);
-	free(r);
-	fx_close(&f);
-}
-
-/* Below a directory renamed after the upload: the job moves the object of ours (the file
- * is based on it, and clean) — no conflict when the job lists it, no delete of it. */
-static void test_settle_dir_renamed(void)
+/* Below a directory renamed while the upload ran: the job moves the object of ours along
+ * (the file is based on it, and clean), no delete of it, and no conflict when the job
+ * lists it; whether the daemon's commit ends (ns_commit_done) or its intent is settled
+ * after a crash (ns_intent_done). */
+static void dir_renamed_during_upload(bool settle)
 {
 	struct fx f;
 	struct ns_commit *c = malloc(sizeof *c);
 	struct ns_rename_result *r = malloc(sizeof *r);
 	struct meta_intent in;
 	struct meta_inode st;
+	struct meta_txn *t;
 	struct s3_object_info info;
 	char tok[META_TOKEN_MAX];
 	uint64_t d, a, b;
@@ -640,24 +602,34 @@ static void test_settle_dir_renamed(void)
 	upload_cut(&f, a, c, tok, E1);
 	CHECK_OK(ns_rename(f.ns, META_ROOT_INO, "d", 1, META_ROOT_INO, "e", 1, r));
 	CHECK(r->job != 0);
-	in = one_intent(&f);
 	info = landed(tok, E1, 20);
-	CHECK_OK(ns_intent_done(f.ns, &in, &info));
+	if (settle) {
+		in = one_intent(&f);
+		CHECK_OK(ns_intent_done(f.ns, &in, &info));
+	} else {
+		CHECK_OK(ns_commit_done(f.ns, c, &info));
+	}
 	CHECK(!pending_delete(&f, "pfx/d/a", NULL));
 	CHECK_OK(ns_getattr(f.ns, a, &st));
 	CHECK_INT_EQ(st.sync, META_S_CLEAN);
 	CHECK_STR_EQ(st.etag, E1);
-	{
-		struct meta_txn *t;
-
-		CHECK_OK(meta_txn_begin(f.me, false, &t));
-		CHECK_OK(meta_key_get(t, "pfx/d/a", 7, &b));
-		meta_txn_abort(t);
-		CHECK_U64_EQ(b, a);
-	}
+	CHECK_OK(meta_txn_begin(f.me, false, &t));
+	CHECK_OK(meta_key_get(t, "pfx/d/a", 7, &b));
+	meta_txn_abort(t);
+	CHECK_U64_EQ(b, a);
 	free(c);
 	free(r);
 	fx_close(&f);
+}
+
+static void test_done_dir_renamed_during_upload(void)
+{
+	dir_renamed_during_upload(false);
+}
+
+static void test_settle_dir_renamed(void)
+{
+	dir_renamed_during_upload(true);
 }
 
 /* A listing of an older version's daemon made the file a conflict over the object of
