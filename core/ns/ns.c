@@ -310,6 +310,37 @@ int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_t ino, 
 	return rc;
 }
 
+struct ns_held_ctx {
+	struct meta_txn *t;
+	bool *held;
+};
+
+static int ns_held_cb(void *arg, uint64_t ino)
+{
+	struct ns_held_ctx *c = arg;
+	struct meta_inode in;
+	int rc = meta_inode_get(c->t, ino, &in);
+
+	if (rc == ENOENT)
+		return 0;	/* a binding its inode outlived: nothing of it in transit */
+	if (rc)
+		return rc;
+	*c->held = true;
+	return 1;
+}
+
+int ns_prefix_held(struct meta_txn *t, const char *prefix, size_t len, bool *held)
+{
+	struct ns_held_ctx c = { t, held };
+	int rc;
+
+	*held = false;
+	rc = meta_key_under(t, prefix, len, ns_held_cb, &c);
+	if (rc == 0 && !*held)
+		rc = meta_intent_any_under(t, prefix, len, held);
+	return rc;
+}
+
 /* An ETag and size seen for an intent's key: the intent's object as far as they tell.
  * A copy of a multipart object may get an ETag of the server's choosing (AWS makes such
  * a copy single-part, Ceph RGW keeps the source's ETag): only its size is compared. */

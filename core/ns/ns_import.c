@@ -146,6 +146,16 @@ static int ns_import_one(struct ns_import_ctx *c, struct meta_txn *t, struct met
 				*res = NS_IMP_PENDING_DELETE;
 				return 0;
 			}
+			/* Likewise one that holds the old object of a file renamed out of it
+			 * (a directory job leaves that object for the file's own move), or an
+			 * upload of ours not yet recorded: shown as a directory, it would stand
+			 * in the way of the client's next mkdir or rename of that name. */
+			if ((rc = ns_prefix_held(t, key, keylen, &pending)))
+				return rc;
+			if (pending) {
+				*res = NS_IMP_MOVING;
+				return 0;
+			}
 		}
 		if (!e->is_dir) {
 			bool taken;

@@ -107,6 +107,11 @@ int ns_key_holder(struct meta_txn *t, const char *key, size_t len, uint64_t ino,
 		  uint64_t *holder, struct meta_inode *other);
 /* *taken: does ns_key_holder find an inode other than ino at key? */
 int ns_key_taken(struct meta_txn *t, const char *key, size_t len, uint64_t ino, bool *taken);
+/* *held: does S3 keep objects below prefix (a directory's key, with its '/') that the
+ * store accounts for elsewhere — the old object of a file renamed away (a key there bound
+ * to a live inode) or an upload of ours not yet recorded (an intent)? A listing that
+ * shows the prefix then shows those, not a directory of another client's. */
+int ns_prefix_held(struct meta_txn *t, const char *prefix, size_t len, bool *held);
 /* An ETag and size seen for an intent's key: the intent's object as far as they tell. */
 bool ns_intent_seen(const struct meta_intent *in, const char *etag, uint64_t size);
 /* Does an intent for key (of inode ino; 0: any) describe the object a listing shows

@@ -35,7 +35,9 @@ enum ns_import_result {
 				   the file is not (a clean local file is replaced) */
 	NS_IMP_PENDING_DELETE,	/* removed on the file side, not yet deleted in S3: skipped */
 	NS_IMP_MOVING,		/* an object in transit after a rename (the old key of a renamed
-				   file, or below a directory being moved in S3): skipped */
+				   file, or below a directory being moved in S3), or the prefix
+				   of a directory no longer in the view that holds such an
+				   object or an upload not yet recorded: skipped */
 	NS_IMP_DELETE_LOST,	/* removed on the file side but changed in S3 since: S3 wins, the
 				   pending delete is dropped and the object shown as a new inode
 				   (a conflict: the caller journals it) */

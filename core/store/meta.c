@@ -1676,36 +1676,89 @@ int meta_delete_del(struct meta_txn *t, const char *key, size_t len)
 	return meta_rc(mdb_del(t->txn, DBI(t, DB_DELETES), &k, NULL));
 }
 
-int meta_delete_any_under(struct meta_txn *t, const char *prefix, size_t len, bool *any)
+/* Rows of table db whose S3 key may begin with prefix. Stored keys keep their first
+ * META_HASHKEY_HEAD bytes as they are (long ones are hashed after that), so a range scan
+ * from the prefix's head finds every candidate; fn confirms each on its full key where
+ * the row has it. fn's nonzero return ends the scan: 1 is "found" (0 returned), anything
+ * else an error. */
+typedef int (*meta_under_fn)(void *arg, const MDB_val *k, const MDB_val *v);
+static int meta_scan_under(struct meta_txn *t, enum meta_dbi_idx db, const char *prefix,
+			   size_t len, meta_under_fn fn, void *arg)
 {
-	/* Stored keys keep their first META_HASHKEY_HEAD bytes as they are (long ones are
-	 * hashed after that), so a range scan from the prefix's head finds every candidate;
-	 * each is confirmed on its full key, which the value holds. */
 	size_t head = len < META_HASHKEY_HEAD ? len : META_HASHKEY_HEAD;
 	MDB_cursor *cur;
 	MDB_val k = { head, (void *)prefix }, v;
 	int rc;
 
-	*any = false;
-	rc = mdb_cursor_open(t->txn, DBI(t, DB_DELETES), &cur);
+	rc = mdb_cursor_open(t->txn, DBI(t, db), &cur);
 	if (rc)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, head ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct meta_delete d;
-
 		if (k.mv_size < head || memcmp(k.mv_data, prefix, head) != 0)
 			break;
-		rc = meta_delete_decode(&v, &d);
-		if (rc)
+		if ((rc = fn(arg, &k, &v)))
 			break;
-		if (d.key_len >= len && memcmp(d.key, prefix, len) == 0) {
-			*any = true;
-			break;
-		}
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
+}
+
+struct meta_under_ctx {
+	const char *prefix;
+	size_t len;
+	bool *any;
+	meta_key_under_fn key_fn;
+	void *key_arg;
+};
+
+static int meta_delete_under_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_under_ctx *c = arg;
+	struct meta_delete d;
+	int rc = meta_delete_decode(v, &d);
+
+	(void)k;
+	if (rc)
+		return rc;
+	if (d.key_len >= c->len && memcmp(d.key, c->prefix, c->len) == 0) {
+		*c->any = true;
+		return 1;
+	}
+	return 0;
+}
+
+int meta_delete_any_under(struct meta_txn *t, const char *prefix, size_t len, bool *any)
+{
+	struct meta_under_ctx c = { prefix, len, any, NULL, NULL };
+
+	*any = false;
+	return meta_scan_under(t, DB_DELETES, prefix, len, meta_delete_under_cb, &c);
+}
+
+/* A raw stored key is the S3 key; a hashed one (META_BKEY_MAX bytes) shows only its first
+ * META_HASHKEY_HEAD bytes, which the scan matched: beyond them it cannot be told apart
+ * and is passed on as a candidate (a caller asking "is anything there" then errs on yes). */
+static int meta_key_under_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_under_ctx *c = arg;
+	uint64_t ino;
+
+	if (k->mv_size <= META_RAWKEY_MAX &&
+	    (k->mv_size < c->len || memcmp(k->mv_data, c->prefix, c->len) != 0))
+		return 0;
+	if (v->mv_size != 8)
+		return S3F_E_META_CORRUPT;
+	memcpy(&ino, v->mv_data, 8);
+	return c->key_fn(c->key_arg, ino);
+}
+
+int meta_key_under(struct meta_txn *t, const char *prefix, size_t len, meta_key_under_fn fn,
+		   void *arg)
+{
+	struct meta_under_ctx c = { prefix, len, NULL, fn, arg };
+
+	return meta_scan_under(t, DB_KEYS, prefix, len, meta_key_under_cb, &c);
 }
 
 static int meta_row_delete(void *ctx, const MDB_val *k, const MDB_val *v)
@@ -2211,6 +2264,41 @@ int meta_intent_iter(struct meta_txn *t, meta_intent_fn fn, void *arg)
 		return ENOMEM;
 	rc = meta_walk(t, DB_INTENTS, NULL, meta_row_intent, &cb);
 	free(cb.scratch);
+	return rc;
+}
+
+struct meta_intent_under_ctx {
+	const char *prefix;
+	size_t len;
+	bool *any;
+	struct meta_intent *in;
+};
+
+static int meta_intent_under_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct meta_intent_under_ctx *c = arg;
+	int rc = meta_intent_decode(v, c->in);
+
+	(void)k;
+	if (rc)
+		return rc;
+	if (c->in->key_len >= c->len && memcmp(c->in->key, c->prefix, c->len) == 0) {
+		*c->any = true;
+		return 1;
+	}
+	return 0;
+}
+
+int meta_intent_any_under(struct meta_txn *t, const char *prefix, size_t len, bool *any)
+{
+	struct meta_intent_under_ctx c = { prefix, len, any, malloc(sizeof(struct meta_intent)) };
+	int rc;
+
+	*any = false;
+	if (!c.in)
+		return ENOMEM;
+	rc = meta_scan_under(t, DB_INTENTS, prefix, len, meta_intent_under_cb, &c);
+	free(c.in);
 	return rc;
 }
 

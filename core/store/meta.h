@@ -236,6 +236,13 @@ int meta_dir_empty(struct meta_txn *txn, uint64_t dir, bool *empty);
 int meta_key_get(struct meta_txn *txn, const char *key, size_t len, uint64_t *ino);
 int meta_key_put(struct meta_txn *txn, const char *key, size_t len, uint64_t ino);
 int meta_key_del(struct meta_txn *txn, const char *key, size_t len);
+/* The inodes bound to keys that start with prefix: fn(arg, ino) for each (a key longer
+ * than 480 bytes is stored hashed after its first 448: beyond those, its rows are passed
+ * on as candidates). fn returns 0 to go on, 1 to stop (the call then returns 0), anything
+ * else to stop with that error. */
+typedef int (*meta_key_under_fn)(void *arg, uint64_t ino);
+int meta_key_under(struct meta_txn *txn, const char *prefix, size_t len, meta_key_under_fn fn,
+		   void *arg);
 
 /* ---- dirty queue ---- */
 int meta_dirty_add(struct meta_txn *txn, uint64_t ino);
@@ -377,6 +384,8 @@ int meta_intent_del(struct meta_txn *txn, const char *key, size_t len);	/* 0 if 
  * non-zero stops the walk and is returned. */
 typedef int (*meta_intent_fn)(void *arg, const struct meta_intent *in);
 int meta_intent_iter(struct meta_txn *txn, meta_intent_fn fn, void *arg);
+/* *any: some intent's key starts with prefix. */
+int meta_intent_any_under(struct meta_txn *txn, const char *prefix, size_t len, bool *any);
 
 /* ---- small named values ---- */
 int meta_info_get(struct meta_txn *txn, const char *name, void *buf, size_t cap, size_t *len);

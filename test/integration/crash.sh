@@ -142,13 +142,20 @@ bad() {
   local it=$1 why=$2 out=${3:-}
   BAD=$((BAD + 1))
   t_fail "iteration_$it" "$why (seed $SEED, tree $ROOT, log $LOG)"
-  if [ -n "$out" ] && [ -f "$out" ]; then sed 's/^/  | /' "$out" | head -n 80; fi
+  # The cause in "# " lines too: the test runner shows only those (and PASS/FAIL) of a
+  # suite's log, and a soak's failures are often in its middle.
+  if [ -n "$out" ] && [ -f "$out" ]; then
+    grep -v '^# ' "$out" | head -n 6 | cut -c 1-300 | sed 's/^/# why: /'
+    sed 's/^/  | /' "$out" | head -n 80
+  fi
+  tail -n 3 "$LOG" | sed 's/^/# log: /'
   echo "  | last lines of the log:"; tail -n 12 "$LOG" | sed 's/^/  | /'
   # what the gateway logged during this iteration
   { tail -n +"$((GLOG0 + 1))" "$STACK/ganesha.log" | grep -E ':FSAL :|S3FILES' |
       grep -E ':(CRIT|MAJ|WARN) :'
     tail -n +"$((SLOG0 + 1))" "$STACK/syncd.log" | grep -E ' (WARN|ERROR) '; } 2>/dev/null |
-    tail -n 10 | sed 's/^/  | gw: /'
+    tail -n 10 >"$WORK/gw.$it.txt"
+  sed 's/^/  | gw: /' "$WORK/gw.$it.txt"; tail -n 4 "$WORK/gw.$it.txt" | cut -c 1-300 | sed 's/^/# gw: /'
   cp "$STACK/ganesha.log" "$WORK/ganesha.$it.log" 2>/dev/null
   cp "$STACK/syncd.log" "$WORK/syncd.$it.log" 2>/dev/null
   EPOCH=$((EPOCH + 1)) ROOT=w$EPOCH LOG=$WORK/work.$EPOCH.log

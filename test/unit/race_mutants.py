@@ -133,6 +133,14 @@ MUTANTS = [
      "\t\tif (meta_durable_locked(me, need)) {\n\t\t\tme->rides++;",
      "\t\tif (meta_durable_locked(me, need) || 1) {\n\t\t\tme->rides++;",
      "test_meta:test_sync_rides_group_commit"),
+    ("listing_shows_renamed_out_dir", "core/ns/ns_import.c",
+     "\t\t\tif ((rc = ns_prefix_held(t, key, keylen, &pending)))",
+     "\t\t\tif (0 && (rc = ns_prefix_held(t, key, keylen, &pending)))",
+     "test_ns_sync:test_renamed_out_dir_stays_removed"),
+    ("listing_shows_uploading_dir", "core/ns/ns.c",
+     "\tif (rc == 0 && !*held)\n\t\trc = meta_intent_any_under(t, prefix, len, held);",
+     "\tif (0)\n\t\trc = meta_intent_any_under(t, prefix, len, held);",
+     "test_ns_sync:test_uploading_dir_stays_removed"),
 ]
 
 

@@ -240,6 +240,76 @@ static void test_removed_dir_stays_removed(void)
 	fx_close(&f);
 }
 
+/* A directory whose file was renamed out of it, then removed: the file's old object
+ * still waits for the file's move (a directory job leaves it there too), and the parent's
+ * listing shows the prefix. It stays removed (a directory shown there would stand in the
+ * way of the client's next mkdir of the name: EEXIST), and so does it while the move's
+ * delete waits; once S3 holds nothing of ours there, another client's object shows it. */
+static void test_renamed_out_dir_stays_removed(void)
+{
+	struct fx f;
+	struct meta_inode in, victim;
+	struct ns_rename_result *rr = malloc(sizeof *rr);
+	struct ns_import_entry d = { .name = "d", .len = 1, .is_dir = true };
+	struct ns_import_entry e = { .name = "f", .len = 1, .size = 3, .mtime_s = 1,
+				     .etag = "0123456789abcdef0123456789abcdef" };
+	enum ns_import_result r;
+	uint64_t dir, file;
+	char key[64];
+
+	fx_open(&f);
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_OK(ns_import_apply(f.ns, dir, &e, 1, meta_now_ns(), &r, &file));
+	CHECK_OK(ns_import_finish(f.ns, dir, meta_now_ns(), seen_all, NULL, NULL, NULL, NULL));
+	CHECK_OK(ns_rename(f.ns, dir, "f", 1, META_ROOT_INO, "g", 1, rr));
+	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "d", 1, true, &victim, NULL));
+	/* "pfx/d/f" is g's source until g's commit moves it. */
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_INT_EQ(r, NS_IMP_MOVING);
+	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
+	/* g's commit copies it (its old key then a pending delete): still removed. */
+	commit(&f, file, "0123456789abcdef0123456789abcdef");
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_INT_EQ(r, NS_IMP_PENDING_DELETE);
+	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
+	/* The delete is carried out; another client's object keeps the prefix alive. */
+	snprintf(key, sizeof key, "pfx/d/f");
+	CHECK_OK(ns_delete_done(f.ns, key, strlen(key)));
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_INT_EQ(r, NS_IMP_NEW);
+	CHECK_OK(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in));
+	free(rr);
+	fx_close(&f);
+}
+
+/* The same for an upload of ours not yet recorded: a new file in a new directory,
+ * uploaded, then removed with its directory before the upload's record (the intent holds
+ * the key). The parent's listing shows the prefix of our object: not a directory. */
+static void test_uploading_dir_stays_removed(void)
+{
+	struct fx f;
+	struct meta_inode in, victim;
+	struct ns_commit *c = malloc(sizeof *c);
+	struct ns_import_entry d = { .name = "d", .len = 1, .is_dir = true };
+	char token[META_TOKEN_MAX];
+	enum ns_import_result r;
+	uint64_t dir, file;
+
+	fx_open(&f);
+	dir = mk(&f, META_ROOT_INO, "d", META_T_DIR);
+	file = mk(&f, dir, "f", META_T_REG);
+	CHECK_OK(ns_commit_prepare(f.ns, file, 0, c));
+	CHECK_OK(ns_token_new(f.ns, token));
+	CHECK_OK(ns_intent_begin(f.ns, c, META_INTENT_PUT, token, "", 0));
+	CHECK_OK(ns_remove(f.ns, dir, "f", 1, false, &victim, NULL));
+	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "d", 1, true, &victim, NULL));
+	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
+	CHECK_INT_EQ(r, NS_IMP_MOVING);
+	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
+	free(c);
+	fx_close(&f);
+}
+
 static void test_data_evicting(void)
 {
 	struct fx f;
@@ -497,6 +567,8 @@ int main(void)
 {
 	CHECK_RUN(test_pending_and_files);
 	CHECK_RUN(test_removed_dir_stays_removed);
+	CHECK_RUN(test_renamed_out_dir_stays_removed);
+	CHECK_RUN(test_uploading_dir_stays_removed);
 	CHECK_RUN(test_data_evicting);
 	CHECK_RUN(test_commit_on_close);
 	return check_done();
