@@ -209,34 +209,57 @@ static bool seen_all(void *arg, const char *name, size_t len)
 	return true;
 }
 
-static void test_removed_dir_stays_removed(void)
+static const struct ns_import_entry dir_d = { .name = "d", .len = 1, .is_dir = true };
+
+/* "d/" listed in the root, "d/f" (an object) in d: *dir and *file. */
+static void import_d_f(struct fx *f, uint64_t *dir, uint64_t *file)
 {
-	struct fx f;
-	struct meta_inode in, victim;
-	struct ns_import_entry d = { .name = "d", .len = 1, .is_dir = true };
 	struct ns_import_entry e = { .name = "f", .len = 1, .size = 3, .mtime_s = 1,
 				     .etag = "0123456789abcdef0123456789abcdef" };
 	enum ns_import_result r;
+
+	CHECK_OK(ns_import_apply(f->ns, META_ROOT_INO, &dir_d, 1, meta_now_ns(), &r, dir));
+	CHECK_INT_EQ(r, NS_IMP_NEW);
+	CHECK_OK(ns_import_apply(f->ns, *dir, &e, 1, meta_now_ns(), &r, file));
+	CHECK_OK(ns_import_finish(f->ns, *dir, meta_now_ns(), seen_all, NULL, NULL, NULL, NULL));
+}
+
+/* The root's listing shows "d/" (d removed from the view): expect, and d still absent
+ * unless the listing made it anew. */
+static void list_d(struct fx *f, enum ns_import_result expect)
+{
+	struct meta_inode in;
+	enum ns_import_result r;
+	uint64_t ino;
+
+	CHECK_OK(ns_import_apply(f->ns, META_ROOT_INO, &dir_d, 1, meta_now_ns(), &r, &ino));
+	CHECK_INT_EQ(r, expect);
+	CHECK_INT_EQ(ns_lookup(f->ns, META_ROOT_INO, "d", 1, &in), expect == NS_IMP_NEW ? 0 : ENOENT);
+}
+
+/* The pending delete of "pfx/d/f" is carried out: another client's object below "d/"
+ * now shows the directory again. */
+static void delete_done_shows_d(struct fx *f)
+{
+	const char *key = "pfx/d/f";
+
+	CHECK_OK(ns_delete_done(f->ns, key, strlen(key)));
+	list_d(f, NS_IMP_NEW);
+}
+
+static void test_removed_dir_stays_removed(void)
+{
+	struct fx f;
+	struct meta_inode victim;
 	uint64_t dir, file;
-	char key[64];
 
 	fx_open(&f);
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_INT_EQ(r, NS_IMP_NEW);
-	CHECK_OK(ns_import_apply(f.ns, dir, &e, 1, meta_now_ns(), &r, &file));
-	CHECK_OK(ns_import_finish(f.ns, dir, meta_now_ns(), seen_all, NULL, NULL, NULL, NULL));
+	import_d_f(&f, &dir, &file);
 	CHECK_OK(ns_remove(f.ns, dir, "f", 1, false, &victim, NULL));
 	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "d", 1, true, &victim, NULL));
 	/* The parent's next listing still has "d/" (the object "pfx/d/f" is still there). */
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_INT_EQ(r, NS_IMP_PENDING_DELETE);
-	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
-	/* The delete is carried out; another client's object keeps the prefix alive. */
-	snprintf(key, sizeof key, "pfx/d/f");
-	CHECK_OK(ns_delete_done(f.ns, key, strlen(key)));
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_INT_EQ(r, NS_IMP_NEW);
-	CHECK_OK(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in));
+	list_d(&f, NS_IMP_PENDING_DELETE);
+	delete_done_shows_d(&f);
 	fx_close(&f);
 }
 
@@ -248,36 +271,20 @@ static void test_removed_dir_stays_removed(void)
 static void test_renamed_out_dir_stays_removed(void)
 {
 	struct fx f;
-	struct meta_inode in, victim;
+	struct meta_inode victim;
 	struct ns_rename_result *rr = malloc(sizeof *rr);
-	struct ns_import_entry d = { .name = "d", .len = 1, .is_dir = true };
-	struct ns_import_entry e = { .name = "f", .len = 1, .size = 3, .mtime_s = 1,
-				     .etag = "0123456789abcdef0123456789abcdef" };
-	enum ns_import_result r;
 	uint64_t dir, file;
-	char key[64];
 
 	fx_open(&f);
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_OK(ns_import_apply(f.ns, dir, &e, 1, meta_now_ns(), &r, &file));
-	CHECK_OK(ns_import_finish(f.ns, dir, meta_now_ns(), seen_all, NULL, NULL, NULL, NULL));
+	import_d_f(&f, &dir, &file);
 	CHECK_OK(ns_rename(f.ns, dir, "f", 1, META_ROOT_INO, "g", 1, rr));
 	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "d", 1, true, &victim, NULL));
 	/* "pfx/d/f" is g's source until g's commit moves it. */
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_INT_EQ(r, NS_IMP_MOVING);
-	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
+	list_d(&f, NS_IMP_MOVING);
 	/* g's commit copies it (its old key then a pending delete): still removed. */
 	commit(&f, file, "0123456789abcdef0123456789abcdef");
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_INT_EQ(r, NS_IMP_PENDING_DELETE);
-	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
-	/* The delete is carried out; another client's object keeps the prefix alive. */
-	snprintf(key, sizeof key, "pfx/d/f");
-	CHECK_OK(ns_delete_done(f.ns, key, strlen(key)));
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_INT_EQ(r, NS_IMP_NEW);
-	CHECK_OK(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in));
+	list_d(&f, NS_IMP_PENDING_DELETE);
+	delete_done_shows_d(&f);
 	free(rr);
 	fx_close(&f);
 }
@@ -288,11 +295,9 @@ static void test_renamed_out_dir_stays_removed(void)
 static void test_uploading_dir_stays_removed(void)
 {
 	struct fx f;
-	struct meta_inode in, victim;
+	struct meta_inode victim;
 	struct ns_commit *c = malloc(sizeof *c);
-	struct ns_import_entry d = { .name = "d", .len = 1, .is_dir = true };
 	char token[META_TOKEN_MAX];
-	enum ns_import_result r;
 	uint64_t dir, file;
 
 	fx_open(&f);
@@ -303,9 +308,7 @@ static void test_uploading_dir_stays_removed(void)
 	CHECK_OK(ns_intent_begin(f.ns, c, META_INTENT_PUT, token, "", 0));
 	CHECK_OK(ns_remove(f.ns, dir, "f", 1, false, &victim, NULL));
 	CHECK_OK(ns_remove(f.ns, META_ROOT_INO, "d", 1, true, &victim, NULL));
-	CHECK_OK(ns_import_apply(f.ns, META_ROOT_INO, &d, 1, meta_now_ns(), &r, &dir));
-	CHECK_INT_EQ(r, NS_IMP_MOVING);
-	CHECK_INT_EQ(ns_lookup(f.ns, META_ROOT_INO, "d", 1, &in), ENOENT);
+	list_d(&f, NS_IMP_MOVING);
 	free(c);
 	fx_close(&f);
 }
