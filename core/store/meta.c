@@ -1707,30 +1707,33 @@ static int meta_scan_under(struct meta_txn *t, enum meta_dbi_idx db, const char 
 struct meta_under_ctx {
 	const char *prefix;
 	size_t len;
-	bool *any;
-	meta_key_under_fn key_fn;
+	bool *any;			/* the *_any_under scans: set at the first match */
+	void *row;			/* ... their decoded row, where it is large (an intent) */
+	meta_key_under_fn key_fn;	/* meta_key_under */
 	void *key_arg;
 };
 
+/* A decoded row's full key starts with the prefix: *any set, the scan stops. */
+static int meta_under_match(struct meta_under_ctx *c, const char *key, size_t key_len)
+{
+	if (key_len < c->len || memcmp(key, c->prefix, c->len) != 0)
+		return 0;
+	*c->any = true;
+	return 1;
+}
+
 static int meta_delete_under_cb(void *arg, const MDB_val *k, const MDB_val *v)
 {
-	struct meta_under_ctx *c = arg;
 	struct meta_delete d;
 	int rc = meta_delete_decode(v, &d);
 
 	(void)k;
-	if (rc)
-		return rc;
-	if (d.key_len >= c->len && memcmp(d.key, c->prefix, c->len) == 0) {
-		*c->any = true;
-		return 1;
-	}
-	return 0;
+	return rc ? rc : meta_under_match(arg, d.key, d.key_len);
 }
 
 int meta_delete_any_under(struct meta_txn *t, const char *prefix, size_t len, bool *any)
 {
-	struct meta_under_ctx c = { prefix, len, any, NULL, NULL };
+	struct meta_under_ctx c = { prefix, len, any, NULL, NULL, NULL };
 
 	*any = false;
 	return meta_scan_under(t, DB_DELETES, prefix, len, meta_delete_under_cb, &c);
@@ -1756,7 +1759,7 @@ static int meta_key_under_cb(void *arg, const MDB_val *k, const MDB_val *v)
 int meta_key_under(struct meta_txn *t, const char *prefix, size_t len, meta_key_under_fn fn,
 		   void *arg)
 {
-	struct meta_under_ctx c = { prefix, len, NULL, fn, arg };
+	struct meta_under_ctx c = { prefix, len, NULL, NULL, fn, arg };
 
 	return meta_scan_under(t, DB_KEYS, prefix, len, meta_key_under_cb, &c);
 }
@@ -2267,38 +2270,27 @@ int meta_intent_iter(struct meta_txn *t, meta_intent_fn fn, void *arg)
 	return rc;
 }
 
-struct meta_intent_under_ctx {
-	const char *prefix;
-	size_t len;
-	bool *any;
-	struct meta_intent *in;
-};
-
 static int meta_intent_under_cb(void *arg, const MDB_val *k, const MDB_val *v)
 {
-	struct meta_intent_under_ctx *c = arg;
-	int rc = meta_intent_decode(v, c->in);
+	struct meta_under_ctx *c = arg;
+	struct meta_intent *in = c->row;
+	int rc = meta_intent_decode(v, in);
 
 	(void)k;
-	if (rc)
-		return rc;
-	if (c->in->key_len >= c->len && memcmp(c->in->key, c->prefix, c->len) == 0) {
-		*c->any = true;
-		return 1;
-	}
-	return 0;
+	return rc ? rc : meta_under_match(c, in->key, in->key_len);
 }
 
 int meta_intent_any_under(struct meta_txn *t, const char *prefix, size_t len, bool *any)
 {
-	struct meta_intent_under_ctx c = { prefix, len, any, malloc(sizeof(struct meta_intent)) };
+	struct meta_under_ctx c = { prefix, len, any, malloc(sizeof(struct meta_intent)), NULL,
+				    NULL };
 	int rc;
 
 	*any = false;
-	if (!c.in)
+	if (!c.row)
 		return ENOMEM;
 	rc = meta_scan_under(t, DB_INTENTS, prefix, len, meta_intent_under_cb, &c);
-	free(c.in);
+	free(c.row);
 	return rc;
 }
 
